@@ -1,0 +1,372 @@
+// livetag client: the browser side of livetag/protocol.py (read its docstring first).
+// It numbers and sends events, applies patches without stealing focus, caret or scroll,
+// and reconnects, re-sending what the server has not acknowledged.
+(() => {
+  "use strict";
+  const PROTOCOL = 1;
+  const doc = document.documentElement;
+  const config = {
+    base: doc.dataset.ltBase || "",
+    token: doc.dataset.ltToken || "",
+    debug: doc.hasAttribute("data-lt-debug"),
+  };
+  // Events that do not bubble: handled in the capture phase, on their target only.
+  const NON_BUBBLING = new Set(["focus", "blur", "mouseenter", "mouseleave", "pointerenter",
+    "pointerleave", "load", "error", "scroll", "toggle", "invalid", "play", "pause", "ended"]);
+
+  let rev = Number(doc.dataset.ltRev || 0);
+  let socket = null;
+  let clientId = null;
+  let joined = false;
+  let seq = 0;
+  let unacked = []; // sent or queued events, oldest first, until the server acknowledges them
+  let retries = 0;
+  let statusTimer = null;
+  const dirtyControls = new Set(); // form controls whose live value the server has not seen
+
+  // -- connection ---------------------------------------------------------------------
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const ws = new WebSocket(scheme + location.host + config.base + "/_lt/ws");
+    socket = ws;
+    ws.onopen = () => ws.send(JSON.stringify({ t: "join", v: PROTOCOL, token: config.token, cid: clientId, rev }));
+    ws.onmessage = (e) => receive(JSON.parse(e.data));
+    ws.onclose = (e) => {
+      if (socket !== ws) return;
+      joined = false;
+      socket = null;
+      if (e.code === 4404) return reloadIntoNewSession();
+      if (e.code === 1008 && (e.reason === "csrf" || e.reason === "version")) return reloadIntoNewSession();
+      setStatus("reconnecting…");
+      const delay = Math.min(5000, 100 * 2 ** retries) * (0.75 + Math.random() / 2);
+      retries += 1;
+      setTimeout(connect, delay);
+    };
+  }
+
+  function reloadIntoNewSession() {
+    // Guard against a reload loop when the server keeps refusing the fresh page.
+    const last = Number(sessionStorage.getItem("lt-reload") || 0);
+    const wait = Date.now() - last < 5000 ? 3000 : 0;
+    sessionStorage.setItem("lt-reload", String(Date.now() + wait));
+    setStatus("session expired, reloading…");
+    setTimeout(() => location.reload(), wait);
+  }
+
+  function receive(m) {
+    switch (m.t) {
+      case "joined":
+        clientId = m.cid;
+        joined = true;
+        retries = 0;
+        if (m.p.length) applyPatch(m.p);
+        rev = m.rev;
+        acknowledge(m.ack);
+        for (const ev of unacked) socket.send(JSON.stringify(ev));
+        setStatus(null);
+        break;
+      case "up":
+        if (m.p.length) {
+          if (m.rev !== rev + 1) return requestResync();
+          applyPatch(m.p);
+        }
+        rev = m.rev;
+        acknowledge(m.ack);
+        if (m.js) m.js.forEach(runScript);
+        break;
+      case "err":
+        showError(m);
+        break;
+      case "bye":
+        if (m.code === "expired") reloadIntoNewSession();
+        break;
+    }
+  }
+
+  function acknowledge(ack) {
+    if (unacked.length && unacked[0].s <= ack) unacked = unacked.filter((ev) => ev.s > ack);
+    document.body.classList.toggle("lt-busy", unacked.length > 0);
+  }
+
+  function requestResync() {
+    if (joined) socket.send('{"t":"sync"}');
+  }
+
+  function setStatus(text) {
+    clearTimeout(statusTimer);
+    const show = () => {
+      let el = document.getElementById("lt-status");
+      document.body.classList.toggle("lt-offline", text !== null);
+      if (text === null) return el && el.remove();
+      if (!el) {
+        el = document.createElement("div");
+        el.id = "lt-status";
+        el.setAttribute("role", "status");
+        document.body.appendChild(el);
+      }
+      el.textContent = text;
+    };
+    // A blip shorter than half a second is not worth a flicker.
+    if (text === null) show(); else statusTimer = setTimeout(show, 500);
+  }
+
+  function showError(m) {
+    let el = document.getElementById("lt-error");
+    if (!el) {
+      el = document.createElement("pre");
+      el.id = "lt-error";
+      el.setAttribute("role", "alert");
+      el.title = "click to dismiss";
+      el.onclick = () => el.remove();
+      document.body.appendChild(el);
+    }
+    const id = m.eid ? ` (error id ${m.eid})` : "";
+    el.textContent = m.msg + id + (m.trace ? "\n\n" + m.trace : "");
+    console.error("livetag:", m.msg + id, m.trace || "");
+  }
+
+  function runScript(code) {
+    try {
+      new Function(code)();
+    } catch (err) {
+      console.error("livetag: call_js failed", err);
+      if (config.debug) showError({ msg: "call_js failed: " + err });
+    }
+  }
+
+  // -- events -------------------------------------------------------------------------
+
+  function sendEvent(id, name, data) {
+    seq += 1;
+    const ev = { t: "ev", s: seq, id, n: name, d: data, sync: takeSync() };
+    unacked.push(ev);
+    document.body.classList.add("lt-busy");
+    if (joined) socket.send(JSON.stringify(ev));
+  }
+
+  function controlValue(el) {
+    if (el.type === "checkbox" || el.type === "radio") return el.checked;
+    if (el.tagName === "SELECT" && el.multiple) return Array.from(el.selectedOptions, (o) => o.value);
+    return el.value;
+  }
+
+  function takeSync() {
+    const sync = {};
+    for (const el of dirtyControls) if (el.id && el.isConnected) sync[el.id] = controlValue(el);
+    dirtyControls.clear();
+    return sync;
+  }
+
+  function markDirty(e) {
+    const el = e.target;
+    if (!(el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement || el instanceof HTMLSelectElement)) return;
+    dirtyControls.add(el);
+    if (el.type === "radio" && el.name) {
+      // Checking one radio unchecks its group without an event on the others.
+      const scope = el.form || document;
+      for (const r of scope.querySelectorAll(`input[type=radio][name="${CSS.escape(el.name)}"]`)) dirtyControls.add(r);
+    }
+  }
+
+  function formValue(form) {
+    const out = {};
+    for (const el of form.elements) {
+      if (!el.name || el.disabled || el.type === "file") continue;
+      if (el.type === "checkbox") out[el.name] = el.checked;
+      else if (el.type === "radio") { if (el.checked || !(el.name in out)) out[el.name] = el.checked ? el.value : null; }
+      else if (el.tagName === "SELECT" && el.multiple) out[el.name] = Array.from(el.selectedOptions, (o) => o.value);
+      else if (el.tagName !== "BUTTON" && el.type !== "submit" && el.type !== "button") out[el.name] = el.value;
+    }
+    return out;
+  }
+
+  function eventData(e, el) {
+    const d = {};
+    if (e.type === "submit" && el.tagName === "FORM") d.value = formValue(el);
+    else if (el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement || el instanceof HTMLSelectElement || el instanceof HTMLButtonElement) {
+      d.value = el.tagName === "SELECT" && el.multiple ? controlValue(el) : el.value;
+      if (el.type === "checkbox" || el.type === "radio") d.checked = el.checked;
+    }
+    if ("key" in e) Object.assign(d, { key: e.key, code: e.code });
+    if ("clientX" in e) Object.assign(d, { clientX: e.clientX, clientY: e.clientY, pageX: e.pageX, pageY: e.pageY,
+      offsetX: e.offsetX, offsetY: e.offsetY, button: e.button });
+    if ("altKey" in e) Object.assign(d, { altKey: e.altKey, ctrlKey: e.ctrlKey, shiftKey: e.shiftKey, metaKey: e.metaKey });
+    if ("deltaY" in e) Object.assign(d, { deltaX: e.deltaX, deltaY: e.deltaY });
+    if (e instanceof CustomEvent && e.detail !== null) d.detail = e.detail;
+    return d;
+  }
+
+  function handlerFlags(el, type) {
+    const spec = el.getAttribute && el.getAttribute("data-lt");
+    if (!spec) return null;
+    for (const entry of spec.split(" ")) {
+      const [name, ...flags] = entry.split(".");
+      if (name === type) return flags;
+    }
+    return null;
+  }
+
+  function onDomEvent(e) {
+    const type = e.type;
+    let el = e.target;
+    while (el && el !== document) {
+      const flags = handlerFlags(el, type);
+      if (flags) {
+        // A form submit always stays in the page: the handler is the submission.
+        if (flags.includes("prevent") || type === "submit") e.preventDefault();
+        sendEvent(el.id, type, eventData(e, el));
+        if (flags.includes("stop")) { e.stopPropagation(); return; }
+      }
+      if (NON_BUBBLING.has(type)) return;
+      el = el.parentNode;
+    }
+  }
+
+  const listening = new Set();
+  function listen(type) {
+    if (listening.has(type)) return;
+    listening.add(type);
+    document.addEventListener(type, onDomEvent, { capture: NON_BUBBLING.has(type) });
+  }
+
+  function scan(node) {
+    if (node.nodeType !== 1) return;
+    const found = node.hasAttribute("data-lt") ? [node] : [];
+    for (const el of found.concat(Array.from(node.querySelectorAll("[data-lt]")))) {
+      for (const entry of el.getAttribute("data-lt").split(" ")) if (entry) listen(entry.split(".")[0]);
+    }
+  }
+
+  // -- patching -----------------------------------------------------------------------
+
+  function applyPatch(ops) {
+    let lost = false;
+    for (const op of ops) {
+      const el = document.getElementById(op[1]);
+      if (!el) { lost = lost || op[0] !== "-"; continue; }
+      switch (op[0]) {
+        case "-": el.remove(); break;
+        case "a": setAttributes(el, op[2]); break;
+        case "t": setText(el, op[2]); break;
+        case "h": morphChildren(el, parseChildren(el, op[2])); scan(el); break;
+        case "+": el.insertAdjacentHTML("beforeend", op[2]); scan(el); break;
+        case "o": morphElement(el, parseOuter(el, op[2])); scan(el); break;
+        default: lost = true;
+      }
+    }
+    if (lost) requestResync();
+  }
+
+  function setAttributes(el, attrs) {
+    for (const [name, value] of Object.entries(attrs)) {
+      if (value === null) el.removeAttribute(name); else el.setAttribute(name, value);
+      // An explicit change from the server also moves the live state.
+      if (name === "value" && "value" in el && el.value !== (value ?? "")) el.value = value ?? "";
+      else if (name === "checked" && "checked" in el) el.checked = value !== null;
+      else if (name === "data-lt" && value) scan(el);
+    }
+  }
+
+  function setText(el, text) {
+    if (el.tagName === "TEXTAREA") {
+      el.defaultValue = text;
+      if (el.value !== text) el.value = text;
+    } else if (el.childNodes.length === 1 && el.firstChild.nodeType === 3) {
+      el.firstChild.nodeValue = text;
+    } else {
+      el.textContent = text;
+    }
+  }
+
+  function parseChildren(el, html) {
+    const holder = el.cloneNode(false); // same context, so <tr> parses inside a <tbody>
+    holder.removeAttribute("id");
+    holder.innerHTML = html;
+    return holder;
+  }
+
+  function parseOuter(el, html) {
+    if (el === document.body) {
+      return new DOMParser().parseFromString("<!DOCTYPE html><html>" + html + "</html>", "text/html").body;
+    }
+    const holder = el.parentNode.cloneNode(false);
+    holder.removeAttribute("id");
+    holder.innerHTML = html;
+    return holder.firstElementChild;
+  }
+
+  function morphElement(from, to) {
+    const fromAttrs = from.attributes;
+    for (let i = fromAttrs.length - 1; i >= 0; i--) {
+      const name = fromAttrs[i].name;
+      if (!to.hasAttribute(name) && !(from === document.body && (name === "class"))) from.removeAttribute(name);
+    }
+    for (const { name, value } of Array.from(to.attributes)) {
+      if (from.getAttribute(name) !== value) from.setAttribute(name, value);
+    }
+    if (from === document.body) from.classList.toggle("lt-busy", unacked.length > 0);
+    const focused = from === document.activeElement;
+    if (from.tagName === "INPUT") {
+      // The element the user is typing in keeps its live value, caret and selection.
+      if (!focused) {
+        const v = to.getAttribute("value") ?? "";
+        if (from.value !== v) from.value = v;
+        from.checked = to.hasAttribute("checked");
+      }
+      return;
+    }
+    if (from.tagName === "TEXTAREA") {
+      if (!focused && from.value !== to.value) from.value = to.value;
+      return;
+    }
+    morphChildren(from, to);
+    if (from.tagName === "SELECT" && to.hasAttribute("value")) from.value = to.getAttribute("value");
+  }
+
+  function morphChildren(from, to) {
+    const byId = new Map();
+    for (const c of from.children) if (c.id && !c.id.startsWith("lt-status") && c.id !== "lt-error") byId.set(c.id, c);
+    let cur = from.firstChild;
+    let next = to.firstChild;
+    while (next) {
+      const after = next.nextSibling;
+      let match = null;
+      if (next.nodeType === 1 && next.id) {
+        match = byId.get(next.id) || null;
+        if (match) byId.delete(next.id);
+        if (match && match.tagName !== next.tagName) match = null;
+      } else if (cur && cur.nodeType === next.nodeType && (next.nodeType !== 1 || (!cur.id && cur.tagName === next.tagName))) {
+        match = cur;
+      }
+      if (match) {
+        if (match === cur) cur = cur.nextSibling; else from.insertBefore(match, cur);
+        if (match.nodeType === 1) morphElement(match, next);
+        else if (match.nodeValue !== next.nodeValue) match.nodeValue = next.nodeValue;
+      } else {
+        from.insertBefore(next, cur); // adopts the parsed node
+      }
+      next = after;
+    }
+    while (cur) {
+      const after = cur.nextSibling;
+      if (!(cur.id === "lt-status" || cur.id === "lt-error")) from.removeChild(cur);
+      cur = after;
+    }
+  }
+
+  // -- public API ---------------------------------------------------------------------
+
+  window.livetag = {
+    /** Fire a custom event on a tag: Python receives it with ``e.value`` = value. */
+    event(id, name, value) {
+      sendEvent(id, name, value === undefined ? {} : { value });
+    },
+    get connected() { return joined; },
+  };
+
+  document.addEventListener("input", markDirty, true);
+  document.addEventListener("change", markDirty, true);
+  scan(document.body);
+  connect();
+})();

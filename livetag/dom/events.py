@@ -1,0 +1,145 @@
+"""The event model: ``Event`` objects, handler wrappers, ``prevent`` and ``stop``.
+
+A handler is any callable bound to an element's ``on<name>`` attribute. It is called
+with one ``Event`` when it accepts a positional argument, otherwise with none. It may be
+a plain function, an ``async def``, a generator or an async generator (each ``yield``
+sends the UI state reached so far to the browser).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .tag import Tag
+
+
+class Event:
+    """What a handler receives.
+
+    ``target`` is the tag the handler is bound to and ``name`` the event name
+    (``"click"``); both come from the server's tree, never from client data. ``value``
+    is the element's value (for a ``<form>`` submit: a dict of its named fields, where
+    checkboxes are booleans and multiple selects lists); ``checked``, ``key`` and mouse
+    coordinates (``client_x``/``clientX``, ...) come from the DOM event. Any other field
+    the client sent is readable as an attribute (``e.shiftKey``) and form fields by
+    subscript (``e["email"]``).
+    """
+
+    __slots__ = ("target", "name", "_data")
+
+    def __init__(self, target: Tag, name: str, data: dict[str, Any] | None = None) -> None:
+        self.target = target
+        self.name = name
+        self._data: dict[str, Any] = data or {}
+
+    @property
+    def value(self) -> Any:
+        return self._data.get("value")
+
+    @property
+    def checked(self) -> bool | None:
+        return self._data.get("checked")
+
+    @property
+    def key(self) -> str | None:
+        return self._data.get("key")
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """Every field the client sent with the event (a copy)."""
+        return dict(self._data)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails, so target/name can never be shadowed.
+        data = object.__getattribute__(self, "_data")
+        if name in data:
+            return data[name]
+        camel = _camel(name)
+        if camel in data:
+            return data[camel]
+        raise AttributeError(f"event {self.name!r} has no field {name!r}")
+
+    def __getitem__(self, field: str) -> Any:
+        value = self._data.get("value")
+        if not isinstance(value, dict):
+            raise KeyError(f"expected a form event whose value is a dict of fields, got {type(value).__name__}")
+        return value[field]
+
+    def __repr__(self) -> str:
+        return f"<Event {self.name} on {self.target.tag_name}#{self.target.id} {self._data!r}>"
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class Handler:
+    """A callable plus how the browser must treat the DOM event that triggers it.
+
+    ``prevent`` makes the client call ``preventDefault()``, ``stop`` makes it call
+    ``stopPropagation()``. Also a descriptor, so ``@prevent`` works on methods.
+    """
+
+    __slots__ = ("func", "prevent", "stop", "_accepts_event")
+
+    def __init__(self, func: Callable[..., Any], *, prevent: bool = False, stop: bool = False) -> None:
+        if isinstance(func, Handler):
+            prevent = prevent or func.prevent
+            stop = stop or func.stop
+            func = func.func
+        if not callable(func):
+            raise TypeError(f"expected a callable event handler, got {type(func).__name__}")
+        self.func = func
+        self.prevent = prevent
+        self.stop = stop
+        self._accepts_event: bool | None = None
+
+    def __get__(self, instance: object, owner: type | None = None) -> Handler:
+        if instance is None:
+            return self
+        return Handler(self.func.__get__(instance, owner), prevent=self.prevent, stop=self.stop)
+
+    @property
+    def flags(self) -> str:
+        """The suffix the client reads: ``""``, ``".prevent"``, ``".stop"`` or both."""
+        return (".prevent" if self.prevent else "") + (".stop" if self.stop else "")
+
+    @property
+    def accepts_event(self) -> bool:
+        """True when ``func`` takes the ``Event`` (one positional argument)."""
+        if self._accepts_event is None:
+            self._accepts_event = accepts_argument(self.func)
+        return self._accepts_event
+
+    def __call__(self, event: Event) -> Any:
+        return self.func(event) if self.accepts_event else self.func()
+
+
+def accepts_argument(func: Callable[..., Any]) -> bool:
+    """True when ``func`` can be called with one positional argument."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature
+        return True
+    for p in params:
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL):
+            return True
+    return False
+
+
+def prevent(func: Callable[..., Any]) -> Handler:
+    """Make the browser call ``preventDefault()`` on the DOM event (decorator or wrapper)."""
+    return Handler(func, prevent=True)
+
+
+def stop(func: Callable[..., Any]) -> Handler:
+    """Make the browser call ``stopPropagation()`` on the DOM event (decorator or wrapper)."""
+    return Handler(func, stop=True)
+
+
+def as_handler(value: Callable[..., Any]) -> Handler:
+    return value if isinstance(value, Handler) else Handler(value)

@@ -1,0 +1,53 @@
+"""HTML escaping and the ``HTML`` marker for trusted markup.
+
+Escaping follows the HTML Living Standard's serialisation rules: in text, ``&``, ``<``
+and ``>`` are escaped; in double-quoted attribute values, ``&``, ``"``, ``<`` and ``>``
+are (``<``/``>`` are not required there, but escaping them keeps the output safe when a
+value is later copied into another context).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+VOID_ELEMENTS: Final = frozenset(
+    "area base br col embed hr img input link meta param source track wbr".split()
+)
+
+
+class HTML(str):
+    """A string of markup that livetag inserts as is, without escaping.
+
+    Only wrap markup you produced or sanitised yourself: ``HTML(user_input)`` is an XSS
+    hole by definition.
+    """
+
+    __slots__ = ()
+
+
+def escape_text(value: str) -> str:
+    """Escape ``value`` for use as element text content."""
+    if "&" in value:
+        value = value.replace("&", "&amp;")
+    if "<" in value:
+        value = value.replace("<", "&lt;")
+    if ">" in value:
+        value = value.replace(">", "&gt;")
+    return value
+
+
+def escape_attr(value: str) -> str:
+    """Escape ``value`` for use inside a double-quoted attribute value."""
+    value = escape_text(value)
+    if '"' in value:
+        value = value.replace('"', "&quot;")
+    return value
+
+
+def render_text(value: object) -> str:
+    """Render a non-tag child: ``HTML`` raw, ``None`` empty, anything else escaped."""
+    if isinstance(value, HTML):
+        return str.__str__(value)
+    if value is None:
+        return ""
+    return escape_text(value if isinstance(value, str) else str(value))

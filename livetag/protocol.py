@@ -1,0 +1,167 @@
+"""The wire protocol: message shapes, validation and codecs. Twin of ``client/livetag.js``.
+
+Every message is one JSON object (orjson) with a type field ``t``. The same messages
+travel on every transport.
+
+Client -> server
+    ``{"t": "join", "v": 1, "token": str, "cid": str | null, "rev": int}``
+        Open (or resume) a client of the session. ``token`` is the session's CSRF token,
+        ``cid`` the client id the server gave on a previous join (``null`` the first
+        time), ``rev`` the revision of the DOM the page holds.
+    ``{"t": "ev", "s": int, "id": str, "n": str, "d": {...}, "sync": {id: value}}``
+        An event. ``s`` is the client's sequence number (1, 2, ...), ``id`` the target
+        element, ``n`` the event name, ``d`` the event fields (``value``, ``checked``,
+        ``key``, ``clientX``...), ``sync`` the live value (str, bool for ``checked``, or a
+        list of str for a multiple select) of form controls changed since the last event.
+    ``{"t": "sync"}``
+        The page lost track: send the whole tree again.
+
+Server -> client
+    ``{"t": "joined", "cid": str, "ack": int, "rev": int, "p": [op...]}``
+        ``ack`` is the last event sequence number applied for this client; ``p``
+        re-renders the page when the client's ``rev`` was stale, else it is empty.
+    ``{"t": "up", "rev": int, "ack": int, "p": [op...], "js": [str...]}``
+        An update: patch operations (see ``livetag.dom.tree``), then scripts to run.
+        ``js`` is omitted when empty.
+    ``{"t": "err", "ack": int, "code": str, "msg": str, "eid": str, "trace": str}``
+        A failed event (``trace`` only with ``debug=True``) or a rejected message.
+    ``{"t": "bye", "code": str, "msg": str}``
+        The server ends this client (``code`` ``"expired"``: the page must reload).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from .errors import MessageTooLarge, ProtocolError
+
+PROTOCOL_VERSION: Final = 1
+DEFAULT_MAX_MESSAGE_BYTES: Final = 1 << 20
+MAX_SEQ: Final = (1 << 53) - 1
+MAX_SYNC_ENTRIES: Final = 1024
+
+_EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
+_TAG_ID = re.compile(r"[^\s]{1,128}")
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+@dataclass(slots=True, frozen=True)
+class Join:
+    version: int
+    token: str
+    client_id: str | None
+    revision: int
+
+
+@dataclass(slots=True, frozen=True)
+class EventMessage:
+    seq: int
+    target_id: str
+    name: str
+    data: dict[str, Any]
+    sync: dict[str, str | bool | list[str]]
+
+
+@dataclass(slots=True, frozen=True)
+class Resync:
+    pass
+
+
+ClientMessage = Join | EventMessage | Resync
+
+
+def _describe(value: Any) -> str:
+    """A short, log-safe description of a client value: never more than ~60 chars."""
+    if isinstance(value, str):
+        return f"a str of {len(value)} chars" if len(value) > 40 else repr(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)[:40]
+    return f"a {type(value).__name__}"
+
+
+def _field(msg: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
+    value = msg.get(name)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ProtocolError(f"expected field {name!r} to be {what}, got {_describe(value)}")
+    return value
+
+
+def decode(raw: bytes | str, limit: int = DEFAULT_MAX_MESSAGE_BYTES) -> ClientMessage:
+    """Parse and validate one client message.
+
+    ``raw`` is the text of one WebSocket frame or HTTP body. Raises ``MessageTooLarge``
+    when it is longer than ``limit`` bytes (checked before parsing), ``ProtocolError``
+    when it is not JSON or not one of the shapes in this module's docstring.
+    """
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode())
+    if size > limit:
+        raise MessageTooLarge(size, limit)
+    try:
+        msg = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"expected a JSON object, got invalid JSON ({exc})") from None
+    if not isinstance(msg, dict):
+        raise ProtocolError(f"expected a JSON object, got {_describe(msg)}")
+    kind = msg.get("t")
+    if kind == "ev":
+        return _decode_event(msg)
+    if kind == "join":
+        return _decode_join(msg)
+    if kind == "sync":
+        return Resync()
+    raise ProtocolError(f"expected message type 'join', 'ev' or 'sync', got {_describe(kind)}")
+
+
+def _decode_join(msg: dict[str, Any]) -> Join:
+    version = _field(msg, "v", int, "the protocol version (int)")
+    token = _field(msg, "token", str, "the CSRF token (str)")
+    cid = msg.get("cid")
+    if cid is not None and not (isinstance(cid, str) and _CLIENT_ID.fullmatch(cid)):
+        raise ProtocolError(f"expected field 'cid' to be null or a client id, got {_describe(cid)}")
+    rev = _field(msg, "rev", int, "a revision number (int)")
+    if not 0 <= rev <= MAX_SEQ:
+        raise ProtocolError(f"expected field 'rev' in 0..{MAX_SEQ}, got {rev}")
+    return Join(version, token, cid, rev)
+
+
+def _decode_event(msg: dict[str, Any]) -> EventMessage:
+    seq = _field(msg, "s", int, "a sequence number (int)")
+    if not 1 <= seq <= MAX_SEQ:
+        raise ProtocolError(f"expected field 's' in 1..{MAX_SEQ}, got {seq}")
+    target = _field(msg, "id", str, "an element id (str)")
+    if not _TAG_ID.fullmatch(target):
+        raise ProtocolError(f"expected field 'id' to be 1-128 non-space chars, got {_describe(target)}")
+    name = _field(msg, "n", str, "an event name (str)")
+    if not _EVENT_NAME.fullmatch(name):
+        raise ProtocolError(f"expected field 'n' to be an event name like 'click', got {_describe(name)}")
+    data = msg.get("d", {})
+    if not isinstance(data, dict):
+        raise ProtocolError(f"expected field 'd' to be an object, got {_describe(data)}")
+    sync = msg.get("sync", {})
+    if not isinstance(sync, dict):
+        raise ProtocolError(f"expected field 'sync' to be an object, got {_describe(sync)}")
+    if len(sync) > MAX_SYNC_ENTRIES:
+        raise ProtocolError(f"expected at most {MAX_SYNC_ENTRIES} 'sync' entries, got {len(sync)}")
+    for key, value in sync.items():
+        if isinstance(value, (str, bool)):
+            continue
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            continue
+        raise ProtocolError(f"expected sync value of {key!r} to be str, bool or list of str, got {_describe(value)}")
+    return EventMessage(seq, target, name, data, sync)
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """Serialise a server message (any shape from this module's docstring)."""
+    return orjson.dumps(message)
+
+
+def encode_update(revision: int, ack: int, ops_json: bytes, js_json: bytes | None) -> bytes:
+    """An ``up`` message from pre-serialised parts, so that one update serialised once
+    can be sent to several clients that differ only by ``ack``."""
+    tail = b"}" if js_json is None else b',"js":' + js_json + b"}"
+    return b'{"t":"up","rev":%d,"ack":%d,"p":%s%s' % (revision, ack, ops_json, tail)

@@ -1,0 +1,1 @@
+"""Processes, the OS and browsers: serving, desktop windows, the command line."""

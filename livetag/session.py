@@ -1,0 +1,320 @@
+"""``Session``: one app instance and the discipline around it.
+
+A session owns one tag tree. It is the only place that runs user callbacks: events run
+one at a time, in the order each client sent them, each at most once; synchronous
+handlers run in a worker thread so that a slow one never blocks the event loop (and so
+never delays another session). After each handler, and after each ``yield`` of a
+generator handler, the changes are collected into one update and sent to every client
+(browser tab) of the session.
+
+Transports (WebSocket, SSE, HTTP, the test client) talk to a session through ``join``,
+``dispatch``, ``resync`` and ``leave``; what a session sends goes through each client's
+*sink*, a non-blocking callable taking one encoded message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import inspect
+import logging
+import secrets
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from .dom.events import Event
+from .dom.tag import Tag, current_request
+from .dom.tree import LiveTree, Op
+from .errors import ForbiddenEvent, ProtocolError
+from .protocol import PROTOCOL_VERSION, EventMessage, Join, encode, encode_update
+
+log = logging.getLogger("livetag.session")
+
+Sink = Callable[[bytes], None]
+AppSource = type[Tag] | Tag | Callable[[], Tag]
+
+#: At most this many clients (tabs) are remembered per session, connected or not.
+MAX_CLIENTS = 32
+#: Minimum seconds between two updates caused by background changes.
+BACKGROUND_THROTTLE = 0.05
+_FORM_CONTROLS = frozenset({"input", "textarea", "select"})
+_DONE = object()
+
+
+class Client:
+    """One page (browser tab) of a session: its id, the last event applied, its sink."""
+
+    __slots__ = ("cid", "last_seq", "sink")
+
+    def __init__(self, cid: str) -> None:
+        self.cid = cid
+        self.last_seq = 0
+        self.sink: Sink | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.sink is not None
+
+
+class Session:
+    """One app instance, its clients and its update stream.
+
+    ``app`` is a ``Tag`` subclass (instantiated here, with ``request`` visible to its
+    ``init`` through ``Tag.request``), a factory, or an existing instance. Construction
+    raises whatever the app's ``init`` raises.
+    """
+
+    def __init__(self, app: AppSource, *, debug: bool = False, request: Any = None) -> None:
+        self.debug = debug
+        token = current_request.set(request)
+        try:
+            self.app: Tag = app if isinstance(app, Tag) else app()
+        finally:
+            current_request.reset(token)
+        if not isinstance(self.app, Tag):
+            raise TypeError(f"expected the app factory to return a Tag, got {type(self.app).__name__}")
+        self.tree = LiveTree(self.app, on_change=self._changed)
+        self.csrf_token = secrets.token_urlsafe(32)
+        self.revision = 0
+        self.last_active = time.monotonic()
+        self._clients: OrderedDict[str, Client] = OrderedDict()
+        self._lock = asyncio.Lock()
+        self._busy = False
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._last_flush = 0.0
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+
+    # -- clients ------------------------------------------------------------------------
+
+    @property
+    def connected_clients(self) -> list[Client]:
+        return [c for c in self._clients.values() if c.sink is not None]
+
+    def check_token(self, token: str) -> bool:
+        """Constant-time comparison of ``token`` with the session's CSRF token."""
+        return hmac.compare_digest(token.encode(), self.csrf_token.encode())
+
+    def join(self, msg: Join, sink: Sink) -> Client:
+        """Connect a client. Sends it ``joined`` (with a full re-render when its revision
+        is stale) through ``sink`` before anything else.
+
+        Raises ``ProtocolError`` (code ``"version"`` or ``"csrf"``) when the client runs
+        another protocol version or does not hold the session's CSRF token.
+        """
+        if msg.version != PROTOCOL_VERSION:
+            raise ProtocolError(f"expected protocol version {PROTOCOL_VERSION}, got {msg.version}", "version")
+        if not self.check_token(msg.token):
+            raise ProtocolError("expected the session's CSRF token, got another value", "csrf")
+        self._loop = asyncio.get_running_loop()
+        self.flush()  # others first, so this client's revision check is against the present
+        client = self._clients.get(msg.client_id) if msg.client_id else None
+        if client is None:
+            client = Client(secrets.token_urlsafe(12))
+            self._clients[client.cid] = client
+            self._forget_old_clients()
+        else:
+            self._clients.move_to_end(client.cid)
+        ops: list[Op] = [] if msg.revision == self.revision else self.full_render()
+        sink(encode({"t": "joined", "cid": client.cid, "ack": client.last_seq, "rev": self.revision, "p": ops}))
+        client.sink = sink
+        self.last_active = time.monotonic()
+        return client
+
+    def leave(self, client: Client, sink: Sink | None = None) -> None:
+        """Disconnect ``client`` (only if ``sink`` is still its sink, when given). Its
+        sequence number is kept so that a reconnecting page resumes exactly."""
+        if sink is None or client.sink is sink:
+            client.sink = None
+        self.last_active = time.monotonic()
+
+    def _forget_old_clients(self) -> None:
+        excess = len(self._clients) - MAX_CLIENTS
+        if excess <= 0:
+            return
+        for cid in [c.cid for c in self._clients.values() if c.sink is None][:excess]:
+            del self._clients[cid]
+
+    def resync(self, client: Client) -> None:
+        """Send ``client`` the whole tree (it reported that its DOM lost track)."""
+        self.flush()
+        if client.sink is not None:
+            ops = orjson.dumps(self.full_render())
+            client.sink(encode_update(self.revision, client.last_seq, ops, None))
+
+    def full_render(self) -> list[Op]:
+        return [["o", self.app.id, self.app.render()]]
+
+    # -- events -------------------------------------------------------------------------
+
+    async def dispatch(self, client: Client, msg: EventMessage, request: Any = None) -> None:
+        """Apply one event of ``client``: at most once (a sequence number already applied
+        is only acknowledged), after the previous one finished.
+
+        A forbidden event (unknown or detached tag, no handler, disabled element) or a
+        handler that raises is reported to this client only, as an ``err`` message; the
+        session carries on. The update that follows acknowledges the event.
+        """
+        async with self._lock:
+            self._busy = True
+            self.last_active = time.monotonic()
+            try:
+                if msg.seq > client.last_seq:
+                    client.last_seq = msg.seq  # before running: at most once, even if it fails
+                    await self._apply(client, msg, request)
+            finally:
+                self._busy = False
+                self.flush(ack_to=client)
+
+    async def _apply(self, client: Client, msg: EventMessage, request: Any) -> None:
+        self._sync_values(msg.sync)
+        try:
+            target, handler = self._resolve(msg)
+        except ForbiddenEvent as exc:
+            log.warning("session %s: rejected event: %s", self.log_id, exc)
+            self._send_error(client, exc.code, str(exc))
+            return
+        event = Event(target, msg.name, msg.data)
+        started = time.perf_counter()
+        try:
+            await self.run_callback(handler.func, (event,) if handler.accepts_event else (), request)
+        except Exception:
+            self._report_failure(client, f"handler of {msg.name!r} on <{target.tag_name}>")
+        finally:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("session %s: %s on %s took %.1f ms", self.log_id, msg.name, target.id,
+                          (time.perf_counter() - started) * 1000)
+
+    def _resolve(self, msg: EventMessage) -> tuple[Tag, Any]:
+        target = self.tree.index.get(msg.target_id)
+        if target is None or target._tree is not self.tree:
+            raise ForbiddenEvent(f"expected the id of a tag in the live tree, got {msg.target_id!r}")
+        handler = target.handler(msg.name)
+        if handler is None:
+            raise ForbiddenEvent(f"expected an event <{target.tag_name}> #{target.id} handles, got {msg.name!r}")
+        if target._attrs.get("disabled") not in (None, False) or any(
+            a._attrs.get("disabled") not in (None, False) and a.tag_name == "fieldset" for a in target.ancestors()
+        ):
+            raise ForbiddenEvent(f"expected an enabled element, got disabled <{target.tag_name}> #{target.id}")
+        return target, handler
+
+    def _sync_values(self, sync: dict[str, Any]) -> None:
+        # The user's live input, written without marking anything changed: the browser
+        # already shows it, so it must not come back as a patch.
+        index = self.tree.index
+        for tag_id, value in sync.items():
+            tag = index.get(tag_id)
+            if tag is None or tag.tag_name not in _FORM_CONTROLS:
+                continue
+            if isinstance(value, bool):
+                tag._attrs["checked"] = value
+            elif isinstance(value, list) and tag.tag_name != "select":
+                continue
+            else:
+                tag._attrs["value"] = value
+
+    async def run_callback(self, func: Callable[..., Any], args: tuple[Any, ...], request: Any = None) -> None:
+        """Run user code: a plain function (in a worker thread), a coroutine function, a
+        generator or an async generator function; an update is sent after each ``yield``.
+        Exceptions propagate."""
+        token = current_request.set(request)
+        try:
+            if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+                result = func(*args)
+            else:
+                result = await asyncio.to_thread(func, *args)
+            if inspect.isawaitable(result):
+                result = await result
+            if inspect.isgenerator(result):
+                while (await asyncio.to_thread(next, result, _DONE)) is not _DONE:
+                    self.flush()
+            elif inspect.isasyncgen(result):
+                async for _ in result:
+                    self.flush()
+        finally:
+            current_request.reset(token)
+
+    def _report_failure(self, client: Client | None, what: str) -> None:
+        error_id = secrets.token_hex(4)
+        log.exception("session %s: %s raised (error id %s)", self.log_id, what, error_id)
+        if client is None:
+            return
+        if self.debug:
+            self._send_error(client, "handler_error", f"{what} raised", error_id, traceback.format_exc())
+        else:
+            self._send_error(client, "handler_error", "an internal error occurred", error_id)
+
+    def _send_error(self, client: Client, code: str, message: str, error_id: str | None = None,
+                    trace: str | None = None) -> None:
+        if client.sink is None:
+            return
+        payload: dict[str, Any] = {"t": "err", "code": code, "msg": message}
+        if error_id:
+            payload["eid"] = error_id
+        if trace:
+            payload["trace"] = trace
+        client.sink(encode(payload))
+
+    # -- updates ------------------------------------------------------------------------
+
+    def flush(self, ack_to: Client | None = None) -> None:
+        """Collect the changes and send one update to every connected client. With
+        nothing changed, only ``ack_to`` gets an (empty) update acknowledging its events."""
+        with self.tree.lock:
+            if self.tree.has_changes:
+                ops, js = self.tree.collect()
+            else:
+                ops, js = [], []
+        self._last_flush = self._loop.time() if self._loop is not None else 0.0
+        if ops or js:
+            self.revision += 1
+            ops_json = orjson.dumps(ops)
+            js_json = orjson.dumps(js) if js else None
+            for client in list(self._clients.values()):
+                if client.sink is not None:
+                    client.sink(encode_update(self.revision, client.last_seq, ops_json, js_json))
+        elif ack_to is not None and ack_to.sink is not None:
+            ack_to.sink(encode_update(self.revision, ack_to.last_seq, b"[]", None))
+
+    def _changed(self) -> None:
+        # Called on the first change after a flush, from whichever thread made it.
+        # While an event runs, its own flush will carry the change.
+        loop = self._loop
+        if self._busy or loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._schedule_flush)
+
+    def _schedule_flush(self) -> None:
+        if self._busy or self._flush_handle is not None or self._loop is None:
+            return
+        delay = max(0.0, self._last_flush + BACKGROUND_THROTTLE - self._loop.time())
+        self._flush_handle = self._loop.call_later(delay, self._background_flush)
+
+    def _background_flush(self) -> None:
+        self._flush_handle = None
+        if not self._busy:  # a running event flushes when it ends
+            self.flush()
+
+    @property
+    def log_id(self) -> str:
+        """A short tag for logs that does not reveal the session id or token."""
+        return f"{id(self) & 0xFFFFFF:06x}"
+
+    def close(self, code: str = "expired", message: str = "the session ended") -> None:
+        """Tell every connected client that the session is gone and forget them."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        bye = encode({"t": "bye", "code": code, "msg": message})
+        for client in self._clients.values():
+            if client.sink is not None:
+                client.sink(bye)
+                client.sink = None
+        self._clients.clear()

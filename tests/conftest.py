@@ -1,0 +1,44 @@
+"""Shared fixtures: a real uvicorn per test on a free port, and Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pytest
+
+from livetag.runners.serve import BackgroundServer
+
+CHROMIUM = os.environ.get("LIVETAG_TEST_BROWSER", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
+
+
+@pytest.fixture
+def live_server() -> Callable[[Any], AbstractContextManager[BackgroundServer]]:
+    """``with live_server(asgi_app) as server:`` serves on 127.0.0.1:<free port>."""
+    return lambda app, **options: BackgroundServer(app, **options)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.fail(f"expected Chromium at {CHROMIUM}; run the README's test command, which installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (its own cookies) per test."""
+    ctx = browser.new_context()
+    ctx.set_default_timeout(10_000)
+    yield ctx
+    ctx.close()
