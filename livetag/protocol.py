@@ -20,11 +20,13 @@ Server -> client
     ``{"t": "joined", "cid": str, "ack": int, "rev": int, "p": [op...]}``
         ``ack`` is the last event sequence number applied for this client; ``p``
         re-renders the page when the client's ``rev`` was stale, else it is empty.
-    ``{"t": "up", "rev": int, "ack": int, "p": [op...], "js": [str...]}``
-        An update: patch operations (see ``livetag.dom.tree``), then scripts to run.
-        ``js`` is omitted when empty.
-    ``{"t": "err", "ack": int, "code": str, "msg": str, "eid": str, "trace": str}``
-        A failed event (``trace`` only with ``debug=True``) or a rejected message.
+    ``{"t": "up", "rev": int, "ack": int, "p": [op...], "st": [html...], "js": [str...]}``
+        An update: first the statics (``<style>``, ``<link>``, ``<script>``...) to add to
+        ``<head>``, then the patch operations (see ``livetag.dom.tree``), then scripts to
+        run. ``st`` and ``js`` are omitted when empty.
+    ``{"t": "err", "code": str, "msg": str, "eid": str, "trace": str}``
+        A failed event (``eid``: error id matching the server log; ``trace`` only with
+        ``debug=True``) or a rejected message.
     ``{"t": "bye", "code": str, "msg": str}``
         The server ends this client (``code`` ``"expired"``: the page must reload).
 """
@@ -160,8 +162,17 @@ def encode(message: dict[str, Any]) -> bytes:
     return orjson.dumps(message)
 
 
-def encode_update(revision: int, ack: int, ops_json: bytes, js_json: bytes | None) -> bytes:
+def encode_extras(statics: list[str], scripts: list[str]) -> bytes:
+    """The optional ``st``/``js`` fields of an update, serialised (``b""`` when empty)."""
+    out = b""
+    if statics:
+        out += b',"st":' + orjson.dumps(statics)
+    if scripts:
+        out += b',"js":' + orjson.dumps(scripts)
+    return out
+
+
+def encode_update(revision: int, ack: int, ops_json: bytes, extras: bytes = b"") -> bytes:
     """An ``up`` message from pre-serialised parts, so that one update serialised once
     can be sent to several clients that differ only by ``ack``."""
-    tail = b"}" if js_json is None else b',"js":' + js_json + b"}"
-    return b'{"t":"up","rev":%d,"ack":%d,"p":%s%s' % (revision, ack, ops_json, tail)
+    return b'{"t":"up","rev":%d,"ack":%d,"p":%s%s}' % (revision, ack, ops_json, extras)

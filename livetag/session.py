@@ -31,7 +31,7 @@ from .dom.events import Event
 from .dom.tag import Tag, current_request
 from .dom.tree import LiveTree, Op
 from .errors import ForbiddenEvent, ProtocolError
-from .protocol import PROTOCOL_VERSION, EventMessage, Join, encode, encode_update
+from .protocol import PROTOCOL_VERSION, EventMessage, Join, encode, encode_extras, encode_update
 
 log = logging.getLogger("livetag.session")
 
@@ -87,6 +87,8 @@ class Session:
         self._busy = False
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -147,7 +149,8 @@ class Session:
         self.flush()
         if client.sink is not None:
             ops = orjson.dumps(self.full_render())
-            client.sink(encode_update(self.revision, client.last_seq, ops, None))
+            extras = encode_extras(list(self.tree.statics_sent), [])
+            client.sink(encode_update(self.revision, client.last_seq, ops, extras))
 
     def full_render(self) -> list[Op]:
         return [["o", self.app.id, self.app.render()]]
@@ -272,16 +275,49 @@ class Session:
                 ops, js = self.tree.collect()
             else:
                 ops, js = [], []
+            statics = self.tree.take_statics()
         self._last_flush = self._loop.time() if self._loop is not None else 0.0
-        if ops or js:
+        if ops or js or statics:
             self.revision += 1
             ops_json = orjson.dumps(ops)
-            js_json = orjson.dumps(js) if js else None
+            extras = encode_extras(statics, js)
             for client in list(self._clients.values()):
                 if client.sink is not None:
-                    client.sink(encode_update(self.revision, client.last_seq, ops_json, js_json))
+                    client.sink(encode_update(self.revision, client.last_seq, ops_json, extras))
         elif ack_to is not None and ack_to.sink is not None:
-            ack_to.sink(encode_update(self.revision, ack_to.last_seq, b"[]", None))
+            ack_to.sink(encode_update(self.revision, ack_to.last_seq, b"[]"))
+        self._run_lifecycle()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _run_lifecycle(self) -> None:
+        """Start pending ``on_unmount``/``on_mount`` hooks (once a client is connected)."""
+        if self._loop is None or not any(c.sink is not None for c in self._clients.values()):
+            return
+        unmounted, mounted = self.tree.take_lifecycle()
+        for tag in unmounted:
+            self._spawn(tag.on_unmount, f"on_unmount of {tag!r}")
+        for tag in mounted:
+            self._spawn(tag.on_mount, f"on_mount of {tag!r}")
+
+    def _spawn(self, func: Callable[..., Any], what: str) -> None:
+        task = self._loop.create_task(self._run_hook(func, what))  # type: ignore[union-attr]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_hook(self, func: Callable[..., Any], what: str) -> None:
+        try:
+            await self.run_callback(func, ())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._report_failure(self.connected_clients[0] if self.connected_clients else None, what)
+            self.flush()
+
+    def reload(self) -> None:
+        """A page reload of this session: the app unmounts and mounts again."""
+        with self.tree.lock:
+            self.tree.remount()
 
     def _changed(self) -> None:
         # Called on the first change after a flush, from whichever thread made it.
@@ -308,10 +344,26 @@ class Session:
         return f"{id(self) & 0xFFFFFF:06x}"
 
     def close(self, code: str = "expired", message: str = "the session ended") -> None:
-        """Tell every connected client that the session is gone and forget them."""
+        """End the session: cancel its background hooks, run ``on_destroy`` of every tag
+        that has one (once; coroutines are scheduled on the loop), tell every connected
+        client that the session is gone and forget them."""
+        if self.closed:
+            return
+        self.closed = True
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        for task in list(self._tasks):
+            task.cancel()
+        for tag in self.tree.destroyable():
+            try:
+                result = tag.on_destroy()
+                if inspect.isawaitable(result) and self._loop is not None and not self._loop.is_closed():
+                    self._loop.create_task(result)  # type: ignore[arg-type]
+                elif inspect.iscoroutine(result):
+                    result.close()
+            except Exception:
+                self._report_failure(None, f"on_destroy of {tag!r}")
         bye = encode({"t": "bye", "code": code, "msg": message})
         for client in self._clients.values():
             if client.sink is not None:

@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import TreeError
 from .events import Handler, as_handler
+from .reactive import AttrSlot, ChildSlot
 from .render import HTML, VOID_ELEMENTS, escape_attr, escape_text, render_text
+from .state import State
+from .statics import scope_class
 
 if TYPE_CHECKING:
     from .tree import LiveTree
@@ -56,6 +59,22 @@ def attr_name(keyword: str) -> str:
     return keyword[1:].replace("_", "-")
 
 
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a mutator under its live tree's lock, so that threads may mutate safely."""
+
+    def locked(self: Tag, *args: Any, **kwargs: Any) -> Any:
+        tree = self._tree
+        if tree is None:
+            return method(self, *args, **kwargs)
+        with tree.lock:
+            return method(self, *args, **kwargs)
+
+    locked.__name__ = method.__name__
+    locked.__qualname__ = method.__qualname__
+    locked.__doc__ = method.__doc__
+    return locked
+
+
 class _TagFactory(type):
     """``Tag.<name>`` returns the element class for ``<name>`` (``my_widget`` -> ``my-widget``)."""
 
@@ -82,17 +101,36 @@ class Tag(metaclass=_TagFactory):
     """
 
     tag_name: ClassVar[str | None] = None
+    #: CSS scoped to this component: selectors apply inside elements of class ``lt-<Name>``
+    #: (``:host`` / ``&`` is the component's own element). See ``livetag.dom.statics``.
+    styles: ClassVar[str | None] = None
+    #: Tags (``Tag.style``, ``Tag.link``, ``Tag.script``, ``Tag.title``...) this component
+    #: needs in ``<head>``: sent once per session, when the first instance appears.
+    statics: ClassVar[Any] = ()
     _init_params: ClassVar[tuple[frozenset[str], bool] | None] = None
+    _lt_no_proxy: ClassVar[bool] = True  # a State holding tags hands back the tags
+    _lt_hooks: ClassVar[int] = 0
+    _lt_scopes: ClassVar[tuple[str, ...]] = ()
 
-    __slots__ = ("_lt_id", "_attrs", "_children", "_parent", "_tree", "_handlers", "__dict__", "__weakref__")
+    __slots__ = ("_lt_id", "_attrs", "_children", "_parent", "_tree", "_handlers", "_key", "__dict__", "__weakref__")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._lt_hooks = (
+            (MOUNT if cls.on_mount is not Tag.on_mount else 0)
+            | (UNMOUNT if cls.on_unmount is not Tag.on_unmount else 0)
+            | (DESTROY if cls.on_destroy is not Tag.on_destroy else 0)
+        )
+        cls._lt_scopes = tuple(scope_class(k) for k in reversed(cls.__mro__) if k.__dict__.get("styles"))
+
+    def __init__(self, *args: Any, key: Any = None, **kwargs: Any) -> None:
         self._lt_id = _next_id()
         self._attrs: dict[str, Any] = {}
         self._children: list[Any] = []
         self._parent: Tag | None = None
         self._tree: LiveTree | None = None
         self._handlers: dict[str, Handler] | None = None
+        self._key = key
         init_kwargs: dict[str, Any] = {}
         if kwargs:
             names, var_kw = self._init_signature()
@@ -120,6 +158,8 @@ class Tag(metaclass=_TagFactory):
                 target.add(self)
         else:
             self.init(*args, **init_kwargs)
+        if self._lt_scopes:
+            self.add_class(*self._lt_scopes)
 
     @classmethod
     def _init_signature(cls) -> tuple[frozenset[str], bool]:
@@ -161,8 +201,9 @@ class Tag(metaclass=_TagFactory):
 
     @property
     def childs(self) -> tuple[Any, ...]:
-        """The children (tags and strings), in order, as a tuple snapshot."""
-        return tuple(self._children)
+        """The children (tags and strings), in order, as a tuple snapshot; the current
+        output of reactive children is included."""
+        return tuple(self._nodes())
 
     def find_tag(self, tag_id: str) -> Tag | None:
         """The tag with id ``tag_id`` in this subtree, or ``None``. O(1) in a live tree."""
@@ -188,7 +229,19 @@ class Tag(metaclass=_TagFactory):
         while stack:
             tag = stack.pop()
             yield tag
-            stack.extend(c for c in reversed(tag._children) if isinstance(c, Tag))
+            for child in reversed(tag._children):
+                if isinstance(child, Tag):
+                    stack.append(child)
+                elif isinstance(child, ChildSlot):
+                    stack.extend(n for n in reversed(child.nodes) if isinstance(n, Tag))
+
+    def _nodes(self) -> Iterator[Any]:
+        """The children as the browser sees them: reactive slots expanded."""
+        for child in self._children:
+            if isinstance(child, ChildSlot):
+                yield from child.nodes
+            else:
+                yield child
 
     @property
     def request(self) -> Any:
@@ -198,6 +251,7 @@ class Tag(metaclass=_TagFactory):
 
     # -- children ---------------------------------------------------------------------
 
+    @_locked
     def add(self, *children: Any) -> Tag:
         """Append ``children`` (tags, text, ``HTML``, iterables of them). Returns ``self``.
 
@@ -212,6 +266,8 @@ class Tag(metaclass=_TagFactory):
                 self._append_text(child)
             elif isinstance(child, (int, float)):
                 self._append_text(str(child))
+            elif isinstance(child, State) or (callable(child) and not isinstance(child, type)):
+                self._append_slot(ChildSlot(self, child))
             elif isinstance(child, Iterable):
                 self.add(*child)
             else:
@@ -235,6 +291,11 @@ class Tag(metaclass=_TagFactory):
         if self._tree is not None:
             self._tree.appended(self, text)
 
+    def _append_slot(self, slot: ChildSlot) -> None:
+        self._children.append(slot)
+        if self._tree is not None:
+            self._tree.appended(self, slot)
+
     def __le__(self, child: Any) -> Tag:
         return self.add(child)
 
@@ -248,6 +309,7 @@ class Tag(metaclass=_TagFactory):
     def __exit__(self, *exc: object) -> None:
         _context.stack.pop()
 
+    @_locked
     def remove(self, child: Tag | None = None) -> Tag:
         """Remove ``child`` from this tag, or with no argument remove this tag from its parent.
 
@@ -277,16 +339,21 @@ class Tag(metaclass=_TagFactory):
             tree.removed(self, child)
             tree.detach(child)
 
+    @_locked
     def clear(self, *children: Any) -> Tag:
         """Remove every child, then add ``children``. Returns ``self``."""
         tree = self._tree
         old = self._children
         self._children = []
         for child in old:
-            if isinstance(child, Tag):
-                child._parent = None
-                if tree is not None:
-                    tree.detach(child)
+            nodes = child.nodes if isinstance(child, ChildSlot) else (child,)
+            if isinstance(child, ChildSlot):
+                child.release()
+            for node in nodes:
+                if isinstance(node, Tag):
+                    node._parent = None
+                    if tree is not None:
+                        tree.detach(node)
         if tree is not None:
             tree.reset(self)
         # Added while marked as reset, so the whole new content goes in one patch.
@@ -296,12 +363,16 @@ class Tag(metaclass=_TagFactory):
     def text(self) -> str:
         """The text content of this subtree (like the DOM's ``textContent``); settable."""
         parts: list[str] = []
-        for child in self._children:
+        for child in self._nodes():
             parts.append(child.text if isinstance(child, Tag) else str(child))
         return "".join(parts)
 
     @text.setter
     def text(self, value: Any) -> None:
+        text = str(value) if isinstance(value, (int, float)) else value
+        children = self._children
+        if isinstance(text, str) and len(children) == 1 and children[0] == text and type(children[0]) is type(text):
+            return
         self.clear(value)
 
     # -- attributes -----------------------------------------------------------------
@@ -309,8 +380,10 @@ class Tag(metaclass=_TagFactory):
     def __getitem__(self, name: str) -> Any:
         if name.startswith("on") and self._handlers and name[2:] in self._handlers:
             return self._handlers[name[2:]]
-        return self._attrs.get(name)
+        value = self._attrs.get(name)
+        return value.current() if isinstance(value, AttrSlot) else value
 
+    @_locked
     def __setitem__(self, name: str, value: Any) -> None:
         if name.startswith("on") and callable(value):
             self.set_handler(name[2:], value)
@@ -318,15 +391,22 @@ class Tag(metaclass=_TagFactory):
         if name == "id" and value != self._attrs.get("id"):
             self._change_id(value)
             return
+        if isinstance(value, State) or (callable(value) and not isinstance(value, type)):
+            value = AttrSlot(self, name, value)
         old = self._attrs.get(name, _MISSING)
-        if old is value or (old == value and type(old) is type(value)):
+        if old is value:
             return
-        if value is None and old is _MISSING:
-            return
+        if isinstance(old, AttrSlot):
+            old.release()
         self._attrs[name] = value
-        if self._tree is not None:
+        # Only a change of what renders is a change for the browser ("x" == 1 -> "1" no).
+        if self._tree is not None and (
+            isinstance(value, AttrSlot) or isinstance(old, AttrSlot)
+            or render_attr_value(None if old is _MISSING else old) != render_attr_value(value)
+        ):
             self._tree.attr_changed(self, name)
 
+    @_locked
     def __delitem__(self, name: str) -> None:
         if name.startswith("on") and self._handlers and name[2:] in self._handlers:
             self.set_handler(name[2:], None)
@@ -334,7 +414,10 @@ class Tag(metaclass=_TagFactory):
         if name == "id":
             self._change_id(None)
             return
-        if self._attrs.pop(name, _MISSING) is not _MISSING and self._tree is not None:
+        old = self._attrs.pop(name, _MISSING)
+        if isinstance(old, AttrSlot):
+            old.release()
+        if old is not _MISSING and self._tree is not None:
             self._tree.attr_changed(self, name)
 
     def __contains__(self, name: str) -> bool:
@@ -342,8 +425,8 @@ class Tag(metaclass=_TagFactory):
 
     @property
     def attrs(self) -> dict[str, Any]:
-        """A copy of the HTML attributes (handlers excluded)."""
-        return dict(self._attrs)
+        """A copy of the HTML attributes (handlers excluded; reactive ones evaluated)."""
+        return {name: self[name] for name in self._attrs}
 
     def _change_id(self, value: Any) -> None:
         tree = self._tree
@@ -357,6 +440,7 @@ class Tag(metaclass=_TagFactory):
             tree.index_tag(self)
             tree.id_changed(self)
 
+    @_locked
     def set_handler(self, event: str, handler: Callable[..., Any] | None) -> None:
         """Bind ``handler`` to the DOM event ``event`` (``"click"``), or unbind with ``None``."""
         handlers = self._handlers
@@ -387,7 +471,7 @@ class Tag(metaclass=_TagFactory):
 
     def add_class(self, *names: str) -> Tag:
         classes = self._classes()
-        new = [n for n in names if n not in classes]
+        new = [n for n in dict.fromkeys(names) if n not in classes]
         if new:
             self["class"] = " ".join(classes + new)
         return self
@@ -418,6 +502,28 @@ class Tag(metaclass=_TagFactory):
             self.__dict__.setdefault("_lt_pending_js", []).append(script)
         return self
 
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def on_mount(self) -> Any:
+        """Called when this tag enters a live app tree (after a client is connected).
+        May be a plain method, ``async def``, a generator or an async generator."""
+
+    def on_unmount(self) -> Any:
+        """Called when this tag leaves the live app tree (and on a page reload, before
+        the app mounts again). Same forms as ``on_mount``."""
+
+    def on_destroy(self) -> Any:
+        """Called once when the session holding this tag is discarded."""
+
+    def update(self) -> _Updated:
+        """Send pending changes to the browser now (throttled to one update per 50 ms).
+
+        Changes from background tasks and threads are sent anyway; ``update()`` makes
+        the intent explicit. Returns an awaitable, so ``await tag.update()`` works."""
+        if self._tree is not None:
+            self._tree.request_update()
+        return _UPDATED
+
     # -- rendering --------------------------------------------------------------------
 
     def render(self) -> str:
@@ -439,6 +545,9 @@ class Tag(metaclass=_TagFactory):
         for name, value in self._attrs.items():
             if name == "id":
                 continue
+            if isinstance(value, AttrSlot):
+                value.refresh()
+                value = value.value
             rendered = render_attr_value(value)
             if rendered is None:
                 continue
@@ -472,16 +581,42 @@ class Tag(metaclass=_TagFactory):
 
     def _render_children_into(self, out: list[str]) -> None:
         for child in self._children:
-            if isinstance(child, Tag):
-                child._render_into(out)
-            else:
-                out.append(render_text(child))
+            render_child(child, out)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.tag_name or 'fragment'}#{self.id}>"
 
 
+def render_child(child: Any, out: list[str]) -> None:
+    """Append the HTML of one entry of a tag's children: a tag, a reactive slot
+    (re-evaluated) or text."""
+    if isinstance(child, Tag):
+        child._render_into(out)
+    elif isinstance(child, ChildSlot):
+        child.refresh()
+        for node in child.nodes:
+            if isinstance(node, Tag):
+                node._render_into(out)
+            else:
+                out.append(render_text(node))
+    else:
+        out.append(render_text(child))
+
+
 _MISSING: Any = object()
+MOUNT, UNMOUNT, DESTROY = 1, 2, 4
+
+
+class _Updated:
+    """An already-completed awaitable: ``await tag.update()`` and ``tag.update()`` both work."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Iterator[None]:
+        return iter(())
+
+
+_UPDATED = _Updated()
 
 
 def render_attr_value(value: Any) -> str | bool | None:

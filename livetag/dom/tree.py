@@ -13,6 +13,13 @@ Patch operations (the ``p`` field of an update, see ``livetag.protocol``), appli
 - ``["t", id, text]``          replace the children by a text node
 - ``["h", id, html]``          replace the children by ``html`` (the client morphs it in)
 - ``["+", id, html]``          append ``html`` at the end of the children
+- ``["o", id, html]``          morph the element itself into ``html``
+- ``["i", parent, before, html]`` insert ``html`` before element ``before`` (``null``: at the end)
+- ``["m", id, parent, before]`` move an element before ``before`` (``null``: to the end)
+
+Besides patches, a collect hands out the statics that components new to this tree need
+(``take_statics``) and the tags whose ``on_mount``/``on_unmount`` must run
+(``take_lifecycle``).
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .render import HTML, render_text
-from .tag import HANDLER_ATTR, Tag, render_attr_value
+from .reactive import AttrSlot, ChildSlot, Slot, reconcile
+from .render import HTML
+from .statics import class_statics
+from .tag import DESTROY, HANDLER_ATTR, MOUNT, UNMOUNT, Tag, render_attr_value, render_child
 
 Op = list[Any]
 
@@ -46,6 +55,13 @@ class LiveTree:
         self._new: set[Tag] = set()
         self._old_ids: dict[Tag, str] = {}
         self._js: list[str] = []
+        self._slots: set[Slot] = set()
+        self._slot_ops: dict[Tag, list[Op]] = {}
+        self.statics_sent: dict[str, None] = {}  # ordered set of statics the client has
+        self._new_statics: list[str] = []
+        self._classes_seen: set[type] = set()
+        self._mounted: list[Tag] = []
+        self._unmounted: list[Tag] = []
         self._pending = False
         if app._parent is not None:
             raise ValueError(f"expected a root tag without parent, got one inside {app._parent!r}")
@@ -59,6 +75,15 @@ class LiveTree:
         for t in tag.walk():
             t._tree = self
             self.index[t.id] = t
+            cls = type(t)
+            if cls not in self._classes_seen:
+                self._classes_seen.add(cls)
+                for html in class_statics(cls):
+                    if html not in self.statics_sent:
+                        self.statics_sent[html] = None
+                        self._new_statics.append(html)
+            if t._lt_hooks & MOUNT:
+                self._mounted.append(t)
             pending = t.__dict__.pop("_lt_pending_js", None) if t.__dict__ else None
             if pending:
                 self._js.extend(pending)
@@ -69,6 +94,16 @@ class LiveTree:
             t._tree = None
             if self.index.get(t.id) is t:
                 del self.index[t.id]
+            for value in t._attrs.values():
+                if isinstance(value, AttrSlot):
+                    value.release()
+            for child in t._children:
+                if isinstance(child, ChildSlot):
+                    child.release()
+            if t._lt_hooks & UNMOUNT:
+                self._unmounted.append(t)
+            elif t._lt_hooks & MOUNT and t in self._mounted:
+                self._mounted.remove(t)  # left before it was ever mounted
 
     def index_tag(self, tag: Tag) -> None:
         self.index[tag.id] = tag
@@ -148,6 +183,41 @@ class LiveTree:
             raise ValueError("expected a fragment inside an element, got a fragment at the root")
         self.reset(host)
 
+    def slot_changed(self, slot: Slot) -> None:
+        with self.lock:
+            self._slots.add(slot)
+            self._mark()
+
+    def request_update(self) -> None:
+        """Ask the owner for an update even if nothing was recorded."""
+        with self.lock:
+            self._pending = False
+            self._mark()
+
+    def take_statics(self) -> list[str]:
+        """Statics of components that appeared since the last call (each once)."""
+        new, self._new_statics = self._new_statics, []
+        return new
+
+    def take_lifecycle(self) -> tuple[list[Tag], list[Tag]]:
+        """``(unmounted, mounted)`` tags whose hooks must run, in order, since the last call."""
+        unmounted, self._unmounted = self._unmounted, []
+        mounted, self._mounted = [t for t in self._mounted if t._tree is self], []
+        return unmounted, mounted
+
+    def remount(self) -> None:
+        """Queue ``on_unmount`` then ``on_mount`` for every live tag that has them (a page
+        reload of the same app instance)."""
+        for t in self.app.walk():
+            if t._lt_hooks & UNMOUNT:
+                self._unmounted.append(t)
+        for t in self.app.walk():
+            if t._lt_hooks & MOUNT and t not in self._mounted:
+                self._mounted.append(t)
+
+    def destroyable(self) -> list[Tag]:
+        return [t for t in self.app.walk() if t._lt_hooks & DESTROY]
+
     def call_js(self, script: str) -> None:
         self._js.append(script)
         self._mark()
@@ -160,61 +230,133 @@ class LiveTree:
     # -- collecting ----------------------------------------------------------------------
 
     def collect(self) -> tuple[list[Op], list[str]]:
-        """The patch operations and scripts since the last collect; clears the record."""
-        touched = set(self._attrs)
-        touched.update(self._appended, self._removed, self._reset)
+        """The patch operations and scripts since the last collect; clears the record.
+
+        Call it holding ``lock``. Changes recorded while it renders (by a render with side
+        effects) belong to the next collect."""
         removals: list[Op] = []
+        self._evaluate_slots(removals)
+        record = _Record(self)
+        self._attrs, self._appended, self._removed = {}, {}, {}
+        self._reset, self._new, self._old_ids, self._slot_ops, self._js = set(), set(), {}, {}, []
+        self._pending = False
+        touched = set(record.attrs)
+        touched.update(record.appended, record.removed, record.reset, record.slot_ops)
         entries: list[tuple[int, Tag]] = []
         for tag in touched:
             if tag._tree is not self:
                 continue
-            depth = self._uncovered_depth(tag)
+            depth = record.uncovered_depth(tag)
             if depth >= 0:
                 entries.append((depth, tag))
         entries.sort(key=lambda e: e[0])
         ops: list[Op] = []
         for _, tag in entries:
-            names = self._attrs.get(tag)
+            names = record.attrs.get(tag)
             if names:
-                address = self._old_ids.get(tag, tag.id)
+                address = record.old_ids.get(tag, tag.id)
                 ops.append(["a", address, {n: _attr_patch_value(tag, n) for n in sorted(names)}])
-            if tag in self._reset:
+            if tag in record.reset:
                 ops.append(_children_op(tag))
                 continue
-            for child_id in self._removed.get(tag, ()):
+            for child_id in record.removed.get(tag, ()):
                 removals.append(["-", child_id])
-            appended = self._appended.get(tag)
+            ops.extend(record.slot_ops.get(tag, ()))
+            appended = record.appended.get(tag)
             if appended:
                 parts: list[str] = []
                 for child in appended:
-                    if isinstance(child, Tag):
-                        child._render_into(parts)
-                    else:
-                        parts.append(render_text(child))
+                    render_child(child, parts)
                 ops.append(["+", tag.id, "".join(parts)])
-        js = self._js
-        self._attrs = {}
-        self._appended = {}
-        self._removed = {}
-        self._reset = set()
-        self._new = set()
-        self._old_ids = {}
-        self._js = []
-        self._pending = False
-        return removals + ops, js
+        return removals + ops, record.js
+
+    def _evaluate_slots(self, removals: list[Op]) -> None:
+        slots, self._slots = self._slots, set()
+        child_slots: list[tuple[int, ChildSlot]] = []
+        for slot in slots:
+            owner = slot.owner
+            if owner._tree is not self:
+                continue
+            if isinstance(slot, AttrSlot):
+                if slot.refresh():
+                    self.attr_changed(owner, slot.name)
+            elif isinstance(slot, ChildSlot) and slot in owner._children:
+                child_slots.append((sum(1 for _ in owner.ancestors()), slot))
+        # Shallow first: a reset found on the way covers the slots below it.
+        child_slots.sort(key=lambda e: e[0])
+        for _, slot in child_slots:
+            parent = slot.owner
+            if parent in self._reset or self._uncovered_depth(parent) < 0:
+                continue  # the parent is re-rendered whole, which re-evaluates the slot
+            old, new, changed = slot.refresh()
+            anchor = _anchor_after(parent, slot)
+            if anchor is _NO_ANCHOR or not _all_elements(old) or not _all_elements(new):
+                self.reset(parent)  # text has no id to patch: re-render the parent
+                continue
+            gone, ops = reconcile(parent.id, [n.id for n in old], new, anchor, changed)
+            removals.extend(gone)
+            if ops:
+                self._slot_ops.setdefault(parent, []).extend(ops)
 
     def _uncovered_depth(self, tag: Tag) -> int:
-        """``tag``'s depth, or -1 when a pending patch of an ancestor already renders it."""
-        if tag in self._new:
+        return _uncovered_depth(tag, self._reset, self._new)
+
+
+class _Record:
+    """The changes one collect works on, taken out of the tree at its start."""
+
+    __slots__ = ("attrs", "appended", "removed", "reset", "new", "old_ids", "slot_ops", "js")
+
+    def __init__(self, tree: LiveTree) -> None:
+        self.attrs = tree._attrs
+        self.appended = tree._appended
+        self.removed = tree._removed
+        self.reset = tree._reset
+        self.new = tree._new
+        self.old_ids = tree._old_ids
+        self.slot_ops = tree._slot_ops
+        self.js = tree._js
+
+    def uncovered_depth(self, tag: Tag) -> int:
+        return _uncovered_depth(tag, self.reset, self.new)
+
+
+def _uncovered_depth(tag: Tag, reset: set[Tag], new: set[Tag]) -> int:
+    """``tag``'s depth, or -1 when a pending patch of an ancestor already renders it."""
+    if tag in new:
+        return -1
+    depth = 0
+    node = tag._parent
+    while node is not None:
+        if node in reset or node in new:
             return -1
-        depth = 0
-        node = tag._parent
-        while node is not None:
-            if node in self._reset or node in self._new:
-                return -1
-            depth += 1
-            node = node._parent
-        return depth
+        depth += 1
+        node = node._parent
+    return depth
+
+
+_NO_ANCHOR: Any = object()
+
+
+def _all_elements(nodes: list[Any]) -> bool:
+    return all(isinstance(n, Tag) and n.tag_name is not None for n in nodes)
+
+
+def _anchor_after(parent: Tag, slot: ChildSlot) -> Any:
+    """The id of the first element after ``slot`` among ``parent``'s children, ``None``
+    when nothing follows, ``_NO_ANCHOR`` when text (which has no id) follows first."""
+    children = parent._children
+    for child in children[children.index(slot) + 1 :]:
+        if isinstance(child, ChildSlot):
+            if not child.nodes:
+                continue
+            child = child.nodes[0]
+        if isinstance(child, Tag) and child.tag_name is not None:
+            return child.id
+        if isinstance(child, str) and not child:
+            continue
+        return _NO_ANCHOR
+    return None
 
 
 def _attr_patch_value(tag: Tag, name: str) -> str | None:
@@ -222,7 +364,10 @@ def _attr_patch_value(tag: Tag, name: str) -> str | None:
         return tag.handler_spec()
     if name == "id":
         return tag.id
-    rendered = render_attr_value(tag._attrs.get(name))
+    value = tag._attrs.get(name)
+    if isinstance(value, AttrSlot):
+        value = value.current()
+    rendered = render_attr_value(value)
     if rendered is True:
         return ""
     return rendered
@@ -231,10 +376,12 @@ def _attr_patch_value(tag: Tag, name: str) -> str | None:
 def _children_op(tag: Tag) -> Op:
     children = tag._children
     if tag.tag_name == "textarea" and "value" in tag._attrs:
-        return ["t", tag.id, str(tag._attrs["value"] or "")]
-    if all(isinstance(c, str) and not isinstance(c, HTML) for c in children):
-        return ["t", tag.id, "".join(children)]
-    return ["h", tag.id, tag.render_children()]
+        return ["t", tag.id, str(tag["value"] or "")]
+    html = tag.render_children()  # refreshes reactive slots, so _nodes() is current
+    nodes = list(tag._nodes()) if len(children) < 8 else children
+    if all(isinstance(c, str) and not isinstance(c, HTML) for c in nodes):
+        return ["t", tag.id, "".join(nodes)]
+    return ["h", tag.id, html]
 
 
 __all__ = ["LiveTree", "Op"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import sys
@@ -12,51 +13,90 @@ from typing import Any
 
 import uvicorn
 
+from .errors import PortInUse
+from .logs import TransportLog, configure_logging
+
 log = logging.getLogger("livetag.runners")
+
+_ADDR_IN_USE = {errno.EADDRINUSE, 10048}  # 10048: WSAEADDRINUSE (Windows)
 
 
 def ensure_log_handler(level: int = logging.INFO) -> None:
-    """Show livetag's INFO logs on stderr when the application configured no logging."""
-    root = logging.getLogger("livetag")
-    if not root.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
-        root.addHandler(handler)
-        root.setLevel(level)
+    """Show livetag's INFO logs on stderr when the application configured no logging
+    (kept for existing callers; ``logs.configure_logging`` is the same, with level names)."""
+    configure_logging(level)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (``port=0``: chosen by the OS).
+    """A listening TCP socket on ``host:port`` (``port=0``: chosen by the OS), inheritable
+    so that a server process started later can serve it.
 
-    Raises ``OSError`` (errno ``EADDRINUSE``) when the port is taken."""
+    Raises ``PortInUse`` (an ``OSError`` with errno ``EADDRINUSE``) when the port is taken,
+    ``OSError`` for other failures (an address not on this machine, a privileged port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if sys.platform != "win32":  # on Windows SO_REUSEADDR would let us steal a bound port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError:
+    except OSError as exc:
         sock.close()
+        if exc.errno in _ADDR_IN_USE:
+            raise PortInUse(host, port, exc.errno) from None
         raise
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
 
+def url_of(sock: socket.socket) -> str:
+    """``http://host:port/`` of a bound socket (IPv6 hosts in brackets)."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
 def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False,
-          log_level: str = "info", sock: socket.socket | None = None, **uvicorn_options: Any) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM. Logs ``serving http://host:port/``."""
-    ensure_log_handler()
+          log_level: str = "info", sock: socket.socket | None = None, reload: bool = False,
+          reload_dirs: list[str] | None = None, **uvicorn_options: Any) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM, then return. Logs ``serving http://host:port/``.
+
+    ``reload=True`` (development): a supervisor restarts the server in a fresh process
+    whenever a ``.py`` file under the app's directory (and ``reload_dirs``) changes; ``app``
+    must then be importable by that process (a ``WebApp`` bound to a module-level name, or
+    one made from a module-level ``Tag.App`` subclass). See ``livetag.runners.reload``.
+
+    Raises ``PortInUse`` when the port is taken; ``SystemExit`` when reloading and the app
+    cannot be loaded at start. Called again inside a reload server process (a script
+    that calls ``.run()`` without an ``if __name__ == "__main__":`` guard), it returns at once.
+    """
+    from .worker import running_in_worker
+
+    if running_in_worker():
+        log.debug("run() called while a reload server process imports the app: ignored")
+        return
+    configure_logging(log_level)
+    if reload:
+        from .reload import reference_for, serve_with_reload
+
+        target, options = reference_for(app)
+        status = serve_with_reload(target, host=host, port=port, sock=sock, webapp_options=options,
+                                   open_browser=open_browser, log_level=log_level,
+                                   reload_dirs=reload_dirs, uvicorn_options=uvicorn_options)
+        if status:
+            raise SystemExit(status)
+        return
     sock = sock or bind_socket(host, port)
-    bound_host, bound_port = sock.getsockname()[:2]
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    url = f"http://{shown}:{bound_port}/"
-    config = uvicorn.Config(app, log_level=log_level, **uvicorn_options)
+    url = url_of(sock)
+    config = uvicorn.Config(TransportLog(app), log_level=log_level, **uvicorn_options)
     server = uvicorn.Server(config)
     log.info("serving %s", url)
     if open_browser:
         threading.Timer(0.5, _open, args=(url,)).start()
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it handled: the server has stopped cleanly
     finally:
         sock.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..dom.render import escape_attr, escape_text
+from ..dom.statics import title_of
 from ..session import Session
 
 
@@ -16,9 +17,11 @@ def render_page(session: Session, *, base: str, script_url: str, debug: bool) ->
     app = session.app
     with session.tree.lock:
         body = app.render()
+        session.tree.take_statics()  # all of them are in this page's <head>
+        statics = "".join(s for s in session.tree.statics_sent if not s.startswith("<title"))
     if app.tag_name != "body":
         body = f"<body>{body}</body>"
-    title = escape_text(type(app).__name__)
+    title = escape_text(title_of(type(app)) or type(app).__name__)
     return (
         "<!DOCTYPE html>"
         f'<html lang="en" data-lt-base="{escape_attr(base)}" data-lt-token="{escape_attr(session.csrf_token)}"'
@@ -32,5 +35,5 @@ def render_page(session: Session, *, base: str, script_url: str, debug: bool) ->
         "#lt-error{position:fixed;inset:auto 8px 8px 8px;max-height:50vh;overflow:auto;padding:10px;"
         "background:#fff0f0;color:#600;border:1px solid #c00;font:12px monospace;white-space:pre-wrap;"
         "z-index:2147483647}</style>"
-        f"</head>{body}</html>"
+        f"{statics}</head>{body}</html>"
     )

@@ -106,7 +106,9 @@ class WebApp:
         name = self.cookie_name(request)
         session = self.registry.get(request.cookies.get(name))
         session_id = None
-        if session is None:
+        if session is not None:
+            session.reload()  # F5: the same app instance unmounts and mounts again
+        else:
             try:
                 session_id, session = await asyncio.to_thread(self.registry.create, request)
             except Exception:

@@ -1,0 +1,219 @@
+"""The servers under test, and a helper that runs each one in its own process.
+
+Each server runs under uvicorn (its defaults: uvloop, httptools, the ``websockets``
+sans-I/O protocol, permessage-deflate offered) in a separate OS process, so that its CPU
+time and memory can be read from ``/proc/<pid>`` without the client's share mixed in.
+
+Child side: ``python -m bench.servers NAME`` binds 127.0.0.1 on a free port, starts
+uvicorn and prints ``PORT <n>`` on stdout once it accepts connections.
+Parent side: ``ServerProcess(NAME)`` starts that child, reads the port, and stops the
+child by its PID.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+
+#: Rows of the list app. The handler changes one row per event.
+LIST_ROWS = 1000
+
+
+# -- the apps --------------------------------------------------------------------------
+
+
+def echo_app() -> Any:
+    """The floor: a raw Starlette app with one WebSocket route echoing every text frame."""
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            while True:
+                await websocket.send_text(await websocket.receive_text())
+        except WebSocketDisconnect:
+            pass
+
+    return Starlette(routes=[WebSocketRoute("/ws", echo)])
+
+
+def counter_app() -> Any:
+    """``examples/counter.py``, loaded from its file so the bench measures the real example."""
+    from livetag import WebApp
+
+    path = ROOT / "examples" / "counter.py"
+    spec = importlib.util.spec_from_file_location("bench_example_counter", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"expected a Python module at {path}, found none")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return WebApp(module.Counter).app
+
+
+def list_app() -> Any:
+    """A ``LIST_ROWS``-row list; each click of ``button.change`` changes one row's text."""
+    from livetag import Tag, WebApp
+
+    class RowList(Tag.App):  # type: ignore[misc, name-defined]
+        def init(self) -> None:
+            self.changes = 0
+            self.rows = [Tag.li(f"row {i}", _id=f"row-{i}") for i in range(LIST_ROWS)]
+            self <= Tag.button("change a row", _class="change", _onclick=self.change)
+            self <= Tag.ul(self.rows, _class="rows")
+
+        def change(self, e: Any) -> None:
+            self.changes += 1
+            # A stride coprime with the length walks every row instead of one hot row.
+            i = (self.changes * 7919) % LIST_ROWS
+            self.rows[i].text = f"row {i} changed {self.changes}"
+
+    return WebApp(RowList).app
+
+
+APPS: dict[str, Callable[[], Any]] = {"echo": echo_app, "counter": counter_app, "list": list_app}
+
+
+# -- child: serve one app --------------------------------------------------------------
+
+
+def serve(name: str) -> None:
+    """Serve ``APPS[name]`` on 127.0.0.1:<free port>; print ``PORT <n>`` once started."""
+    import uvicorn
+
+    from livetag.runners.serve import bind_socket
+
+    app = APPS[name]()
+    sock = bind_socket(HOST, 0)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=2))
+
+    def announce() -> None:
+        # The socket listens before uvicorn runs; only announce once it really accepts.
+        while not server.started and not server.should_exit:
+            time.sleep(0.01)
+        print(f"PORT {port}", flush=True)
+
+    threading.Thread(target=announce, daemon=True).start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+# -- parent: run one app in a child process ----------------------------------------------
+
+
+class ServerProcess:
+    """One server in a child process. ``start()`` returns once it accepts connections;
+    ``stop()`` ends it by PID (SIGTERM, then SIGKILL after ``grace`` seconds)."""
+
+    def __init__(self, name: str) -> None:
+        if name not in APPS:
+            raise ValueError(f"expected a server name in {sorted(APPS)}, got {name!r}")
+        self.name = name
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError(f"server {self.name!r} is not running")
+        return self.proc.pid
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.servers", self.name],
+            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = b""
+        while not line.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"expected server {self.name!r} to print its port within {timeout:.0f} s; "
+                                   f"it did not (exit code {self.proc.returncode})")
+            ready, _, _ = select.select([self.proc.stdout], [], [], remaining)
+            if ready:
+                chunk = os.read(self.proc.stdout.fileno(), 64)
+                if not chunk:
+                    continue
+                line += chunk
+        if not line.startswith(b"PORT "):
+            self.stop()
+            raise RuntimeError(f"expected 'PORT <n>' from server {self.name!r}, got {line!r}")
+        self.port = int(line.split()[1])
+        return self
+
+    def stop(self, grace: float = 5.0) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# -- process readings (Linux /proc) ------------------------------------------------------
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` and all its threads, in seconds
+    (``utime`` + ``stime`` of ``/proc/<pid>/stat``, clock-tick resolution)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """``{"rss": KiB, "pss": KiB}`` of process ``pid``: ``VmRSS`` from
+    ``/proc/<pid>/status`` and ``Pss`` from ``/proc/<pid>/smaps_rollup``."""
+    out: dict[str, int] = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                out["rss"] = int(line.split()[1])
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                out["pss"] = int(line.split()[1])
+    return out
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in APPS:
+        sys.exit(f"usage: python -m bench.servers {{{'|'.join(APPS)}}}")
+    serve(sys.argv[1])

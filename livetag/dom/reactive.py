@@ -1,0 +1,232 @@
+"""Reactive slots: attributes and children computed from states, and keyed reconciliation.
+
+A *slot* is one place in the tree whose content comes from a ``State`` or a callable:
+``Tag.div(lambda: ...)`` (a child slot) or ``Tag.div(_class=lambda: ...)`` (an attribute
+slot). Evaluating a slot records the states it read; when one of them changes, the slot
+is re-evaluated at the next update and only its difference is sent.
+
+A child slot that yields tags is reconciled by key, as keyed lists are in React or
+Phoenix LiveView streams: the key of a tag is its ``key=`` argument when given, else the
+tag object itself. Unchanged items are reused (no bytes), removed ones get ``["-", id]``,
+new ones ``["i", parent, before, html]``, moved ones ``["m", id, parent, before]`` (only
+those outside the longest increasing subsequence of old positions move), and an item
+whose explicit key matches an old item but renders differently ``["o", id, html]``.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from .render import HTML
+from .state import State, tracking
+
+if TYPE_CHECKING:
+    from .tag import Tag
+
+Source = State | Callable[[], Any]
+
+
+class Slot:
+    """A reactive place owned by ``owner``: evaluates ``source`` while tracking reads."""
+
+    __slots__ = ("owner", "source", "sources")
+
+    def __init__(self, owner: Tag, source: Source) -> None:
+        self.owner = owner
+        self.source = source
+        self.sources: list[State] = []
+
+    def evaluate(self) -> Any:
+        self.release()
+        previous = tracking.slot
+        tracking.slot = self
+        try:
+            value = self.source.get() if isinstance(self.source, State) else self.source()
+        finally:
+            tracking.slot = previous
+        if self.owner._tree is not None:  # only live slots are kept alive by their states
+            for state in self.sources:
+                state._subscribers.add(self)
+        else:
+            self.sources = []
+        return value
+
+    def release(self) -> None:
+        for state in self.sources:
+            state._subscribers.discard(self)
+        self.sources = []
+
+    def invalidate(self) -> None:
+        tree = self.owner._tree
+        if tree is not None:
+            tree.slot_changed(self)
+
+
+class AttrSlot(Slot):
+    """An attribute whose value is computed; ``value`` is the last evaluated value."""
+
+    __slots__ = ("name", "value", "fresh")
+
+    def __init__(self, owner: Tag, name: str, source: Source) -> None:
+        super().__init__(owner, source)
+        self.name = name
+        self.value: Any = None
+        self.fresh = False
+
+    def current(self) -> Any:
+        if not self.fresh:
+            self.refresh()
+        return self.value
+
+    def refresh(self) -> bool:
+        """Re-evaluate; True when the value changed."""
+        value = self.evaluate()
+        if isinstance(value, State):
+            value = value.get()
+        changed = not self.fresh or value != self.value or type(value) is not type(self.value)
+        self.value = value
+        self.fresh = True
+        return changed
+
+
+class ChildSlot(Slot):
+    """Children computed by ``source``: text, a tag, or an iterable of them."""
+
+    __slots__ = ("nodes",)
+
+    def __init__(self, owner: Tag, source: Source) -> None:
+        super().__init__(owner, source)
+        self.nodes: list[Any] = []
+
+    def refresh(self) -> tuple[list[Any], list[Any], set[str]]:
+        """Re-evaluate and re-parent: returns ``(old nodes, new nodes, ids of explicitly
+        keyed items that replaced an old item and render differently)``."""
+        from .tag import Tag
+
+        new = flatten(self.evaluate())
+        old = self.nodes
+        parent = self.owner
+        tree = parent._tree
+        changed: set[str] = set()
+        keyed_old = {n._key: n for n in old if isinstance(n, Tag) and n._key is not None}
+        old_ids = {id(n) for n in old}
+        replaced: list[Tag] = []
+        if keyed_old:
+            for n in new:
+                if isinstance(n, Tag) and n._key is not None and id(n) not in old_ids:
+                    previous = keyed_old.get(n._key)
+                    if previous is not None and previous.tag_name == n.tag_name:
+                        before = previous.render()
+                        adopt_ids(previous, n)
+                        replaced.append(previous)
+                        if n.render() != before:
+                            changed.add(n.id)
+        new_ids = {id(n) for n in new}
+        for n in old:
+            if isinstance(n, Tag) and id(n) not in new_ids:
+                n._parent = None
+                if tree is not None:
+                    tree.detach(n)
+        for n in new:
+            if isinstance(n, Tag) and id(n) not in old_ids:
+                if n._parent is not None and n._parent is not parent:
+                    n._parent._detach_child(n)
+                n._parent = parent
+                if tree is not None:
+                    tree.attach(n)
+        self.nodes = new
+        return old, new, changed
+
+
+def flatten(value: Any) -> list[Any]:
+    """Normalise a slot's value to a list of tags and strings (``None`` -> nothing)."""
+    from .tag import Tag
+
+    out: list[Any] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item is None or item is False:
+            continue
+        if isinstance(item, (Tag, HTML)):
+            out.append(item)
+        elif isinstance(item, State):
+            stack.append(item.get())
+        elif isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, (int, float)):
+            out.append(str(item))
+        elif isinstance(item, Iterable):
+            stack.extend(reversed(list(item)))
+        else:
+            out.append(str(item))
+    return out
+
+
+def adopt_ids(old: Tag, new: Tag) -> None:
+    """Give ``new``'s subtree the generated ids of ``old``'s where the shapes match, so
+    that the browser's elements stay the same ones."""
+    pairs = [(old, new)]
+    while pairs:
+        a, b = pairs.pop()
+        if a.tag_name != b.tag_name:
+            continue
+        b._lt_id = a._lt_id
+        a_tags = [c for c in a._children if hasattr(c, "_lt_id")]
+        b_tags = [c for c in b._children if hasattr(c, "_lt_id")]
+        pairs.extend(zip(a_tags, b_tags))
+
+
+def reconcile(parent_id: str, old_ids: list[str], new: list[Tag], anchor: str | None,
+              changed: set[str]) -> tuple[list[list[Any]], list[list[Any]]]:
+    """Patch operations turning the element list ``old_ids`` into ``new`` (see the module
+    docstring). ``anchor`` is the id of the element after the list (``None``: the end).
+    Returns ``(removals, ops)``; apply removals first, then ``ops`` in order."""
+    position = {oid: i for i, oid in enumerate(old_ids)}
+    new_ids = [n.id for n in new]
+    kept = set(new_ids)
+    removals = [["-", oid] for oid in old_ids if oid not in kept]
+    stable = _lis_members([position[i] for i in new_ids if i in position])
+    ops: list[list[Any]] = []
+    run: list[str] = []  # html of consecutive new items, last first
+    run_first: str | None = None
+    for node, nid in zip(reversed(new), reversed(new_ids)):
+        if nid in position:
+            if run:
+                ops.append(["i", parent_id, anchor, "".join(reversed(run))])
+                anchor, run = run_first, []
+            if position[nid] not in stable:
+                ops.append(["m", nid, parent_id, anchor])
+            if nid in changed:
+                ops.append(["o", nid, node.render()])
+            anchor = nid
+        else:
+            run.append(node.render())
+            run_first = nid
+    if run:
+        ops.append(["i", parent_id, anchor, "".join(reversed(run))])
+    return removals, ops
+
+
+def _lis_members(seq: list[int]) -> set[int]:
+    """The values of one longest strictly increasing subsequence of ``seq``."""
+    tails: list[int] = []
+    tail_index: list[int] = []
+    previous = [-1] * len(seq)
+    for i, value in enumerate(seq):
+        k = bisect_left(tails, value)
+        if k == len(tails):
+            tails.append(value)
+            tail_index.append(i)
+        else:
+            tails[k] = value
+            tail_index[k] = i
+        previous[i] = tail_index[k - 1] if k else -1
+    members: set[int] = set()
+    i = tail_index[-1] if tail_index else -1
+    while i >= 0:
+        members.add(seq[i])
+        i = previous[i]
+    return members
