@@ -1,13 +1,15 @@
 """livetag: interactive web and desktop UIs in pure Python.
 
 Write the UI as a tree of ``Tag`` objects, subclass ``Tag.App``, and serve it with
-``WebApp(App).run()`` or mount ``WebApp(App).app`` in any Starlette/FastAPI app.
+``WebApp(App).run()``, mount ``WebApp(App).app`` in any Starlette/FastAPI app, or open it
+as a desktop window with ``ChromeApp(App).run()``.
 """
 
 from __future__ import annotations
 
 from .dom import HTML, Event, Tag, prevent, stop
+from .runners.chrome import ChromeApp
 from .server import WebApp
 
 __version__ = "0.1.0"
-__all__ = ["Event", "HTML", "Tag", "WebApp", "prevent", "stop", "__version__"]
+__all__ = ["ChromeApp", "Event", "HTML", "Tag", "WebApp", "prevent", "stop", "__version__"]

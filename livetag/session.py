@@ -88,6 +88,7 @@ class Session:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._statics: dict[str, int] = {}  # static html -> revision that first carried it
         self.closed = False
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -125,9 +126,14 @@ class Session:
         else:
             self._clients.move_to_end(client.cid)
         ops: list[Op] = [] if msg.revision == self.revision else self.full_render()
-        sink(encode({"t": "joined", "cid": client.cid, "ack": client.last_seq, "rev": self.revision, "p": ops}))
+        joined: dict[str, Any] = {"t": "joined", "cid": client.cid, "ack": client.last_seq, "rev": self.revision, "p": ops}
+        missed = [html for html, rev in self._statics.items() if rev > msg.revision]
+        if missed:
+            joined["st"] = missed
+        sink(encode(joined))
         client.sink = sink
         self.last_active = time.monotonic()
+        self._run_lifecycle()  # mount work waits for a connected client
         return client
 
     def leave(self, client: Client, sink: Sink | None = None) -> None:
@@ -149,11 +155,22 @@ class Session:
         self.flush()
         if client.sink is not None:
             ops = orjson.dumps(self.full_render())
-            extras = encode_extras(list(self.tree.statics_sent), [])
-            client.sink(encode_update(self.revision, client.last_seq, ops, extras))
+            client.sink(encode_update(self.revision, client.last_seq, ops))
 
     def full_render(self) -> list[Op]:
-        return [["o", self.app.id, self.app.render()]]
+        with self.tree.lock:
+            return [["o", self.app.id, self.app.render()]]
+
+    def render_document(self) -> tuple[str, list[str]]:
+        """The app's HTML and every static it needs, for a page load at ``revision``.
+
+        Pending changes are first sent to the other clients, so the page and they agree."""
+        self.flush()
+        with self.tree.lock:
+            html = self.app.render()
+            for static in self.tree.take_statics():
+                self._statics[static] = self.revision
+        return html, list(self._statics)
 
     # -- events -------------------------------------------------------------------------
 
@@ -279,6 +296,8 @@ class Session:
         self._last_flush = self._loop.time() if self._loop is not None else 0.0
         if ops or js or statics:
             self.revision += 1
+            for html in statics:
+                self._statics[html] = self.revision
             ops_json = orjson.dumps(ops)
             extras = encode_extras(statics, js)
             for client in list(self._clients.values()):

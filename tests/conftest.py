@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -23,7 +26,27 @@ def live_server() -> Callable[[Any], AbstractContextManager[BackgroundServer]]:
     return lambda app, **options: BackgroundServer(app, **options)
 
 
-@pytest.fixture(scope="session")
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture
+def example() -> Callable[[str], ModuleType]:
+    """``example("todo")`` imports ``examples/todo.py`` afresh (its own ``WebApp``, no
+    sessions left over from another test)."""
+
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+# Module scope, not session: Playwright's sync API runs an event loop in this thread, and
+# it must be gone before the asyncio tests of other modules start.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
         pytest.fail(f"expected Chromium at {CHROMIUM}; run the README's test command, which installs it")

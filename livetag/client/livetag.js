@@ -21,6 +21,7 @@
   let seq = 0;
   let unacked = []; // sent or queued events, oldest first, until the server acknowledges them
   let retries = 0;
+  let everJoined = false;
   let statusTimer = null;
   const dirtyControls = new Set(); // form controls whose live value the server has not seen
 
@@ -60,13 +61,20 @@
         clientId = m.cid;
         joined = true;
         retries = 0;
+        if (m.st) addStatics(m.st);
         if (m.p.length) applyPatch(m.p);
         rev = m.rev;
         acknowledge(m.ack);
         for (const ev of unacked) socket.send(JSON.stringify(ev));
         setStatus(null);
+        if (!everJoined) {
+          everJoined = true;
+          // A deep link (/#/users/7): the server never sees the hash, so tell it now.
+          if (location.hash) fireWindowEvent(new HashChangeEvent("hashchange"));
+        }
         break;
       case "up":
+        if (m.st) addStatics(m.st);
         if (m.p.length) {
           if (m.rev !== rev + 1) return requestResync();
           applyPatch(m.p);
@@ -223,11 +231,20 @@
     }
   }
 
+  // Events of the window, delivered to every element that has a handler for them.
+  const WINDOW_EVENTS = new Set(["hashchange", "popstate", "resize", "online", "offline"]);
+  function fireWindowEvent(e) {
+    for (const el of document.querySelectorAll("[data-lt]")) {
+      if (handlerFlags(el, e.type)) sendEvent(el.id, e.type, { value: location.hash, hash: location.hash });
+    }
+  }
+
   const listening = new Set();
   function listen(type) {
     if (listening.has(type)) return;
     listening.add(type);
-    document.addEventListener(type, onDomEvent, { capture: NON_BUBBLING.has(type) });
+    if (WINDOW_EVENTS.has(type)) window.addEventListener(type, fireWindowEvent);
+    else document.addEventListener(type, onDomEvent, { capture: NON_BUBBLING.has(type) });
   }
 
   function scan(node) {
@@ -252,10 +269,46 @@
         case "h": morphChildren(el, parseChildren(el, op[2])); scan(el); break;
         case "+": el.insertAdjacentHTML("beforeend", op[2]); scan(el); break;
         case "o": morphElement(el, parseOuter(el, op[2])); scan(el); break;
+        case "i": insertBefore(el, Array.from(parseChildren(el, op[3]).childNodes), op[2]); scan(el); break;
+        case "m": {
+          const parent = document.getElementById(op[2]);
+          if (!parent) { lost = true; break; }
+          insertBefore(parent, [el], op[3]);
+          break;
+        }
         default: lost = true;
       }
     }
     if (lost) requestResync();
+  }
+
+  function insertBefore(parent, nodes, beforeId) {
+    let before = beforeId === null ? null : document.getElementById(beforeId);
+    if (beforeId !== null && !before) return requestResync();
+    // livetag's own overlays stay last in <body>.
+    if (before === null && parent === document.body) before = document.getElementById("lt-status") || document.getElementById("lt-error");
+    for (const node of nodes) parent.insertBefore(node, before);
+  }
+
+  const staticsAdded = new Set();
+  function addStatics(list) {
+    for (const html of list) {
+      if (staticsAdded.has(html)) continue;
+      staticsAdded.add(html);
+      const holder = document.createElement("template");
+      holder.innerHTML = html;
+      for (const node of Array.from(holder.content.childNodes)) {
+        if (node.nodeName === "SCRIPT") {
+          // A parsed <script> never runs; a created one does.
+          const script = document.createElement("script");
+          for (const { name, value } of Array.from(node.attributes)) script.setAttribute(name, value);
+          script.textContent = node.textContent;
+          document.head.appendChild(script);
+        } else {
+          document.head.appendChild(node);
+        }
+      }
+    }
   }
 
   function setAttributes(el, attrs) {

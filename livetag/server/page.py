@@ -13,12 +13,9 @@ def render_page(session: Session, *, base: str, script_url: str, debug: bool) ->
     ``base`` is the mount path without trailing slash (``""`` at the root); the client
     derives its endpoints from it. Every interpolated value is escaped for its context.
     """
-    session.flush()  # pending changes go to other tabs first; this page starts after them
     app = session.app
-    with session.tree.lock:
-        body = app.render()
-        session.tree.take_statics()  # all of them are in this page's <head>
-        statics = "".join(s for s in session.tree.statics_sent if not s.startswith("<title"))
+    body, statics_list = session.render_document()
+    statics = "".join(s for s in statics_list if not s.startswith("<title"))
     if app.tag_name != "body":
         body = f"<body>{body}</body>"
     title = escape_text(title_of(type(app)) or type(app).__name__)
