@@ -7,9 +7,9 @@ as a desktop window with ``ChromeApp(App).run()``.
 
 from __future__ import annotations
 
-from .dom import HTML, Event, Tag, prevent, stop
+from .dom import HTML, Event, Router, State, States, Tag, prevent, stop
 from .runners.chrome import ChromeApp
 from .server import WebApp
 
 __version__ = "0.1.0"
-__all__ = ["ChromeApp", "Event", "HTML", "Tag", "WebApp", "prevent", "stop", "__version__"]
+__all__ = ["ChromeApp", "Event", "HTML", "Router", "State", "States", "Tag", "WebApp", "prevent", "stop", "__version__"]

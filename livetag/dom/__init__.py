@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from .events import Event, Handler, prevent, stop
 from .render import HTML
+from .router import Router
+from .state import State, States
 from .tag import Tag
 from .tree import LiveTree
 
-__all__ = ["Event", "HTML", "Handler", "LiveTree", "Tag", "prevent", "stop"]
+__all__ = ["Event", "HTML", "Handler", "LiveTree", "Router", "State", "States", "Tag", "prevent", "stop"]

@@ -1,0 +1,88 @@
+"""``Router``: a hash-based single-page router component (``/#/users/7``).
+
+The browser keeps the path in ``location.hash``, so Back/Forward, bookmarks and deep
+links work without any server route; the router listens to ``hashchange`` and shows the
+page whose pattern matches, unmounting the previous one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from .events import Event
+from .state import State
+from .tag import Tag
+
+PageFactory = Callable[..., Tag]
+_PARAM = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def compile_route(pattern: str) -> re.Pattern[str]:
+    """``"/users/:id"`` -> a regex matching ``/users/7`` with group ``id`` = ``"7"``.
+
+    Raises ``ValueError`` when ``pattern`` does not start with ``/``."""
+    if not pattern.startswith("/"):
+        raise ValueError(f"expected a route pattern starting with '/', got {pattern!r}")
+    parts = _PARAM.split(pattern)
+    regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts))
+    return re.compile(f"^{regex}/?$")
+
+
+class Router(Tag.div):
+    """Shows one page at a time, chosen by the URL's hash.
+
+    ``add_route("/users/:id", Page)`` (parameters are passed to the page as keyword
+    arguments, as strings), ``set_not_found(Component)``, ``navigate("/users/7")``.
+    ``path`` is a ``State`` holding the current path (``"/"`` when the hash is empty).
+    """
+
+    def init(self, *children: Any) -> None:
+        self.routes: list[tuple[re.Pattern[str], PageFactory]] = []
+        self.not_found: PageFactory | None = None
+        self.path = State("/")
+        self.page: Tag | None = None
+        self["onhashchange"] = self._hash_changed
+        self.add(*children)
+
+    def add_route(self, pattern: str, page: PageFactory) -> Router:
+        self.routes.append((compile_route(pattern), page))
+        if self.page is None:
+            self._show(self.path.get(), force=True)
+        return self
+
+    def set_not_found(self, page: PageFactory) -> Router:
+        self.not_found = page
+        if self.page is None:
+            self._show(self.path.get(), force=True)
+        return self
+
+    def navigate(self, path: str) -> None:
+        """Show ``path`` and record it in the browser history."""
+        if not path.startswith("/"):
+            path = "/" + path
+        self._show(path)
+        target = orjson.dumps("#" + path).decode()
+        self.call_js(f"if (location.hash !== {target}) location.hash = {target};")
+
+    def _hash_changed(self, event: Event) -> None:
+        value = event.value if isinstance(event.value, str) else ""
+        path = value[1:] if value.startswith("#") else value
+        self._show(path or "/")
+
+    def _show(self, path: str, force: bool = False) -> None:
+        if not force and path == self.path.get() and self.page is not None:
+            return
+        for regex, factory in self.routes:
+            match = regex.match(path)
+            if match:
+                page = factory(**match.groupdict())
+                break
+        else:
+            page = self.not_found() if self.not_found is not None else None
+        self.path.set(path)
+        self.page = page
+        self.clear(page)
