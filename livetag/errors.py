@@ -44,3 +44,11 @@ class ForbiddenEvent(ProtocolError):
 
 class SessionExpired(LivetagError):
     """A request names a session this server does not (or no longer) know."""
+
+
+class TooManySessions(LivetagError):
+    """The cap on live sessions is reached (HTTP 503 with ``Retry-After``)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"expected fewer than {limit} live sessions, got {limit}: the server is full")
+        self.limit = limit

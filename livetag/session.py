@@ -15,6 +15,8 @@ Transports (WebSocket, SSE, HTTP, the test client) talk to a session through ``j
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import hmac
 import inspect
 import logging
@@ -23,6 +25,7 @@ import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -44,6 +47,17 @@ MAX_CLIENTS = 32
 BACKGROUND_THROTTLE = 0.05
 _FORM_CONTROLS = frozenset({"input", "textarea", "select"})
 _DONE = object()
+
+#: Synchronous user code runs here, off the event loop. Sized for sessions that block
+#: (sleep, I/O) rather than for CPU: a handler sleeping in one session must not make
+#: another session's click wait for a free thread. Threads start only when needed.
+HANDLER_THREADS = ThreadPoolExecutor(max_workers=256, thread_name_prefix="livetag-handler")
+
+
+async def to_thread(func: Callable[..., Any], *args: Any) -> Any:
+    """``asyncio.to_thread`` on livetag's handler pool (context variables included)."""
+    call = functools.partial(contextvars.copy_context().run, func, *args)
+    return await asyncio.get_running_loop().run_in_executor(HANDLER_THREADS, call)
 
 
 class Client:
@@ -89,6 +103,9 @@ class Session:
         self._last_flush = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._statics: dict[str, int] = {}  # static html -> revision that first carried it
+        #: The cookie session (``request.session``) as a WebSocket handler left it, until
+        #: the page fetches it over HTTP (a WebSocket cannot set cookies).
+        self.pending_cookie: dict[str, Any] | None = None
         self.closed = False
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -249,11 +266,11 @@ class Session:
             if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
                 result = func(*args)
             else:
-                result = await asyncio.to_thread(func, *args)
+                result = await to_thread(func, *args)
             if inspect.isawaitable(result):
                 result = await result
             if inspect.isgenerator(result):
-                while (await asyncio.to_thread(next, result, _DONE)) is not _DONE:
+                while (await to_thread(next, result, _DONE)) is not _DONE:
                     self.flush()
             elif inspect.isasyncgen(result):
                 async for _ in result:

@@ -155,10 +155,11 @@ class TestClient:
 
     def click(self, selector: str) -> TestClient:
         """Click the element: ``click`` handlers on it and its ancestors run, innermost
-        first (unless one is marked ``stop``); a submit button submits its form."""
+        first (unless one is marked ``stop``); a submit button submits its form, unless a
+        ``prevent`` click handler cancelled that default action."""
         node = self._node(selector)
-        self._bubble(node, "click", {})
-        if node.name == "button" and node.get("type", "submit") == "submit":
+        prevented = self._bubble(node, "click", {})
+        if not prevented and node.name == "button" and node.get("type", "submit") == "submit":
             form = node.find_parent("form")
             if form is not None:
                 self._fire_submit(form)
@@ -172,6 +173,13 @@ class TestClient:
             raise ValueError(f"expected an input, textarea or select for {selector!r}, got <{node.name}>")
         if isinstance(value, bool):
             if value:
+                if node.get("type") == "radio" and node.get("name"):
+                    # Checking a radio unchecks the rest of its group, without events.
+                    scope = node.find_parent("form") or self.dom.body
+                    for other in scope.select(f'input[type=radio][name="{node["name"]}"]'):
+                        if other is not node and other.has_attr("checked"):
+                            other.attrs.pop("checked", None)
+                            self._dirty.add(str(other.get("id")))
                 node["checked"] = ""
             else:
                 node.attrs.pop("checked", None)
@@ -250,15 +258,19 @@ class TestClient:
     def _node(self, selector: str) -> Node:
         return self.find(selector)._node
 
-    def _bubble(self, node: Node, name: str, data: dict[str, Any]) -> None:
+    def _bubble(self, node: Node, name: str, data: dict[str, Any]) -> bool:
+        """Fire ``name`` from ``node`` up; True when a handler prevented the default."""
+        prevented = False
         current: Node | None = node
         while current is not None and current.name not in (None, "[document]", "html"):
             flags = _handler_flags(current, name)
             if flags is not None:
+                prevented = prevented or "prevent" in flags
                 self._send(current, name, {**_event_data(current), **data})
                 if "stop" in flags:
-                    return
+                    break
             current = current.parent
+        return prevented
 
     def _fire_submit(self, form: Node) -> None:
         if _has_handler(form, "submit"):
@@ -325,6 +337,8 @@ class TestClient:
             _insert(el, _fragment(op[3]), op[2], self.dom)
         elif kind == "m":
             parent = self.dom.find(id=op[2])
+            if parent is None:
+                raise AssertionError(f"patch {op!r} names a parent the page does not have")
             _insert(parent, [el.extract()], op[3], self.dom)
         else:
             raise AssertionError(f"unknown patch operation {op!r}")
@@ -341,6 +355,8 @@ def _fragment(html: str) -> list[Any]:
 
 def _insert(parent: Node, nodes: list[Any], before_id: str | None, dom: BeautifulSoup) -> None:
     before = dom.find(id=before_id) if before_id is not None else None
+    if before_id is not None and before is None:
+        raise AssertionError(f"patch inserts before #{before_id}, which the page does not have")
     for node in nodes:
         if before is None:
             parent.append(node)

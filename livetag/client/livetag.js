@@ -18,6 +18,7 @@
   let socket = null;
   let clientId = null;
   let joined = false;
+  let resyncing = false; // a full render was asked for and has not arrived yet
   let seq = 0;
   let unacked = []; // sent or queued events, oldest first, until the server acknowledges them
   let retries = 0;
@@ -60,6 +61,7 @@
       case "joined":
         clientId = m.cid;
         joined = true;
+        resyncing = false;
         retries = 0;
         if (m.st) addStatics(m.st);
         if (m.p.length) applyPatch(m.p);
@@ -73,18 +75,27 @@
           if (location.hash) fireWindowEvent(new HashChangeEvent("hashchange"));
         }
         break;
-      case "up":
+      case "up": {
+        // A full render ("o": the answer to a resync) applies at any revision, since
+        // the server does not count a resend as a new revision.
+        const full = m.p.length > 0 && m.p[0][0] === "o";
+        if (full) resyncing = false;
         if (m.st) addStatics(m.st);
         if (m.p.length) {
-          if (m.rev !== rev + 1) return requestResync();
+          if (!full && m.rev !== rev + 1) return requestResync();
           applyPatch(m.p);
         }
         rev = m.rev;
         acknowledge(m.ack);
         if (m.js) m.js.forEach(runScript);
         break;
+      }
       case "err":
-        showError(m);
+        // A failing handler is for the user to see. Anything else (an event on a tag
+        // the server removed a moment before, a rejected message) is a race or a bug
+        // of the page that the user cannot act on: console only.
+        if (m.code === "handler_error") showError(m);
+        else console.warn("livetag:", m.code, m.msg);
         break;
       case "bye":
         if (m.code === "expired") reloadIntoNewSession();
@@ -98,7 +109,9 @@
   }
 
   function requestResync() {
-    if (joined) socket.send('{"t":"sync"}');
+    if (!joined || resyncing) return; // one full render answers every loss until then
+    resyncing = true;
+    socket.send('{"t":"sync"}');
   }
 
   function setStatus(text) {

@@ -13,6 +13,9 @@ from typing import Final
 VOID_ELEMENTS: Final = frozenset(
     "area base br col embed hr img input link meta param source track wbr".split()
 )
+#: Elements whose text the HTML parser reads raw (no character references): escaping
+#: their text would corrupt the JavaScript or CSS inside.
+RAW_TEXT_ELEMENTS: Final = frozenset({"script", "style"})
 
 
 class HTML(str):
@@ -42,6 +45,21 @@ def escape_attr(value: str) -> str:
     if '"' in value:
         value = value.replace('"', "&quot;")
     return value
+
+
+def render_raw_text(value: object) -> str:
+    """Render a non-tag child of ``<script>``/``<style>``: not escaped (the parser reads
+    it raw), except that ``</`` becomes ``<\\/`` and ``<!--`` becomes ``<\\!--``, so the
+    text can neither close the element nor switch the parser into its escaped states.
+    Both rewrites mean the same inside JavaScript and CSS strings. ``HTML`` is kept as is."""
+    if isinstance(value, HTML):
+        return str.__str__(value)
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if "<" in text:
+        text = text.replace("</", "<\\/").replace("<!--", "<\\!--")
+    return text
 
 
 def render_text(value: object) -> str:

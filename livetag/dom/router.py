@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -70,7 +71,8 @@ class Router(Tag.div):
 
     def _hash_changed(self, event: Event) -> None:
         value = event.value if isinstance(event.value, str) else ""
-        path = value[1:] if value.startswith("#") else value
+        # Browsers percent-encode the hash (a space is %20): route on the decoded path.
+        path = unquote(value[1:] if value.startswith("#") else value)
         self._show(path or "/")
 
     def _show(self, path: str, force: bool = False) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..errors import TreeError
 from .events import Handler, as_handler
 from .reactive import AttrSlot, ChildSlot
-from .render import HTML, VOID_ELEMENTS, escape_attr, escape_text, render_text
+from .render import HTML, RAW_TEXT_ELEMENTS, VOID_ELEMENTS, escape_attr, escape_text, render_raw_text, render_text
 from .state import State
 from .statics import scope_class
 
@@ -463,13 +463,17 @@ class Tag(metaclass=_TagFactory):
         return self._handlers.get(event) if self._handlers else None
 
     def _classes(self) -> list[str]:
-        value = self._attrs.get("class")
+        value = self["class"]  # a reactive class is evaluated
         return value.split() if isinstance(value, str) else []
 
     def has_class(self, name: str) -> bool:
         return name in self._classes()
 
     def add_class(self, *names: str) -> Tag:
+        slot = self._attrs.get("class")
+        if isinstance(slot, AttrSlot):  # keep it reactive: add the names to what it computes
+            self["class"] = _edit_classes(slot.source, add=names)
+            return self
         classes = self._classes()
         new = [n for n in dict.fromkeys(names) if n not in classes]
         if new:
@@ -477,6 +481,10 @@ class Tag(metaclass=_TagFactory):
         return self
 
     def remove_class(self, *names: str) -> Tag:
+        slot = self._attrs.get("class")
+        if isinstance(slot, AttrSlot):
+            self["class"] = _edit_classes(slot.source, remove=names)
+            return self
         classes = self._classes()
         kept = [c for c in classes if c not in names]
         if len(kept) != len(classes):
@@ -580,16 +588,19 @@ class Tag(metaclass=_TagFactory):
         out.append(f"</{name}>")
 
     def _render_children_into(self, out: list[str]) -> None:
+        raw = self.tag_name in RAW_TEXT_ELEMENTS
         for child in self._children:
-            render_child(child, out)
+            render_child(child, out, raw)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.tag_name or 'fragment'}#{self.id}>"
 
 
-def render_child(child: Any, out: list[str]) -> None:
+def render_child(child: Any, out: list[str], raw: bool = False) -> None:
     """Append the HTML of one entry of a tag's children: a tag, a reactive slot
-    (re-evaluated) or text."""
+    (re-evaluated) or text. ``raw``: the parent is a ``<script>``/``<style>``, whose
+    text is not escaped (see ``render_raw_text``)."""
+    text = render_raw_text if raw else render_text
     if isinstance(child, Tag):
         child._render_into(out)
     elif isinstance(child, ChildSlot):
@@ -598,9 +609,24 @@ def render_child(child: Any, out: list[str]) -> None:
             if isinstance(node, Tag):
                 node._render_into(out)
             else:
-                out.append(render_text(node))
+                out.append(text(node))
     else:
-        out.append(render_text(child))
+        out.append(text(child))
+
+
+def _edit_classes(source: Any, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> Callable[[], str | None]:
+    """A reactive class source: what ``source`` (a ``State`` or callable) computes, with
+    ``remove`` taken out and ``add`` appended."""
+
+    def classes() -> str | None:
+        value = source.get() if isinstance(source, State) else source()
+        if isinstance(value, State):
+            value = value.get()
+        names = [n for n in (value.split() if isinstance(value, str) else []) if n not in remove]
+        names += [n for n in dict.fromkeys(add) if n not in names]
+        return " ".join(names) or None
+
+    return classes
 
 
 _MISSING: Any = object()

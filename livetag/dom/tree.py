@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .reactive import AttrSlot, ChildSlot, Slot, reconcile
-from .render import HTML
+from .render import HTML, RAW_TEXT_ELEMENTS
 from .statics import class_statics
 from .tag import DESTROY, HANDLER_ATTR, MOUNT, UNMOUNT, Tag, render_attr_value, render_child
 
@@ -265,8 +265,9 @@ class LiveTree:
             appended = record.appended.get(tag)
             if appended:
                 parts: list[str] = []
+                raw = tag.tag_name in RAW_TEXT_ELEMENTS
                 for child in appended:
-                    render_child(child, parts)
+                    render_child(child, parts, raw)
                 ops.append(["+", tag.id, "".join(parts)])
         return removals + ops, record.js
 
@@ -288,6 +289,9 @@ class LiveTree:
             parent = slot.owner
             if parent in self._reset or self._uncovered_depth(parent) < 0:
                 continue  # the parent is re-rendered whole, which re-evaluates the slot
+            if parent.tag_name is None:
+                self.reset(parent)  # a fragment has no element to address: its host re-renders
+                continue
             old, new, changed = slot.refresh()
             anchor = _anchor_after(parent, slot)
             if anchor is _NO_ANCHOR or not _all_elements(old) or not _all_elements(new):

@@ -124,14 +124,12 @@ class ChromeApp:
     def _run_in_process(self, executable: str, host: str, port: int, log_level: str) -> None:
         import uvicorn
 
-        from .logs import TransportLog
-        from .serve import bind_socket, url_of
+        from .serve import bind_socket, url_of, uvicorn_config
 
         sock = bind_socket(host, port)
         window = BrowserWindow(executable, url_of(sock), width=self.width, height=self.height,
                                extra_args=self.browser_args)
-        server = uvicorn.Server(uvicorn.Config(TransportLog(self.webapp), log_level=log_level,
-                                               timeout_graceful_shutdown=2))
+        server = uvicorn.Server(uvicorn_config(self.webapp, log_level=log_level))
 
         def on_signal(signum: int, frame: Any) -> None:
             self.exit_reason = self.exit_reason or ExitReason.SIGNAL

@@ -31,8 +31,6 @@ from .errors import AmbiguousApp, AppFileNotFound, AppImportFailed, AppNotFound
 #: Modules this process imported from a file path: module name -> absolute path.
 _PATH_MODULES: dict[str, str] = {}
 
-#: Keyword arguments of ``WebApp`` that survive the trip to another process (JSON values).
-WEBAPP_OPTIONS = ("debug", "allowed_origins", "max_message_bytes", "max_queued_updates")
 
 
 @dataclass(frozen=True)
@@ -243,8 +241,26 @@ def servable(obj: Any, webapp_options: Mapping[str, Any] | None = None) -> Any:
 
 
 def webapp_options_of(webapp: Any) -> dict[str, Any]:
-    """The ``WEBAPP_OPTIONS`` of an existing ``WebApp``, as JSON-ready values."""
-    options = {name: getattr(webapp, name) for name in WEBAPP_OPTIONS if hasattr(webapp, name)}
-    if "allowed_origins" in options:
-        options["allowed_origins"] = sorted(options["allowed_origins"])
+    """The keyword arguments that rebuild ``webapp`` (a ``WebApp``) in another process: each
+    parameter of ``WebApp.__init__`` found as an attribute of the WebApp or of its
+    ``limits``, when its value is JSON-ready. Secrets (``session_secret``) are not kept:
+    give them through the environment (``$LIVETAG_SESSION_SECRET``)."""
+    import inspect
+    import json
+
+    options: dict[str, Any] = {}
+    for name in list(inspect.signature(type(webapp).__init__).parameters)[2:]:
+        if "secret" in name:
+            continue
+        for holder in (webapp, getattr(webapp, "limits", None)):
+            if holder is not None and hasattr(holder, name):
+                value = getattr(holder, name)
+                if isinstance(value, (set, frozenset, tuple)):
+                    value = sorted(value)
+                try:
+                    json.dumps(value)
+                except (TypeError, ValueError):
+                    break
+                options[name] = value
+                break
     return options

@@ -10,6 +10,7 @@ uvicorn's own loggers (``uvicorn.error``, ``uvicorn.access``) are left to uvicor
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -18,7 +19,17 @@ log = logging.getLogger("livetag.runners.transport")
 #: ``--log-level`` names, as uvicorn spells them (``trace`` is uvicorn's level 5).
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
-_FORMAT = "%(levelname)-9s %(name)s: %(message)s"
+
+
+#: RFC 6455 section 7.4.1 close codes worth a word in the log (1012: uvicorn restarting).
+_CLOSE_CODES = {1000: "normal", 1001: "going away", 1005: "no status", 1006: "abnormal", 1012: "service restart"}
+
+
+class _Formatter(logging.Formatter):
+    """``INFO:     livetag.x: message``: aligned like uvicorn's own lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname + ':':<10}{record.name}: {super().format(record)}"
 
 
 def level_number(name: str) -> int:
@@ -39,18 +50,49 @@ def configure_logging(level: str | int = "info") -> None:
     root = logging.getLogger("livetag")
     if not root.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(_FORMAT))
+        handler.setFormatter(_Formatter())
         root.addHandler(handler)
         root.setLevel(number)
     elif root.level == logging.NOTSET:
         root.setLevel(number)
 
 
+_SECRET_HEADER = re.compile(r"^([<>] (?:cookie|set-cookie|authorization|x-[\w-]*token)): .*$", re.IGNORECASE)
+_SECRET_VALUE = re.compile(r"""((?:\\?["']token\\?["']\s*:\s*\\?["'])|(?:lt_sid\w*=))[^"'\\;,\s]*""")
+
+
+class RedactSecrets(logging.Filter):
+    """Blanks cookies, authorization headers, CSRF tokens and session ids out of DEBUG lines.
+
+    uvicorn's WebSocket implementation hands ``uvicorn.error`` to the websockets library,
+    which at DEBUG logs every handshake header (the session cookie) and every frame (the
+    ``join`` message carries the CSRF token)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.DEBUG:
+            return True
+        message = record.getMessage()
+        redacted = _SECRET_VALUE.sub(r"\1<redacted>", _SECRET_HEADER.sub(r"\1: <redacted>", message))
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def redact_uvicorn_logs() -> None:
+    """Install ``RedactSecrets`` on the loggers uvicorn and websockets log handshakes to
+    (idempotent; call after ``uvicorn.Config`` configured its logging)."""
+    for name in ("uvicorn.error", "uvicorn", "websockets.server", "websockets.protocol"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
+
+
 class TransportLog:
     """ASGI middleware: an INFO line when a WebSocket transport opens and when it closes.
 
     ``websocket connected from 127.0.0.1 (1 open)`` / ``websocket disconnected from
-    127.0.0.1: closed by the server, code 4404 session expired (0 open)``. Client addresses
+    127.0.0.1: code 1001 going away (0 open)`` / ``... : the app closed it, code 4404
+    session expired (0 open)``. Client addresses
     and close codes are logged; cookies, session ids and tokens never are. HTTP requests
     and lifespan messages pass through untouched.
     """
@@ -76,13 +118,14 @@ class TransportLog:
                 self.open += 1
                 log.info("websocket connected from %s (%d open)", peer, self.open)
             elif kind == "websocket.close" and not closed:
-                closed.update(by="the server", code=message.get("code", 1000), reason=message.get("reason") or "")
+                closed.update(by_app=True, code=message.get("code", 1000), reason=message.get("reason") or "")
             await send(message)
 
         async def logged_receive() -> Any:
             message = await receive()
             if message["type"] == "websocket.disconnect" and not closed:
-                closed.update(by="the client", code=message.get("code", 1005), reason=message.get("reason") or "")
+                code = message.get("code", 1005)
+                closed.update(by_app=False, code=code, reason=message.get("reason") or _CLOSE_CODES.get(code, ""))
             return message
 
         try:
@@ -90,7 +133,9 @@ class TransportLog:
         finally:
             if accepted:
                 self.open -= 1
-                how = f"closed by {closed['by']}, code {closed['code']}" if closed else "connection lost"
+                how = f"code {closed['code']}" if closed else "connection lost"
+                if closed.get("by_app"):
+                    how = f"the app closed it, {how}"
                 if closed.get("reason"):
                     how += f" {closed['reason']}"
                 log.info("websocket disconnected from %s: %s (%d open)", peer, how, self.open)

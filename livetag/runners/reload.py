@@ -131,8 +131,8 @@ class Supervisor:
         """Ask ``run`` to stop (thread-safe; also what SIGINT and SIGTERM do)."""
         self.stop_event.set()
 
-    def _start_server(self, strict: bool) -> None:
-        spec = WorkerSpec(**{**self.spec.__dict__, "strict": strict})
+    def _start_server(self, strict: bool, error: str | None = None) -> None:
+        spec = WorkerSpec(**{**self.spec.__dict__, "strict": strict, "error": error})
         self.server = ServerProcess(spec, self.sock)
         self.server.start()
         self.state = SupervisorState.SERVING
@@ -146,19 +146,26 @@ class Supervisor:
         restore = self._install_signal_handlers()
         try:
             self._start_server(strict=True)
-            log.info("reload: watching %s for changes", ", ".join(self.watch_dirs))
-            changes_seen = False
+            changes_seen = announced = False
             for changes in watchfiles.watch(*self.watch_dirs, watch_filter=watchfiles.PythonFilter(),
                                             stop_event=self.stop_event, rust_timeout=TICK_MS,
                                             yield_on_timeout=True, raise_interrupt=False):
+                if not announced:  # said once the watcher runs, so a change from now on counts
+                    log.info("watching %s for changes", ", ".join(self.watch_dirs))
+                    announced = True
                 if stop_when is not None and stop_when():
                     break
                 status = self.server.exited() if self.server is not None else None
                 if status is not None and self.state is SupervisorState.SERVING:
                     if self.server is not None and self.server.spec.strict and not changes_seen:
                         return status  # a wrong command: fail as a plain run would
-                    log.warning("the server process exited with status %s; waiting for a change", status)
-                    self.state = SupervisorState.WAITING
+                    message = f"the server process exited with status {status}"
+                    if self.server is not None and self.server.spec.error is None:
+                        log.warning("%s; serving an error page until the next change", message)
+                        self._start_server(strict=False, error=message)  # keeps the port answering
+                    else:
+                        log.warning("%s; waiting for a change", message)
+                        self.state = SupervisorState.WAITING
                 if changes:
                     changes_seen = True
                     self._restart(sorted({path for _, path in changes}))
@@ -172,7 +179,7 @@ class Supervisor:
 
     def _restart(self, paths: list[str]) -> None:
         shown = ", ".join(_relative(p) for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-        log.info("reload: %s changed; restarting the server", shown)
+        log.info("%s changed; restarting the server", shown)
         if self.server is not None:
             self.server.stop()
         self.restarts += 1

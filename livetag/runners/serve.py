@@ -14,7 +14,7 @@ from typing import Any
 import uvicorn
 
 from .errors import PortInUse
-from .logs import TransportLog, configure_logging
+from .logs import TransportLog, configure_logging, redact_uvicorn_logs
 
 log = logging.getLogger("livetag.runners")
 
@@ -56,6 +56,19 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{shown}:{port}/"
 
 
+def uvicorn_config(app: Any, *, log_level: str = "info", **options: Any) -> uvicorn.Config:
+    """The uvicorn configuration every runner uses for ``app``: transports logged
+    (``logs.TransportLog``), WebSocket frames capped at the app's message limit (when it
+    has ``limits``), and a bounded graceful shutdown, so a stop never hangs on a client."""
+    limits = getattr(app, "limits", None)
+    if limits is not None and hasattr(limits, "max_message_bytes"):
+        options.setdefault("ws_max_size", limits.max_message_bytes)
+    options.setdefault("timeout_graceful_shutdown", 3)
+    config = uvicorn.Config(TransportLog(app), log_level=log_level, **options)
+    redact_uvicorn_logs()  # DEBUG handshake lines would show the session cookie
+    return config
+
+
 def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False,
           log_level: str = "info", sock: socket.socket | None = None, reload: bool = False,
           reload_dirs: list[str] | None = None, **uvicorn_options: Any) -> None:
@@ -88,8 +101,7 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8000, open_browser: 
         return
     sock = sock or bind_socket(host, port)
     url = url_of(sock)
-    config = uvicorn.Config(TransportLog(app), log_level=log_level, **uvicorn_options)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app, log_level=log_level, **uvicorn_options))
     log.info("serving %s", url)
     if open_browser:
         threading.Timer(0.5, _open, args=(url,)).start()

@@ -47,7 +47,8 @@ class WorkerSpec:
     ``target``: import string; ``webapp_options``: ``WebApp`` keyword arguments (JSON values);
     ``log_level``: a ``logs.LOG_LEVELS`` name; ``fd``: the inherited socket (POSIX) or
     ``None`` (Windows: the socket comes on stdin); ``uvicorn_options``: extra
-    ``uvicorn.Config`` keyword arguments (JSON values)."""
+    ``uvicorn.Config`` keyword arguments (JSON values); ``error``: when set, serve the
+    error page with this one-line message instead of loading ``target``."""
 
     target: str
     webapp_options: dict[str, Any] = field(default_factory=dict)
@@ -55,6 +56,7 @@ class WorkerSpec:
     strict: bool = False
     fd: int | None = None
     uvicorn_options: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -93,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     from .errorpage import error_page_app
     from .errors import AppImportFailed, AppLoadError
     from .loader import ImportString, servable, summarize, user_traceback
-    from .logs import TransportLog, configure_logging
+    from .logs import configure_logging
+    from .serve import uvicorn_config
 
     argv = sys.argv[1:] if argv is None else argv
     spec = WorkerSpec.from_json(argv[0])
@@ -102,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     sock = _receive_socket(spec)
     state = WorkerState.LOADING
     try:
+        if spec.error is not None:
+            raise AppLoadError(spec.error)
         try:
             app: Any = servable(ImportString.parse(spec.target).load(), spec.webapp_options)
         except AppLoadError:
@@ -117,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s\n%s\nserving an error page until the next change", exc, details.rstrip())
         app = error_page_app(str(exc), details, debug=bool(spec.webapp_options.get("debug", False)))
         state = WorkerState.SERVING_ERROR
-    options = {"timeout_graceful_shutdown": 2, **spec.uvicorn_options}
-    server = uvicorn.Server(uvicorn.Config(TransportLog(app), log_level=spec.log_level, **options))
+    server = uvicorn.Server(uvicorn_config(app, log_level=spec.log_level, **spec.uvicorn_options))
     threading.Thread(target=_stop_with_supervisor, args=(server,), name="livetag-supervisor-watch",
                      daemon=True).start()
     log.debug("worker %d: %s", os.getpid(), state.name.lower())

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from typing import Any
 
 from ..dom.tag import Tag
+from ..errors import TooManySessions
 from ..session import AppSource, Session
 
 log = logging.getLogger("livetag.server.registry")
@@ -18,9 +20,10 @@ class SessionRegistry:
     With an app *instance* as source, every session id maps to one shared ``Session``.
     """
 
-    def __init__(self, source: AppSource, *, debug: bool) -> None:
+    def __init__(self, source: AppSource, *, debug: bool, max_sessions: int = 10_000) -> None:
         self.source = source
         self.debug = debug
+        self.max_sessions = max_sessions
         self._sessions: dict[str, Session] = {}
         self._shared: Session | None = None
 
@@ -37,8 +40,11 @@ class SessionRegistry:
     def create(self, request: Any = None) -> tuple[str, Session]:
         """A new session id and its session (runs the app's ``init``; raises what it raises).
 
-        Call it off the event loop: ``init`` is user code and may block.
+        Call it off the event loop: ``init`` is user code and may block. Raises
+        ``TooManySessions`` when ``max_sessions`` are live.
         """
+        if len(self._sessions) >= self.max_sessions:
+            raise TooManySessions(self.max_sessions)
         session_id = secrets.token_urlsafe(32)  # 256 bits
         if self._shared is not None:
             session = self._shared
@@ -50,7 +56,21 @@ class SessionRegistry:
         log.info("session %s created (%d live)", session.log_id, len(self._sessions))
         return session_id, session
 
+    def expire(self, idle_seconds: float) -> int:
+        """Discard sessions without a connected client for ``idle_seconds`` (their
+        ``on_destroy`` runs). The shared session of an app instance never expires.
+        Returns how many were discarded."""
+        now = time.monotonic()
+        stale = [
+            sid for sid, s in self._sessions.items()
+            if s is not self._shared and not s.connected_clients and now - s.last_active > idle_seconds
+        ]
+        for sid in stale:
+            self.discard(sid)
+        return len(stale)
+
     def discard(self, session_id: str) -> None:
+        """Forget ``session_id``; its session closes (``on_destroy`` runs) unless shared."""
         session = self._sessions.pop(session_id, None)
         if session is not None:
             if session is not self._shared:

@@ -3,8 +3,11 @@
 Routes, relative to wherever the app is mounted:
 
 - ``GET /``                   the server-rendered page; issues the session cookie
+                              (``/?n`` discards the current session and starts a new one)
 - ``GET /_lt/livetag.js``     the client script (immutable when fetched with ``?v=<hash>``)
 - ``WS  /_lt/ws``             the WebSocket transport
+- ``/_lt/join``, ``/_lt/event``, ``/_lt/sse``, ``/_lt/poll``, ``/_lt/cookie``: the HTTP
+  transports (see ``livetag.server.http``)
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from importlib import resources
+import weakref
 from collections.abc import AsyncIterator
+from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,8 +29,12 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from ..dom.render import escape_text
-from ..protocol import DEFAULT_MAX_MESSAGE_BYTES, encode
-from ..session import AppSource
+from ..errors import TooManySessions
+from ..protocol import encode
+from ..session import AppSource, Session
+from .cookies import OptionalSessionMiddleware
+from .http import HttpTransport
+from .limits import Limits, TokenBucket
 from .page import render_page
 from .registry import SessionRegistry
 from .websocket import CLOSE_POLICY, CLOSE_SESSION_EXPIRED, WebSocketConnection
@@ -40,39 +48,88 @@ COOKIE_NAME = "lt_sid"
 
 class WebApp:
     """Host ``app`` (a ``Tag`` subclass: one private instance per browser session; or an
-    instance: shared by everyone) behind ``.app``, a Starlette ASGI application.
+    instance: shared by everyone) behind ``.app``, an ASGI application (Starlette).
 
     ``debug=True`` shows escaped tracebacks of failing handlers in the page; with
     ``debug=False`` the page gets a generic message and an error id that matches the
     server log line. ``allowed_origins`` lists extra origins (``"https://example.com"``)
-    whose pages may open the WebSocket, besides the app's own host.
+    whose pages may drive sessions, besides the app's own host. ``session_secret`` signs
+    the cookie behind ``request.session`` (default: ``$LIVETAG_SESSION_SECRET``, else a
+    random secret per process). The remaining keywords are the ``Limits``.
+
+    Mounted inside another Starlette app, the host's lifespan does not reach this one:
+    add ``lifespan=webapp.lifespan`` to the host so that shutdown runs ``on_destroy``.
     """
 
     def __init__(self, app: AppSource, *, debug: bool = False, allowed_origins: tuple[str, ...] = (),
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, max_queued_updates: int = 256) -> None:
+                 session_secret: str | None = None, max_message_bytes: int = Limits.max_message_bytes,
+                 events_per_second: float = Limits.events_per_second, event_burst: int = Limits.event_burst,
+                 max_queued_updates: int = Limits.max_queued_updates, max_sessions: int = Limits.max_sessions,
+                 session_timeout: float = Limits.session_timeout) -> None:
         self.debug = debug
         self.allowed_origins = frozenset(o.rstrip("/").lower() for o in allowed_origins)
-        self.max_message_bytes = max_message_bytes
-        self.max_queued_updates = max_queued_updates
-        self.registry = SessionRegistry(app, debug=debug)
-        self.app = Starlette(
-            routes=[
-                Route("/", self._page, methods=["GET", "HEAD"]),
-                Route("/_lt/livetag.js", self._script, methods=["GET", "HEAD"]),
-                WebSocketRoute("/_lt/ws", self._websocket),
-            ],
-            lifespan=self._lifespan,
-        )
+        self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates,
+                             max_sessions, session_timeout)
+        self.registry = SessionRegistry(app, debug=debug, max_sessions=max_sessions)
+        self.http = HttpTransport(self)
+        self._buckets: weakref.WeakKeyDictionary[Session, TokenBucket] = weakref.WeakKeyDictionary()
+        self._sweeper: asyncio.Task[None] | None = None
+        routes = [
+            Route("/", self._page, methods=["GET", "HEAD"]),
+            Route("/_lt/livetag.js", self._script, methods=["GET", "HEAD"]),
+            WebSocketRoute("/_lt/ws", self._websocket),
+            Route("/_lt/join", self.http.join, methods=["POST"]),
+            Route("/_lt/event", self.http.events, methods=["POST"]),
+            Route("/_lt/poll", self.http.poll, methods=["GET"]),
+            Route("/_lt/sse", self.http.sse, methods=["GET"]),
+            Route("/_lt/cookie", self.http.cookie, methods=["POST"]),
+        ]
+        self.starlette = Starlette(routes=routes, lifespan=self.lifespan)
+        self.app = OptionalSessionMiddleware(self.starlette, secret=session_secret)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
 
-    # -- lifespan -------------------------------------------------------------------------
+    @property
+    def max_message_bytes(self) -> int:
+        return self.limits.max_message_bytes
+
+    # -- life cycle -----------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        yield
-        self.registry.close_all()
+    async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
+        """Start housekeeping; on exit discard every session (``on_destroy`` runs)."""
+        self._start_sweeper()
+        try:
+            yield
+        finally:
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+                self._sweeper = None
+            self.registry.close_all()
+
+    def _start_sweeper(self) -> None:
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        interval = max(0.05, min(30.0, self.limits.session_timeout / 4))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.http.sweep()
+                expired = self.registry.expire(self.limits.session_timeout)
+                if expired:
+                    log.info("%d idle session(s) expired", expired)
+            except Exception:
+                log.exception("session housekeeping failed")
+
+    def bucket(self, session: Session) -> TokenBucket:
+        """The event-rate token bucket of ``session``."""
+        bucket = self._buckets.get(session)
+        if bucket is None:
+            bucket = self._buckets[session] = TokenBucket(self.limits.events_per_second, self.limits.event_burst)
+        return bucket
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -103,14 +160,23 @@ class WebApp:
     # -- endpoints ------------------------------------------------------------------------
 
     async def _page(self, request: Request) -> Response:
+        self._start_sweeper()  # mounted apps get no lifespan of their own
         name = self.cookie_name(request)
-        session = self.registry.get(request.cookies.get(name))
-        session_id = None
+        session_id = request.cookies.get(name)
+        session = self.registry.get(session_id)
+        if session is not None and "n" in request.query_params:
+            self.registry.discard(session_id)  # type: ignore[arg-type]
+            session = None
+        new_id = None
         if session is not None:
             session.reload()  # F5: the same app instance unmounts and mounts again
         else:
             try:
-                session_id, session = await asyncio.to_thread(self.registry.create, request)
+                new_id, session = await asyncio.to_thread(self.registry.create, request)
+            except TooManySessions as exc:
+                log.warning("%s", exc)
+                return HTMLResponse("<!DOCTYPE html><title>Busy</title><p>The server is full; please retry.</p>",
+                                    status_code=503, headers={"Retry-After": "30"})
             except Exception:
                 log.exception("creating the app failed")
                 return self._error_page(request)
@@ -118,8 +184,8 @@ class WebApp:
         html = render_page(session, base=base, script_url=f"{base}/_lt/livetag.js?v={CLIENT_SCRIPT_HASH}",
                            debug=self.debug)
         response = HTMLResponse(html, headers={"Cache-Control": "no-store"})
-        if session_id is not None:
-            response.set_cookie(name, session_id, path=base or "/", httponly=True, samesite="lax",
+        if new_id is not None:
+            response.set_cookie(name, new_id, path=base or "/", httponly=True, samesite="lax",
                                 secure=request.url.scheme == "https")
         return response
 
@@ -154,8 +220,9 @@ class WebApp:
             await websocket.send_text(encode({"t": "bye", "code": "expired", "msg": "session expired"}).decode())
             await websocket.close(CLOSE_SESSION_EXPIRED, "session expired")
             return
-        connection = WebSocketConnection(websocket, session, max_message_bytes=self.max_message_bytes,
-                                         max_queued_updates=self.max_queued_updates)
+        connection = WebSocketConnection(websocket, session, max_message_bytes=self.limits.max_message_bytes,
+                                         max_queued_updates=self.limits.max_queued_updates,
+                                         bucket=self.bucket(session))
         await connection.run()
 
     # -- running --------------------------------------------------------------------------
@@ -165,4 +232,5 @@ class WebApp:
         the URL served is logged either way. Clients disconnecting never stop the server."""
         from ..runners.serve import serve
 
+        uvicorn_options.setdefault("ws_max_size", self.limits.max_message_bytes)
         serve(self, host=host, port=port, open_browser=open_browser, **uvicorn_options)

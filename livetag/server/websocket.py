@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..errors import MessageTooLarge, ProtocolError
 from ..protocol import EventMessage, Join, Resync, decode, encode
 from ..session import Client, Session
+from .limits import TokenBucket
 
 log = logging.getLogger("livetag.server.websocket")
 
@@ -26,6 +27,9 @@ CLOSE_TOO_LARGE = 1009
 CLOSE_SESSION_EXPIRED = 4404
 
 JOIN_TIMEOUT = 10.0
+
+#: Events still running after their connection went away (strong references).
+_running: set[asyncio.Future[None]] = set()
 
 
 class ConnectionState(enum.Enum):
@@ -38,9 +42,10 @@ class WebSocketConnection:
     """Drives ``session`` from one accepted ``websocket`` until either side ends."""
 
     def __init__(self, websocket: WebSocket, session: Session, *, max_message_bytes: int,
-                 max_queued_updates: int) -> None:
+                 max_queued_updates: int, bucket: TokenBucket | None = None) -> None:
         self.websocket = websocket
         self.session = session
+        self.bucket = bucket
         self.max_message_bytes = max_message_bytes
         self.state = ConnectionState.CONNECTING
         self.client: Client | None = None
@@ -103,7 +108,11 @@ class WebSocketConnection:
                     self.client = self.session.join(message, self._sink)
                     self.state = ConnectionState.JOINED
                 elif isinstance(message, EventMessage):
-                    await self.session.dispatch(self.client, message, self.websocket)  # type: ignore[arg-type]
+                    if self.bucket is not None and not self.bucket.take():
+                        log.warning("session %s: event rate limit hit", self.session.log_id)
+                        await self._close(CLOSE_POLICY, "rate limit: too many events")
+                        return
+                    await self._dispatch(message)
                 elif isinstance(message, Resync):
                     self.session.resync(self.client)  # type: ignore[arg-type]
                 else:
@@ -119,6 +128,21 @@ class WebSocketConnection:
                     return
                 self._sink(encode({"t": "err", "code": exc.code, "msg": str(exc)}))
             raw = await receive()
+
+    async def _dispatch(self, message: EventMessage) -> None:
+        # Shielded: the socket dropping cancels this reader, but an event already
+        # acknowledged by sequence number must still run to its end (the page gets
+        # the result when it rejoins), never stop half-way.
+        cookie = self.websocket.scope.get("session")
+        before = dict(cookie) if cookie is not None else None
+        task = asyncio.ensure_future(self.session.dispatch(self.client, message, self.websocket))  # type: ignore[arg-type]
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+        await asyncio.shield(task)
+        if cookie is not None and cookie != before:
+            # A WebSocket cannot set a cookie: the page fetches it over HTTP.
+            self.session.pending_cookie = dict(cookie)
+            self._sink(encode({"t": "cookie"}))
 
     async def _close(self, code: int, reason: str) -> None:
         if self.state is ConnectionState.CLOSED:

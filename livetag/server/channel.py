@@ -1,0 +1,64 @@
+"""``Mailbox``: the server side of a client reached over plain HTTP (SSE or long-poll).
+
+A WebSocket can be written to at any time; an HTTP client cannot. Messages for it wait
+in a bounded mailbox until an SSE stream, a long-poll or an event response takes them.
+A client that stops collecting overflows its mailbox and is dropped, never buffered
+without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+from ..session import Client, Session
+
+
+class Mailbox:
+    """Messages waiting for one HTTP client of ``session``; ``put`` is its sink."""
+
+    def __init__(self, session: Session, limit: int) -> None:
+        self.session = session
+        self.client: Client | None = None
+        self.limit = limit
+        self.overflowed = False
+        self.last_seen = time.monotonic()
+        self._messages: deque[bytes] = deque()
+        self._ready = asyncio.Event()
+
+    def put(self, message: bytes) -> None:
+        if self.overflowed:
+            return
+        if len(self._messages) >= self.limit:
+            # Too slow: forget it; its next request gets "rejoin" and a full render.
+            self.overflowed = True
+            self._messages.clear()
+            if self.client is not None:
+                self.session.leave(self.client, self.put)
+        else:
+            self._messages.append(message)
+        self._ready.set()
+
+    def take(self) -> list[bytes]:
+        """Every waiting message, oldest first."""
+        self.last_seen = time.monotonic()
+        messages = list(self._messages)
+        self._messages.clear()
+        self._ready.clear()
+        return messages
+
+    async def wait(self, timeout: float) -> list[bytes]:
+        """Messages as soon as there are any, or ``[]`` after ``timeout`` seconds."""
+        self.last_seen = time.monotonic()
+        if not self._messages and not self.overflowed:
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        return self.take()
+
+
+def json_array(messages: list[bytes]) -> bytes:
+    """Already-encoded JSON messages as one JSON array."""
+    return b"[" + b",".join(messages) + b"]"

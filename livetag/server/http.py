@@ -1,0 +1,226 @@
+"""The HTTP transports: Server-Sent Events down + POST up, and plain HTTP (POST up,
+updates in the response, server-initiated ones by long-polling).
+
+Endpoints, relative to the app's mount point; each checks ``Origin`` (unless absent) and,
+except the SSE and poll streams which only read, the ``X-Livetag-Token`` header against
+the session's CSRF token in constant time:
+
+- ``POST /_lt/join``            body: one ``join`` message -> JSON array of messages
+- ``GET  /_lt/sse?cid=``        ``text/event-stream`` (WHATWG HTML, "Server-sent events"):
+                                one ``data:`` line per message
+- ``GET  /_lt/poll?cid=``       waits up to ``POLL_SECONDS`` -> JSON array of messages
+- ``POST /_lt/event?cid=&mode=`` body: JSON array of ``ev``/``sync`` messages; with
+                                ``mode=http`` the response is the array of messages for
+                                the client, with ``mode=sse`` it is empty (they go down
+                                the stream)
+- ``POST /_lt/cookie``          stores the cookie session a WebSocket handler changed
+
+Errors: 400 malformed, 403 foreign origin or wrong token, 409 unknown client (rejoin),
+410 unknown session (reload), 413 too large, 429 too many events (``Retry-After``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ..errors import MessageTooLarge, ProtocolError
+from ..protocol import EventMessage, Join, Resync, decode, encode
+from ..session import Session
+from .channel import Mailbox, json_array
+from .limits import read_body
+
+if TYPE_CHECKING:
+    from .webapp import WebApp
+
+log = logging.getLogger("livetag.server.http")
+
+POLL_SECONDS = 25.0
+SSE_HEARTBEAT_SECONDS = 15.0
+#: An HTTP client not seen (no poll, no stream, no event) for this long is disconnected.
+HTTP_CLIENT_TIMEOUT = 60.0
+TOKEN_HEADER = "x-livetag-token"
+
+
+def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, status_code=status, media_type="application/json",
+                    headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    kind = "bye" if status in (409, 410) else "err"
+    return _json(b"[" + encode({"t": kind, "code": code, "msg": message}) + b"]", status, headers)
+
+
+class HttpTransport:
+    """The HTTP endpoints of one ``WebApp``, and the mailboxes of its HTTP clients."""
+
+    def __init__(self, webapp: WebApp) -> None:
+        self.webapp = webapp
+        self.mailboxes: dict[str, Mailbox] = {}
+
+    # -- shared checks --------------------------------------------------------------------
+
+    def _session(self, request: Request) -> Session | None:
+        return self.webapp.registry.get(request.cookies.get(self.webapp.cookie_name(request)))
+
+    def _refuse(self, request: Request, session: Session | None, *, token: bool = True) -> Response | None:
+        if not self.webapp.origin_allowed(request):
+            log.warning("%s %s from a foreign origin refused", request.method, request.url.path)
+            return _error(403, "origin", "origin not allowed")
+        if session is None:
+            return _error(410, "expired", "session expired")
+        if token and not session.check_token(request.headers.get(TOKEN_HEADER, "")):
+            log.warning("session %s: %s without the CSRF token refused", session.log_id, request.url.path)
+            return _error(403, "csrf", "expected the session's CSRF token in X-Livetag-Token")
+        return None
+
+    def _mailbox(self, request: Request, session: Session) -> Mailbox | None:
+        mailbox = self.mailboxes.get(request.query_params.get("cid", ""))
+        if mailbox is None or mailbox.session is not session or mailbox.overflowed:
+            return None
+        return mailbox
+
+    async def _body(self, request: Request) -> bytes:
+        return await read_body(request, self.webapp.limits.max_message_bytes)
+
+    # -- endpoints ------------------------------------------------------------------------
+
+    async def join(self, request: Request) -> Response:
+        session = self._session(request)
+        refused = self._refuse(request, session, token=False)  # the token is in the body
+        if refused is not None:
+            return refused
+        assert session is not None
+        try:
+            message = decode(await self._body(request), self.webapp.limits.max_message_bytes)
+            if not isinstance(message, Join):
+                raise ProtocolError(f"expected a join message, got {type(message).__name__}", "not_joined")
+            mailbox = Mailbox(session, self.webapp.limits.max_queued_updates)
+            mailbox.client = session.join(message, mailbox.put)
+        except MessageTooLarge as exc:
+            return _error(413, exc.code, str(exc))
+        except ProtocolError as exc:
+            log.warning("session %s: join refused: %s", session.log_id, exc)
+            return _error(403 if exc.code in ("csrf", "version") else 400, exc.code, str(exc))
+        old = self.mailboxes.get(mailbox.client.cid)
+        if old is not None:
+            old.overflowed = True  # a stream still attached to the old one ends
+            old.put(b"")
+        self.mailboxes[mailbox.client.cid] = mailbox
+        log.info("session %s: http client joined (%d http clients)", session.log_id, len(self.mailboxes))
+        return _json(json_array(mailbox.take()))
+
+    async def events(self, request: Request) -> Response:
+        session = self._session(request)
+        refused = self._refuse(request, session)
+        if refused is not None:
+            return refused
+        assert session is not None
+        mailbox = self._mailbox(request, session)
+        if mailbox is None or mailbox.client is None:
+            return _error(409, "rejoin", "unknown client: join again")
+        try:
+            raw = await self._body(request)
+            try:
+                items = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise ProtocolError(f"expected a JSON array of messages, got invalid JSON ({exc})") from None
+            if not isinstance(items, list):
+                raise ProtocolError(f"expected a JSON array of messages, got {type(items).__name__}")
+            messages = [decode(orjson.dumps(item), self.webapp.limits.max_message_bytes) for item in items]
+        except MessageTooLarge as exc:
+            return _error(413, exc.code, str(exc))
+        except ProtocolError as exc:
+            log.warning("session %s: protocol error: %s", session.log_id, exc)
+            return _error(400, exc.code, str(exc))
+        bucket = self.webapp.bucket(session)
+        events = [m for m in messages if isinstance(m, EventMessage)]
+        if events and not bucket.take(len(events)):
+            wait = max(1, round(bucket.retry_after(len(events))))
+            log.warning("session %s: event rate limit hit", session.log_id)
+            return _error(429, "rate_limited", "too many events: slow down", {"Retry-After": str(wait)})
+        client = mailbox.client
+        for message in messages:
+            if isinstance(message, EventMessage):
+                await session.dispatch(client, message, request)
+            elif isinstance(message, Resync):
+                session.resync(client)
+            else:
+                mailbox.put(encode({"t": "err", "code": "already_joined", "msg": "expected events, got a join"}))
+        if request.query_params.get("mode") == "sse":
+            return Response(status_code=204, headers={"Cache-Control": "no-store"})
+        return _json(json_array(mailbox.take()))
+
+    async def poll(self, request: Request) -> Response:
+        session = self._session(request)
+        refused = self._refuse(request, session, token=False)
+        if refused is not None:
+            return refused
+        assert session is not None
+        mailbox = self._mailbox(request, session)
+        if mailbox is None:
+            return _error(409, "rejoin", "unknown client: join again")
+        messages = await mailbox.wait(POLL_SECONDS)
+        if mailbox.overflowed:
+            return _error(409, "rejoin", "client too slow: join again")
+        return _json(json_array([m for m in messages if m]))
+
+    async def sse(self, request: Request) -> Response:
+        session = self._session(request)
+        refused = self._refuse(request, session, token=False)
+        if refused is not None:
+            return refused
+        assert session is not None
+        mailbox = self._mailbox(request, session)
+        if mailbox is None:
+            return _error(409, "rejoin", "unknown client: join again")
+        return StreamingResponse(self._stream(request, mailbox), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    async def _stream(self, request: Request, mailbox: Mailbox) -> AsyncIterator[bytes]:
+        yield b": livetag\n\n"  # flushes proxies and tells the client the stream is open
+        try:
+            while not mailbox.overflowed:
+                messages = await mailbox.wait(SSE_HEARTBEAT_SECONDS)
+                if mailbox.overflowed:
+                    break
+                if not messages:
+                    yield b": keep-alive\n\n"
+                    continue
+                yield b"".join(b"data: " + m + b"\n\n" for m in messages if m)
+        finally:
+            if mailbox.client is not None:
+                mailbox.session.leave(mailbox.client, mailbox.put)
+            if self.mailboxes.get(mailbox.client.cid if mailbox.client else "") is mailbox:
+                del self.mailboxes[mailbox.client.cid]  # type: ignore[union-attr]
+
+    async def cookie(self, request: Request) -> Response:
+        session = self._session(request)
+        refused = self._refuse(request, session)
+        if refused is not None:
+            return refused
+        assert session is not None
+        pending = session.pending_cookie
+        if pending is not None and "session" in request.scope:
+            request.session.clear()
+            request.session.update(pending)
+            session.pending_cookie = None
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
+
+    # -- housekeeping ---------------------------------------------------------------------
+
+    def sweep(self) -> None:
+        """Disconnect HTTP clients that stopped polling."""
+        now = time.monotonic()
+        for cid, mailbox in list(self.mailboxes.items()):
+            if now - mailbox.last_seen > HTTP_CLIENT_TIMEOUT or mailbox.session.closed:
+                if mailbox.client is not None:
+                    mailbox.session.leave(mailbox.client, mailbox.put)
+                del self.mailboxes[cid]
