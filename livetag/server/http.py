@@ -99,7 +99,8 @@ class HttpTransport:
             return refused
         assert session is not None
         try:
-            message = decode(await self._body(request), self.webapp.limits.max_message_bytes)
+            codec = self.webapp.codec(session)
+            message = decode(codec.open(await self._body(request)), self.webapp.limits.max_message_bytes)
             if not isinstance(message, Join):
                 raise ProtocolError(f"expected a join message, got {type(message).__name__}", "not_joined")
             mailbox = Mailbox(session, self.webapp.limits.max_queued_updates)
@@ -115,7 +116,7 @@ class HttpTransport:
             old.put(b"")
         self.mailboxes[mailbox.client.cid] = mailbox
         log.info("session %s: http client joined (%d http clients)", session.log_id, len(self.mailboxes))
-        return _json(json_array(mailbox.take()))
+        return _json(codec.seal(json_array(mailbox.take())))
 
     async def events(self, request: Request) -> Response:
         session = self._session(request)
@@ -127,7 +128,7 @@ class HttpTransport:
         if mailbox is None or mailbox.client is None:
             return _error(409, "rejoin", "unknown client: join again")
         try:
-            raw = await self._body(request)
+            raw = self.webapp.codec(session).open(await self._body(request))
             try:
                 items = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
@@ -156,7 +157,7 @@ class HttpTransport:
                 mailbox.put(encode({"t": "err", "code": "already_joined", "msg": "expected events, got a join"}))
         if request.query_params.get("mode") == "sse":
             return Response(status_code=204, headers={"Cache-Control": "no-store"})
-        return _json(json_array(mailbox.take()))
+        return _json(self.webapp.codec(session).seal(json_array(mailbox.take())))
 
     async def poll(self, request: Request) -> Response:
         session = self._session(request)
@@ -170,7 +171,7 @@ class HttpTransport:
         messages = await mailbox.wait(POLL_SECONDS)
         if mailbox.overflowed:
             return _error(409, "rejoin", "client too slow: join again")
-        return _json(json_array([m for m in messages if m]))
+        return _json(self.webapp.codec(session).seal(json_array([m for m in messages if m])))
 
     async def sse(self, request: Request) -> Response:
         session = self._session(request)
@@ -185,6 +186,7 @@ class HttpTransport:
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     async def _stream(self, request: Request, mailbox: Mailbox) -> AsyncIterator[bytes]:
+        seal = self.webapp.codec(mailbox.session).seal
         yield b": livetag\n\n"  # flushes proxies and tells the client the stream is open
         try:
             while not mailbox.overflowed:
@@ -194,7 +196,7 @@ class HttpTransport:
                 if not messages:
                     yield b": keep-alive\n\n"
                     continue
-                yield b"".join(b"data: " + m + b"\n\n" for m in messages if m)
+                yield b"".join(b"data: " + seal(m) + b"\n\n" for m in messages if m)
         finally:
             if mailbox.client is not None:
                 mailbox.session.leave(mailbox.client, mailbox.put)

@@ -7,7 +7,7 @@ from ..dom.statics import title_of
 from ..session import Session
 
 
-def render_page(session: Session, *, base: str, script_url: str, debug: bool) -> str:
+def render_page(session: Session, *, base: str, script_url: str, debug: bool, parano_key: str | None = None) -> str:
     """The whole document for ``session``, rendered at its current revision.
 
     ``base`` is the mount path without trailing slash (``""`` at the root); the client
@@ -19,10 +19,12 @@ def render_page(session: Session, *, base: str, script_url: str, debug: bool) ->
     if app.tag_name != "body":
         body = f"<body>{body}</body>"
     title = escape_text(title_of(type(app)) or type(app).__name__)
+    key_attr = f' data-lt-key="{escape_attr(parano_key)}"' if parano_key else ""
     return (
         "<!DOCTYPE html>"
         f'<html lang="en" data-lt-base="{escape_attr(base)}" data-lt-token="{escape_attr(session.csrf_token)}"'
-        f' data-lt-rev="{session.revision}"{" data-lt-debug" if debug else ""}>'
+        f' data-lt-rev="{session.revision}"{" data-lt-debug" if debug else ""}'
+        f"{key_attr}>"
         '<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{title}</title>"
         f'<script src="{escape_attr(script_url)}" defer></script>'

@@ -36,6 +36,7 @@ from .cookies import OptionalSessionMiddleware
 from .http import HttpTransport
 from .limits import Limits, TokenBucket
 from .page import render_page
+from .parano import CLEAR, AesGcmCodec, Codec
 from .registry import SessionRegistry
 from .websocket import CLOSE_POLICY, CLOSE_SESSION_EXPIRED, WebSocketConnection
 
@@ -55,24 +56,28 @@ class WebApp:
     server log line. ``allowed_origins`` lists extra origins (``"https://example.com"``)
     whose pages may drive sessions, besides the app's own host. ``session_secret`` signs
     the cookie behind ``request.session`` (default: ``$LIVETAG_SESSION_SECRET``, else a
-    random secret per process). The remaining keywords are the ``Limits``.
+    random secret per process). ``parano=True`` encrypts every payload on every
+    transport with AES-GCM under a per-session key (see ``livetag.server.parano``; not
+    a substitute for TLS). The remaining keywords are the ``Limits``.
 
     Mounted inside another Starlette app, the host's lifespan does not reach this one:
     add ``lifespan=webapp.lifespan`` to the host so that shutdown runs ``on_destroy``.
     """
 
     def __init__(self, app: AppSource, *, debug: bool = False, allowed_origins: tuple[str, ...] = (),
-                 session_secret: str | None = None, max_message_bytes: int = Limits.max_message_bytes,
+                 session_secret: str | None = None, parano: bool = False, max_message_bytes: int = Limits.max_message_bytes,
                  events_per_second: float = Limits.events_per_second, event_burst: int = Limits.event_burst,
                  max_queued_updates: int = Limits.max_queued_updates, max_sessions: int = Limits.max_sessions,
                  session_timeout: float = Limits.session_timeout) -> None:
         self.debug = debug
+        self.parano = parano
         self.allowed_origins = frozenset(o.rstrip("/").lower() for o in allowed_origins)
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates,
                              max_sessions, session_timeout)
         self.registry = SessionRegistry(app, debug=debug, max_sessions=max_sessions)
         self.http = HttpTransport(self)
         self._buckets: weakref.WeakKeyDictionary[Session, TokenBucket] = weakref.WeakKeyDictionary()
+        self._codecs: weakref.WeakKeyDictionary[Session, Codec] = weakref.WeakKeyDictionary()
         self._sweeper: asyncio.Task[None] | None = None
         routes = [
             Route("/", self._page, methods=["GET", "HEAD"]),
@@ -131,6 +136,15 @@ class WebApp:
             bucket = self._buckets[session] = TokenBucket(self.limits.events_per_second, self.limits.event_burst)
         return bucket
 
+    def codec(self, session: Session) -> Codec:
+        """How payloads of ``session`` travel: in clear, or sealed (``parano=True``)."""
+        if not self.parano:
+            return CLEAR
+        codec = self._codecs.get(session)
+        if codec is None:
+            codec = self._codecs[session] = AesGcmCodec()
+        return codec
+
     # -- helpers --------------------------------------------------------------------------
 
     @staticmethod
@@ -182,7 +196,7 @@ class WebApp:
                 return self._error_page(request)
         base = self.base_path(request)
         html = render_page(session, base=base, script_url=f"{base}/_lt/livetag.js?v={CLIENT_SCRIPT_HASH}",
-                           debug=self.debug)
+                           debug=self.debug, parano_key=self.codec(session).key_b64)
         response = HTMLResponse(html, headers={"Cache-Control": "no-store"})
         if new_id is not None:
             response.set_cookie(name, new_id, path=base or "/", httponly=True, samesite="lax",
@@ -222,7 +236,7 @@ class WebApp:
             return
         connection = WebSocketConnection(websocket, session, max_message_bytes=self.limits.max_message_bytes,
                                          max_queued_updates=self.limits.max_queued_updates,
-                                         bucket=self.bucket(session))
+                                         bucket=self.bucket(session), codec=self.codec(session))
         await connection.run()
 
     # -- running --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from ..errors import MessageTooLarge, ProtocolError
 from ..protocol import EventMessage, Join, Resync, decode, encode
 from ..session import Client, Session
 from .limits import TokenBucket
+from .parano import CLEAR, Codec
 
 log = logging.getLogger("livetag.server.websocket")
 
@@ -42,10 +43,11 @@ class WebSocketConnection:
     """Drives ``session`` from one accepted ``websocket`` until either side ends."""
 
     def __init__(self, websocket: WebSocket, session: Session, *, max_message_bytes: int,
-                 max_queued_updates: int, bucket: TokenBucket | None = None) -> None:
+                 max_queued_updates: int, bucket: TokenBucket | None = None, codec: Codec = CLEAR) -> None:
         self.websocket = websocket
         self.session = session
         self.bucket = bucket
+        self.codec = codec
         self.max_message_bytes = max_message_bytes
         self.state = ConnectionState.CONNECTING
         self.client: Client | None = None
@@ -54,7 +56,7 @@ class WebSocketConnection:
 
     def _sink(self, message: bytes) -> None:
         try:
-            self._queue.put_nowait(message)
+            self._queue.put_nowait(self.codec.seal(message))
         except asyncio.QueueFull:
             if not self._overflowed.is_set():
                 log.warning("session %s: client not reading, dropping it", self.session.log_id)
@@ -101,7 +103,7 @@ class WebSocketConnection:
             try:
                 if text is None:
                     raise ProtocolError("expected a text frame with a JSON message, got a binary frame")
-                message = decode(text, self.max_message_bytes)
+                message = decode(self.codec.open(text), self.max_message_bytes)
                 if self.state is ConnectionState.CONNECTING:
                     if not isinstance(message, Join):
                         raise ProtocolError(f"expected a join message first, got {type(message).__name__}", "not_joined")
