@@ -221,15 +221,14 @@ def import_string_for(obj: Any, search: Iterable[ModuleType] = ()) -> str:
 
 
 def servable(obj: Any, webapp_options: Mapping[str, Any] | None = None) -> Any:
-    """The ASGI app serving ``obj`` (what an import string named): a ``WebApp`` or a
-    Starlette app as they are, anything else wrapped in ``WebApp(obj, **webapp_options)``.
+    """The ASGI app serving ``obj`` (what an import string named): a ``WebApp`` or an ASGI
+    app (``webapp.app``, a Starlette app, any ``async (scope, receive, send)`` callable) as
+    they are, anything else wrapped in ``WebApp(obj, **webapp_options)``.
 
     Raises ``AppNotFound`` when ``obj`` is none of the shapes in the module docstring."""
-    from starlette.applications import Starlette
-
     from ..server.webapp import WebApp
 
-    if isinstance(obj, (WebApp, Starlette)):
+    if isinstance(obj, WebApp) or _is_asgi(obj):
         return obj
     if (isinstance(obj, type) and issubclass(obj, Tag)) or isinstance(obj, Tag) or (
             callable(obj) and not isinstance(obj, type)):
@@ -238,6 +237,22 @@ def servable(obj: Any, webapp_options: Mapping[str, Any] | None = None) -> Any:
             options["allowed_origins"] = tuple(options["allowed_origins"])
         return WebApp(obj, **options)
     raise AppNotFound(f"expected a Tag.App subclass, a WebApp or a Starlette app, got {type(obj).__name__}")
+
+
+def _is_asgi(obj: Any) -> bool:
+    """``obj`` is an ASGI 3 application: an async callable of ``(scope, receive, send)``
+    (a ``Tag`` factory, by contrast, is a plain callable without arguments)."""
+    import inspect
+
+    if isinstance(obj, type) or not callable(obj):
+        return False
+    call = obj if inspect.isfunction(obj) or inspect.ismethod(obj) else getattr(type(obj), "__call__", None)
+    if not inspect.iscoroutinefunction(call):
+        return False
+    try:
+        return len(inspect.signature(obj).parameters) == 3
+    except (TypeError, ValueError):
+        return False
 
 
 def webapp_options_of(webapp: Any) -> dict[str, Any]:

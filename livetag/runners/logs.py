@@ -88,13 +88,14 @@ def redact_uvicorn_logs() -> None:
 
 
 class TransportLog:
-    """ASGI middleware: an INFO line when a WebSocket transport opens and when it closes.
+    """ASGI middleware: an INFO line when a long-lived transport opens and when it closes:
+    WebSocket connections and Server-Sent-Events streams (``GET .../_lt/sse``).
 
     ``websocket connected from 127.0.0.1 (1 open)`` / ``websocket disconnected from
     127.0.0.1: code 1001 going away (0 open)`` / ``... : the app closed it, code 4404
-    session expired (0 open)``. Client addresses
-    and close codes are logged; cookies, session ids and tokens never are. HTTP requests
-    and lifespan messages pass through untouched.
+    session expired (0 open)`` / ``sse stream opened from 127.0.0.1 (1 open)``. Client
+    addresses and close codes are logged; cookies, session ids and tokens never are.
+    Other requests and lifespan messages pass through untouched.
     """
 
     def __init__(self, app: Any) -> None:
@@ -102,11 +103,20 @@ class TransportLog:
         self.open = 0
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "websocket":
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        elif scope["type"] == "http" and scope.get("path", "").endswith("/_lt/sse"):
+            await self._sse(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    @staticmethod
+    def _peer(scope: Any) -> str:
         client = scope.get("client")
-        peer = client[0] if client else "unknown peer"
+        return client[0] if client else "unknown peer"
+
+    async def _websocket(self, scope: Any, receive: Any, send: Any) -> None:
+        peer = self._peer(scope)
         closed: dict[str, Any] = {}
         accepted = False
 
@@ -139,3 +149,22 @@ class TransportLog:
                 if closed.get("reason"):
                     how += f" {closed['reason']}"
                 log.info("websocket disconnected from %s: %s (%d open)", peer, how, self.open)
+
+    async def _sse(self, scope: Any, receive: Any, send: Any) -> None:
+        peer = self._peer(scope)
+        streaming = False
+
+        async def logged_send(message: Any) -> None:
+            nonlocal streaming
+            if message["type"] == "http.response.start" and message.get("status") == 200 and not streaming:
+                streaming = True
+                self.open += 1
+                log.info("sse stream opened from %s (%d open)", peer, self.open)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, logged_send)
+        finally:
+            if streaming:
+                self.open -= 1
+                log.info("sse stream closed from %s (%d open)", peer, self.open)

@@ -10,7 +10,8 @@ a new one.
 How the open page follows: the old process closes its WebSockets (uvicorn sends 1012,
 "service restart"); the page reconnects within a few hundred milliseconds; the new
 process does not know its session and answers ``bye``/``4404``; the page reloads itself
-(client/livetag.js, unchanged). When the new code does not load, the page reloads into
+(client/livetag.js ``reloadIntoNewSession``, which runs once for the pair). About a
+second from save to new content. When the new code does not load, the page reloads into
 the error page of ``errorpage``, which reloads again once a later save works.
 """
 
