@@ -13,14 +13,23 @@ FILTERS = ("all", "active", "done")
 
 
 class TodoItem(Tag.li):
-    """One todo: a checkbox, its text (double-click to edit) and a delete button."""
+    """One todo: a checkbox, its text (double-click to edit) and a delete button.
+
+    The editor stays in the tree, hidden while not editing: the ``blur`` that follows a
+    ``change`` (or the removal of a focused field) then reaches a live tag instead of
+    one the server already removed.
+    """
 
     def init(self, text: str, app: TodoApp) -> None:
         self.app = app
         self.done = False
+        self.editing = False
         self.check = Tag.input(_type="checkbox", _class="toggle", _onchange=self.toggle)
         self.label = Tag.span(text, _class="label", _ondblclick=self.edit)
-        self.add(self.check, self.label, Tag.button("×", _class="delete", _title="delete", _onclick=self.delete))
+        self.editor = Tag.input(_class="edit", _hidden=True, _autocomplete="off", _onchange=self.save,
+                                _onblur=self.save)
+        self.add(self.check, self.label, self.editor,
+                 Tag.button("×", _class="delete", _title="delete", _onclick=self.delete))
 
     @property
     def title(self) -> str:
@@ -32,19 +41,30 @@ class TodoItem(Tag.li):
         self.app.refresh()
 
     def edit(self, e) -> None:
-        editor = Tag.input(_value=self.title, _class="edit", _onchange=self.save, _onblur=self.save)
-        self.label.clear(editor)
-        editor.call_js(f"document.getElementById('{editor.id}').focus()")
+        if self.editing:
+            return
+        self.editing = True
+        self.editor["value"] = self.title
+        self.editor["hidden"] = False
+        self.label["hidden"] = True
+        self.editor.call_js(f"const el = document.getElementById('{self.editor.id}'); el.focus(); "
+                            "el.setSelectionRange(el.value.length, el.value.length)")
 
     def save(self, e) -> None:
-        text = str(e.value or "").strip()
-        if text:
-            self.label.text = text
-        else:
+        if not self.editing:  # Enter sends "change", leaving the field then sends "blur"
+            return
+        self.editing = False
+        text = str(self.editor["value"] or "").strip()
+        if not text:
             self.delete(e)
+            return
+        self.label.text = text
+        self.label["hidden"] = False
+        self.editor["hidden"] = True
 
     def delete(self, e) -> None:
-        self.app.items.remove(self)
+        if self in self.app.items:
+            self.app.items.remove(self)
         self.remove()
         self.app.refresh()
 

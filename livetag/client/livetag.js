@@ -47,7 +47,10 @@
     };
   }
 
+  let reloading = false;
   function reloadIntoNewSession() {
+    if (reloading) return; // "bye" and the 4404 close that follows both ask: reload once
+    reloading = true;
     // Guard against a reload loop when the server keeps refusing the fresh page.
     const last = Number(sessionStorage.getItem("lt-reload") || 0);
     const wait = Date.now() - last < 5000 ? 3000 : 0;
@@ -393,6 +396,9 @@
   function morphChildren(from, to) {
     const byId = new Map();
     for (const c of from.children) if (c.id && !c.id.startsWith("lt-status") && c.id !== "lt-error") byId.set(c.id, c);
+    const kept = new Set();
+    for (const c of to.children) if (c.id) kept.add(c.id);
+    const overlay = (n) => n.id === "lt-status" || n.id === "lt-error";
     let cur = from.firstChild;
     let next = to.firstChild;
     while (next) {
@@ -405,6 +411,15 @@
       } else if (cur && cur.nodeType === next.nodeType && (next.nodeType !== 1 || (!cur.id && cur.tagName === next.tagName))) {
         match = cur;
       }
+      if (match && match !== cur) {
+        // Drop the nodes in the way that the new content does not keep, instead of
+        // moving `match` back: moving an element blurs it when it has the focus.
+        while (cur && cur !== match && !overlay(cur) && !(cur.nodeType === 1 && cur.id && kept.has(cur.id))) {
+          const gone = cur;
+          cur = cur.nextSibling;
+          from.removeChild(gone);
+        }
+      }
       if (match) {
         if (match === cur) cur = cur.nextSibling; else from.insertBefore(match, cur);
         if (match.nodeType === 1) morphElement(match, next);
@@ -416,7 +431,7 @@
     }
     while (cur) {
       const after = cur.nextSibling;
-      if (!(cur.id === "lt-status" || cur.id === "lt-error")) from.removeChild(cur);
+      if (!overlay(cur)) from.removeChild(cur);
       cur = after;
     }
   }

@@ -17,7 +17,9 @@ log = logging.getLogger("livetag.server.registry")
 class SessionRegistry:
     """Sessions of one ``WebApp``, keyed by server-issued 256-bit random ids.
 
-    With an app *instance* as source, every session id maps to one shared ``Session``.
+    With an app *instance* as source there is one shared ``Session`` under one id, given
+    to every visitor: visitors are not sessions, so they neither count towards
+    ``max_sessions`` nor pile up (the shared session never expires).
     """
 
     def __init__(self, source: AppSource, *, debug: bool, max_sessions: int = 10_000) -> None:
@@ -26,6 +28,7 @@ class SessionRegistry:
         self.max_sessions = max_sessions
         self._sessions: dict[str, Session] = {}
         self._shared: Session | None = None
+        self._shared_id: str | None = None
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -43,15 +46,14 @@ class SessionRegistry:
         Call it off the event loop: ``init`` is user code and may block. Raises
         ``TooManySessions`` when ``max_sessions`` are live.
         """
+        if self._shared is not None and self._shared_id is not None:
+            return self._shared_id, self._shared
         if len(self._sessions) >= self.max_sessions:
             raise TooManySessions(self.max_sessions)
         session_id = secrets.token_urlsafe(32)  # 256 bits
-        if self._shared is not None:
-            session = self._shared
-        else:
-            session = Session(self.source, debug=self.debug, request=request)
-            if isinstance(self.source, Tag):
-                self._shared = session
+        session = Session(self.source, debug=self.debug, request=request)
+        if isinstance(self.source, Tag):
+            self._shared, self._shared_id = session, session_id
         self._sessions[session_id] = session
         log.info("session %s created (%d live)", session.log_id, len(self._sessions))
         return session_id, session
@@ -70,7 +72,10 @@ class SessionRegistry:
         return len(stale)
 
     def discard(self, session_id: str) -> None:
-        """Forget ``session_id``; its session closes (``on_destroy`` runs) unless shared."""
+        """Forget ``session_id``; its session closes (``on_destroy`` runs). The shared
+        session stays: it belongs to everyone (only ``close_all`` ends it)."""
+        if session_id == self._shared_id:
+            return
         session = self._sessions.pop(session_id, None)
         if session is not None:
             if session is not self._shared:

@@ -1,0 +1,489 @@
+"""Reactive children and attributes, and the keyed reconciliation of reactive lists:
+what ``LiveTree.collect()`` sends after a state changes."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import orjson
+import pytest
+
+from livetag import HTML, State, Tag
+from livetag.dom import LiveTree
+from livetag.dom.reactive import _lis_members
+from livetag.testing import TestClient
+
+
+def mount(app: Tag) -> LiveTree:
+    """A live tree for ``app``, rendered once (as a page load does) and with nothing pending."""
+    tree = LiveTree(app)
+    app.render()
+    assert tree.collect() == ([], [])
+    return tree
+
+
+def ops_of(tree: LiveTree) -> list[Any]:
+    ops, js = tree.collect()
+    assert js == []
+    return ops
+
+
+# -- reactive children -------------------------------------------------------------------------
+
+
+def test_a_state_as_a_child_renders_its_value_and_follows_it() -> None:
+    count = State(1)
+    span = Tag.span(count)
+    tree = mount(Tag.App(span))
+    assert span.render() == f'<span id="{span.id}">1</span>'
+    count.set(2)
+    assert ops_of(tree) == [["t", span.id, "2"]]
+
+
+@pytest.mark.parametrize("value,html", [
+    ("text <b>", "text &lt;b&gt;"),
+    (HTML("<i>raw</i>"), "<i>raw</i>"),
+    (42, "42"),
+    (None, ""),
+    (["a", 1, None, ("b", "c")], "a1bc"),
+])
+def test_a_callable_child_may_return_text_numbers_none_or_nested_lists(value: Any, html: str) -> None:
+    assert Tag.div(lambda: value).render_children() == html
+
+
+def test_a_callable_child_returning_tags_renders_them() -> None:
+    div = Tag.div(lambda: [Tag.b("x"), "y", (Tag.i("z"),)])
+    assert div.text == ""  # not evaluated before the first render
+    html = div.render_children()
+    assert html.startswith("<b id=") and "x</b>y<i id=" in html and html.endswith("z</i>")
+    assert [getattr(c, "tag_name", c) for c in div.childs] == ["b", "y", "i"]
+
+
+def test_a_callable_child_re_renders_when_any_state_it_read_changes() -> None:
+    first, last = State("Ada"), State("Lovelace")
+    span = Tag.span(lambda: f"{first} {last}")
+    tree = mount(Tag.App(span))
+    last.set("Byron")
+    assert ops_of(tree) == [["t", span.id, "Ada Byron"]]
+    first.set("Augusta")
+    assert ops_of(tree) == [["t", span.id, "Augusta Byron"]]
+
+
+def test_only_the_dependent_slot_re_renders() -> None:
+    a, b = State(0), State(0)
+    left = Tag.div(Tag.h2("left"), Tag.p(lambda: f"a={a}", _class="a"))
+    right = Tag.div(Tag.h2("right"), Tag.p(lambda: f"b={b}", _class="b"))
+    app = Tag.App(left, right)
+    tree = mount(app)
+    a.set(1)
+    assert ops_of(tree) == [["t", left.childs[1].id, "a=1"]]
+    b.set(5)
+    a.set(2)
+    assert sorted(ops_of(tree)) == sorted([["t", left.childs[1].id, "a=2"], ["t", right.childs[1].id, "b=5"]])
+
+
+def test_several_changes_before_a_collect_give_one_operation() -> None:
+    a = State(0)
+    span = Tag.span(lambda: f"a={a}")
+    tree = mount(Tag.App(span))
+    for i in range(1, 10):
+        a.set(i)
+    assert ops_of(tree) == [["t", span.id, "a=9"]]
+
+
+def test_a_slot_between_text_re_renders_its_parent_only() -> None:
+    a = State("x")
+    p = Tag.p("before ", lambda: a.get(), " after")
+    other = Tag.p("untouched")
+    tree = mount(Tag.App(p, other))
+    a.set("y")
+    assert ops_of(tree) == [["t", p.id, "before y after"]]
+
+
+def test_a_slot_whose_tag_left_the_tree_is_not_evaluated_any_more() -> None:
+    a = State(0)
+    calls: list[int] = []
+    span = Tag.span(lambda: calls.append(1) or str(a))
+    app = Tag.App(Tag.div(span))
+    tree = mount(app)
+    span.remove()
+    ops_of(tree)
+    calls.clear()
+    a.set(1)
+    assert ops_of(tree) == [] and calls == []
+
+
+def test_nested_slots_re_render_independently() -> None:
+    outer, inner = State(True), State("a")
+    box = Tag.div(lambda: Tag.section(Tag.span(lambda: inner.get(), _class="inner")) if outer else "off")
+    tree = mount(Tag.App(box))
+    section = box.childs[0]
+    span = section.childs[0]
+    inner.set("b")
+    assert ops_of(tree) == [["t", span.id, "b"]]  # the section is not rebuilt
+    outer.set(False)
+    assert ops_of(tree) == [["t", box.id, "off"]]
+    inner.set("c")
+    assert ops_of(tree) == []  # the inner slot left with its section
+
+
+def test_childs_and_text_include_the_current_output_of_reactive_children() -> None:
+    a = State("x")
+    div = Tag.div("[", lambda: a.get(), "]")
+    mount(Tag.App(div))
+    assert div.text == "[x]"
+    a.set("y")
+    div.render()
+    assert div.text == "[y]" and div.childs == ("[", "y", "]")
+
+
+# -- reactive attributes -----------------------------------------------------------------------
+
+
+def test_a_callable_attribute_follows_its_states() -> None:
+    on = State(False)
+    div = Tag.div(_class=lambda: "on" if on else "off")
+    tree = mount(Tag.App(div))
+    assert 'class="off"' in div.render()
+    on.set(True)
+    assert ops_of(tree) == [["a", div.id, {"class": "on"}]]
+    assert div["class"] == "on" and div.attrs == {"class": "on"}
+
+
+def test_a_state_attribute_follows_the_state() -> None:
+    title = State("a")
+    div = Tag.div(_title=title)
+    tree = mount(Tag.App(div))
+    title.set('b"<')
+    assert ops_of(tree) == [["a", div.id, {"title": 'b"<'}]]
+    assert 'title="b&quot;&lt;"' in div.render()
+
+
+@pytest.mark.parametrize("value,rendered,patch", [(True, " disabled", ""), (False, "", None), (None, "", None)])
+def test_reactive_boolean_attributes(value: Any, rendered: str, patch: str | None) -> None:
+    disabled = State("initial")
+    button = Tag.button("b", _disabled=disabled)
+    tree = mount(Tag.App(button))
+    disabled.set(value)
+    assert ops_of(tree) == [["a", button.id, {"disabled": patch}]]
+    assert button.render() == f'<button id="{button.id}"{rendered}>b</button>'
+
+
+def test_an_attribute_whose_value_did_not_change_sends_nothing() -> None:
+    n = State(1)
+    div = Tag.div(_class=lambda: "odd" if n % 2 else "even", _title=lambda: str(n))
+    tree = mount(Tag.App(div))
+    n.set(3)
+    assert ops_of(tree) == [["a", div.id, {"title": "3"}]]
+
+
+def test_an_attribute_and_a_child_reading_one_state_give_one_operation_each() -> None:
+    n = State(1)
+    div = Tag.div(lambda: f"n={n}", _data_n=n)
+    tree = mount(Tag.App(div))
+    n.set(2)
+    assert sorted(ops_of(tree)) == [["a", div.id, {"data-n": "2"}], ["t", div.id, "n=2"]]
+
+
+def test_replacing_a_reactive_attribute_releases_it() -> None:
+    n = State(1)
+    div = Tag.div(_title=n)
+    tree = mount(Tag.App(div))
+    div["title"] = "fixed"
+    assert ops_of(tree) == [["a", div.id, {"title": "fixed"}]]
+    n.set(2)
+    assert ops_of(tree) == []
+    del div["title"]
+    assert ops_of(tree) == [["a", div.id, {"title": None}]]
+
+
+def test_add_class_and_remove_class_keep_a_reactive_class_reactive() -> None:
+    on = State(True)
+    div = Tag.div(_class=lambda: "x on" if on else "x")
+    tree = mount(Tag.App(div))
+    div.add_class("extra")
+    assert ops_of(tree) == [["a", div.id, {"class": "x on extra"}]]
+    on.set(False)
+    assert ops_of(tree) == [["a", div.id, {"class": "x extra"}]]
+    div.remove_class("x")
+    on.set(True)
+    assert ops_of(tree) == [["a", div.id, {"class": "on extra"}]]
+    assert div.has_class("on") and not div.has_class("x")
+    div.toggle_class("on")
+    assert ops_of(tree) == [["a", div.id, {"class": "extra"}]]
+
+
+def test_a_styled_component_keeps_a_reactive_class_and_its_scope_class() -> None:
+    class Panel(Tag.div):
+        styles = "p { color: red }"
+
+    active = State(False)
+    panel = Panel(_class=lambda: "active" if active else "idle")
+    tree = mount(Tag.App(panel))
+    assert panel["class"] == "idle lt-Panel"
+    active.set(True)
+    assert ops_of(tree) == [["a", panel.id, {"class": "active lt-Panel"}]]
+
+
+# -- keyed reconciliation ----------------------------------------------------------------------
+
+
+class Rows:
+    """A reactive ``<ul>`` of ``items`` (a State of strings), one ``<li>`` per item.
+
+    ``identity=True``: the same tag object per item (cached), the tags are the keys.
+    ``identity=False``: fresh tags each render with ``key=`` the item."""
+
+    def __init__(self, items: list[str], identity: bool, trailer: bool = False) -> None:
+        self.items = State(items)
+        self.cache: dict[str, Tag] = {}
+        self.identity = identity
+        children: list[Any] = [lambda: [self.tag(i) for i in self.items]]
+        if trailer:
+            children.append(Tag.li("trailer", _class="trailer"))
+        self.ul = Tag.ul(*children)
+        self.app = Tag.App(self.ul)
+        self.tree = mount(self.app)
+
+    def tag(self, item: str) -> Tag:
+        if not self.identity:
+            return Tag.li(item.split(":")[0], key=item.split(":")[0], _title=item)
+        if item not in self.cache:
+            self.cache[item] = Tag.li(item)
+        return self.cache[item]
+
+    def ids(self) -> dict[str, str]:
+        return {li.text: li.id for li in self.ul.childs if isinstance(li, Tag)}
+
+    def ops(self) -> list[Any]:
+        return ops_of(self.tree)
+
+
+@pytest.fixture(params=[True, False], ids=["identity-keys", "explicit-keys"])
+def identity(request: pytest.FixtureRequest) -> bool:
+    return request.param
+
+
+def test_unchanged_items_send_nothing(identity: bool) -> None:
+    rows = Rows(list("abcd"), identity)
+    rows.items.set(list("abcd"))  # a new, equal list: the slot re-evaluates
+    rows.items.notify()
+    assert rows.ops() == []
+
+
+def test_an_appended_item_is_one_insert_at_the_end(identity: bool) -> None:
+    rows = Rows(list("abc"), identity)
+    rows.items.append("d")
+    ops = rows.ops()
+    d = rows.ids()["d"]
+    assert len(ops) == 1 and ops[0][:3] == ["i", rows.ul.id, None]
+    assert ops[0][3].startswith(f'<li id="{d}"') and ops[0][3].count("<li") == 1
+
+
+def test_an_item_inserted_in_the_middle_goes_before_its_successor(identity: bool) -> None:
+    rows = Rows(list("ac"), identity)
+    before = rows.ids()
+    rows.items.insert(1, "b")
+    ops = rows.ops()
+    assert len(ops) == 1 and ops[0][:3] == ["i", rows.ul.id, before["c"]]
+    assert rows.ids()["a"] == before["a"] and rows.ids()["c"] == before["c"]
+
+
+def test_consecutive_new_items_go_in_one_insert(identity: bool) -> None:
+    rows = Rows(list("ad"), identity)
+    rows.items[1:1] = ["b", "c"]  # slice assignment through the state
+    ops = rows.ops()
+    assert len(ops) == 1 and ops[0][0] == "i" and ops[0][3].count("<li") == 2
+
+
+def test_a_removed_item_is_one_removal(identity: bool) -> None:
+    rows = Rows(list("abc"), identity)
+    b = rows.ids()["b"]
+    rows.items.remove("b")
+    assert rows.ops() == [["-", b]]
+
+
+def test_moving_one_item_is_one_move(identity: bool) -> None:
+    rows = Rows(list("abcde"), identity)
+    ids = rows.ids()
+    rows.items.set(list("abdec"))  # c to the end
+    assert rows.ops() == [["m", ids["c"], rows.ul.id, None]]
+    rows.items.set(list("cabde"))  # c back to the front
+    assert rows.ops() == [["m", ids["c"], rows.ul.id, ids["a"]]]
+
+
+def test_reversing_n_items_moves_n_minus_one(identity: bool) -> None:
+    rows = Rows([str(i) for i in range(10)], identity)
+    rows.items.reverse()
+    ops = rows.ops()
+    assert len(ops) == 9 and {op[0] for op in ops} == {"m"}
+
+
+def test_a_swap_of_the_ends_moves_two(identity: bool) -> None:
+    rows = Rows(list("abcd"), identity)
+    rows.items.set(list("dbca"))
+    assert [op[0] for op in rows.ops()] == ["m", "m"]
+
+
+def test_a_list_followed_by_a_sibling_inserts_before_that_sibling(identity: bool) -> None:
+    rows = Rows(list("ab"), identity, trailer=True)
+    trailer = rows.ul.childs[-1]
+    rows.items.append("c")
+    ops = rows.ops()
+    assert ops[0][:3] == ["i", rows.ul.id, trailer.id]
+
+
+def test_an_explicitly_keyed_item_that_renders_differently_is_replaced_in_place() -> None:
+    rows = Rows(["a:1", "b:1", "c:1"], identity=False)
+    ids = rows.ids()
+    rows.items[1] = "b:2"
+    ops = rows.ops()
+    assert ops == [["o", ids["b"], f'<li id="{ids["b"]}" title="b:2">b</li>']]
+    assert rows.ids() == ids  # the same element ids: the browser keeps its elements
+
+
+def test_an_explicitly_keyed_item_moved_and_changed_sends_a_move_and_its_html() -> None:
+    rows = Rows(["a:1", "b:1", "c:1"], identity=False)
+    ids = rows.ids()
+    rows.items.set(["b:1", "c:1", "a:2"])
+    ops = rows.ops()
+    assert ops == [["m", ids["a"], rows.ul.id, None], ["o", ids["a"], f'<li id="{ids["a"]}" title="a:2">a</li>']]
+
+
+def test_handlers_of_a_keyed_replacement_are_the_new_ones() -> None:
+    seen: list[str] = []
+    version = State(1)
+    ul = Tag.ul(lambda: [Tag.li("x", key="x", _onclick=lambda e, v=version.get(): seen.append(f"v{v}"),
+                                _data_v=str(version))])
+    app = Tag.App(ul)
+    tree = mount(app)
+    version.set(2)
+    ops_of(tree)
+    li = ul.childs[0]
+    assert tree.index[li.id] is li
+    li.handler("click")(None)
+    assert seen == ["v2"]
+
+
+def test_changing_one_item_of_a_thousand_sends_about_that_item() -> None:
+    items = State([f"item {i}" for i in range(1000)])
+    ul = Tag.ul(lambda: [Tag.li(text, key=i) for i, text in enumerate(items)])
+    tree = mount(Tag.App(ul))
+    items[500] = "changed"
+    ops = ops_of(tree)
+    item_html = ul.childs[500].render()
+    assert len(orjson.dumps(ops)) <= len(item_html) + 64, ops
+
+
+def test_an_item_with_its_own_state_changes_alone() -> None:
+    labels = [State(f"item {i}") for i in range(1000)]
+    rows = [Tag.li(label) for label in labels]
+    ul = Tag.ul(lambda: rows)
+    tree = mount(Tag.App(ul))
+    labels[500].set("changed")
+    assert ops_of(tree) == [["t", rows[500].id, "changed"]]
+
+
+@pytest.mark.parametrize("seq,lis", [([], 0), ([0], 1), ([3, 2, 1, 0], 1), ([0, 1, 2], 3), ([2, 0, 3, 1, 4], 3)])
+def test_longest_increasing_subsequence(seq: list[int], lis: int) -> None:
+    members = _lis_members(seq)
+    assert len(members) == lis
+    kept = [v for v in seq if v in members]
+    assert kept == sorted(kept)
+
+
+# -- end to end through the test client: random edits converge, with minimal moves -------------
+
+
+class ListApp(Tag.App):
+    def init(self, identity: bool) -> None:
+        self.items = State([f"k{i}" for i in range(12)])
+        cache: dict[str, Tag] = {}
+
+        def tag(item: str) -> Tag:
+            if identity:
+                return cache.setdefault(item, Tag.li(item))
+            return Tag.li(item, key=item)
+
+        self <= Tag.ul(Tag.li("head", _class="head"), lambda: [tag(i) for i in self.items],
+                       Tag.li("tail", _class="tail"), _class="list")
+        self <= Tag.button("edit", _class="edit", _onclick=self.edit)
+        self.next: list[str] = []
+
+    def edit(self) -> None:
+        self.items.set(self.next)
+
+
+@pytest.mark.parametrize("identity", [True, False], ids=["identity-keys", "explicit-keys"])
+def test_random_edits_reach_the_page_exactly(identity: bool) -> None:
+    rnd = random.Random(7)
+    with TestClient(lambda: ListApp(identity=identity)) as client:
+        app = client.session.app
+        counter = 100
+        for _ in range(40):
+            items = list(app.items.get())
+            if rnd.random() < 0.3:
+                rnd.shuffle(items)
+            for _ in range(rnd.randint(0, 3)):
+                if items and rnd.random() < 0.5:
+                    items.pop(rnd.randrange(len(items)))
+                else:
+                    counter += 1
+                    items.insert(rnd.randint(0, len(items)), f"k{counter}")
+            if len(items) > 1 and rnd.random() < 0.5:
+                i, j = rnd.randrange(len(items)), rnd.randrange(len(items))
+                items[i], items[j] = items[j], items[i]
+            app.next = items
+            client.click("button.edit")
+            shown = [li.text for li in client.find_all("ul.list li")]
+            assert shown == ["head", *items, "tail"]
+            client.assert_synced()
+        assert client.errors == []
+
+
+# -- reactive attributes through a session (bugs in livetag/session.py, owned elsewhere) -------
+
+
+class Search(Tag.App):
+    def init(self) -> None:
+        self.query = State("")
+        self.busy = State(False)
+        self.clicks = 0
+        self <= Tag.input(_class="q", _value=self.query, _oninput=lambda e: self.query.set(e.value))
+        self <= Tag.button("clear", _class="clear", _onclick=self.clear, _disabled=self.busy)
+        self <= Tag.span(self.query, _class="echo")
+
+    def clear(self) -> None:
+        self.clicks += 1
+        self.query.set("")
+
+
+@pytest.mark.xfail(strict=True, reason="session.Session._resolve reads tag._attrs['disabled'] raw: a reactive "
+                   "attribute (AttrSlot) is never None/False, so every event on the element is refused")
+def test_an_element_whose_reactive_disabled_is_false_gets_its_events() -> None:
+    with TestClient(Search) as client:
+        assert client.find("button.clear")["disabled"] is None  # the page shows it enabled
+        client.click("button.clear")
+        assert client.errors == [] and client.session.app.clicks == 1
+
+
+def test_an_element_whose_reactive_disabled_is_true_gets_no_events() -> None:
+    with TestClient(Search) as client:
+        client.session.app.busy.set(True)
+        client.advance(0.1)
+        assert client.find("button.clear")["disabled"] == ""
+        client.click("button.clear")
+        assert client.session.app.clicks == 0 and [e["code"] for e in client.errors] == ["forbidden_event"]
+
+
+@pytest.mark.xfail(strict=True, reason="session.Session._sync_values writes tag._attrs['value'] = <typed text>, "
+                   "replacing a reactive value attribute (AttrSlot) with a string: later state changes "
+                   "patch the typed text back instead of the state's value")
+def test_a_reactive_value_attribute_still_follows_its_state_after_the_user_typed() -> None:
+    with TestClient(Search) as client:
+        client.fill("input.q", "abc")
+        assert client.text(".echo") == "abc"
+        client.session.app.query.set("")
+        client.advance(0.1)
+        assert client.find("input.q")["value"] == ""
