@@ -17,13 +17,18 @@ Client -> server
         The page lost track: send the whole tree again.
 
 Server -> client
-    ``{"t": "joined", "cid": str, "ack": int, "rev": int, "p": [op...]}``
+    ``{"t": "joined", "cid": str, "ack": int, "rev": int, "p": [op...], "st": [html...]}``
         ``ack`` is the last event sequence number applied for this client; ``p``
-        re-renders the page when the client's ``rev`` was stale, else it is empty.
+        re-renders the page when the client's ``rev`` was stale, else it is empty;
+        ``st`` lists the statics the page lacks. Also the answer to ``sync``.
     ``{"t": "up", "rev": int, "ack": int, "p": [op...], "st": [html...], "js": [str...]}``
         An update: first the statics (``<style>``, ``<link>``, ``<script>``...) to add to
         ``<head>``, then the patch operations (see ``livetag.dom.tree``), then scripts to
         run. ``st`` and ``js`` are omitted when empty.
+        Revisions count updates: each client gets every revision once, in order (on
+        HTTP transports two responses may cross, so the client reorders them).
+    ``{"t": "ack", "ack": int}``
+        Acknowledges events that changed nothing.
     ``{"t": "err", "code": str, "msg": str, "eid": str, "trace": str}``
         A failed event (``eid``: error id matching the server log; ``trace`` only with
         ``debug=True``) or a rejected message.
@@ -170,6 +175,11 @@ def encode_extras(statics: list[str], scripts: list[str]) -> bytes:
     if scripts:
         out += b',"js":' + orjson.dumps(scripts)
     return out
+
+
+def encode_ack(ack: int) -> bytes:
+    """An ``ack`` message: events up to ``ack`` applied, nothing changed."""
+    return b'{"t":"ack","ack":%d}' % ack
 
 
 def encode_update(revision: int, ack: int, ops_json: bytes, extras: bytes = b"") -> bytes:

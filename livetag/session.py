@@ -31,10 +31,11 @@ from typing import Any
 import orjson
 
 from .dom.events import Event
+from .dom.reactive import AttrSlot
 from .dom.tag import Tag, current_request
 from .dom.tree import LiveTree, Op
 from .errors import ForbiddenEvent, ProtocolError
-from .protocol import PROTOCOL_VERSION, EventMessage, Join, encode, encode_extras, encode_update
+from .protocol import PROTOCOL_VERSION, EventMessage, Join, encode, encode_ack, encode_extras, encode_update
 
 log = logging.getLogger("livetag.session")
 
@@ -102,6 +103,7 @@ class Session:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._request: Any = request
         self._statics: dict[str, int] = {}  # static html -> revision that first carried it
         #: The cookie session (``request.session``) as a WebSocket handler left it, until
         #: the page fetches it over HTTP (a WebSocket cannot set cookies).
@@ -122,18 +124,21 @@ class Session:
         """Constant-time comparison of ``token`` with the session's CSRF token."""
         return hmac.compare_digest(token.encode(), self.csrf_token.encode())
 
-    def join(self, msg: Join, sink: Sink) -> Client:
+    def join(self, msg: Join, sink: Sink, request: Any = None) -> Client:
         """Connect a client. Sends it ``joined`` (with a full re-render when its revision
         is stale) through ``sink`` before anything else.
 
         Raises ``ProtocolError`` (code ``"version"`` or ``"csrf"``) when the client runs
-        another protocol version or does not hold the session's CSRF token.
+        another protocol version or does not hold the session's CSRF token. ``request``
+        (the WebSocket or HTTP request of the join) is what lifecycle hooks see as
+        ``self.request``.
         """
         if msg.version != PROTOCOL_VERSION:
             raise ProtocolError(f"expected protocol version {PROTOCOL_VERSION}, got {msg.version}", "version")
         if not self.check_token(msg.token):
             raise ProtocolError("expected the session's CSRF token, got another value", "csrf")
         self._loop = asyncio.get_running_loop()
+        self._request = request
         self.flush()  # others first, so this client's revision check is against the present
         client = self._clients.get(msg.client_id) if msg.client_id else None
         if client is None:
@@ -142,12 +147,7 @@ class Session:
             self._forget_old_clients()
         else:
             self._clients.move_to_end(client.cid)
-        ops: list[Op] = [] if msg.revision == self.revision else self.full_render()
-        joined: dict[str, Any] = {"t": "joined", "cid": client.cid, "ack": client.last_seq, "rev": self.revision, "p": ops}
-        missed = [html for html, rev in self._statics.items() if rev > msg.revision]
-        if missed:
-            joined["st"] = missed
-        sink(encode(joined))
+        sink(self._joined(client, msg.revision))
         client.sink = sink
         self.last_active = time.monotonic()
         self._run_lifecycle()  # mount work waits for a connected client
@@ -167,12 +167,21 @@ class Session:
         for cid in [c.cid for c in self._clients.values() if c.sink is None][:excess]:
             del self._clients[cid]
 
+    def _joined(self, client: Client, revision: int | None) -> bytes:
+        """The ``joined`` message for a client whose page is at ``revision`` (``None``:
+        unknown, send everything)."""
+        ops: list[Op] = [] if revision == self.revision else self.full_render()
+        joined: dict[str, Any] = {"t": "joined", "cid": client.cid, "ack": client.last_seq, "rev": self.revision, "p": ops}
+        missed = [html for html, rev in self._statics.items() if revision is None or rev > revision]
+        if missed:
+            joined["st"] = missed
+        return encode(joined)
+
     def resync(self, client: Client) -> None:
         """Send ``client`` the whole tree (it reported that its DOM lost track)."""
         self.flush()
         if client.sink is not None:
-            ops = orjson.dumps(self.full_render())
-            client.sink(encode_update(self.revision, client.last_seq, ops))
+            client.sink(self._joined(client, None))
 
     def full_render(self) -> list[Op]:
         with self.tree.lock:
@@ -202,16 +211,17 @@ class Session:
         async with self._lock:
             self._busy = True
             self.last_active = time.monotonic()
+            synced: list[Op] = []
             try:
                 if msg.seq > client.last_seq:
                     client.last_seq = msg.seq  # before running: at most once, even if it fails
+                    synced = self._sync_values(msg.sync)
                     await self._apply(client, msg, request)
             finally:
                 self._busy = False
-                self.flush(ack_to=client)
+                self.flush(ack_to=client, synced=synced)
 
     async def _apply(self, client: Client, msg: EventMessage, request: Any) -> None:
-        self._sync_values(msg.sync)
         try:
             target, handler = self._resolve(msg)
         except ForbiddenEvent as exc:
@@ -236,26 +246,38 @@ class Session:
         handler = target.handler(msg.name)
         if handler is None:
             raise ForbiddenEvent(f"expected an event <{target.tag_name}> #{target.id} handles, got {msg.name!r}")
-        if target._attrs.get("disabled") not in (None, False) or any(
-            a._attrs.get("disabled") not in (None, False) and a.tag_name == "fieldset" for a in target.ancestors()
+        if target["disabled"] not in (None, False) or any(
+            a.tag_name == "fieldset" and a["disabled"] not in (None, False) for a in target.ancestors()
         ):
             raise ForbiddenEvent(f"expected an enabled element, got disabled <{target.tag_name}> #{target.id}")
         return target, handler
 
-    def _sync_values(self, sync: dict[str, Any]) -> None:
-        # The user's live input, written without marking anything changed: the browser
-        # already shows it, so it must not come back as a patch.
+    def _sync_values(self, sync: dict[str, Any]) -> list[Op]:
+        """Write the user's live input into the tree without recording a change (the
+        sender's page already shows it: a patch back would undo keystrokes typed since).
+        Returns the patch for the session's other pages."""
         index = self.tree.index
-        for tag_id, value in sync.items():
-            tag = index.get(tag_id)
-            if tag is None or tag.tag_name not in _FORM_CONTROLS:
-                continue
-            if isinstance(value, bool):
-                tag._attrs["checked"] = value
-            elif isinstance(value, list) and tag.tag_name != "select":
-                continue
-            else:
-                tag._attrs["value"] = value
+        ops: list[Op] = []
+        with self.tree.lock:
+            for tag_id, value in sync.items():
+                tag = index.get(tag_id)
+                if tag is None or tag.tag_name not in _FORM_CONTROLS:
+                    continue
+                if isinstance(value, bool):
+                    if tag._attrs.get("checked") != value:
+                        tag._attrs["checked"] = value
+                        ops.append(["a", tag.id, {"checked": "" if value else None}])
+                elif isinstance(value, list) and tag.tag_name != "select":
+                    continue
+                elif isinstance(tag._attrs.get("value"), AttrSlot):
+                    slot = tag._attrs["value"]  # keep it reactive: the next state change wins
+                    if slot.value != value:
+                        slot.value, slot.fresh = value, True
+                        ops.append(["a", tag.id, {"value": value if isinstance(value, str) else " ".join(value)}])
+                elif tag._attrs.get("value") != value:
+                    tag._attrs["value"] = value
+                    ops.append(["a", tag.id, {"value": value if isinstance(value, str) else " ".join(value)}])
+        return ops
 
     async def run_callback(self, func: Callable[..., Any], args: tuple[Any, ...], request: Any = None) -> None:
         """Run user code: a plain function (in a worker thread), a coroutine function, a
@@ -301,9 +323,10 @@ class Session:
 
     # -- updates ------------------------------------------------------------------------
 
-    def flush(self, ack_to: Client | None = None) -> None:
-        """Collect the changes and send one update to every connected client. With
-        nothing changed, only ``ack_to`` gets an (empty) update acknowledging its events."""
+    def flush(self, ack_to: Client | None = None, synced: list[Op] | None = None) -> None:
+        """Collect the changes and send one update to every connected client; ``synced``
+        (values typed in ``ack_to``'s page) goes first, to the other clients only. With
+        nothing to send, ``ack_to`` gets an ``ack`` for its events."""
         with self.tree.lock:
             if self.tree.has_changes:
                 ops, js = self.tree.collect()
@@ -311,17 +334,22 @@ class Session:
                 ops, js = [], []
             statics = self.tree.take_statics()
         self._last_flush = self._loop.time() if self._loop is not None else 0.0
-        if ops or js or statics:
+        others = [c for c in self._clients.values() if c.sink is not None and c is not ack_to]
+        if synced and not others:
+            synced = None
+        if ops or js or statics or synced:
             self.revision += 1
             for html in statics:
                 self._statics[html] = self.revision
             ops_json = orjson.dumps(ops)
+            others_json = orjson.dumps(synced + ops) if synced else ops_json
             extras = encode_extras(statics, js)
             for client in list(self._clients.values()):
                 if client.sink is not None:
-                    client.sink(encode_update(self.revision, client.last_seq, ops_json, extras))
+                    patch = ops_json if client is ack_to else others_json
+                    client.sink(encode_update(self.revision, client.last_seq, patch, extras))
         elif ack_to is not None and ack_to.sink is not None:
-            ack_to.sink(encode_update(self.revision, ack_to.last_seq, b"[]"))
+            ack_to.sink(encode_ack(ack_to.last_seq))
         self._run_lifecycle()
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -331,19 +359,25 @@ class Session:
         if self._loop is None or not any(c.sink is not None for c in self._clients.values()):
             return
         unmounted, mounted = self.tree.take_lifecycle()
-        for tag in unmounted:
-            self._spawn(tag.on_unmount, f"on_unmount of {tag!r}")
-        for tag in mounted:
-            self._spawn(tag.on_mount, f"on_mount of {tag!r}")
+        if unmounted or mounted:
+            self._spawn(self._run_hooks(unmounted, mounted))
 
-    def _spawn(self, func: Callable[..., Any], what: str) -> None:
-        task = self._loop.create_task(self._run_hook(func, what))  # type: ignore[union-attr]
+    def _spawn(self, coroutine: Any) -> None:
+        task = self._loop.create_task(coroutine)  # type: ignore[union-attr]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _run_hooks(self, unmounted: list[Tag], mounted: list[Tag]) -> None:
+        # What leaves finishes leaving before what replaces it arrives; on_mount hooks
+        # may run for ever (a clock), so each gets its own task.
+        for tag in unmounted:
+            await self._run_hook(tag.on_unmount, f"on_unmount of {tag!r}")
+        for tag in mounted:
+            self._spawn(self._run_hook(tag.on_mount, f"on_mount of {tag!r}"))
+
     async def _run_hook(self, func: Callable[..., Any], what: str) -> None:
         try:
-            await self.run_callback(func, ())
+            await self.run_callback(func, (), self._request)
         except asyncio.CancelledError:
             raise
         except Exception:

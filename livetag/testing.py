@@ -90,6 +90,7 @@ class TestClient:
         self._inbox: list[dict[str, Any]] = []
         self._seq = 0
         self._dirty: set[str] = set()
+        self._ids: dict[str, Node] = {}
         self.session: Session = self._runner.run(self._open(app, debug))
         self.client: Client = self._runner.run(self._join())
 
@@ -145,9 +146,14 @@ class TestClient:
 
     def assert_synced(self) -> None:
         """Raise ``AssertionError`` unless the page equals a fresh render of the server's
-        tree (ignoring live input values that only the page knows)."""
+        tree (ignoring live input values that only the page knows). Changes not sent yet
+        (a throttled background update) are sent first."""
+        # The loop is idle between client calls, so no task changes the tree meanwhile;
+        # the lock keeps threads out between this flush and the render.
         with self.session.tree.lock:
+            self.session.flush()
             server = BeautifulSoup(_as_body(self.session.app, self.session.app.render()), "html.parser").body
+        self._apply_inbox()
         if _normalise(server) != _normalise(self.dom.body):
             raise AssertionError(f"page and server diverged:\npage:   {self.html}\nserver: {server}")
 
@@ -300,10 +306,33 @@ class TestClient:
                 self.scripts.extend(message.get("js", ()))
             elif kind == "err":
                 self.errors.append(message)
+            elif kind not in ("ack", "cookie"):
+                raise AssertionError(f"unexpected message {message!r}")
+
+    def _find_id(self, element_id: str) -> Node | None:
+        """``document.getElementById``: through an index of the page's ids, rebuilt when it
+        misses or is stale (a patch of a long list would otherwise scan the page per op)."""
+        node = self._ids.get(element_id)
+        # A decomposed node has attrs None (its `.decomposed` would search the whole page).
+        if node is not None and node.attrs is not None and node.get("id") == element_id and _attached(node, self.dom):
+            return node
+        self._ids = {}
+        for el in self.dom.find_all(id=True):
+            self._ids.setdefault(str(el["id"]), el)
+        return self._ids.get(element_id)
+
+    def _index(self, nodes: list[Any]) -> list[Any]:
+        for node in nodes:
+            if isinstance(node, Node):
+                if node.get("id"):
+                    self._ids[str(node["id"])] = node
+                for el in node.find_all(id=True):
+                    self._ids[str(el["id"])] = el  # new elements win over stale entries
+        return nodes
 
     def _apply(self, op: list[Any]) -> None:
         kind, target_id = op[0], op[1]
-        el = self.dom.find(id=target_id)
+        el = self._find_id(target_id)
         if el is None:
             if kind == "-":
                 return
@@ -314,18 +343,18 @@ class TestClient:
             for name, value in op[2].items():
                 if value is None:
                     el.attrs.pop(name, None)
-                else:
-                    el[name] = value
+                else:  # a class as the parser gives it (a list), so reads do not depend on the source
+                    el[name] = value.split() if name == "class" else value
         elif kind == "t":
             el.clear()
             el.append(NavigableString(op[2]))
         elif kind in ("h", "+"):
             if kind == "h":
                 el.clear()
-            for node in _fragment(op[2]):
+            for node in self._index(_fragment(op[2])):
                 el.append(node)
         elif kind == "o":
-            new = _fragment(op[2])[0]
+            new = self._index(_fragment(op[2]))[0]
             if el.name == "body" or el is self.dom.body:
                 el.attrs = dict(new.attrs)
                 el.clear()
@@ -334,14 +363,30 @@ class TestClient:
             else:
                 el.replace_with(new)
         elif kind == "i":
-            _insert(el, _fragment(op[3]), op[2], self.dom)
+            self._insert(el, self._index(_fragment(op[3])), op[2])
         elif kind == "m":
-            parent = self.dom.find(id=op[2])
+            parent = self._find_id(op[2])
             if parent is None:
                 raise AssertionError(f"patch {op!r} names a parent the page does not have")
-            _insert(parent, [el.extract()], op[3], self.dom)
+            self._insert(parent, [el.extract()], op[3])
         else:
             raise AssertionError(f"unknown patch operation {op!r}")
+
+    def _insert(self, parent: Node, nodes: list[Any], before_id: str | None) -> None:
+        before = self._find_id(before_id) if before_id is not None else None
+        if before_id is not None and before is None:
+            raise AssertionError(f"patch inserts before #{before_id}, which the page does not have")
+        for node in nodes:
+            if before is None:
+                parent.append(node)
+            else:
+                before.insert_before(node)
+
+
+def _attached(node: Node, dom: BeautifulSoup) -> bool:
+    while node.parent is not None:
+        node = node.parent
+    return node is dom
 
 
 def _as_body(app: Tag, html: str) -> str:
@@ -351,17 +396,6 @@ def _as_body(app: Tag, html: str) -> str:
 def _fragment(html: str) -> list[Any]:
     holder = BeautifulSoup(f"<lt-fragment>{html}</lt-fragment>", "html.parser").find("lt-fragment")
     return [node.extract() for node in list(holder.contents)]
-
-
-def _insert(parent: Node, nodes: list[Any], before_id: str | None, dom: BeautifulSoup) -> None:
-    before = dom.find(id=before_id) if before_id is not None else None
-    if before_id is not None and before is None:
-        raise AssertionError(f"patch inserts before #{before_id}, which the page does not have")
-    for node in nodes:
-        if before is None:
-            parent.append(node)
-        else:
-            before.insert_before(node)
 
 
 def _handler_flags(node: Node, name: str) -> list[str] | None:

@@ -14,8 +14,15 @@
   const NON_BUBBLING = new Set(["focus", "blur", "mouseenter", "mouseleave", "pointerenter",
     "pointerleave", "load", "error", "scroll", "toggle", "invalid", "play", "pause", "ended"]);
 
+  const key = doc.dataset.ltKey || null; // parano mode: the session's AES-GCM key
+  // Transports, best first. A `livetag_mode=sse|http` cookie forces one.
+  const forced = (document.cookie.match(/(?:^|;\s*)livetag_mode=(sse|http)(?:;|$)/) || [])[1];
+  const MODES = forced ? [forced] : ["ws", "sse", "http"];
+
   let rev = Number(doc.dataset.ltRev || 0);
-  let socket = null;
+  let transport = null; // the transport in use, or null while (re)connecting
+  let mode = 0; // index in MODES
+  let settled = false; // a transport worked: this page load keeps it (no fallback)
   let clientId = null;
   let joined = false;
   let resyncing = false; // a full render was asked for and has not arrived yet
@@ -24,27 +31,191 @@
   let retries = 0;
   let everJoined = false;
   let statusTimer = null;
+  const held = new Map(); // rev -> update that arrived before the one it follows
+  let heldTimer = null;
   const dirtyControls = new Set(); // form controls whose live value the server has not seen
 
-  // -- connection ---------------------------------------------------------------------
+  // -- payloads (parano mode seals them with AES-GCM, like livetag/server/parano.py) -------
 
-  function connect() {
+  const b64 = {
+    decode(s) {
+      const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
+      return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+    },
+    encode(bytes) {
+      let bin = "";
+      for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    },
+  };
+  const codec = key
+    ? (async () => {
+        const aes = await crypto.subtle.importKey("raw", b64.decode(key), "AES-GCM", false, ["encrypt", "decrypt"]);
+        return {
+          async seal(text) {
+            const iv = crypto.getRandomValues(new Uint8Array(12));
+            const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, aes, new TextEncoder().encode(text)));
+            const out = new Uint8Array(12 + sealed.length);
+            out.set(iv);
+            out.set(sealed, 12);
+            return b64.encode(out);
+          },
+          async open(payload) {
+            const data = b64.decode(payload);
+            const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: data.subarray(0, 12) }, aes, data.subarray(12));
+            return new TextDecoder().decode(plain);
+          },
+        };
+      })()
+    : Promise.resolve({ seal: async (t) => t, open: async (t) => t });
+
+  // Payloads are opened and handled strictly one after the other, in arrival order.
+  let inbound = Promise.resolve();
+  function deliver(payload) {
+    inbound = inbound
+      .then(() => codec)
+      .then((c) => c.open(payload))
+      .then((text) => {
+        const data = JSON.parse(text);
+        for (const m of Array.isArray(data) ? data : [data]) receive(m);
+      })
+      .catch((err) => console.error("livetag: cannot read a message from the server", err));
+    return inbound;
+  }
+
+  function joinMessage() {
+    return { t: "join", v: PROTOCOL, token: config.token, cid: clientId, rev };
+  }
+
+  // -- transports: each joins, sends messages in order, and calls lost(established) once ----
+
+  function webSocketTransport(lost) {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const ws = new WebSocket(scheme + location.host + config.base + "/_lt/ws");
-    socket = ws;
-    ws.onopen = () => ws.send(JSON.stringify({ t: "join", v: PROTOCOL, token: config.token, cid: clientId, rev }));
-    ws.onmessage = (e) => receive(JSON.parse(e.data));
+    let established = false;
+    let out = Promise.resolve();
+    const t = {
+      send(msg) {
+        const text = JSON.stringify(msg);
+        out = out.then(() => codec).then((c) => c.seal(text)).then((p) => { if (ws.readyState === 1) ws.send(p); });
+      },
+      close() { ws.onclose = null; ws.close(); },
+    };
+    ws.onopen = () => t.send(joinMessage());
+    ws.onmessage = (e) => { established = true; deliver(e.data); };
     ws.onclose = (e) => {
-      if (socket !== ws) return;
-      joined = false;
-      socket = null;
       if (e.code === 4404) return reloadIntoNewSession();
       if (e.code === 1008 && (e.reason === "csrf" || e.reason === "version")) return reloadIntoNewSession();
-      setStatus("reconnecting…");
-      const delay = Math.min(5000, 100 * 2 ** retries) * (0.75 + Math.random() / 2);
-      retries += 1;
-      setTimeout(connect, delay);
+      lost(established);
     };
+    return t;
+  }
+
+  // SSE down + POST up ("sse"), or POST up with updates in the responses and a long-poll
+  // for the server's own updates ("http"). See livetag/server/http.py.
+  function httpTransport(kind, lost) {
+    let alive = true;
+    let established = false;
+    let cid = null;
+    let stream = null;
+    let busy = false;
+    const queue = [];
+    const url = (path) => config.base + path;
+    const fail = () => {
+      if (!alive) return;
+      alive = false;
+      if (stream) stream.close();
+      lost(established);
+    };
+    async function post(path, body) {
+      const c = await codec;
+      return fetch(url(path), {
+        method: "POST", credentials: "same-origin", cache: "no-store",
+        headers: { "Content-Type": "text/plain", "X-Livetag-Token": config.token }, body: await c.seal(body),
+      });
+    }
+    // True when the response was good; otherwise reacts (reload, rejoin...) and says false.
+    async function handle(res) {
+      if (res.status === 200) { await deliver(await res.text()); return true; }
+      if (res.status === 204) return true;
+      if (res.status === 410 || res.status === 403) { alive = false; reloadIntoNewSession(); return false; }
+      if (res.status === 400 || res.status === 413) { console.error("livetag: message refused", await res.text()); return true; }
+      fail(); // 409 (join again), 5xx, proxies...
+      return false;
+    }
+    async function pump() {
+      if (busy || !alive || cid === null || !queue.length) return;
+      busy = true;
+      const batch = queue.splice(0);
+      try {
+        const res = await post(`/_lt/event?cid=${encodeURIComponent(cid)}&mode=${kind}`, JSON.stringify(batch));
+        if (res.status === 429) {
+          queue.unshift(...batch);
+          const wait = Number(res.headers.get("Retry-After") || 1);
+          await new Promise((r) => setTimeout(r, wait * 1000));
+        } else {
+          await handle(res);
+        }
+      } catch (err) {
+        fail();
+      }
+      busy = false;
+      pump();
+    }
+    async function poll() {
+      while (alive) {
+        try {
+          const res = await fetch(url(`/_lt/poll?cid=${encodeURIComponent(cid)}`), { credentials: "same-origin", cache: "no-store" });
+          if (!(await handle(res))) return;
+        } catch (err) {
+          return fail();
+        }
+      }
+    }
+    (async () => {
+      try {
+        if (!(await handle(await post("/_lt/join", JSON.stringify(joinMessage()))))) return;
+        cid = clientId;
+        if (kind === "sse") {
+          stream = new EventSource(url(`/_lt/sse?cid=${encodeURIComponent(cid)}`));
+          stream.onopen = () => { established = true; };
+          stream.onmessage = (e) => deliver(e.data);
+          stream.onerror = fail; // it would retry on its own; rejoining is what keeps exactly-once
+        } else {
+          established = true;
+          poll();
+        }
+        pump();
+      } catch (err) {
+        fail();
+      }
+    })();
+    return {
+      send(msg) { queue.push(msg); pump(); },
+      close() { alive = false; if (stream) stream.close(); },
+    };
+  }
+
+  function connect() {
+    const kind = MODES[mode];
+    transport = kind === "ws" ? webSocketTransport(lost) : httpTransport(kind, lost);
+  }
+
+  function lost(established) {
+    transport = null;
+    joined = false;
+    if (reloading) return;
+    if (established) settled = true;
+    if (!settled && mode + 1 < MODES.length) {
+      mode += 1; // the server answers but this transport does not get through: fall back now
+      console.info("livetag: falling back to", MODES[mode]);
+      return connect();
+    }
+    if (!settled) mode = 0; // nothing got through: the server is away; start over from the best
+    setStatus("reconnecting…");
+    const delay = Math.min(5000, 100 * 2 ** retries) * (0.75 + Math.random() / 2);
+    retries += 1;
+    setTimeout(connect, delay);
   }
 
   let reloading = false;
@@ -61,16 +232,19 @@
 
   function receive(m) {
     switch (m.t) {
-      case "joined":
+      case "joined": {
+        const reconnected = !joined; // else: the answer to a resync
         clientId = m.cid;
         joined = true;
         resyncing = false;
-        retries = 0;
         if (m.st) addStatics(m.st);
         if (m.p.length) applyPatch(m.p);
         rev = m.rev;
+        for (const r of Array.from(held.keys())) if (r <= rev) held.delete(r);
         acknowledge(m.ack);
-        for (const ev of unacked) socket.send(JSON.stringify(ev));
+        if (!reconnected) break;
+        retries = 0;
+        for (const ev of unacked) transport.send(ev);
         setStatus(null);
         if (!everJoined) {
           everJoined = true;
@@ -78,21 +252,25 @@
           if (location.hash) fireWindowEvent(new HashChangeEvent("hashchange"));
         }
         break;
-      case "up": {
-        // A full render ("o": the answer to a resync) applies at any revision, since
-        // the server does not count a resend as a new revision.
-        const full = m.p.length > 0 && m.p[0][0] === "o";
-        if (full) resyncing = false;
-        if (m.st) addStatics(m.st);
-        if (m.p.length) {
-          if (!full && m.rev !== rev + 1) return requestResync();
-          applyPatch(m.p);
-        }
-        rev = m.rev;
-        acknowledge(m.ack);
-        if (m.js) m.js.forEach(runScript);
-        break;
       }
+      case "up":
+        if (m.rev <= rev) { acknowledge(m.ack); break; } // already applied
+        if (m.rev > rev + 1) { hold(m); break; }
+        applyUpdate(m);
+        while (held.has(rev + 1)) {
+          const next = held.get(rev + 1);
+          held.delete(rev + 1);
+          applyUpdate(next);
+        }
+        if (!held.size) { clearTimeout(heldTimer); heldTimer = null; }
+        break;
+      case "ack":
+        acknowledge(m.ack);
+        break;
+      case "cookie": // a handler changed request.session: only HTTP can set the cookie
+        fetch(config.base + "/_lt/cookie", { method: "POST", credentials: "same-origin", headers: { "X-Livetag-Token": config.token } })
+          .catch((err) => console.error("livetag: cookie update failed", err));
+        break;
       case "err":
         // A failing handler is for the user to see. Anything else (an event on a tag
         // the server removed a moment before, a rejected message) is a race or a bug
@@ -106,15 +284,30 @@
     }
   }
 
+  function applyUpdate(m) {
+    if (m.st) addStatics(m.st);
+    if (m.p.length) applyPatch(m.p);
+    rev = m.rev;
+    acknowledge(m.ack);
+    if (m.js) m.js.forEach(runScript);
+  }
+
+  // An update ahead of a missing one waits a moment for it (HTTP responses may cross);
+  // if it does not come, the page asks for everything.
+  function hold(m) {
+    held.set(m.rev, m);
+    if (!heldTimer) heldTimer = setTimeout(() => { heldTimer = null; if (held.size) requestResync(); }, 1000);
+  }
+
   function acknowledge(ack) {
     if (unacked.length && unacked[0].s <= ack) unacked = unacked.filter((ev) => ev.s > ack);
     document.body.classList.toggle("lt-busy", unacked.length > 0);
   }
 
   function requestResync() {
-    if (!joined || resyncing) return; // one full render answers every loss until then
+    if (!joined || resyncing || !transport) return; // one full render answers every loss until then
     resyncing = true;
-    socket.send('{"t":"sync"}');
+    transport.send({ t: "sync" });
   }
 
   function setStatus(text) {
@@ -166,7 +359,7 @@
     const ev = { t: "ev", s: seq, id, n: name, d: data, sync: takeSync() };
     unacked.push(ev);
     document.body.classList.add("lt-busy");
-    if (joined) socket.send(JSON.stringify(ev));
+    if (joined && transport) transport.send(ev);
   }
 
   function controlValue(el) {
@@ -449,5 +642,10 @@
   document.addEventListener("input", markDirty, true);
   document.addEventListener("change", markDirty, true);
   scan(document.body);
-  connect();
+  if (key && !(window.crypto && crypto.subtle)) {
+    // Never fall back to clear text: parano mode was asked for.
+    showError({ msg: "This app runs in parano mode, which needs WebCrypto: open it over https or on localhost." });
+  } else {
+    connect();
+  }
 })();

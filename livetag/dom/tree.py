@@ -100,10 +100,10 @@ class LiveTree:
             for child in t._children:
                 if isinstance(child, ChildSlot):
                     child.release()
-            if t._lt_hooks & UNMOUNT:
+            if t._lt_hooks & MOUNT and t in self._mounted:
+                self._mounted.remove(t)  # left before its on_mount ran: no hook at all
+            elif t._lt_hooks & UNMOUNT:
                 self._unmounted.append(t)
-            elif t._lt_hooks & MOUNT and t in self._mounted:
-                self._mounted.remove(t)  # left before it was ever mounted
 
     def index_tag(self, tag: Tag) -> None:
         self.index[tag.id] = tag

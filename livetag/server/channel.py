@@ -12,11 +12,12 @@ import asyncio
 import time
 from collections import deque
 
-from ..session import Client, Session
+from ..session import Client, Session, Sink
 
 
 class Mailbox:
-    """Messages waiting for one HTTP client of ``session``; ``put`` is its sink."""
+    """Messages waiting for one HTTP client of ``session``; ``sink`` (its ``put``) is
+    what the session writes to."""
 
     def __init__(self, session: Session, limit: int) -> None:
         self.session = session
@@ -26,18 +27,27 @@ class Mailbox:
         self.last_seen = time.monotonic()
         self._messages: deque[bytes] = deque()
         self._ready = asyncio.Event()
+        # One bound method, kept: ``Session.leave`` recognises a client's sink by
+        # identity, and ``self.put`` is a new object at every attribute access.
+        self.sink: Sink = self.put
 
     def put(self, message: bytes) -> None:
         if self.overflowed:
             return
         if len(self._messages) >= self.limit:
             # Too slow: forget it; its next request gets "rejoin" and a full render.
-            self.overflowed = True
-            self._messages.clear()
-            if self.client is not None:
-                self.session.leave(self.client, self.put)
+            self.close()
         else:
             self._messages.append(message)
+            self._ready.set()
+
+    def close(self) -> None:
+        """Drop this client: its messages are forgotten, the session stops writing to it,
+        a stream or long-poll waiting on it wakes up (and ends with "rejoin")."""
+        self.overflowed = True
+        self._messages.clear()
+        if self.client is not None:
+            self.session.leave(self.client, self.sink)
         self._ready.set()
 
     def take(self) -> list[bytes]:

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 SECRET_ENV = "LIVETAG_SESSION_SECRET"
 COOKIE = "lt_session"
+_MAX_VARIANTS = 16  # (mount point, https) pairs remembered; a server has only a few
 
 
 class OptionalSessionMiddleware:
@@ -19,16 +20,30 @@ class OptionalSessionMiddleware:
 
     ``secret`` signs the cookie (itsdangerous, HMAC-SHA1 as in Starlette); default:
     ``$LIVETAG_SESSION_SECRET``, else random per process (sessions then end with it).
+    The cookie is ``HttpOnly``, ``SameSite=Lax``, its ``Path`` is the app's mount point
+    (two apps on one host keep their cookies apart) and it is ``Secure`` when the request
+    came over https (as the ASGI server reports the scheme; see its proxy-header options).
     """
 
     def __init__(self, app: ASGIApp, secret: str | None = None) -> None:
         self.app = app
-        secret = secret or os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32)
-        self._with_session = SessionMiddleware(app, secret_key=secret, session_cookie=COOKIE, same_site="lax")
+        self._secret = secret or os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32)
+        self._variants: dict[tuple[str, bool], SessionMiddleware] = {}
+
+    def _middleware(self, scope: Scope) -> SessionMiddleware:
+        # Starlette fixes path and Secure per middleware instance: one per combination.
+        key = (scope.get("root_path", "").rstrip("/") or "/", scope.get("scheme") in ("https", "wss"))
+        middleware = self._variants.get(key)
+        if middleware is None:
+            middleware = SessionMiddleware(self.app, secret_key=self._secret, session_cookie=COOKIE, path=key[0],
+                                           same_site="lax", https_only=key[1])
+            if len(self._variants) < _MAX_VARIANTS:
+                self._variants[key] = middleware
+        return middleware
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and "session" not in scope:
-            await self._with_session(scope, receive, send)
+            await self._middleware(scope)(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 

@@ -16,7 +16,12 @@ the session's CSRF token in constant time:
 - ``POST /_lt/cookie``          stores the cookie session a WebSocket handler changed
 
 Errors: 400 malformed, 403 foreign origin or wrong token, 409 unknown client (rejoin),
-410 unknown session (reload), 413 too large, 429 too many events (``Retry-After``).
+410 unknown session (reload), 413 too large, 429 too many messages (``Retry-After``).
+
+Every message costs the session's token bucket one token: each event and ``sync`` of an
+event POST, and each join (a join creates a client and may render the whole page). A
+session keeps at most ``MAX_CLIENTS`` HTTP clients; a new one beyond that drops the one
+heard from least recently.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from starlette.responses import Response, StreamingResponse
 
 from ..errors import MessageTooLarge, ProtocolError
 from ..protocol import EventMessage, Join, Resync, decode, encode
-from ..session import Session
+from ..session import MAX_CLIENTS, Session
 from .channel import Mailbox, json_array
 from .limits import read_body
 
@@ -87,8 +92,37 @@ class HttpTransport:
             return None
         return mailbox
 
+    def _rejoin(self, request: Request) -> Response:
+        """The 409 for a request whose client the server dropped or never knew."""
+        mailbox = self.mailboxes.get(request.query_params.get("cid", ""))
+        if mailbox is not None and mailbox.overflowed:
+            return _error(409, "rejoin", "client too slow: join again")
+        return _error(409, "rejoin", "unknown client: join again")
+
     async def _body(self, request: Request) -> bytes:
         return await read_body(request, self.webapp.limits.max_message_bytes)
+
+    def _rate_limited(self, session: Session, cost: int) -> Response | None:
+        """A 429 when ``session`` cannot spend ``cost`` tokens, else ``None`` (spent)."""
+        bucket = self.webapp.bucket(session)
+        if cost <= 0 or bucket.take(cost):
+            return None
+        wait = max(1, round(bucket.retry_after(cost)))
+        log.warning("session %s: event rate limit hit", session.log_id)
+        return _error(429, "rate_limited", "too many events: slow down", {"Retry-After": str(wait)})
+
+    def _make_room(self, session: Session, join: Join) -> None:
+        """Before a join that adds a client: drop the HTTP clients of ``session`` heard
+        from least recently, so that at most ``MAX_CLIENTS`` remain with the new one.
+        Each is a mailbox the session writes every update to; disconnected first, they
+        are the ones the session forgets (it keeps ``MAX_CLIENTS`` clients)."""
+        mine = sorted((m for m in self.mailboxes.values() if m.session is session), key=lambda m: m.last_seen)
+        if any(m.client is not None and m.client.cid == join.client_id for m in mine):
+            return  # a resumed client, not a new one
+        for mailbox in mine[: max(0, len(mine) - MAX_CLIENTS + 1)]:
+            mailbox.close()
+            if mailbox.client is not None:
+                del self.mailboxes[mailbox.client.cid]
 
     # -- endpoints ------------------------------------------------------------------------
 
@@ -98,13 +132,18 @@ class HttpTransport:
         if refused is not None:
             return refused
         assert session is not None
+        limited = self._rate_limited(session, 1)
+        if limited is not None:
+            return limited
         try:
             codec = self.webapp.codec(session)
             message = decode(codec.open(await self._body(request)), self.webapp.limits.max_message_bytes)
             if not isinstance(message, Join):
                 raise ProtocolError(f"expected a join message, got {type(message).__name__}", "not_joined")
+            if session.check_token(message.token):  # else session.join refuses it
+                self._make_room(session, message)
             mailbox = Mailbox(session, self.webapp.limits.max_queued_updates)
-            mailbox.client = session.join(message, mailbox.put)
+            mailbox.client = session.join(message, mailbox.sink, request)
         except MessageTooLarge as exc:
             return _error(413, exc.code, str(exc))
         except ProtocolError as exc:
@@ -112,8 +151,7 @@ class HttpTransport:
             return _error(403 if exc.code in ("csrf", "version") else 400, exc.code, str(exc))
         old = self.mailboxes.get(mailbox.client.cid)
         if old is not None:
-            old.overflowed = True  # a stream still attached to the old one ends
-            old.put(b"")
+            old.close()  # a stream or long-poll still attached to the old one ends
         self.mailboxes[mailbox.client.cid] = mailbox
         log.info("session %s: http client joined (%d http clients)", session.log_id, len(self.mailboxes))
         return _json(codec.seal(json_array(mailbox.take())))
@@ -126,7 +164,7 @@ class HttpTransport:
         assert session is not None
         mailbox = self._mailbox(request, session)
         if mailbox is None or mailbox.client is None:
-            return _error(409, "rejoin", "unknown client: join again")
+            return self._rejoin(request)
         try:
             raw = self.webapp.codec(session).open(await self._body(request))
             try:
@@ -141,12 +179,10 @@ class HttpTransport:
         except ProtocolError as exc:
             log.warning("session %s: protocol error: %s", session.log_id, exc)
             return _error(400, exc.code, str(exc))
-        bucket = self.webapp.bucket(session)
-        events = [m for m in messages if isinstance(m, EventMessage)]
-        if events and not bucket.take(len(events)):
-            wait = max(1, round(bucket.retry_after(len(events))))
-            log.warning("session %s: event rate limit hit", session.log_id)
-            return _error(429, "rate_limited", "too many events: slow down", {"Retry-After": str(wait)})
+        # Not only events: a sync re-renders the whole page, a stray join costs an error.
+        limited = self._rate_limited(session, len(messages))
+        if limited is not None:
+            return limited
         client = mailbox.client
         for message in messages:
             if isinstance(message, EventMessage):
@@ -167,7 +203,7 @@ class HttpTransport:
         assert session is not None
         mailbox = self._mailbox(request, session)
         if mailbox is None:
-            return _error(409, "rejoin", "unknown client: join again")
+            return self._rejoin(request)
         messages = await mailbox.wait(POLL_SECONDS)
         if mailbox.overflowed:
             return _error(409, "rejoin", "client too slow: join again")
@@ -181,7 +217,7 @@ class HttpTransport:
         assert session is not None
         mailbox = self._mailbox(request, session)
         if mailbox is None:
-            return _error(409, "rejoin", "unknown client: join again")
+            return self._rejoin(request)
         return StreamingResponse(self._stream(request, mailbox), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
@@ -199,7 +235,7 @@ class HttpTransport:
                 yield b"".join(b"data: " + seal(m) + b"\n\n" for m in messages if m)
         finally:
             if mailbox.client is not None:
-                mailbox.session.leave(mailbox.client, mailbox.put)
+                mailbox.session.leave(mailbox.client, mailbox.sink)
             if self.mailboxes.get(mailbox.client.cid if mailbox.client else "") is mailbox:
                 del self.mailboxes[mailbox.client.cid]  # type: ignore[union-attr]
 
@@ -223,6 +259,5 @@ class HttpTransport:
         now = time.monotonic()
         for cid, mailbox in list(self.mailboxes.items()):
             if now - mailbox.last_seen > HTTP_CLIENT_TIMEOUT or mailbox.session.closed:
-                if mailbox.client is not None:
-                    mailbox.session.leave(mailbox.client, mailbox.put)
+                mailbox.close()
                 del self.mailboxes[cid]

@@ -107,7 +107,7 @@ class WebSocketConnection:
                 if self.state is ConnectionState.CONNECTING:
                     if not isinstance(message, Join):
                         raise ProtocolError(f"expected a join message first, got {type(message).__name__}", "not_joined")
-                    self.client = self.session.join(message, self._sink)
+                    self.client = self.session.join(message, self._sink, self.websocket)
                     self.state = ConnectionState.JOINED
                 elif isinstance(message, EventMessage):
                     if self.bucket is not None and not self.bucket.take():

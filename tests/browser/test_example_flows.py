@@ -199,8 +199,6 @@ def test_todo_in_two_tabs(live_server: Serve, example: Example, new_page: NewPag
         no_error_overlay(second)
 
 
-@pytest.mark.xfail(strict=True, reason="session.py Session._sync_values writes synced control values without "
-                                       "recording them, so other tabs never see a checkbox the user ticked")
 def test_todo_checkbox_in_two_tabs(live_server: Serve, example: Example, new_page: NewPage) -> None:
     todo = example("todo")
     with live_server(todo.app) as server:

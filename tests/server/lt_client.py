@@ -109,8 +109,8 @@ class Tab:
             got.append(message)
             if message["t"] == "up":
                 self.rev = message["rev"]
-                if message["ack"] >= seq:
-                    return got
+            if message["t"] in ("up", "ack") and message["ack"] >= seq:
+                return got
 
     async def next_update(self) -> dict[str, Any]:
         """The next update that changes something."""

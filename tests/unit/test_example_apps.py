@@ -34,7 +34,8 @@ def test_clock_ticks_without_user_input(example: Callable[[str], ModuleType]) ->
 
     with TestClient(Fast) as client:
         assert re.fullmatch(r"\d\d:\d\d:\d\d", client.text(".time"))
-        client.wait_for(lambda c: c.text(".ticks") == "3 ticks")
+        # Updates are throttled (50 ms) and ticks come every 20 ms: a count may be skipped.
+        client.wait_for(lambda c: int(c.text(".ticks").split()[0]) >= 3)
         client.assert_synced()
 
 

@@ -40,6 +40,15 @@ async def settle(seconds: float = 0.05) -> None:
     await asyncio.sleep(seconds)
 
 
+async def eventually(predicate: Any, timeout: float = 5.0) -> None:
+    """Let the loop (and the handler threads) run until ``predicate()`` holds."""
+    waited = 0.0
+    while not predicate():
+        assert waited < timeout, "condition still false after 5 s"
+        await asyncio.sleep(0.01)
+        waited += 0.01
+
+
 class Hooked(Tag.div):
     """Records its hooks in ``log`` (a list shared by the test)."""
 
@@ -124,17 +133,16 @@ async def test_mount_waits_for_a_connected_client() -> None:
     await settle()
     assert session.app.log == []
     join(session, Sink())
-    await settle()
-    assert session.app.log == ["mount first"]
+    await eventually(lambda: session.app.log == ["mount first"])
 
 
 async def test_unmount_runs_before_mount_when_a_child_is_replaced() -> None:
     session = Session(App)
     sink = Sink()
     client = join(session, sink)
-    await settle()
+    await eventually(lambda: session.app.log == ["mount first"])
     await session.dispatch(client, EventMessage(1, session.app.childs[1].id, "click", {}, {}))
-    await settle()
+    await eventually(lambda: len(session.app.log) == 3)
     assert session.app.log == ["mount first", "unmount first", "mount second"]
 
 
@@ -142,11 +150,11 @@ async def test_a_page_reload_unmounts_and_mounts_the_same_instance() -> None:
     session = Session(App)
     app = session.app
     join(session, Sink())
-    await settle()
+    await eventually(lambda: app.log == ["mount first"])
     session.reload()
     session.render_document()
     join(session, Sink())
-    await settle()
+    await eventually(lambda: len(app.log) == 3)
     assert session.app is app
     assert app.log == ["mount first", "unmount first", "mount first"]
 
@@ -173,8 +181,7 @@ async def test_async_on_destroy_is_run_on_the_loop() -> None:
     session = Session(Async)
     join(session, Sink())
     session.close()
-    await settle()
-    assert done == ["destroyed"]
+    await eventually(lambda: done == ["destroyed"])
 
 
 class Streaming(Tag.App):
@@ -203,9 +210,13 @@ async def test_generator_hooks_stream_one_update_per_yield(app: type[Streaming])
     session = Session(app)
     sink = Sink()
     join(session, sink)
-    await settle(0.2)
-    texts = [op[2] for m in sink.updates for op in m["p"] if op[0] == "t"]
-    assert texts == ["loading", "half", "done"]
+
+    def texts() -> list[str]:
+        return [op[2] for m in sink.updates for op in m["p"] if op[0] == "t"]
+
+    await eventually(lambda: len(texts()) >= 3)
+    await settle()
+    assert texts() == ["loading", "half", "done"]
 
 
 async def test_a_failing_hook_is_reported_and_the_session_carries_on(caplog: pytest.LogCaptureFixture) -> None:
@@ -221,7 +232,7 @@ async def test_a_failing_hook_is_reported_and_the_session_carries_on(caplog: pyt
     session = Session(Failing, debug=True)
     sink = Sink()
     join(session, sink)
-    await settle()
+    await eventually(lambda: any(m["t"] == "err" for m in sink.messages))
     errors = [m for m in sink.messages if m["t"] == "err"]
     assert len(errors) == 1 and "on_mount" in errors[0]["msg"] and "boom" in errors[0]["trace"]
     assert any(op == ["t", session.app.out.id, "before the error"] for m in sink.updates for op in m["p"])
@@ -297,8 +308,8 @@ async def test_update_is_awaitable_and_sends_changes_made_outside_events() -> No
 
     await asyncio.to_thread(elsewhere)
     await session.app.update()  # also fine from async code
-    await settle(0.15)
-    assert any(op == ["a", span.id, {"title": "from a thread"}] for m in sink.updates for op in m["p"])
+    await eventually(lambda: any(op == ["a", span.id, {"title": "from a thread"}]
+                                 for m in sink.updates for op in m["p"]))
 
 
 # -- self.request --------------------------------------------------------------------------------
@@ -322,3 +333,28 @@ async def test_request_is_visible_during_init_and_events_on_every_tag() -> None:
     await session.dispatch(client, EventMessage(1, session.app.child.id, "click", {}, {}), request=second)
     assert session.app.seen == [("init", first), ("event", second), ("child", second)]
     assert session.app.request is None  # outside an interaction
+
+
+class SlowUnmount(Tag.div):
+    """Plain (synchronous) hooks: they run in worker threads."""
+
+    def init(self, name: str, log: list[str]) -> None:
+        self.name, self.log = name, log
+
+    def on_mount(self) -> None:
+        self.log.append(f"mount {self.name}")
+
+    def on_unmount(self) -> None:
+        time.sleep(0.5)  # releasing something takes a while
+        self.log.append(f"unmounted {self.name}")
+
+
+async def test_plain_hooks_unmount_before_the_replacement_mounts() -> None:
+    log: list[str] = []
+    box = Tag.div(SlowUnmount("old", log))
+    session = Session(Tag.App(box, Tag.button("swap", _onclick=lambda: box.clear(SlowUnmount("new", log)))))
+    client = join(session, Sink())
+    await eventually(lambda: log == ["mount old"])
+    await session.dispatch(client, EventMessage(1, session.app.childs[1].id, "click", {}, {}))
+    await eventually(lambda: len(log) == 3)
+    assert log == ["mount old", "unmounted old", "mount new"]

@@ -136,14 +136,15 @@ def test_percent_encoded_hashes_are_decoded_before_routing() -> None:
 
 def test_every_navigation_unmounts_the_old_page_and_mounts_the_new_one() -> None:
     with TestClient(App) as client:
-        client.advance(0.05)
+        log = client.session.app.log
+        client.wait_for(lambda c: len(log) == 1)
         client.click("button.u7")
-        client.advance(0.05)
+        client.wait_for(lambda c: len(log) == 3)
         client.navigate("/x")
-        client.advance(0.05)
+        client.wait_for(lambda c: len(log) == 5)
         client.navigate("/users/7")
-        client.advance(0.05)
-        assert client.session.app.log == ["+Home", "-Home", "+User", "-User", "+Missing", "-Missing", "+User"]
+        client.wait_for(lambda c: len(log) == 7)
+        assert log == ["+Home", "-Home", "+User", "-User", "+Missing", "-Missing", "+User"]
 
 
 def test_the_browser_echo_of_a_navigation_does_not_rebuild_the_page() -> None:

@@ -192,3 +192,18 @@ def test_a_patch_naming_an_unknown_element_fails_loudly() -> None:
         client.session.app.childs[-1].text = "new"
         with pytest.raises(AssertionError, match="does not have"):
             client.advance(0.1)
+
+
+def test_classes_read_the_same_whether_rendered_or_patched() -> None:
+    class App(Tag.App):
+        def init(self) -> None:
+            self.box = Tag.div(_class="item-1 big")
+            self <= self.box
+            self <= Tag.button("b", _class="b", _onclick=lambda: self.box.__setitem__("class", "item-2 small"))
+
+    with TestClient(App) as client:
+        assert client.find("div")["class"] == ["item-1", "big"]
+        client.click("button.b")
+        box = client.find("div")
+        assert box["class"] == ["item-2", "small"] and box.has_class("small") and not box.has_class("item")
+        client.assert_synced()
