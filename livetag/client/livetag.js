@@ -637,6 +637,8 @@
       sendEvent(id, name, value === undefined ? {} : { value });
     },
     get connected() { return joined; },
+    /** "ws", "sse" or "http": the transport in use (or being tried). */
+    get transport() { return MODES[mode]; },
   };
 
   document.addEventListener("input", markDirty, true);

@@ -60,12 +60,16 @@ def add_with_enter(page: Any, title: str) -> None:
     page.keyboard.press("Enter")
 
 
-def test_todo_whole_flow(live_server: Serve, example: Example, page: Page) -> None:
+@pytest.mark.parametrize("mode", ["ws", "sse", "http"])
+def test_todo_whole_flow(live_server: Serve, example: Example, page: Page, mode: str) -> None:
     todo = example("todo")
     with live_server(todo.app) as server:
+        if mode != "ws":  # the cookie that forces a transport (the default tries ws first)
+            page.context.add_cookies([{"name": "livetag_mode", "value": mode, "url": server.url}])
         page.goto(server.url + "/")
         expect(page.locator(".left")).to_have_text("0 items left")
         connected(page)
+        assert page.evaluate("livetag.transport") == mode
         entry = page.locator("input.new")
         expect(entry).to_be_focused()  # autofocus
 
