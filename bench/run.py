@@ -2,8 +2,9 @@
 
 Usage: ``.venv/bin/python bench/run.py [--quick] [--output PATH] [--no-deflate]``
 
-Three servers run side by side, each in its own process under uvicorn on 127.0.0.1:0:
-the echo floor, ``examples/counter.py`` and a 1,000-row list. This process drives them
+Four servers run side by side, each in its own process under uvicorn on 127.0.0.1:0:
+the echo floor, ``examples/counter.py``, the same counter with ``async def`` handlers,
+and a 1,000-row list (see ``bench/servers.py``). This process drives them
 over the real protocol (``bench/client.py``) and reads each server's CPU time and memory
 from ``/proc``. The Markdown report goes to stdout and (full runs) to
 ``docs/benchmarks.md``; progress goes to stderr. Every server is stopped by PID, also
@@ -37,9 +38,13 @@ import httpx  # noqa: E402
 from bench.client import (  # noqa: E402
     EchoSession, LiveSession, http_client, id_of_class, load_page, outer_html,
 )
-from bench.servers import LIST_ROWS, ServerProcess, cpu_seconds, memory_kib  # noqa: E402
+from bench.servers import (  # noqa: E402
+    LIST_ROWS, ServerProcess, cpu_seconds, machine_busy_seconds, memory_kib,
+)
 
 DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
+#: Servers, in the order of the report's columns.
+COLUMNS = ("echo", "counter", "counter-async", "list")
 
 # Targets of issue 2, section 8.
 TARGET_P50_RATIO = 1.5
@@ -53,11 +58,11 @@ TARGET_LIST_CPU_RATIO = 1.5
 class Settings:
     warmup_events: int = 300      # per target, before any sample
     seq_events: int = 2000        # sequential round trips per target, one session
-    seq_rounds: int = 4           # interleaved echo/counter/list blocks, to spread drift
+    seq_rounds: int = 4           # blocks interleaved across servers, so drift hits all alike
     sessions: int = 50            # concurrent sessions for the throughput run
-    conc_warmup: float = 1.0      # seconds before the throughput window opens
-    conc_seconds: float = 5.0     # throughput window per round
-    conc_rounds: int = 2
+    conc_warmup: float = 0.5      # seconds before the throughput window opens
+    conc_seconds: float = 2.0     # throughput window per round
+    conc_rounds: int = 5          # interleaved across servers; the report takes the median
     mem_sessions: int = 1000
     mem_concurrency: int = 16     # sessions being opened at once
     deflate: bool = True          # permessage-deflate, as browsers negotiate it
@@ -103,15 +108,17 @@ class Target:
 
 @dataclass
 class Sequential:
+    """Round trips on one session: latencies, server CPU over them, the last update."""
+
     latencies_us: list[float] = field(default_factory=list)
     cpu_s: float = 0.0
     events: int = 0
     last_message: str = ""
     cookie: str = ""
 
-    def percentile(self, p: float) -> float:
-        return statistics.quantiles(self.latencies_us, n=100, method="inclusive")[p - 1] if p < 100 else max(
-            self.latencies_us)
+    def percentile(self, p: int) -> float:
+        """The ``p``-th percentile (1-99) of the round trips, in µs."""
+        return statistics.quantiles(self.latencies_us, n=100, method="inclusive")[p - 1]
 
     @property
     def cpu_us_per_event(self) -> float:
@@ -120,18 +127,31 @@ class Sequential:
 
 @dataclass
 class Throughput:
-    events: int = 0
-    seconds: float = 0.0
-    cpu_s: float = 0.0
-    client_cpu_s: float = 0.0
+    """Per round: events acknowledged inside the measuring window, its length, and the
+    server's and the client's CPU time in it. Rates are medians over the rounds, which
+    shrugs off a round disturbed by other work on the machine."""
+
+    rounds: list[tuple[int, float, float, float]] = field(default_factory=list)
+
+    def add(self, events: int, seconds: float, cpu_s: float, client_cpu_s: float) -> None:
+        self.rounds.append((events, seconds, cpu_s, client_cpu_s))
 
     @property
     def per_second(self) -> float:
-        return self.events / self.seconds
+        return statistics.median(n / t for n, t, _, _ in self.rounds)
 
     @property
     def cpu_us_per_event(self) -> float:
-        return self.cpu_s * 1e6 / self.events
+        return statistics.median(cpu * 1e6 / n for n, _, cpu, _ in self.rounds)
+
+    @property
+    def server_share(self) -> float:
+        """Server CPU seconds per second of wall time (1.0 = one CPU busy)."""
+        return statistics.median(cpu / t for _, t, cpu, _ in self.rounds)
+
+    @property
+    def client_share(self) -> float:
+        return statistics.median(client / t for _, t, _, client in self.rounds)
 
 
 @dataclass
@@ -141,12 +161,12 @@ class Memory:
     pages: dict[str, int] | None  # after GET / only (livetag); None for the echo
     connected: dict[str, int]
 
-    def per_session(self, key: str, stage: str = "connected") -> float:
-        after = self.connected if stage == "connected" else self.pages
-        assert after is not None
-        return (after[key] - self.before[key]) / self.sessions
+    def per_session(self, key: str) -> float:
+        """Growth of ``key`` (``"rss"``/``"pss"``) per connected session, in KiB."""
+        return (self.connected[key] - self.before[key]) / self.sessions
 
     def page_only(self, key: str) -> float:
+        """Growth of ``key`` per session after ``GET /`` alone, in KiB (livetag only)."""
         assert self.pages is not None
         return (self.pages[key] - self.before[key]) / self.sessions
 
@@ -162,6 +182,8 @@ class Results:
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
     duration_s: float = 0.0
+    #: CPUs' worth of work done by other processes during the run (noise indicator).
+    other_cpus: float = 0.0
 
 
 # -- measurements ------------------------------------------------------------------------------
@@ -224,10 +246,7 @@ async def measure_throughput(target: Target, http: httpx.AsyncClient, s: Setting
         stop = True
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(session.close() for session, _ in opened), return_exceptions=True)
-    into.events += n1 - n0
-    into.seconds += t1 - t0
-    into.cpu_s += cpu1 - cpu0
-    into.client_cpu_s += client1 - client0
+    into.add(n1 - n0, t1 - t0, cpu1 - cpu0, client1 - client0)
 
 
 async def _bounded(jobs: list[Callable[[], Awaitable[Any]]], concurrency: int) -> list[Any]:
@@ -242,11 +261,13 @@ async def _bounded(jobs: list[Callable[[], Awaitable[Any]]], concurrency: int) -
 
 async def measure_memory(target: Target, http: httpx.AsyncClient, s: Settings) -> Memory:
     """Server RSS/PSS before and after opening ``s.mem_sessions`` sessions, each kept
-    connected (livetag: ``GET /`` then WebSocket + ``join``; echo: a WebSocket). For
+    connected (livetag: ``GET /`` then WebSocket + ``join``; echo: a WebSocket that
+    carried one message each way). For
     livetag the state after the ``GET /`` step alone is recorded too."""
     pid, base = target.server.pid, target.server.base_url
     # Warm up first: lazy imports, caches and the first arenas are not per-session costs.
-    for session, _ in [await target.open(http) for _ in range(20)]:
+    for session, target_id in [await target.open(http) for _ in range(20)]:
+        await session.event(target_id)
         await session.close()
     await asyncio.sleep(0.5)
     before = memory_kib(pid)
@@ -254,8 +275,14 @@ async def measure_memory(target: Target, http: httpx.AsyncClient, s: Settings) -
     sessions: list[Any] = []
     try:
         if target.is_echo:
-            sessions = await _bounded([lambda: EchoSession.open(base, deflate=target.deflate)] * s.mem_sessions,
-                                      s.mem_concurrency)
+            async def echo_connection() -> EchoSession:
+                # One message each way, as a livetag join does: the per-message-deflate
+                # buffers of a connection are only touched once it carries a message.
+                connection = await EchoSession.open(base, deflate=target.deflate)
+                await connection.event("lt5")
+                return connection
+
+            sessions = await _bounded([echo_connection] * s.mem_sessions, s.mem_concurrency)
         else:
             pages = await _bounded([lambda: load_page(http, base)] * s.mem_sessions, s.mem_concurrency)
             await asyncio.sleep(0.5)
@@ -273,6 +300,9 @@ async def measure_all(targets: dict[str, Target], s: Settings) -> Results:
     started = datetime.datetime.now(datetime.timezone.utc)
     results = Results(s, {}, {}, {}, "", started, os.getloadavg())
     t_start = time.perf_counter()
+    pids = [t.server.pid for t in targets.values()]
+    ours0 = time.process_time() + sum(cpu_seconds(pid) for pid in pids)
+    busy0 = machine_busy_seconds()
     async with http_client() as http:
         # Memory first, while the servers are fresh.
         for name in ("echo", "counter"):
@@ -292,6 +322,8 @@ async def measure_all(targets: dict[str, Target], s: Settings) -> Results:
                 await measure_throughput(target, http, s, results.throughput[name])
     results.duration_s = time.perf_counter() - t_start
     results.load_after = os.getloadavg()
+    ours = time.process_time() + sum(cpu_seconds(pid) for pid in pids) - ours0
+    results.other_cpus = max(0.0, machine_busy_seconds() - busy0 - ours) / results.duration_s
     return results
 
 
@@ -362,7 +394,6 @@ def render_report(r: Results) -> str:
     cpu1 = {n: seq[n].cpu_us_per_event for n in seq}
     cpu50 = {n: thr[n].cpu_us_per_event for n in thr}
     eps = {n: thr[n].per_second for n in thr}
-    counter_bytes = len(counter.last_message.encode())
     row_bytes = len(lst.last_message.encode())
     row_html_bytes = len(r.row_html.encode())
     mem_c, mem_e = mem["counter"], mem["echo"]
@@ -378,7 +409,7 @@ def render_report(r: Results) -> str:
         f"(facts below) in one run of {r.duration_s:.0f} s. Every livetag number sits next to a raw "
         "Starlette WebSocket echo server measured in the same run, on the same machine, with the same client.")
     add("")
-    add("Re-run with `.venv/bin/python bench/run.py` (about 2 minutes; it rewrites this file); "
+    add("Re-run with `.venv/bin/python bench/run.py` (about 70 s on 2 CPUs; it rewrites this file); "
         "`--quick` is a smoke run that only prints. The code is in `bench/`: `servers.py` (the apps, "
         "and a uvicorn process per server on 127.0.0.1:0), `client.py` (livetag's real protocol), "
         "`run.py` (measurements and this report).")
@@ -401,6 +432,8 @@ def render_report(r: Results) -> str:
     add(f"| ≤ {TARGET_SESSION_KIB:.0f} KiB RSS per counter session ({mem_c.sessions:,} sessions, page loaded "
         f"and WebSocket joined) | {_kib(rss_session)} (PSS {_kib(mem_c.per_session('pss'))}; "
         f"echo: {_kib(mem_e.per_session('rss'))} per connection) | {_verdict(rss_session <= TARGET_SESSION_KIB)} |")
+    add(f"| … the session alone (after `GET /`, before its WebSocket) | {_kib(mem_c.page_only('rss'))} | "
+        f"{_verdict(mem_c.page_only('rss') <= TARGET_SESSION_KIB)} |")
     add(f"| one changed row costs ≤ the row's HTML + {TARGET_ROW_EXTRA_BYTES} bytes on the wire | "
         f"{row_bytes} B vs {row_html_bytes} B + {TARGET_ROW_EXTRA_BYTES} = {row_html_bytes + TARGET_ROW_EXTRA_BYTES} B | "
         f"{_verdict(row_bytes <= row_html_bytes + TARGET_ROW_EXTRA_BYTES)} |")
@@ -412,41 +445,64 @@ def render_report(r: Results) -> str:
     add("")
     add("## All measurements")
     add("")
-    add(f"Ratios are livetag / echo. \"list\" is {LIST_ROWS:,} `<li>` rows, each with an id and text; "
-        "its handler changes the text of one row per event.")
+    add(f"Ratios are livetag / echo. \"counter\" is `examples/counter.py` (plain `def` handlers, which livetag "
+        "runs in a worker thread); \"counter, async\" the same app with `async def` handlers (run on the event "
+        f"loop), to show what the thread hop costs; \"list\" is {LIST_ROWS:,} `<li>` rows, each with an id and "
+        "text, whose (plain) handler changes the text of one row per event.")
     add("")
-    add("| measurement | echo | counter | list |")
-    add("|---|---:|---:|---:|")
+    add("| measurement | echo | counter | counter, async | list |")
+    add("|---|---:|---:|---:|---:|")
 
-    def row3(label: str, values: dict[str, float], fmt: Callable[[float], str]) -> None:
+    def row(label: str, values: dict[str, float], fmt: Callable[[float], str], ratio: bool = True) -> None:
         def cell(name: str) -> str:
+            if name not in values:
+                return "–"
+            if name == "echo" or not ratio:
+                return fmt(values[name])
             return f"{fmt(values[name])} ({_x(values[name] / values['echo'])})"
 
-        add(f"| {label} | {fmt(values['echo'])} | {cell('counter')} | {cell('list')} |")
+        add(f"| {label} | " + " | ".join(cell(n) for n in COLUMNS) + " |")
 
-    row3(f"round trip p50, one session ({echo.events:,} events each)", p50, _us)
-    row3("round trip p99, one session", p99, _us)
-    row3(f"events/s, {s.sessions} concurrent sessions ({s.conc_rounds} × {s.conc_seconds:g} s each)", eps,
-         lambda v: f"{v:,.0f}/s")
-    row3("server CPU per event, one session", cpu1, _us)
-    row3(f"server CPU per event, {s.sessions} sessions", cpu50, _us)
-    add(f"| client CPU share during the {s.sessions}-session run | "
-        + " | ".join(f"{100 * thr[n].client_cpu_s / thr[n].seconds:.0f} %" for n in ("echo", "counter", "list"))
-        + " |")
-    add(f"| server CPU share during the {s.sessions}-session run | "
-        + " | ".join(f"{100 * thr[n].cpu_s / thr[n].seconds:.0f} %" for n in ("echo", "counter", "list"))
-        + " |")
-    add(f"| RSS growth per session, {mem_c.sessions:,} sessions, page + WebSocket "
-        f"(echo: per connection) | {_kib(mem_e.per_session('rss'))} | {_kib(rss_session)} "
-        f"({_x(rss_session / mem_e.per_session('rss'))}) | – |")
-    add(f"| PSS growth per session, same | {_kib(mem_e.per_session('pss'))} | {_kib(mem_c.per_session('pss'))} "
-        f"({_x(mem_c.per_session('pss') / mem_e.per_session('pss'))}) | – |")
-    add(f"| RSS growth per session after `GET /` only (no WebSocket) | – | {_kib(mem_c.page_only('rss'))} | – |")
-    add(f"| server RSS before → after the {mem_c.sessions:,} sessions | "
-        f"{mem_e.before['rss'] / 1024:.1f} → {mem_e.connected['rss'] / 1024:.1f} MiB | "
-        f"{mem_c.before['rss'] / 1024:.1f} → {mem_c.connected['rss'] / 1024:.1f} MiB | – |")
-    add(f"| bytes of one update (`up` message text) | – | {counter_bytes} B | {row_bytes} B |")
-    add(f"| HTML of the changed element | – | – | {row_html_bytes} B |")
+    row(f"round trip p50, one session ({echo.events:,} events each)", p50, _us)
+    row("round trip p99, one session", p99, _us)
+    row(f"events/s, {s.sessions} concurrent sessions (median of {s.conc_rounds} × {s.conc_seconds:g} s)", eps,
+        lambda v: f"{v:,.0f}/s")
+    row("server CPU per event, one session", cpu1, _us)
+    row(f"server CPU per event, {s.sessions} sessions (median of the rounds)", cpu50, _us)
+    row(f"server CPU during the {s.sessions}-session run (100 % = one CPU)",
+        {n: thr[n].server_share for n in thr}, lambda v: f"{100 * v:.0f} %", ratio=False)
+    row(f"client CPU during the {s.sessions}-session run", {n: thr[n].client_share for n in thr},
+        lambda v: f"{100 * v:.0f} %", ratio=False)
+    row(f"RSS growth per session, {mem_c.sessions:,} sessions, page + WebSocket (echo: per connection)",
+        {n: m.per_session("rss") for n, m in mem.items()}, _kib)
+    row("PSS growth per session, same", {n: m.per_session("pss") for n, m in mem.items()}, _kib)
+    row("RSS growth per session after `GET /` only (no WebSocket yet)",
+        {n: m.page_only("rss") for n, m in mem.items() if m.pages is not None}, _kib, ratio=False)
+    add(f"| server RSS before → after the {mem_c.sessions:,} sessions | " + " | ".join(
+        f"{mem[n].before['rss'] / 1024:.1f} → {mem[n].connected['rss'] / 1024:.1f} MiB" if n in mem else "–"
+        for n in COLUMNS) + " |")
+    row("bytes of one update (`up` message text)",
+        {n: len(seq[n].last_message.encode()) for n in seq if n != "echo"}, lambda v: f"{v:.0f} B", ratio=False)
+    row("HTML of the changed element", {"list": row_html_bytes}, lambda v: f"{v:.0f} B", ratio=False)
+    add("")
+    hop1 = cpu1["counter"] - cpu1["counter-async"]
+    hop50 = cpu50["counter"] - cpu50["counter-async"]
+    add("What the columns say, computed from this run:")
+    add("")
+    add(f"- Running a plain `def` handler in a worker thread costs {_us(hop1)} of server CPU per event with one "
+        f"session ({_us(hop50)} with {s.sessions}) and {_us(p50['counter'] - p50['counter-async'])} of median "
+        "round trip: the counter minus the same counter with `async def` handlers.")
+    add(f"- With `async def` handlers, livetag costs {_us(cpu1['counter-async'] - cpu1['echo'])} of server CPU "
+        f"per event above the echo with one session, {_us(cpu50['counter-async'] - cpu50['echo'])} with "
+        f"{s.sessions}.")
+    add(f"- A connected counter session costs {_kib(rss_session - mem_e.per_session('rss'))} of RSS above a bare "
+        f"echo connection ({_kib(mem_e.per_session('rss'))}); the session alone, before its WebSocket, "
+        f"{_kib(mem_c.page_only('rss'))}.")
+    add(f"- Changing one row of {LIST_ROWS:,} costs {_x(list_cpu_ratio)} the counter's CPU per event and sends "
+        f"{row_bytes - row_html_bytes:+d} bytes relative to the row's HTML"
+        + (": the cost follows what changed, not the size of the page."
+           if list_cpu_ratio <= TARGET_LIST_CPU_RATIO and row_bytes <= row_html_bytes + TARGET_ROW_EXTRA_BYTES
+           else ": more than the change alone explains; the size of the page shows through."))
     add("")
     add("Example messages from this run:")
     add("")
@@ -464,17 +520,23 @@ def render_report(r: Results) -> str:
         "revision read from `<html>`), WebSocket to `/_lt/ws`, `join`. An event is "
         "`{\"t\":\"ev\",\"s\":n,\"id\":…,\"n\":\"click\",\"d\":{},\"sync\":{}}` and completes when the `up` "
         "with `ack == n` arrives. The echo client sends the same text and waits for it to come back.")
+    add("- The livetag apps are served by `WebApp` with its per-session event rate limit lifted (a security "
+        "bound sized for people, not for a benchmark client); the limit is still checked on every event.")
     add(f"- Round trips: {s.warmup_events} warm-up events per server, then {s.seq_events:,} timed events per "
-        f"server in {s.seq_rounds} blocks interleaved echo → counter → list.")
+        f"server in {s.seq_rounds} blocks interleaved across the servers ("
+        + " → ".join(COLUMNS) + ").")
     add(f"- Throughput: {s.sessions} sessions (echo: connections), each sending its next event as soon as the "
         f"previous one is acknowledged; {s.conc_warmup:g} s warm-up, then a {s.conc_seconds:g} s window, "
-        f"{s.conc_rounds} round(s). Client and server share the machine's "
-        f"{os.cpu_count()} CPUs, so the events/s are bounded by the client too (see the client CPU share).")
+        f"{s.conc_rounds} rounds interleaved across the servers; events/s and CPU per event are the median "
+        f"round. Client and server share the machine's {os.cpu_count()} CPUs, so the events/s are bounded by "
+        "the client too: the echo's are the client's limit (see the client CPU row).")
     add("- Server CPU is `utime + stime` of `/proc/<pid>/stat` (all threads, clock-tick resolution) over "
-        "the measured events, divided by their number; nothing is subtracted.")
+        "the measured events, divided by their number; nothing is subtracted. With one session the server "
+        "idles between events, so this includes the cost of waking up for each one (the echo pays it too).")
     add(f"- Memory: 20 warm-up sessions, then `VmRSS` (`/proc/<pid>/status`) and `Pss` "
         f"(`/proc/<pid>/smaps_rollup`) before and after opening {mem_c.sessions:,} sessions "
-        f"({s.mem_concurrency} at a time) that stay connected while measured.")
+        f"({s.mem_concurrency} at a time) that stay connected while measured; each echo connection carries "
+        "one message each way, as a livetag join does, so that both have touched their compression buffers.")
     add("- Bytes are the length of the `up` message text (before permessage-deflate and WebSocket framing). "
         "The row's HTML is its markup as `GET /` serves it after the change.")
     add("")
@@ -485,8 +547,9 @@ def render_report(r: Results) -> str:
     add(f"- Python {platform.python_version()} ({platform.python_implementation()})")
     add("- " + ", ".join(f"{k} {v}" for k, v in _versions().items()))
     add(f"- livetag at `{_git_revision()}`")
-    add(f"- load average before / after the run: {r.load_before[0]:.2f} / {r.load_after[0]:.2f} "
-        "(the machine is shared; other work adds noise)")
+    add(f"- the machine is shared: other processes kept {r.other_cpus:.2f} of its {os.cpu_count()} CPUs busy "
+        f"on average during the run (load average {r.load_before[0]:.2f} before, {r.load_after[0]:.2f} after); "
+        "that adds noise, mostly to the throughput and the p99")
     return "\n".join(lines) + "\n"
 
 
@@ -516,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # SIGTERM must unwind through the finally below, so the servers are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    servers = {name: ServerProcess(name) for name in ("echo", "counter", "list")}
+    servers = {name: ServerProcess(name) for name in COLUMNS}
     try:
         for server in servers.values():
             server.start()
@@ -524,6 +587,7 @@ def main(argv: list[str] | None = None) -> int:
         targets = {
             "echo": Target("echo", servers["echo"], None, settings.deflate),
             "counter": Target("counter", servers["counter"], "inc", settings.deflate),
+            "counter-async": Target("counter-async", servers["counter-async"], "inc", settings.deflate),
             "list": Target("list", servers["list"], "change", settings.deflate),
         }
         results = _run(measure_all(targets, settings))

@@ -2,7 +2,8 @@
 
 Write the UI as a tree of ``Tag`` objects, subclass ``Tag.App``, and serve it with
 ``WebApp(App).run()``, mount ``WebApp(App).app`` in any Starlette/FastAPI app, or open it
-as a desktop window with ``ChromeApp(App).run()``.
+as a desktop window with ``ChromeApp(App).run()``; in production, ``Runner(App)`` gives each
+session its own OS process.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from .dom import HTML, Event, Router, State, States, Tag, prevent, stop
 from .runners.chrome import ChromeApp
 from .server import WebApp
+from .server.runner import Runner
 
 __version__ = "0.1.0"
-__all__ = ["ChromeApp", "Event", "HTML", "Router", "State", "States", "Tag", "WebApp", "prevent", "stop", "__version__"]
+__all__ = ["ChromeApp", "Event", "HTML", "Router", "Runner", "State", "States", "Tag", "WebApp", "prevent", "stop", "__version__"]

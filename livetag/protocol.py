@@ -125,7 +125,9 @@ def decode(raw: bytes | str, limit: int = DEFAULT_MAX_MESSAGE_BYTES) -> ClientMe
 
 def _decode_join(msg: dict[str, Any]) -> Join:
     version = _field(msg, "v", int, "the protocol version (int)")
-    token = _field(msg, "token", str, "the CSRF token (str)")
+    token = msg.get("token")
+    if not isinstance(token, str):
+        raise ProtocolError(f"expected field 'token' to be the CSRF token (str), got {_describe(token)}", "csrf")
     cid = msg.get("cid")
     if cid is not None and not (isinstance(cid, str) and _CLIENT_ID.fullmatch(cid)):
         raise ProtocolError(f"expected field 'cid' to be null or a client id, got {_describe(cid)}")

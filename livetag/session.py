@@ -61,6 +61,17 @@ async def to_thread(func: Callable[..., Any], *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(HANDLER_THREADS, call)
 
 
+def _disabled(tag: Tag) -> bool:
+    """True when ``tag`` or an enclosing ``<fieldset>`` is disabled (HTML spec, 4.10.18.5)."""
+    return tag["disabled"] not in (None, False) or any(
+        a.tag_name == "fieldset" and a["disabled"] not in (None, False) for a in tag.ancestors()
+    )
+
+
+def _read_only(tag: Tag) -> bool:
+    return _disabled(tag) or tag["readonly"] not in (None, False)
+
+
 class Client:
     """One page (browser tab) of a session: its id, the last event applied, its sink."""
 
@@ -83,6 +94,11 @@ class Session:
     ``init`` through ``Tag.request``), a factory, or an existing instance. Construction
     raises whatever the app's ``init`` raises.
     """
+
+    #: Called with ``True`` when an event starts running and ``False`` when it ends (the
+    #: process-per-session ``Runner`` marks "interaction in progress" with it, so that a
+    #: supervisor can enforce ``timeout_interaction`` from outside). ``None``: nothing.
+    busy_hook: Callable[[bool], None] | None = None
 
     def __init__(self, app: AppSource, *, debug: bool = False, request: Any = None) -> None:
         self.debug = debug
@@ -144,11 +160,11 @@ class Session:
         if client is None:
             client = Client(secrets.token_urlsafe(12))
             self._clients[client.cid] = client
-            self._forget_old_clients()
         else:
             self._clients.move_to_end(client.cid)
         sink(self._joined(client, msg.revision))
         client.sink = sink
+        self._forget_old_clients()
         self.last_active = time.monotonic()
         self._run_lifecycle()  # mount work waits for a connected client
         return client
@@ -156,16 +172,25 @@ class Session:
     def leave(self, client: Client, sink: Sink | None = None) -> None:
         """Disconnect ``client`` (only if ``sink`` is still its sink, when given). Its
         sequence number is kept so that a reconnecting page resumes exactly."""
-        if sink is None or client.sink is sink:
+        # ==, not is: a bound method is a new object at every attribute access.
+        if sink is None or client.sink == sink:
             client.sink = None
         self.last_active = time.monotonic()
 
     def _forget_old_clients(self) -> None:
+        """Keep at most ``MAX_CLIENTS``: forget disconnected ones first, oldest first;
+        then end the oldest connected pages, telling them why."""
         excess = len(self._clients) - MAX_CLIENTS
         if excess <= 0:
             return
-        for cid in [c.cid for c in self._clients.values() if c.sink is None][:excess]:
-            del self._clients[cid]
+        ordered = list(self._clients.values())[:-1]  # never the page that just joined
+        victims = [c for c in ordered if c.sink is None] + [c for c in ordered if c.sink is not None]
+        for client in victims[:excess]:
+            if client.sink is not None:
+                client.sink(encode({"t": "bye", "code": "evicted",
+                                    "msg": f"more than {MAX_CLIENTS} pages of this session are open: this one stopped"}))
+                client.sink = None
+            del self._clients[client.cid]
 
     def _joined(self, client: Client, revision: int | None) -> bytes:
         """The ``joined`` message for a client whose page is at ``revision`` (``None``:
@@ -209,7 +234,13 @@ class Session:
         session carries on. The update that follows acknowledges the event.
         """
         async with self._lock:
+            if self.closed:  # discarded while the event waited: nothing may run any more
+                if client.sink is not None:
+                    client.sink(encode({"t": "bye", "code": "expired", "msg": "the session ended"}))
+                return
             self._busy = True
+            if self.busy_hook is not None:
+                self.busy_hook(True)
             self.last_active = time.monotonic()
             synced: list[Op] = []
             try:
@@ -219,6 +250,8 @@ class Session:
                     await self._apply(client, msg, request)
             finally:
                 self._busy = False
+                if self.busy_hook is not None:
+                    self.busy_hook(False)
                 self.flush(ack_to=client, synced=synced)
 
     async def _apply(self, client: Client, msg: EventMessage, request: Any) -> None:
@@ -246,9 +279,7 @@ class Session:
         handler = target.handler(msg.name)
         if handler is None:
             raise ForbiddenEvent(f"expected an event <{target.tag_name}> #{target.id} handles, got {msg.name!r}")
-        if target["disabled"] not in (None, False) or any(
-            a.tag_name == "fieldset" and a["disabled"] not in (None, False) for a in target.ancestors()
-        ):
+        if _disabled(target):
             raise ForbiddenEvent(f"expected an enabled element, got disabled <{target.tag_name}> #{target.id}")
         return target, handler
 
@@ -261,8 +292,8 @@ class Session:
         with self.tree.lock:
             for tag_id, value in sync.items():
                 tag = index.get(tag_id)
-                if tag is None or tag.tag_name not in _FORM_CONTROLS:
-                    continue
+                if tag is None or tag.tag_name not in _FORM_CONTROLS or _read_only(tag):
+                    continue  # no user can type into these: the client is forging
                 if isinstance(value, bool):
                     if tag._attrs.get("checked") != value:
                         tag._attrs["checked"] = value

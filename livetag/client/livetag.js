@@ -15,8 +15,10 @@
     "pointerleave", "load", "error", "scroll", "toggle", "invalid", "play", "pause", "ended"]);
 
   const key = doc.dataset.ltKey || null; // parano mode: the session's AES-GCM key
-  // Transports, best first. A `livetag_mode=sse|http` cookie forces one.
-  const forced = (document.cookie.match(/(?:^|;\s*)livetag_mode=(sse|http)(?:;|$)/) || [])[1];
+  // Transports, best first. The page (`data-lt-mode`, a server's http_only) or a
+  // `livetag_mode=sse|http` cookie forces one.
+  const forced = (/^(sse|http)$/.test(doc.dataset.ltMode || "") && doc.dataset.ltMode)
+    || (document.cookie.match(/(?:^|;\s*)livetag_mode=(sse|http)(?:;|$)/) || [])[1];
   const MODES = forced ? [forced] : ["ws", "sse", "http"];
 
   let rev = Number(doc.dataset.ltRev || 0);
@@ -105,6 +107,7 @@
     ws.onmessage = (e) => { established = true; deliver(e.data); };
     ws.onclose = (e) => {
       if (e.code === 4404) return reloadIntoNewSession();
+      if (e.code === 4410) return sessionEnded(e.reason);
       if (e.code === 1008 && (e.reason === "csrf" || e.reason === "version")) return reloadIntoNewSession();
       lost(established);
     };
@@ -138,7 +141,12 @@
     async function handle(res) {
       if (res.status === 200) { await deliver(await res.text()); return true; }
       if (res.status === 204) return true;
-      if (res.status === 410 || res.status === 403) { alive = false; reloadIntoNewSession(); return false; }
+      if (res.status === 410 || res.status === 403) {
+        alive = false;
+        const bye = res.status === 410 ? ((await res.json().catch(() => [])) || []).find((m) => m && m.t === "bye") : null;
+        if (bye && bye.code === "ended") sessionEnded(bye.msg); else reloadIntoNewSession();
+        return false;
+      }
       if (res.status === 400 || res.status === 413) { console.error("livetag: message refused", await res.text()); return true; }
       fail(); // 409 (join again), 5xx, proxies...
       return false;
@@ -204,7 +212,7 @@
   function lost(established) {
     transport = null;
     joined = false;
-    if (reloading) return;
+    if (reloading || ended) return;
     if (established) settled = true;
     if (!settled && mode + 1 < MODES.length) {
       mode += 1; // the server answers but this transport does not get through: fall back now
@@ -218,8 +226,22 @@
     setTimeout(connect, delay);
   }
 
+  // The server ended this session for good (its process was stopped: a timeout, a crash,
+  // a memory limit...): say so in the page, stop reconnecting, do not reload by itself.
+  let ended = false;
+  function sessionEnded(msg) {
+    if (ended) return;
+    ended = true;
+    if (transport) transport.close();
+    transport = null;
+    joined = false;
+    setStatus(null);
+    showError({ msg: msg || "This session has ended. Reload the page to start a new one." });
+  }
+
   let reloading = false;
   function reloadIntoNewSession() {
+    if (ended) return;
     if (reloading) return; // "bye" and the 4404 close that follows both ask: reload once
     reloading = true;
     // Guard against a reload loop when the server keeps refusing the fresh page.
@@ -280,6 +302,7 @@
         break;
       case "bye":
         if (m.code === "expired") reloadIntoNewSession();
+        else if (m.code === "ended") sessionEnded(m.msg);
         break;
     }
   }

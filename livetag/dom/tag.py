@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import re
 import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -396,6 +397,8 @@ class Tag(metaclass=_TagFactory):
         old = self._attrs.get(name, _MISSING)
         if old is value:
             return
+        if old is _MISSING and not _ATTR_NAME.fullmatch(name):
+            raise ValueError(f"expected an HTML attribute name (no space, quote, '>', '/', '='), got {name!r}")
         if isinstance(old, AttrSlot):
             old.release()
         self._attrs[name] = value
@@ -630,6 +633,8 @@ def _edit_classes(source: Any, add: tuple[str, ...] = (), remove: tuple[str, ...
 
 
 _MISSING: Any = object()
+# HTML Living Standard, 13.1.2.3: attribute names exclude controls, space, " ' > / = and noncharacters.
+_ATTR_NAME = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\"'>/=\ufdd0-\ufdef]+")
 MOUNT, UNMOUNT, DESTROY = 1, 2, 4
 
 

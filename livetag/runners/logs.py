@@ -147,7 +147,7 @@ class TransportLog:
                 if closed.get("by_app"):
                     how = f"the app closed it, {how}"
                 if closed.get("reason"):
-                    how += f" {closed['reason']}"
+                    how += f" {closed['reason']!r}"  # repr: a client's reason cannot forge log lines
                 log.info("websocket disconnected from %s: %s (%d open)", peer, how, self.open)
 
     async def _sse(self, scope: Any, receive: Any, send: Any) -> None:

@@ -22,6 +22,10 @@ class SessionRegistry:
     ``max_sessions`` nor pile up (the shared session never expires).
     """
 
+    #: ``WebApp`` sets the session cookie of a new session only when this is true; the
+    #: process-per-session ``Runner`` binds a registry to one id that its web workers issue.
+    issues_cookies = True
+
     def __init__(self, source: AppSource, *, debug: bool, max_sessions: int = 10_000) -> None:
         self.source = source
         self.debug = debug

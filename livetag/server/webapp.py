@@ -16,6 +16,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import secrets
+import traceback
 import weakref
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -58,7 +60,8 @@ class WebApp:
     the cookie behind ``request.session`` (default: ``$LIVETAG_SESSION_SECRET``, else a
     random secret per process). ``parano=True`` encrypts every payload on every
     transport with AES-GCM under a per-session key (see ``livetag.server.parano``; not
-    a substitute for TLS). The remaining keywords are the ``Limits``.
+    a substitute for TLS). ``http_only=True`` makes the page use POST + long-poll only.
+    The remaining keywords are the ``Limits``.
 
     Mounted inside another Starlette app, the host's lifespan does not reach this one:
     add ``lifespan=webapp.lifespan`` to the host so that shutdown runs ``on_destroy``.
@@ -68,9 +71,10 @@ class WebApp:
                  session_secret: str | None = None, parano: bool = False, max_message_bytes: int = Limits.max_message_bytes,
                  events_per_second: float = Limits.events_per_second, event_burst: int = Limits.event_burst,
                  max_queued_updates: int = Limits.max_queued_updates, max_sessions: int = Limits.max_sessions,
-                 session_timeout: float = Limits.session_timeout) -> None:
+                 session_timeout: float = Limits.session_timeout, http_only: bool = False) -> None:
         self.debug = debug
         self.parano = parano
+        self.http_only = http_only
         self.allowed_origins = frozenset(o.rstrip("/").lower() for o in allowed_origins)
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates,
                              max_sessions, session_timeout)
@@ -178,7 +182,8 @@ class WebApp:
         name = self.cookie_name(request)
         session_id = request.cookies.get(name)
         session = self.registry.get(session_id)
-        if session is not None and "n" in request.query_params:
+        # ?n discards the session; never on a cross-site navigation, which anyone could link.
+        if session is not None and "n" in request.query_params and request.headers.get("sec-fetch-site") != "cross-site":
             self.registry.discard(session_id)  # type: ignore[arg-type]
             session = None
         new_id = None
@@ -192,24 +197,28 @@ class WebApp:
                 return HTMLResponse("<!DOCTYPE html><title>Busy</title><p>The server is full; please retry.</p>",
                                     status_code=503, headers={"Retry-After": "30"})
             except Exception:
-                log.exception("creating the app failed")
-                return self._error_page(request)
+                error_id = secrets.token_hex(4)
+                log.exception("creating the app failed (error id %s)", error_id)
+                return self._error_page(error_id)
         base = self.base_path(request)
         html = render_page(session, base=base, script_url=f"{base}/_lt/livetag.js?v={CLIENT_SCRIPT_HASH}",
                            debug=self.debug, parano_key=self.codec(session).key_b64)
+        if self.http_only:  # the client then uses POST + long-poll only
+            html = html.replace("<html ", '<html data-lt-mode="http" ', 1)
         response = HTMLResponse(html, headers={"Cache-Control": "no-store"})
-        if new_id is not None:
+        if new_id is not None and self.registry.issues_cookies:
             response.set_cookie(name, new_id, path=base or "/", httponly=True, samesite="lax",
                                 secure=request.url.scheme == "https")
         return response
 
-    def _error_page(self, request: Request) -> Response:
+    def _error_page(self, error_id: str) -> Response:
+        """The 500 page of an app whose ``init`` raised: the escaped traceback with
+        ``debug``, else only an error id that matches the server log line."""
         if self.debug:
-            import traceback
-
             body = f"<!DOCTYPE html><title>Error</title><pre>{escape_text(traceback.format_exc())}</pre>"
         else:
-            body = "<!DOCTYPE html><title>Error</title><p>The application failed to start.</p>"
+            body = ("<!DOCTYPE html><title>Error</title><p>The application failed to start "
+                    f"(error id {error_id}).</p>")
         return HTMLResponse(body, status_code=500)
 
     async def _script(self, request: Request) -> Response:

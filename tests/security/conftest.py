@@ -7,12 +7,13 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 # The protocol-speaking tab of the server tests is reused here, not copied.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
-from sec_client import HttpTab, Witness  # noqa: E402
+from sec_client import ClientCodec, HttpTab, Witness  # noqa: E402
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ async def tab() -> AsyncIterator[Callable[..., HttpTab]]:
     WebSocket protocol); all of them are closed after the test."""
     made: list[HttpTab] = []
 
-    def make(url: str, http=None, codec=None) -> HttpTab:  # noqa: ANN001
+    def make(url: str, http: httpx.AsyncClient | None = None, codec: ClientCodec | None = None) -> HttpTab:
         made.append(HttpTab(url, http, codec=codec))
         return made[-1]
 

@@ -56,8 +56,6 @@ async def test_websocket_join_with_another_sessions_token_is_closed(live_server:
         await w.check()
 
 
-@pytest.mark.xfail(strict=True, reason="livetag/protocol.py _decode_join: a join without a token is a plain "
-                   "'bad_message' (err, connection left open, waiting) instead of a CSRF refusal")
 async def test_websocket_join_without_a_token_is_closed_1008_csrf(live_server: Serve, tab, witness) -> None:
     with live_server(WebApp(Board).app) as server:
         w = await witness(server.url).start()
@@ -82,8 +80,6 @@ async def test_http_join_with_a_wrong_token_is_403(live_server: Serve, tab, witn
         await w.check()
 
 
-@pytest.mark.xfail(strict=True, reason="livetag/protocol.py _decode_join: a join without a token is answered "
-                   "400 bad_message, not 403 csrf")
 async def test_http_join_without_a_token_is_403(live_server: Serve, tab, witness) -> None:
     with live_server(WebApp(Board).app) as server:
         w = await witness(server.url).start()

@@ -17,7 +17,7 @@ from contextlib import ExitStack, contextmanager
 import orjson
 import pytest
 from lt_client import element_id
-from sec_client import Board, HttpTab, Serve
+from sec_client import Board, Serve
 
 from livetag import Tag, WebApp
 from livetag.runners.logs import TransportLog, redact_uvicorn_logs
@@ -105,8 +105,6 @@ async def test_without_debug_a_failing_app_shows_a_generic_page(live_server: Ser
         assert all(s not in response.text for s in (SECRET_TEXT, "Traceback", ".py"))
 
 
-@pytest.mark.xfail(strict=True, reason="livetag/server/webapp.py WebApp._page/_error_page: the 500 page of an app "
-                   "whose init failed has no error id, and its log line none either")
 async def test_without_debug_a_failing_app_page_has_an_error_id_matching_the_log(
         live_server: Serve, tab, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
@@ -236,8 +234,6 @@ async def test_no_secret_reaches_any_log_line_during_a_whole_session_life(
             assert secret not in line, f"a secret in a log line of {record.name}: {line[:300]!r}"
 
 
-@pytest.mark.xfail(strict=True, reason="livetag/runners/logs.py TransportLog._websocket logs the close reason a "
-                   "client sent as is: a newline in it forges a log line")
 async def test_a_client_cannot_forge_log_lines(live_server: Serve, tab, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     with live_server(TransportLog(WebApp(Board).app)) as server:

@@ -87,9 +87,6 @@ async def test_a_session_whose_http_client_went_away_expires(live_server: Serve,
         await w.check()
 
 
-@pytest.mark.xfail(strict=True, reason="livetag/session.py Session.leave compares `client.sink is sink`, but "
-                   "WebSocketConnection passes `self._sink`, a new bound-method object at each access: the "
-                   "client is never disconnected, so the session never expires and keeps the dead connection")
 async def test_a_session_whose_websocket_closed_expires(live_server: Serve, tab, witness) -> None:
     app, destroyed = destroy_recorder()
     webapp = WebApp(app, session_timeout=TIMEOUT)

@@ -40,18 +40,23 @@ class Slow(Board):
         self.log.text = self.log.text + "mark;"
 
 
-async def start_slow(t: HttpTab, transport: str) -> str:
-    """Open ``t`` and send its slow click without waiting for the answer."""
+async def start_slow(t: HttpTab, transport: str) -> asyncio.Future[list[dict]]:
+    """Open ``t`` and send its slow click; the messages answering it, when they come."""
     html = await t.load()
     slow = element_id(html, "slow")
     if transport == "websocket":
         await t.join()
         t.seq += 1
         await t.send({"t": "ev", "s": t.seq, "id": slow, "n": "click", "d": {}, "sync": {}})
-    else:
-        await t.hjoin()
-        asyncio.ensure_future(t.post_events([t.ev(slow)]))
-    return html
+        return asyncio.ensure_future(t.until_ack(t.seq))
+    await t.hjoin()
+
+    async def post() -> list[dict]:
+        response = await t.post_events([t.ev(slow)])
+        assert response.status_code == 200
+        return t.messages(response)
+
+    return asyncio.ensure_future(post())
 
 
 @pytest.mark.parametrize("transport", ["websocket", "http"])
@@ -60,18 +65,15 @@ async def test_a_sleeping_handler_does_not_delay_another_session(live_server: Se
     with live_server(WebApp(Slow).app) as server:
         w = await witness(server.url).start()
         sleepers = [tab(server.url) for _ in range(3)]  # several, so one free thread is not enough
-        for sleeper in sleepers:
-            await start_slow(sleeper, transport)
+        answers = [await start_slow(sleeper, transport) for sleeper in sleepers]
         await asyncio.sleep(0.1)  # the slow handlers are running now
         started = time.monotonic()
         await w.click()
         took = time.monotonic() - started
         assert took < SLEEP / 2, f"another session's click took {took:.2f} s while handlers slept"
         # The sleepers finish normally.
-        for sleeper in sleepers:
-            if transport == "websocket":
-                messages = await sleeper.until_ack(sleeper.seq)
-                assert texts(messages) == ["slow;"]
+        for answer in answers:
+            assert texts(await answer) == ["slow;"]
         await w.check()
 
 

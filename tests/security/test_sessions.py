@@ -19,6 +19,7 @@ from starlette.routing import Mount
 from websockets.exceptions import ConnectionClosed
 
 from livetag import Tag, WebApp
+from livetag.session import MAX_CLIENTS
 
 EXPIRED = {"t": "bye", "code": "expired", "msg": "session expired"}
 
@@ -174,9 +175,6 @@ async def test_query_n_discards_the_session_and_starts_a_new_one(live_server: Se
         assert len(destroyed) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="livetag/server/websocket.py: when its session is discarded (?n, expiry) "
-                   "the connection gets `bye` but stays open, and events sent on it still run handlers of the "
-                   "destroyed app (Session.dispatch does not check Session.closed)")
 async def test_a_discarded_sessions_websocket_is_closed_and_runs_no_handler(live_server: Serve, tab,
                                                                           witness) -> None:
     destroyed: list[int] = []
@@ -321,3 +319,21 @@ async def test_two_mounted_apps_keep_their_cookie_sessions_apart(live_server: Se
         assert texts(await b.hevent(element_id(html_b, "read"))) == ["2"]
         paths = sorted(c.path for c in http.cookies.jar if c.name == "lt_session")
         assert paths == ["/a", "/b"]
+
+
+async def test_a_page_reloaded_many_times_still_works(live_server: Serve, tab, witness) -> None:
+    with live_server(WebApp(Board).app) as server:
+        w = await witness(server.url).start()
+        t = tab(server.url)
+        for _ in range(MAX_CLIENTS + 2):  # F5: a new page (no client id), a new WebSocket
+            html = await t.load()
+            t.cid = None
+            await t.join()
+            await t.close()
+        html = await t.load()
+        t.cid = None
+        await t.join()
+        t.seq += 1
+        await t.send({"t": "ev", "s": t.seq, "id": element_id(html, "inc"), "n": "click", "d": {}, "sync": {}})
+        assert texts([await t.recv(timeout=3)]) == ["1"]
+        await w.check()

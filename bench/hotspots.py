@@ -1,18 +1,20 @@
 """Where a server's CPU goes: drive one bench server and sample it with py-spy.
 
-Usage: ``.venv/bin/python bench/profile.py {echo|counter|list} [--sessions N] [--seconds S]
-[--no-deflate] [--top K] [--raw FILE]``
+Usage: ``.venv/bin/python bench/hotspots.py {echo|counter|counter-async|list} [--sessions N]
+[--seconds S] [--gil] [--no-deflate] [--top K] [--raw FILE]``
 
 Starts the server in its own process (as ``run.py`` does), drives it with ``N`` sessions
-sending events back to back, records it with ``py-spy record --format raw`` (all threads,
-idle stacks dropped; install with ``.venv/bin/pip install py-spy``), and prints the
-functions with the most samples, self and inclusive. A diagnostic, not part of the report.
+sending events back to back, records it with ``py-spy record --format raw`` (all threads;
+install with ``.venv/bin/pip install -e .[bench]``), and prints the functions with the
+most samples, self and inclusive. ``--gil`` keeps only samples holding the GIL, which
+drops threads and event loops waiting for work. Coroutine stacks are cut where the event
+loop (C code) resumed them, so inclusive shares understate the outer frames. A diagnostic,
+not part of the report.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import shutil
 import subprocess
@@ -28,7 +30,7 @@ from bench.run import Settings, Target, Throughput, _run, log, measure_throughpu
 from bench.client import http_client  # noqa: E402
 from bench.servers import ServerProcess  # noqa: E402
 
-CLICKED = {"echo": None, "counter": "inc", "list": "change"}
+CLICKED = {"echo": None, "counter": "inc", "counter-async": "inc", "list": "change"}
 
 
 async def drive(target: Target, sessions: int, seconds: float) -> Throughput:

@@ -1,0 +1,385 @@
+"""Benchmark of the process-per-session ``Runner`` (issue 6).
+
+Usage: ``.venv/bin/python bench/runner.py [--quick] [--output PATH]``
+
+Three servers, each its own uvicorn process on 127.0.0.1 (a port the OS chose): the
+``Runner`` serving a counter, the same counter in-process (``WebApp``), and a raw
+Starlette WebSocket echo. This process drives them over the real protocol (httpx, the
+``websockets`` sync client) and measures:
+
+- new-session latency: ``GET /`` without a cookie (process from the fork server, app
+  ``init``, page rendered and relayed), against a page reload of an existing session;
+- event round trip (WebSocket click -> acknowledging update) against ``WebApp`` and the
+  echo floor (ratios);
+- memory per idle session: PSS (``/proc/<pid>/smaps_rollup``) of each session process,
+  with 200 sessions alive (target <= 2 MB);
+- the worst round trip of one session's events while 10 new sessions per second are
+  being created, against the same session's worst without creations.
+
+Every server is stopped by PID. The Markdown report goes to stdout and to
+``docs/benchmarks-runner.md`` (``docs/benchmarks.md`` is rewritten whole by
+``bench/run.py``). Nothing here is a test: no timing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from livetag import Runner, Tag, WebApp
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks-runner.md"
+TARGET_NEW_SESSION_MS = 20.0
+TARGET_PSS_MB = 2.0
+NO_RATE_LIMIT = {"events_per_second": 1e9, "event_burst": 1_000_000}
+
+
+class Counter(Tag.App):
+    def init(self) -> None:
+        self.count = 0
+        self.value = Tag.span("0", _class="value")
+        self <= Tag.button("+", _class="inc", _onclick=self.increment)
+        self <= self.value
+        self <= Tag.span(str(os.getpid()), _class="pid")
+
+    async def increment(self, e: Any) -> None:
+        self.count += 1
+        self.value.text = self.count
+
+
+runner_app = Runner(Counter, max_sessions=2000, **NO_RATE_LIMIT)
+webapp_app = WebApp(Counter, **NO_RATE_LIMIT).app
+
+
+async def _echo(ws: Any) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    await ws.accept()
+    try:
+        while True:
+            await ws.send_text(await ws.receive_text())
+    except WebSocketDisconnect:
+        pass
+
+
+def _echo_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+
+    return Starlette(routes=[WebSocketRoute("/ws", _echo)])
+
+
+echo_app = _echo_app()
+
+
+# -- processes ----------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, target: str, runtime: str) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(2048)
+        self.sock.set_inheritable(True)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        env = {**os.environ, "XDG_RUNTIME_DIR": runtime, "PYTHONPATH": str(ROOT)}
+        self.popen = subprocess.Popen([sys.executable, "-m", "uvicorn", target, "--fd", str(self.sock.fileno()),
+                                       "--log-level", "warning"], cwd=ROOT, env=env, pass_fds=(self.sock.fileno(),),
+                                      stdin=subprocess.DEVNULL)
+        self.pid = self.popen.pid
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                import httpx
+
+                httpx.get(self.url + "/_lt/livetag.js" if "echo" not in target else self.url + "/nope",
+                          timeout=30, trust_env=False)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(30)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(10)
+        self.sock.close()
+
+
+def pss_kib(pid: int) -> int:
+    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    return int(re.search(r"^Pss:\s+(\d+) kB", text, re.M).group(1))  # type: ignore[union-attr]
+
+
+def rss_kib(pid: int) -> int:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", text, re.M).group(1))  # type: ignore[union-attr]
+
+
+# -- clients ------------------------------------------------------------------------------
+
+
+class Page:
+    """A session over the real protocol (page, then WebSocket join)."""
+
+    def __init__(self, url: str) -> None:
+        import httpx
+
+        self.url = url
+        self.http = httpx.Client(trust_env=False, timeout=60)
+        self.ws: Any = None
+        self.seq = 0
+
+    def load(self) -> float:
+        started = time.perf_counter()
+        response = self.http.get(self.url + "/")
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 200, response.text[:300]
+        html = response.text
+        self.token = re.search(r'data-lt-token="([^"]*)"', html).group(1)  # type: ignore[union-attr]
+        self.rev = int(re.search(r'data-lt-rev="(\d+)"', html).group(1))  # type: ignore[union-attr]
+        self.inc = re.search(r'id="([^"]+)" class="inc"', html).group(1)  # type: ignore[union-attr]
+        self.pid = int(re.search(r'class="pid">(\d+)<', html).group(1))  # type: ignore[union-attr]
+        return elapsed
+
+    def join(self) -> None:
+        import orjson
+        from websockets.sync.client import connect
+
+        cookies = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies.jar)
+        self.ws = connect("ws" + self.url[4:] + "/_lt/ws", additional_headers={"Cookie": cookies},
+                          origin=self.url, compression=None, proxy=None).__enter__()
+        self.ws.send(orjson.dumps({"t": "join", "v": 1, "token": self.token, "cid": None, "rev": self.rev}).decode())
+        assert orjson.loads(self.ws.recv(30))["t"] == "joined"
+
+    def click(self) -> float:
+        import orjson
+
+        self.seq += 1
+        started = time.perf_counter()
+        self.ws.send(orjson.dumps({"t": "ev", "s": self.seq, "id": self.inc, "n": "click", "d": {},
+                                   "sync": {}}).decode())
+        while True:
+            message = orjson.loads(self.ws.recv(60))
+            if message["t"] in ("up", "ack") and message["ack"] >= self.seq:
+                return time.perf_counter() - started
+
+    def close(self) -> None:
+        if self.ws is not None:
+            self.ws.close()
+        self.http.close()
+
+
+def echo_round_trips(url: str, n: int) -> list[float]:
+    from websockets.sync.client import connect
+
+    text = '{"t":"ev","s":1,"id":"lt3","n":"click","d":{},"sync":{}}'
+    out = []
+    with connect("ws" + url[4:] + "/ws", compression=None, proxy=None) as ws:
+        for _ in range(n):
+            started = time.perf_counter()
+            ws.send(text)
+            ws.recv(30)
+            out.append(time.perf_counter() - started)
+    return out
+
+
+def ms(values: list[float], q: float = 0.5) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+# -- measurements -------------------------------------------------------------------------
+
+
+def measure(quick: bool) -> dict[str, Any]:
+    runtime = tempfile.mkdtemp(prefix="ltb", dir="/tmp")
+    servers: list[Server] = []
+    results: dict[str, Any] = {}
+    try:
+        runner = Server("bench.runner:runner_app", runtime)
+        webapp = Server("bench.runner:webapp_app", runtime)
+        echo = Server("bench.runner:echo_app", runtime)
+        servers += [runner, webapp, echo]
+        log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+
+        # New sessions (the supervisor and fork server are warm after the first).
+        log("new-session latency...")
+        warm = Page(runner.url)
+        warm.load()
+        pages: list[Page] = [warm]
+        new_times = []
+        for _ in range(20 if quick else 100):
+            p = Page(runner.url)
+            new_times.append(p.load())
+            pages.append(p)
+        reload_times = [warm.load() for _ in range(20 if quick else 100)]
+        webapp_new = []
+        for _ in range(20 if quick else 100):
+            p = Page(webapp.url)
+            webapp_new.append(p.load())
+            p.close()
+        results["new"] = {"p50": ms(new_times), "p95": ms(new_times, 0.95), "reload_p50": ms(reload_times),
+                          "webapp_new_p50": ms(webapp_new)}
+
+        # Round trips.
+        log("event round trips...")
+        n = 300 if quick else 2000
+        rt_runner = Page(runner.url)
+        rt_runner.load()
+        rt_runner.join()
+        rt_webapp = Page(webapp.url)
+        rt_webapp.load()
+        rt_webapp.join()
+        for _ in range(200):
+            rt_runner.click()
+            rt_webapp.click()
+        samples: dict[str, list[float]] = {"runner": [], "webapp": [], "echo": []}
+        for _ in range(4):
+            samples["echo"] += echo_round_trips(echo.url, n // 4)
+            samples["webapp"] += [rt_webapp.click() for _ in range(n // 4)]
+            samples["runner"] += [rt_runner.click() for _ in range(n // 4)]
+        results["rt"] = {k: {"p50": ms(v), "p99": ms(v, 0.99)} for k, v in samples.items()}
+        rt_webapp.close()
+
+        # Memory with 200 idle sessions.
+        log("memory at 200 sessions...")
+        while len(pages) < 200:
+            p = Page(runner.url)
+            p.load()
+            pages.append(p)
+        time.sleep(1.0)
+        pids = sorted({p.pid for p in pages})
+        pss = [pss_kib(pid) for pid in pids]
+        rss = [rss_kib(pid) for pid in pids]
+        results["memory"] = {"sessions": len(pids), "pss_mean_kib": statistics.mean(pss),
+                             "pss_max_kib": max(pss), "rss_mean_kib": statistics.mean(rss),
+                             "pss_total_mib": sum(pss) / 1024}
+
+        # Another session's events while 10 sessions/s are created.
+        log("events while sessions are created...")
+        seconds = 3 if quick else 8
+        baseline = [rt_runner.click() for _ in range(int(seconds / 0.02))]
+        stop = threading.Event()
+        created: list[float] = []
+        creator_pages: list[Page] = []
+
+        def creator() -> None:
+            next_at = time.monotonic()
+            while not stop.is_set():
+                p = Page(runner.url)
+                created.append(p.load())
+                creator_pages.append(p)
+                next_at += 0.1
+                time.sleep(max(0.0, next_at - time.monotonic()))
+
+        thread = threading.Thread(target=creator)
+        thread.start()
+        loaded: list[float] = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            loaded.append(rt_runner.click())
+            time.sleep(0.02)
+        stop.set()
+        thread.join()
+        results["contention"] = {"baseline_max": ms(baseline, 1.0), "baseline_p50": ms(baseline),
+                                 "loaded_max": ms(loaded, 1.0), "loaded_p50": ms(loaded), "events": len(loaded),
+                                 "created": len(created), "created_p50": ms(created)}
+        for p in pages + creator_pages:
+            p.close()
+        rt_runner.close()
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(runtime, ignore_errors=True)
+    return results
+
+
+def report(r: dict[str, Any]) -> str:
+    new, rt, mem, con = r["new"], r["rt"], r["memory"], r["contention"]
+    try:
+        from importlib.metadata import version
+
+        versions = ", ".join(f"{p} {version(p)}" for p in ("uvicorn", "starlette", "websockets", "uvloop"))
+    except Exception:
+        versions = ""
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    ok = lambda good: "yes" if good else "no"  # noqa: E731
+    lines = [
+        "## Runner: one process per session",
+        "",
+        f"Run of {datetime.date.today().isoformat()} by `bench/runner.py` (livetag `{commit}`), "
+        f"{os.cpu_count()} CPUs shared with other work, Linux {platform.release()}, Python {platform.python_version()}; "
+        f"{versions}.",
+        "",
+        "| measure | value | target | met |",
+        "|---|---|---|---|",
+        f"| new session (`GET /`, no cookie), p50 / p95 | {new['p50']:.1f} / {new['p95']:.1f} ms | "
+        f"<= {TARGET_NEW_SESSION_MS:g} ms | {ok(new['p50'] <= TARGET_NEW_SESSION_MS)} |",
+        f"| same, in-process `WebApp`, p50 | {new['webapp_new_p50']:.1f} ms | | |",
+        f"| page reload of a live session (Runner), p50 | {new['reload_p50']:.1f} ms | | |",
+        f"| event round trip p50: Runner / WebApp / echo | {rt['runner']['p50']:.3f} / {rt['webapp']['p50']:.3f} / "
+        f"{rt['echo']['p50']:.3f} ms | | |",
+        f"| round trip ratio Runner / WebApp, Runner / echo (p50) | "
+        f"{rt['runner']['p50'] / rt['webapp']['p50']:.2f}x, {rt['runner']['p50'] / rt['echo']['p50']:.2f}x | | |",
+        f"| event round trip p99: Runner / WebApp / echo | {rt['runner']['p99']:.3f} / {rt['webapp']['p99']:.3f} / "
+        f"{rt['echo']['p99']:.3f} ms | | |",
+        f"| memory per idle session, PSS mean (max) at {mem['sessions']} sessions | "
+        f"{mem['pss_mean_kib'] / 1024:.2f} MB ({mem['pss_max_kib'] / 1024:.2f} MB) | <= {TARGET_PSS_MB:g} MB | "
+        f"{ok(mem['pss_mean_kib'] / 1024 <= TARGET_PSS_MB)} |",
+        f"| same, RSS mean (pages shared with the fork server counted whole) | {mem['rss_mean_kib'] / 1024:.1f} MB | | |",
+        f"| another session's event while 10 sessions/s are created: worst / p50 | {con['loaded_max']:.1f} / "
+        f"{con['loaded_p50']:.2f} ms | | |",
+        f"| same session without creations: worst / p50 | {con['baseline_max']:.1f} / {con['baseline_p50']:.2f} ms | | |",
+        "",
+        "Method: each server is a uvicorn process (uvloop, httptools) on 127.0.0.1; the client is this "
+        "process (httpx, the `websockets` sync client, no compression). A new session is timed from the "
+        "request to the last byte of the page: the supervisor's round trip, a fork of the preloaded fork "
+        "server, the app's `init`, the page rendered by the session's `WebApp` and relayed by the web "
+        "worker. Round trips: 200 warm-up events, then "
+        f"interleaved blocks (echo, WebApp, Runner). Memory: PSS from `/proc/<pid>/smaps_rollup` of each "
+        "session process with 200 sessions alive and idle (pages loaded, no WebSocket); the fork server's own "
+        "memory is shared by all of them and not included. Contention: one connected session clicks every "
+        f"20 ms while another thread opens 10 new sessions per second ({con['created']} created, their page "
+        f"p50 {con['created_p50']:.1f} ms).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    args = parser.parse_args()
+    text = report(measure(args.quick))
+    print(text)
+    if not args.quick:
+        header = "# Benchmarks of the Runner\n\n(Kept apart from `docs/benchmarks.md`, which `bench/run.py` rewrites.)\n\n"
+        args.output.write_text(header + text)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()

@@ -1,0 +1,569 @@
+"""The supervisor: one process per ``Runner`` server that owns every session process.
+
+Started by the first web worker (a fresh interpreter, in its own session: the web
+worker's sockets are never inherited and terminal signals do not reach it), it lives as
+long as the server's *anchor* process (the gunicorn master, the uvicorn process) and
+then ends every session cleanly and removes its directory.
+
+It answers web workers on a control socket (length-prefixed JSON frames, see
+``bridge``): ``page`` (find or create the process of a session for a page load),
+``status`` (why a session is gone), ``hello``, ``list`` and ``shutdown``. Web workers
+reach session processes directly through their sockets; the supervisor is not on the
+path of events.
+
+Session processes are forks of a fork server that preloaded livetag and the app
+(multiprocessing ``forkserver``), started from a thread so that the supervisor's loop
+never waits for one. The supervisor enforces from outside what a process cannot enforce
+on itself: ``timeout_interaction`` (SIGKILL), ``max_memory_mb`` (RSS, SIGKILL),
+``timeout_inactivity`` (SIGTERM: a clean close with ``on_destroy``); it notices a death
+at once (the process's sentinel in its event loop) and remembers why, so that the pages
+of that session are told in plain words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import itertools
+import logging
+import multiprocessing
+import multiprocessing.process
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from . import bridge, paths
+from .appref import ROLE_ENV, AppRef
+from .preload import LOG_LEVEL_ENV, PRELOAD_ENV
+from .process import ProcessConfig, Slot, StopReason
+from .process import main as process_main
+
+log = logging.getLogger("livetag.server.runner.supervisor")
+
+#: Seconds a process asked to close cleanly (SIGTERM) gets before SIGKILL.
+TERM_GRACE_SECONDS = 5.0
+#: How many ended sessions are remembered (to tell their pages why), and for how long.
+MAX_TOMBSTONES = 10_000
+TOMBSTONE_SECONDS = 24 * 3600.0
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+class ProcessState(enum.Enum):
+    """Life cycle of a session process, as the supervisor sees it."""
+
+    STARTING = enum.auto()  # handed to the fork server
+    LIVE = enum.auto()      # running (its socket accepts connections)
+    CLOSING = enum.auto()   # asked to stop (SIGTERM or SIGKILL sent), not dead yet
+    ENDED = enum.auto()     # dead and reaped
+
+
+class EndReason(enum.Enum):
+    """Why a session process ended. ``code`` is what its pages are told: ``"ended"``
+    (show the message, do not reconnect) or ``"expired"`` (reload into a new session)."""
+
+    TIMEOUT = ("ended", "This session was stopped: an action took longer than {timeout:g} s. "
+                        "Reload the page to start again.")
+    MEMORY = ("ended", "This session was stopped: it used more than {memory} MB of memory. "
+                       "Reload the page to start again.")
+    INACTIVITY = ("ended", "This session ended after {inactivity:g} s without activity. "
+                           "Reload the page to start a new one.")
+    CRASHED = ("ended", "This session ended unexpectedly. Reload the page to start again.")
+    REPLACED = ("ended", "This session was opened again in another page with other parameters.")
+    DISCARDED = ("expired", "the session ended")
+    EXPIRED = ("expired", "the session expired")
+    SHUTDOWN = ("expired", "the server stopped")
+
+    @property
+    def code(self) -> str:
+        return self.value[0]
+
+
+_STOP_REASONS = {EndReason.INACTIVITY: StopReason.INACTIVITY, EndReason.REPLACED: StopReason.REPLACED,
+                 EndReason.DISCARDED: StopReason.DISCARDED, EndReason.SHUTDOWN: StopReason.SHUTDOWN}
+
+
+class ServerFull(Exception):
+    pass
+
+
+@dataclass(eq=False)
+class SessionRecord:
+    """One session process. ``name`` is the HMAC of (mount path, session id): the
+    supervisor never keys anything by a raw session id."""
+
+    name: str
+    base: str
+    query: tuple[tuple[str, str], ...]
+    app: AppRef
+    options: tuple[bool, bool, bool]  # debug, parano, http_only
+    shared: Any
+    state: ProcessState = ProcessState.STARTING
+    reason: EndReason | None = None
+    process: Any = None
+    pid: int = 0
+    socket_ino: int = 0
+    started: float = field(default_factory=time.monotonic)
+    term_deadline: float = 0.0
+
+    @property
+    def log_id(self) -> str:
+        return self.name[:8]
+
+
+def normalised_query(query: str) -> tuple[tuple[str, str], ...]:
+    """The page's query parameters in a canonical order, without ``n`` (new session)."""
+    return tuple(sorted((k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "n"))
+
+
+class Supervisor:
+    """See the module docstring. ``config`` is what the starting web worker sent
+    (``client.supervisor_config``)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.base = Path(config["base"])
+        self.anchor = int(config["anchor"])
+        self.instance = secrets.token_hex(4)
+        self.dir = self.base / self.instance
+        self.path_key = secrets.token_bytes(32)
+        self.cookie_secret = config.get("session_secret") or secrets.token_urlsafe(32)
+        self.timeout_interaction = float(config["timeout_interaction"])
+        self.timeout_inactivity = float(config["timeout_inactivity"])
+        self.max_memory_mb = config.get("max_memory_mb")
+        self.max_sessions = int(config["max_sessions"])
+        self.limits = dict(config.get("limits", {}))
+        self.allowed_origins = tuple(config.get("allowed_origins", ()))
+        self.sessions: dict[str, SessionRecord] = {}
+        self.closing: set[SessionRecord] = set()
+        self.creating: dict[str, asyncio.Future[SessionRecord]] = {}
+        self.tombstones: OrderedDict[str, tuple[EndReason, float]] = OrderedDict()
+        self.ctx = multiprocessing.get_context("forkserver")
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livetag-spawn")
+        self._counter = itertools.count()
+        self._stopping = False
+        self._done: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.AbstractServer | None = None
+        # Each session process holds the other end: EOF there = this supervisor died.
+        self._lifeline, self._lifeline_child = socket.socketpair()
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def messages(self, reason: EndReason) -> str:
+        return reason.value[1].format(timeout=self.timeout_interaction, memory=self.max_memory_mb,
+                                      inactivity=self.timeout_inactivity)
+
+    async def run(self, ready_fd: int | None = None) -> None:
+        self._loop = loop = asyncio.get_running_loop()
+        self._done = asyncio.Event()
+        os.umask(0o077)
+        os.mkdir(self.dir, 0o700)
+        os.mkdir(self.dir / "s", 0o700)
+        paths.write_json(self.dir / "keys.json", {"path_key": self.path_key.hex(), "cookie_secret": self.cookie_secret,
+                                                  "pid": os.getpid(), "anchor": self.anchor})
+        self.ctx.set_forkserver_preload(["livetag.server.runner.preload"])
+        warm = loop.run_in_executor(self.executor, _start_fork_server)
+        self._server = await asyncio.start_unix_server(self._control, path=str(self.dir / "ctl"))
+        loop.add_signal_handler(signal.SIGTERM, self.request_shutdown)
+        self._watch_anchor()
+        watchdog = loop.create_task(self._watchdog())
+        try:
+            await warm
+        except Exception:
+            log.exception("the fork server did not start")
+        if ready_fd is not None:
+            os.write(ready_fd, orjson.dumps({"pid": os.getpid(), "instance": self.instance}) + b"\n")
+            os.close(ready_fd)
+        log.info("session supervisor %d ready (timeout_interaction=%gs)", os.getpid(), self.timeout_interaction)
+        await self._done.wait()
+        watchdog.cancel()
+
+    def _watch_anchor(self) -> None:
+        assert self._loop is not None
+        try:
+            fd = os.pidfd_open(self.anchor)
+        except (OSError, AttributeError):
+            if not _pid_alive(self.anchor):
+                self.request_shutdown()
+                return
+            self._loop.create_task(self._poll_anchor())
+            return
+        self._loop.add_reader(fd, self._anchor_gone, fd)
+
+    def _anchor_gone(self, fd: int) -> None:
+        assert self._loop is not None
+        self._loop.remove_reader(fd)
+        os.close(fd)
+        log.info("the server process %d ended: closing every session", self.anchor)
+        self.request_shutdown()
+
+    async def _poll_anchor(self) -> None:  # pragma: no cover - kernels without pidfd
+        while _pid_alive(self.anchor):
+            await asyncio.sleep(1.0)
+        self.request_shutdown()
+
+    def request_shutdown(self) -> None:
+        if not self._stopping and self._loop is not None:
+            self._loop.create_task(self.shutdown())
+
+    async def shutdown(self) -> None:
+        """End every session cleanly (SIGKILL after ``TERM_GRACE_SECONDS``), remove this
+        supervisor's files; the base directory too when nothing else is left in it."""
+        if self._stopping:
+            while not self._done.is_set():  # type: ignore[union-attr]
+                await asyncio.sleep(0.05)
+            return
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.dir / "ctl")
+        for record in list(self.sessions.values()):
+            self._terminate(record, EndReason.SHUTDOWN)
+        deadline = time.monotonic() + TERM_GRACE_SECONDS + 1
+        while self.closing and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for record in list(self.closing):
+            self._kill(record, EndReason.SHUTDOWN)
+        deadline = time.monotonic() + 2
+        while self.closing and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        paths.remove_instance(self.base, self.instance, os.getpid())
+        log.info("session supervisor %d stopped", os.getpid())
+        self._done.set()  # type: ignore[union-attr]
+
+    # -- control socket -------------------------------------------------------------------
+
+    async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    request = await bridge.read_frame(reader)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                try:
+                    reply = await self._answer(request)
+                except ServerFull:
+                    reply = {"error": "full"}
+                except Exception as exc:
+                    log.exception("control request %r failed", request.get("op"))
+                    reply = {"error": "failed", "msg": f"{type(exc).__name__}: {exc}"}
+                writer.write(bridge.encode(reply))
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        if op == "page":
+            return await self._page(request)
+        if op == "status":
+            return self._status(str(request["name"]))
+        if op == "hello":
+            return {"pid": os.getpid(), "anchor": self.anchor, "instance": self.instance}
+        if op == "list":
+            return {"sessions": [{"name": r.log_id, "pid": r.pid, "state": r.state.name}
+                                 for r in self.sessions.values()]}
+        if op == "shutdown":
+            if int(request.get("anchor", -1)) != self.anchor:
+                return {"error": "refused", "msg": "only the server process may stop the supervisor"}
+            await self.shutdown()
+            return {"ok": True}
+        return {"error": "unknown", "msg": f"expected a known op, got {op!r}"}
+
+    def _name(self, base: str, session_id: str) -> str:
+        return paths.session_name(self.path_key, base, session_id)
+
+    async def _page(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Find or create the process of a page load's session. Request: ``base``,
+        ``sid`` (the cookie, or null), ``query``, ``new`` (``?n``), ``app``,
+        ``options`` ([debug, parano, http_only]). Reply: ``sid`` (to set as cookie when
+        ``issued``), ``pid``."""
+        if self._stopping:
+            raise ConnectionError("the supervisor is stopping")
+        base = str(request.get("base", ""))
+        sid = request.get("sid") or None
+        query = normalised_query(str(request.get("query", "")))
+        app = AppRef.from_json(request["app"])
+        options = tuple(bool(x) for x in request.get("options", (False, False, False)))
+        if sid is not None and not isinstance(sid, str):
+            sid = None
+        issued = False
+        while True:
+            if sid is not None:
+                name = self._name(base, sid)
+                pending = self.creating.get(name)
+                if pending is not None:
+                    record = await pending
+                    return {"sid": sid, "issued": issued, "pid": record.pid}
+                record = self.sessions.get(name)
+                if record is not None and self._alive(record):
+                    if request.get("new"):
+                        self._terminate(record, EndReason.DISCARDED)
+                        sid = None
+                        continue
+                    if record.query == query and record.app == app and record.options == options:
+                        return {"sid": sid, "issued": issued, "pid": record.pid}
+                    self._terminate(record, EndReason.REPLACED)  # the app is recreated for them
+                elif record is None and name not in self.tombstones:
+                    sid = None  # not one of ours (or long gone): never adopt a client's id
+                    continue
+                # else: its process ended (killed, crashed, expired): a fresh one, same id
+            else:
+                sid = secrets.token_urlsafe(32)  # 256 bits
+                issued = True
+                name = self._name(base, sid)
+            record = await self._create(name, sid, base, query, app, options)
+            return {"sid": sid, "issued": issued, "pid": record.pid}
+
+    def _status(self, name: str) -> dict[str, Any]:
+        record = self.sessions.get(name)
+        if record is not None:
+            if self._alive(record):
+                return {"state": "live"}
+            self._on_exit(record)
+        tomb = self.tombstones.get(name)
+        if tomb is not None:
+            reason = tomb[0]
+            return {"state": "ended", "code": reason.code, "msg": self.messages(reason)}
+        return {"state": "unknown", "code": "expired", "msg": "session expired"}
+
+    # -- processes ------------------------------------------------------------------------
+
+    async def _create(self, name: str, sid: str, base: str, query: tuple[tuple[str, str], ...], app: AppRef,
+                      options: tuple[bool, ...]) -> SessionRecord:
+        assert self._loop is not None
+        future: asyncio.Future[SessionRecord] = self._loop.create_future()
+        self.creating[name] = future
+        try:
+            if len(self.sessions) >= self.max_sessions:
+                raise ServerFull()
+            shared = self.ctx.RawArray("d", len(Slot))
+            now = time.monotonic()
+            shared[Slot.BUSY_SINCE] = now  # starting counts as an interaction: same timeout
+            shared[Slot.LAST_ACTIVE] = now
+            record = SessionRecord(name, base, query, app, options, shared)  # type: ignore[arg-type]
+            debug, parano, http_only = options
+            config = ProcessConfig(sid, app, debug=debug, parano=parano, http_only=http_only,
+                                   allowed_origins=self.allowed_origins, limits=self.limits,
+                                   timeout_inactivity=self.timeout_inactivity)
+            listener = self._listen(name)
+            try:
+                process = self.ctx.Process(target=process_main, args=(config, listener, shared, self._lifeline_child),
+                                           name=f"livetag-session-{record.log_id}", daemon=False)
+                await self._loop.run_in_executor(self.executor, _start, process)
+            finally:
+                listener.close()
+            record.process, record.pid = process, process.pid
+            record.socket_ino = os.stat(self.dir / "s" / name).st_ino
+            record.state = ProcessState.LIVE
+            old = self.sessions.get(name)
+            if old is not None and old is not record:
+                self.closing.add(old)
+            self.sessions[name] = record
+            self.tombstones.pop(name, None)
+            self._loop.add_reader(process.sentinel, self._on_exit, record)
+            log.info("session process %d started for %s (%d live)", record.pid, record.log_id, len(self.sessions))
+            future.set_result(record)
+            return record
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # awaited by the waiters, if any; not an unhandled error
+            raise
+        finally:
+            del self.creating[name]
+
+    def _listen(self, name: str) -> socket.socket:
+        """A listening socket at ``s/<name>``, swapped in atomically (a replaced
+        session's process keeps its own socket, unreachable by path)."""
+        final = self.dir / "s" / name
+        tmp = self.dir / "s" / f".{next(self._counter)}"
+        paths.check_socket_path(final)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(str(tmp))
+            sock.listen(512)
+            os.replace(tmp, final)
+        except BaseException:
+            sock.close()
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return sock
+
+    @staticmethod
+    def _alive(record: SessionRecord) -> bool:
+        return record.state in (ProcessState.STARTING, ProcessState.LIVE) and record.process is not None \
+            and record.process.exitcode is None
+
+    def _on_exit(self, record: SessionRecord) -> None:
+        """The process of ``record`` is dead (its sentinel became readable)."""
+        if record.state is ProcessState.ENDED:
+            return
+        assert self._loop is not None
+        self._loop.remove_reader(record.process.sentinel)
+        code = record.process.exitcode
+        if record.reason is None:
+            record.reason = EndReason.EXPIRED if code == 0 else EndReason.CRASHED
+        record.state = ProcessState.ENDED
+        self.closing.discard(record)
+        with contextlib.suppress(Exception):
+            record.process.close()
+        if self.sessions.get(record.name) is record:
+            del self.sessions[record.name]
+            self.tombstones[record.name] = (record.reason, time.monotonic())
+            self._trim_tombstones()
+            with contextlib.suppress(OSError):
+                path = self.dir / "s" / record.name
+                if os.stat(path).st_ino == record.socket_ino:
+                    os.unlink(path)
+        level = logging.INFO if record.reason in (EndReason.EXPIRED, EndReason.SHUTDOWN, EndReason.DISCARDED,
+                                                  EndReason.REPLACED, EndReason.INACTIVITY) else logging.WARNING
+        log.log(level, "session process %d of %s ended (%s, exit code %s)", record.pid, record.log_id,
+                record.reason.name.lower(), code)
+
+    def _trim_tombstones(self) -> None:
+        now = time.monotonic()
+        while self.tombstones:
+            name, (_, when) = next(iter(self.tombstones.items()))
+            if len(self.tombstones) <= MAX_TOMBSTONES and now - when < TOMBSTONE_SECONDS:
+                break
+            del self.tombstones[name]
+
+    def _signal(self, record: SessionRecord, sig: int) -> None:
+        # Only a process we started and have not seen die: its pid cannot have been reused.
+        if record.process is not None and record.process.exitcode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record.pid, sig)
+
+    def _kill(self, record: SessionRecord, reason: EndReason) -> None:
+        if record.state is not ProcessState.CLOSING:  # else the first reason stands
+            record.reason = reason
+        record.state = ProcessState.CLOSING
+        self.closing.add(record)
+        self._signal(record, signal.SIGKILL)
+
+    def _terminate(self, record: SessionRecord, reason: EndReason) -> None:
+        """Ask the process to close its session cleanly (``on_destroy`` runs)."""
+        if record.state is ProcessState.CLOSING:
+            return
+        record.reason = reason
+        record.state = ProcessState.CLOSING
+        record.term_deadline = time.monotonic() + TERM_GRACE_SECONDS
+        record.shared[Slot.STOP_REASON] = _STOP_REASONS.get(reason, StopReason.SHUTDOWN)
+        self.closing.add(record)
+        if reason in (EndReason.REPLACED, EndReason.DISCARDED) and self.sessions.get(record.name) is record:
+            del self.sessions[record.name]  # its successor takes the name
+        self._signal(record, signal.SIGTERM)
+
+    async def _watchdog(self) -> None:
+        """Timeouts and budgets, checked from outside the session processes."""
+        tick = max(0.02, min(0.25, self.timeout_interaction / 8))
+        next_memory = 0.0
+        while True:
+            await asyncio.sleep(tick)
+            try:
+                now = time.monotonic()
+                check_memory = self.max_memory_mb is not None and now >= next_memory
+                if check_memory:
+                    next_memory = now + 0.5
+                for record in list(self.sessions.values()):
+                    if record.state is not ProcessState.LIVE:
+                        continue
+                    busy = record.shared[Slot.BUSY_SINCE]
+                    if busy and now - busy > self.timeout_interaction:
+                        log.warning("session process %d of %s: an interaction passed %gs: killing it", record.pid,
+                                    record.log_id, self.timeout_interaction)
+                        self._kill(record, EndReason.TIMEOUT)
+                    elif (self.timeout_inactivity and not busy
+                          and now - record.shared[Slot.LAST_ACTIVE] > self.timeout_inactivity):
+                        self._terminate(record, EndReason.INACTIVITY)
+                    elif check_memory and _rss_mb(record.pid) > self.max_memory_mb:  # type: ignore[operator]
+                        log.warning("session process %d of %s: over %s MB: killing it", record.pid, record.log_id,
+                                    self.max_memory_mb)
+                        self._kill(record, EndReason.MEMORY)
+                for record in list(self.closing):
+                    if record.term_deadline and now > record.term_deadline and record.state is ProcessState.CLOSING:
+                        record.term_deadline = 0.0
+                        self._signal(record, signal.SIGKILL)
+            except Exception:
+                log.exception("supervisor watchdog failed")
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * PAGE_SIZE / (1 << 20)
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: an existence check, nothing is delivered
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _start_fork_server() -> None:
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+
+
+def _start(process: Any) -> None:
+    process.start()
+    # The supervisor watches its processes itself (sentinels in its loop); left in
+    # multiprocessing's registry they would be polled from this thread too and joined at exit.
+    multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    """Entry point: ``python -c "from livetag.server.runner.supervisor import main; main()"``
+    with the configuration as JSON on stdin (see ``client.supervisor_config``)."""
+    config = orjson.loads(sys.stdin.buffer.read())
+    sys.stdin.close()
+    os.environ[ROLE_ENV] = "supervisor"
+    os.environ[PRELOAD_ENV] = orjson.dumps(config.get("preload", [])).decode()
+    if config.get("log_level"):
+        os.environ[LOG_LEVEL_ENV] = str(config["log_level"])
+        from ...runners.logs import configure_logging
+
+        configure_logging(str(config["log_level"]))
+    sys.path[:] = config["sys_path"]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    code = 0
+    try:
+        loop.run_until_complete(Supervisor(config).run(config.get("ready_fd")))
+    except BaseException:
+        log.exception("the session supervisor failed")
+        code = 1
+    finally:
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(code)
