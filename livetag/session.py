@@ -15,8 +15,6 @@ Transports (WebSocket, SSE, HTTP, the test client) talk to a session through ``j
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
 import hmac
 import inspect
 import logging
@@ -25,7 +23,6 @@ import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -36,6 +33,7 @@ from .dom.tag import Tag, current_request
 from .dom.tree import LiveTree, Op
 from .errors import ForbiddenEvent, ProtocolError
 from .protocol import PROTOCOL_VERSION, EventMessage, Join, encode, encode_ack, encode_extras, encode_update
+from .threads import HANDLER_THREADS
 
 log = logging.getLogger("livetag.session")
 
@@ -49,16 +47,11 @@ BACKGROUND_THROTTLE = 0.05
 _FORM_CONTROLS = frozenset({"input", "textarea", "select"})
 _DONE = object()
 
-#: Synchronous user code runs here, off the event loop. Sized for sessions that block
-#: (sleep, I/O) rather than for CPU: a handler sleeping in one session must not make
-#: another session's click wait for a free thread. Threads start only when needed.
-HANDLER_THREADS = ThreadPoolExecutor(max_workers=256, thread_name_prefix="livetag-handler")
 
 
-async def to_thread(func: Callable[..., Any], *args: Any) -> Any:
-    """``asyncio.to_thread`` on livetag's handler pool (context variables included)."""
-    call = functools.partial(contextvars.copy_context().run, func, *args)
-    return await asyncio.get_running_loop().run_in_executor(HANDLER_THREADS, call)
+def to_thread(func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """Run synchronous user code off the event loop (see ``livetag.threads``)."""
+    return HANDLER_THREADS.run(func, *args)
 
 
 def _disabled(tag: Tag) -> bool:
@@ -119,7 +112,7 @@ class Session:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
-        self._request: Any = request
+        self._request: Any = None  # the request lifecycle hooks see: the last join's
         self._statics: dict[str, int] = {}  # static html -> revision that first carried it
         #: The cookie session (``request.session``) as a WebSocket handler left it, until
         #: the page fetches it over HTTP (a WebSocket cannot set cookies).
@@ -175,6 +168,8 @@ class Session:
         # ==, not is: a bound method is a new object at every attribute access.
         if sink is None or client.sink == sink:
             client.sink = None
+        if not any(c.sink is not None for c in self._clients.values()):
+            self._request = None  # do not keep a dead connection's request alive
         self.last_active = time.monotonic()
 
     def _forget_old_clients(self) -> None:

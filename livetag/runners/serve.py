@@ -64,6 +64,9 @@ def uvicorn_config(app: Any, *, log_level: str = "info", **options: Any) -> uvic
     if limits is not None and hasattr(limits, "max_message_bytes"):
         options.setdefault("ws_max_size", limits.max_message_bytes)
     options.setdefault("timeout_graceful_shutdown", 3)
+    # Patches are tens of bytes: permessage-deflate (RFC 7692) would cost CPU on every
+    # message and ~40 KiB of zlib state per connection for nothing.
+    options.setdefault("ws_per_message_deflate", False)
     config = uvicorn.Config(TransportLog(app), log_level=log_level, **options)
     redact_uvicorn_logs()  # DEBUG handshake lines would show the session cookie
     return config

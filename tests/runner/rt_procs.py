@@ -23,6 +23,7 @@ WAIT = 30.0  # generous: the machine is shared; tests wait for conditions, never
 def bind(port: int = 0) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets
     sock.bind(("127.0.0.1", port))
     sock.listen(128)
     sock.set_inheritable(True)

@@ -285,3 +285,20 @@ def test_timeout_inactivity_ends_idle_sessions_with_on_destroy(serve: Serve, run
     tab.load()
     assert tab.pid != pid
     tab.aclose()
+
+
+def test_a_killed_supervisor_takes_its_sessions_and_a_new_one_starts(serve: Serve, runtime: str) -> None:
+    server = serve()
+    tab = Tab(server.url)
+    tab.load()
+    session = tab.pid
+    [supervisor] = supervisor_pids(runtime)
+    os.kill(supervisor, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(session), what="the session process to follow its supervisor")
+    tab.load()  # the next request starts a new supervisor; the old one's files are swept
+    tab.join()
+    assert texts(tab.click("inc")) == ["1"]
+    assert tab.pid != session and supervisor_pids(runtime) != [supervisor]
+    [base] = list(Path(runtime).glob("lt-*"))
+    assert len([p for p in base.iterdir() if p.is_dir()]) == 1
+    tab.aclose()

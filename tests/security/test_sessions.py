@@ -52,7 +52,9 @@ async def test_a_client_chosen_session_id_is_never_adopted(live_server: Serve, t
     with live_server(webapp.app) as server:
         w = await witness(server.url).start()
         chosen = base64.urlsafe_b64encode(b"\x01" * 32).decode().rstrip("=")  # well-formed, just not issued
-        for forged in (chosen, "attacker", w.tab.session_id[:-1] + "A", ""):
+        real = w.tab.session_id
+        near = real[:-1] + ("B" if real.endswith("A") else "A")  # one character off, never the same
+        for forged in (chosen, "attacker", near, ""):
             t = tab(server.url)
             t.http.cookies.set("lt_sid", forged)
             # Named by WebSocket, SSE, long-poll or POST, the id is unknown: "expired".

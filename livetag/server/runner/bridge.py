@@ -142,9 +142,10 @@ class RelayState:
     """What the browser has been sent so far, so that a dead process is reported in the
     form the transport still allows (a response not started yet, an accepted WebSocket)."""
 
-    __slots__ = ("started", "accepted", "closed")
+    __slots__ = ("relayed", "started", "accepted", "closed")
 
     def __init__(self) -> None:
+        self.relayed = False   # the connection reached a session process (its first messages went there)
         self.started = False   # http.response.start sent
         self.accepted = False  # websocket.accept sent
         self.closed = False    # websocket.close sent, or the response body finished
@@ -160,6 +161,7 @@ async def relay(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str,
     before they reach ``send``. Returns how it ended; never raises for a peer going away.
     """
     writer.write(encode_scope(scope))
+    state.relayed = True
     session = scope.get("session")
     client_gone = asyncio.Event()
 

@@ -284,8 +284,8 @@ class Runner(Starlette):
                 if state.closed:
                     return
                 if not state.accepted:
-                    if not state.started:
-                        await receive()  # websocket.connect
+                    if not state.relayed:
+                        await receive()  # websocket.connect (else the relay consumed it)
                     accept: dict[str, Any] = {"type": "websocket.accept"}
                     edit = self._on_start()
                     if edit is not None:
