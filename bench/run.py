@@ -1,6 +1,6 @@
 """Run every livetag benchmark against a raw Starlette WebSocket echo, in one run.
 
-Usage: ``.venv/bin/python bench/run.py [--quick] [--output PATH] [--no-deflate]``
+Usage: ``.venv/bin/python bench/run.py [--quick] [--output PATH] [--deflate]``
 
 Four servers run side by side, each in its own process under uvicorn on 127.0.0.1:0:
 the echo floor, ``examples/counter.py``, the same counter with ``async def`` handlers,
@@ -65,7 +65,7 @@ class Settings:
     conc_rounds: int = 5          # interleaved across servers; the report takes the median
     mem_sessions: int = 1000
     mem_concurrency: int = 16     # sessions being opened at once
-    deflate: bool = True          # permessage-deflate, as browsers negotiate it
+    deflate: bool = False         # permessage-deflate on the servers (livetag's runners turn it off)
     quick: bool = False
 
 
@@ -101,8 +101,8 @@ class Target:
     async def open(self, http: httpx.AsyncClient) -> tuple[BenchSession, str]:
         """A new session and the id of the element its events target."""
         if self.css_class is None:
-            return await EchoSession.open(self.server.base_url, deflate=self.deflate), "lt5"
-        session = await LiveSession.open(http, self.server.base_url, deflate=self.deflate)
+            return await EchoSession.open(self.server.base_url, deflate=True), "lt5"
+        session = await LiveSession.open(http, self.server.base_url, deflate=True)
         return session, id_of_class(session.page.html, self.css_class)
 
 
@@ -278,7 +278,7 @@ async def measure_memory(target: Target, http: httpx.AsyncClient, s: Settings) -
             async def echo_connection() -> EchoSession:
                 # One message each way, as a livetag join does: the per-message-deflate
                 # buffers of a connection are only touched once it carries a message.
-                connection = await EchoSession.open(base, deflate=target.deflate)
+                connection = await EchoSession.open(base, deflate=True)
                 await connection.event("lt5")
                 return connection
 
@@ -288,7 +288,7 @@ async def measure_memory(target: Target, http: httpx.AsyncClient, s: Settings) -
             await asyncio.sleep(0.5)
             pages_mem = memory_kib(pid)
             sessions = await _bounded(
-                [lambda p=p: LiveSession.connect(p, base, deflate=target.deflate) for p in pages], s.mem_concurrency)
+                [lambda p=p: LiveSession.connect(p, base, deflate=True) for p in pages], s.mem_concurrency)
         await asyncio.sleep(0.5)
         connected = memory_kib(pid)
     finally:
@@ -515,7 +515,7 @@ def render_report(r: Results) -> str:
     add("- Each server runs under uvicorn with its defaults (uvloop, httptools, the `websockets` sans-I/O "
         "protocol) in its own process, bound to 127.0.0.1 on a port the OS chose. The client is one asyncio "
         f"process (uvloop) using `httpx` and `websockets`; permessage-deflate is "
-        f"{'negotiated, as browsers do' if s.deflate else 'off (--no-deflate)'}.")
+        f"{'accepted by every server (--deflate)' if s.deflate else 'offered by the client, as browsers do, and declined by every server, as livetag runners configure uvicorn (--deflate measures it on)'}.")
     add("- A livetag session is opened as a browser opens it: `GET /` (session cookie; CSRF token and "
         "revision read from `<html>`), WebSocket to `/_lt/ws`, `join`. An event is "
         "`{\"t\":\"ev\",\"s\":n,\"id\":…,\"n\":\"click\",\"d\":{},\"sync\":{}}` and completes when the `up` "
@@ -570,11 +570,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None,
                         help=f"where to write the report (default: {DEFAULT_OUTPUT.relative_to(ROOT)}; "
                              "a --quick run writes nothing unless given)")
-    parser.add_argument("--no-deflate", action="store_true", help="do not negotiate permessage-deflate")
+    parser.add_argument("--deflate", action="store_true", help="let every server accept permessage-deflate")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else Settings()
-    if args.no_deflate:
-        settings = replace(settings, deflate=False)
+    if args.deflate:
+        settings = replace(settings, deflate=True)
+    os.environ["LIVETAG_BENCH_DEFLATE"] = "1" if settings.deflate else "0"  # read by the server processes
     output = args.output or (None if args.quick else DEFAULT_OUTPUT)
 
     # SIGTERM must unwind through the finally below, so the servers are stopped.

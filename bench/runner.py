@@ -93,6 +93,9 @@ echo_app = _echo_app()
 class Server:
     def __init__(self, target: str, runtime: str) -> None:
         self.sock = socket.socket()
+        # Accepted sockets inherit it (Linux); uvicorn --fd takes the socket for a unix one
+        # and would leave Nagle on, stalling a reused connection's two-part responses.
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(2048)
         self.sock.set_inheritable(True)

@@ -133,8 +133,11 @@ def serve(name: str) -> None:
     app = APPS[name]()
     sock = bind_socket(HOST, 0)
     port = sock.getsockname()[1]
+    # Every server alike: permessage-deflate off, as livetag's runners serve, unless the
+    # run measures compression (bench/run.py --deflate).
+    deflate = os.environ.get("LIVETAG_BENCH_DEFLATE") == "1"
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           timeout_graceful_shutdown=2))
+                                           timeout_graceful_shutdown=2, ws_per_message_deflate=deflate))
 
     def announce() -> None:
         # The socket listens before uvicorn runs; only announce once it really accepts.

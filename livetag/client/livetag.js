@@ -4,6 +4,7 @@
 (() => {
   "use strict";
   const PROTOCOL = 1;
+  const MAX_BATCH = 50; // events per HTTP POST; the server's default burst is 100
   const doc = document.documentElement;
   const config = {
     base: doc.dataset.ltBase || "",
@@ -154,7 +155,8 @@
     async function pump() {
       if (busy || !alive || cid === null || !queue.length) return;
       busy = true;
-      const batch = queue.splice(0);
+      // Bounded, so that a long disconnection's backlog fits the server's event burst.
+      const batch = queue.splice(0, MAX_BATCH);
       try {
         const res = await post(`/_lt/event?cid=${encodeURIComponent(cid)}&mode=${kind}`, JSON.stringify(batch));
         if (res.status === 429) {
@@ -302,7 +304,7 @@
         break;
       case "bye":
         if (m.code === "expired") reloadIntoNewSession();
-        else if (m.code === "ended") sessionEnded(m.msg);
+        else sessionEnded(m.msg); // "ended", "evicted": final, and said in the page
         break;
     }
   }
