@@ -52,3 +52,65 @@ class TooManySessions(LivetagError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"expected fewer than {limit} live sessions, got {limit}: the server is full")
         self.limit = limit
+
+
+# -- runners: what the command line turns into one-line messages ------------------------
+# Each class carries ``exit_status``, the process exit status the command line uses for
+# it: ``2`` for a wrong argument (like ``argparse``), ``1`` for a failure at run time.
+
+
+class RunnerError(LivetagError):
+    """Base class of the runners' errors; ``str(error)`` is a complete one-line message."""
+
+    exit_status = 1
+
+
+class PortInUse(RunnerError, OSError):
+    """``host:port`` is already bound by another socket (``errno`` is ``EADDRINUSE``).
+
+    Also an ``OSError``, so code that caught the bind failure before keeps working."""
+
+    def __init__(self, host: str, port: int, errno: int) -> None:
+        OSError.__init__(self, errno, f"port {port} on {host} is already in use "
+                                      "(choose another with --port, or --port 0 for a free one)")
+        self.host = host
+        self.port = port
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class AppLoadError(RunnerError):
+    """The app named by an import string could not be loaded."""
+
+
+class AppFileNotFound(AppLoadError):
+    """The ``.py`` file of an import string does not exist."""
+
+    exit_status = 2
+
+
+class AppImportFailed(AppLoadError):
+    """Importing the app's module raised; ``__cause__`` is what it raised."""
+
+
+class AppNotFound(AppLoadError):
+    """The module defines no ``Tag.App`` subclass, or not the attribute that was named."""
+
+    exit_status = 2
+
+
+class AmbiguousApp(AppLoadError):
+    """The module defines several ``Tag.App`` subclasses and none was named.
+
+    ``candidates`` lists their names, in definition order."""
+
+    exit_status = 2
+
+    def __init__(self, message: str, candidates: list[str]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
+class BrowserNotFound(RunnerError):
+    """No Chromium-family browser (Chromium, Chrome, Edge, Brave) could be found."""

@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import BrowserNotFound
+from ..errors import BrowserNotFound
 
 log = logging.getLogger("livetag.runners.chrome")
 

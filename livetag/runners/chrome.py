@@ -21,7 +21,7 @@ from typing import Any
 
 from ..session import AppSource
 from .browser import BrowserWindow, find_browser
-from .errors import BrowserNotFound
+from ..errors import BrowserNotFound
 
 log = logging.getLogger("livetag.runners.chrome")
 

@@ -17,7 +17,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from .errors import RunnerError
+from ..errors import RunnerError
 from .logs import LOG_LEVELS, configure_logging
 
 log = logging.getLogger("livetag.runners")

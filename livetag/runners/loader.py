@@ -26,7 +26,7 @@ from types import FunctionType, ModuleType
 from typing import Any
 
 from ..dom.tag import Tag
-from .errors import AmbiguousApp, AppFileNotFound, AppImportFailed, AppNotFound
+from ..errors import AmbiguousApp, AppFileNotFound, AppImportFailed, AppNotFound
 
 #: Modules this process imported from a file path: module name -> absolute path.
 _PATH_MODULES: dict[str, str] = {}

@@ -13,7 +13,7 @@ from typing import Any
 
 import uvicorn
 
-from .errors import PortInUse
+from ..errors import PortInUse
 from .logs import TransportLog, configure_logging, redact_uvicorn_logs
 
 log = logging.getLogger("livetag.runners")

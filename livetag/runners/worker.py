@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from .errorpage import error_page_app
-    from .errors import AppImportFailed, AppLoadError
+    from ..errors import AppImportFailed, AppLoadError
     from .loader import ImportString, servable, summarize, user_traceback
     from .logs import configure_logging
     from .serve import uvicorn_config

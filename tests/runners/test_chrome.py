@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from livetag.runners.browser import find_browser
-from livetag.runners.errors import BrowserNotFound
+from livetag.errors import BrowserNotFound
 
 from .procs import CHROMIUM, PYTHON, Process, kill_pid, pid_alive, wait_until
 

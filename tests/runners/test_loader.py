@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from livetag import Tag, WebApp
-from livetag.runners.errors import AmbiguousApp, AppFileNotFound, AppImportFailed, AppNotFound
+from livetag.errors import AmbiguousApp, AppFileNotFound, AppImportFailed, AppNotFound
 from livetag.runners.loader import ImportString, import_string_for, servable, webapp_options_of
 
 
