@@ -48,7 +48,6 @@ _FORM_CONTROLS = frozenset({"input", "textarea", "select"})
 _DONE = object()
 
 
-
 def to_thread(func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
     """Run synchronous user code off the event loop (see ``livetag.threads``)."""
     return HANDLER_THREADS.run(func, *args)
@@ -295,14 +294,17 @@ class Session:
                         ops.append(["a", tag.id, {"checked": "" if value else None}])
                 elif isinstance(value, list) and tag.tag_name != "select":
                     continue
-                elif isinstance(tag._attrs.get("value"), AttrSlot):
-                    slot = tag._attrs["value"]  # keep it reactive: the next state change wins
-                    if slot.value != value:
-                        slot.value, slot.fresh = value, True
-                        ops.append(["a", tag.id, {"value": value if isinstance(value, str) else " ".join(value)}])
-                elif tag._attrs.get("value") != value:
-                    tag._attrs["value"] = value
-                    ops.append(["a", tag.id, {"value": value if isinstance(value, str) else " ".join(value)}])
+                else:
+                    current = tag._attrs.get("value")
+                    slot = current if isinstance(current, AttrSlot) else None
+                    if (slot.value if slot is not None else current) == value:
+                        continue
+                    if slot is not None:
+                        slot.value, slot.fresh = value, True  # stays reactive: the next state change wins
+                    else:
+                        tag._attrs["value"] = value
+                    if isinstance(value, str):  # a multiple select's list has no attribute form
+                        ops.append(["a", tag.id, {"value": value}])
         return ops
 
     async def run_callback(self, func: Callable[..., Any], args: tuple[Any, ...], request: Any = None) -> None:
