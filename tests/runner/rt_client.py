@@ -54,7 +54,7 @@ class Tab:
         return self.path.rstrip("/")
 
     def load(self, query: str = "") -> str:
-        response = self.http.get(self.url + self.path + (f"?{query}" if query else ""))
+        response = self.request("GET", self.url + self.path + (f"?{query}" if query else ""))
         assert response.status_code == 200, (response.status_code, response.text[:500])
         self.response = response
         self.html = response.text
@@ -163,8 +163,16 @@ class Tab:
     def post(self, endpoint: str, body: Any, params: dict[str, str] | None = None,
              headers: dict[str, str] | None = None) -> httpx.Response:
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
-        return self.http.post(self.url + self.base + "/_lt/" + endpoint, content=raw, params=params,
-                              headers={"X-Livetag-Token": self.token, "Origin": self.url, **(headers or {})})
+        return self.request("POST", self.url + self.base + "/_lt/" + endpoint, content=raw, params=params,
+                            headers={"X-Livetag-Token": self.token, "Origin": self.url, **(headers or {})})
+
+    def request(self, method: str, url: str, **options: Any) -> httpx.Response:
+        try:
+            return self.http.request(method, url, **options)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            # A recycled worker closed the kept-alive connection under the request: retry
+            # once, as browsers do; events carry their sequence numbers, so exactly once.
+            return self.http.request(method, url, **options)
 
     def hjoin(self) -> list[dict[str, Any]]:
         response = self.post("join", {"t": "join", "v": PROTOCOL_VERSION, "token": self.token, "cid": self.cid,

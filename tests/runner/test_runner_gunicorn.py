@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -95,6 +96,10 @@ def test_max_requests_recycles_workers_without_losing_sessions(serve: Serve) -> 
                 response = t.hclick("inc")
             assert response.status_code == 200, response.text
             assert texts(orjson.loads(response.content)) == [str(n)]
+        workers.update(server.worker_pids())
+    deadline = time.monotonic() + 20  # a recycled worker ends once its keep-alive connections close
+    while len(workers) <= 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
         workers.update(server.worker_pids())
     assert len(workers) > 2, "expected gunicorn to recycle workers"
     for t in tabs:

@@ -115,7 +115,7 @@ def test_a_handler_past_timeout_interaction_gets_its_process_killed(serve: Serve
     assert code == 4410, (code, reason, messages)
     bye = [m for m in messages if m["t"] == "bye"]
     assert bye and bye[-1]["code"] == "ended" and "longer than 1.5 s" in bye[-1]["msg"]
-    assert not pid_alive(pid)
+    wait_until(lambda: not pid_alive(pid), what="the process to be gone")
     # Every transport of that session now says so; never a 500.
     tab.cid = None
     response = tab.post("join", {"t": "join", "v": 1, "token": tab.token, "cid": None, "rev": 0})
@@ -149,7 +149,7 @@ def test_a_process_past_max_memory_mb_is_ended(serve: Serve) -> None:
     tab.send(tab.ev(tab.id("hog")))
     messages, code, _ = tab.closed()
     assert code == 4410 and "memory" in [m for m in messages if m["t"] == "bye"][-1]["msg"]
-    assert not pid_alive(pid)
+    wait_until(lambda: not pid_alive(pid), what="the process to be gone")
     tab.load()
     assert tab.pid != pid
     tab.aclose()

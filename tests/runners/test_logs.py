@@ -52,9 +52,9 @@ def test_websocket_and_sse_transports_are_logged(caplog: pytest.LogCaptureFixtur
     lines = [r.getMessage() for r in caplog.records if r.name == "livetag.runners.transport"]
     assert lines == [
         "websocket connected from 127.0.0.1 (1 open)",
-        "websocket disconnected from 127.0.0.1: code 1000 normal (0 open)",
+        "websocket disconnected from 127.0.0.1: code 1000 'normal' (0 open)",
         "websocket connected from 127.0.0.1 (1 open)",
-        "websocket disconnected from 127.0.0.1: the app closed it, code 4404 session expired (0 open)",
+        "websocket disconnected from 127.0.0.1: the app closed it, code 4404 'session expired' (0 open)",
         "sse stream opened from 127.0.0.1 (1 open)",
         "sse stream closed from 127.0.0.1 (0 open)",
     ]

@@ -252,13 +252,22 @@ class Runner(Starlette):
             relayed = dict(scope) if scope.get("root_path", "") == base else {**scope, "root_path": base}
             outcome = await bridge.relay(relayed, receive, send, reader, writer, state, self._on_start())
         if outcome is bridge.Outcome.PROCESS_GONE:
+            status = await self._status(scope, name)
+            await self._gone(scope, receive, send, state, status.get("code", "expired"), status.get("msg", ""))
+
+    async def _status(self, scope: Scope, name: str) -> dict[str, Any]:
+        """Why the session ``name`` is gone, from the supervisor. Its socket closing can
+        precede the supervisor hearing of the death (the fork server reaps, then tells):
+        while it still says "live", ask again for a moment."""
+        for _ in range(20):
             try:
                 status = await self._request(scope, {"op": "status", "name": name})
             except SupervisorUnavailable:
-                status = {"state": "unknown", "code": "ended", "msg": "The server lost this session. Reload the page."}
-            if status.get("state") == "live":
-                status = {"code": "ended", "msg": "The connection to this session was lost. Reload the page."}
-            await self._gone(scope, receive, send, state, status.get("code", "expired"), status.get("msg", ""))
+                return {"state": "unknown", "code": "ended", "msg": "The server lost this session. Reload the page."}
+            if status.get("state") != "live":
+                return status
+            await asyncio.sleep(0.1)
+        return {"code": "ended", "msg": "The connection to this session was lost. Reload the page."}
 
     def _on_start(self, extra: list[tuple[bytes, bytes]] | None = None) -> Any:
         if not self.debug and not extra:
