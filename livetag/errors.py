@@ -6,6 +6,8 @@ error is enough to understand the problem without reading the source.
 
 from __future__ import annotations
 
+import os
+
 
 class LivetagError(Exception):
     """Base class of every error raised by livetag."""
@@ -114,3 +116,27 @@ class AmbiguousApp(AppLoadError):
 
 class BrowserNotFound(RunnerError):
     """No Chromium-family browser (Chromium, Chrome, Edge, Brave) could be found."""
+
+
+# -- the process-per-session Runner ------------------------------------------------------
+
+
+class SessionProcessError(LivetagError):
+    """Base class of the ``Runner``'s own errors."""
+
+
+class UnsafeDirectory(SessionProcessError, PermissionError):
+    """The private directory exists but is not ours alone (owner, mode or a symlink)."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"expected {path} to be a directory owned by uid {os.getuid()} with mode 0700, got {why}")
+        self.path = path
+
+
+class SupervisorUnavailable(SessionProcessError, ConnectionError):
+    """The session supervisor could not be reached or started."""
+
+
+class AppNotImportable(SessionProcessError, ValueError):
+    """An app class that a session process cannot import by name (defined in a function,
+    or in a module that is not on ``sys.path``)."""

@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .errors import AppNotImportable
+from ...errors import AppNotImportable
 
 #: Set in the supervisor, the fork server and session processes (inherited).
 ROLE_ENV = "LIVETAG_RUNNER_ROLE"

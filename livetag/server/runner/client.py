@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from . import bridge, paths
-from .errors import SupervisorUnavailable
+from ...errors import SupervisorUnavailable
 
 log = logging.getLogger("livetag.server.runner.client")
 

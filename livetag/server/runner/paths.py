@@ -37,7 +37,7 @@ from typing import Any
 
 import orjson
 
-from .errors import UnsafeDirectory
+from ...errors import UnsafeDirectory
 
 log = logging.getLogger("livetag.server.runner.paths")
 

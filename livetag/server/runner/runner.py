@@ -46,7 +46,7 @@ from ..websocket import CLOSE_SESSION_EXPIRED
 from . import bridge
 from .appref import AppRef, in_helper_process
 from .client import Instance, server_anchor, start_or_attach
-from .errors import SupervisorUnavailable
+from ...errors import SupervisorUnavailable
 
 log = logging.getLogger("livetag.server.runner")
 
