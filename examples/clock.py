@@ -1,12 +1,11 @@
 """A clock: a background task started in ``on_mount`` updates the page every second,
 with no user input.
 
-Run: python examples/clock.py [--port 8000]
+Run: python examples/clock.py (127.0.0.1:8000), or livetag run examples/clock.py --port 0
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 
@@ -57,10 +56,5 @@ class Clock(Tag.App):
 webapp = WebApp(Clock)
 app = webapp.app
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--no-browser", action="store_true")
-    args = parser.parse_args()
-    webapp.run(host=args.host, port=args.port, open_browser=not args.no_browser)
+if __name__ == "__main__":  # or: livetag run examples/clock.py --port 0
+    webapp.run()

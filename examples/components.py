@@ -7,12 +7,11 @@
   only added after a click: their statics reach ``<head>`` then, once per page however
   many rulers there are.
 
-Run: python examples/components.py [--port 8000]
+Run: python examples/components.py (127.0.0.1:8000), or livetag run examples/components.py --port 0
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from livetag import Event, Tag, WebApp
@@ -105,10 +104,5 @@ class Library(Tag.App):
 webapp = WebApp(Library)
 app = webapp.app
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--no-browser", action="store_true")
-    args = parser.parse_args()
-    webapp.run(host=args.host, port=args.port, open_browser=not args.no_browser)
+if __name__ == "__main__":  # or: livetag run examples/components.py --port 0
+    webapp.run()

@@ -1,12 +1,11 @@
 """A progress bar driven by a worker thread: the thread changes the tree, livetag sends
 the changes to the page (at most one update per 50 ms).
 
-Run: python examples/progress.py [--port 8000]
+Run: python examples/progress.py (127.0.0.1:8000), or livetag run examples/progress.py --port 0
 """
 
 from __future__ import annotations
 
-import argparse
 import threading
 import time
 
@@ -53,10 +52,5 @@ class Progress(Tag.App):
 webapp = WebApp(Progress)
 app = webapp.app
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--no-browser", action="store_true")
-    args = parser.parse_args()
-    webapp.run(host=args.host, port=args.port, open_browser=not args.no_browser)
+if __name__ == "__main__":  # or: livetag run examples/progress.py --port 0
+    webapp.run()

@@ -2,12 +2,11 @@
 not-found page, links and buttons that navigate. Back/Forward and deep links such as
 ``/#/users/7`` work.
 
-Run: python examples/router.py [--port 8000]
+Run: python examples/router.py (127.0.0.1:8000), or livetag run examples/router.py --port 0
 """
 
 from __future__ import annotations
 
-import argparse
 
 from livetag import Router, Tag, WebApp
 
@@ -69,10 +68,5 @@ class RouterApp(Tag.App):
 webapp = WebApp(RouterApp)
 app = webapp.app
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--no-browser", action="store_true")
-    args = parser.parse_args()
-    webapp.run(host=args.host, port=args.port, open_browser=not args.no_browser)
+if __name__ == "__main__":  # or: livetag run examples/router.py --port 0
+    webapp.run()

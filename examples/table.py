@@ -5,12 +5,11 @@ The rows are one reactive child (a lambda reading the sort and filter states) th
 returns the same row tags in another order or subset, so a sort sends only the rows
 that move and a filter only the rows that leave or come back.
 
-Run: python examples/table.py [--port 8000]
+Run: python examples/table.py (127.0.0.1:8000), or livetag run examples/table.py --port 0
 """
 
 from __future__ import annotations
 
-import argparse
 import random
 from typing import Any
 
@@ -88,10 +87,5 @@ class Table(Tag.App):
 webapp = WebApp(Table)
 app = webapp.app
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--no-browser", action="store_true")
-    args = parser.parse_args()
-    webapp.run(host=args.host, port=args.port, open_browser=not args.no_browser)
+if __name__ == "__main__":  # or: livetag run examples/table.py --port 0
+    webapp.run()

@@ -1,11 +1,10 @@
 """A todo list: add with a form, check, edit, delete, filter, count what is left.
 
-Run: python examples/todo.py [--port 8000]
+Run: python examples/todo.py (127.0.0.1:8000), or livetag run examples/todo.py --port 0
 """
 
 from __future__ import annotations
 
-import argparse
 
 from livetag import Tag, WebApp, prevent
 
@@ -114,10 +113,5 @@ class TodoApp(Tag.App):
 webapp = WebApp(TodoApp)
 app = webapp.app
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--no-browser", action="store_true")
-    args = parser.parse_args()
-    webapp.run(host=args.host, port=args.port, open_browser=not args.no_browser)
+if __name__ == "__main__":  # or: livetag run examples/todo.py --port 0
+    webapp.run()
