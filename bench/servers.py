@@ -1,5 +1,10 @@
 """The servers under test, and a helper that runs each one in its own process.
 
+Apps: the echo floor (a raw Starlette WebSocket echo, plus the same echo over plain HTTP
+and over SSE + POST for the HTTP transports), ``examples/counter.py``, the counter with
+``async def`` handlers, the counter with ``WebApp(parano=True)``, a 1,000-row list
+changed through ``tag.text`` and the same list built from one ``State`` per row.
+
 Each server runs under uvicorn (its defaults: uvloop, httptools, the ``websockets``
 sans-I/O protocol, permessage-deflate offered) in a separate OS process, so that its CPU
 time and memory can be read from ``/proc/<pid>`` without the client's share mixed in.
@@ -36,9 +41,21 @@ LIST_ROWS = 1000
 
 
 def echo_app() -> Any:
-    """The floor: a raw Starlette app with one WebSocket route echoing every text frame."""
+    """The floor: a raw Starlette app echoing what it gets, on each transport shape
+    livetag uses.
+
+    - ``/ws``: WebSocket, every text frame sent back.
+    - ``POST /echo``: the body sent back as the response (livetag's plain HTTP mode).
+    - ``GET /sse?cid=`` + ``POST /echo?cid=&mode=sse``: the POST answers 204 and its body
+      goes down that stream as one ``data:`` line (livetag's SSE + POST mode).
+    """
+    import asyncio
+    from collections.abc import AsyncIterator
+
     from starlette.applications import Starlette
-    from starlette.routing import WebSocketRoute
+    from starlette.requests import Request
+    from starlette.responses import Response, StreamingResponse
+    from starlette.routing import Route, WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
     async def echo(websocket: WebSocket) -> None:
@@ -49,7 +66,32 @@ def echo_app() -> Any:
         except WebSocketDisconnect:
             pass
 
-    return Starlette(routes=[WebSocketRoute("/ws", echo)])
+    streams: dict[str, asyncio.Queue[bytes]] = {}
+
+    async def echo_http(request: Request) -> Response:
+        body = await request.body()
+        queue = streams.get(request.query_params.get("cid", ""))
+        if request.query_params.get("mode") == "sse" and queue is not None:
+            queue.put_nowait(body)
+            return Response(status_code=204)
+        return Response(body, media_type="application/json")
+
+    async def sse(request: Request) -> Response:
+        cid = request.query_params.get("cid", "")
+        queue = streams[cid] = asyncio.Queue()
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                yield b": echo\n\n"
+                while True:
+                    yield b"data: " + await queue.get() + b"\n\n"
+            finally:
+                streams.pop(cid, None)
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    return Starlette(routes=[WebSocketRoute("/ws", echo), Route("/echo", echo_http, methods=["POST"]),
+                             Route("/sse", sse, methods=["GET"])])
 
 
 #: livetag's per-session event rate limit is a security bound, sized for humans (tens of
@@ -58,12 +100,13 @@ def echo_app() -> Any:
 UNLIMITED_EVENTS = {"events_per_second": 1e9, "event_burst": 1_000_000_000}
 
 
-def _webapp(app: Any) -> Any:
-    """``WebApp(app).app`` with the event rate limit lifted (when this livetag has one)."""
+def _webapp(app: Any, **options: Any) -> Any:
+    """``WebApp(app, **options).app`` with the event rate limit lifted (when this livetag
+    has one)."""
     from livetag import WebApp
 
     accepted = inspect.signature(WebApp).parameters
-    return WebApp(app, **{k: v for k, v in UNLIMITED_EVENTS.items() if k in accepted}).app
+    return WebApp(app, **{k: v for k, v in UNLIMITED_EVENTS.items() if k in accepted}, **options).app
 
 
 def _example_counter() -> Any:
@@ -96,6 +139,12 @@ def counter_async_app() -> Any:
     return _webapp(CounterAsync)
 
 
+def counter_parano_app() -> Any:
+    """``examples/counter.py`` served with ``WebApp(parano=True)``: every payload sealed
+    with AES-GCM under the session's key."""
+    return _webapp(_example_counter(), parano=True)
+
+
 def list_app() -> Any:
     """A ``LIST_ROWS``-row list; each click of ``button.change`` changes one row's text."""
     from livetag import Tag
@@ -116,8 +165,31 @@ def list_app() -> Any:
     return _webapp(RowList)
 
 
+def reactive_list_app() -> Any:
+    """The list of ``list_app`` written with states (issue 3): each row's text is its own
+    ``State``, passed to its ``<li>`` as a reactive child; each click of
+    ``button.change`` writes one of those states. The ``<li>`` tags themselves are built
+    once (not by a lambda over the list): items never move here, only their text changes."""
+    from livetag import State, Tag
+
+    class ReactiveRowList(Tag.App):  # type: ignore[misc, name-defined]
+        def init(self) -> None:
+            self.changes = 0
+            self.items = [State(f"row {i}") for i in range(LIST_ROWS)]
+            self <= Tag.button("change a row", _class="change", _onclick=self.change)
+            self <= Tag.ul(*[Tag.li(item, _id=f"row-{i}") for i, item in enumerate(self.items)], _class="rows")
+
+        def change(self, e: Any) -> None:
+            self.changes += 1
+            i = (self.changes * 7919) % LIST_ROWS  # as list_app: every row in turn, no hot row
+            self.items[i].set(f"row {i} changed {self.changes}")
+
+    return _webapp(ReactiveRowList)
+
+
 APPS: dict[str, Callable[[], Any]] = {
     "echo": echo_app, "counter": counter_app, "counter-async": counter_async_app, "list": list_app,
+    "list-reactive": reactive_list_app, "counter-parano": counter_parano_app,
 }
 
 
@@ -240,8 +312,16 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` and all its threads, in seconds
-    (``utime`` + ``stime`` of ``/proc/<pid>/stat``, clock-tick resolution)."""
+    """CPU time of process ``pid`` and all its threads (exited ones included), in seconds.
+
+    Read from the kernel's per-process CPU clock (``clock_gettime`` on the clock id
+    ``MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)``: scheduler run time, nanosecond
+    resolution), so that a few hundred events of one session can be told apart; falls
+    back to ``utime + stime`` of ``/proc/<pid>/stat`` (clock-tick resolution)."""
+    try:
+        return time.clock_gettime((~pid << 3) | 2)
+    except OSError:
+        pass
     with open(f"/proc/{pid}/stat", "rb") as f:
         fields = f.read().rsplit(b")", 1)[1].split()
     # fields[0] is field 3 (state); utime and stime are fields 14 and 15.

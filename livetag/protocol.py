@@ -111,6 +111,12 @@ def decode(raw: bytes | str, limit: int = DEFAULT_MAX_MESSAGE_BYTES) -> ClientMe
         msg = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ProtocolError(f"expected a JSON object, got invalid JSON ({exc})") from None
+    return validate(msg)
+
+
+def validate(msg: Any) -> ClientMessage:
+    """Validate one already-parsed client message (an element of an HTTP batch, whose
+    size was checked as a whole). Raises ``ProtocolError`` like ``decode``."""
     if not isinstance(msg, dict):
         raise ProtocolError(f"expected a JSON object, got {_describe(msg)}")
     kind = msg.get("t")

@@ -94,11 +94,20 @@ class AttrSlot(Slot):
 class ChildSlot(Slot):
     """Children computed by ``source``: text, a tag, or an iterable of them."""
 
-    __slots__ = ("nodes",)
+    __slots__ = ("nodes", "fresh")
 
     def __init__(self, owner: Tag, source: Source) -> None:
         super().__init__(owner, source)
         self.nodes: list[Any] = []
+        self.fresh = False  # nodes were just evaluated: the next render may use them as they are
+
+    def current(self) -> list[Any]:
+        """The nodes to render: evaluated now, unless they just were."""
+        if self.fresh:
+            self.fresh = False
+        else:
+            self.refresh()
+        return self.nodes
 
     def refresh(self) -> tuple[list[Any], list[Any], set[str]]:
         """Re-evaluate and re-parent: returns ``(old nodes, new nodes, ids of explicitly

@@ -607,8 +607,7 @@ def render_child(child: Any, out: list[str], raw: bool = False) -> None:
     if isinstance(child, Tag):
         child._render_into(out)
     elif isinstance(child, ChildSlot):
-        child.refresh()
-        for node in child.nodes:
+        for node in child.current():
             if isinstance(node, Tag):
                 node._render_into(out)
             else:

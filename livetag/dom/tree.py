@@ -295,6 +295,7 @@ class LiveTree:
             old, new, changed = slot.refresh()
             anchor = _anchor_after(parent, slot)
             if anchor is _NO_ANCHOR or not _all_elements(old) or not _all_elements(new):
+                slot.fresh = True  # the parent's re-render uses these nodes, not a second evaluation
                 self.reset(parent)  # text has no id to patch: re-render the parent
                 continue
             gone, ops = reconcile(parent.id, [n.id for n in old], new, anchor, changed)

@@ -59,13 +59,21 @@ class Mailbox:
         return messages
 
     async def wait(self, timeout: float) -> list[bytes]:
-        """Messages as soon as there are any, or ``[]`` after ``timeout`` seconds."""
+        """Messages as soon as there are any, or ``[]`` after ``timeout`` seconds.
+
+        A wake-up whose messages another request took first (the response of an event
+        POST) keeps waiting: an empty answer before the deadline is a wasted round trip."""
         self.last_seen = time.monotonic()
-        if not self._messages and not self.overflowed:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self._messages and not self.overflowed:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            self._ready.clear()
             try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
+                await asyncio.wait_for(self._ready.wait(), remaining)
             except asyncio.TimeoutError:
-                pass
+                break
         return self.take()
 
 

@@ -36,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..errors import MessageTooLarge, ProtocolError
-from ..protocol import EventMessage, Join, Resync, decode, encode
+from ..protocol import EventMessage, Join, Resync, decode, encode, validate
 from ..session import MAX_CLIENTS, Session
 from .channel import Mailbox, json_array
 from .limits import read_body
@@ -156,15 +156,23 @@ class HttpTransport:
         log.info("session %s: http client joined (%d http clients)", session.log_id, len(self.mailboxes))
         return _json(codec.seal(json_array(mailbox.take())))
 
-    async def events(self, request: Request) -> Response:
+    def _attached(self, request: Request, *, token: bool) -> Mailbox | Response:
+        """The mailbox of the joined client the request names, or the refusal to send."""
         session = self._session(request)
-        refused = self._refuse(request, session)
+        refused = self._refuse(request, session, token=token)
         if refused is not None:
             return refused
         assert session is not None
         mailbox = self._mailbox(request, session)
         if mailbox is None or mailbox.client is None:
             return self._rejoin(request)
+        return mailbox
+
+    async def events(self, request: Request) -> Response:
+        mailbox = self._attached(request, token=True)
+        if isinstance(mailbox, Response):
+            return mailbox
+        session = mailbox.session
         try:
             raw = self.webapp.codec(session).open(await self._body(request))
             try:
@@ -173,7 +181,7 @@ class HttpTransport:
                 raise ProtocolError(f"expected a JSON array of messages, got invalid JSON ({exc})") from None
             if not isinstance(items, list):
                 raise ProtocolError(f"expected a JSON array of messages, got {type(items).__name__}")
-            messages = [decode(orjson.dumps(item), self.webapp.limits.max_message_bytes) for item in items]
+            messages = [validate(item) for item in items]  # the body's size was checked whole
         except MessageTooLarge as exc:
             return _error(413, exc.code, str(exc))
         except ProtocolError as exc:
@@ -196,28 +204,18 @@ class HttpTransport:
         return _json(self.webapp.codec(session).seal(json_array(mailbox.take())))
 
     async def poll(self, request: Request) -> Response:
-        session = self._session(request)
-        refused = self._refuse(request, session, token=False)
-        if refused is not None:
-            return refused
-        assert session is not None
-        mailbox = self._mailbox(request, session)
-        if mailbox is None:
-            return self._rejoin(request)
+        mailbox = self._attached(request, token=False)  # reads only: no token needed
+        if isinstance(mailbox, Response):
+            return mailbox
         messages = await mailbox.wait(POLL_SECONDS)
         if mailbox.overflowed:
             return _error(409, "rejoin", "client too slow: join again")
-        return _json(self.webapp.codec(session).seal(json_array([m for m in messages if m])))
+        return _json(self.webapp.codec(mailbox.session).seal(json_array([m for m in messages if m])))
 
     async def sse(self, request: Request) -> Response:
-        session = self._session(request)
-        refused = self._refuse(request, session, token=False)
-        if refused is not None:
-            return refused
-        assert session is not None
-        mailbox = self._mailbox(request, session)
-        if mailbox is None:
-            return self._rejoin(request)
+        mailbox = self._attached(request, token=False)  # reads only: no token needed
+        if isinstance(mailbox, Response):
+            return mailbox
         return StreamingResponse(self._stream(request, mailbox), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

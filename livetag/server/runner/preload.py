@@ -31,6 +31,7 @@ def _preload() -> None:
     try:
         import uvloop  # noqa: F401
         import starlette.middleware.sessions  # noqa: F401
+        import multiprocessing.sharedctypes, multiprocessing.popen_forkserver  # noqa  TEMP
     except ImportError:  # pragma: no cover
         pass
     for data in orjson.loads(os.environ.get(PRELOAD_ENV, "[]")):
@@ -38,6 +39,10 @@ def _preload() -> None:
             AppRef.from_json(data).resolve()
         except Exception as exc:  # the session process reports it when it needs the app
             log.warning("could not preload %s: %s", data.get("qualname"), exc)
+    from ._prof import patch_forkserver
+    patch_forkserver()
+    from ._prof import snapshot
+    snapshot()
     gc.collect()
     gc.freeze()
 

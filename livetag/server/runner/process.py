@@ -93,6 +93,8 @@ class BoundRegistry(SessionRegistry):
         return self._sessions.get(self.session_id)
 
     def create(self, request: Any = None) -> tuple[str, Session]:
+        from ._prof import mark
+        mark('C.create')
         with self._create_lock:  # two first page loads at once: one session
             session = self._sessions.get(self.session_id)
             if session is not None and not session.closed:
@@ -102,6 +104,7 @@ class BoundRegistry(SessionRegistry):
                 session = Session(self.source, debug=self.debug, request=request)
             finally:
                 self._host.mark_busy(False)
+            mark('C.created')
             self._sessions[self.session_id] = session
             log.info("session %s created in process %d", session.log_id, os.getpid())
             return self.session_id, session
@@ -143,14 +146,19 @@ class SessionHost:
         config = self.config
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        from ._prof import mark
+        mark('C.run')
         app = config.app.resolve()
+        mark('C.resolved')
         self.webapp = webapp = WebApp(app, debug=config.debug, parano=config.parano, http_only=config.http_only,
                                       allowed_origins=config.allowed_origins, **config.limits)
         self.registry = BoundRegistry(app, debug=config.debug, session_id=config.session_id, host=self)
         webapp.registry = self.registry
+        mark('C.webapp')
         Session.busy_hook = self.mark_busy  # this process hosts one session: a class-wide hook
         async with webapp.lifespan():
             server = await asyncio.start_unix_server(self._accept, sock=self.listener)
+            mark('C.listening')
             self._loop.add_reader(self.lifeline.fileno(), self._supervisor_gone)
             self._loop.add_signal_handler(signal.SIGTERM, self._stop.set)
             self.shared[Slot.BUSY_SINCE] = 0.0  # started: what follows is the app's time
@@ -203,6 +211,8 @@ class SessionHost:
             await asyncio.wait(pending, timeout=CLOSE_GRACE_SECONDS)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        from ._prof import mark
+        mark('C.accept')
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
@@ -211,6 +221,9 @@ class SessionHost:
         finally:
             if task is not None:
                 self._connections.discard(task)
+            mark('C.served')
+            from ._prof import new_modules
+            new_modules()
 
     def _on_scope(self, scope: dict[str, Any]) -> None:
         # A page load counts as activity (``tag.update()`` from the app does not).
@@ -220,11 +233,15 @@ class SessionHost:
 
 def main(config: ProcessConfig, listener: socket.socket, shared: Any, lifeline: socket.socket) -> None:
     """Entry point of a session process (the target given to the fork server)."""
+    from ._prof import mark
+    mark('C.main')
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is for the server
     try:
         import uvloop
 
+        mark('C.sig')
         loop = uvloop.new_event_loop()
+        mark('C.loop')
     except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

@@ -373,6 +373,8 @@ class _PageRelay(Response):
         self.cookie_name = cookie_name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from ._prof import mark
+        mark('W.start')
         runner = self.runner
         base = self.message["base"]
         for attempt in range(2):
@@ -382,6 +384,7 @@ class _PageRelay(Response):
                 log.error("no session supervisor: %s", exc)
                 await runner._unavailable(scope, receive, send)
                 return
+            mark('W.reply')
             if "error" in reply:
                 await self._refuse(scope, receive, send, reply)
                 return
@@ -406,6 +409,7 @@ class _PageRelay(Response):
             else:
                 outcome = await bridge.relay(relayed, receive, send, reader, writer, state, runner._on_start(extra))
             if outcome is not bridge.Outcome.PROCESS_GONE or state.started:
+                mark('W.done')
                 return
             self.message = {**self.message, "sid": sid}  # the same session, in a fresh process
             log.warning("the session process died before answering a page load (attempt %d)", attempt + 1)

@@ -346,6 +346,8 @@ class Supervisor:
 
     async def _create(self, name: str, sid: str, base: str, query: tuple[tuple[str, str], ...], app: AppRef,
                       options: tuple[bool, ...]) -> SessionRecord:
+        from ._prof import mark
+        mark('S.create')
         assert self._loop is not None
         future: asyncio.Future[SessionRecord] = self._loop.create_future()
         self.creating[name] = future
@@ -361,11 +363,14 @@ class Supervisor:
             config = ProcessConfig(sid, app, debug=debug, parano=parano, http_only=http_only,
                                    allowed_origins=self.allowed_origins, limits=self.limits,
                                    timeout_inactivity=self.timeout_inactivity)
+            mark('S.config')
             listener = self._listen(name)
+            mark('S.listened')
             try:
                 process = self.ctx.Process(target=process_main, args=(config, listener, shared, self._lifeline_child),
                                            name=f"livetag-session-{record.log_id}", daemon=False)
                 await self._loop.run_in_executor(self.executor, _start, process)
+                mark('S.started')
             finally:
                 listener.close()
             record.process, record.pid = process, process.pid
@@ -379,6 +384,7 @@ class Supervisor:
             self._loop.add_reader(process.sentinel, self._on_exit, record)
             log.info("session process %d started for %s (%d live)", record.pid, record.log_id, len(self.sessions))
             future.set_result(record)
+            mark('S.done')
             return record
         except BaseException as exc:
             future.set_exception(exc)
@@ -529,7 +535,10 @@ def _start_fork_server() -> None:
 
 
 def _start(process: Any) -> None:
+    from ._prof import mark
+    mark('S.thread')
     process.start()
+    mark('S.thread_end')
     # The supervisor watches its processes itself (sentinels in its loop); left in
     # multiprocessing's registry they would be polled from this thread too and joined at exit.
     multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
