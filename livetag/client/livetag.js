@@ -51,7 +51,8 @@
       return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
     },
   };
-  const codec = key
+  const secure = Boolean(window.crypto && crypto.subtle); // WebCrypto: https or localhost only
+  const codec = key && secure
     ? (async () => {
         const aes = await crypto.subtle.importKey("raw", b64.decode(key), "AES-GCM", false, ["encrypt", "decrypt"]);
         return {
@@ -669,7 +670,7 @@
   document.addEventListener("input", markDirty, true);
   document.addEventListener("change", markDirty, true);
   scan(document.body);
-  if (key && !(window.crypto && crypto.subtle)) {
+  if (key && !secure) {
     // Never fall back to clear text: parano mode was asked for.
     showError({ msg: "This app runs in parano mode, which needs WebCrypto: open it over https or on localhost." });
   } else {
