@@ -3,7 +3,8 @@
 A session owns one tag tree. It is the only place that runs user callbacks: events run
 one at a time, in the order each client sent them, each at most once; synchronous
 handlers run in a worker thread so that a slow one never blocks the event loop (and so
-never delays another session). After each handler, and after each ``yield`` of a
+never delays another session; in a ``Runner`` session process, which hosts one session,
+they run inline: see ``livetag.threads``). After each handler, and after each ``yield`` of a
 generator handler, the changes are collected into one update and sent to every client
 (browser tab) of the session.
 

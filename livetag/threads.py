@@ -5,6 +5,12 @@ asyncio loop. Compared with ``loop.run_in_executor`` it skips the ``concurrent.f
 layer (about half the cost of a hop). Threads start when every running one is busy, so
 a handler that blocks (sleep, I/O, a lock) never makes another session's event wait
 for a free thread; idle threads beyond ``keep_idle`` exit after ``idle_seconds``.
+
+``inline = True`` runs each call on the caller's thread instead (the ``await`` then
+returns without a loop turn). Only for a process that hosts a single session (the
+``Runner``'s session processes turn it on): there the process is the isolation and the
+supervisor enforces the timeouts, so a thread would only cost memory and a hop. The
+default (threads) is what keeps in-process sessions from blocking each other.
 """
 
 from __future__ import annotations
@@ -34,11 +40,16 @@ class HandlerThreads:
         self._lock = threading.Lock()
         self._threads = 0
         self._idle = 0
+        #: See the module docstring; set once, before any call.
+        self.inline = False
 
     def run(self, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         context = contextvars.copy_context()
+        if self.inline:
+            _resolve(future, *_call(context, func, args))
+            return future
         with self._lock:
             if self._idle:
                 self._idle -= 1  # claimed: the next call will not count on it
@@ -61,14 +72,22 @@ class HandlerThreads:
                         return
                 continue
             loop, future, context, func, args = job
-            try:
-                result = context.run(func, *args)
-            except BaseException as exc:  # handed to the awaiting coroutine
-                _resolve_soon(loop, future, None, exc)
-            else:
-                _resolve_soon(loop, future, result, None)
+            _resolve_soon(loop, future, *_call(context, func, args))
             with self._lock:
                 self._idle += 1
+
+
+def _call(context: contextvars.Context, func: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, BaseException | None]:
+    """``(result, None)`` or ``(None, exception)``: what the awaiting coroutine gets."""
+    try:
+        return context.run(func, *args), None
+    except StopIteration as exc:
+        # A future cannot hold one (the reasoning of PEP 479): it would never resolve.
+        error = RuntimeError(f"{func!r} raised StopIteration")
+        error.__cause__ = exc
+        return None, error
+    except BaseException as exc:
+        return None, exc
 
 
 def _resolve_soon(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], result: Any,

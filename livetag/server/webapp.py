@@ -33,7 +33,7 @@ from starlette.websockets import WebSocket
 from ..dom.render import escape_text
 from ..errors import TooManySessions
 from ..protocol import encode
-from ..session import AppSource, Session
+from ..session import AppSource, Session, to_thread
 from .cookies import OptionalSessionMiddleware
 from .http import HttpTransport
 from .limits import Limits, TokenBucket
@@ -178,8 +178,6 @@ class WebApp:
     # -- endpoints ------------------------------------------------------------------------
 
     async def _page(self, request: Request) -> Response:
-        from .runner._prof import mark
-        mark('C.page')
         self._start_sweeper()  # mounted apps get no lifespan of their own
         name = self.cookie_name(request)
         session_id = request.cookies.get(name)
@@ -193,7 +191,9 @@ class WebApp:
             session.reload()  # F5: the same app instance unmounts and mounts again
         else:
             try:
-                new_id, session = await asyncio.to_thread(self.registry.create, request)
+                # init is user code: off the loop, on the handlers' threads (inline in a
+                # Runner's session process, see livetag.threads)
+                new_id, session = await to_thread(self.registry.create, request)
             except TooManySessions as exc:
                 log.warning("%s", exc)
                 return HTMLResponse("<!DOCTYPE html><title>Busy</title><p>The server is full; please retry.</p>",
@@ -202,13 +202,11 @@ class WebApp:
                 error_id = secrets.token_hex(4)
                 log.exception("creating the app failed (error id %s)", error_id)
                 return self._error_page(error_id)
-        mark('C.rendering')
         base = self.base_path(request)
         html = render_page(session, base=base, script_url=f"{base}/_lt/livetag.js?v={CLIENT_SCRIPT_HASH}",
                            debug=self.debug, parano_key=self.codec(session).key_b64)
         if self.http_only:  # the client then uses POST + long-poll only
             html = html.replace("<html ", '<html data-lt-mode="http" ', 1)
-        mark('C.rendered')
         response = HTMLResponse(html, headers={"Cache-Control": "no-store"})
         if new_id is not None and self.registry.issues_cookies:
             response.set_cookie(name, new_id, path=base or "/", httponly=True, samesite="lax",

@@ -140,3 +140,32 @@ def supervisor_pids(runtime: str) -> list[int]:
         except (OSError, ValueError, KeyError):
             pass
     return found
+
+
+def supervisor_request(runtime: str, message: dict) -> dict:  # type: ignore[type-arg]
+    """One control request to the (single) supervisor of ``runtime``, as a web worker
+    makes it (length-prefixed JSON over its control socket)."""
+    import orjson
+
+    from livetag.server.runner import bridge
+
+    [keys] = list(Path(runtime).glob("lt-*/*/keys.json"))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(WAIT)
+        s.connect(str(keys.parent / "ctl"))
+        s.sendall(bridge.encode(message))
+        data = b""
+        while len(data) < 8 or len(data) < 8 + sum(bridge._HEAD.unpack(data[:8])):
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError("the supervisor closed the connection")
+            data += chunk
+        size, _ = bridge._HEAD.unpack(data[:8])
+        return orjson.loads(data[8:8 + size])
+
+
+def spares(runtime: str, ready: bool = True) -> list[int]:
+    """Pids of the spare processes of ``runtime``'s supervisor (only those whose start
+    is over, with ``ready``)."""
+    reply = supervisor_request(runtime, {"op": "list"})
+    return [s["pid"] for s in reply["spares"] if s["state"] == "WAITING" and (s["ready"] or not ready)]

@@ -3,7 +3,9 @@
 ``app`` is configured from the environment so that real uvicorn / gunicorn processes
 can serve it as ``runner_apps:app``: ``LT_TIMEOUT`` (timeout_interaction, s),
 ``LT_INACTIVITY`` (timeout_inactivity, s), ``LT_MEMORY`` (max_memory_mb),
-``LT_HTTP_ONLY`` (1/0), ``LT_DESTROYED`` (a file each ``on_destroy`` appends to).
+``LT_HTTP_ONLY`` (1/0), ``LT_DESTROYED`` (a file each ``on_destroy`` appends to),
+``LT_MAX_SESSIONS`` (max_sessions), ``LT_SPARES`` (spare_processes), ``LT_NAP_FLAG`` (the
+file whose creation ends the synchronous ``nap`` handler).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Counter(Tag.App):
         self <= Tag.button("block", _class="block", _onclick=self.block)
         self <= Tag.button("hog", _class="hog", _onclick=self.hog)
         self <= Tag.button("remember", _class="remember", _onclick=self.remember)
+        self <= Tag.button("nap", _class="nap", _onclick=self.nap)
         seen = self.request.session.get("remembered") if self.request is not None else None
         self <= Tag.span(str(seen), _class="remembered")
 
@@ -59,6 +62,14 @@ class Counter(Tag.App):
         for i in range(0, len(self._hog), 4096):
             self._hog[i] = 1
         time.sleep(30)
+
+    def nap(self, e: Any) -> None:
+        """Synchronous, blocking: until the test creates ``$LT_NAP_FLAG`` (60 s at most)."""
+        flag = os.environ.get("LT_NAP_FLAG", "")
+        deadline = time.monotonic() + 60
+        while not os.path.exists(flag) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.value.text = "napped"
 
     def remember(self, e: Any) -> None:
         self.request.session["remembered"] = f"n{self.count}"
@@ -109,7 +120,8 @@ def _env(name: str, default: float) -> float:
 
 app = Runner(Counter, debug=True, timeout_interaction=_env("LT_TIMEOUT", 60),
              timeout_inactivity=_env("LT_INACTIVITY", 0),
-             max_memory_mb=_env("LT_MEMORY", 0) or None, http_only=os.environ.get("LT_HTTP_ONLY") == "1")
+             max_memory_mb=_env("LT_MEMORY", 0) or None, http_only=os.environ.get("LT_HTTP_ONLY") == "1",
+             max_sessions=int(_env("LT_MAX_SESSIONS", 1000)), spare_processes=int(_env("LT_SPARES", 1)))
 app.add_route("/whoami", whoami)
 app.add_route("/other", other)
 app.add_route("/ticker", ticker)

@@ -407,6 +407,26 @@ async def test_raising_handlers_of_every_kind_are_reported(setup: Setup, kind: s
     assert app.log == [None]
 
 
+
+@pytest.mark.parametrize("inline", [False, True], ids=["thread", "inline"])
+async def test_a_plain_handler_raising_stop_iteration_is_reported_not_hung(setup: Setup, inline: bool,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # An asyncio future refuses StopIteration: passed on as is, the event would never end.
+    from livetag.threads import HANDLER_THREADS
+
+    monkeypatch.setattr(HANDLER_THREADS, "inline", inline)
+    session, app, client, sink = setup
+
+    def stops() -> None:
+        next(iter(()))
+
+    bind(session, sink, app.plain, stops)
+    await asyncio.wait_for(session.dispatch(client, ev(1, app.plain)), 5)
+    assert len(sink.of("err")) == 1 and sink.messages[-1]["ack"] == 1
+    await session.dispatch(client, ev(2, app.button))
+    assert app.log == [None]
+
+
 # -- background changes ---------------------------------------------------------------------------
 
 

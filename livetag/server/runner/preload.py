@@ -1,37 +1,79 @@
 """Imported once by the fork server (``set_forkserver_preload``): livetag, the session
 process code and the apps named in ``$LIVETAG_RUNNER_PRELOAD``, so that each session
-process starts as a fork of an interpreter that has everything loaded. Then
+process starts as a fork of an interpreter that has everything loaded. Then a warm-up:
+the ``WebApp`` most sessions will use is built (``$LIVETAG_RUNNER_EXPECTED``) and the
+framework's page path runs a few times with a built-in app (never the user's code), so
+that session processes inherit it built and its code already specialised by the
+interpreter instead of each writing (so copying) those pages themselves. Last,
 ``gc.freeze()``: the preloaded objects move to a permanent generation that the collector
 never writes to, so forked processes keep sharing their memory pages (copy-on-write).
+
+What a session process still writes to (and so copies) of the fork server's memory is
+mostly reference counts and the interpreter's inline caches of the objects its code
+touches: see ``docs/benchmarks-runner.md`` ("where it goes").
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
+import sys
+from typing import Any
 
 import orjson
 
-from . import process  # noqa: F401  (the import is the point: WebApp, Starlette, uvloop...)
+from . import process  # the import is the point too: WebApp, Starlette, uvloop...
 from .appref import AppRef
 
 PRELOAD_ENV = "LIVETAG_RUNNER_PRELOAD"
 LOG_LEVEL_ENV = "LIVETAG_RUNNER_LOG_LEVEL"
+#: The web worker's ``sys.path`` (JSON), so that the fork server finds the app's module
+#: where the worker did (Python 3.11's fork server does not apply the parent's).
+SYS_PATH_ENV = "LIVETAG_RUNNER_SYS_PATH"
+#: The ``ProcessConfig`` (JSON, no session id) sessions most likely get.
+EXPECTED_ENV = "LIVETAG_RUNNER_EXPECTED"
+#: Page loads of the warm-up (the interpreter specialises a function after a few calls).
+WARM_UP_PAGES = 10
+#: glibc ``mallopt`` parameter: how many malloc arenas threads may spread over.
+M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
 
 log = logging.getLogger("livetag.server.runner.preload")
 
 
+def _limit_malloc_arenas() -> None:
+    # Each thread that allocates may otherwise get an arena of its own (up to 8 per
+    # CPU), and a session process pays for every page of it that gets touched. Session
+    # processes run their handlers inline; this bounds what an app's own threads cost.
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
+
+
 def _preload() -> None:
+    paths = os.environ.get(SYS_PATH_ENV)
+    if paths:
+        sys.path[:] = orjson.loads(paths)
+    _limit_malloc_arenas()
     level = os.environ.get(LOG_LEVEL_ENV)
     if level:
         from ...runners.logs import configure_logging
 
         configure_logging(level)
     try:
-        import uvloop  # noqa: F401
+        # What a session process would otherwise import after the fork, each on its own
+        # (time, and memory that is not shared): uvloop, the cookie session, and ctypes
+        # with multiprocessing's shared memory (its ``Slot`` doubles are unpickled there).
+        import multiprocessing.popen_forkserver  # noqa: F401
+        import multiprocessing.sharedctypes  # noqa: F401
+
         import starlette.middleware.sessions  # noqa: F401
-        import multiprocessing.sharedctypes, multiprocessing.popen_forkserver  # noqa  TEMP
+        import uvloop  # noqa: F401
     except ImportError:  # pragma: no cover
         pass
     for data in orjson.loads(os.environ.get(PRELOAD_ENV, "[]")):
@@ -39,12 +81,93 @@ def _preload() -> None:
             AppRef.from_json(data).resolve()
         except Exception as exc:  # the session process reports it when it needs the app
             log.warning("could not preload %s: %s", data.get("qualname"), exc)
-    from ._prof import patch_forkserver
-    patch_forkserver()
-    from ._prof import snapshot
-    snapshot()
-    gc.collect()
+    expected = os.environ.get(EXPECTED_ENV)
+    try:
+        _warm_up(process.ProcessConfig.from_json(expected.encode()) if expected else None)
+    except Exception as exc:  # an optimisation only: session processes do without
+        log.warning("the fork server's warm-up failed: %s", exc)
+    # No gc.collect() first: the memory it would free becomes holes that each session
+    # process then fills, copying the pages around them (the advice of gc.freeze's docs).
     gc.freeze()
+
+
+def _warm_up(expected: process.ProcessConfig | None) -> None:
+    """Build the expected ``WebApp`` (and its Starlette stack: one request for the client
+    script), then load ``WARM_UP_PAGES`` pages of a built-in app as a session process
+    does: a ``WebApp`` of the same options, a ``BoundRegistry``, the request relayed over
+    a socket pair (``bridge``). On a loop of its own, closed after; handlers inline (no
+    thread may outlive this: the fork server forks)."""
+    from ...dom.tag import Tag
+    from ...threads import HANDLER_THREADS
+    from ..webapp import WebApp
+
+    class WarmUp(Tag.div):
+        def init(self) -> None:
+            self.value = Tag.span("0", _class="value")
+            self <= Tag.button("+", _class="inc", _onclick=self.increment)
+            self <= self.value
+
+        def increment(self, event: Any) -> None:
+            self.value.text = "1"
+
+    async def run() -> None:
+        options: dict[str, Any] = {}
+        if expected is not None:
+            webapp = process.prebuild_webapp(expected)
+            await _get(webapp, "/_lt/livetag.js")
+            options = {"debug": expected.debug, "parano": expected.parano, "http_only": expected.http_only}
+        warm = WebApp(WarmUp, **options)
+        host = process.SessionHost(process.ProcessConfig("", AppRef("", "")), None, [0.0] * len(process.Slot),
+                                   None, warm)  # type: ignore[arg-type]
+        async with warm.lifespan():
+            for n in range(WARM_UP_PAGES):
+                warm.registry = process.BoundRegistry(WarmUp, debug=warm.debug, session_id=f"warm-up-{n}", host=host)
+                await _get(warm, "/")
+                warm.registry.close_all()
+        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            task.cancel()
+
+    HANDLER_THREADS.inline = True
+    disabled = logging.root.manager.disable
+    logging.disable(max(disabled, logging.INFO))  # "session created": not a session anyone opened
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(run())
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+        logging.disable(disabled)
+        HANDLER_THREADS.inline = False
+
+
+async def _get(webapp: Any, path: str) -> None:
+    """One ``GET path`` through ``webapp``, relayed over a socket pair as a web worker
+    relays it to a session process. Raises ``RuntimeError`` unless it answers 200."""
+    import socket
+
+    from . import bridge
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+             "headers": [(b"host", b"localhost"), (b"cookie", b"lt_sid=warm-up")], "client": ("127.0.0.1", 0),
+             "server": ("127.0.0.1", 0), "session": {}}
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    reader, writer = await asyncio.open_unix_connection(sock=ours)
+    served = asyncio.ensure_future(bridge.serve(*await asyncio.open_unix_connection(sock=theirs), webapp.app))
+    writer.write(bridge.encode_scope(scope) + bridge.encode({"type": "http.request", "body": b"", "more_body": False}))
+    status: list[int] = []
+    try:
+        while True:
+            message = await bridge.read_frame(reader)
+            if message["type"] == bridge.END:
+                break
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+    finally:
+        writer.close()
+        await served
+    if status != [200]:
+        raise RuntimeError(f"expected 200 from GET {path} in the warm-up, got {status}")
 
 
 _preload()

@@ -7,6 +7,15 @@ mode and ``request.session`` of ``WebApp`` works unchanged. The session itself i
 by the first page request relayed here, so the app's ``init`` sees that request (query
 parameters, ``request.session``).
 
+Two entry points: ``main`` (a process started for a given session) and ``spare_main`` (a
+*spare*: started ahead of need, at low priority when that can be undone; its event loop
+runs and it waits for its assignment: the session's ``ProcessConfig`` and listening
+socket, passed over a socket pair with ``SCM_RIGHTS``, see ``receive_assignment``; then
+it is a session process like any other). Synchronous handlers and the app's ``init`` run
+inline on the event loop (``livetag.threads``, ``inline``): the process is the
+isolation, the supervisor enforces the timeouts, and a thread would cost memory and a
+hop per event.
+
 Shared with the supervisor (a few doubles in shared memory, see ``Slot``): since when an
 interaction (event or ``init``) is running, when the last one happened, and why the
 supervisor asks this process to stop (SIGTERM). The supervisor enforces the timeouts;
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import hmac
 import logging
@@ -26,10 +36,14 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ...session import Session
+from ...threads import HANDLER_THREADS
 from ..registry import SessionRegistry
 from ..webapp import WebApp
 from . import bridge
@@ -41,6 +55,8 @@ log = logging.getLogger("livetag.server.runner.process")
 UNUSED_PROCESS_SECONDS = 60.0
 #: Time given to the last messages (``bye``) and ``on_destroy`` coroutines before exiting.
 CLOSE_GRACE_SECONDS = 2.0
+#: Largest assignment message a spare accepts (bytes; one ``SOCK_SEQPACKET`` datagram).
+MAX_ASSIGNMENT_BYTES = 64 << 10
 
 
 class Slot(enum.IntEnum):
@@ -62,7 +78,10 @@ class StopReason(enum.IntEnum):
 
 @dataclass(frozen=True)
 class ProcessConfig:
-    """Everything a session process needs; pickled to it by the fork server."""
+    """Everything a session process needs: pickled to it by the fork server (``main``),
+    or sent as JSON to a spare (``to_json``). ``session_id`` is empty in the configuration
+    a spare is started with (what it expects to be assigned, to build its ``WebApp``
+    ahead)."""
 
     session_id: str
     app: AppRef
@@ -72,6 +91,35 @@ class ProcessConfig:
     allowed_origins: tuple[str, ...] = ()
     limits: dict[str, Any] = field(default_factory=dict)
     timeout_inactivity: float = 0.0
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({**dataclasses.asdict(self), "app": self.app.to_json()})
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ProcessConfig:
+        """Raises ``ValueError`` (``orjson.JSONDecodeError`` included), ``KeyError`` or
+        ``TypeError`` for a message that is not a configuration."""
+        fields = orjson.loads(data)
+        return cls(str(fields["session_id"]), AppRef.from_json(fields["app"]), debug=bool(fields["debug"]),
+                   parano=bool(fields["parano"]), http_only=bool(fields["http_only"]),
+                   allowed_origins=tuple(str(o) for o in fields["allowed_origins"]),
+                   limits=dict(fields["limits"]), timeout_inactivity=float(fields["timeout_inactivity"]))
+
+    def same_webapp(self, other: ProcessConfig) -> bool:
+        """True when both build the same ``WebApp`` (everything but the session)."""
+        return dataclasses.replace(self, session_id="", timeout_inactivity=0.0) == \
+            dataclasses.replace(other, session_id="", timeout_inactivity=0.0)
+
+
+@dataclass(frozen=True)
+class SpareConfig:
+    """What a spare is started with. ``expected``: the configuration it will most
+    likely be assigned (its ``WebApp`` is built ahead for it); ``priority``: when not
+    ``None``, the spare waits as ``SCHED_IDLE`` and takes this nice value (and the normal
+    policy) when assigned; ``None``: it keeps the priority it was born with."""
+
+    expected: ProcessConfig
+    priority: int | None = None
 
 
 class BoundRegistry(SessionRegistry):
@@ -93,8 +141,6 @@ class BoundRegistry(SessionRegistry):
         return self._sessions.get(self.session_id)
 
     def create(self, request: Any = None) -> tuple[str, Session]:
-        from ._prof import mark
-        mark('C.create')
         with self._create_lock:  # two first page loads at once: one session
             session = self._sessions.get(self.session_id)
             if session is not None and not session.closed:
@@ -104,7 +150,6 @@ class BoundRegistry(SessionRegistry):
                 session = Session(self.source, debug=self.debug, request=request)
             finally:
                 self._host.mark_busy(False)
-            mark('C.created')
             self._sessions[self.session_id] = session
             log.info("session %s created in process %d", session.log_id, os.getpid())
             return self.session_id, session
@@ -118,12 +163,13 @@ class BoundRegistry(SessionRegistry):
 class SessionHost:
     """The event loop side of a session process."""
 
-    def __init__(self, config: ProcessConfig, listener: socket.socket, shared: Any, lifeline: socket.socket) -> None:
+    def __init__(self, config: ProcessConfig, listener: socket.socket, shared: Any, lifeline: socket.socket,
+                 webapp: WebApp | None = None) -> None:
         self.config = config
         self.listener = listener
         self.shared = shared
         self.lifeline = lifeline
-        self.webapp: WebApp | None = None
+        self.webapp: WebApp | None = webapp  # built ahead by a spare, else in ``run``
         self.registry: BoundRegistry | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -146,19 +192,15 @@ class SessionHost:
         config = self.config
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        from ._prof import mark
-        mark('C.run')
-        app = config.app.resolve()
-        mark('C.resolved')
-        self.webapp = webapp = WebApp(app, debug=config.debug, parano=config.parano, http_only=config.http_only,
-                                      allowed_origins=config.allowed_origins, **config.limits)
-        self.registry = BoundRegistry(app, debug=config.debug, session_id=config.session_id, host=self)
+        if self.webapp is None:
+            self.webapp = build_webapp(config)
+        webapp = self.webapp
+        self.registry = BoundRegistry(webapp.registry.source, debug=config.debug, session_id=config.session_id,
+                                      host=self)
         webapp.registry = self.registry
-        mark('C.webapp')
         Session.busy_hook = self.mark_busy  # this process hosts one session: a class-wide hook
         async with webapp.lifespan():
             server = await asyncio.start_unix_server(self._accept, sock=self.listener)
-            mark('C.listening')
             self._loop.add_reader(self.lifeline.fileno(), self._supervisor_gone)
             self._loop.add_signal_handler(signal.SIGTERM, self._stop.set)
             self.shared[Slot.BUSY_SINCE] = 0.0  # started: what follows is the app's time
@@ -211,8 +253,6 @@ class SessionHost:
             await asyncio.wait(pending, timeout=CLOSE_GRACE_SECONDS)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        from ._prof import mark
-        mark('C.accept')
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
@@ -221,9 +261,6 @@ class SessionHost:
         finally:
             if task is not None:
                 self._connections.discard(task)
-            mark('C.served')
-            from ._prof import new_modules
-            new_modules()
 
     def _on_scope(self, scope: dict[str, Any]) -> None:
         # A page load counts as activity (``tag.update()`` from the app does not).
@@ -231,23 +268,133 @@ class SessionHost:
             self.shared[Slot.LAST_ACTIVE] = time.monotonic()
 
 
+#: A ``WebApp`` the fork server built (``preload``) for the configuration sessions most
+#: likely have: each process inherits it (its pages shared until touched) and uses it
+#: once, instead of building its own.
+_prebuilt: tuple[ProcessConfig, WebApp] | None = None
+
+
+def prebuild_webapp(config: ProcessConfig) -> WebApp:
+    """Build the ``WebApp`` of ``config`` for the processes forked from here on (the
+    fork server calls it)."""
+    global _prebuilt
+    webapp = build_webapp(config)
+    _prebuilt = (config, webapp)
+    return webapp
+
+
+def build_webapp(config: ProcessConfig) -> WebApp:
+    """The ``WebApp`` of ``config`` (its registry is replaced by a ``BoundRegistry``): the
+    one inherited from the fork server when it matches, else a new one. Raises
+    ``AppNotImportable``."""
+    global _prebuilt
+    if _prebuilt is not None:
+        expected, webapp = _prebuilt
+        _prebuilt = None
+        if expected.same_webapp(config):
+            return webapp
+    return WebApp(config.app.resolve(), debug=config.debug, parano=config.parano, http_only=config.http_only,
+                  allowed_origins=config.allowed_origins, **config.limits)
+
+
+async def receive_assignment(control: socket.socket,
+                             lifeline: socket.socket) -> tuple[ProcessConfig, socket.socket] | None:
+    """Wait (in the running loop) for the spare's assignment on ``control``: one
+    datagram, a ``ProcessConfig`` as JSON with the session's listening socket attached
+    (``SCM_RIGHTS``). ``None`` when the spare is to end instead: SIGTERM, the supervisor
+    closed ``control`` or died (``lifeline``), or sent something that is not an
+    assignment."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[tuple[ProcessConfig, socket.socket] | None] = loop.create_future()
+
+    def finish(result: tuple[ProcessConfig, socket.socket] | None) -> None:
+        if not done.done():
+            done.set_result(result)
+
+    def readable() -> None:
+        try:
+            data, fds, flags, _ = socket.recv_fds(control, MAX_ASSIGNMENT_BYTES, 1)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data, fds, flags = b"", [], 0
+        try:
+            if not data or len(fds) != 1 or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                raise ValueError(f"expected a configuration and one socket, got {len(data)} bytes, {len(fds)} fds")
+            config = ProcessConfig.from_json(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            for fd in fds:
+                os.close(fd)
+            if data:
+                log.error("spare process %d: not an assignment (%s)", os.getpid(), exc)
+            finish(None)
+            return
+        finish((config, socket.socket(fileno=fds[0])))
+
+    control.setblocking(False)
+    loop.add_reader(control.fileno(), readable)
+    loop.add_reader(lifeline.fileno(), finish, None)
+    loop.add_signal_handler(signal.SIGTERM, finish, None)
+    try:
+        return await done
+    finally:
+        loop.remove_reader(control.fileno())
+        loop.remove_reader(lifeline.fileno())
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _spare(spare: SpareConfig, control: socket.socket, shared: Any, lifeline: socket.socket) -> None:
+    try:
+        webapp: WebApp | None = build_webapp(spare.expected)
+    except Exception:  # reported, if it matters, when the assigned session needs it
+        webapp = None
+    shared[Slot.BUSY_SINCE] = 0.0  # ready: waiting is not an interaction (started by the supervisor)
+    assignment = await receive_assignment(control, lifeline)
+    control.close()
+    if assignment is None:
+        return
+    config, listener = assignment
+    shared[Slot.BUSY_SINCE] = time.monotonic()  # the session's start counts as an interaction
+    if spare.priority is not None:
+        # The supervisor did it from outside at the handoff (the spare may be starved);
+        # this covers a handoff that came before the spare went idle.
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+            os.setpriority(os.PRIO_PROCESS, 0, spare.priority)
+    if webapp is not None and not config.same_webapp(spare.expected):
+        webapp = None  # built for other options: ``SessionHost`` builds the right one
+    await SessionHost(config, listener, shared, lifeline, webapp).run()
+
+
+def spare_main(spare: SpareConfig, control: socket.socket, shared: Any, lifeline: socket.socket) -> None:
+    """Entry point of a spare process (the target given to the fork server)."""
+    if spare.priority is not None:
+        # Until its assignment a spare yields the CPU to any other process at once (born
+        # from the fork server at its lower priority, it has only bootstrapped so far).
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    _run(_spare(spare, control, shared, lifeline))
+
+
 def main(config: ProcessConfig, listener: socket.socket, shared: Any, lifeline: socket.socket) -> None:
-    """Entry point of a session process (the target given to the fork server)."""
-    from ._prof import mark
-    mark('C.main')
+    """Entry point of a session process started for ``config`` (the target given to the
+    fork server when no spare was at hand)."""
+    _run(SessionHost(config, listener, shared, lifeline).run())
+
+
+def _run(coroutine: Coroutine[Any, Any, None]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is for the server
+    HANDLER_THREADS.inline = True  # one session per process: see the module docstring
     try:
         import uvloop
 
-        mark('C.sig')
         loop = uvloop.new_event_loop()
-        mark('C.loop')
     except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     code = 0
     try:
-        loop.run_until_complete(SessionHost(config, listener, shared, lifeline).run())
+        loop.run_until_complete(coroutine)
     except BaseException:
         log.exception("session process %d failed", os.getpid())
         code = 1

@@ -89,7 +89,10 @@ class Runner(Starlette):
     page loads that long is closed (``on_destroy`` runs). ``max_memory_mb``: a session
     process above this RSS is killed. ``session_secret``: signs ``request.session``.
     ``runtime_dir``: where the private directory goes (default ``$XDG_RUNTIME_DIR``,
-    else ``/tmp``). Other keywords: ``WebApp``'s limits (``max_sessions`` caps processes).
+    else ``/tmp``). ``spare_processes``: how many processes are kept started ahead, each
+    waiting for the next new session (0: none; a new session then waits for a fork).
+    Other keywords: ``WebApp``'s limits (``max_sessions`` caps session processes; spares
+    come on top and are not started while the server is full).
 
     Raises ``AppNotImportable`` for an app that another process cannot import by name.
     """
@@ -98,7 +101,8 @@ class Runner(Starlette):
                  parano: bool = False, http_only: bool = False, timeout_interaction: float = 60,
                  timeout_inactivity: float = 0, max_memory_mb: float | None = None, *,
                  session_secret: str | None = None, allowed_origins: tuple[str, ...] = (),
-                 runtime_dir: str | None = None, max_message_bytes: int = Limits.max_message_bytes,
+                 runtime_dir: str | None = None, spare_processes: int = 1,
+                 max_message_bytes: int = Limits.max_message_bytes,
                  events_per_second: float = Limits.events_per_second, event_burst: int = Limits.event_burst,
                  max_queued_updates: int = Limits.max_queued_updates, max_sessions: int = 1000,
                  session_timeout: float = Limits.session_timeout) -> None:
@@ -114,6 +118,9 @@ class Runner(Starlette):
         self.session_secret = session_secret or os.environ.get(SECRET_ENV) or None
         self.allowed_origins = tuple(allowed_origins)
         self.runtime_dir = runtime_dir
+        if spare_processes < 0:
+            raise ValueError(f"expected spare_processes >= 0, got {spare_processes}")
+        self.spare_processes = int(spare_processes)
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates, max_sessions,
                              session_timeout)
         self._refs: dict[Any, AppRef] = {app: self.app_ref}
@@ -171,7 +178,8 @@ class Runner(Starlette):
         return {"timeout_interaction": self.timeout_interaction, "timeout_inactivity": self.timeout_inactivity,
                 "max_memory_mb": self.max_memory_mb, "max_sessions": self.limits.max_sessions, "limits": limits,
                 "allowed_origins": list(self.allowed_origins), "session_secret": self.session_secret,
-                "preload": [self.app_ref.to_json()], "log_level": logging.getLevelName(level)}
+                "preload": [self.app_ref.to_json()], "log_level": logging.getLevelName(level),
+                "spare_processes": self.spare_processes, "options": [self.debug, self.parano, self.http_only]}
 
     async def _attach(self, scope: Scope, stale: Instance | None = None) -> Instance:
         if self._instance is not None and self._instance is not stale:
@@ -373,8 +381,6 @@ class _PageRelay(Response):
         self.cookie_name = cookie_name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from ._prof import mark
-        mark('W.start')
         runner = self.runner
         base = self.message["base"]
         for attempt in range(2):
@@ -384,7 +390,6 @@ class _PageRelay(Response):
                 log.error("no session supervisor: %s", exc)
                 await runner._unavailable(scope, receive, send)
                 return
-            mark('W.reply')
             if "error" in reply:
                 await self._refuse(scope, receive, send, reply)
                 return
@@ -409,7 +414,6 @@ class _PageRelay(Response):
             else:
                 outcome = await bridge.relay(relayed, receive, send, reader, writer, state, runner._on_start(extra))
             if outcome is not bridge.Outcome.PROCESS_GONE or state.started:
-                mark('W.done')
                 return
             self.message = {**self.message, "sid": sid}  # the same session, in a fresh process
             log.warning("the session process died before answering a page load (attempt %d)", attempt + 1)

@@ -13,11 +13,22 @@ path of events.
 
 Session processes are forks of a fork server that preloaded livetag and the app
 (multiprocessing ``forkserver``), started from a thread so that the supervisor's loop
-never waits for one. The supervisor enforces from outside what a process cannot enforce
-on itself: ``timeout_interaction`` (SIGKILL), ``max_memory_mb`` (RSS, SIGKILL),
-``timeout_inactivity`` (SIGTERM: a clean close with ``on_destroy``); it notices a death
-at once (the process's sentinel in its event loop) and remembers why, so that the pages
-of that session are told in plain words.
+never waits for one. ``spare_processes`` of them (default 1) are started ahead of need:
+a *spare* is forked, runs its event loop and waits; a new session is handed to it (its
+configuration and listening socket over a socket pair, ``SCM_RIGHTS``), so that it costs
+a message rather than a fork, and the next spare starts in the background. When a
+lowered priority can be raised back (see ``priority_restorable``), a spare's start is
+background work from end to end: the supervisor's thread that asks for it and the fork
+server run at a lower priority (nice), the spare itself as ``SCHED_IDLE`` (it yields the
+CPU to any other process at once); it gets the normal priority at the handoff, and a
+process forked for a session gets it as soon as it is forked.
+
+The supervisor enforces from outside what a process cannot enforce on itself:
+``timeout_interaction`` (SIGKILL; a spare's start too), ``max_memory_mb`` (RSS,
+SIGKILL), ``timeout_inactivity`` (SIGTERM: a clean close with ``on_destroy``); it
+notices a death at once (the process's sentinel in its event loop) and remembers why,
+so that the pages of that session are told in plain words. A spare that dies is
+replaced (after a growing pause if spares keep dying young).
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ import secrets
 import signal
 import socket
 import sys
+import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -46,8 +58,8 @@ import orjson
 
 from . import bridge, paths
 from .appref import ROLE_ENV, AppRef
-from .preload import LOG_LEVEL_ENV, PRELOAD_ENV
-from .process import ProcessConfig, Slot, StopReason
+from .preload import EXPECTED_ENV, LOG_LEVEL_ENV, PRELOAD_ENV, SYS_PATH_ENV
+from .process import ProcessConfig, Slot, SpareConfig, StopReason, spare_main
 from .process import main as process_main
 
 log = logging.getLogger("livetag.server.runner.supervisor")
@@ -58,6 +70,16 @@ TERM_GRACE_SECONDS = 5.0
 MAX_TOMBSTONES = 10_000
 TOMBSTONE_SECONDS = 24 * 3600.0
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+#: How much the fork server (and the supervisor's thread while it asks for a spare)
+#: lower their priority (nice increment), when that can be undone.
+SPARE_NICE = 10
+#: Seconds between a handoff and the start of the next spare: the new session's first
+#: page goes first (a spare's start is mostly a fork and the interpreter's bootstrap).
+SPARE_DELAY_SECONDS = 0.02
+#: A spare that dies younger than this counts as a failed start: the next one waits
+#: 0.5 s, 1 s, 2 s... up to ``SPARE_MAX_BACKOFF_SECONDS``.
+SPARE_MIN_LIFE_SECONDS = 5.0
+SPARE_MAX_BACKOFF_SECONDS = 30.0
 
 
 class ProcessState(enum.Enum):
@@ -67,6 +89,15 @@ class ProcessState(enum.Enum):
     LIVE = enum.auto()      # running (its socket accepts connections)
     CLOSING = enum.auto()   # asked to stop (SIGTERM or SIGKILL sent), not dead yet
     ENDED = enum.auto()     # dead and reaped
+
+
+class SpareState(enum.Enum):
+    """Life cycle of a spare process, as the supervisor sees it."""
+
+    WAITING = enum.auto()   # forked: finishing its start (``Slot.BUSY_SINCE`` set), then waiting
+    CLOSING = enum.auto()   # killed (too slow to start, server stopping), not dead yet
+    TAKEN = enum.auto()     # handed a session: from now on a ``SessionRecord``
+    ENDED = enum.auto()     # dead and reaped without having been taken
 
 
 class EndReason(enum.Enum):
@@ -122,6 +153,20 @@ class SessionRecord:
         return self.name[:8]
 
 
+@dataclass(eq=False)
+class Spare:
+    """A spare process: ``control`` is the supervisor's end of its socket pair."""
+
+    expected: ProcessConfig
+    shared: Any
+    control: socket.socket
+    niced: bool  # it must be given the normal priority at the handoff
+    state: SpareState = SpareState.WAITING
+    process: Any = None
+    pid: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
 def normalised_query(query: str) -> tuple[tuple[str, str], ...]:
     """The page's query parameters in a canonical order, without ``n`` (new session)."""
     return tuple(sorted((k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "n"))
@@ -143,6 +188,7 @@ class Supervisor:
         self.timeout_inactivity = float(config["timeout_inactivity"])
         self.max_memory_mb = config.get("max_memory_mb")
         self.max_sessions = int(config["max_sessions"])
+        self.spare_processes = max(0, int(config.get("spare_processes", 1)))
         self.limits = dict(config.get("limits", {}))
         self.allowed_origins = tuple(config.get("allowed_origins", ()))
         self.sessions: dict[str, SessionRecord] = {}
@@ -154,6 +200,17 @@ class Supervisor:
         self._counter = itertools.count()
         self._stopping = False
         self._done: asyncio.Event | None = None
+        self.spares: list[Spare] = []
+        self._spare_starting: asyncio.Task[None] | None = None
+        self._spare_timer: asyncio.TimerHandle | None = None
+        self._spare_failures = 0
+        self._base_priority = os.getpriority(os.PRIO_PROCESS, 0)
+        #: The fork server's (so spares') nice value when it can be undone, else None.
+        self._low_priority: int | None = None
+        preload = config.get("preload") or []
+        options = [bool(x) for x in config.get("options", (False, False, False))]
+        #: What the next spare builds its ``WebApp`` for: the last session's configuration.
+        self._expected = self._config("", AppRef.from_json(preload[0]), tuple(options)) if preload else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
         # Each session process holds the other end: EOF there = this supervisor died.
@@ -174,7 +231,11 @@ class Supervisor:
         paths.write_json(self.dir / "keys.json", {"path_key": self.path_key.hex(), "cookie_secret": self.cookie_secret,
                                                   "pid": os.getpid(), "anchor": self.anchor})
         self.ctx.set_forkserver_preload(["livetag.server.runner.preload"])
-        warm = loop.run_in_executor(self.executor, _start_fork_server)
+        if self._expected is not None:  # the fork server builds its WebApp ahead (see ``preload``)
+            os.environ[EXPECTED_ENV] = self._expected.to_json().decode()
+        if self.spare_processes and priority_restorable():
+            self._low_priority = min(19, self._base_priority + SPARE_NICE)
+        warm = loop.run_in_executor(self.executor, _start_fork_server, self._low_priority)
         self._server = await asyncio.start_unix_server(self._control, path=str(self.dir / "ctl"))
         loop.add_signal_handler(signal.SIGTERM, self.request_shutdown)
         self._watch_anchor()
@@ -186,7 +247,9 @@ class Supervisor:
         if ready_fd is not None:
             os.write(ready_fd, orjson.dumps({"pid": os.getpid(), "instance": self.instance}) + b"\n")
             os.close(ready_fd)
-        log.info("session supervisor %d ready (timeout_interaction=%gs)", os.getpid(), self.timeout_interaction)
+        log.info("session supervisor %d ready (timeout_interaction=%gs, %d spare process(es)%s)", os.getpid(),
+                 self.timeout_interaction, self.spare_processes, " at low priority" if self._low_priority else "")
+        self._refill_spares()
         await self._done.wait()
         watchdog.cancel()
 
@@ -230,15 +293,22 @@ class Supervisor:
             self._server.close()
         with contextlib.suppress(OSError):
             os.unlink(self.dir / "ctl")
+        if self._spare_timer is not None:
+            self._spare_timer.cancel()
+        if self._spare_starting is not None:  # its process is killed once started
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(self._spare_starting)
+        for spare in list(self.spares):
+            self._kill_spare(spare)  # a spare holds no session: nothing to close cleanly
         for record in list(self.sessions.values()):
             self._terminate(record, EndReason.SHUTDOWN)
         deadline = time.monotonic() + TERM_GRACE_SECONDS + 1
-        while self.closing and time.monotonic() < deadline:
+        while (self.closing or self.spares) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         for record in list(self.closing):
             self._kill(record, EndReason.SHUTDOWN)
         deadline = time.monotonic() + 2
-        while self.closing and time.monotonic() < deadline:
+        while (self.closing or self.spares) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         paths.remove_instance(self.base, self.instance, os.getpid())
         log.info("session supervisor %d stopped", os.getpid())
@@ -277,7 +347,9 @@ class Supervisor:
             return {"pid": os.getpid(), "anchor": self.anchor, "instance": self.instance}
         if op == "list":
             return {"sessions": [{"name": r.log_id, "pid": r.pid, "state": r.state.name}
-                                 for r in self.sessions.values()]}
+                                 for r in self.sessions.values()],
+                    "spares": [{"pid": s.pid, "state": s.state.name, "ready": not s.shared[Slot.BUSY_SINCE]}
+                               for s in self.spares]}
         if op == "shutdown":
             if int(request.get("anchor", -1)) != self.anchor:
                 return {"error": "refused", "msg": "only the server process may stop the supervisor"}
@@ -344,35 +416,31 @@ class Supervisor:
 
     # -- processes ------------------------------------------------------------------------
 
+    def _config(self, sid: str, app: AppRef, options: tuple[bool, ...]) -> ProcessConfig:
+        debug, parano, http_only = options
+        return ProcessConfig(sid, app, debug=debug, parano=parano, http_only=http_only,
+                             allowed_origins=self.allowed_origins, limits=self.limits,
+                             timeout_inactivity=self.timeout_inactivity)
+
     async def _create(self, name: str, sid: str, base: str, query: tuple[tuple[str, str], ...], app: AppRef,
                       options: tuple[bool, ...]) -> SessionRecord:
-        from ._prof import mark
-        mark('S.create')
         assert self._loop is not None
         future: asyncio.Future[SessionRecord] = self._loop.create_future()
         self.creating[name] = future
         try:
             if len(self.sessions) >= self.max_sessions:
                 raise ServerFull()
-            shared = self.ctx.RawArray("d", len(Slot))
-            now = time.monotonic()
-            shared[Slot.BUSY_SINCE] = now  # starting counts as an interaction: same timeout
-            shared[Slot.LAST_ACTIVE] = now
-            record = SessionRecord(name, base, query, app, options, shared)  # type: ignore[arg-type]
-            debug, parano, http_only = options
-            config = ProcessConfig(sid, app, debug=debug, parano=parano, http_only=http_only,
-                                   allowed_origins=self.allowed_origins, limits=self.limits,
-                                   timeout_inactivity=self.timeout_inactivity)
-            mark('S.config')
+            config = self._config(sid, app, options)
+            self._expected = self._config("", app, options)
             listener = self._listen(name)
-            mark('S.listened')
             try:
-                process = self.ctx.Process(target=process_main, args=(config, listener, shared, self._lifeline_child),
-                                           name=f"livetag-session-{record.log_id}", daemon=False)
-                await self._loop.run_in_executor(self.executor, _start, process)
-                mark('S.started')
+                started = await self._hand_to_spare(config, listener)
+                if started is None:
+                    started = await self._start_session(config, listener, name)
             finally:
-                listener.close()
+                listener.close()  # the process has its own copy now
+            process, shared = started
+            record = SessionRecord(name, base, query, app, options, shared)  # type: ignore[arg-type]
             record.process, record.pid = process, process.pid
             record.socket_ino = os.stat(self.dir / "s" / name).st_ino
             record.state = ProcessState.LIVE
@@ -384,7 +452,6 @@ class Supervisor:
             self._loop.add_reader(process.sentinel, self._on_exit, record)
             log.info("session process %d started for %s (%d live)", record.pid, record.log_id, len(self.sessions))
             future.set_result(record)
-            mark('S.done')
             return record
         except BaseException as exc:
             future.set_exception(exc)
@@ -392,6 +459,149 @@ class Supervisor:
             raise
         finally:
             del self.creating[name]
+
+    async def _start_session(self, config: ProcessConfig, listener: socket.socket, name: str) -> tuple[Any, Any]:
+        """Fork a process for ``config`` (no spare at hand). Returns (process, shared)."""
+        assert self._loop is not None
+        shared = self.ctx.RawArray("d", len(Slot))
+        now = time.monotonic()
+        shared[Slot.BUSY_SINCE] = now  # starting counts as an interaction: same timeout
+        shared[Slot.LAST_ACTIVE] = now
+        process = self.ctx.Process(target=process_main, args=(config, listener, shared, self._lifeline_child),
+                                   name=f"livetag-session-{name[:8]}", daemon=False)
+        await self._loop.run_in_executor(self.executor, _start, process,
+                                         None if self._low_priority is None else self._base_priority, None)
+        return process, shared
+
+    # -- spares ---------------------------------------------------------------------------
+
+    async def _hand_to_spare(self, config: ProcessConfig, listener: socket.socket) -> tuple[Any, Any] | None:
+        """Give ``config`` and ``listener`` to a live spare. Returns (process, shared) of
+        the spare, now a session process; ``None`` when no spare could take it."""
+        assert self._loop is not None
+        if not self._waiting_spares() and self._spare_starting is not None:
+            # A spare is being forked right now: nearer than a fork of our own (the
+            # fork server's thread takes one start at a time anyway).
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._spare_starting)
+        for spare in self._waiting_spares():
+            if spare.process.exitcode is not None:
+                continue  # dead: its sentinel callback replaces it
+            now = time.monotonic()
+            spare.shared[Slot.BUSY_SINCE] = now  # from now on the session's start: same timeout
+            spare.shared[Slot.LAST_ACTIVE] = now
+            spare.shared[Slot.STOP_REASON] = StopReason.SHUTDOWN
+            if spare.niced:
+                # It serves a user now: normal priority, before it wakes up (raised while
+                # it runs, it would take this CPU from the supervisor at once).
+                try:
+                    os.sched_setscheduler(spare.pid, os.SCHED_OTHER, os.sched_param(0))
+                    os.setpriority(os.PRIO_PROCESS, spare.pid, self._base_priority)
+                except OSError as exc:  # never a user's session at low priority
+                    log.warning("spare process %d could not get its priority back (%s): not used", spare.pid, exc)
+                    self._kill_spare(spare)
+                    continue
+            try:
+                socket.send_fds(spare.control, [config.to_json()], [listener.fileno()])
+            except OSError as exc:
+                log.info("spare process %d could not take a session (%s): another one is used", spare.pid, exc)
+                self._kill_spare(spare)
+                continue
+            spare.state = SpareState.TAKEN
+            self.spares.remove(spare)
+            self._loop.remove_reader(spare.process.sentinel)  # the session's record watches it now
+            spare.control.close()
+            self._refill_spares(SPARE_DELAY_SECONDS)
+            return spare.process, spare.shared
+        return None
+
+    def _waiting_spares(self) -> list[Spare]:
+        return [s for s in self.spares if s.state is SpareState.WAITING]
+
+    def _refill_spares(self, delay: float = 0.0) -> None:
+        """Start a spare (after ``delay`` s) if fewer than ``spare_processes`` wait, no
+        start is under way and a session could still take one (not full)."""
+        if (self._stopping or self._loop is None or self._spare_starting is not None or self._spare_timer is not None
+                or len(self._waiting_spares()) >= self.spare_processes or self._expected is None
+                or len(self.sessions) >= self.max_sessions):
+            return
+        if delay > 0:
+            self._spare_timer = self._loop.call_later(delay, self._refill_now)
+        else:
+            self._spare_starting = self._loop.create_task(self._start_spare())
+
+    def _refill_now(self) -> None:
+        self._spare_timer = None
+        self._refill_spares()
+
+    async def _start_spare(self) -> None:
+        assert self._loop is not None and self._expected is not None
+        try:
+            shared = self.ctx.RawArray("d", len(Slot))
+            shared[Slot.BUSY_SINCE] = time.monotonic()  # its start has the interaction timeout too
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            ours.setblocking(False)
+            spare = Spare(self._expected, shared, ours, niced=self._low_priority is not None)
+            try:
+                process = self.ctx.Process(target=spare_main, name="livetag-spare", daemon=False,
+                                           args=(SpareConfig(spare.expected,
+                                                             self._base_priority if spare.niced else None),
+                                                 theirs, shared, self._lifeline_child))
+                await self._loop.run_in_executor(self.executor, _start, process, None, self._low_priority)
+            except BaseException:
+                ours.close()
+                raise
+            finally:
+                theirs.close()
+            spare.process, spare.pid = process, process.pid
+            self.spares.append(spare)
+            self._loop.add_reader(process.sentinel, self._spare_exit, spare)
+            log.debug("spare process %d started", spare.pid)
+            if self._stopping:
+                self._kill_spare(spare)
+        except Exception:
+            log.exception("could not start a spare process")
+            self._spare_failures += 1
+        finally:
+            self._spare_starting = None
+        self._refill_spares(self._spare_backoff())
+
+    def _spare_backoff(self) -> float:
+        if not self._spare_failures:
+            return 0.0
+        return min(SPARE_MAX_BACKOFF_SECONDS, 0.5 * 2 ** (self._spare_failures - 1))
+
+    def _kill_spare(self, spare: Spare) -> None:
+        if spare.state is SpareState.WAITING:
+            spare.state = SpareState.CLOSING
+            if spare.process is not None and spare.process.exitcode is None:
+                with contextlib.suppress(ProcessLookupError):  # ours, not seen dead: not a reused pid
+                    os.kill(spare.pid, signal.SIGKILL)
+
+    def _spare_exit(self, spare: Spare) -> None:
+        """The spare process ``spare`` is dead (its sentinel became readable)."""
+        assert self._loop is not None
+        self._loop.remove_reader(spare.process.sentinel)
+        expected = spare.state is SpareState.CLOSING
+        spare.state = SpareState.ENDED
+        if spare in self.spares:
+            self.spares.remove(spare)
+        spare.control.close()
+        code = spare.process.exitcode
+        with contextlib.suppress(Exception):
+            spare.process.close()
+        if self._stopping:
+            return
+        if time.monotonic() - spare.started < SPARE_MIN_LIFE_SECONDS:
+            self._spare_failures += 1
+        else:
+            self._spare_failures = 0
+        log.log(logging.INFO if expected else logging.WARNING, "spare process %d ended (exit code %s): "
+                "starting another%s", spare.pid, code,
+                f" in {self._spare_backoff():g} s" if self._spare_backoff() else "")
+        self._refill_spares(self._spare_backoff())
+
+    # -- session processes ----------------------------------------------------------------
 
     def _listen(self, name: str) -> socket.socket:
         """A listening socket at ``s/<name>``, swapped in atomically (a replaced
@@ -441,6 +651,7 @@ class Supervisor:
                                                   EndReason.REPLACED, EndReason.INACTIVITY) else logging.WARNING
         log.log(level, "session process %d of %s ended (%s, exit code %s)", record.pid, record.log_id,
                 record.reason.name.lower(), code)
+        self._refill_spares()  # none is started while the server is full
 
     def _trim_tombstones(self) -> None:
         now = time.monotonic()
@@ -506,6 +717,12 @@ class Supervisor:
                     if record.term_deadline and now > record.term_deadline and record.state is ProcessState.CLOSING:
                         record.term_deadline = 0.0
                         self._signal(record, signal.SIGKILL)
+                for spare in self._waiting_spares():
+                    busy = spare.shared[Slot.BUSY_SINCE]
+                    if busy and now - busy > self.timeout_interaction:
+                        log.warning("spare process %d did not start within %gs: killing it", spare.pid,
+                                    self.timeout_interaction)
+                        self._kill_spare(spare)
             except Exception:
                 log.exception("supervisor watchdog failed")
 
@@ -528,17 +745,69 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def _start_fork_server() -> None:
+def priority_restorable() -> bool:
+    """True when a lowered priority (a higher nice value, ``SCHED_IDLE``) can be raised
+    back by this user (``CAP_SYS_NICE``, or an ``RLIMIT_NICE`` that allows it): then
+    spares start at low priority and get the normal one back at the handoff. On Linux
+    both are per thread, so the probe (in a thread of its own) leaves this process as
+    it was."""
+    if not sys.platform.startswith("linux"):
+        return False
+    result: list[bool] = []
+
+    def probe() -> None:
+        tid = threading.get_native_id()
+        try:
+            base = os.getpriority(os.PRIO_PROCESS, tid)
+            if base >= 19 or os.sched_getscheduler(tid) != os.SCHED_OTHER:
+                result.append(False)
+                return
+            os.setpriority(os.PRIO_PROCESS, tid, base + 1)
+            os.setpriority(os.PRIO_PROCESS, tid, base)
+            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+            os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, name="livetag-priority-probe")
+    thread.start()
+    thread.join()
+    return bool(result and result[0])
+
+
+def _start_fork_server(priority: int | None) -> None:
+    """Start multiprocessing's fork server (from a thread of the executor), at nice value
+    ``priority`` (None: this one), which every process forked from it inherits."""
     from multiprocessing import forkserver
 
-    forkserver.ensure_running()
+    tid = threading.get_native_id()
+    own = os.getpriority(os.PRIO_PROCESS, tid)
+    if priority is not None:
+        os.setpriority(os.PRIO_PROCESS, tid, priority)  # per thread: this one only, and what it starts
+    try:
+        forkserver.ensure_running()
+    finally:
+        if priority is not None:
+            os.setpriority(os.PRIO_PROCESS, tid, own)
 
 
-def _start(process: Any) -> None:
-    from ._prof import mark
-    mark('S.thread')
-    process.start()
-    mark('S.thread_end')
+def _start(process: Any, priority: int | None, own_priority: int | None) -> None:
+    """Start ``process`` through the fork server (this thread at nice value
+    ``own_priority`` meanwhile: a spare's start is background work from end to end);
+    then give it nice value ``priority`` (None: leave it as born)."""
+    tid = threading.get_native_id()
+    own = os.getpriority(os.PRIO_PROCESS, tid)
+    if own_priority is not None:
+        os.setpriority(os.PRIO_PROCESS, tid, own_priority)
+    try:
+        process.start()
+    finally:
+        if own_priority is not None:
+            os.setpriority(os.PRIO_PROCESS, tid, own)
+    if priority is not None:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, process.pid, priority)
     # The supervisor watches its processes itself (sentinels in its loop); left in
     # multiprocessing's registry they would be polled from this thread too and joined at exit.
     multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
@@ -551,6 +820,7 @@ def main() -> None:
     sys.stdin.close()
     os.environ[ROLE_ENV] = "supervisor"
     os.environ[PRELOAD_ENV] = orjson.dumps(config.get("preload", [])).decode()
+    os.environ[SYS_PATH_ENV] = orjson.dumps(config["sys_path"]).decode()  # Python 3.11's fork server ignores it
     if config.get("log_level"):
         os.environ[LOG_LEVEL_ENV] = str(config["log_level"])
         from ...runners.logs import configure_logging
