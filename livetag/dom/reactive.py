@@ -28,6 +28,19 @@ if TYPE_CHECKING:
 Source = State | Callable[[], Any]
 
 
+_TAG: Any = None
+
+
+def _tag_class() -> type[Tag]:
+    # tag.py imports this module: the class is looked up once, on first use.
+    global _TAG
+    if _TAG is None:
+        from .tag import Tag
+
+        _TAG = Tag
+    return _TAG
+
+
 class Slot:
     """A reactive place owned by ``owner``: evaluates ``source`` while tracking reads."""
 
@@ -39,11 +52,20 @@ class Slot:
         self.sources: list[State] = []
 
     def evaluate(self) -> Any:
+        source = self.source
+        if isinstance(source, State):
+            # Its one dependency is the state itself: subscribe once, no tracking pass.
+            if self.owner._tree is None:
+                self.release()
+            elif not self.sources:
+                self.sources = [source]
+                source._subscribers.add(self)
+            return source._value
         self.release()
         previous = tracking.slot
         tracking.slot = self
         try:
-            value = self.source.get() if isinstance(self.source, State) else self.source()
+            value = source()
         finally:
             tracking.slot = previous
         if self.owner._tree is not None:  # only live slots are kept alive by their states
@@ -112,8 +134,7 @@ class ChildSlot(Slot):
     def refresh(self) -> tuple[list[Any], list[Any], set[str]]:
         """Re-evaluate and re-parent: returns ``(old nodes, new nodes, ids of explicitly
         keyed items that replaced an old item and render differently)``."""
-        from .tag import Tag
-
+        Tag = _tag_class()
         new = flatten(self.evaluate())
         old = self.nodes
         parent = self.owner
@@ -151,7 +172,7 @@ class ChildSlot(Slot):
 
 def flatten(value: Any) -> list[Any]:
     """Normalise a slot's value to a list of tags and strings (``None`` -> nothing)."""
-    from .tag import Tag
+    Tag = _tag_class()
 
     out: list[Any] = []
     stack = [value]
