@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import BrowserNotFound
+from .processes import stop_process
 
 log = logging.getLogger("livetag.runners.chrome")
 
@@ -199,13 +200,7 @@ class BrowserWindow:
         process = self.process
         if process is not None:
             if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    log.warning("the browser (pid %d) did not close within %.0f s: killing it", process.pid, timeout)
-                    process.kill()
-                    process.wait()
+                stop_process(process, timeout, "the browser")
             if sys.platform != "win32":
                 try:  # helpers (GPU, renderers) that outlived the browser, same process group
                     os.killpg(process.pid, signal.SIGKILL)

@@ -26,12 +26,12 @@ import socket
 import subprocess
 import sys
 import threading
-import webbrowser
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from .loader import ImportString, import_string_for, webapp_options_of
+from .processes import open_in_browser_soon, stop_process
 from .worker import WORKER_ENV, WorkerSpec
 
 log = logging.getLogger("livetag.runners.reload")
@@ -90,13 +90,8 @@ class ServerProcess:
         if process is None or process.poll() is not None:
             return
         self.stopped_by_us = True
-        process.terminate()
         try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.warning("server process %d did not stop within %.0f s: killing it", process.pid, timeout)
-            process.kill()
-            process.wait()
+            stop_process(process, timeout, "the server process")
         finally:
             if process.stdin is not None:
                 try:
@@ -271,14 +266,7 @@ def serve_with_reload(target: str, *, host: str = "127.0.0.1", port: int = 8000,
         if on_listening is not None:
             on_listening(url)
         if open_browser:
-            threading.Timer(0.5, _open, args=(url,)).start()
+            open_in_browser_soon(url)
         return supervisor.run(stop_when=stop_when)
     finally:
         sock.close()
-
-
-def _open(url: str) -> None:
-    try:
-        webbrowser.open(url)
-    except Exception:  # no browser on this machine: the URL is in the log
-        log.debug("could not open a browser", exc_info=True)

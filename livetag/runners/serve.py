@@ -8,13 +8,13 @@ import socket
 import sys
 import threading
 import time
-import webbrowser
 from typing import Any
 
 import uvicorn
 
 from ..errors import PortInUse
 from .logs import TransportLog, configure_logging, redact_uvicorn_logs
+from .processes import open_in_browser_soon
 
 log = logging.getLogger("livetag.runners")
 
@@ -107,20 +107,13 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8000, open_browser: 
     server = uvicorn.Server(uvicorn_config(app, log_level=log_level, **uvicorn_options))
     log.info("serving %s", url)
     if open_browser:
-        threading.Timer(0.5, _open, args=(url,)).start()
+        open_in_browser_soon(url)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the Ctrl-C it handled: the server has stopped cleanly
     finally:
         sock.close()
-
-
-def _open(url: str) -> None:
-    try:
-        webbrowser.open(url)
-    except Exception:  # no browser on this machine: the URL is in the log
-        log.debug("could not open a browser", exc_info=True)
 
 
 class BackgroundServer:
