@@ -11,19 +11,12 @@ from typing import Any
 import httpx
 import orjson
 from websockets.exceptions import ConnectionClosed
+from lt_client import element_id  # tests/server, put on the path by conftest
 from websockets.sync.client import ClientConnection, connect
 
 from livetag.protocol import PROTOCOL_VERSION
 
 TIMEOUT = 20.0
-
-
-def element_id(html: str, css_class: str) -> str:
-    for match in re.finditer(r'<[a-z][a-z0-9-]* id="([^"]+)"([^>]*)>', html):
-        classes = re.search(r'class="([^"]*)"', match.group(2))
-        if classes and css_class in classes.group(1).split():
-            return htmllib.unescape(match.group(1))
-    raise AssertionError(f"expected an element with class {css_class!r} in {html[:300]!r}")
 
 
 def text_of(html: str, css_class: str) -> str:
