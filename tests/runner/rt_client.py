@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import orjson
-from websockets.exceptions import ConnectionClosed
 from lt_client import element_id  # tests/server, put on the path by conftest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from livetag.protocol import PROTOCOL_VERSION
