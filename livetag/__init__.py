@@ -9,9 +9,12 @@ session its own OS process.
 from __future__ import annotations
 
 from .dom import HTML, Event, Router, State, States, Tag, prevent, stop
+from .dom.tag import App, current_request
+from .execution import in_thread, on_loop
 from .runners.chrome import ChromeApp
 from .server import WebApp
 from .server.runner import Runner
 
 __version__ = "0.1.0"
-__all__ = ["ChromeApp", "Event", "HTML", "Router", "Runner", "State", "States", "Tag", "WebApp", "prevent", "stop", "__version__"]
+__all__ = ["App", "ChromeApp", "Event", "HTML", "Router", "Runner", "State", "States", "Tag", "WebApp", "current_request",
+           "in_thread", "on_loop", "prevent", "stop", "__version__"]

@@ -44,6 +44,19 @@ class ForbiddenEvent(ProtocolError):
         super().__init__(message, "forbidden_event")
 
 
+class AsyncioOutsideLoop(LivetagError, RuntimeError):
+    """Plain ``def`` code running in a worker thread called asyncio, which needs the
+    event loop (see ``livetag.execution``)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"expected asyncio to be called from code on the event loop, got a call from {name}, "
+            "a plain def running in a worker thread (plain code that does not name asyncio itself "
+            "runs off the loop so that it may block): declare it 'async def', or mark it "
+            "@livetag.on_loop if it never blocks"
+        )
+
+
 class SessionExpired(LivetagError):
     """A request names a session this server does not (or no longer) know."""
 

@@ -30,9 +30,10 @@ import orjson
 
 from .dom.events import Event
 from .dom.reactive import AttrSlot
-from .dom.tag import Tag, current_request
+from .dom.tag import Tag, current_request, handler_of, iter_ancestors, render_html
 from .dom.tree import LiveTree, Op
 from .errors import ForbiddenEvent, ProtocolError
+from .execution import explain_missing_loop, runs_on_loop
 from .protocol import PROTOCOL_VERSION, EventMessage, Join, encode, encode_ack, encode_extras, encode_update
 from .threads import HANDLER_THREADS
 
@@ -57,7 +58,7 @@ def to_thread(func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
 def _disabled(tag: Tag) -> bool:
     """True when ``tag`` or an enclosing ``<fieldset>`` is disabled (HTML spec, 4.10.18.5)."""
     return tag["disabled"] not in (None, False) or any(
-        a.tag_name == "fieldset" and a["disabled"] not in (None, False) for a in tag.ancestors()
+        a.tag_name == "fieldset" and a["disabled"] not in (None, False) for a in iter_ancestors(tag)
     )
 
 
@@ -205,7 +206,7 @@ class Session:
 
     def full_render(self) -> list[Op]:
         with self.tree.lock:
-            return [["o", self.app.id, self.app.render()]]
+            return [["o", self.app.id, render_html(self.app)]]
 
     def render_document(self) -> tuple[str, list[str]]:
         """The app's HTML and every static it needs, for a page load at ``revision``.
@@ -213,7 +214,7 @@ class Session:
         Pending changes are first sent to the other clients, so the page and they agree."""
         self.flush()
         with self.tree.lock:
-            html = self.app.render()
+            html = render_html(self.app)
             for static in self.tree.take_statics():
                 self._statics[static] = self.revision
         return html, list(self._statics)
@@ -271,7 +272,7 @@ class Session:
         target = self.tree.index.get(msg.target_id)
         if target is None or target._tree is not self.tree:
             raise ForbiddenEvent(f"expected the id of a tag in the live tree, got {msg.target_id!r}")
-        handler = target.handler(msg.name)
+        handler = handler_of(target, msg.name)
         if handler is None:
             raise ForbiddenEvent(f"expected an event <{target.tag_name}> #{target.id} handles, got {msg.name!r}")
         if _disabled(target):
@@ -309,25 +310,34 @@ class Session:
         return ops
 
     async def run_callback(self, func: Callable[..., Any], args: tuple[Any, ...], request: Any = None) -> None:
-        """Run user code: a plain function (in a worker thread), a coroutine function, a
-        generator or an async generator function; an update is sent after each ``yield``.
-        Exceptions propagate."""
+        """Run user code: a plain function, a coroutine function, a generator or an async
+        generator function; an update is sent after each ``yield``. Plain code runs on
+        the loop or in a worker thread as ``livetag.execution`` decides. Exceptions
+        propagate (asyncio called from a worker thread as ``AsyncioOutsideLoop``)."""
         token = current_request.set(request)
         try:
-            if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
-                result = func(*args)
-            else:
-                result = await to_thread(func, *args)
+            on_loop = runs_on_loop(func)
+            result = func(*args) if on_loop else await self._in_thread(func, func, *args)
             if inspect.isawaitable(result):
                 result = await result
             if inspect.isgenerator(result):
-                while (await to_thread(next, result, _DONE)) is not _DONE:
+                while (next(result, _DONE) if on_loop else await self._in_thread(func, next, result, _DONE)) is not _DONE:
                     self.flush()
             elif inspect.isasyncgen(result):
                 async for _ in result:
                     self.flush()
         finally:
             current_request.reset(token)
+
+    @staticmethod
+    async def _in_thread(owner: Callable[..., Any], call: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await to_thread(call, *args)
+        except RuntimeError as exc:
+            explained = explain_missing_loop(exc, owner)
+            if explained is exc:
+                raise
+            raise explained from exc
 
     def _report_failure(self, client: Client | None, what: str) -> None:
         error_id = secrets.token_hex(4)
@@ -427,10 +437,19 @@ class Session:
         loop.call_soon_threadsafe(self._schedule_flush)
 
     def _schedule_flush(self) -> None:
-        if self._busy or self._flush_handle is not None or self._loop is None:
+        loop = self._loop
+        if self._busy or loop is None:
             return
-        delay = max(0.0, self._last_flush + BACKGROUND_THROTTLE - self._loop.time())
-        self._flush_handle = self._loop.call_later(delay, self._background_flush)
+        throttle = self.tree.take_throttle()
+        interval = BACKGROUND_THROTTLE if throttle is None else throttle
+        now = loop.time()
+        delay = max(0.0, self._last_flush + interval - now)
+        handle = self._flush_handle
+        if handle is not None:
+            if handle.when() <= now + delay:
+                return
+            handle.cancel()  # update(throttle=...) asked for sooner
+        self._flush_handle = loop.call_later(delay, self._background_flush)
 
     def _background_flush(self) -> None:
         self._flush_handle = None

@@ -27,7 +27,8 @@ from typing import Any
 import orjson
 from bs4 import BeautifulSoup, NavigableString, Tag as Node
 
-from .dom.tag import Tag
+from .dom.tag import Tag, render_html
+from .execution import init_runs_on_loop
 from .protocol import PROTOCOL_VERSION, EventMessage, Join
 from .session import AppSource, Client, Session
 
@@ -95,7 +96,10 @@ class TestClient:
         self.client: Client = self._runner.run(self._join())
 
     async def _open(self, app: AppSource, debug: bool) -> Session:
-        session = await asyncio.to_thread(Session, app, debug=debug)
+        if not isinstance(app, Tag) and init_runs_on_loop(app):  # as WebApp does
+            session = Session(app, debug=debug)
+        else:
+            session = await asyncio.to_thread(Session, app, debug=debug)
         body, statics = session.render_document()
         self.statics = list(statics)
         self.revision = session.revision
@@ -152,7 +156,7 @@ class TestClient:
         # the lock keeps threads out between this flush and the render.
         with self.session.tree.lock:
             self.session.flush()
-            server = BeautifulSoup(_as_body(self.session.app, self.session.app.render()), "html.parser").body
+            server = BeautifulSoup(_as_body(self.session.app, render_html(self.session.app)), "html.parser").body
         self._apply_inbox()
         if _normalise(server) != _normalise(self.dom.body):
             raise AssertionError(f"page and server diverged:\npage:   {self.html}\nserver: {server}")

@@ -19,6 +19,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from .building import builders
 from .render import HTML
 from .state import State, tracking
 
@@ -64,10 +65,17 @@ class Slot:
         self.release()
         previous = tracking.slot
         tracking.slot = self
+        # Tags the source builds are its output, not children of a tag being built.
+        building = builders()
+        barrier = bool(building)
+        if barrier:
+            building.append(None)
         try:
             value = source()
         finally:
             tracking.slot = previous
+            if barrier:
+                building.pop()
         if self.owner._tree is not None:  # only live slots are kept alive by their states
             for state in self.sources:
                 state._subscribers.add(self)
@@ -148,10 +156,10 @@ class ChildSlot(Slot):
                 if isinstance(n, Tag) and n._key is not None and id(n) not in old_ids:
                     previous = keyed_old.get(n._key)
                     if previous is not None and previous.tag_name == n.tag_name:
-                        before = previous.render()
+                        before = _html(previous)
                         adopt_ids(previous, n)
                         replaced.append(previous)
-                        if n.render() != before:
+                        if _html(n) != before:
                             changed.add(n.id)
         new_ids = {id(n) for n in new}
         for n in old:
@@ -168,6 +176,13 @@ class ChildSlot(Slot):
                     tree.attach(n)
         self.nodes = new
         return old, new, changed
+
+
+def _html(tag: Tag) -> str:
+    # Not tag.render(): a component may define its own render() method.
+    out: list[str] = []
+    tag._render_into(out)
+    return "".join(out)
 
 
 def flatten(value: Any) -> list[Any]:
@@ -230,10 +245,10 @@ def reconcile(parent_id: str, old_ids: list[str], new: list[Tag], anchor: str | 
             if position[nid] not in stable:
                 ops.append(["m", nid, parent_id, anchor])
             if nid in changed:
-                ops.append(["o", nid, node.render()])
+                ops.append(["o", nid, _html(node)])
             anchor = nid
         else:
-            run.append(node.render())
+            run.append(_html(node))
             run_first = nid
     if run:
         ops.append(["i", parent_id, anchor, "".join(reversed(run))])

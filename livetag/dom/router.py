@@ -7,6 +7,7 @@ page whose pattern matches, unmounting the previous one.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable
 from typing import Any
@@ -33,11 +34,35 @@ def compile_route(pattern: str) -> re.Pattern[str]:
     return re.compile(f"^{regex}/?$")
 
 
+class NotFound(Tag.div):
+    """The page a router shows when no route matches (``set_not_found`` replaces it)."""
+
+    def init(self, path: str | None = None) -> None:
+        self["class"] = "lt-not-found"
+        self <= Tag.h1("404 Not Found")
+        self <= Tag.p(f"No page at {path}" if path else "No page here")
+
+
+def _path_keyword(factory: PageFactory | None, path: str) -> dict[str, str]:
+    """``{"path": path}`` when ``factory`` accepts a ``path`` keyword (htag passes it)."""
+    if factory is None:
+        return {"path": path}
+    target = factory.init if isinstance(factory, type) and issubclass(factory, Tag) else factory
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return {}
+    if "path" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return {"path": path}
+    return {}
+
+
 class Router(Tag.div):
     """Shows one page at a time, chosen by the URL's hash.
 
     ``add_route("/users/:id", Page)`` (parameters are passed to the page as keyword
-    arguments, as strings), ``set_not_found(Component)``, ``navigate("/users/7")``.
+    arguments, as strings), ``set_not_found(Component)`` (it gets ``path=`` when it takes
+    it; the default is ``NotFound``, a "404 Not Found" page), ``navigate("/users/7")``.
     ``path`` is a ``State`` holding the current path (``"/"`` when the hash is empty).
     """
 
@@ -46,18 +71,19 @@ class Router(Tag.div):
         self.not_found: PageFactory | None = None
         self.path = State("/")
         self.page: Tag | None = None
+        self.matched = False  # the page shown is a route's, not the not-found page
         self["onhashchange"] = self._hash_changed
         self.add(*children)
 
     def add_route(self, pattern: str, page: PageFactory) -> Router:
         self.routes.append((compile_route(pattern), page))
-        if self.page is None:
+        if not self.matched:
             self._show(self.path.get(), force=True)
         return self
 
     def set_not_found(self, page: PageFactory) -> Router:
         self.not_found = page
-        if self.page is None:
+        if not self.matched:
             self._show(self.path.get(), force=True)
         return self
 
@@ -78,13 +104,15 @@ class Router(Tag.div):
     def _show(self, path: str, force: bool = False) -> None:
         if not force and path == self.path.get() and self.page is not None:
             return
+        self.matched = False
         for regex, factory in self.routes:
             match = regex.match(path)
             if match:
                 page = factory(**match.groupdict())
+                self.matched = True
                 break
         else:
-            page = self.not_found() if self.not_found is not None else None
+            page = (self.not_found or NotFound)(**_path_keyword(self.not_found, path))
         self.path.set(path)
         self.page = page
         self.clear(page)

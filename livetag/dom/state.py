@@ -79,7 +79,7 @@ class _Reactive:
         return str(self._read())
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._read()!r})"
+        return repr(self._read())  # as htag: a state shows as its value
 
     def __format__(self, spec: str) -> str:
         return format(self._read(), spec)
@@ -199,11 +199,22 @@ class Proxy(_Reactive):
     def _owner(self) -> State:
         return self._lt_owner
 
+    def get(self, *args: Any) -> Any:
+        """The wrapped container or object; with arguments, its ``get(key[, default])``."""
+        self._lt_owner._track()
+        if args:
+            return self._lt_target.get(*args)
+        return self._lt_target
+
     def __getattr__(self, name: str) -> Any:
         return _attribute(self, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._lt_target, name, _unwrap(value))
+        self._lt_owner.notify()
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self._lt_target, name)
         self._lt_owner.notify()
 
 
@@ -294,6 +305,10 @@ class State(_Reactive):
         setattr(self._value, name, _unwrap(value))
         self.notify()
 
+    def __delattr__(self, name: str) -> None:
+        delattr(self._value, name)
+        self.notify()
+
 
 
 def _inplace(name: str) -> None:
@@ -319,7 +334,7 @@ class States:
     the ``State`` (use it as a reactive child or read it in a lambda).
 
     Unknown names raise ``AttributeError`` naming the known ones. ``dump()`` returns a
-    plain dict of the values, ``load(mapping)`` writes the given names.
+    plain dict of the values, ``load(mapping)`` writes the given names (adding new ones).
     """
 
     __slots__ = ("_states",)
@@ -346,8 +361,13 @@ class States:
         return {name: _plain(state._value) for name, state in self._states.items()}
 
     def load(self, values: dict[str, Any]) -> States:
+        """Write each given value; a name not declared yet becomes a new state (htag)."""
+        states = self._states
         for name, value in values.items():
-            setattr(self, name, value)
+            if name in states:
+                setattr(self, name, value)
+            else:
+                states[name] = State(value)
         return self
 
     def __repr__(self) -> str:

@@ -1,8 +1,10 @@
 """Component statics and scoped styles.
 
 ``scope_css(css, "lt-Card")`` rewrites every selector of ``css`` so that it only matches
-inside elements of class ``lt-Card``: ``h1`` -> ``.lt-Card h1``; ``:host`` or ``&``
-stands for the component's own element (``&:hover`` -> ``.lt-Card:hover``). Selector
+the component's element and the elements inside it (the component's element has class
+``lt-Card``): ``h1`` -> ``h1.lt-Card,.lt-Card h1``, ``.title`` -> ``.lt-Card.title,.lt-Card
+.title`` (htag's scoping); ``:host`` or ``&`` stands for the component's own element
+alone (``&:hover`` -> ``.lt-Card:hover``). Selector
 lists are scoped item by item; ``@media``, ``@supports``, ``@container`` and ``@layer``
 blocks are scoped inside; ``@keyframes``, ``@font-face``, ``@property``, ``@page`` and
 ``@import`` are kept as they are. Comments are dropped; strings are kept intact.
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
 
 _RECURSIVE_AT_RULES = ("@media", "@supports", "@container", "@layer", "@document")
 _ID_ATTR = re.compile(r' id="lt[0-9a-z]+"')
+# The element name opening a compound selector ("div", "*", "svg|rect"): the scope class goes after it.
+_TYPE_SELECTOR = re.compile(r"(?:[A-Za-z_*][\w-]*\|)?(?:\*|[A-Za-z_][\w-]*)")
 
 
 def scope_class(cls: type) -> str:
@@ -85,6 +89,10 @@ def _block_end(css: str, open_index: int) -> int:
 
 
 def scope_selector(selector: str, scope: str) -> str:
+    """One selector scoped to ``.{scope}``: it matches the component's own element (the
+    scope class joins the first compound: ``.title`` -> ``.X.title``, ``div p`` ->
+    ``div.X p``) and the elements inside it (``.X .title``), as htag scopes; ``:host`` /
+    ``&`` name the component's element alone."""
     selector = selector.strip()
     host = "." + scope
     if selector.startswith(":host"):
@@ -95,7 +103,10 @@ def scope_selector(selector: str, scope: str) -> str:
         return host + rest
     if selector.startswith("&"):
         return host + selector[1:]
-    return f"{host} {selector}"
+    element = _TYPE_SELECTOR.match(selector)
+    split = element.end() if element else 0
+    own = selector[:split] + host + selector[split:]
+    return f"{own},{host} {selector}"
 
 
 def scope_css(css: str, scope: str) -> str:
@@ -161,10 +172,10 @@ def class_statics(cls: type[Tag]) -> tuple[str, ...]:
 
 def _static_html(item: Any) -> str:
     from .render import HTML
-    from .tag import Tag
+    from .tag import Tag, render_html
 
     if isinstance(item, Tag):
-        return _ID_ATTR.sub("", item.render())
+        return _ID_ATTR.sub("", render_html(item))
     if isinstance(item, HTML):
         return str(item)
     raise TypeError(f"expected statics to be Tags (Tag.style, Tag.link, Tag.script...) or HTML, got {type(item).__name__}")

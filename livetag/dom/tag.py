@@ -9,6 +9,7 @@ changed. Outside a live tree, mutations are free.
 from __future__ import annotations
 
 import contextvars
+import functools
 import inspect
 import re
 import itertools
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import TreeError
+from .building import builders
 from .events import Handler, as_handler
 from .reactive import AttrSlot, ChildSlot
 from .render import HTML, RAW_TEXT_ELEMENTS, VOID_ELEMENTS, escape_attr, escape_text, render_raw_text, render_text
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
 HANDLER_ATTR = "data-lt"  # the attribute the client reads: "click submit.prevent"
 
 _ids = itertools.count(1)
+_ROOT: type | None = None  # Tag, once defined (see _TagFactory)
+_INSTANCE_API: frozenset[str] = frozenset()
+_element_classes: dict[str, type[Tag]] = {}
 _digits = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -45,14 +50,6 @@ def _next_id() -> str:
 #: The request (a Starlette ``Request`` or ``WebSocket``) of the interaction being run.
 #: Set by the session around every call into user code; read through ``Tag.request``.
 current_request: contextvars.ContextVar[Any] = contextvars.ContextVar("livetag_request", default=None)
-
-
-class _Context(threading.local):
-    def __init__(self) -> None:
-        self.stack: list[Tag | None] = []
-
-
-_context = _Context()
 
 
 def attr_name(keyword: str) -> str:
@@ -77,10 +74,29 @@ def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class _TagFactory(type):
-    """``Tag.<name>`` returns the element class for ``<name>`` (``my_widget`` -> ``my-widget``)."""
+    """``Tag.<name>`` returns the element class for ``<name>`` (``my_widget`` -> ``my-widget``).
+
+    On ``Tag`` itself, a name of the tag API (``Tag.add``, ``Tag.text``...) is not an
+    element: it raises ``AttributeError`` (as htag does), so that a typo never builds a
+    ``<add>`` element nor hands out an unbound method."""
+
+    def __getattribute__(cls, name: str) -> Any:
+        if cls is _ROOT:
+            element = _element_classes.get(name)
+            if element is not None:
+                return element
+            if name in _INSTANCE_API:
+                raise AttributeError(name)  # Python goes on to __getattr__, which says why
+        return type.__getattribute__(cls, name)
 
     def __getattr__(cls, name: str) -> type[Tag]:
-        if cls is not Tag or name.startswith("_"):
+        if cls is _ROOT and name in _INSTANCE_API:
+            raise AttributeError(
+                f"Tag.{name} is the {name!r} member of tags, not an element factory: "
+                f"call it on a tag (tag.{name}), or build <{name}> with "
+                f"livetag.dom.tag.element_class({name!r})"
+            )
+        if cls is not _ROOT or name.startswith("_"):
             raise AttributeError(f"type object {cls.__name__!r} has no attribute {name!r}")
         return element_class(name)
 
@@ -117,10 +133,11 @@ class Tag(metaclass=_TagFactory):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        base = _ROOT.__dict__
         cls._lt_hooks = (
-            (MOUNT if cls.on_mount is not Tag.on_mount else 0)
-            | (UNMOUNT if cls.on_unmount is not Tag.on_unmount else 0)
-            | (DESTROY if cls.on_destroy is not Tag.on_destroy else 0)
+            (MOUNT if cls.on_mount is not base["on_mount"] else 0)
+            | (UNMOUNT if cls.on_unmount is not base["on_unmount"] else 0)
+            | (DESTROY if cls.on_destroy is not base["on_destroy"] else 0)
         )
         cls._lt_scopes = tuple(scope_class(k) for k in reversed(cls.__mro__) if k.__dict__.get("styles"))
 
@@ -134,33 +151,43 @@ class Tag(metaclass=_TagFactory):
         self._key = key
         init_kwargs: dict[str, Any] = {}
         if kwargs:
-            names, var_kw = self._init_signature()
-            for key, value in kwargs.items():
-                if key.startswith("_"):
-                    self[attr_name(key)] = value
-                elif var_kw or key in names:
-                    init_kwargs[key] = value
-                elif hasattr(type(self), key):
-                    raise TypeError(
-                        f"{type(self).__name__}(): keyword {key!r} would shadow the Tag API; "
-                        f"expected an HTML attribute (_{key}=...) or a parameter of init()"
-                    )
-                else:
-                    setattr(self, key, value)
-        stack = _context.stack
-        if stack:
-            stack.append(None)  # tags built inside init() are not auto-added to an outer `with`
-            try:
-                self.init(*args, **init_kwargs)
-            finally:
-                stack.pop()
-            target = stack[-1]
-            if target is not None and self._parent is None:
-                target.add(self)
-        else:
+            self._take_keywords(kwargs, init_kwargs)
+        # htag's construction rule: what init() builds joins this tag (livetag.dom.building).
+        stack = builders()
+        outer = stack[-1] if stack else None
+        stack.append(self)
+        try:
             self.init(*args, **init_kwargs)
+        finally:
+            stack.pop()
         if self._lt_scopes:
             self.add_class(*self._lt_scopes)
+        if outer is not None and self._parent is None:
+            outer.add(self)
+
+    def _take_keywords(self, kwargs: dict[str, Any], init_kwargs: dict[str, Any]) -> None:
+        """Sort constructor keywords: ``_name`` -> HTML attribute; any other name becomes
+        an instance attribute (before ``init()``) and is also passed to ``init()`` when it
+        accepts it. A name of the Tag API goes to ``init()`` only, or is assigned when the
+        API allows it (``id``); otherwise ``TypeError``."""
+        names, var_kw = self._init_signature()
+        for key, value in kwargs.items():
+            if key.startswith("_"):
+                self[attr_name(key)] = value
+                continue
+            accepted = var_kw or key in names
+            if accepted:
+                init_kwargs[key] = value
+            if key not in TAG_API:
+                setattr(self, key, value)
+            elif key in _ASSIGNABLE_API:
+                if not accepted:
+                    setattr(self, key, value)
+            elif not accepted:
+                raise TypeError(
+                    f"{type(self).__name__}(): keyword {key!r} would shadow the Tag API; "
+                    f"expected an HTML attribute (_{key}=...) or a parameter of init()"
+                )
 
     @classmethod
     def _init_signature(cls) -> tuple[frozenset[str], bool]:
@@ -182,59 +209,67 @@ class Tag(metaclass=_TagFactory):
 
     @property
     def id(self) -> str:
-        """The element id: the user's ``_id`` when set, otherwise a generated ``lt...`` id."""
+        """The element id: the user's (``_id=``, ``tag.id = ...``, ``tag["id"] = ...``) when
+        set, otherwise a generated ``lt...`` id. Assigning it renames the element in the
+        browser too; ``None`` goes back to the generated id. Ids must be unique in a page
+        (HTML, 3.2.6): ``TreeError`` when another tag of the live tree has it."""
         user = self._attrs.get("id")
         return user if isinstance(user, str) and user else self._lt_id
+
+    @id.setter
+    def id(self, value: Any) -> None:
+        if value is None:
+            del self["id"]
+        else:
+            self["id"] = value
+
+    @property
+    def tag(self) -> str | None:
+        """The element name (``"sl-button"`` for ``Tag.sl_button``); ``None`` for a fragment."""
+        return self.tag_name
 
     @property
     def parent(self) -> Tag | None:
         return self._parent
 
     @property
-    def root(self) -> Tag:
-        """The top of this tag's tree: the app when mounted, else the topmost ancestor."""
+    def root(self) -> Tag | None:
+        """The ``Tag.App`` this tag belongs to, or ``None`` when it is in none."""
         if self._tree is not None:
             return self._tree.app
-        tag = self
-        while tag._parent is not None:
+        tag: Tag | None = self
+        while tag is not None:
+            if isinstance(tag, App):
+                return tag
             tag = tag._parent
-        return tag
+        return None
 
     @property
-    def childs(self) -> tuple[Any, ...]:
-        """The children (tags and strings), in order, as a tuple snapshot; the current
-        output of reactive children is included."""
-        return tuple(self._nodes())
+    def childs(self) -> list[Any]:
+        """The children (tags and strings), in order, as a new list (editing it changes
+        nothing: use ``add``/``remove``/``clear``); the current output of reactive
+        children is included."""
+        return list(self._nodes())
 
     def find_tag(self, tag_id: str) -> Tag | None:
         """The tag with id ``tag_id`` in this subtree, or ``None``. O(1) in a live tree."""
         if self._tree is not None:
             found = self._tree.index.get(tag_id)
-            if found is not None and (found is self or self in found.ancestors()):
+            if found is not None and (found is self or self in iter_ancestors(found)):
                 return found
             return None
-        for tag in self.walk():
+        for tag in iter_subtree(self):
             if tag.id == tag_id:
                 return tag
         return None
 
     def ancestors(self) -> Iterator[Tag]:
-        tag = self._parent
-        while tag is not None:
-            yield tag
-            tag = tag._parent
+        """The parent, its parent, ... up to the root."""
+        return iter_ancestors(self)
 
     def walk(self) -> Iterator[Tag]:
         """This tag and every descendant tag, depth first, in document order."""
-        stack: list[Tag] = [self]
-        while stack:
-            tag = stack.pop()
-            yield tag
-            for child in reversed(tag._children):
-                if isinstance(child, Tag):
-                    stack.append(child)
-                elif isinstance(child, ChildSlot):
-                    stack.extend(n for n in reversed(child.nodes) if isinstance(n, Tag))
+        return iter_subtree(self)
 
     def _nodes(self) -> Iterator[Any]:
         """The children as the browser sees them: reactive slots expanded."""
@@ -276,7 +311,7 @@ class Tag(metaclass=_TagFactory):
         return self
 
     def _append_tag(self, child: Tag) -> None:
-        if child is self or (self._parent is not None and child in self.ancestors()):
+        if child is self or (self._parent is not None and child in iter_ancestors(self)):
             raise TreeError(f"cannot add <{child.tag_name}> #{child.id} inside itself")
         if child._parent is not None:
             child._parent._detach_child(child)
@@ -303,12 +338,23 @@ class Tag(metaclass=_TagFactory):
     def __iadd__(self, child: Any) -> Tag:
         return self.add(child)
 
+    def __add__(self, other: Any) -> list[Any]:
+        """``tag + other`` -> ``[tag, other]``; ``tag + [a, b]`` -> ``[tag, a, b]`` (htag):
+        a list to add, as in ``self <= a + b``."""
+        return [self, *other] if isinstance(other, list) else [self, other]
+
+    def __radd__(self, other: Any) -> list[Any]:
+        return [*other, self] if isinstance(other, list) else [other, self]
+
+    def __lshift__(self, other: Any) -> Any:
+        raise TypeError("expected 'tag <= child' or 'tag += child' to add a child; '<<' is not an operator of tags")
+
     def __enter__(self) -> Tag:
-        _context.stack.append(self)
+        builders().append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _context.stack.pop()
+        builders().pop()
 
     @_locked
     def remove(self, child: Tag | None = None) -> Tag:
@@ -327,13 +373,11 @@ class Tag(metaclass=_TagFactory):
 
     def _detach_child(self, child: Tag) -> None:
         children = self._children
-        if children and children[-1] is child:
-            children.pop()
-        else:
-            for i, c in enumerate(children):
-                if c is child:
-                    del children[i]
-                    break
+        # From the end: the child moved is most often one just added (htag's init rule).
+        for i in range(len(children) - 1, -1, -1):
+            if children[i] is child:
+                del children[i]
+                break
         child._parent = None
         tree = self._tree
         if tree is not None:
@@ -434,6 +478,9 @@ class Tag(metaclass=_TagFactory):
     def _change_id(self, value: Any) -> None:
         tree = self._tree
         if tree is not None:
+            other = tree.index.get(self._lt_id if value is None else str(value))
+            if other is not None and other is not self:
+                raise TreeError(f"expected an id no other tag of the page has, got {value!r}, the id of {other!r}")
             tree.unindex(self)
         if value is None:
             self._attrs.pop("id", None)
@@ -463,7 +510,7 @@ class Tag(metaclass=_TagFactory):
 
     def handler(self, event: str) -> Handler | None:
         """The handler bound to ``event``, or ``None``."""
-        return self._handlers.get(event) if self._handlers else None
+        return handler_of(self, event)
 
     def _classes(self) -> list[str]:
         value = self["class"]  # a reactive class is evaluated
@@ -526,62 +573,47 @@ class Tag(metaclass=_TagFactory):
     def on_destroy(self) -> Any:
         """Called once when the session holding this tag is discarded."""
 
-    def update(self) -> _Updated:
-        """Send pending changes to the browser now (throttled to one update per 50 ms).
+    def update(self, throttle: float | None = None) -> _Updated:
+        """Send pending changes to the browser soon: at most one update per ``throttle``
+        seconds (default 0.05; ``0``: at once, as htag's ``update(throttle=0)``).
 
         Changes from background tasks and threads are sent anyway; ``update()`` makes
-        the intent explicit. Returns an awaitable, so ``await tag.update()`` works."""
+        the intent explicit. Returns an awaitable, so ``await tag.update()`` works.
+        Raises ``ValueError`` for a negative ``throttle``."""
+        if throttle is not None and not throttle >= 0:
+            raise ValueError(f"expected throttle >= 0 seconds, got {throttle!r}")
         if self._tree is not None:
-            self._tree.request_update()
+            self._tree.request_update(throttle)
         return _UPDATED
 
-    # -- rendering --------------------------------------------------------------------
+    # -- rendering (the framework calls the module functions below, never these
+    # methods, so that a component may define its own render(), walk(), ...) ----------
 
     def render(self) -> str:
         """The HTML of this subtree, escaped (``HTML`` children excepted)."""
-        out: list[str] = []
-        self._render_into(out)
-        return "".join(out)
+        return render_html(self)
 
-    __str__ = render
+    def __str__(self) -> str:
+        return render_html(self)
 
     def render_children(self) -> str:
-        out: list[str] = []
-        self._render_children_into(out)
-        return "".join(out)
+        """The HTML of the children only."""
+        return render_children_html(self)
 
     def render_attrs(self) -> str:
         """The attributes as rendered on the start tag, starting with ``id``."""
-        parts = [' id="', escape_attr(self.id), '"']
-        for name, value in self._attrs.items():
-            if name == "id":
-                continue
-            if isinstance(value, AttrSlot):
-                value.refresh()
-                value = value.value
-            rendered = render_attr_value(value)
-            if rendered is None:
-                continue
-            if rendered is True:
-                parts.append(" " + name)
-            else:
-                parts.append(f' {name}="{escape_attr(rendered)}"')
-        if self._handlers:
-            parts.append(f' {HANDLER_ATTR}="{self.handler_spec()}"')
-        return "".join(parts)
+        return render_attrs(self)
 
     def handler_spec(self) -> str | None:
         """The value of the ``data-lt`` attribute: ``"click submit.prevent"``."""
-        if not self._handlers:
-            return None
-        return " ".join(name + h.flags for name, h in self._handlers.items())
+        return handler_spec(self)
 
     def _render_into(self, out: list[str]) -> None:
         name = self.tag_name
         if name is None:
             self._render_children_into(out)
             return
-        out.append(f"<{name}{self.render_attrs()}>")
+        out.append(f"<{name}{render_attrs(self)}>")
         if name in VOID_ELEMENTS:
             return
         if name == "textarea" and "value" in self._attrs:
@@ -597,6 +629,75 @@ class Tag(metaclass=_TagFactory):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.tag_name or 'fragment'}#{self.id}>"
+
+
+def render_html(tag: Tag) -> str:
+    """The HTML of ``tag``'s subtree, escaped (``HTML`` children excepted)."""
+    out: list[str] = []
+    tag._render_into(out)
+    return "".join(out)
+
+
+def render_children_html(tag: Tag) -> str:
+    out: list[str] = []
+    tag._render_children_into(out)
+    return "".join(out)
+
+
+def render_attrs(tag: Tag) -> str:
+    """The attributes of ``tag`` as rendered on its start tag, starting with ``id``."""
+    parts = [' id="', escape_attr(tag.id), '"']
+    for name, value in tag._attrs.items():
+        if name == "id":
+            continue
+        if isinstance(value, AttrSlot):
+            value.refresh()
+            value = value.value
+        rendered = render_attr_value(value)
+        if rendered is None:
+            continue
+        if rendered is True:
+            parts.append(" " + name)
+        else:
+            parts.append(f' {name}="{escape_attr(rendered)}"')
+    if tag._handlers:
+        parts.append(f' {HANDLER_ATTR}="{handler_spec(tag)}"')
+    return "".join(parts)
+
+
+def handler_spec(tag: Tag) -> str | None:
+    """The value of ``tag``'s ``data-lt`` attribute: ``"click submit.prevent"``."""
+    handlers = tag._handlers
+    if not handlers:
+        return None
+    return " ".join(name + h.flags for name, h in handlers.items())
+
+
+def handler_of(tag: Tag, event: str) -> Handler | None:
+    """The handler ``tag`` binds to ``event``, or ``None``."""
+    handlers = tag._handlers
+    return handlers.get(event) if handlers else None
+
+
+def iter_ancestors(tag: Tag) -> Iterator[Tag]:
+    """``tag``'s parent, its parent, ... up to the root."""
+    parent = tag._parent
+    while parent is not None:
+        yield parent
+        parent = parent._parent
+
+
+def iter_subtree(tag: Tag) -> Iterator[Tag]:
+    """``tag`` and every descendant tag, depth first, in document order."""
+    stack: list[Tag] = [tag]
+    while stack:
+        t = stack.pop()
+        yield t
+        for child in reversed(t._children):
+            if isinstance(child, Tag):
+                stack.append(child)
+            elif isinstance(child, ChildSlot):
+                stack.extend(n for n in reversed(child.nodes) if isinstance(n, Tag))
 
 
 def render_child(child: Any, out: list[str], raw: bool = False) -> None:
@@ -659,7 +760,6 @@ def render_attr_value(value: Any) -> str | bool | None:
     return value if isinstance(value, str) else str(value)
 
 
-_element_classes: dict[str, type[Tag]] = {}
 _element_lock = threading.Lock()
 
 
@@ -675,8 +775,31 @@ def element_class(name: str) -> type[Tag]:
     return cls
 
 
+_ROOT = Tag
+#: Public names of the tag API: keywords with these names are not instance attributes,
+#: and ``Tag.<name>`` is not an element (see ``_TagFactory``).
+TAG_API = frozenset(name for name in type.__dir__(Tag) if not name.startswith("_"))
+_INSTANCE_API = TAG_API - {"tag_name", "styles", "statics"}
+_ASSIGNABLE_API = frozenset({"id", "text"})
+
+
+#: Builds the ASGI application behind ``App.app`` from an app instance. The server layer
+#: registers it (``livetag.server.webapp``): this layer does no I/O and imports no server.
+host_factory: Callable[[Tag], Any] | None = None
+
+
 class App(element_class("body")):  # type: ignore[misc]
     """The root component of an application: renders as the page's ``<body>``."""
+
+    @functools.cached_property
+    def app(self) -> Any:
+        """A Starlette ASGI application serving *this instance* to every visitor (htag's
+        ``.app``; one private instance per visitor is ``WebApp(AppClass).app``). Built
+        on first access; an instance attribute named ``app`` of the user's wins over it.
+        Raises ``RuntimeError`` when no server layer is loaded (``import livetag`` loads it)."""
+        if host_factory is None:
+            raise RuntimeError("expected livetag.server to be imported to build App.app, got no server layer")
+        return host_factory(self)
 
 
 Tag.App = App  # type: ignore[attr-defined]

@@ -31,7 +31,8 @@ from typing import Any
 from .reactive import AttrSlot, ChildSlot, Slot, reconcile
 from .render import HTML, RAW_TEXT_ELEMENTS
 from .statics import class_statics
-from .tag import DESTROY, HANDLER_ATTR, MOUNT, UNMOUNT, Tag, render_attr_value, render_child
+from .tag import (DESTROY, HANDLER_ATTR, MOUNT, UNMOUNT, Tag, handler_spec, iter_ancestors, iter_subtree,
+                  render_attr_value, render_child, render_children_html)
 
 Op = list[Any]
 
@@ -63,6 +64,7 @@ class LiveTree:
         self._mounted: list[Tag] = []
         self._unmounted: list[Tag] = []
         self._pending = False
+        self.throttle: float | None = None
         if app._parent is not None:
             raise ValueError(f"expected a root tag without parent, got one inside {app._parent!r}")
         self.attach(app)
@@ -72,7 +74,7 @@ class LiveTree:
 
     def attach(self, tag: Tag) -> None:
         """Make ``tag`` and its subtree part of this tree (index their ids)."""
-        for t in tag.walk():
+        for t in iter_subtree(tag):
             t._tree = self
             self.index[t.id] = t
             cls = type(t)
@@ -90,7 +92,7 @@ class LiveTree:
                 self._mark()
 
     def detach(self, tag: Tag) -> None:
-        for t in tag.walk():
+        for t in iter_subtree(tag):
             t._tree = None
             if self.index.get(t.id) is t:
                 del self.index[t.id]
@@ -188,11 +190,20 @@ class LiveTree:
             self._slots.add(slot)
             self._mark()
 
-    def request_update(self) -> None:
-        """Ask the owner for an update even if nothing was recorded."""
+    def request_update(self, throttle: float | None = None) -> None:
+        """Ask the owner for an update even if nothing was recorded; ``throttle``: the
+        least seconds since the previous update (``None``: the owner's default)."""
         with self.lock:
+            if throttle is not None:
+                self.throttle = throttle if self.throttle is None else min(self.throttle, throttle)
             self._pending = False
             self._mark()
+
+    def take_throttle(self) -> float | None:
+        """The smallest ``throttle`` asked for since the last call, or ``None``."""
+        with self.lock:
+            throttle, self.throttle = self.throttle, None
+            return throttle
 
     def take_statics(self) -> list[str]:
         """Statics of components that appeared since the last call (each once)."""
@@ -208,15 +219,15 @@ class LiveTree:
     def remount(self) -> None:
         """Queue ``on_unmount`` then ``on_mount`` for every live tag that has them (a page
         reload of the same app instance)."""
-        for t in self.app.walk():
+        for t in iter_subtree(self.app):
             if t._lt_hooks & UNMOUNT:
                 self._unmounted.append(t)
-        for t in self.app.walk():
+        for t in iter_subtree(self.app):
             if t._lt_hooks & MOUNT and t not in self._mounted:
                 self._mounted.append(t)
 
     def destroyable(self) -> list[Tag]:
-        return [t for t in self.app.walk() if t._lt_hooks & DESTROY]
+        return [t for t in iter_subtree(self.app) if t._lt_hooks & DESTROY]
 
     def call_js(self, script: str) -> None:
         self._js.append(script)
@@ -282,7 +293,7 @@ class LiveTree:
                 if slot.refresh():
                     self.attr_changed(owner, slot.name)
             elif isinstance(slot, ChildSlot) and slot in owner._children:
-                child_slots.append((sum(1 for _ in owner.ancestors()), slot))
+                child_slots.append((sum(1 for _ in iter_ancestors(owner)), slot))
         # Shallow first: a reset found on the way covers the slots below it.
         child_slots.sort(key=lambda e: e[0])
         for _, slot in child_slots:
@@ -366,7 +377,7 @@ def _anchor_after(parent: Tag, slot: ChildSlot) -> Any:
 
 def _attr_patch_value(tag: Tag, name: str) -> str | None:
     if name == HANDLER_ATTR:
-        return tag.handler_spec()
+        return handler_spec(tag)
     if name == "id":
         return tag.id
     value = tag._attrs.get(name)
@@ -382,7 +393,7 @@ def _children_op(tag: Tag) -> Op:
     children = tag._children
     if tag.tag_name == "textarea" and "value" in tag._attrs:
         return ["t", tag.id, str(tag["value"] or "")]
-    html = tag.render_children()  # refreshes reactive slots, so _nodes() is current
+    html = render_children_html(tag)  # refreshes reactive slots, so _nodes() is current
     nodes = list(tag._nodes()) if len(children) < 8 else children
     if all(isinstance(c, str) and not isinstance(c, HTML) for c in nodes):
         return ["t", tag.id, "".join(nodes)]

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..dom.tag import Tag
 from ..errors import TooManySessions
+from ..execution import init_runs_on_loop
 from ..session import AppSource, Session
 
 log = logging.getLogger("livetag.server.registry")
@@ -33,6 +34,9 @@ class SessionRegistry:
         self._sessions: dict[str, Session] = {}
         self._shared: Session | None = None
         self._shared_id: str | None = None
+        #: Build new sessions on the event loop (the app's init talks to asyncio) rather
+        #: than in a worker thread; see ``livetag.execution``.
+        self.creates_on_loop = not isinstance(source, Tag) and init_runs_on_loop(source)
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -47,7 +51,8 @@ class SessionRegistry:
     def create(self, request: Any = None) -> tuple[str, Session]:
         """A new session id and its session (runs the app's ``init``; raises what it raises).
 
-        Call it off the event loop: ``init`` is user code and may block. Raises
+        Call it off the event loop unless ``creates_on_loop``: ``init`` is user code and
+        may block. Raises
         ``TooManySessions`` when ``max_sessions`` are live.
         """
         if self._shared is not None and self._shared_id is not None:

@@ -30,7 +30,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from ..dom import tag as tag_module
 from ..dom.render import escape_text
+from ..dom.tag import Tag
 from ..errors import TooManySessions
 from ..protocol import encode
 from ..session import AppSource, Session, to_thread
@@ -191,9 +193,12 @@ class WebApp:
             session.reload()  # F5: the same app instance unmounts and mounts again
         else:
             try:
-                # init is user code: off the loop, on the handlers' threads (inline in a
-                # Runner's session process, see livetag.threads)
-                new_id, session = await to_thread(self.registry.create, request)
+                # init is user code: it runs where livetag.execution places it (inline
+                # in a Runner's session process, see livetag.threads)
+                if self.registry.creates_on_loop:
+                    new_id, session = self.registry.create(request)
+                else:
+                    new_id, session = await to_thread(self.registry.create, request)
             except TooManySessions as exc:
                 log.warning("%s", exc)
                 return HTMLResponse("<!DOCTYPE html><title>Busy</title><p>The server is full; please retry.</p>",
@@ -259,3 +264,10 @@ class WebApp:
 
         uvicorn_options.setdefault("ws_max_size", self.limits.max_message_bytes)
         serve(self, host=host, port=port, open_browser=open_browser, **uvicorn_options)
+
+
+def _host(app: Tag) -> Any:
+    return WebApp(app).app
+
+
+tag_module.host_factory = _host  # App.app: see livetag.dom.tag.host_factory

@@ -125,3 +125,14 @@ def test_mounting_snippet(live_server) -> None:
     with live_server(ns["main"]) as server, httpx.Client(trust_env=False) as http:
         assert http.get(server.url + "/health").json() == {"status": "ok"}
         assert "Mounted</h1>" in http.get(server.url + "/ui/").text
+
+
+def test_where_code_runs_plain_on_mount_uses_asyncio_and_on_loop_handlers_run() -> None:
+    ns = snippet("Ticker")
+    assert ns["App"].bump.__livetag_placement__ is True
+    with TestClient(ns["App"]) as client:
+        client.click("button")
+        assert client.find("div").text == "1"
+        client.advance(0.6)  # the task started by the plain on_mount ticked
+        assert int(client.find("div").text) >= 2
+        assert client.errors == []

@@ -136,7 +136,7 @@ def test_childs_and_text_include_the_current_output_of_reactive_children() -> No
     assert div.text == "[x]"
     a.set("y")
     div.render()
-    assert div.text == "[y]" and div.childs == ("[", "y", "]")
+    assert div.text == "[y]" and div.childs == ["[", "y", "]"]
 
 
 # -- reactive attributes -----------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from livetag.dom.router import NotFound
 from livetag import Router, State, Tag
 from livetag.dom.router import compile_route
 from livetag.testing import TestClient
@@ -115,7 +116,7 @@ def test_an_unknown_path_shows_the_not_found_page() -> None:
         assert client.text(".path") == "at /nowhere"
 
 
-def test_without_a_not_found_page_an_unknown_path_shows_nothing() -> None:
+def test_without_a_not_found_page_an_unknown_path_shows_the_default_404() -> None:
     class Bare(Tag.App):
         def init(self) -> None:
             self.router = Router().add_route("/", Home)
@@ -123,7 +124,8 @@ def test_without_a_not_found_page_an_unknown_path_shows_nothing() -> None:
 
     with TestClient(Bare) as client:
         client.navigate("/nowhere")
-        assert client.find("[data-lt]").text == ""
+        assert client.find("h1").text == "404 Not Found"
+        assert "/nowhere" in client.find(".lt-not-found").text
         client.assert_synced()
 
 
@@ -160,4 +162,4 @@ def test_path_is_a_state() -> None:
     assert isinstance(router.path, State) and router.path == "/"
     router.navigate("/users/1")
     assert router.path == "/users/1"
-    assert router.page is None  # no such route and no not-found page: nothing shown
+    assert isinstance(router.page, NotFound) and not router.matched  # the default 404 page

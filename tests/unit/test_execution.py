@@ -1,0 +1,140 @@
+"""Where user code runs (``livetag.execution``): plain code that names asyncio on the
+loop, other plain code in a worker thread, marks that override, and the error that names
+the fix when threaded code reaches asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+import time
+
+import pytest
+
+from livetag import State, Tag, in_thread, on_loop, prevent
+from livetag.errors import AsyncioOutsideLoop
+from livetag.execution import init_runs_on_loop, runs_on_loop
+from livetag.testing import TestClient
+
+
+def plain(e: object) -> None:
+    return None
+
+
+def names_it() -> None:
+    asyncio.create_task(asyncio.sleep(0))
+
+
+def nested_names_it() -> None:
+    def inner() -> None:
+        asyncio.get_running_loop()
+
+    inner()
+
+
+async def coroutine() -> None:
+    return None
+
+
+class Callable_:
+    def __call__(self) -> None:
+        asyncio.ensure_future(asyncio.sleep(0))
+
+
+def test_placement_rules() -> None:
+    assert not runs_on_loop(plain)
+    assert runs_on_loop(names_it) and runs_on_loop(nested_names_it) and runs_on_loop(coroutine)
+    assert runs_on_loop(lambda: asyncio.get_event_loop())
+    assert not runs_on_loop(lambda: time.sleep(0))
+    assert runs_on_loop(functools.partial(names_it)) and not runs_on_loop(functools.partial(plain, 1))
+    assert runs_on_loop(Callable_())
+    assert runs_on_loop(prevent(names_it)) and not runs_on_loop(prevent(plain))
+
+
+def test_marks_override_the_rule_and_follow_bound_methods() -> None:
+    class C:
+        @on_loop
+        def fast(self) -> None:
+            pass
+
+        @in_thread
+        def blocking(self) -> None:
+            asyncio.run(asyncio.sleep(0))  # names asyncio, but wants its own loop
+
+    assert runs_on_loop(C().fast) and not runs_on_loop(C().blocking)
+    with pytest.raises(TypeError, match="function or method"):
+        on_loop(3)  # type: ignore[arg-type]
+
+
+def test_an_app_whose_init_names_asyncio_is_built_on_the_loop() -> None:
+    class Plain(Tag.App):
+        def init(self) -> None:
+            Tag.p("x")
+
+    class Loopy(Plain):
+        def init(self) -> None:
+            self.loop = asyncio.get_running_loop()
+            super().init()
+
+    assert not init_runs_on_loop(Plain) and init_runs_on_loop(Loopy)
+    with TestClient(Loopy) as client:
+        assert client.session.app.loop is not None and client.text("p") == "x"
+
+
+class Threads(Tag.App):
+    def init(self) -> None:
+        self.where = State("")
+        Tag.button("plain", _class="plain", _onclick=self.plain)
+        Tag.button("named", _class="named", _onclick=self.named)
+        Tag.button("indirect", _class="indirect", _onclick=self.indirect)
+        Tag.button("gen", _class="gen", _onclick=self.gen)
+        Tag.span(self.where)
+
+    def plain(self) -> None:
+        self.where.set("main" if threading.current_thread() is threading.main_thread() else "worker")
+
+    def named(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.where.set(f"loop:{loop.is_running()}")
+
+    def indirect(self) -> None:
+        touch_the_loop()
+
+    def gen(self):  # type: ignore[no-untyped-def]
+        self.where.set("step 1")
+        yield
+        self.where.set("main" if threading.current_thread() is threading.main_thread() else "worker")
+
+
+def touch_the_loop() -> None:
+    import asyncio as aio
+
+    aio.get_running_loop()
+
+
+def test_handlers_run_where_the_rule_says() -> None:
+    with TestClient(Threads) as client:
+        client.click(".plain")
+        assert client.text("span") == "worker"
+        client.click(".named")
+        assert client.text("span") == "loop:True"
+        client.click(".gen")
+        assert client.text("span") == "worker"
+        assert client.errors == []
+
+
+def test_asyncio_reached_from_a_worker_thread_names_the_fix() -> None:
+    with TestClient(Threads, debug=True) as client:
+        client.click(".indirect")
+        [error] = client.errors
+        assert error["code"] == "handler_error"
+        assert "AsyncioOutsideLoop" in error["trace"] and "async def" in error["trace"]
+        assert "Threads.indirect" in error["trace"]
+        client.click(".plain")  # the session carries on
+        assert client.text("span") == "worker"
+
+
+def test_asyncio_outside_loop_is_a_runtime_error_with_a_clear_message() -> None:
+    error = AsyncioOutsideLoop("App.go")
+    assert isinstance(error, RuntimeError)
+    assert "App.go" in str(error) and "@livetag.on_loop" in str(error)
