@@ -30,8 +30,10 @@ Server -> client
     ``{"t": "ack", "ack": int}``
         Acknowledges events that changed nothing.
     ``{"t": "err", "code": str, "msg": str, "eid": str, "trace": str}``
-        A failed event (``eid``: error id matching the server log; ``trace`` only with
-        ``debug=True``) or a rejected message.
+        A failed event (``code`` ``"handler_error"``), a reactive child or attribute
+        that raised while rendering (``"render_error"``: the page keeps its last
+        content) or a rejected message (``eid``: error id matching the server log;
+        ``trace`` only with ``debug=True``).
     ``{"t": "bye", "code": str, "msg": str}``
         The server ends this client (``code`` ``"expired"``: the page must reload).
 """

@@ -115,6 +115,7 @@ class Session:
         self._tasks: set[asyncio.Task[None]] = set()
         self._request: Any = None  # the request lifecycle hooks see: the last join's
         self._statics: dict[str, int] = {}  # static html -> revision that first carried it
+        self._unreported: list[tuple[str, str]] = []  # render failures of a page load
         #: The cookie session (``request.session``) as a WebSocket handler left it, until
         #: the page fetches it over HTTP (a WebSocket cannot set cookies).
         self.pending_cookie: dict[str, Any] | None = None
@@ -158,6 +159,9 @@ class Session:
             self._clients.move_to_end(client.cid)
         sink(self._joined(client, msg.revision))
         client.sink = sink
+        unreported, self._unreported = self._unreported, []
+        for what, trace in unreported:
+            self._report_render_failure(what, trace, [client])
         self._forget_old_clients()
         self.last_active = time.monotonic()
         self._run_lifecycle()  # mount work waits for a connected client
@@ -217,6 +221,8 @@ class Session:
             html = render_html(self.app)
             for static in self.tree.take_statics():
                 self._statics[static] = self.revision
+            # Told to the page once it joins: it has no connection yet.
+            self._unreported.extend(self.tree.take_failures())
         return html, list(self._statics)
 
     # -- events -------------------------------------------------------------------------
@@ -349,6 +355,17 @@ class Session:
         else:
             self._send_error(client, "handler_error", "an internal error occurred", error_id)
 
+    def _report_render_failure(self, what: str, trace: str, clients: list[Client]) -> None:
+        """A reactive source raised while rendering: the page keeps its last content; the
+        log gets the traceback, ``clients`` an ``err`` (with it when ``debug``)."""
+        error_id = secrets.token_hex(4)
+        log.error("session %s: %s raised (error id %s)\n%s", self.log_id, what, error_id, trace.rstrip())
+        for client in clients:
+            if self.debug:
+                self._send_error(client, "render_error", f"{what} raised", error_id, trace)
+            else:
+                self._send_error(client, "render_error", "an internal error occurred", error_id)
+
     def _send_error(self, client: Client, code: str, message: str, error_id: str | None = None,
                     trace: str | None = None) -> None:
         if client.sink is None:
@@ -372,6 +389,7 @@ class Session:
             else:
                 ops, js = [], []
             statics = self.tree.take_statics()
+            failures = self.tree.take_failures()
         self._last_flush = self._loop.time() if self._loop is not None else 0.0
         others = [c for c in self._clients.values() if c.sink is not None and c is not ack_to]
         if synced and not others:
@@ -389,6 +407,8 @@ class Session:
                     client.sink(encode_update(self.revision, client.last_seq, patch, extras))
         elif ack_to is not None and ack_to.sink is not None:
             ack_to.sink(encode_ack(ack_to.last_seq))
+        for what, trace in failures:
+            self._report_render_failure(what, trace, self.connected_clients)
         self._run_lifecycle()
 
     # -- lifecycle ----------------------------------------------------------------------

@@ -85,6 +85,8 @@ class TestClient:
 
     def __init__(self, app: AppSource, *, debug: bool = True) -> None:
         self._runner = asyncio.Runner()
+        #: The page's URL (what ``navigate`` changes the hash of).
+        self.url = "http://testserver/"
         self.errors: list[dict[str, Any]] = []
         self.scripts: list[str] = []
         self.statics: list[str] = []
@@ -222,10 +224,14 @@ class TestClient:
         return self
 
     def navigate(self, path: str) -> TestClient:
-        """Change the URL's hash to ``#path`` (a ``hashchange`` for the page's routers)."""
-        for node in self.dom.body.select("[data-lt]"):
+        """Change the URL's hash to ``#path``: a ``hashchange`` (with ``newURL`` and
+        ``oldURL``, as the browser's ``HashChangeEvent``) for the page's routers."""
+        old_url, self.url = self.url, self.url.split("#", 1)[0] + "#" + path
+        body = self.dom.body
+        for node in [body, *body.select("[data-lt]")]:  # the app may be the <body> itself
             if _has_handler(node, "hashchange"):
-                self._send(node, "hashchange", {"value": "#" + path, "hash": "#" + path})
+                self._send(node, "hashchange", {"value": "#" + path, "hash": "#" + path,
+                                                "newURL": self.url, "oldURL": old_url})
         return self
 
     def advance(self, seconds: float = 0.1) -> TestClient:

@@ -15,6 +15,7 @@ whose explicit key matches an old item but renders differently ``["o", id, html]
 
 from __future__ import annotations
 
+import traceback
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from .tag import Tag
 
 Source = State | Callable[[], Any]
+#: What ``Slot.evaluate`` returns when the source raised inside a live tree.
+FAILED: Any = type("Failed", (), {"__repr__": lambda self: "FAILED", "__slots__": ()})()
 
 
 _TAG: Any = None
@@ -70,13 +73,21 @@ class Slot:
         barrier = bool(building)
         if barrier:
             building.append(None)
+        tree = self.owner._tree
         try:
             value = source()
+        except Exception:
+            if tree is None:
+                raise  # a plain render: the caller sees the error
+            # In a live tree the page keeps what it shows and the session reports the
+            # error; the states read before it stay subscribed, so a fix retries.
+            tree.slot_failed(self, traceback.format_exc())
+            value = FAILED
         finally:
             tracking.slot = previous
             if barrier:
                 building.pop()
-        if self.owner._tree is not None:  # only live slots are kept alive by their states
+        if tree is not None:  # only live slots are kept alive by their states
             for state in self.sources:
                 state._subscribers.add(self)
         else:
@@ -111,8 +122,12 @@ class AttrSlot(Slot):
         return self.value
 
     def refresh(self) -> bool:
-        """Re-evaluate; True when the value changed."""
+        """Re-evaluate; True when the value changed (a failed evaluation keeps the last
+        value)."""
         value = self.evaluate()
+        if value is FAILED:
+            self.fresh = True
+            return False
         if isinstance(value, State):
             value = value.get()
         changed = not self.fresh or value != self.value or type(value) is not type(self.value)
@@ -124,27 +139,42 @@ class AttrSlot(Slot):
 class ChildSlot(Slot):
     """Children computed by ``source``: text, a tag, or an iterable of them."""
 
-    __slots__ = ("nodes", "fresh")
+    __slots__ = ("nodes", "fresh", "evaluated")
 
     def __init__(self, owner: Tag, source: Source) -> None:
         super().__init__(owner, source)
         self.nodes: list[Any] = []
         self.fresh = False  # nodes were just evaluated: the next render may use them as they are
+        self.evaluated = False
 
     def current(self) -> list[Any]:
-        """The nodes to render: evaluated now, unless they just were."""
+        """The nodes to render: evaluated now, unless they just were, or unless this is a
+        live tree rendered outside a patch (a page load, ``str(tag)``): re-evaluating
+        there would swap tags under the pages' feet with no patch to tell them."""
         if self.fresh:
             self.fresh = False
-        else:
+        elif not self.evaluated:
             self.refresh()
+        else:
+            tree = self.owner._tree
+            if tree is None or tree.collecting:
+                self.refresh()
+            elif tree.is_stale(self):
+                # Show the new output, but leave the live tree to the next patch.
+                value = self.evaluate()
+                return self.nodes if value is FAILED else flatten(value)
         return self.nodes
 
     def refresh(self) -> tuple[list[Any], list[Any], set[str]]:
         """Re-evaluate and re-parent: returns ``(old nodes, new nodes, ids of explicitly
         keyed items that replaced an old item and render differently)``."""
         Tag = _tag_class()
-        new = flatten(self.evaluate())
+        value = self.evaluate()
+        self.evaluated = True
         old = self.nodes
+        if value is FAILED:
+            return old, old, set()
+        new = flatten(value)
         parent = self.owner
         tree = parent._tree
         changed: set[str] = set()

@@ -65,6 +65,10 @@ class LiveTree:
         self._unmounted: list[Tag] = []
         self._pending = False
         self.throttle: float | None = None
+        self.failures: list[tuple[str, str]] = []
+        #: True while ``collect`` renders: only then may a render re-evaluate reactive
+        #: children (see ``ChildSlot.current``).
+        self.collecting = False
         if app._parent is not None:
             raise ValueError(f"expected a root tag without parent, got one inside {app._parent!r}")
         self.attach(app)
@@ -190,6 +194,10 @@ class LiveTree:
             self._slots.add(slot)
             self._mark()
 
+    def is_stale(self, slot: Slot) -> bool:
+        """True when ``slot`` read a state that changed since it was last evaluated."""
+        return slot in self._slots
+
     def request_update(self, throttle: float | None = None) -> None:
         """Ask the owner for an update even if nothing was recorded; ``throttle``: the
         least seconds since the previous update (``None``: the owner's default)."""
@@ -204,6 +212,17 @@ class LiveTree:
         with self.lock:
             throttle, self.throttle = self.throttle, None
             return throttle
+
+    def slot_failed(self, slot: Slot, trace: str) -> None:
+        """A reactive source raised while evaluating: ``trace`` is its formatted traceback.
+        The owner reports it (``take_failures``)."""
+        what = "reactive attribute" if isinstance(slot, AttrSlot) else "reactive child"
+        self.failures.append((f"{what} of {slot.owner!r}", trace))
+
+    def take_failures(self) -> list[tuple[str, str]]:
+        """``(what failed, traceback)`` of the reactive sources that raised since the last call."""
+        failures, self.failures = self.failures, []
+        return failures
 
     def take_statics(self) -> list[str]:
         """Statics of components that appeared since the last call (each once)."""
@@ -245,6 +264,13 @@ class LiveTree:
 
         Call it holding ``lock``. Changes recorded while it renders (by a render with side
         effects) belong to the next collect."""
+        self.collecting = True
+        try:
+            return self._collect()
+        finally:
+            self.collecting = False
+
+    def _collect(self) -> tuple[list[Op], list[str]]:
         removals: list[Op] = []
         self._evaluate_slots(removals)
         record = _Record(self)

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -95,8 +96,12 @@ class WebApp:
             Route("/_lt/sse", self.http.sse, methods=["GET"]),
             Route("/_lt/cookie", self.http.cookie, methods=["POST"]),
         ]
-        self.starlette = Starlette(routes=routes, lifespan=self.lifespan)
-        self.app = OptionalSessionMiddleware(self.starlette, secret=session_secret)
+        #: The ASGI application: a ``Starlette`` instance, as htag's ``.app`` is (users add
+        #: routes to it: ``webapp.app.add_route("/health", health)``).
+        self.app = self.starlette = Starlette(
+            routes=routes, lifespan=self.lifespan,
+            middleware=[Middleware(OptionalSessionMiddleware, secret=session_secret)],
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)

@@ -132,11 +132,24 @@ def test_nested_slots_re_render_independently() -> None:
 def test_childs_and_text_include_the_current_output_of_reactive_children() -> None:
     a = State("x")
     div = Tag.div("[", lambda: a.get(), "]")
-    mount(Tag.App(div))
+    tree = mount(Tag.App(div))
     assert div.text == "[x]"
     a.set("y")
-    div.render()
+    assert div.render().endswith(">[y]</div>")  # a render shows the new output...
+    assert div.text == "[x]"  # ...but the live tree changes with the next patch only
+    tree.collect()
     assert div.text == "[y]" and div.childs == ["[", "y", "]"]
+
+
+def test_a_render_outside_a_patch_never_swaps_live_tags() -> None:
+    items = State(["a", "b"])
+    ul = Tag.ul(lambda: [Tag.li(x) for x in items])
+    tree = mount(Tag.App(ul))
+    ids = [li.id for li in ul.childs]
+    ul.render()
+    str(ul)
+    assert [li.id for li in ul.childs] == ids and all(tree.index[i] for i in ids)
+    assert tree.collect() == ([], [])  # nothing the pages would need to hear about
 
 
 # -- reactive attributes -----------------------------------------------------------------------
