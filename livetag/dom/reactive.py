@@ -15,6 +15,7 @@ whose explicit key matches an old item but renders differently ``["o", id, html]
 
 from __future__ import annotations
 
+import re
 import traceback
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
@@ -165,15 +166,17 @@ class ChildSlot(Slot):
                 return self.nodes if value is FAILED else flatten(value)
         return self.nodes
 
-    def refresh(self) -> tuple[list[Any], list[Any], set[str]]:
-        """Re-evaluate and re-parent: returns ``(old nodes, new nodes, ids of explicitly
-        keyed items that replaced an old item and render differently)``."""
+    def refresh(self) -> tuple[list[Any], list[str], list[Any], set[str]]:
+        """Re-evaluate and re-parent: returns ``(old nodes, the ids the old nodes had,
+        new nodes, ids of new items that took an old item's element and render
+        differently)``. (A new item that takes an old item's element swaps ids with it.)"""
         Tag = _tag_class()
         value = self.evaluate()
         self.evaluated = True
         old = self.nodes
+        old_element_ids = [n.id for n in old if isinstance(n, Tag)]
         if value is FAILED:
-            return old, old, set()
+            return old, old_element_ids, old, set()
         new = flatten(value)
         parent = self.owner
         tree = parent._tree
@@ -192,6 +195,13 @@ class ChildSlot(Slot):
                         if _html(n) != before:
                             changed.add(n.id)
         new_ids = {id(n) for n in new}
+        # New objects only, never a tag that is live elsewhere in the tree (its id is in use).
+        fresh = [n for n in new if isinstance(n, Tag) and n._key is None and id(n) not in old_ids
+                 and n._tree is None]
+        if fresh:
+            leaving = [n for n in old if isinstance(n, Tag) and n._key is None and id(n) not in new_ids]
+            if leaving:
+                changed.update(match_unkeyed(leaving, fresh))
         for n in old:
             if isinstance(n, Tag) and id(n) not in new_ids:
                 n._parent = None
@@ -205,7 +215,92 @@ class ChildSlot(Slot):
                 if tree is not None:
                     tree.attach(n)
         self.nodes = new
-        return old, new, changed
+        return old, old_element_ids, new, changed
+
+
+def match_unkeyed(leaving: list[Tag], fresh: list[Tag]) -> set[str]:
+    """Pair new unkeyed tags with old ones that leave, as a virtual-DOM differ does, so
+    that a list rebuilt from scratch (``lambda: [Tag.li(x) for x in items]``) costs only
+    what changed. Pairs that render the same keep their element and send nothing; the
+    rest keep their element and are morphed. Matching goes: the common head and tail in
+    order (cheap, ``same_render``), then the middle by content (the same HTML but for
+    generated ids), then what is left in order, by element name. A paired new tag takes
+    the old one's ids (``adopt_ids``). Returns the ids of the morphed ones."""
+    head = 0
+    limit = min(len(leaving), len(fresh))
+    while head < limit and same_render(leaving[head], fresh[head]):
+        adopt_ids(leaving[head], fresh[head])
+        head += 1
+    tail = 0
+    while tail < limit - head and same_render(leaving[-1 - tail], fresh[-1 - tail]):
+        adopt_ids(leaving[-1 - tail], fresh[-1 - tail])
+        tail += 1
+    leaving = leaving[head:len(leaving) - tail]
+    fresh = fresh[head:len(fresh) - tail]
+    morphed: set[str] = set()
+    if not leaving or not fresh:
+        return morphed
+    by_content: dict[str, list[Tag]] = {}
+    for n in leaving:
+        by_content.setdefault(_signature(n), []).append(n)
+    paired: set[int] = set()
+    unmatched: list[Tag] = []
+    for n in fresh:
+        bucket = by_content.get(_signature(n))
+        if bucket:
+            previous = bucket.pop(0)
+            adopt_ids(previous, n)
+            paired.add(id(previous))
+        else:
+            unmatched.append(n)
+    rest = [n for n in leaving if id(n) not in paired]
+    start = 0
+    for n in unmatched:
+        for i in range(start, len(rest)):
+            if rest[i].tag_name == n.tag_name:
+                adopt_ids(rest[i], n)
+                morphed.add(n.id)
+                start = i + 1
+                break
+    return morphed
+
+
+def same_render(a: Any, b: Any) -> bool:
+    """True when ``a`` and ``b`` (tags or text) surely render the same HTML but for
+    generated ids. ``False`` may be wrong (reactive parts are not compared), never
+    ``True``: a false ``False`` costs bytes, a false ``True`` would lose an update."""
+    if type(a) is not type(b):
+        return False
+    if not isinstance(a, _tag_class()):
+        return bool(a == b)
+    if a.tag_name != b.tag_name or len(a._children) != len(b._children):
+        return False
+    ha, hb = a._handlers, b._handlers
+    if (ha or hb) and ([(k, h.flags) for k, h in (ha or {}).items()] != [(k, h.flags) for k, h in (hb or {}).items()]):
+        return False
+    attrs_a, attrs_b = a._attrs, b._attrs
+    if len(attrs_a) != len(attrs_b):
+        return False
+    for name, value in attrs_a.items():
+        other = attrs_b.get(name, _MISSING)
+        # The type too: True == 1, but they render differently.
+        if type(value) is not type(other) or isinstance(value, Slot) or value != other:
+            return False
+    for x, y in zip(a._children, b._children):
+        if isinstance(x, Slot) or not same_render(x, y):
+            return False
+    return True
+
+
+_MISSING: Any = object()
+
+
+def _signature(tag: Tag) -> str:
+    """``tag``'s HTML without its generated ids: equal for equal content."""
+    return _GENERATED_ID.sub("", _html(tag))
+
+
+_GENERATED_ID = re.compile(r' id="lt[0-9a-z]+"')
 
 
 def _html(tag: Tag) -> str:
@@ -242,13 +337,14 @@ def flatten(value: Any) -> list[Any]:
 
 def adopt_ids(old: Tag, new: Tag) -> None:
     """Give ``new``'s subtree the generated ids of ``old``'s where the shapes match, so
-    that the browser's elements stay the same ones."""
+    that the browser's elements stay the same ones. The ids are swapped, not copied: a
+    tag the app keeps and shows again later must not come back with a live tag's id."""
     pairs = [(old, new)]
     while pairs:
         a, b = pairs.pop()
         if a.tag_name != b.tag_name:
             continue
-        b._lt_id = a._lt_id
+        a._lt_id, b._lt_id = b._lt_id, a._lt_id
         a_tags = [c for c in a._children if hasattr(c, "_lt_id")]
         b_tags = [c for c in b._children if hasattr(c, "_lt_id")]
         pairs.extend(zip(a_tags, b_tags))

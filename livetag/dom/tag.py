@@ -161,7 +161,7 @@ class Tag(metaclass=_TagFactory):
         finally:
             stack.pop()
         if self._lt_scopes:
-            self.add_class(*self._lt_scopes)
+            add_classes(self, self._lt_scopes)
         if outer is not None and self._parent is None:
             outer.add(self)
 
@@ -520,14 +520,8 @@ class Tag(metaclass=_TagFactory):
         return name in self._classes()
 
     def add_class(self, *names: str) -> Tag:
-        slot = self._attrs.get("class")
-        if isinstance(slot, AttrSlot):  # keep it reactive: add the names to what it computes
-            self["class"] = _edit_classes(slot.source, add=names)
-            return self
-        classes = self._classes()
-        new = [n for n in dict.fromkeys(names) if n not in classes]
-        if new:
-            self["class"] = " ".join(classes + new)
+        """Add the class ``names`` that are not there yet. Returns ``self``."""
+        add_classes(self, names)
         return self
 
     def remove_class(self, *names: str) -> Tag:
@@ -629,6 +623,18 @@ class Tag(metaclass=_TagFactory):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.tag_name or 'fragment'}#{self.id}>"
+
+
+def add_classes(tag: Tag, names: Iterable[str]) -> None:
+    """Add to ``tag``'s classes the ``names`` it lacks; a reactive class stays reactive."""
+    slot = tag._attrs.get("class")
+    if isinstance(slot, AttrSlot):  # add the names to what it computes
+        tag["class"] = _edit_classes(slot.source, add=tuple(names))
+        return
+    classes = tag._classes()
+    new = [n for n in dict.fromkeys(names) if n not in classes]
+    if new:
+        tag["class"] = " ".join(classes + new)
 
 
 def render_html(tag: Tag) -> str:

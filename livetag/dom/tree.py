@@ -329,13 +329,13 @@ class LiveTree:
             if parent.tag_name is None:
                 self.reset(parent)  # a fragment has no element to address: its host re-renders
                 continue
-            old, new, changed = slot.refresh()
+            old, old_ids, new, changed = slot.refresh()
             anchor = _anchor_after(parent, slot)
             if anchor is _NO_ANCHOR or not _all_elements(old) or not _all_elements(new):
                 slot.fresh = True  # the parent's re-render uses these nodes, not a second evaluation
                 self.reset(parent)  # text has no id to patch: re-render the parent
                 continue
-            gone, ops = reconcile(parent.id, [n.id for n in old], new, anchor, changed)
+            gone, ops = reconcile(parent.id, old_ids, new, anchor, changed)
             removals.extend(gone)
             if ops:
                 self._slot_ops.setdefault(parent, []).extend(ops)

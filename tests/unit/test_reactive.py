@@ -390,6 +390,80 @@ def test_changing_one_item_of_a_thousand_sends_about_that_item() -> None:
     assert len(orjson.dumps(ops)) <= len(item_html) + 64, ops
 
 
+# -- unkeyed lists rebuilt at each change (htag's idiom) ------------------------------------
+
+
+def unkeyed(n: int = 1000) -> tuple[State, Tag, LiveTree]:
+    items = State([f"item {i}" for i in range(n)])
+    ul = Tag.ul(lambda: [Tag.li(text) for text in items])
+    return items, ul, mount(Tag.App(ul))
+
+
+def test_unkeyed_list_one_item_changed_sends_that_item() -> None:
+    items, ul, tree = unkeyed()
+    kept = ul.childs[499].id
+    items[500] = "changed"
+    ops = ops_of(tree)
+    item_html = ul.childs[500].render()
+    assert ops == [["o", ul.childs[500].id, item_html]]
+    assert len(orjson.dumps(ops)) <= len(item_html) + 64
+    assert ul.childs[499].id == kept  # the neighbours keep their elements
+
+
+def test_unkeyed_list_insert_and_remove_send_one_op_each() -> None:
+    items, ul, tree = unkeyed()
+    items.insert(0, "first")
+    ops = ops_of(tree)
+    assert [op[0] for op in ops] == ["i"] and ">first</li>" in ops[0][3]
+    items.pop(300)
+    assert [op[0] for op in ops_of(tree)] == ["-"]
+    items.insert(700, "middle")
+    assert [op[0] for op in ops_of(tree)] == ["i"]
+
+
+def test_unkeyed_rows_keep_the_handlers_of_the_new_objects() -> None:
+    clicked: list[int] = []
+
+    class Rows(Tag.App):
+        def init(self) -> None:
+            self.items = State(["a", "b", "c"])
+            self <= Tag.ul(lambda: [Tag.li(x, _onclick=lambda e, i=i: clicked.append(i)) for i, x in enumerate(self.items)])
+            Tag.button("drop first", _class="drop", _onclick=lambda: self.items.pop(0))
+
+    with TestClient(Rows) as client:
+        client.click(".drop")  # "b" and "c" keep their elements, now at positions 0 and 1
+        client.click("li:nth-of-type(2)")
+        assert clicked == [1]  # the handler built by the last evaluation ran
+        client.assert_synced()
+
+
+def test_unkeyed_random_edits_reach_the_page_exactly() -> None:
+    rnd = random.Random(7)
+    words = ["x", "y", "z", "w"]
+
+    class Page(Tag.App):
+        def init(self) -> None:
+            self.items = State(["x", "y"])
+            self <= Tag.ol(lambda: [Tag.li(Tag.b(w), w * 2, _title=w) for w in self.items])
+
+    with TestClient(Page) as client:
+        app = client.session.app
+        for _ in range(150):
+            values = list(app.items.get())
+            op = rnd.random()
+            if op < 0.35:
+                values.insert(rnd.randint(0, len(values)), rnd.choice(words))
+            elif op < 0.6 and values:
+                values.pop(rnd.randrange(len(values)))
+            elif values:
+                values[rnd.randrange(len(values))] = rnd.choice(words)
+            app.items.set(values)
+            app.update(throttle=0)
+            client.advance(0.002)
+            assert [li.text for li in client.find_all("li")] == [w + w * 2 for w in values]
+            client.assert_synced()
+
+
 def test_an_item_with_its_own_state_changes_alone() -> None:
     labels = [State(f"item {i}") for i in range(1000)]
     rows = [Tag.li(label) for label in labels]
