@@ -29,8 +29,8 @@ from typing import Any
 import orjson
 
 from .dom.events import Event
-from .dom.reactive import AttrSlot
-from .dom.tag import Tag, current_request, handler_of, iter_ancestors, render_html
+from .dom.forms import apply_live_values, is_disabled
+from .dom.tag import Tag, current_request, handler_of, render_html
 from .dom.tree import LiveTree, Op
 from .errors import ForbiddenEvent, ProtocolError
 from .execution import explain_missing_loop, runs_on_loop
@@ -46,24 +46,12 @@ AppSource = type[Tag] | Tag | Callable[[], Tag]
 MAX_CLIENTS = 32
 #: Minimum seconds between two updates caused by background changes.
 BACKGROUND_THROTTLE = 0.05
-_FORM_CONTROLS = frozenset({"input", "textarea", "select"})
 _DONE = object()
 
 
 def to_thread(func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
     """Run synchronous user code off the event loop (see ``livetag.threads``)."""
     return HANDLER_THREADS.run(func, *args)
-
-
-def _disabled(tag: Tag) -> bool:
-    """True when ``tag`` or an enclosing ``<fieldset>`` is disabled (HTML spec, 4.10.18.5)."""
-    return tag["disabled"] not in (None, False) or any(
-        a.tag_name == "fieldset" and a["disabled"] not in (None, False) for a in iter_ancestors(tag)
-    )
-
-
-def _read_only(tag: Tag) -> bool:
-    return _disabled(tag) or tag["readonly"] not in (None, False)
 
 
 class Client:
@@ -248,7 +236,7 @@ class Session:
             try:
                 if msg.seq > client.last_seq:
                     client.last_seq = msg.seq  # before running: at most once, even if it fails
-                    synced = self._sync_values(msg.sync)
+                    synced = apply_live_values(self.tree, msg.sync)
                     await self._apply(client, msg, request)
             finally:
                 self._busy = False
@@ -275,45 +263,15 @@ class Session:
                           (time.perf_counter() - started) * 1000)
 
     def _resolve(self, msg: EventMessage) -> tuple[Tag, Any]:
-        target = self.tree.index.get(msg.target_id)
-        if target is None or target._tree is not self.tree:
+        target = self.tree.lookup(msg.target_id)
+        if target is None:
             raise ForbiddenEvent(f"expected the id of a tag in the live tree, got {msg.target_id!r}")
         handler = handler_of(target, msg.name)
         if handler is None:
             raise ForbiddenEvent(f"expected an event <{target.tag_name}> #{target.id} handles, got {msg.name!r}")
-        if _disabled(target):
+        if is_disabled(target):
             raise ForbiddenEvent(f"expected an enabled element, got disabled <{target.tag_name}> #{target.id}")
         return target, handler
-
-    def _sync_values(self, sync: dict[str, Any]) -> list[Op]:
-        """Write the user's live input into the tree without recording a change (the
-        sender's page already shows it: a patch back would undo keystrokes typed since).
-        Returns the patch for the session's other pages."""
-        index = self.tree.index
-        ops: list[Op] = []
-        with self.tree.lock:
-            for tag_id, value in sync.items():
-                tag = index.get(tag_id)
-                if tag is None or tag.tag_name not in _FORM_CONTROLS or _read_only(tag):
-                    continue  # no user can type into these: the client is forging
-                if isinstance(value, bool):
-                    if tag._attrs.get("checked") != value:
-                        tag._attrs["checked"] = value
-                        ops.append(["a", tag.id, {"checked": "" if value else None}])
-                elif isinstance(value, list) and tag.tag_name != "select":
-                    continue
-                else:
-                    current = tag._attrs.get("value")
-                    slot = current if isinstance(current, AttrSlot) else None
-                    if (slot.value if slot is not None else current) == value:
-                        continue
-                    if slot is not None:
-                        slot.value, slot.fresh = value, True  # stays reactive: the next state change wins
-                    else:
-                        tag._attrs["value"] = value
-                    if isinstance(value, str):  # a multiple select's list has no attribute form
-                        ops.append(["a", tag.id, {"value": value}])
-        return ops
 
     async def run_callback(self, func: Callable[..., Any], args: tuple[Any, ...], request: Any = None) -> None:
         """Run user code: a plain function, a coroutine function, a generator or an async

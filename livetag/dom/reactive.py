@@ -19,31 +19,17 @@ import re
 import traceback
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .building import builders
+from .node import Node
 from .render import HTML
 from .state import State, tracking
 
-if TYPE_CHECKING:
-    from .tag import Tag
 
 Source = State | Callable[[], Any]
 #: What ``Slot.evaluate`` returns when the source raised inside a live tree.
 FAILED: Any = type("Failed", (), {"__repr__": lambda self: "FAILED", "__slots__": ()})()
-
-
-_TAG: Any = None
-
-
-def _tag_class() -> type[Tag]:
-    # tag.py imports this module: the class is looked up once, on first use.
-    global _TAG
-    if _TAG is None:
-        from .tag import Tag
-
-        _TAG = Tag
-    return _TAG
 
 
 class Slot:
@@ -51,7 +37,7 @@ class Slot:
 
     __slots__ = ("owner", "source", "sources")
 
-    def __init__(self, owner: Tag, source: Source) -> None:
+    def __init__(self, owner: Node, source: Source) -> None:
         self.owner = owner
         self.source = source
         self.sources: list[State] = []
@@ -111,7 +97,7 @@ class AttrSlot(Slot):
 
     __slots__ = ("name", "value", "fresh")
 
-    def __init__(self, owner: Tag, name: str, source: Source) -> None:
+    def __init__(self, owner: Node, name: str, source: Source) -> None:
         super().__init__(owner, source)
         self.name = name
         self.value: Any = None
@@ -142,7 +128,7 @@ class ChildSlot(Slot):
 
     __slots__ = ("nodes", "fresh", "evaluated")
 
-    def __init__(self, owner: Tag, source: Source) -> None:
+    def __init__(self, owner: Node, source: Source) -> None:
         super().__init__(owner, source)
         self.nodes: list[Any] = []
         self.fresh = False  # nodes were just evaluated: the next render may use them as they are
@@ -170,45 +156,42 @@ class ChildSlot(Slot):
         """Re-evaluate and re-parent: returns ``(old nodes, the ids the old nodes had,
         new nodes, ids of new items that took an old item's element and render
         differently)``. (A new item that takes an old item's element swaps ids with it.)"""
-        Tag = _tag_class()
         value = self.evaluate()
         self.evaluated = True
         old = self.nodes
-        old_element_ids = [n.id for n in old if isinstance(n, Tag)]
+        old_element_ids = [n.id for n in old if isinstance(n, Node)]
         if value is FAILED:
             return old, old_element_ids, old, set()
         new = flatten(value)
         parent = self.owner
         tree = parent._tree
         changed: set[str] = set()
-        keyed_old = {n._key: n for n in old if isinstance(n, Tag) and n._key is not None}
+        keyed_old = {n._key: n for n in old if isinstance(n, Node) and n._key is not None}
         old_ids = {id(n) for n in old}
-        replaced: list[Tag] = []
         if keyed_old:
             for n in new:
-                if isinstance(n, Tag) and n._key is not None and id(n) not in old_ids:
+                if isinstance(n, Node) and n._key is not None and id(n) not in old_ids:
                     previous = keyed_old.get(n._key)
                     if previous is not None and previous.tag_name == n.tag_name:
                         before = _html(previous)
                         adopt_ids(previous, n)
-                        replaced.append(previous)
                         if _html(n) != before:
                             changed.add(n.id)
         new_ids = {id(n) for n in new}
         # New objects only, never a tag that is live elsewhere in the tree (its id is in use).
-        fresh = [n for n in new if isinstance(n, Tag) and n._key is None and id(n) not in old_ids
+        fresh = [n for n in new if isinstance(n, Node) and n._key is None and id(n) not in old_ids
                  and n._tree is None]
         if fresh:
-            leaving = [n for n in old if isinstance(n, Tag) and n._key is None and id(n) not in new_ids]
+            leaving = [n for n in old if isinstance(n, Node) and n._key is None and id(n) not in new_ids]
             if leaving:
                 changed.update(match_unkeyed(leaving, fresh))
         for n in old:
-            if isinstance(n, Tag) and id(n) not in new_ids:
+            if isinstance(n, Node) and id(n) not in new_ids:
                 n._parent = None
                 if tree is not None:
                     tree.detach(n)
         for n in new:
-            if isinstance(n, Tag) and id(n) not in old_ids:
+            if isinstance(n, Node) and id(n) not in old_ids:
                 if n._parent is not None and n._parent is not parent:
                     n._parent._detach_child(n)
                 n._parent = parent
@@ -218,7 +201,7 @@ class ChildSlot(Slot):
         return old, old_element_ids, new, changed
 
 
-def match_unkeyed(leaving: list[Tag], fresh: list[Tag]) -> set[str]:
+def match_unkeyed(leaving: list[Node], fresh: list[Node]) -> set[str]:
     """Pair new unkeyed tags with old ones that leave, as a virtual-DOM differ does, so
     that a list rebuilt from scratch (``lambda: [Tag.li(x) for x in items]``) costs only
     what changed. Pairs that render the same keep their element and send nothing; the
@@ -240,11 +223,11 @@ def match_unkeyed(leaving: list[Tag], fresh: list[Tag]) -> set[str]:
     morphed: set[str] = set()
     if not leaving or not fresh:
         return morphed
-    by_content: dict[str, list[Tag]] = {}
+    by_content: dict[str, list[Node]] = {}
     for n in leaving:
         by_content.setdefault(_signature(n), []).append(n)
     paired: set[int] = set()
-    unmatched: list[Tag] = []
+    unmatched: list[Node] = []
     for n in fresh:
         bucket = by_content.get(_signature(n))
         if bucket:
@@ -271,7 +254,7 @@ def same_render(a: Any, b: Any) -> bool:
     ``True``: a false ``False`` costs bytes, a false ``True`` would lose an update."""
     if type(a) is not type(b):
         return False
-    if not isinstance(a, _tag_class()):
+    if not isinstance(a, Node):
         return bool(a == b)
     if a.tag_name != b.tag_name or len(a._children) != len(b._children):
         return False
@@ -295,7 +278,7 @@ def same_render(a: Any, b: Any) -> bool:
 _MISSING: Any = object()
 
 
-def _signature(tag: Tag) -> str:
+def _signature(tag: Node) -> str:
     """``tag``'s HTML without its generated ids: equal for equal content."""
     return _GENERATED_ID.sub("", _html(tag))
 
@@ -303,7 +286,7 @@ def _signature(tag: Tag) -> str:
 _GENERATED_ID = re.compile(r' id="lt[0-9a-z]+"')
 
 
-def _html(tag: Tag) -> str:
+def _html(tag: Node) -> str:
     # Not tag.render(): a component may define its own render() method.
     out: list[str] = []
     tag._render_into(out)
@@ -312,15 +295,13 @@ def _html(tag: Tag) -> str:
 
 def flatten(value: Any) -> list[Any]:
     """Normalise a slot's value to a list of tags and strings (``None`` -> nothing)."""
-    Tag = _tag_class()
-
     out: list[Any] = []
     stack = [value]
     while stack:
         item = stack.pop()
         if item is None or item is False:
             continue
-        if isinstance(item, (Tag, HTML)):
+        if isinstance(item, (Node, HTML)):
             out.append(item)
         elif isinstance(item, State):
             stack.append(item.get())
@@ -335,7 +316,7 @@ def flatten(value: Any) -> list[Any]:
     return out
 
 
-def adopt_ids(old: Tag, new: Tag) -> None:
+def adopt_ids(old: Node, new: Node) -> None:
     """Give ``new``'s subtree the generated ids of ``old``'s where the shapes match, so
     that the browser's elements stay the same ones. The ids are swapped, not copied: a
     tag the app keeps and shows again later must not come back with a live tag's id."""
@@ -350,7 +331,7 @@ def adopt_ids(old: Tag, new: Tag) -> None:
         pairs.extend(zip(a_tags, b_tags))
 
 
-def reconcile(parent_id: str, old_ids: list[str], new: list[Tag], anchor: str | None,
+def reconcile(parent_id: str, old_ids: list[str], new: list[Node], anchor: str | None,
               changed: set[str]) -> tuple[list[list[Any]], list[list[Any]]]:
     """Patch operations turning the element list ``old_ids`` into ``new`` (see the module
     docstring). ``anchor`` is the id of the element after the list (``None``: the end).

@@ -15,18 +15,16 @@ import re
 import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from ..errors import TreeError
 from .building import builders
 from .events import Handler, as_handler
+from .node import Node, Recorder
 from .reactive import AttrSlot, ChildSlot
 from .render import HTML, RAW_TEXT_ELEMENTS, VOID_ELEMENTS, escape_attr, escape_text, render_raw_text, render_text
 from .state import State
-from .statics import scope_class
-
-if TYPE_CHECKING:
-    from .tree import LiveTree
+from .css import scope_class
 
 HANDLER_ATTR = "data-lt"  # the attribute the client reads: "click submit.prevent"
 
@@ -101,7 +99,7 @@ class _TagFactory(type):
         return element_class(name)
 
 
-class Tag(metaclass=_TagFactory):
+class Tag(Node, metaclass=_TagFactory):
     """An HTML element, or a component when subclassed.
 
     ``Tag.div(*children, _class="x", _onclick=handler, name=value)``:
@@ -117,7 +115,6 @@ class Tag(metaclass=_TagFactory):
     ``Tag()`` (no element name) is a fragment: its children render without a wrapper.
     """
 
-    tag_name: ClassVar[str | None] = None
     #: CSS scoped to this component: selectors apply inside elements of class ``lt-<Name>``
     #: (``:host`` / ``&`` is the component's own element). See ``livetag.dom.statics``.
     styles: ClassVar[str | None] = None
@@ -129,7 +126,7 @@ class Tag(metaclass=_TagFactory):
     _lt_hooks: ClassVar[int] = 0
     _lt_scopes: ClassVar[tuple[str, ...]] = ()
 
-    __slots__ = ("_lt_id", "_attrs", "_children", "_parent", "_tree", "_handlers", "_key", "__dict__", "__weakref__")
+    __slots__ = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -146,7 +143,7 @@ class Tag(metaclass=_TagFactory):
         self._attrs: dict[str, Any] = {}
         self._children: list[Any] = []
         self._parent: Tag | None = None
-        self._tree: LiveTree | None = None
+        self._tree: Recorder | None = None
         self._handlers: dict[str, Handler] | None = None
         self._key = key
         init_kwargs: dict[str, Any] = {}
@@ -254,7 +251,7 @@ class Tag(metaclass=_TagFactory):
     def find_tag(self, tag_id: str) -> Tag | None:
         """The tag with id ``tag_id`` in this subtree, or ``None``. O(1) in a live tree."""
         if self._tree is not None:
-            found = self._tree.index.get(tag_id)
+            found = self._tree.lookup(tag_id)
             if found is not None and (found is self or self in iter_ancestors(found)):
                 return found
             return None
@@ -319,7 +316,6 @@ class Tag(metaclass=_TagFactory):
         self._children.append(child)
         tree = self._tree
         if tree is not None:
-            tree.attach(child)
             tree.appended(self, child)
 
     def _append_text(self, text: str) -> None:
@@ -382,7 +378,6 @@ class Tag(metaclass=_TagFactory):
         tree = self._tree
         if tree is not None:
             tree.removed(self, child)
-            tree.detach(child)
 
     @_locked
     def clear(self, *children: Any) -> Tag:
@@ -391,17 +386,16 @@ class Tag(metaclass=_TagFactory):
         old = self._children
         self._children = []
         for child in old:
-            nodes = child.nodes if isinstance(child, ChildSlot) else (child,)
-            if isinstance(child, ChildSlot):
-                child.release()
-            for node in nodes:
+            for node in child.nodes if isinstance(child, ChildSlot) else (child,):
                 if isinstance(node, Tag):
                     node._parent = None
-                    if tree is not None:
-                        tree.detach(node)
         if tree is not None:
-            tree.reset(self)
-        # Added while marked as reset, so the whole new content goes in one patch.
+            tree.children_replaced(self, old)
+        else:
+            for child in old:
+                if isinstance(child, ChildSlot):
+                    child.release()
+        # Added while marked as replaced, so the whole new content goes in one patch.
         return self.add(*children)
 
     @property
@@ -477,18 +471,17 @@ class Tag(metaclass=_TagFactory):
 
     def _change_id(self, value: Any) -> None:
         tree = self._tree
+        old_id = self.id
         if tree is not None:
-            other = tree.index.get(self._lt_id if value is None else str(value))
+            other = tree.lookup(self._lt_id if value is None else str(value))
             if other is not None and other is not self:
                 raise TreeError(f"expected an id no other tag of the page has, got {value!r}, the id of {other!r}")
-            tree.unindex(self)
         if value is None:
             self._attrs.pop("id", None)
         else:
             self._attrs["id"] = str(value)
-        if tree is not None:
-            tree.index_tag(self)
-            tree.id_changed(self)
+        if tree is not None and self.id != old_id:
+            tree.renamed(self, old_id)
 
     @_locked
     def set_handler(self, event: str, handler: Callable[..., Any] | None) -> None:

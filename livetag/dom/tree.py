@@ -111,13 +111,19 @@ class LiveTree:
             elif t._lt_hooks & UNMOUNT:
                 self._unmounted.append(t)
 
-    def index_tag(self, tag: Tag) -> None:
-        self.index[tag.id] = tag
+    def lookup(self, tag_id: str) -> Tag | None:
+        """The live tag whose element id is ``tag_id``, or ``None``. O(1)."""
+        tag = self.index.get(tag_id)
+        return tag if tag is not None and tag._tree is self else None
 
-    def unindex(self, tag: Tag) -> None:
-        self._old_ids.setdefault(tag, tag.id)
-        if self.index.get(tag.id) is tag:
-            del self.index[tag.id]
+    def renamed(self, tag: Tag, old_id: str) -> None:
+        """``tag``'s element id changed from ``old_id``: re-index it, and patch the element
+        through its old id."""
+        self._old_ids.setdefault(tag, old_id)
+        if self.index.get(old_id) is tag:
+            del self.index[old_id]
+        self.index[tag.id] = tag
+        self.attr_changed(tag, "id")
 
     # -- recording -----------------------------------------------------------------------
 
@@ -139,10 +145,11 @@ class LiveTree:
             names.add(name)
         self._mark()
 
-    def id_changed(self, tag: Tag) -> None:
-        self.attr_changed(tag, "id")
-
     def appended(self, parent: Tag, child: Any) -> None:
+        """``child`` (a tag, text or a reactive slot) was added at the end of ``parent``'s
+        children; a tag joins the tree."""
+        if isinstance(child, Tag):
+            self.attach(child)
         if parent.tag_name is None:
             self._fragment_changed(parent)
             return
@@ -155,6 +162,24 @@ class LiveTree:
         self._mark()
 
     def removed(self, parent: Tag, child: Tag) -> None:
+        """``child`` left ``parent``'s children, and the tree."""
+        self._record_removal(parent, child)
+        self.detach(child)
+
+    def children_replaced(self, parent: Tag, old: list[Any]) -> None:
+        """``parent``'s children ``old`` were all removed at once (its new children follow
+        through ``appended``, rendered with the parent's patch)."""
+        for child in old:
+            if isinstance(child, ChildSlot):
+                child.release()
+                for node in child.nodes:
+                    if isinstance(node, Tag):
+                        self.detach(node)
+            elif isinstance(child, Tag):
+                self.detach(child)
+        self.reset(parent)
+
+    def _record_removal(self, parent: Tag, child: Tag) -> None:
         if parent.tag_name is None:
             self._fragment_changed(parent)
             return

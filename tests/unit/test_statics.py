@@ -7,7 +7,8 @@ import pytest
 
 from livetag import HTML, State, Tag
 from livetag.dom import LiveTree
-from livetag.dom.statics import class_statics, scope_css, title_of
+from livetag.dom.css import scope_css
+from livetag.dom.statics import class_statics, title_of
 from livetag.server.page import render_page
 from livetag.session import Session
 from livetag.testing import TestClient

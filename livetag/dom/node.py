@@ -1,0 +1,82 @@
+"""The contract between tags and the live tree they may belong to.
+
+``Node`` is the data every tag carries (``livetag.dom.tag.Tag`` is its only subclass):
+the reactive layer and the live tree work on it without importing ``Tag``. ``Recorder``
+is what a tag tells the live tree it belongs to (``livetag.dom.tree.LiveTree``
+implements it): a tag outside any tree records nothing, so building a tree costs no
+bookkeeping. Both live here, in a module that imports nothing of livetag, so that
+``tag``, ``reactive`` and ``tree`` depend on it and never on each other in a cycle.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, ClassVar, Protocol
+
+
+class Node:
+    """An element (or fragment) of the tag tree: the fields, not the API.
+
+    ``_lt_id`` generated id; ``_attrs`` attributes (values, or reactive slots);
+    ``_children`` tags, text and reactive slots; ``_parent``; ``_tree`` the recorder of
+    the live tree it is in, or ``None``; ``_handlers`` event name -> handler; ``_key``
+    the identity in a reactive list (``key=``), or ``None``.
+    """
+
+    __slots__ = ("_lt_id", "_attrs", "_children", "_parent", "_tree", "_handlers", "_key", "__dict__", "__weakref__")
+
+    #: The element name; ``None`` for a fragment.
+    tag_name: ClassVar[str | None] = None
+    _lt_id: str
+    _attrs: dict[str, Any]
+    _children: list[Any]
+    _parent: Node | None
+    _tree: Recorder | None
+    _handlers: dict[str, Any] | None
+    _key: Any
+
+    @property
+    def id(self) -> str:
+        raise NotImplementedError
+
+    def _render_into(self, out: list[str]) -> None:
+        """Append this node's HTML to ``out``."""
+        raise NotImplementedError
+
+    def _detach_child(self, child: Node) -> None:
+        """Forget ``child`` (a direct child tag), recording the removal."""
+        raise NotImplementedError
+
+
+class Recorder(Protocol):
+    """What tags and reactive slots tell the live tree they belong to.
+
+    Membership: ``attach(node)`` / ``detach(node)`` make a subtree part of the tree or not
+    (ids indexed, hooks queued). Changes, each recorded in O(1) for the next patch:
+    ``appended`` (a child at the end; a tag child is attached), ``removed`` (a child tag,
+    detached), ``children_replaced`` (all children at once, the old ones detached),
+    ``attr_changed``, ``renamed`` (the element id changed from ``old_id``), ``call_js``.
+    Reactive slots: ``slot_changed`` (a state it read changed), ``slot_failed`` (its
+    source raised; ``trace`` is the formatted traceback), ``is_stale``, and
+    ``collecting`` (a patch is being rendered). ``lookup`` finds a live tag by id,
+    ``request_update`` asks for an update (at most one per ``throttle`` seconds),
+    ``lock`` guards every change (threads may mutate), ``app`` is the root.
+    """
+
+    lock: threading.RLock
+    app: Any
+    collecting: bool
+
+    def lookup(self, tag_id: str) -> Node | None: ...
+    def attach(self, node: Node) -> None: ...
+    def detach(self, node: Node) -> None: ...
+    def appended(self, parent: Node, child: Any) -> None: ...
+    def removed(self, parent: Node, child: Node) -> None: ...
+    def children_replaced(self, parent: Node, old: list[Any]) -> None: ...
+    def attr_changed(self, tag: Node, name: str) -> None: ...
+    def renamed(self, tag: Node, old_id: str) -> None: ...
+    def call_js(self, script: str) -> None: ...
+    def request_update(self, throttle: float | None = None) -> None: ...
+    def slot_changed(self, slot: Any) -> None: ...
+    def slot_failed(self, slot: Any, trace: str) -> None: ...
+    def is_stale(self, slot: Any) -> bool: ...
