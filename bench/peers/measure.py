@@ -610,15 +610,23 @@ def render(r: PeerResults) -> str:
     return "\n".join(lines)
 
 
+#: Sections of issue 11 kept together at the top of the report, in this order.
+ISSUE_11_SECTIONS = (HEADING, "Where livetag misses issue 11's targets", IDLE_HEADING)
+
+
 def replace_section(text: str, heading: str, section: str) -> str:
-    """``text`` with its ``## heading`` section replaced by ``section`` (or, when absent,
-    ``section`` inserted before the first ``## `` section)."""
+    """``text`` with its ``## heading`` section replaced by ``section``; when absent,
+    ``section`` is inserted after the issue-11 sections at the top (before the first
+    other ``## `` section)."""
     parts = re.split(r"(?m)^(?=## )", text)
     for i, part in enumerate(parts):
         if part.startswith(f"## {heading}\n"):
             parts[i] = section.rstrip("\n") + "\n\n"
             return "".join(parts)
-    return parts[0] + section.rstrip("\n") + "\n\n" + "".join(parts[1:])
+    i = 1
+    while i < len(parts) and parts[i][3:].startswith(ISSUE_11_SECTIONS):
+        i += 1
+    return "".join(parts[:i]) + section.rstrip("\n") + "\n\n" + "".join(parts[i:])
 
 
 def main(argv: list[str] | None = None) -> int:
