@@ -1,6 +1,8 @@
 """Run every livetag benchmark against a raw Starlette WebSocket echo, in one run.
 
-Usage: ``.venv/bin/python bench/run.py [--quick] [--output PATH] [--deflate]``
+Usage: ``.venv/bin/python bench/run.py [--quick] [--output PATH] [--deflate]``;
+``--peers`` runs livetag next to htag 2 and NiceGUI instead (``bench/peers/``), and
+``--peers --idle N`` holds N idle sessions on one process.
 
 Six servers run side by side, each in its own process under uvicorn on 127.0.0.1:0:
 the echo floor (WebSocket, and the same echo over plain HTTP and SSE + POST),
@@ -477,7 +479,10 @@ def render_report(r: Results) -> str:
         "the same run, on the same machine, with the same client.")
     add("")
     add("Re-run with `.venv/bin/python bench/run.py` (about 2 minutes on 2 CPUs; it rewrites this file, "
-        "keeping any section it does not write); `--quick` is a smoke run that only prints. The code is in "
+        "keeping any section it does not write); `--quick` is a smoke run that only prints. "
+        "`.venv/bin/python bench/run.py --peers` measures livetag next to htag 2 and NiceGUI (the \"Peers\" "
+        "section; it builds their virtual environments in `bench/.venvs/` on first use) and `--peers --idle N` "
+        "holds N idle sessions on one process (the \"Idle sessions\" section). The code is in "
         "`bench/`: `servers.py` (the apps, and a uvicorn process per server on 127.0.0.1:0), `client.py` "
         "(livetag's real protocol on each transport), `run.py` (measurements and this report).")
     if s.quick:
@@ -766,7 +771,15 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"where to write the report (default: {DEFAULT_OUTPUT.relative_to(ROOT)}; "
                              "a --quick run writes nothing unless given)")
     parser.add_argument("--deflate", action="store_true", help="let every server accept permessage-deflate")
+    parser.add_argument("--peers", action="store_true",
+                        help="livetag next to htag 2 and NiceGUI (bench/peers/; builds their venvs in bench/.venvs/)")
+    parser.add_argument("--idle", type=int, default=0, metavar="N",
+                        help="with --peers: hold N idle livetag sessions on one WebApp process instead")
     args = parser.parse_args(argv)
+    if args.peers:
+        from bench.peers.measure import main as peers_main
+
+        return peers_main(argv)
     settings = QUICK if args.quick else Settings()
     if args.deflate:
         settings = replace(settings, deflate=True)

@@ -20,7 +20,6 @@ import secrets
 import traceback
 import weakref
 from collections.abc import AsyncIterator
-from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,6 +36,7 @@ from ..dom.tag import Tag
 from ..errors import TooManySessions
 from ..protocol import encode
 from ..session import AppSource, Session, to_thread
+from .assets import CLIENT_SCRIPT, CLIENT_SCRIPT_HASH, client_script_response
 from .cookies import OptionalSessionMiddleware
 from .http import HttpTransport
 from .limits import Limits, TokenBucket
@@ -47,8 +47,6 @@ from .websocket import CLOSE_POLICY, CLOSE_SESSION_EXPIRED, WebSocketConnection
 
 log = logging.getLogger("livetag.server.webapp")
 
-CLIENT_SCRIPT = resources.files("livetag.client").joinpath("livetag.js").read_bytes()
-CLIENT_SCRIPT_HASH = hashlib.sha256(CLIENT_SCRIPT).hexdigest()[:16]
 COOKIE_NAME = "lt_sid"
 
 
@@ -234,15 +232,7 @@ class WebApp:
         return HTMLResponse(body, status_code=500)
 
     async def _script(self, request: Request) -> Response:
-        immutable = request.query_params.get("v") == CLIENT_SCRIPT_HASH
-        return Response(
-            CLIENT_SCRIPT,
-            media_type="text/javascript",
-            headers={
-                "Cache-Control": "public, max-age=31536000, immutable" if immutable else "no-cache",
-                "ETag": f'"{CLIENT_SCRIPT_HASH}"',
-            },
-        )
+        return client_script_response(request)  # gzip when accepted; see livetag.server.assets
 
     async def _websocket(self, websocket: WebSocket) -> None:
         if not self.origin_allowed(websocket):
