@@ -31,7 +31,8 @@ import orjson
 from .dom.events import Event
 from .dom.forms import apply_live_values, is_disabled
 from .dom.tag import Tag, current_request, handler_of, render_html
-from .dom.tree import LiveTree, Op
+from .dom.tree import LiveTree
+from .protocol.patch import Morph, PatchOp
 from .errors import ForbiddenEvent, ProtocolError
 from .execution import explain_missing_loop, runs_on_loop
 from .protocol import PROTOCOL_VERSION, EventMessage, Join, encode, encode_ack, encode_extras, encode_update
@@ -183,7 +184,7 @@ class Session:
     def _joined(self, client: Client, revision: int | None) -> bytes:
         """The ``joined`` message for a client whose page is at ``revision`` (``None``:
         unknown, send everything)."""
-        ops: list[Op] = [] if revision == self.revision else self.full_render()
+        ops: list[PatchOp] = [] if revision == self.revision else self.full_render()
         joined: dict[str, Any] = {"t": "joined", "cid": client.cid, "ack": client.last_seq, "rev": self.revision, "p": ops}
         missed = [html for html, rev in self._statics.items() if revision is None or rev > revision]
         if missed:
@@ -196,9 +197,9 @@ class Session:
         if client.sink is not None:
             client.sink(self._joined(client, None))
 
-    def full_render(self) -> list[Op]:
+    def full_render(self) -> list[PatchOp]:
         with self.tree.lock:
-            return [["o", self.app.id, render_html(self.app)]]
+            return [Morph(self.app.id, render_html(self.app))]
 
     def render_document(self) -> tuple[str, list[str]]:
         """The app's HTML and every static it needs, for a page load at ``revision``.
@@ -232,7 +233,7 @@ class Session:
             if self.busy_hook is not None:
                 self.busy_hook(True)
             self.last_active = time.monotonic()
-            synced: list[Op] = []
+            synced: list[PatchOp] = []
             try:
                 if msg.seq > client.last_seq:
                     client.last_seq = msg.seq  # before running: at most once, even if it fails
@@ -337,7 +338,7 @@ class Session:
 
     # -- updates ------------------------------------------------------------------------
 
-    def flush(self, ack_to: Client | None = None, synced: list[Op] | None = None) -> None:
+    def flush(self, ack_to: Client | None = None, synced: list[PatchOp] | None = None) -> None:
         """Collect the changes and send one update to every connected client; ``synced``
         (values typed in ``ack_to``'s page) goes first, to the other clients only. With
         nothing to send, ``ack_to`` gets an ``ack`` for its events."""

@@ -12,7 +12,8 @@ from typing import Any
 
 from .reactive import AttrSlot
 from .tag import Tag, iter_ancestors
-from .tree import LiveTree, Op
+from ..protocol.patch import PatchOp, SetAttrs
+from .tree import LiveTree
 
 #: Elements whose value the user edits.
 FORM_CONTROLS = frozenset({"input", "textarea", "select"})
@@ -30,12 +31,12 @@ def is_read_only(tag: Tag) -> bool:
     return is_disabled(tag) or tag["readonly"] not in (None, False)
 
 
-def apply_live_values(tree: LiveTree, sync: dict[str, Any]) -> list[Op]:
+def apply_live_values(tree: LiveTree, sync: dict[str, Any]) -> list[PatchOp]:
     """Write the user's live input (``sync``: element id -> str, bool for a checkbox or
     radio, list of str for a multiple select) into ``tree``. Ids of elements no user can
     type into (unknown, not a form control, disabled, read-only) are ignored: a client
     that sends them is forging. Returns the patch that shows the values elsewhere."""
-    ops: list[Op] = []
+    ops: list[PatchOp] = []
     with tree.lock:
         for tag_id, value in sync.items():
             tag = tree.lookup(tag_id)
@@ -44,7 +45,7 @@ def apply_live_values(tree: LiveTree, sync: dict[str, Any]) -> list[Op]:
             if isinstance(value, bool):
                 if tag._attrs.get("checked") != value:
                     tag._attrs["checked"] = value
-                    ops.append(["a", tag.id, {"checked": "" if value else None}])
+                    ops.append(SetAttrs(tag.id, {"checked": "" if value else None}))
             elif isinstance(value, list) and tag.tag_name != "select":
                 continue
             else:
@@ -57,5 +58,5 @@ def apply_live_values(tree: LiveTree, sync: dict[str, Any]) -> list[Op]:
                 else:
                     tag._attrs["value"] = value
                 if isinstance(value, str):  # a multiple select's list has no attribute form
-                    ops.append(["a", tag.id, {"value": value}])
+                    ops.append(SetAttrs(tag.id, {"value": value}))
     return ops

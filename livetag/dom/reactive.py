@@ -21,6 +21,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..protocol.patch import Insert, Morph, Move, PatchOp, Remove
 from .building import builders
 from .node import Node
 from .render import HTML
@@ -332,33 +333,33 @@ def adopt_ids(old: Node, new: Node) -> None:
 
 
 def reconcile(parent_id: str, old_ids: list[str], new: list[Node], anchor: str | None,
-              changed: set[str]) -> tuple[list[list[Any]], list[list[Any]]]:
+              changed: set[str]) -> tuple[list[PatchOp], list[PatchOp]]:
     """Patch operations turning the element list ``old_ids`` into ``new`` (see the module
     docstring). ``anchor`` is the id of the element after the list (``None``: the end).
     Returns ``(removals, ops)``; apply removals first, then ``ops`` in order."""
     position = {oid: i for i, oid in enumerate(old_ids)}
     new_ids = [n.id for n in new]
     kept = set(new_ids)
-    removals = [["-", oid] for oid in old_ids if oid not in kept]
+    removals: list[PatchOp] = [Remove(oid) for oid in old_ids if oid not in kept]
     stable = _lis_members([position[i] for i in new_ids if i in position])
-    ops: list[list[Any]] = []
+    ops: list[PatchOp] = []
     run: list[str] = []  # html of consecutive new items, last first
     run_first: str | None = None
     for node, nid in zip(reversed(new), reversed(new_ids)):
         if nid in position:
             if run:
-                ops.append(["i", parent_id, anchor, "".join(reversed(run))])
+                ops.append(Insert(parent_id, anchor, "".join(reversed(run))))
                 anchor, run = run_first, []
             if position[nid] not in stable:
-                ops.append(["m", nid, parent_id, anchor])
+                ops.append(Move(nid, parent_id, anchor))
             if nid in changed:
-                ops.append(["o", nid, _html(node)])
+                ops.append(Morph(nid, _html(node)))
             anchor = nid
         else:
             run.append(_html(node))
             run_first = nid
     if run:
-        ops.append(["i", parent_id, anchor, "".join(reversed(run))])
+        ops.append(Insert(parent_id, anchor, "".join(reversed(run))))
     return removals, ops
 
 

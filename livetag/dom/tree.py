@@ -5,17 +5,8 @@ the record into the smallest list of patch operations that brings a client holdi
 previous state to the current one. The cost of a collect is proportional to the number
 of changed tags times their depth, never to the size of the tree.
 
-Patch operations (the ``p`` field of an update, see ``livetag.protocol``), applied in order:
-
-- ``["-", id]``                remove the element
-- ``["a", id, {name: value}]`` set attributes; ``null`` removes one (``value``/``checked``
-                               also set the live property)
-- ``["t", id, text]``          replace the children by a text node
-- ``["h", id, html]``          replace the children by ``html`` (the client morphs it in)
-- ``["+", id, html]``          append ``html`` at the end of the children
-- ``["o", id, html]``          morph the element itself into ``html``
-- ``["i", parent, before, html]`` insert ``html`` before element ``before`` (``null``: at the end)
-- ``["m", id, parent, before]`` move an element before ``before`` (``null``: to the end)
+The patch operations (the ``p`` field of an update) are ``livetag.protocol.patch``'s,
+applied in order.
 
 Besides patches, a collect hands out the statics that components new to this tree need
 (``take_statics``) and the tags whose ``on_mount``/``on_unmount`` must run
@@ -28,13 +19,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..protocol.patch import Append, PatchOp, Remove, SetAttrs, SetHtml, SetText
 from .reactive import AttrSlot, ChildSlot, Slot, reconcile
 from .render import HTML, RAW_TEXT_ELEMENTS
 from .statics import class_statics
 from .tag import (DESTROY, HANDLER_ATTR, MOUNT, UNMOUNT, Tag, handler_spec, iter_ancestors, iter_subtree,
                   render_attr_value, render_child, render_children_html)
-
-Op = list[Any]
 
 
 class LiveTree:
@@ -57,7 +47,7 @@ class LiveTree:
         self._old_ids: dict[Tag, str] = {}
         self._js: list[str] = []
         self._slots: set[Slot] = set()
-        self._slot_ops: dict[Tag, list[Op]] = {}
+        self._slot_ops: dict[Tag, list[PatchOp]] = {}
         self.statics_sent: dict[str, None] = {}  # ordered set of statics the client has
         self._new_statics: list[str] = []
         self._classes_seen: set[type] = set()
@@ -284,7 +274,7 @@ class LiveTree:
 
     # -- collecting ----------------------------------------------------------------------
 
-    def collect(self) -> tuple[list[Op], list[str]]:
+    def collect(self) -> tuple[list[PatchOp], list[str]]:
         """The patch operations and scripts since the last collect; clears the record.
 
         Call it holding ``lock``. Changes recorded while it renders (by a render with side
@@ -295,8 +285,8 @@ class LiveTree:
         finally:
             self.collecting = False
 
-    def _collect(self) -> tuple[list[Op], list[str]]:
-        removals: list[Op] = []
+    def _collect(self) -> tuple[list[PatchOp], list[str]]:
+        removals: list[PatchOp] = []
         self._evaluate_slots(removals)
         record = _Record(self)
         self._attrs, self._appended, self._removed = {}, {}, {}
@@ -312,17 +302,17 @@ class LiveTree:
             if depth >= 0:
                 entries.append((depth, tag))
         entries.sort(key=lambda e: e[0])
-        ops: list[Op] = []
+        ops: list[PatchOp] = []
         for _, tag in entries:
             names = record.attrs.get(tag)
             if names:
                 address = record.old_ids.get(tag, tag.id)
-                ops.append(["a", address, {n: _attr_patch_value(tag, n) for n in sorted(names)}])
+                ops.append(SetAttrs(address, {n: _attr_patch_value(tag, n) for n in sorted(names)}))
             if tag in record.reset:
                 ops.append(_children_op(tag))
                 continue
             for child_id in record.removed.get(tag, ()):
-                removals.append(["-", child_id])
+                removals.append(Remove(child_id))
             ops.extend(record.slot_ops.get(tag, ()))
             appended = record.appended.get(tag)
             if appended:
@@ -330,10 +320,10 @@ class LiveTree:
                 raw = tag.tag_name in RAW_TEXT_ELEMENTS
                 for child in appended:
                     render_child(child, parts, raw)
-                ops.append(["+", tag.id, "".join(parts)])
+                ops.append(Append(tag.id, "".join(parts)))
         return removals + ops, record.js
 
-    def _evaluate_slots(self, removals: list[Op]) -> None:
+    def _evaluate_slots(self, removals: list[PatchOp]) -> None:
         slots, self._slots = self._slots, set()
         child_slots: list[tuple[int, ChildSlot]] = []
         for slot in slots:
@@ -440,15 +430,15 @@ def _attr_patch_value(tag: Tag, name: str) -> str | None:
     return rendered
 
 
-def _children_op(tag: Tag) -> Op:
+def _children_op(tag: Tag) -> PatchOp:
     children = tag._children
     if tag.tag_name == "textarea" and "value" in tag._attrs:
-        return ["t", tag.id, str(tag["value"] or "")]
+        return SetText(tag.id, str(tag["value"] or ""))
     html = render_children_html(tag)  # refreshes reactive slots, so _nodes() is current
     nodes = list(tag._nodes()) if len(children) < 8 else children
     if all(isinstance(c, str) and not isinstance(c, HTML) for c in nodes):
-        return ["t", tag.id, "".join(nodes)]
-    return ["h", tag.id, html]
+        return SetText(tag.id, "".join(nodes))
+    return SetHtml(tag.id, html)
 
 
-__all__ = ["LiveTree", "Op"]
+__all__ = ["LiveTree"]

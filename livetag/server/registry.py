@@ -73,7 +73,7 @@ class SessionRegistry:
         Returns how many were discarded."""
         now = time.monotonic()
         stale = [
-            sid for sid, s in self._sessions.items()
+            sid for sid, s in list(self._sessions.items())  # create() may insert from a handler thread
             if s is not self._shared and not s.connected_clients and now - s.last_active > idle_seconds
         ]
         for sid in stale:

@@ -41,7 +41,8 @@ from starlette.types import Receive, Scope, Send
 from ...protocol import encode
 from ..cookies import SECRET_ENV, OptionalSessionMiddleware
 from ..limits import Limits
-from ..webapp import CLIENT_SCRIPT, CLIENT_SCRIPT_HASH, COOKIE_NAME
+from ..assets import CLIENT_SCRIPT_HASH, client_script_response
+from ..webapp import COOKIE_NAME
 from ..websocket import CLOSE_SESSION_EXPIRED
 from . import bridge
 from .appref import AppRef, in_helper_process
@@ -335,11 +336,7 @@ class Runner(Starlette):
         await response(scope, receive, patched)
 
     async def _script(self, scope: Scope, receive: Receive, send: Send) -> None:
-        immutable = Request(scope).query_params.get("v") == CLIENT_SCRIPT_HASH
-        response = Response(CLIENT_SCRIPT, media_type="text/javascript", headers={
-            "Cache-Control": "public, max-age=31536000, immutable" if immutable else "no-cache",
-            "ETag": f'"{CLIENT_SCRIPT_HASH}"'})
-        await response(scope, receive, send)
+        await client_script_response(Request(scope))(scope, receive, send)
 
     async def _unavailable(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":

@@ -46,7 +46,7 @@ from typing import Any, Final
 
 import orjson
 
-from .errors import MessageTooLarge, ProtocolError
+from ..errors import MessageTooLarge, ProtocolError
 
 PROTOCOL_VERSION: Final = 1
 DEFAULT_MAX_MESSAGE_BYTES: Final = 1 << 20
