@@ -703,7 +703,7 @@
   window.htag_event = htagEvent;
   window.livetag = {
     /** Fire a custom event on a tag: Python receives it with ``e.value`` = value.
-     *  Resolves once the server has applied it (its handler ran). */
+     *  Resolves once the server has handled it (its handler ran, or failed and said so). */
     event(id, name, value) {
       return pageEvent(id, name, value === undefined ? {} : { value });
     },
