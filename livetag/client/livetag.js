@@ -274,7 +274,7 @@
         if (!everJoined) {
           everJoined = true;
           // A deep link (/#/users/7): the server never sees the hash, so tell it now.
-          if (location.hash) fireWindowEvent(new HashChangeEvent("hashchange"));
+          if (location.hash) fireWindowEvent(new HashChangeEvent("hashchange", { newURL: location.href, oldURL: "" }));
         }
         break;
       }
@@ -327,6 +327,7 @@
 
   function acknowledge(ack) {
     if (unacked.length && unacked[0].s <= ack) unacked = unacked.filter((ev) => ev.s > ack);
+    for (const [s, resolve] of applied) if (s <= ack) { applied.delete(s); resolve(); }
     document.body.classList.toggle("lt-busy", unacked.length > 0);
   }
 
@@ -369,16 +370,32 @@
     console.error("livetag:", m.msg + id, m.trace || "");
   }
 
+  // An error the page did not catch (its own scripts, a call_js timer, a rejected
+  // promise): in debug, shown like a failing handler; otherwise the browser's console
+  // already has it. A cross-origin script's error comes as "Script error." only.
+  function pageError(title, err, where) {
+    const trace = err && err.stack ? String(err.stack) : "";
+    showError({ msg: title + ": " + (err && err.message ? err.message : String(err)) + (where || ""), trace });
+  }
+  if (config.debug) {
+    window.addEventListener("error", (e) => {
+      pageError("JavaScript error", e.error || e.message, e.filename ? ` (${e.filename}:${e.lineno}:${e.colno})` : "");
+    });
+    window.addEventListener("unhandledrejection", (e) => pageError("Unhandled promise rejection", e.reason));
+  }
+
   function runScript(code) {
     try {
       new Function(code)();
     } catch (err) {
-      console.error("livetag: call_js failed", err);
-      if (config.debug) showError({ msg: "call_js failed: " + err });
+      if (config.debug) pageError("call_js failed", err);
+      else console.error("livetag: call_js failed", err);
     }
   }
 
   // -- events -------------------------------------------------------------------------
+
+  const applied = new Map(); // seq -> resolve, for the page's own events (livetag.event)
 
   function sendEvent(id, name, data) {
     seq += 1;
@@ -386,6 +403,7 @@
     unacked.push(ev);
     document.body.classList.add("lt-busy");
     if (joined && transport) transport.send(ev);
+    return seq;
   }
 
   function controlValue(el) {
@@ -426,7 +444,7 @@
 
   function eventData(e, el) {
     const d = {};
-    if (e.type === "submit" && el.tagName === "FORM") d.value = formValue(el);
+    if (e.type === "submit" && el instanceof HTMLFormElement) d.value = formValue(el);
     else if (el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement || el instanceof HTMLSelectElement || el instanceof HTMLButtonElement) {
       d.value = el.tagName === "SELECT" && el.multiple ? controlValue(el) : el.value;
       if (el.type === "checkbox" || el.type === "radio") d.checked = el.checked;
@@ -437,6 +455,7 @@
     if ("altKey" in e) Object.assign(d, { altKey: e.altKey, ctrlKey: e.ctrlKey, shiftKey: e.shiftKey, metaKey: e.metaKey });
     if ("deltaY" in e) Object.assign(d, { deltaX: e.deltaX, deltaY: e.deltaY });
     if (e instanceof CustomEvent && e.detail !== null) d.detail = e.detail;
+    if (e instanceof HashChangeEvent) Object.assign(d, { newURL: e.newURL, oldURL: e.oldURL });
     return d;
   }
 
@@ -469,8 +488,11 @@
   // Events of the window, delivered to every element that has a handler for them.
   const WINDOW_EVENTS = new Set(["hashchange", "popstate", "resize", "online", "offline"]);
   function fireWindowEvent(e) {
+    const d = { value: location.hash, hash: location.hash };
+    // HashChangeEvent's own fields (HTML standard), which htag handlers read.
+    if (e.type === "hashchange") Object.assign(d, { newURL: e.newURL || location.href, oldURL: e.oldURL || "" });
     for (const el of document.querySelectorAll("[data-lt]")) {
-      if (handlerFlags(el, e.type)) sendEvent(el.id, e.type, { value: location.hash, hash: location.hash });
+      if (handlerFlags(el, e.type)) sendEvent(el.id, e.type, d);
     }
   }
 
@@ -657,11 +679,36 @@
 
   // -- public API ---------------------------------------------------------------------
 
+  // An event the page's own script fires. `data` is copied through JSON now: the event
+  // carries the value of the moment, and a value JSON cannot carry (a cycle, a BigInt)
+  // throws here, in the caller, instead of breaking the transport on every resend.
+  function pageEvent(id, name, data) {
+    if (typeof name !== "string" || !name) throw new TypeError(`livetag: expected an event name, got ${typeof name}`);
+    const s = sendEvent(String(id), name, JSON.parse(JSON.stringify(data)));
+    return new Promise((resolve) => applied.set(s, resolve));
+  }
+
+  // htag 2's page API, same transport: a primitive (or an array) arrives as `e.value`,
+  // an object's own properties become the Event's fields (`e.key`; never `e.target` or
+  // `e.name`, which the server owns), and a DOM event is read as livetag reads its own.
+  function htagEvent(id, name, value) {
+    let data;
+    if (value === undefined) data = {};
+    else if (value instanceof Event) data = eventData(value, value.target instanceof Element ? value.target : null);
+    else if (value !== null && typeof value === "object" && !Array.isArray(value)) data = { ...value };
+    else data = { value };
+    return pageEvent(id, name, data);
+  }
+
+  window.htag_event = htagEvent;
   window.livetag = {
-    /** Fire a custom event on a tag: Python receives it with ``e.value`` = value. */
+    /** Fire a custom event on a tag: Python receives it with ``e.value`` = value.
+     *  Resolves once the server has handled it (its handler ran, or failed and said so). */
     event(id, name, value) {
-      sendEvent(id, name, value === undefined ? {} : { value });
+      return pageEvent(id, name, value === undefined ? {} : { value });
     },
+    /** htag 2's ``htag_event(id, name, value)``: an object's properties become fields. */
+    htag_event: htagEvent,
     get connected() { return joined; },
     /** "ws", "sse" or "http": the transport in use (or being tried). */
     get transport() { return MODES[mode]; },

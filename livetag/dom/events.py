@@ -9,6 +9,7 @@ sends the UI state reached so far to the browser).
 from __future__ import annotations
 
 import inspect
+import reprlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +24,15 @@ class Event:
     (``"click"``); both come from the server's tree, never from client data. ``value``
     is the element's value (for a ``<form>`` submit: a dict of its named fields, where
     checkboxes are booleans and multiple selects lists); ``checked``, ``key`` and mouse
-    coordinates (``client_x``/``clientX``, ...) come from the DOM event. Any other field
-    the client sent is readable as an attribute (``e.shiftKey``) and form fields by
-    subscript (``e["email"]``).
+    coordinates (``client_x``/``clientX``, ``x``/``y`` as in the DOM's ``MouseEvent``)
+    come from the DOM event; ``newURL``/``oldURL`` from a ``hashchange``. Any other field
+    the client sent is readable as an attribute (``e.shiftKey``, ``e.shift_key``; what
+    ``htag_event(id, name, {key: ...})`` sends in the page) and by subscript, after the
+    form fields (``e["email"]``).
+
+    Client data only ever fills in names the class does not define, and never a name
+    with a leading underscore (Python probes those: ``__deepcopy__``, ``__reduce__``...);
+    every field stays in ``e.data``.
     """
 
     __slots__ = ("target", "name", "_data")
@@ -53,23 +60,42 @@ class Event:
         return dict(self._data)
 
     def __getattr__(self, name: str) -> Any:
-        # Only reached when normal lookup fails, so target/name can never be shadowed.
+        # Only reached when normal lookup fails, so target/name (and every other name of
+        # the class) can never be shadowed by client data.
+        if name.startswith("_"):
+            raise AttributeError(name)
         data = object.__getattribute__(self, "_data")
-        if name in data:
-            return data[name]
-        camel = _camel(name)
-        if camel in data:
-            return data[camel]
+        for field in (name, _camel(name), _ALIASES.get(name)):
+            if field is not None and field in data:
+                return data[field]
         raise AttributeError(f"event {self.name!r} has no field {name!r}")
 
     def __getitem__(self, field: str) -> Any:
+        """``e["email"]``: a form field of a submit, else a field the client sent.
+
+        Raises ``KeyError`` when there is neither.
+        """
         value = self._data.get("value")
-        if not isinstance(value, dict):
-            raise KeyError(f"expected a form event whose value is a dict of fields, got {type(value).__name__}")
-        return value[field]
+        if isinstance(value, dict) and field in value:
+            return value[field]
+        if field in self._data:
+            return self._data[field]
+        if isinstance(value, dict):
+            raise KeyError(field)
+        raise KeyError(f"expected a form event whose value is a dict of fields, or a field of the event, "
+                       f"got {field!r} on a {type(value).__name__} value")
 
     def __repr__(self) -> str:
-        return f"<Event {self.name} on {self.target.tag_name}#{self.target.id} {self._data!r}>"
+        # Client data is bounded in bytes, not in depth or breadth: a bounded repr keeps a
+        # log line short and a deeply nested value from raising RecursionError.
+        return f"<Event {self.name} on {self.target.tag_name}#{self.target.id} {_DATA_REPR.repr(self._data)}>"
+
+
+_DATA_REPR = reprlib.Repr()
+_DATA_REPR.maxlevel, _DATA_REPR.maxdict, _DATA_REPR.maxlist, _DATA_REPR.maxstring = 3, 12, 12, 80
+
+# DOM names that mean the same field: MouseEvent.x is clientX (CSSOM View).
+_ALIASES = {"x": "clientX", "y": "clientY"}
 
 
 def _camel(name: str) -> str:

@@ -23,7 +23,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from starlette.middleware.sessions import Session as CookieSession
+
+from ..compat import CookieSession
 
 log = logging.getLogger("livetag.server.runner.bridge")
 
