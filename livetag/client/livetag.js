@@ -19,7 +19,7 @@
   // Transports, best first. The page (`data-lt-mode`, a server's http_only) or a
   // `livetag_mode=sse|http` cookie forces one.
   const forced = (/^(sse|http)$/.test(doc.dataset.ltMode || "") && doc.dataset.ltMode)
-    || (document.cookie.match(/(?:^|;\s*)livetag_mode=(sse|http)(?:;|$)/) || [])[1];
+    || (document.cookie.match(/(?:^|;\s*)(?:livetag|htag)_mode=(sse|http)(?:;|$)/) || [])[1];
   const MODES = forced ? [forced] : ["ws", "sse", "http"];
 
   let rev = Number(doc.dataset.ltRev || 0);
@@ -300,7 +300,7 @@
         // A failing handler is for the user to see. Anything else (an event on a tag
         // the server removed a moment before, a rejected message) is a race or a bug
         // of the page that the user cannot act on: console only.
-        if (m.code === "handler_error") showError(m);
+        if (m.code === "handler_error" || m.code === "render_error") showError(m);
         else console.warn("livetag:", m.code, m.msg);
         break;
       case "bye":

@@ -11,10 +11,9 @@ from __future__ import annotations
 import inspect
 import reprlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .tag import Tag
+from .node import Node
 
 
 class Event:
@@ -32,12 +31,14 @@ class Event:
 
     Client data only ever fills in names the class does not define, and never a name
     with a leading underscore (Python probes those: ``__deepcopy__``, ``__reduce__``...);
-    every field stays in ``e.data``.
+    every field stays in ``e.data``. A field the client did not send reads as ``None``
+    (as in htag, and as ``undefined`` in the page: ``if e.ctrlKey:`` works whatever the
+    event).
     """
 
     __slots__ = ("target", "name", "_data")
 
-    def __init__(self, target: Tag, name: str, data: dict[str, Any] | None = None) -> None:
+    def __init__(self, target: Node, name: str, data: dict[str, Any] | None = None) -> None:
         self.target = target
         self.name = name
         self._data: dict[str, Any] = data or {}
@@ -68,7 +69,7 @@ class Event:
         for field in (name, _camel(name), _ALIASES.get(name)):
             if field is not None and field in data:
                 return data[field]
-        raise AttributeError(f"event {self.name!r} has no field {name!r}")
+        return None
 
     def __getitem__(self, field: str) -> Any:
         """``e["email"]``: a form field of a submit, else a field the client sent.
@@ -84,6 +85,9 @@ class Event:
             raise KeyError(field)
         raise KeyError(f"expected a form event whose value is a dict of fields, or a field of the event, "
                        f"got {field!r} on a {type(value).__name__} value")
+
+    def __str__(self) -> str:
+        return f"{self.name} on <{self.target.tag_name}> #{self.target.id}"
 
     def __repr__(self) -> str:
         # Client data is bounded in bytes, not in depth or breadth: a bounded repr keeps a
