@@ -25,6 +25,7 @@ loop: there the process is the isolation.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from types import CodeType
 from typing import Any, TypeVar
 
 from .errors import AsyncioOutsideLoop
+from .threads import HANDLER_THREADS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -124,3 +126,39 @@ def explain_missing_loop(exc: BaseException, func: Callable[..., Any]) -> BaseEx
     error = AsyncioOutsideLoop(name)
     error.__cause__ = exc
     return error
+
+
+async def run_user_code(func: Callable[..., Any], args: tuple[Any, ...], step: Callable[[], None]) -> None:
+    """Run ``func(*args)`` where the rule above places it, in whatever form it has: plain,
+    coroutine, generator or async generator function; ``step()`` runs after each
+    ``yield`` (the session sends an update). Exceptions propagate, asyncio's "no running
+    event loop" from a worker thread as ``AsyncioOutsideLoop``."""
+    on_loop = runs_on_loop(func)
+    result = func(*args) if on_loop else await _in_thread(func, func, *args)
+    if inspect.isawaitable(result):
+        result = await result
+    if inspect.isgenerator(result):
+        while (next(result, _DONE) if on_loop else await _in_thread(func, next, result, _DONE)) is not _DONE:
+            step()
+    elif inspect.isasyncgen(result):
+        async for _ in result:
+            step()
+
+
+def to_thread(func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """Run ``func(*args)`` in a worker thread (inline in a ``Runner`` session process:
+    see ``livetag.threads``); the future holds its result."""
+    return HANDLER_THREADS.run(func, *args)
+
+
+async def _in_thread(owner: Callable[..., Any], call: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return await to_thread(call, *args)
+    except RuntimeError as exc:
+        explained = explain_missing_loop(exc, owner)
+        if explained is exc:
+            raise
+        raise explained from exc
+
+
+_DONE = object()

@@ -1,12 +1,11 @@
 """``Session``: one app instance and the discipline around it.
 
 A session owns one tag tree. It is the only place that runs user callbacks: events run
-one at a time, in the order each client sent them, each at most once; synchronous
-handlers run in a worker thread so that a slow one never blocks the event loop (and so
-never delays another session; in a ``Runner`` session process, which hosts one session,
-they run inline: see ``livetag.threads``). After each handler, and after each ``yield`` of a
-generator handler, the changes are collected into one update and sent to every client
-(browser tab) of the session.
+one at a time, in the order each client sent them, each at most once, on the loop or in
+a worker thread as ``livetag.execution`` places them (so that a slow handler never
+delays another session). After each handler, and after each ``yield`` of a generator
+handler, the changes are collected into one update and sent to every client (browser
+tab) of the session.
 
 Transports (WebSocket, SSE, HTTP, the test client) talk to a session through ``join``,
 ``dispatch``, ``resync`` and ``leave``; what a session sends goes through each client's
@@ -34,9 +33,8 @@ from .dom.tag import Tag, current_request, handler_of, render_html
 from .dom.tree import LiveTree
 from .protocol.patch import Morph, PatchOp
 from .errors import ForbiddenEvent, ProtocolError
-from .execution import explain_missing_loop, runs_on_loop
+from .execution import run_user_code
 from .protocol import PROTOCOL_VERSION, EventMessage, Join, encode, encode_ack, encode_extras, encode_update
-from .threads import HANDLER_THREADS
 
 log = logging.getLogger("livetag.session")
 
@@ -47,12 +45,6 @@ AppSource = type[Tag] | Tag | Callable[[], Tag]
 MAX_CLIENTS = 32
 #: Minimum seconds between two updates caused by background changes.
 BACKGROUND_THROTTLE = 0.05
-_DONE = object()
-
-
-def to_thread(func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-    """Run synchronous user code off the event loop (see ``livetag.threads``)."""
-    return HANDLER_THREADS.run(func, *args)
 
 
 class Client:
@@ -275,34 +267,13 @@ class Session:
         return target, handler
 
     async def run_callback(self, func: Callable[..., Any], args: tuple[Any, ...], request: Any = None) -> None:
-        """Run user code: a plain function, a coroutine function, a generator or an async
-        generator function; an update is sent after each ``yield``. Plain code runs on
-        the loop or in a worker thread as ``livetag.execution`` decides. Exceptions
-        propagate (asyncio called from a worker thread as ``AsyncioOutsideLoop``)."""
+        """Run user code (see ``livetag.execution.run_user_code``) with ``request`` as
+        ``Tag.request``; an update is sent after each ``yield``. Exceptions propagate."""
         token = current_request.set(request)
         try:
-            on_loop = runs_on_loop(func)
-            result = func(*args) if on_loop else await self._in_thread(func, func, *args)
-            if inspect.isawaitable(result):
-                result = await result
-            if inspect.isgenerator(result):
-                while (next(result, _DONE) if on_loop else await self._in_thread(func, next, result, _DONE)) is not _DONE:
-                    self.flush()
-            elif inspect.isasyncgen(result):
-                async for _ in result:
-                    self.flush()
+            await run_user_code(func, args, self.flush)
         finally:
             current_request.reset(token)
-
-    @staticmethod
-    async def _in_thread(owner: Callable[..., Any], call: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return await to_thread(call, *args)
-        except RuntimeError as exc:
-            explained = explain_missing_loop(exc, owner)
-            if explained is exc:
-                raise
-            raise explained from exc
 
     def _report_failure(self, client: Client | None, what: str) -> None:
         error_id = secrets.token_hex(4)

@@ -35,7 +35,8 @@ from ..dom.render import escape_text
 from ..dom.tag import Tag
 from ..errors import TooManySessions
 from ..protocol import encode
-from ..session import AppSource, Session, to_thread
+from ..execution import to_thread
+from ..session import AppSource, Session
 from .assets import CLIENT_SCRIPT, CLIENT_SCRIPT_HASH, client_script_response
 from .cookies import OptionalSessionMiddleware
 from .http import HttpTransport
