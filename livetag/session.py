@@ -29,7 +29,8 @@ import orjson
 
 from .dom.events import Event
 from .dom.forms import apply_live_values, is_disabled
-from .dom.tag import Tag, current_request, handler_of, render_html
+from .dom.render import render_html
+from .dom.tag import Tag, current_request, handler_of
 from .dom.tree import LiveTree
 from .protocol.patch import Morph, PatchOp
 from .errors import ForbiddenEvent, ProtocolError

@@ -27,7 +27,8 @@ from typing import Any
 import orjson
 from bs4 import BeautifulSoup, NavigableString, Tag as Node
 
-from .dom.tag import Tag, render_html
+from .dom.render import render_html
+from .dom.tag import Tag
 from .execution import init_runs_on_loop
 from .protocol import PROTOCOL_VERSION, EventMessage, Join
 from .session import AppSource, Client, Session

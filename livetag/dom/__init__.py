@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .events import Event, Handler, prevent, stop
-from .render import HTML
+from .html import HTML
 from .router import Router
 from .state import State, States
 from .tag import Tag

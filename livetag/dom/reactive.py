@@ -24,7 +24,7 @@ from typing import Any
 from ..protocol.patch import Insert, Morph, Move, PatchOp, Remove
 from .building import builders
 from .node import Node
-from .render import HTML
+from .html import HTML
 from .state import State, tracking
 
 

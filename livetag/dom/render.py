@@ -1,71 +1,108 @@
-"""HTML escaping and the ``HTML`` marker for trusted markup.
+"""Serialisation: a tag tree to HTML text.
 
-Escaping follows the HTML Living Standard's serialisation rules: in text, ``&``, ``<``
-and ``>`` are escaped; in double-quoted attribute values, ``&``, ``"``, ``<`` and ``>``
-are (``<``/``>`` are not required there, but escaping them keeps the output safe when a
-value is later copied into another context).
+``render_html(node)`` is the HTML of a subtree; reactive children and attributes are
+evaluated as ``livetag.dom.reactive`` says. Text and attribute values are escaped
+(``livetag.dom.html``); ``HTML`` children are written raw, as is the text of
+``<script>``/``<style>`` (with ``</`` written ``<\\/``).
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any
 
-VOID_ELEMENTS: Final = frozenset(
-    "area base br col embed hr img input link meta param source track wbr".split()
-)
-#: Elements whose text the HTML parser reads raw (no character references): escaping
-#: their text would corrupt the JavaScript or CSS inside.
-RAW_TEXT_ELEMENTS: Final = frozenset({"script", "style"})
+from .html import RAW_TEXT_ELEMENTS, VOID_ELEMENTS, escape_attr, escape_text, render_raw_text, render_text
+from .node import Node
+from .reactive import AttrSlot, ChildSlot
 
-
-class HTML(str):
-    """A string of markup that livetag inserts as is, without escaping.
-
-    Only wrap markup you produced or sanitised yourself: ``HTML(user_input)`` is an XSS
-    hole by definition.
-    """
-
-    __slots__ = ()
+HANDLER_ATTR = "data-lt"  # the attribute the client reads: "click submit.prevent"
 
 
-def escape_text(value: str) -> str:
-    """Escape ``value`` for use as element text content."""
-    if "&" in value:
-        value = value.replace("&", "&amp;")
-    if "<" in value:
-        value = value.replace("<", "&lt;")
-    if ">" in value:
-        value = value.replace(">", "&gt;")
-    return value
+def render_into(node: Node, out: list[str]) -> None:
+    """Append the HTML of ``node``'s subtree to ``out``."""
+    name = node.tag_name
+    if name is None:
+        _render_children_into(node, out)
+        return
+    out.append(f"<{name}{render_attrs(node)}>")
+    if name in VOID_ELEMENTS:
+        return
+    if name == "textarea" and "value" in node._attrs:
+        out.append(escape_text(str(node._attrs["value"] or "")))
+    else:
+        _render_children_into(node, out)
+    out.append(f"</{name}>")
 
 
-def escape_attr(value: str) -> str:
-    """Escape ``value`` for use inside a double-quoted attribute value."""
-    value = escape_text(value)
-    if '"' in value:
-        value = value.replace('"', "&quot;")
-    return value
+def _render_children_into(node: Node, out: list[str]) -> None:
+    raw = node.tag_name in RAW_TEXT_ELEMENTS
+    for child in node._children:
+        render_child(child, out, raw)
 
 
-def render_raw_text(value: object) -> str:
-    """Render a non-tag child of ``<script>``/``<style>``: not escaped (the parser reads
-    it raw), except that ``</`` becomes ``<\\/`` and ``<!--`` becomes ``<\\!--``, so the
-    text can neither close the element nor switch the parser into its escaped states.
-    Both rewrites mean the same inside JavaScript and CSS strings. ``HTML`` is kept as is."""
-    if isinstance(value, HTML):
-        return str.__str__(value)
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else str(value)
-    if "<" in text:
-        text = text.replace("</", "<\\/").replace("<!--", "<\\!--")
-    return text
+def render_html(tag: Node) -> str:
+    """The HTML of ``tag``'s subtree, escaped (``HTML`` children excepted)."""
+    out: list[str] = []
+    render_into(tag, out)
+    return "".join(out)
 
 
-def render_text(value: object) -> str:
-    """Render a non-tag child: ``HTML`` raw, ``None`` empty, anything else escaped."""
-    if isinstance(value, HTML):
-        return str.__str__(value)
-    if value is None:
-        return ""
-    return escape_text(value if isinstance(value, str) else str(value))
+def render_children_html(tag: Node) -> str:
+    out: list[str] = []
+    _render_children_into(tag, out)
+    return "".join(out)
+
+
+def render_attrs(tag: Node) -> str:
+    """The attributes of ``tag`` as rendered on its start tag, starting with ``id``."""
+    parts = [' id="', escape_attr(tag.id), '"']
+    for name, value in tag._attrs.items():
+        if name == "id":
+            continue
+        if isinstance(value, AttrSlot):
+            value.refresh()
+            value = value.value
+        rendered = render_attr_value(value)
+        if rendered is None:
+            continue
+        if rendered is True:
+            parts.append(" " + name)
+        else:
+            parts.append(f' {name}="{escape_attr(rendered)}"')
+    if tag._handlers:
+        parts.append(f' {HANDLER_ATTR}="{handler_spec(tag)}"')
+    return "".join(parts)
+
+
+def handler_spec(tag: Node) -> str | None:
+    """The value of ``tag``'s ``data-lt`` attribute: ``"click submit.prevent"``."""
+    handlers = tag._handlers
+    if not handlers:
+        return None
+    return " ".join(name + h.flags for name, h in handlers.items())
+
+
+def render_child(child: Any, out: list[str], raw: bool = False) -> None:
+    """Append the HTML of one entry of a tag's children: a tag, a reactive slot
+    (re-evaluated) or text. ``raw``: the parent is a ``<script>``/``<style>``, whose
+    text is not escaped (see ``render_raw_text``)."""
+    text = render_raw_text if raw else render_text
+    if isinstance(child, Node):
+        render_into(child, out)
+    elif isinstance(child, ChildSlot):
+        for node in child.current():
+            if isinstance(node, Node):
+                render_into(node, out)
+            else:
+                out.append(text(node))
+    else:
+        out.append(text(child))
+
+
+def render_attr_value(value: Any) -> str | bool | None:
+    """``True`` -> ``True`` (boolean attribute), ``False``/``None`` -> ``None`` (omitted),
+    anything else -> its ``str``."""
+    if value is True:
+        return True
+    if value is None or value is False:
+        return None
+    return value if isinstance(value, str) else str(value)

@@ -11,8 +11,9 @@ import re
 from typing import Any
 
 from .css import scope_class, scope_css
-from .render import HTML
-from .tag import Tag, render_html
+from .html import HTML
+from .render import render_html
+from .tag import Tag
 
 _ID_ATTR = re.compile(r' id="lt[0-9a-z]+"')
 

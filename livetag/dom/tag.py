@@ -22,11 +22,12 @@ from .building import builders
 from .events import Handler, as_handler
 from .node import Node, Recorder
 from .reactive import AttrSlot, ChildSlot
-from .render import HTML, RAW_TEXT_ELEMENTS, VOID_ELEMENTS, escape_attr, escape_text, render_raw_text, render_text
+from .html import HTML
+from .render import (HANDLER_ATTR, handler_spec, render_attr_value, render_attrs, render_children_html, render_html,
+                     render_into)
 from .state import State
 from .css import scope_class
 
-HANDLER_ATTR = "data-lt"  # the attribute the client reads: "click submit.prevent"
 
 _ids = itertools.count(1)
 _ROOT: type | None = None  # Tag, once defined (see _TagFactory)
@@ -596,23 +597,7 @@ class Tag(Node, metaclass=_TagFactory):
         return handler_spec(self)
 
     def _render_into(self, out: list[str]) -> None:
-        name = self.tag_name
-        if name is None:
-            self._render_children_into(out)
-            return
-        out.append(f"<{name}{render_attrs(self)}>")
-        if name in VOID_ELEMENTS:
-            return
-        if name == "textarea" and "value" in self._attrs:
-            out.append(escape_text(str(self._attrs["value"] or "")))
-        else:
-            self._render_children_into(out)
-        out.append(f"</{name}>")
-
-    def _render_children_into(self, out: list[str]) -> None:
-        raw = self.tag_name in RAW_TEXT_ELEMENTS
-        for child in self._children:
-            render_child(child, out, raw)
+        render_into(self, out)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.tag_name or 'fragment'}#{self.id}>"
@@ -628,48 +613,6 @@ def add_classes(tag: Tag, names: Iterable[str]) -> None:
     new = [n for n in dict.fromkeys(names) if n not in classes]
     if new:
         tag["class"] = " ".join(classes + new)
-
-
-def render_html(tag: Tag) -> str:
-    """The HTML of ``tag``'s subtree, escaped (``HTML`` children excepted)."""
-    out: list[str] = []
-    tag._render_into(out)
-    return "".join(out)
-
-
-def render_children_html(tag: Tag) -> str:
-    out: list[str] = []
-    tag._render_children_into(out)
-    return "".join(out)
-
-
-def render_attrs(tag: Tag) -> str:
-    """The attributes of ``tag`` as rendered on its start tag, starting with ``id``."""
-    parts = [' id="', escape_attr(tag.id), '"']
-    for name, value in tag._attrs.items():
-        if name == "id":
-            continue
-        if isinstance(value, AttrSlot):
-            value.refresh()
-            value = value.value
-        rendered = render_attr_value(value)
-        if rendered is None:
-            continue
-        if rendered is True:
-            parts.append(" " + name)
-        else:
-            parts.append(f' {name}="{escape_attr(rendered)}"')
-    if tag._handlers:
-        parts.append(f' {HANDLER_ATTR}="{handler_spec(tag)}"')
-    return "".join(parts)
-
-
-def handler_spec(tag: Tag) -> str | None:
-    """The value of ``tag``'s ``data-lt`` attribute: ``"click submit.prevent"``."""
-    handlers = tag._handlers
-    if not handlers:
-        return None
-    return " ".join(name + h.flags for name, h in handlers.items())
 
 
 def handler_of(tag: Tag, event: str) -> Handler | None:
@@ -697,23 +640,6 @@ def iter_subtree(tag: Tag) -> Iterator[Tag]:
                 stack.append(child)
             elif isinstance(child, ChildSlot):
                 stack.extend(n for n in reversed(child.nodes) if isinstance(n, Tag))
-
-
-def render_child(child: Any, out: list[str], raw: bool = False) -> None:
-    """Append the HTML of one entry of a tag's children: a tag, a reactive slot
-    (re-evaluated) or text. ``raw``: the parent is a ``<script>``/``<style>``, whose
-    text is not escaped (see ``render_raw_text``)."""
-    text = render_raw_text if raw else render_text
-    if isinstance(child, Tag):
-        child._render_into(out)
-    elif isinstance(child, ChildSlot):
-        for node in child.current():
-            if isinstance(node, Tag):
-                node._render_into(out)
-            else:
-                out.append(text(node))
-    else:
-        out.append(text(child))
 
 
 def _edit_classes(source: Any, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> Callable[[], str | None]:
@@ -747,16 +673,6 @@ class _Updated:
 
 
 _UPDATED = _Updated()
-
-
-def render_attr_value(value: Any) -> str | bool | None:
-    """``True`` -> ``True`` (boolean attribute), ``False``/``None`` -> ``None`` (omitted),
-    anything else -> its ``str``."""
-    if value is True:
-        return True
-    if value is None or value is False:
-        return None
-    return value if isinstance(value, str) else str(value)
 
 
 _element_lock = threading.Lock()

@@ -21,10 +21,10 @@ from typing import Any
 
 from ..protocol.patch import Append, PatchOp, Remove, SetAttrs, SetHtml, SetText
 from .reactive import AttrSlot, ChildSlot, Slot, reconcile
-from .render import HTML, RAW_TEXT_ELEMENTS
+from .html import HTML, RAW_TEXT_ELEMENTS
 from .statics import class_statics
-from .tag import (DESTROY, HANDLER_ATTR, MOUNT, UNMOUNT, Tag, handler_spec, iter_ancestors, iter_subtree,
-                  render_attr_value, render_child, render_children_html)
+from .render import HANDLER_ATTR, handler_spec, render_attr_value, render_child, render_children_html
+from .tag import DESTROY, MOUNT, UNMOUNT, Tag, iter_ancestors, iter_subtree
 
 
 class LiveTree:

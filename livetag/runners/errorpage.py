@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from ..dom.render import escape_text
+from ..dom.html import escape_text
 from ..protocol import encode
 from ..server.websocket import CLOSE_SESSION_EXPIRED
 

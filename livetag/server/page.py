@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..dom.render import escape_attr, escape_text
+from ..dom.html import escape_attr, escape_text
 from ..dom.statics import title_of
 from ..session import Session
 

@@ -31,7 +31,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from ..dom import tag as tag_module
-from ..dom.render import escape_text
+from ..dom.html import escape_text
 from ..dom.tag import Tag
 from ..errors import TooManySessions
 from ..protocol import encode

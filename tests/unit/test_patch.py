@@ -277,10 +277,9 @@ def test_setting_the_same_text_records_nothing(live) -> None:
 def test_a_change_recorded_during_collect_is_not_lost() -> None:
     # A render that mutates another tag stands in, deterministically, for a background
     # thread mutating the tree while the session thread runs collect().
-    class Sneaky(Tag.div):
-        def _render_into(self, out: list[str]) -> None:
-            other["title"] = "changed during collect"
-            super()._render_into(out)
+    def sneaky() -> str:
+        other["title"] = "changed during collect"
+        return "x"
 
     class A(Tag.App):
         def init(self) -> None:
@@ -291,7 +290,7 @@ def test_a_change_recorded_during_collect_is_not_lost() -> None:
     app = A()
     app <= other
     tree = LiveTree(app)
-    app.host <= Sneaky()
+    app.host <= Tag.div(sneaky)
     tree.collect()
     assert tree.has_changes
     assert tree.collect()[0] == [["a", other.id, {"title": "changed during collect"}]]
