@@ -25,53 +25,17 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from bs4 import BeautifulSoup, NavigableString, Tag as Node
+from bs4 import BeautifulSoup, Tag as Node
 
-from .dom.render import render_html
-from .dom.tag import Tag
-from .execution import init_runs_on_loop
-from .protocol import PROTOCOL_VERSION, EventMessage, Join
-from .session import AppSource, Client, Session
+from ..dom.render import render_html
+from ..dom.tag import Tag
+from ..execution import init_runs_on_loop
+from ..protocol import PROTOCOL_VERSION, EventMessage, Join
+from ..session import AppSource, Client, Session
+from .page import (CONTROLS, Element, Page, as_body, control_value, event_data, form_value, handler_flags, has_handler,
+                   normalise)
 
-__all__ = ["Element", "TestClient"]
-
-_CONTROLS = ("input", "textarea", "select")
-
-
-class Element:
-    """A read-only view of one element of the client's page."""
-
-    def __init__(self, node: Node) -> None:
-        self._node = node
-
-    @property
-    def id(self) -> str:
-        return str(self._node.get("id", ""))
-
-    @property
-    def tag_name(self) -> str:
-        return self._node.name
-
-    @property
-    def text(self) -> str:
-        return self._node.get_text()
-
-    @property
-    def html(self) -> str:
-        return str(self._node)
-
-    @property
-    def value(self) -> Any:
-        return _control_value(self._node)
-
-    def __getitem__(self, name: str) -> Any:
-        return self._node.get(name)
-
-    def has_class(self, name: str) -> bool:
-        return name in (self._node.get("class") or [])
-
-    def __repr__(self) -> str:
-        return f"<Element {self.html[:80]}>"
+__all__ = ["Element", "Page", "TestClient"]
 
 
 class TestClient:
@@ -94,7 +58,6 @@ class TestClient:
         self._inbox: list[dict[str, Any]] = []
         self._seq = 0
         self._dirty: set[str] = set()
-        self._ids: dict[str, Node] = {}
         self.session: Session = self._runner.run(self._open(app, debug))
         self.client: Client = self._runner.run(self._join())
 
@@ -106,7 +69,7 @@ class TestClient:
         body, statics = session.render_document()
         self.statics = list(statics)
         self.revision = session.revision
-        self.dom = BeautifulSoup(f"<html><head></head>{_as_body(session.app, body)}</html>", "html.parser")
+        self.page = Page(as_body(session.app, body))
         return session
 
     async def _join(self) -> Client:
@@ -119,6 +82,11 @@ class TestClient:
         self._inbox.append(orjson.loads(message))
 
     # -- reading ------------------------------------------------------------------------
+
+    @property
+    def dom(self) -> BeautifulSoup:
+        """The page's document (BeautifulSoup), as the patches left it."""
+        return self.page.dom
 
     @property
     def html(self) -> str:
@@ -159,9 +127,9 @@ class TestClient:
         # the lock keeps threads out between this flush and the render.
         with self.session.tree.lock:
             self.session.flush()
-            server = BeautifulSoup(_as_body(self.session.app, render_html(self.session.app)), "html.parser").body
+            server = BeautifulSoup(as_body(self.session.app, render_html(self.session.app)), "html.parser").body
         self._apply_inbox()
-        if _normalise(server) != _normalise(self.dom.body):
+        if normalise(server) != normalise(self.dom.body):
             raise AssertionError(f"page and server diverged:\npage:   {self.html}\nserver: {server}")
 
     # -- acting -------------------------------------------------------------------------
@@ -182,7 +150,7 @@ class TestClient:
         """Type ``value`` into a control (a bool checks a checkbox/radio), then fire its
         ``input`` and ``change`` handlers, as a browser would."""
         node = self._node(selector)
-        if node.name not in _CONTROLS:
+        if node.name not in CONTROLS:
             raise ValueError(f"expected an input, textarea or select for {selector!r}, got <{node.name}>")
         if isinstance(value, bool):
             if value:
@@ -202,8 +170,8 @@ class TestClient:
             node["value"] = value  # type: ignore[assignment]
         self._dirty.add(str(node.get("id")))
         for name in ("input", "change"):
-            if _has_handler(node, name):
-                self._send(node, name, _event_data(node))
+            if has_handler(node, name):
+                self._send(node, name, event_data(node))
         return self
 
     def submit(self, selector: str = "form") -> TestClient:
@@ -230,7 +198,7 @@ class TestClient:
         old_url, self.url = self.url, self.url.split("#", 1)[0] + "#" + path
         body = self.dom.body
         for node in [body, *body.select("[data-lt]")]:  # the app may be the <body> itself
-            if _has_handler(node, "hashchange"):
+            if has_handler(node, "hashchange"):
                 self._send(node, "hashchange", {"value": "#" + path, "hash": "#" + path,
                                                 "newURL": self.url, "oldURL": old_url})
         return self
@@ -280,18 +248,18 @@ class TestClient:
         prevented = False
         current: Node | None = node
         while current is not None and current.name not in (None, "[document]", "html"):
-            flags = _handler_flags(current, name)
+            flags = handler_flags(current, name)
             if flags is not None:
                 prevented = prevented or "prevent" in flags
-                self._send(current, name, {**_event_data(current), **data})
+                self._send(current, name, {**event_data(current), **data})
                 if "stop" in flags:
                     break
             current = current.parent
         return prevented
 
     def _fire_submit(self, form: Node) -> None:
-        if _has_handler(form, "submit"):
-            self._send(form, "submit", {"value": _form_value(form)})
+        if has_handler(form, "submit"):
+            self._send(form, "submit", {"value": form_value(form)})
 
     def _send(self, node: Node, name: str, data: dict[str, Any]) -> None:
         self._seq += 1
@@ -299,7 +267,7 @@ class TestClient:
         for tag_id in self._dirty:
             control = self.dom.body.find(id=tag_id)
             if control is not None:
-                sync[tag_id] = _control_value(control)
+                sync[tag_id] = control_value(control)
         self._dirty.clear()
         message = EventMessage(self._seq, str(node.get("id")), name, data, sync)
         self._runner.run(self.session.dispatch(self.client, message))
@@ -312,7 +280,7 @@ class TestClient:
             if kind in ("up", "joined"):
                 self.statics.extend(s for s in message.get("st", ()) if s not in self.statics)
                 for op in message["p"]:
-                    self._apply(op)
+                    self.page.apply(op)
                 self.revision = message["rev"]
                 self.scripts.extend(message.get("js", ()))
             elif kind == "err":
@@ -320,156 +288,3 @@ class TestClient:
             elif kind not in ("ack", "cookie"):
                 raise AssertionError(f"unexpected message {message!r}")
 
-    def _find_id(self, element_id: str) -> Node | None:
-        """``document.getElementById``: through an index of the page's ids, rebuilt when it
-        misses or is stale (a patch of a long list would otherwise scan the page per op)."""
-        node = self._ids.get(element_id)
-        # A decomposed node has attrs None (its `.decomposed` would search the whole page).
-        if node is not None and node.attrs is not None and node.get("id") == element_id and _attached(node, self.dom):
-            return node
-        self._ids = {}
-        for el in self.dom.find_all(id=True):
-            self._ids.setdefault(str(el["id"]), el)
-        return self._ids.get(element_id)
-
-    def _index(self, nodes: list[Any]) -> list[Any]:
-        for node in nodes:
-            if isinstance(node, Node):
-                if node.get("id"):
-                    self._ids[str(node["id"])] = node
-                for el in node.find_all(id=True):
-                    self._ids[str(el["id"])] = el  # new elements win over stale entries
-        return nodes
-
-    def _apply(self, op: list[Any]) -> None:
-        kind, target_id = op[0], op[1]
-        el = self._find_id(target_id)
-        if el is None:
-            if kind == "-":
-                return
-            raise AssertionError(f"patch {op!r} names an element the page does not have")
-        if kind == "-":
-            el.decompose()
-        elif kind == "a":
-            for name, value in op[2].items():
-                if value is None:
-                    el.attrs.pop(name, None)
-                else:  # a class as the parser gives it (a list), so reads do not depend on the source
-                    el[name] = value.split() if name == "class" else value
-        elif kind == "t":
-            el.clear()
-            el.append(NavigableString(op[2]))
-        elif kind in ("h", "+"):
-            if kind == "h":
-                el.clear()
-            for node in self._index(_fragment(op[2])):
-                el.append(node)
-        elif kind == "o":
-            new = self._index(_fragment(op[2]))[0]
-            if el.name == "body" or el is self.dom.body:
-                el.attrs = dict(new.attrs)
-                el.clear()
-                for node in list(new.contents):
-                    el.append(node.extract())
-            else:
-                el.replace_with(new)
-        elif kind == "i":
-            self._insert(el, self._index(_fragment(op[3])), op[2])
-        elif kind == "m":
-            parent = self._find_id(op[2])
-            if parent is None:
-                raise AssertionError(f"patch {op!r} names a parent the page does not have")
-            self._insert(parent, [el.extract()], op[3])
-        else:
-            raise AssertionError(f"unknown patch operation {op!r}")
-
-    def _insert(self, parent: Node, nodes: list[Any], before_id: str | None) -> None:
-        before = self._find_id(before_id) if before_id is not None else None
-        if before_id is not None and before is None:
-            raise AssertionError(f"patch inserts before #{before_id}, which the page does not have")
-        for node in nodes:
-            if before is None:
-                parent.append(node)
-            else:
-                before.insert_before(node)
-
-
-def _attached(node: Node, dom: BeautifulSoup) -> bool:
-    while node.parent is not None:
-        node = node.parent
-    return node is dom
-
-
-def _as_body(app: Tag, html: str) -> str:
-    return html if app.tag_name == "body" else f"<body>{html}</body>"
-
-
-def _fragment(html: str) -> list[Any]:
-    holder = BeautifulSoup(f"<lt-fragment>{html}</lt-fragment>", "html.parser").find("lt-fragment")
-    return [node.extract() for node in list(holder.contents)]
-
-
-def _handler_flags(node: Node, name: str) -> list[str] | None:
-    spec = node.get("data-lt") if hasattr(node, "get") else None
-    if not spec:
-        return None
-    for entry in str(spec).split():
-        event, *flags = entry.split(".")
-        if event == name:
-            return flags
-    return None
-
-
-def _has_handler(node: Node, name: str) -> bool:
-    return _handler_flags(node, name) is not None
-
-
-def _control_value(node: Node) -> Any:
-    if node.name == "input" and node.get("type") in ("checkbox", "radio"):
-        return node.has_attr("checked")
-    if node.name == "textarea":
-        return node.get_text()
-    if node.name == "select":
-        if node.has_attr("multiple"):
-            return [o.get("value", o.get_text()) for o in node.select("option[selected]")]
-        if node.has_attr("value"):
-            return node["value"]
-        chosen = node.select_one("option[selected]") or node.select_one("option")
-        return chosen.get("value", chosen.get_text()) if chosen is not None else ""
-    return node.get("value", "")
-
-
-def _event_data(node: Node) -> dict[str, Any]:
-    if node.name in (*_CONTROLS, "button"):
-        data: dict[str, Any] = {"value": _control_value(node) if node.name != "button" else node.get("value", "")}
-        if node.get("type") in ("checkbox", "radio"):
-            data["checked"] = node.has_attr("checked")
-        return data
-    return {}
-
-
-def _form_value(form: Node) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for el in form.select("input, textarea, select"):
-        name = el.get("name")
-        if not name or el.has_attr("disabled") or el.get("type") in ("file", "submit", "button"):
-            continue
-        if el.get("type") == "checkbox":
-            out[name] = el.has_attr("checked")
-        elif el.get("type") == "radio":
-            if el.has_attr("checked") or name not in out:
-                out[name] = el.get("value", "on") if el.has_attr("checked") else None
-        else:
-            out[name] = _control_value(el)
-    return out
-
-
-def _normalise(node: Node) -> str:
-    # Live values are the page's business; compare structure, text and other attributes.
-    copy = BeautifulSoup(str(node), "html.parser")
-    for el in copy.select("input, textarea"):
-        el.attrs.pop("value", None)
-        el.attrs.pop("checked", None)
-        if el.name == "textarea":
-            el.clear()
-    return str(copy)
