@@ -110,14 +110,17 @@ class Tag(Node, metaclass=_TagFactory):
     - ``_attr=value`` sets the HTML attribute ``attr`` (inner underscores become dashes);
       ``True`` renders a boolean attribute, ``False``/``None`` omits it; a callable for
       ``_on<event>`` is an event handler;
-    - other keyword arguments are passed to ``init()`` when it names them (or takes
-      ``**kwargs``), and otherwise become instance attributes before ``init()`` runs.
+    - other keyword arguments become instance attributes before ``init()`` runs, and are
+      passed to ``init()`` too when it names them (or takes ``**kwargs``); see
+      ``_take_keywords`` for names of the tag API.
 
-    ``Tag()`` (no element name) is a fragment: its children render without a wrapper.
+    Tags created while ``init()`` runs, or inside a ``with tag:`` block, join that tag
+    (htag's rule; ``livetag.dom.building``). ``Tag()`` (no element name) is a fragment:
+    its children render without a wrapper.
     """
 
-    #: CSS scoped to this component: selectors apply inside elements of class ``lt-<Name>``
-    #: (``:host`` / ``&`` is the component's own element). See ``livetag.dom.statics``.
+    #: CSS scoped to this component: a rule matches its element (class ``lt-<Name>``) and
+    #: the elements inside it; ``:host`` / ``&`` is the element alone. See ``livetag.dom.css``.
     styles: ClassVar[str | None] = None
     #: Tags (``Tag.style``, ``Tag.link``, ``Tag.script``, ``Tag.title``...) this component
     #: needs in ``<head>``: sent once per session, when the first instance appears.
