@@ -25,7 +25,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-_STOP = object()
 #: Seconds the loop waits in place for a worker's result before going back to its work.
 SYNC_WAIT = 0.0005
 
