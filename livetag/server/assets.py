@@ -1,12 +1,17 @@
-"""The client script (``livetag/client/livetag.js``) as served over HTTP.
+"""The client files (``livetag/client/``) as served over HTTP: the one place that serves them.
 
-The file is read and gzip-compressed once, at import; each request then picks the
+``livetag.js`` is the client the page loads (built from the ES modules in
+``livetag/client/src/`` by ``scripts/build-client``); ``livetag.js.map`` maps it back to
+them for the browser's developer tools, which alone fetch it. Any other name is refused
+(404): names are looked up in a fixed table, never joined to a path.
+
+Each file is read and gzip-compressed once, at import; each request then picks the
 representation its ``Accept-Encoding`` asks for (RFC 9110, section 12.5.3), with
 ``Vary: Accept-Encoding`` so that shared caches keep the two apart. Fetched under its
-versioned URL (``?v=<CLIENT_SCRIPT_HASH>``, what ``render_page`` links to) it is cached
-as immutable for a year; under any other URL it must be revalidated. Each
-representation has its own strong ``ETag`` (RFC 9110, section 8.8.3), answered with 304
-on a matching ``If-None-Match``.
+versioned URL (``?v=<hash>``; ``CLIENT_SCRIPT_HASH`` for the script, what ``render_page``
+links to) a file is cached as immutable for a year; under any other URL it must be
+revalidated. Each representation has its own strong ``ETag`` (RFC 9110, section 8.8.3),
+answered with 304 on a matching ``If-None-Match``.
 
 Only gzip is offered: brotli would need a compression package that livetag does not
 depend on, and gzip already brings the script under 10 KB.
@@ -16,22 +21,42 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from dataclasses import dataclass
 from importlib import resources
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-#: The client script, as shipped in the package.
-CLIENT_SCRIPT: bytes = resources.files("livetag.client").joinpath("livetag.js").read_bytes()
-#: Its version: the first 16 hex digits of its SHA-256, the ``v`` of its URL.
-CLIENT_SCRIPT_HASH: str = hashlib.sha256(CLIENT_SCRIPT).hexdigest()[:16]
-#: The same bytes gzip-compressed (level 9, no timestamp: the same bytes on every start).
-CLIENT_SCRIPT_GZIP: bytes = gzip.compress(CLIENT_SCRIPT, compresslevel=9, mtime=0)
-
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
-_ETAG_IDENTITY = f'"{CLIENT_SCRIPT_HASH}"'
-_ETAG_GZIP = f'"{CLIENT_SCRIPT_HASH}-gz"'
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFile:
+    """One served file: its bytes as shipped and gzip-compressed (level 9, no timestamp:
+    the same bytes on every start), its version (the first 16 hex digits of its SHA-256)
+    and media type."""
+
+    body: bytes
+    gzipped: bytes
+    version: str
+    media_type: str
+
+    @classmethod
+    def load(cls, name: str, media_type: str) -> ClientFile:
+        body = resources.files("livetag.client").joinpath(name).read_bytes()
+        return cls(body, gzip.compress(body, compresslevel=9, mtime=0), hashlib.sha256(body).hexdigest()[:16], media_type)
+
+
+#: The files served, by the name that follows ``/_lt/``.
+CLIENT_FILES: dict[str, ClientFile] = {
+    "livetag.js": ClientFile.load("livetag.js", "text/javascript"),
+    "livetag.js.map": ClientFile.load("livetag.js.map", "application/json"),
+}
+#: The client script, as shipped in the package, and its version (the ``v`` of its URL).
+CLIENT_SCRIPT: bytes = CLIENT_FILES["livetag.js"].body
+CLIENT_SCRIPT_HASH: str = CLIENT_FILES["livetag.js"].version
+CLIENT_SCRIPT_GZIP: bytes = CLIENT_FILES["livetag.js"].gzipped
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
@@ -72,14 +97,18 @@ def _etag_matches(if_none_match: str | None, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
 
 
-def client_script_response(request: Request) -> Response:
-    """The response to ``GET``/``HEAD /_lt/livetag.js[?v=…]`` for ``request``: gzip when
-    its ``Accept-Encoding`` allows it, else the file as is; 304 without a body when its
+def client_file_response(request: Request, name: str) -> Response:
+    """The response to ``GET``/``HEAD /_lt/<name>[?v=…]`` for ``request``: 404 when
+    ``name`` is not a key of ``CLIENT_FILES``; else gzip when its ``Accept-Encoding``
+    allows it, the file as is otherwise, and 304 without a body when its
     ``If-None-Match`` names the chosen representation's ``ETag``."""
+    file = CLIENT_FILES.get(name)
+    if file is None:
+        return Response("not found", status_code=404, media_type="text/plain")
     gzipped = accepts_gzip(request.headers.get("accept-encoding"))
-    etag = _ETAG_GZIP if gzipped else _ETAG_IDENTITY
+    etag = f'"{file.version}-gz"' if gzipped else f'"{file.version}"'
     headers = {
-        "Cache-Control": IMMUTABLE if request.query_params.get("v") == CLIENT_SCRIPT_HASH else REVALIDATE,
+        "Cache-Control": IMMUTABLE if request.query_params.get("v") == file.version else REVALIDATE,
         "ETag": etag,
         "Vary": "Accept-Encoding",
     }
@@ -87,4 +116,9 @@ def client_script_response(request: Request) -> Response:
         return Response(status_code=304, headers=headers)
     if gzipped:
         headers["Content-Encoding"] = "gzip"
-    return Response(CLIENT_SCRIPT_GZIP if gzipped else CLIENT_SCRIPT, media_type="text/javascript", headers=headers)
+    return Response(file.gzipped if gzipped else file.body, media_type=file.media_type, headers=headers)
+
+
+def client_script_response(request: Request) -> Response:
+    """``client_file_response`` for the client script, ``/_lt/livetag.js``."""
+    return client_file_response(request, "livetag.js")

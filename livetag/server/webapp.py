@@ -4,7 +4,8 @@ Routes, relative to wherever the app is mounted:
 
 - ``GET /``                   the server-rendered page; issues the session cookie
                               (``/?n`` discards the current session and starts a new one)
-- ``GET /_lt/livetag.js``     the client script (immutable when fetched with ``?v=<hash>``)
+- ``GET /_lt/livetag.js``     the client script (immutable when fetched with ``?v=<hash>``),
+                              ``/_lt/livetag.js.map`` its source map (``livetag.server.assets``)
 - ``WS  /_lt/ws``             the WebSocket transport
 - ``/_lt/join``, ``/_lt/event``, ``/_lt/sse``, ``/_lt/poll``, ``/_lt/cookie``: the HTTP
   transports (see ``livetag.server.http``)
@@ -37,7 +38,7 @@ from ..errors import TooManySessions
 from ..protocol import encode
 from ..execution import to_thread
 from ..session import AppSource, Session
-from .assets import CLIENT_SCRIPT, CLIENT_SCRIPT_HASH, client_script_response
+from .assets import CLIENT_FILES, CLIENT_SCRIPT, CLIENT_SCRIPT_HASH, client_file_response
 from .cookies import OptionalSessionMiddleware
 from .http import HttpTransport
 from .limits import Limits, TokenBucket
@@ -87,7 +88,7 @@ class WebApp:
         self._sweeper: asyncio.Task[None] | None = None
         routes = [
             Route("/", self._page, methods=["GET", "HEAD"]),
-            Route("/_lt/livetag.js", self._script, methods=["GET", "HEAD"]),
+            *(Route(f"/_lt/{name}", self._script, methods=["GET", "HEAD"]) for name in CLIENT_FILES),
             WebSocketRoute("/_lt/ws", self._websocket),
             Route("/_lt/join", self.http.join, methods=["POST"]),
             Route("/_lt/event", self.http.events, methods=["POST"]),
@@ -233,7 +234,8 @@ class WebApp:
         return HTMLResponse(body, status_code=500)
 
     async def _script(self, request: Request) -> Response:
-        return client_script_response(request)  # gzip when accepted; see livetag.server.assets
+        # gzip when accepted; see livetag.server.assets
+        return client_file_response(request, request.url.path.rpartition("/")[2])
 
     async def _websocket(self, websocket: WebSocket) -> None:
         if not self.origin_allowed(websocket):

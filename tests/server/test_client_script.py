@@ -4,16 +4,18 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 from collections.abc import Iterator
 from importlib import resources
 
 import httpx
 import pytest
+from starlette.requests import Request
 
 from livetag import Tag, WebApp
 from livetag.runners.serve import BackgroundServer
-from livetag.server.assets import CLIENT_SCRIPT_HASH, accepts_gzip
+from livetag.server.assets import CLIENT_SCRIPT_HASH, accepts_gzip, client_file_response
 
 SOURCE = resources.files("livetag.client").joinpath("livetag.js").read_bytes()
 
@@ -113,3 +115,25 @@ async def test_head_has_the_headers_and_no_body(server: BackgroundServer) -> Non
 ])
 def test_accepts_gzip_follows_rfc_9110(header: str | None, expected: bool) -> None:
     assert accepts_gzip(header) is expected
+
+
+async def test_the_source_map_and_nothing_else(server: BackgroundServer) -> None:
+    # The script names its map (for the browser's developer tools), served like it.
+    assert SOURCE.rstrip().endswith(b"//# sourceMappingURL=livetag.js.map")
+    response, raw = await fetch(server.url + "/_lt/livetag.js.map", **{"Accept-Encoding": "gzip"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
+    assert response.headers["cache-control"] == "no-cache" and response.headers["content-encoding"] == "gzip"
+    sources = json.loads(gzip.decompress(raw))["sources"]
+    assert "src/livetag.js" in sources and "src/protocol.js" in sources
+    # Only the names in CLIENT_FILES: no module source, package file or path trick.
+    for path in ("/_lt/src/livetag.js", "/_lt/protocol.js", "/_lt/assets.py", "/_lt/..%2Fassets.py",
+                 "/_lt/livetag.js/..", "/_lt/%2e%2e/livetag.js", "/_lt/livetag.js.map.gz"):
+        response, _ = await fetch(server.url + path)
+        assert response.status_code in (404, 405), path
+
+
+def test_client_file_response_refuses_unknown_names() -> None:
+    request = Request({"type": "http", "method": "GET", "path": "/_lt/x", "query_string": b"", "headers": []})
+    for name in ("", "..", "../assets.py", "src/livetag.js", "livetag.js/", "LIVETAG.JS", "__init__.py"):
+        assert client_file_response(request, name).status_code == 404, name
+    assert client_file_response(request, "livetag.js").body == SOURCE

@@ -41,7 +41,7 @@ from starlette.types import Receive, Scope, Send
 from ...protocol import encode
 from ..cookies import SECRET_ENV, OptionalSessionMiddleware
 from ..limits import Limits
-from ..assets import CLIENT_SCRIPT_HASH, client_script_response
+from ..assets import CLIENT_FILES, CLIENT_SCRIPT_HASH, client_file_response
 from ..webapp import COOKIE_NAME
 from ..websocket import CLOSE_SESSION_EXPIRED
 from . import bridge
@@ -240,8 +240,8 @@ class Runner(Starlette):
 
     async def _transport(self, scope: Scope, receive: Receive, send: Send, prefix: str, rest: str) -> None:
         base = (scope.get("root_path", "") + prefix).rstrip("/")
-        if rest == "livetag.js" and scope["type"] == "http":
-            await self._script(scope, receive, send)
+        if rest in CLIENT_FILES and scope["type"] == "http":
+            await self._script(scope, receive, send, rest)
             return
         instance = self._instance
         assert instance is not None
@@ -335,8 +335,8 @@ class Runner(Starlette):
 
         await response(scope, receive, patched)
 
-    async def _script(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await client_script_response(Request(scope))(scope, receive, send)
+    async def _script(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
+        await client_file_response(Request(scope), name)(scope, receive, send)
 
     async def _unavailable(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
