@@ -28,8 +28,9 @@ export const REFUSED = { CSRF: "csrf", VERSION: "version" };
 // "err" codes the user sees in the page; any other goes to the console only.
 export const ERR = { HANDLER: "handler_error", RENDER: "render_error" };
 
-// "bye" codes: expired reloads into a new session, the others are final.
-export const BYE = { EXPIRED: "expired", ENDED: "ended", EVICTED: "evicted" };
+// "bye" codes: expired reloads into a new session; ended and evicted are final; rejoin
+// comes with an HTTP 409, whose status says it all.
+export const BYE = { EXPIRED: "expired", ENDED: "ended", EVICTED: "evicted", REJOIN: "rejoin" };
 
 // Endpoints, under the page's mount path.
 export const PATH = {
