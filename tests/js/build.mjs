@@ -19,6 +19,7 @@ const result = await build({
   minify: true,
   sourcemap: "linked",
   legalComments: "none",
+  banner: { js: '"use strict";' }, // as the modules are: bundled, they would lose it
   write: false,
   logLevel: "warning",
 });
