@@ -21,8 +21,8 @@ import traceback
 import weakref
 from collections.abc import AsyncIterator
 from importlib import resources
+from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
@@ -35,6 +35,7 @@ from ..errors import TooManySessions
 from ..protocol import encode
 from ..session import AppSource, Session, to_thread
 from .cookies import OptionalSessionMiddleware
+from .hosts import AllowedHosts, HostCheck, default_hosts, hosts_for_bind
 from .http import HttpTransport
 from .limits import Limits, TokenBucket
 from .page import render_page
@@ -55,8 +56,13 @@ class WebApp:
 
     ``debug=True`` shows escaped tracebacks of failing handlers in the page; with
     ``debug=False`` the page gets a generic message and an error id that matches the
-    server log line. ``allowed_origins`` lists extra origins (``"https://example.com"``)
-    whose pages may drive sessions, besides the app's own host. ``session_secret`` signs
+    server log line. ``allowed_hosts`` lists the host names the app answers to (see
+    ``livetag.server.hosts``: ``"example.com"``, ``"*.example.com"``, ``"*"``); any other
+    ``Host`` gets HTTP 400 on every request and WebSocket handshake. Default:
+    ``$LIVETAG_ALLOWED_HOSTS`` (comma-separated), else the loopback names (``localhost``,
+    ``*.localhost``); IP addresses are always served; ``.run(host="name")`` adds that
+    name. ``allowed_origins`` lists extra origins (``"https://example.com"``) whose
+    pages may drive sessions, besides pages served from an allowed host. ``session_secret`` signs
     the cookie behind ``request.session`` (default: ``$LIVETAG_SESSION_SECRET``, else a
     random secret per process). ``parano=True`` encrypts every payload on every
     transport with AES-GCM under a per-session key (see ``livetag.server.parano``; not
@@ -68,6 +74,7 @@ class WebApp:
     """
 
     def __init__(self, app: AppSource, *, debug: bool = False, allowed_origins: tuple[str, ...] = (),
+                 allowed_hosts: Iterable[str] | None = None,
                  session_secret: str | None = None, parano: bool = False, max_message_bytes: int = Limits.max_message_bytes,
                  events_per_second: float = Limits.events_per_second, event_burst: int = Limits.event_burst,
                  max_queued_updates: int = Limits.max_queued_updates, max_sessions: int = Limits.max_sessions,
@@ -76,6 +83,9 @@ class WebApp:
         self.parano = parano
         self.http_only = http_only
         self.allowed_origins = frozenset(o.rstrip("/").lower() for o in allowed_origins)
+        #: Whether ``allowed_hosts`` came from the caller (else ``.run`` may add its host).
+        self.hosts_configured = allowed_hosts is not None
+        self.allowed_hosts = AllowedHosts(default_hosts() if allowed_hosts is None else allowed_hosts)
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates,
                              max_sessions, session_timeout)
         self.registry = SessionRegistry(app, debug=debug, max_sessions=max_sessions)
@@ -94,7 +104,9 @@ class WebApp:
             Route("/_lt/cookie", self.http.cookie, methods=["POST"]),
         ]
         self.starlette = Starlette(routes=routes, lifespan=self.lifespan)
-        self.app = OptionalSessionMiddleware(self.starlette, secret=session_secret)
+        self._host_check = HostCheck(OptionalSessionMiddleware(self.starlette, secret=session_secret),
+                                     self.allowed_hosts)
+        self.app = self._host_check
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
@@ -162,18 +174,21 @@ class WebApp:
         return COOKIE_NAME if not base else f"{COOKIE_NAME}_{hashlib.sha256(base.encode()).hexdigest()[:8]}"
 
     def origin_allowed(self, conn: HTTPConnection) -> bool:
-        """The ``Origin`` header matches the request's host or ``allowed_origins``.
+        """The ``Origin`` header names a page of an allowed host, or one of
+        ``allowed_origins`` (see ``AllowedHosts.origin_allowed``: never compared with the
+        ``Host`` header alone, which a DNS-rebinding page chooses).
 
         A request without ``Origin`` comes from a non-browser client, which cannot carry
         a victim's cookies, and is allowed (RFC 6455 section 10.2)."""
         origin = conn.headers.get("origin")
         if origin is None:
             return True
-        origin = origin.rstrip("/").lower()
-        if origin in self.allowed_origins:
-            return True
-        host = conn.headers.get("host", "").lower()
-        return bool(host) and urlsplit(origin).netloc == host
+        return self.allowed_hosts.origin_allowed(origin, conn.headers.get("host"), self.allowed_origins)
+
+    def set_allowed_hosts(self, hosts: AllowedHosts) -> None:
+        """Serve ``hosts`` from now on (``.run`` adds the name it binds)."""
+        self.allowed_hosts = hosts
+        self._host_check.hosts = hosts
 
     # -- endpoints ------------------------------------------------------------------------
 
@@ -252,10 +267,17 @@ class WebApp:
 
     # -- running --------------------------------------------------------------------------
 
+    def bind(self, host: str) -> None:
+        """Adapt the default ``allowed_hosts`` to the address served (``hosts_for_bind``);
+        configured ones stay as they are."""
+        if not self.hosts_configured:
+            self.set_allowed_hosts(hosts_for_bind(self.allowed_hosts, host))
+
     def run(self, host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, **uvicorn_options: Any) -> None:
         """Serve until stopped (Ctrl-C / SIGTERM). ``port=0`` takes a free port from the OS;
         the URL served is logged either way. Clients disconnecting never stop the server."""
         from ..runners.serve import serve
 
+        self.bind(host)
         uvicorn_options.setdefault("ws_max_size", self.limits.max_message_bytes)
         serve(self, host=host, port=port, open_browser=open_browser, **uvicorn_options)

@@ -89,6 +89,8 @@ class ProcessConfig:
     parano: bool = False
     http_only: bool = False
     allowed_origins: tuple[str, ...] = ()
+    #: ``None``: ``WebApp``'s default (``$LIVETAG_ALLOWED_HOSTS``, else the loopback names).
+    allowed_hosts: tuple[str, ...] | None = None
     limits: dict[str, Any] = field(default_factory=dict)
     timeout_inactivity: float = 0.0
 
@@ -103,6 +105,8 @@ class ProcessConfig:
         return cls(str(fields["session_id"]), AppRef.from_json(fields["app"]), debug=bool(fields["debug"]),
                    parano=bool(fields["parano"]), http_only=bool(fields["http_only"]),
                    allowed_origins=tuple(str(o) for o in fields["allowed_origins"]),
+                   allowed_hosts=None if fields.get("allowed_hosts") is None
+                   else tuple(str(h) for h in fields["allowed_hosts"]),
                    limits=dict(fields["limits"]), timeout_inactivity=float(fields["timeout_inactivity"]))
 
     def same_webapp(self, other: ProcessConfig) -> bool:
@@ -294,7 +298,7 @@ def build_webapp(config: ProcessConfig) -> WebApp:
         if expected.same_webapp(config):
             return webapp
     return WebApp(config.app.resolve(), debug=config.debug, parano=config.parano, http_only=config.http_only,
-                  allowed_origins=config.allowed_origins, **config.limits)
+                  allowed_origins=config.allowed_origins, allowed_hosts=config.allowed_hosts, **config.limits)
 
 
 async def receive_assignment(control: socket.socket,

@@ -29,7 +29,7 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -40,6 +40,7 @@ from starlette.types import Receive, Scope, Send
 
 from ...protocol import encode
 from ..cookies import SECRET_ENV, OptionalSessionMiddleware
+from ..hosts import AllowedHosts, default_hosts, header, hosts_for_bind, refuse_host
 from ..limits import Limits
 from ..webapp import CLIENT_SCRIPT, CLIENT_SCRIPT_HASH, COOKIE_NAME
 from ..websocket import CLOSE_SESSION_EXPIRED
@@ -101,7 +102,7 @@ class Runner(Starlette):
                  parano: bool = False, http_only: bool = False, timeout_interaction: float = 60,
                  timeout_inactivity: float = 0, max_memory_mb: float | None = None, *,
                  session_secret: str | None = None, allowed_origins: tuple[str, ...] = (),
-                 runtime_dir: str | None = None, spare_processes: int = 1,
+                 allowed_hosts: Iterable[str] | None = None, runtime_dir: str | None = None, spare_processes: int = 1,
                  max_message_bytes: int = Limits.max_message_bytes,
                  events_per_second: float = Limits.events_per_second, event_burst: int = Limits.event_burst,
                  max_queued_updates: int = Limits.max_queued_updates, max_sessions: int = 1000,
@@ -117,6 +118,8 @@ class Runner(Starlette):
         self.max_memory_mb = max_memory_mb
         self.session_secret = session_secret or os.environ.get(SECRET_ENV) or None
         self.allowed_origins = tuple(allowed_origins)
+        self.hosts_configured = allowed_hosts is not None
+        self.allowed_hosts = AllowedHosts(default_hosts() if allowed_hosts is None else allowed_hosts)
         self.runtime_dir = runtime_dir
         if spare_processes < 0:
             raise ValueError(f"expected spare_processes >= 0, got {spare_processes}")
@@ -134,6 +137,10 @@ class Runner(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await super().__call__(scope, receive, send)
+            return
+        if not self.allowed_hosts.allows_header(header(scope, b"host")):
+            # Before anything else: a DNS-rebinding page gets nothing, not even a supervisor.
+            await refuse_host(scope, receive, send, header(scope, b"host"), self.allowed_hosts)
             return
         scope["app"] = self
         try:
@@ -177,7 +184,8 @@ class Runner(Starlette):
                   "session_timeout": self.limits.session_timeout}
         return {"timeout_interaction": self.timeout_interaction, "timeout_inactivity": self.timeout_inactivity,
                 "max_memory_mb": self.max_memory_mb, "max_sessions": self.limits.max_sessions, "limits": limits,
-                "allowed_origins": list(self.allowed_origins), "session_secret": self.session_secret,
+                "allowed_origins": list(self.allowed_origins), "allowed_hosts": list(self.allowed_hosts.names),
+                "session_secret": self.session_secret,
                 "preload": [self.app_ref.to_json()], "log_level": logging.getLevelName(level),
                 "spare_processes": self.spare_processes, "options": [self.debug, self.parano, self.http_only]}
 
@@ -359,7 +367,10 @@ class Runner(Starlette):
             return
         from ...runners.serve import serve
 
-        serve(self, host=self.host if host is None else host, port=self.port if port is None else port,
+        bound = self.host if host is None else host
+        if not self.hosts_configured:
+            self.allowed_hosts = hosts_for_bind(self.allowed_hosts, bound)
+        serve(self, host=bound, port=self.port if port is None else port,
               **uvicorn_options)
 
 

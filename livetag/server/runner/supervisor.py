@@ -191,6 +191,7 @@ class Supervisor:
         self.spare_processes = max(0, int(config.get("spare_processes", 1)))
         self.limits = dict(config.get("limits", {}))
         self.allowed_origins = tuple(config.get("allowed_origins", ()))
+        self.allowed_hosts = tuple(config["allowed_hosts"]) if config.get("allowed_hosts") is not None else None
         self.sessions: dict[str, SessionRecord] = {}
         self.closing: set[SessionRecord] = set()
         self.creating: dict[str, asyncio.Future[SessionRecord]] = {}
@@ -419,7 +420,8 @@ class Supervisor:
     def _config(self, sid: str, app: AppRef, options: tuple[bool, ...]) -> ProcessConfig:
         debug, parano, http_only = options
         return ProcessConfig(sid, app, debug=debug, parano=parano, http_only=http_only,
-                             allowed_origins=self.allowed_origins, limits=self.limits,
+                             allowed_origins=self.allowed_origins, allowed_hosts=self.allowed_hosts,
+                             limits=self.limits,
                              timeout_inactivity=self.timeout_inactivity)
 
     async def _create(self, name: str, sid: str, base: str, query: tuple[tuple[str, str], ...], app: AppRef,
