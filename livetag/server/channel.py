@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from typing import Any
 
 from ..session import Client, Session, Sink
 
@@ -58,14 +59,19 @@ class Mailbox:
         self._ready.clear()
         return messages
 
-    async def wait(self, timeout: float) -> list[bytes]:
-        """Messages as soon as there are any, or ``[]`` after ``timeout`` seconds.
+    def wake(self) -> None:
+        """Wake a stream or long-poll waiting on this mailbox (it rechecks why it waits)."""
+        self._ready.set()
+
+    async def wait(self, timeout: float, server: Any = None) -> list[bytes]:
+        """Messages as soon as there are any, or ``[]`` after ``timeout`` seconds, or at
+        once when ``server.stopping`` is (or becomes, with ``wake``) true.
 
         A wake-up whose messages another request took first (the response of an event
         POST) keeps waiting: an empty answer before the deadline is a wasted round trip."""
         self.last_seen = time.monotonic()
         deadline = asyncio.get_running_loop().time() + timeout
-        while not self._messages and not self.overflowed:
+        while not self._messages and not self.overflowed and not (server is not None and server.stopping):
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 break

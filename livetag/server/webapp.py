@@ -41,6 +41,7 @@ from .limits import Limits, TokenBucket
 from .page import render_page
 from .parano import CLEAR, AesGcmCodec, Codec
 from .registry import SessionRegistry
+from .shutdown import on_stop_signal
 from .websocket import CLOSE_POLICY, CLOSE_SESSION_EXPIRED, WebSocketConnection
 
 log = logging.getLogger("livetag.server.webapp")
@@ -119,8 +120,11 @@ class WebApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
-        """Start housekeeping; on exit discard every session (``on_destroy`` runs)."""
+        """Start housekeeping; on exit discard every session (``on_destroy`` runs). When
+        the server stops (SIGTERM/SIGINT, see ``livetag.server.shutdown``), SSE streams
+        and long-polls end at once instead of holding the graceful shutdown."""
         self._start_sweeper()
+        on_stop_signal(self, asyncio.get_running_loop())
         try:
             yield
         finally:
@@ -128,6 +132,10 @@ class WebApp:
                 self._sweeper.cancel()
                 self._sweeper = None
             self.registry.close_all()
+
+    def server_stopping(self) -> None:
+        """The server is stopping: end the HTTP transports' streams and long-polls now."""
+        self.http.stop()
 
     def _start_sweeper(self) -> None:
         if self._sweeper is None or self._sweeper.done():
