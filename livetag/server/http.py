@@ -159,8 +159,9 @@ class HttpTransport:
                 raise ProtocolError(f"expected a join message, got {type(message).__name__}", "not_joined")
             if session.check_token(message.token):  # else session.join refuses it
                 self._make_room(session, message)
-            mailbox = Mailbox(session, self.webapp.limits.max_queued_updates)
+            mailbox = Mailbox(session, self.webapp.limits.max_queued_updates, self.webapp.limits.max_queued_bytes)
             mailbox.client = session.join(message, mailbox.sink, request)
+            self.webapp.registry.joined(session)
         except MessageTooLarge as exc:
             return _error(413, exc.code, str(exc))
         except ProtocolError as exc:

@@ -37,7 +37,7 @@ from ..session import AppSource, Session, to_thread
 from .cookies import OptionalSessionMiddleware
 from .hosts import AllowedHosts, HostCheck, default_hosts, hosts_for_bind
 from .http import HttpTransport
-from .limits import Limits, TokenBucket
+from .limits import AddressBudget, Limits, TokenBucket, client_address
 from .page import render_page
 from .parano import CLEAR, AesGcmCodec, Codec
 from .registry import SessionRegistry
@@ -79,7 +79,10 @@ class WebApp:
                  session_secret: str | None = None, parano: bool = False, max_message_bytes: int = Limits.max_message_bytes,
                  events_per_second: float = Limits.events_per_second, event_burst: int = Limits.event_burst,
                  max_queued_updates: int = Limits.max_queued_updates, max_sessions: int = Limits.max_sessions,
-                 session_timeout: float = Limits.session_timeout, http_only: bool = False) -> None:
+                 session_timeout: float = Limits.session_timeout, http_only: bool = False,
+                 max_queued_bytes: int = Limits.max_queued_bytes, join_grace: float = Limits.join_grace,
+                 new_sessions_per_second: float = Limits.new_sessions_per_second,
+                 new_session_burst: int = Limits.new_session_burst, trusted_proxies: Iterable[str] | None = None) -> None:
         self.debug = debug
         self.parano = parano
         self.http_only = http_only
@@ -88,8 +91,10 @@ class WebApp:
         self.hosts_configured = allowed_hosts is not None
         self.allowed_hosts = AllowedHosts(default_hosts() if allowed_hosts is None else allowed_hosts)
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates,
-                             max_sessions, session_timeout)
-        self.registry = SessionRegistry(app, debug=debug, max_sessions=max_sessions)
+                             max_sessions, session_timeout, max_queued_bytes, join_grace, new_sessions_per_second,
+                             new_session_burst)
+        self.registry = SessionRegistry(app, debug=debug, max_sessions=max_sessions, join_grace=join_grace)
+        self.new_sessions = AddressBudget(new_sessions_per_second, new_session_burst)
         self.http = HttpTransport(self)
         self._buckets: weakref.WeakKeyDictionary[Session, TokenBucket] = weakref.WeakKeyDictionary()
         self._codecs: weakref.WeakKeyDictionary[Session, Codec] = weakref.WeakKeyDictionary()
@@ -105,8 +110,13 @@ class WebApp:
             Route("/_lt/cookie", self.http.cookie, methods=["POST"]),
         ]
         self.starlette = Starlette(routes=routes, lifespan=self.lifespan)
-        self._host_check = HostCheck(OptionalSessionMiddleware(self.starlette, secret=session_secret),
-                                     self.allowed_hosts)
+        inner: Any = OptionalSessionMiddleware(self.starlette, secret=session_secret)
+        if trusted_proxies is not None:
+            # The client address (for the new-session budget) and scheme as the proxy saw them.
+            from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+            inner = _Forwarded(ProxyHeadersMiddleware(inner, trusted_hosts=list(trusted_proxies)), inner)
+        self._host_check = HostCheck(inner, self.allowed_hosts)
         self.app = self._host_check
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -142,7 +152,7 @@ class WebApp:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
     async def _sweep(self) -> None:
-        interval = max(0.05, min(30.0, self.limits.session_timeout / 4))
+        interval = max(0.05, min(30.0, self.limits.session_timeout / 4, self.limits.join_grace / 4))
         while True:
             await asyncio.sleep(interval)
             try:
@@ -212,11 +222,21 @@ class WebApp:
         new_id = None
         if session is not None:
             session.reload()  # F5: the same app instance unmounts and mounts again
+            if self.registry.is_unjoined(session):
+                self.registry.await_join(session_id, session)  # type: ignore[arg-type]
         else:
+            wait = None if self.registry.shared else self.new_sessions.refuse(client_address(request))
+            if wait is not None:
+                return HTMLResponse("<!DOCTYPE html><title>Busy</title><p>Too many new sessions from your "
+                                    "address; please retry in a moment.</p>", status_code=429,
+                                    headers={"Retry-After": str(wait), "Cache-Control": "no-store"})
             try:
+                if not self.registry.shared:
+                    self.registry.make_room()  # on the loop: may discard a session no page joined
                 # init is user code: off the loop, on the handlers' threads (inline in a
-                # Runner's session process, see livetag.threads)
+                # Runner's session process, see livetag.threads); create spends the reservation.
                 new_id, session = await to_thread(self.registry.create, request)
+                self.registry.await_join(new_id, session)
             except TooManySessions as exc:
                 log.warning("%s", exc)
                 return HTMLResponse("<!DOCTYPE html><title>Busy</title><p>The server is full; please retry.</p>",
@@ -268,8 +288,10 @@ class WebApp:
             await websocket.send_text(encode({"t": "bye", "code": "expired", "msg": "session expired"}).decode())
             await websocket.close(CLOSE_SESSION_EXPIRED, "session expired")
             return
-        connection = WebSocketConnection(websocket, session, max_message_bytes=self.limits.max_message_bytes,
+        connection = WebSocketConnection(websocket, session, on_join=self.registry.joined,
+                                         max_message_bytes=self.limits.max_message_bytes,
                                          max_queued_updates=self.limits.max_queued_updates,
+                                         max_queued_bytes=self.limits.max_queued_bytes,
                                          bucket=self.bucket(session), codec=self.codec(session))
         await connection.run()
 
@@ -289,3 +311,18 @@ class WebApp:
         self.bind(host)
         uvicorn_options.setdefault("ws_max_size", self.limits.max_message_bytes)
         serve(self, host=host, port=port, open_browser=open_browser, **uvicorn_options)
+
+
+class _Forwarded:
+    """``ProxyHeadersMiddleware`` in front of livetag's app, keeping attribute access
+    (``routes``, ``state``...) on the app behind it."""
+
+    def __init__(self, app: Any, inner: Any) -> None:
+        self.app = app
+        self.inner = inner
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
