@@ -146,3 +146,23 @@ def test_a_stop_ends_streams_and_long_polls_of_the_runner_at_once(serve: Serve) 
     stream.__exit__(None, None, None)
     sse.aclose()
     poller.aclose()
+
+
+def test_livetags_gunicorn_worker_bounds_frames_and_headers(serve: Serve) -> None:
+    # gunicorn cannot pass uvicorn settings on its command line: livetag's worker class
+    # carries them (frames up to the message limit, the header deadline...).
+    server = serve("gunicorn", workers=1, args=["-k", "rt_worker.QuickHeaderWorker"])  # livetag's, 1 s deadline
+    tab = Tab(server.url)
+    tab.load()
+    tab.join()
+    assert texts(tab.click("inc")) == ["1"]
+    tab.send("x" * (2 << 20))  # 2 MiB: past the 1 MiB limit, refused while read by uvicorn
+    _, code, _ = tab.closed()
+    assert code == 1009
+    host, port = server.url.rsplit("/", 1)[-1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the end of the header
+        began = time.monotonic()
+        assert s.recv(1024) == b""  # closed by the server
+        assert time.monotonic() - began < 6  # the 1 s header deadline, with a loaded machine's slack
+    tab.aclose()
