@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import queue
 import re
+import signal
 import sys
 import threading
 import time
@@ -246,3 +248,19 @@ def write_logs_off_the_loop() -> None:
         _writer = threading.Thread(target=_write_records, name="livetag-log-writer", daemon=True)
         _writer.start()
         atexit.register(_flush_at_exit)
+        _flush_before_default_sigterm()
+
+
+def _flush_before_default_sigterm() -> None:
+    """uvicorn re-raises the SIGTERM it handled once stopped, with the handler it found:
+    the default one ends the process at once, queued lines included. Found this one
+    instead, it writes them (2 s at most), then dies of SIGTERM as the default would."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        return
+
+    def flush_then_die(signum: int, frame: Any) -> None:
+        _flush_at_exit()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, flush_then_die)

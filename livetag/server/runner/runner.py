@@ -442,6 +442,12 @@ class Runner(Starlette):
 
     # -- running --------------------------------------------------------------------------
 
+    def bind(self, host: str) -> None:
+        """Adapt the default ``allowed_hosts`` to the address served (``hosts_for_bind``);
+        configured ones stay as they are."""
+        if not self.hosts_configured:
+            self.allowed_hosts = hosts_for_bind(self.allowed_hosts, host)
+
     def run(self, host: str | None = None, port: int | None = None, **uvicorn_options: Any) -> None:
         """Serve with uvicorn on ``host:port`` (default: the Runner's) until stopped
         (Ctrl-C / SIGTERM); sessions end with the server. Returns at once when called
@@ -451,8 +457,7 @@ class Runner(Starlette):
         from ...runners.serve import serve
 
         bound = self.host if host is None else host
-        if not self.hosts_configured:
-            self.allowed_hosts = hosts_for_bind(self.allowed_hosts, bound)
+        self.bind(bound)
         serve(self, host=bound, port=self.port if port is None else port,
               **uvicorn_options)
 
