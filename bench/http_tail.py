@@ -197,6 +197,7 @@ class RawSession:
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)  # a 503 at a stop is no news
         self.up.close()
         self.down.close()
 

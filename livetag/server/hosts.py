@@ -135,8 +135,9 @@ class AllowedHosts:
         an origin whose host is one of the allowed *names* (when it is the name the
         request was sent to, its port must be that port too: another port is another
         site); an IP-literal origin equal to the request's own ``host:port``. Never the
-        mere equality of ``Origin`` and ``Host`` for a name: both are the attacker's under
-        DNS rebinding. ``"null"`` (sandboxed frames, ``file:`` pages) is foreign."""
+        mere equality of ``Origin`` and ``Host`` for a name (both are the attacker's under
+        DNS rebinding), unless the hosts are ``"*"``, which turns that defence off.
+        ``"null"`` (sandboxed frames, ``file:`` pages) is foreign."""
         normalised = origin.strip().rstrip("/").lower()
         if normalised in allowed_origins:
             return True
@@ -149,6 +150,10 @@ class AllowedHosts:
         host, port = parsed
         port = port or (443 if parts.scheme == "https" else 80)
         target = split_netloc(host_header or "")
+        if self.any:
+            # "*" turned the host check off: only the page's own host is left to compare
+            # with (a DNS-rebinding page passes; that is what "*" means).
+            return target is not None and target[0] == host and (target[1] or port) == port
         if is_ip_literal(host):
             return target is not None and target[0] == host and (target[1] or port) == port
         if not self.allows_name(host):

@@ -68,7 +68,10 @@ class WebApp:
     random secret per process). ``parano=True`` encrypts every payload on every
     transport with AES-GCM under a per-session key (see ``livetag.server.parano``; not
     a substitute for TLS). ``http_only=True`` makes the page use POST + long-poll only.
-    The remaining keywords are the ``Limits``.
+    ``trusted_proxies`` (addresses, or ``"*"``): apply the ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` headers of these peers (uvicorn's ``ProxyHeadersMiddleware``),
+    for ASGI servers that do not; the client address is what the new-session budget
+    counts. The remaining keywords are the ``Limits`` (see ``livetag.server.limits``).
 
     Mounted inside another Starlette app, the host's lifespan does not reach this one:
     add ``lifespan=webapp.lifespan`` to the host so that shutdown runs ``on_destroy``.

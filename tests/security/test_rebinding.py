@@ -109,3 +109,15 @@ async def test_loopback_names_and_ip_addresses_are_served_by_default(live_server
         port = urlsplit(server.url).port
         response = await t.http.get(server.url + "/", headers={"Host": f"{host}:{port}"})
         assert response.status_code == 200
+
+
+async def test_a_wildcard_host_list_still_checks_origins_against_the_page_itself(live_server: Serve, tab) -> None:
+    # "*" turns the Host check off; an origin that is neither the request's own host nor
+    # listed stays foreign.
+    with live_server(WebApp(Board, allowed_hosts=["*"]).app) as server:
+        t = tab(server.url)
+        await t.load()
+        await t.hjoin()
+        response = await t.http.get(t.url + "_lt/poll", params={"cid": t.cid},
+                                    headers={"Origin": "http://elsewhere.example"})
+        assert response.status_code == 403
