@@ -166,3 +166,24 @@ def test_livetags_gunicorn_worker_bounds_frames_and_headers(serve: Serve) -> Non
         assert s.recv(1024) == b""  # closed by the server
         assert time.monotonic() - began < 6  # the 1 s header deadline, with a loaded machine's slack
     tab.aclose()
+
+
+def test_new_sessions_have_a_budget_per_address_and_unjoined_processes_end(serve: Serve, runtime: str) -> None:
+    from rt_procs import supervisor_request
+
+    server = serve(env={"LT_SESSION_BURST": "2", "LT_SESSION_RATE": "0.01", "LT_JOIN_GRACE": "1"})
+    pids = []
+    with httpx.Client(trust_env=False, timeout=30) as http:
+        codes = []
+        for _ in range(3):
+            response = http.get(server.url + "/")
+            codes.append(response.status_code)
+            if response.status_code == 200:
+                pids.append(int(response.text.split('class="pid">', 1)[1].split("<", 1)[0]))
+            else:
+                assert int(response.headers["retry-after"]) >= 1 and "set-cookie" not in response.headers
+            http.cookies.clear()
+    assert codes == [200, 200, 429], codes  # one budget for every web worker: the supervisor's
+    # Their pages never joined: after join_grace their processes end by themselves.
+    wait_until(lambda: not any(pid_alive(p) for p in pids), what="the unjoined session processes to end")
+    assert supervisor_request(runtime, {"op": "list"})["sessions"] == []

@@ -141,8 +141,9 @@ class BoundRegistry(SessionRegistry):
 
     issues_cookies = False
 
-    def __init__(self, source: Any, *, debug: bool, session_id: str, host: SessionHost) -> None:
-        super().__init__(source, debug=debug, max_sessions=1)
+    def __init__(self, source: Any, *, debug: bool, session_id: str, host: SessionHost,
+                 join_grace: float = 30.0) -> None:
+        super().__init__(source, debug=debug, max_sessions=1, join_grace=join_grace)
         self.session_id = session_id
         self._host = host
         self._create_lock = threading.Lock()
@@ -170,6 +171,9 @@ class BoundRegistry(SessionRegistry):
         super().discard(session_id)
         if not self._sessions:
             self._host.stop_soon()
+
+    def make_room(self) -> None:
+        """Nothing to reserve: the one session of this process is made once (``create``)."""
 
     def joined(self, session: Session) -> None:
         super().joined(session)
@@ -256,7 +260,7 @@ class SessionHost:
             self.webapp = build_webapp(config)
         webapp = self.webapp
         self.registry = BoundRegistry(webapp.registry.source, debug=config.debug, session_id=config.session_id,
-                                      host=self)
+                                      host=self, join_grace=webapp.limits.join_grace)
         webapp.registry = self.registry
         Session.busy_hook = self.mark_busy  # this process hosts one session: a class-wide hook
         async with webapp.lifespan():
