@@ -9,9 +9,15 @@ uvicorn's own loggers (``uvicorn.error``, ``uvicorn.access``) are left to uvicor
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import queue
 import re
+import signal
 import sys
+import threading
+import time
 from typing import Any
 
 log = logging.getLogger("livetag.runners.transport")
@@ -168,3 +174,93 @@ class TransportLog:
             if streaming:
                 self.open -= 1
                 log.info("sse stream closed from %s (%d open)", peer, self.open)
+
+
+#: Log records waiting for their handlers; past this, new ones are dropped (and counted).
+LOG_QUEUE_SIZE = 10_000
+#: Loggers whose handlers ``write_logs_off_the_loop`` moves to the writer thread.
+_OFF_LOOP_LOGGERS = ("livetag", "uvicorn", "uvicorn.access")
+
+
+class _Enqueue(logging.Handler):
+    """Stands in for a logger's handlers: puts each record on a bounded queue, which a
+    writer thread hands to the real handlers. Never blocks; drops when the queue is full."""
+
+    def __init__(self, records: queue.Queue[tuple[logging.Handler, ...] | logging.LogRecord | Any],
+                 handlers: tuple[logging.Handler, ...]) -> None:
+        super().__init__(logging.NOTSET)
+        self.records = records
+        self.handlers = handlers
+        self.dropped = 0
+
+    def handle(self, record: logging.LogRecord) -> bool:  # no lock, no filters: the real handlers have theirs
+        try:
+            self.records.put_nowait((self.handlers, record))
+        except queue.Full:
+            self.dropped += 1
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - handle() does the work
+        self.handle(record)
+
+
+_records: queue.Queue[Any] = queue.Queue(LOG_QUEUE_SIZE)
+_writer: threading.Thread | None = None
+
+
+def _write_records() -> None:
+    while True:
+        handlers, record = _records.get()
+        for handler in handlers:
+            if record.levelno >= handler.level:
+                try:
+                    handler.handle(record)
+                except Exception:  # a broken handler must not end the writer
+                    pass
+        _records.task_done()
+
+
+def _flush_at_exit(seconds: float = 2.0) -> None:
+    deadline = time.monotonic() + seconds
+    while _records.unfinished_tasks and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def write_logs_off_the_loop() -> None:
+    """Move the handlers of livetag's and uvicorn's loggers to a writer thread, behind a
+    bounded queue (``LOG_QUEUE_SIZE`` records; beyond it records are dropped).
+
+    A log line is written from the event loop: when its reader is slow (a pipe whose
+    reader fell behind, a paused terminal, a log shipper under pressure) the write
+    blocks, and every session and connection of the server waits with it, the stop
+    signal included. Off the loop, a slow reader delays only the log. Idempotent; call
+    after uvicorn configured its logging. At exit, waits up to 2 s for queued lines."""
+    global _writer
+    for name in _OFF_LOOP_LOGGERS:
+        logger = logging.getLogger(name)
+        handlers = tuple(h for h in logger.handlers if not isinstance(h, _Enqueue))
+        if not handlers:
+            continue
+        for handler in handlers:
+            logger.removeHandler(handler)
+        logger.addHandler(_Enqueue(_records, handlers))
+    if _writer is None:
+        _writer = threading.Thread(target=_write_records, name="livetag-log-writer", daemon=True)
+        _writer.start()
+        atexit.register(_flush_at_exit)
+        _flush_before_default_sigterm()
+
+
+def _flush_before_default_sigterm() -> None:
+    """uvicorn re-raises the SIGTERM it handled once stopped, with the handler it found:
+    the default one ends the process at once, queued lines included. Found this one
+    instead, it writes them (2 s at most), then dies of SIGTERM as the default would."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        return
+
+    def flush_then_die(signum: int, frame: Any) -> None:
+        _flush_at_exit()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, flush_then_die)

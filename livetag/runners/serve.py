@@ -13,7 +13,8 @@ from typing import Any
 import uvicorn
 
 from ..errors import PortInUse
-from .logs import TransportLog, configure_logging, redact_uvicorn_logs
+from ..server.connections import HEADER_TIMEOUT, configure, quiet_transport_access_log, uvicorn_settings
+from .logs import TransportLog, configure_logging, redact_uvicorn_logs, write_logs_off_the_loop
 from .processes import open_in_browser_soon
 
 log = logging.getLogger("livetag.runners")
@@ -56,19 +57,29 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{shown}:{port}/"
 
 
-def uvicorn_config(app: Any, *, log_level: str = "info", **options: Any) -> uvicorn.Config:
+def uvicorn_config(app: Any, *, log_level: str = "info", header_timeout: float = HEADER_TIMEOUT,
+                   **options: Any) -> uvicorn.Config:
     """The uvicorn configuration every runner uses for ``app``: transports logged
     (``logs.TransportLog``), WebSocket frames capped at the app's message limit (when it
-    has ``limits``), and a bounded graceful shutdown, so a stop never hangs on a client."""
+    has ``limits``), connections bounded (``livetag.server.connections``: a request header
+    within ``header_timeout`` s, ``limit_concurrency``, keep-alive), no access-log line
+    per transport request, and a bounded graceful shutdown, so a stop never hangs on a
+    client. ``options`` override any of them."""
     limits = getattr(app, "limits", None)
-    if limits is not None and hasattr(limits, "max_message_bytes"):
-        options.setdefault("ws_max_size", limits.max_message_bytes)
+    max_message_bytes = getattr(limits, "max_message_bytes", None) if limits is not None else None
+    http = options.pop("http", "auto")
+    for key, value in uvicorn_settings(max_message_bytes, http=http if isinstance(http, str) else "auto").items():
+        options.setdefault(key, value)
+    if not isinstance(http, str):
+        options["http"] = http  # a protocol class of the caller's own
     options.setdefault("timeout_graceful_shutdown", 3)
     # Patches are tens of bytes: permessage-deflate (RFC 7692) would cost CPU on every
     # message and ~40 KiB of zlib state per connection for nothing.
     options.setdefault("ws_per_message_deflate", False)
-    config = uvicorn.Config(TransportLog(app), log_level=log_level, **options)
+    config = configure(uvicorn.Config(TransportLog(app), log_level=log_level, **options), header_timeout)
     redact_uvicorn_logs()  # DEBUG handshake lines would show the session cookie
+    quiet_transport_access_log()  # a line per event POST: CPU for nothing
+    write_logs_off_the_loop()  # a slow log reader must not stall every session
     return config
 
 

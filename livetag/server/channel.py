@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from typing import Any
 
 from ..session import Client, Session, Sink
 
@@ -19,10 +20,12 @@ class Mailbox:
     """Messages waiting for one HTTP client of ``session``; ``sink`` (its ``put``) is
     what the session writes to."""
 
-    def __init__(self, session: Session, limit: int) -> None:
+    def __init__(self, session: Session, limit: int, byte_limit: int = 4 << 20) -> None:
         self.session = session
         self.client: Client | None = None
         self.limit = limit
+        self.byte_limit = byte_limit
+        self._bytes = 0
         self.overflowed = False
         self.last_seen = time.monotonic()
         self._messages: deque[bytes] = deque()
@@ -34,11 +37,12 @@ class Mailbox:
     def put(self, message: bytes) -> None:
         if self.overflowed:
             return
-        if len(self._messages) >= self.limit:
+        if self._messages and (len(self._messages) >= self.limit or self._bytes + len(message) > self.byte_limit):
             # Too slow: forget it; its next request gets "rejoin" and a full render.
             self.close()
         else:
             self._messages.append(message)
+            self._bytes += len(message)
             self._ready.set()
 
     def close(self) -> None:
@@ -46,6 +50,7 @@ class Mailbox:
         a stream or long-poll waiting on it wakes up (and ends with "rejoin")."""
         self.overflowed = True
         self._messages.clear()
+        self._bytes = 0
         if self.client is not None:
             self.session.leave(self.client, self.sink)
         self._ready.set()
@@ -55,17 +60,23 @@ class Mailbox:
         self.last_seen = time.monotonic()
         messages = list(self._messages)
         self._messages.clear()
+        self._bytes = 0
         self._ready.clear()
         return messages
 
-    async def wait(self, timeout: float) -> list[bytes]:
-        """Messages as soon as there are any, or ``[]`` after ``timeout`` seconds.
+    def wake(self) -> None:
+        """Wake a stream or long-poll waiting on this mailbox (it rechecks why it waits)."""
+        self._ready.set()
+
+    async def wait(self, timeout: float, server: Any = None) -> list[bytes]:
+        """Messages as soon as there are any, or ``[]`` after ``timeout`` seconds, or at
+        once when ``server.stopping`` is (or becomes, with ``wake``) true.
 
         A wake-up whose messages another request took first (the response of an event
         POST) keeps waiting: an empty answer before the deadline is a wasted round trip."""
         self.last_seen = time.monotonic()
         deadline = asyncio.get_running_loop().time() + timeout
-        while not self._messages and not self.overflowed:
+        while not self._messages and not self.overflowed and not (server is not None and server.stopping):
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 break

@@ -16,7 +16,11 @@ the session's CSRF token in constant time:
 - ``POST /_lt/cookie``          stores the cookie session a WebSocket handler changed
 
 Errors: 400 malformed, 403 foreign origin or wrong token, 409 unknown client (rejoin),
-410 unknown session (reload), 413 too large, 429 too many messages (``Retry-After``).
+410 unknown session (reload), 413 too large, 429 too many messages (``Retry-After``),
+503 the server is stopping (``Retry-After``: the page reconnects to the next one).
+
+When the server stops (``stop``), every SSE stream ends and every long-poll is answered
+503 at once, so that the ASGI server's graceful shutdown does not wait for them.
 
 Every message costs the session's token bucket one token: each event and ``sync`` of an
 event POST, and each join (a join creates a client and may render the whole page). A
@@ -58,6 +62,10 @@ def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None)
                     headers={"Cache-Control": "no-store", **(headers or {})})
 
 
+def _stopping() -> Response:
+    return _error(503, "stopping", "the server is stopping: connect again", {"Retry-After": "1"})
+
+
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     kind = "bye" if status in (409, 410) else "err"
     return _json(b"[" + encode({"t": kind, "code": code, "msg": message}) + b"]", status, headers)
@@ -69,6 +77,15 @@ class HttpTransport:
     def __init__(self, webapp: WebApp) -> None:
         self.webapp = webapp
         self.mailboxes: dict[str, Mailbox] = {}
+        #: The server is stopping: streams end, long-polls are answered 503.
+        self.stopping = False
+
+    def stop(self) -> None:
+        """End every SSE stream and long-poll now (the server is stopping); later ones
+        are refused with 503 at once."""
+        self.stopping = True
+        for mailbox in list(self.mailboxes.values()):
+            mailbox.wake()
 
     # -- shared checks --------------------------------------------------------------------
 
@@ -142,8 +159,9 @@ class HttpTransport:
                 raise ProtocolError(f"expected a join message, got {type(message).__name__}", "not_joined")
             if session.check_token(message.token):  # else session.join refuses it
                 self._make_room(session, message)
-            mailbox = Mailbox(session, self.webapp.limits.max_queued_updates)
+            mailbox = Mailbox(session, self.webapp.limits.max_queued_updates, self.webapp.limits.max_queued_bytes)
             mailbox.client = session.join(message, mailbox.sink, request)
+            self.webapp.registry.joined(session)
         except MessageTooLarge as exc:
             return _error(413, exc.code, str(exc))
         except ProtocolError as exc:
@@ -207,15 +225,21 @@ class HttpTransport:
         mailbox = self._attached(request, token=False)  # reads only: no token needed
         if isinstance(mailbox, Response):
             return mailbox
-        messages = await mailbox.wait(POLL_SECONDS)
+        if self.stopping:
+            return _stopping()
+        messages = await mailbox.wait(POLL_SECONDS, self)
         if mailbox.overflowed:
             return _error(409, "rejoin", "client too slow: join again")
+        if not messages and self.stopping:
+            return _stopping()
         return _json(self.webapp.codec(mailbox.session).seal(json_array([m for m in messages if m])))
 
     async def sse(self, request: Request) -> Response:
         mailbox = self._attached(request, token=False)  # reads only: no token needed
         if isinstance(mailbox, Response):
             return mailbox
+        if self.stopping:
+            return _stopping()
         return StreamingResponse(self._stream(request, mailbox), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
@@ -223,14 +247,16 @@ class HttpTransport:
         seal = self.webapp.codec(mailbox.session).seal
         yield b": livetag\n\n"  # flushes proxies and tells the client the stream is open
         try:
-            while not mailbox.overflowed:
-                messages = await mailbox.wait(SSE_HEARTBEAT_SECONDS)
+            while not mailbox.overflowed and not self.stopping:
+                messages = await mailbox.wait(SSE_HEARTBEAT_SECONDS, self)
                 if mailbox.overflowed:
                     break
-                if not messages:
-                    yield b": keep-alive\n\n"
+                if messages:
+                    yield b"".join(b"data: " + seal(m) + b"\n\n" for m in messages if m)
                     continue
-                yield b"".join(b"data: " + seal(m) + b"\n\n" for m in messages if m)
+                if self.stopping:
+                    break
+                yield b": keep-alive\n\n"
         finally:
             if mailbox.client is not None:
                 mailbox.session.leave(mailbox.client, mailbox.sink)

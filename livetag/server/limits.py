@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 from ..errors import MessageTooLarge
+
+log = logging.getLogger("livetag.server.limits")
 
 
 @dataclass(frozen=True)  # no slots: the class attributes stay readable defaults
@@ -27,6 +31,10 @@ class Limits:
     max_queued_updates: int = 256
     max_sessions: int = 10_000
     session_timeout: float = 3600.0
+    max_queued_bytes: int = 4 << 20
+    join_grace: float = 30.0
+    new_sessions_per_second: float = 10.0
+    new_session_burst: int = 100
 
 
 class TokenBucket:
@@ -53,6 +61,49 @@ class TokenBucket:
     def retry_after(self, n: int = 1) -> float:
         """Seconds until ``n`` tokens are available."""
         return max(0.0, (n - self._tokens) / self.rate)
+
+
+class AddressBudget:
+    """A token bucket per client address (new sessions per second, ``burst`` saved up),
+    remembering at most ``max_addresses`` addresses (the least recently seen is
+    forgotten: a forgotten address starts with a full bucket, which only ever favours
+    a client). ``rate <= 0`` turns the budget off."""
+
+    def __init__(self, rate: float, burst: int, max_addresses: int = 65_536) -> None:
+        self.rate = rate
+        self.burst = max(1, burst)
+        self.max_addresses = max_addresses
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._logged: dict[str, float] = {}  # address -> when its refusals were last logged
+
+    def refuse(self, address: str) -> int | None:
+        """Spend one token of ``address``: ``None`` when there was one, else the seconds
+        to wait (``Retry-After``, at least 1)."""
+        if self.rate <= 0:
+            return None
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            bucket = self._buckets[address] = TokenBucket(self.rate, self.burst)
+            if len(self._buckets) > self.max_addresses:
+                forgotten, _ = self._buckets.popitem(last=False)
+                self._logged.pop(forgotten, None)
+        else:
+            self._buckets.move_to_end(address)
+        if bucket.take():
+            return None
+        now = time.monotonic()
+        if now - self._logged.get(address, -60.0) >= 60.0:  # a flood is one line a minute, not one per request
+            self._logged[address] = now
+            log.warning("new sessions from %s refused: more than %d at once or %g per second", address,
+                        self.burst, self.rate)
+        return max(1, round(bucket.retry_after() + 0.5))
+
+
+def client_address(conn: HTTPConnection) -> str:
+    """The client's address as the ASGI server reports it (``scope["client"]``: behind
+    a proxy, the forwarded one when the server trusts that proxy); ``"unknown"`` if none."""
+    client = conn.scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -27,11 +27,16 @@ class SessionRegistry:
     #: process-per-session ``Runner`` binds a registry to one id that its web workers issue.
     issues_cookies = True
 
-    def __init__(self, source: AppSource, *, debug: bool, max_sessions: int = 10_000) -> None:
+    def __init__(self, source: AppSource, *, debug: bool, max_sessions: int = 10_000, join_grace: float = 30.0) -> None:
         self.source = source
         self.debug = debug
         self.max_sessions = max_sessions
+        self.join_grace = join_grace
         self._sessions: dict[str, Session] = {}
+        #: Sessions no page has joined yet: id -> time.monotonic() deadline. Oldest first.
+        self._unjoined: dict[str, float] = {}
+        self._unjoined_ids: dict[Session, str] = {}
+        self._reserved = 0  # sessions being made (``make_room`` counted them in)
         self._shared: Session | None = None
         self._shared_id: str | None = None
         #: Build new sessions on the event loop (the app's init talks to asyncio) rather
@@ -52,12 +57,14 @@ class SessionRegistry:
         """A new session id and its session (runs the app's ``init``; raises what it raises).
 
         Call it off the event loop unless ``creates_on_loop``: ``init`` is user code and
-        may block. Raises
-        ``TooManySessions`` when ``max_sessions`` are live.
+        may block. Raises ``TooManySessions`` when ``max_sessions`` are live (call
+        ``make_room`` first, on the loop). The caller then makes it wait for its page
+        (``await_join``).
         """
         if self._shared is not None and self._shared_id is not None:
             return self._shared_id, self._shared
-        if len(self._sessions) >= self.max_sessions:
+        reserved, self._reserved = self._reserved > 0, max(0, self._reserved - 1)
+        if not reserved and len(self._sessions) >= self.max_sessions:
             raise TooManySessions(self.max_sessions)
         session_id = secrets.token_urlsafe(32)  # 256 bits
         session = Session(self.source, debug=self.debug, request=request)
@@ -66,6 +73,43 @@ class SessionRegistry:
         self._sessions[session_id] = session
         log.info("session %s created (%d live)", session.log_id, len(self._sessions))
         return session_id, session
+
+    @property
+    def shared(self) -> bool:
+        """Every visitor gets the one session of an app instance (no new session per visitor)."""
+        return isinstance(self.source, Tag)
+
+    def make_room(self) -> None:
+        """Reserve a place for the session ``create`` will make next (call it on the
+        loop): when ``max_sessions`` are live or reserved, discard the oldest session no
+        page ever joined (a page load that went no further), else raise
+        ``TooManySessions``. A session a page joined is never discarded to make room."""
+        while len(self._sessions) + self._reserved >= self.max_sessions:
+            if not self._unjoined:
+                raise TooManySessions(self.max_sessions)
+            oldest = next(iter(self._unjoined))
+            log.info("session table full: discarding a session no page joined")
+            self.discard(oldest)
+        self._reserved += 1
+
+    def await_join(self, session_id: str, session: Session) -> None:
+        """``session`` (just made by a page load) is discarded unless a page joins it
+        within ``join_grace`` seconds (see ``joined``). A reload of it starts the wait again.
+        The shared session of an app instance belongs to everyone and never waits."""
+        if session is self._shared:
+            return
+        self._unjoined.pop(session_id, None)  # re-inserted last: the dict stays oldest first
+        self._unjoined[session_id] = time.monotonic() + self.join_grace
+        self._unjoined_ids[session] = session_id
+
+    def joined(self, session: Session) -> None:
+        """A page joined ``session``: it is a real session from now on (idle expiry only)."""
+        session_id = self._unjoined_ids.pop(session, None)
+        if session_id is not None:
+            self._unjoined.pop(session_id, None)
+
+    def is_unjoined(self, session: Session) -> bool:
+        return session in self._unjoined_ids
 
     def expire(self, idle_seconds: float) -> int:
         """Discard sessions without a connected client for ``idle_seconds`` (their
@@ -76,6 +120,7 @@ class SessionRegistry:
             sid for sid, s in list(self._sessions.items())  # create() may insert from a handler thread
             if s is not self._shared and not s.connected_clients and now - s.last_active > idle_seconds
         ]
+        stale += [sid for sid, deadline in self._unjoined.items() if deadline < now and sid not in stale]
         for sid in stale:
             self.discard(sid)
         return len(stale)
@@ -86,6 +131,8 @@ class SessionRegistry:
         if session_id == self._shared_id:
             return
         session = self._sessions.pop(session_id, None)
+        if self._unjoined.pop(session_id, None) is not None and session is not None:
+            self._unjoined_ids.pop(session, None)
         if session is not None:
             if session is not self._shared:
                 session.close()

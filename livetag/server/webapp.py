@@ -21,8 +21,8 @@ import secrets
 import traceback
 import weakref
 from collections.abc import AsyncIterator
+from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -40,11 +40,13 @@ from ..execution import to_thread
 from ..session import AppSource, Session
 from .assets import CLIENT_FILES, CLIENT_SCRIPT, CLIENT_SCRIPT_HASH, client_file_response
 from .cookies import OptionalSessionMiddleware
+from .hosts import AllowedHosts, HostCheck, default_hosts, hosts_for_bind
 from .http import HttpTransport
-from .limits import Limits, TokenBucket
+from .limits import AddressBudget, Limits, TokenBucket, client_address
 from .page import render_page
 from .parano import CLEAR, AesGcmCodec, Codec
 from .registry import SessionRegistry
+from .shutdown import on_stop_signal
 from .websocket import CLOSE_POLICY, CLOSE_SESSION_EXPIRED, WebSocketConnection
 
 log = logging.getLogger("livetag.server.webapp")
@@ -58,30 +60,47 @@ class WebApp:
 
     ``debug=True`` shows escaped tracebacks of failing handlers in the page; with
     ``debug=False`` the page gets a generic message and an error id that matches the
-    server log line. ``allowed_origins`` lists extra origins (``"https://example.com"``)
-    whose pages may drive sessions, besides the app's own host. ``session_secret`` signs
+    server log line. ``allowed_hosts`` lists the host names the app answers to (see
+    ``livetag.server.hosts``: ``"example.com"``, ``"*.example.com"``, ``"*"``); any other
+    ``Host`` gets HTTP 400 on every request and WebSocket handshake. Default:
+    ``$LIVETAG_ALLOWED_HOSTS`` (comma-separated), else the loopback names (``localhost``,
+    ``*.localhost``); IP addresses are always served; ``.run(host="name")`` adds that
+    name. ``allowed_origins`` lists extra origins (``"https://example.com"``) whose
+    pages may drive sessions, besides pages served from an allowed host. ``session_secret`` signs
     the cookie behind ``request.session`` (default: ``$LIVETAG_SESSION_SECRET``, else a
     random secret per process). ``parano=True`` encrypts every payload on every
     transport with AES-GCM under a per-session key (see ``livetag.server.parano``; not
     a substitute for TLS). ``http_only=True`` makes the page use POST + long-poll only.
-    The remaining keywords are the ``Limits``.
+    ``trusted_proxies`` (addresses, or ``"*"``): apply the ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` headers of these peers (uvicorn's ``ProxyHeadersMiddleware``),
+    for ASGI servers that do not; the client address is what the new-session budget
+    counts. The remaining keywords are the ``Limits`` (see ``livetag.server.limits``).
 
     Mounted inside another Starlette app, the host's lifespan does not reach this one:
     add ``lifespan=webapp.lifespan`` to the host so that shutdown runs ``on_destroy``.
     """
 
     def __init__(self, app: AppSource, *, debug: bool = False, allowed_origins: tuple[str, ...] = (),
+                 allowed_hosts: Iterable[str] | None = None,
                  session_secret: str | None = None, parano: bool = False, max_message_bytes: int = Limits.max_message_bytes,
                  events_per_second: float = Limits.events_per_second, event_burst: int = Limits.event_burst,
                  max_queued_updates: int = Limits.max_queued_updates, max_sessions: int = Limits.max_sessions,
-                 session_timeout: float = Limits.session_timeout, http_only: bool = False) -> None:
+                 session_timeout: float = Limits.session_timeout, http_only: bool = False,
+                 max_queued_bytes: int = Limits.max_queued_bytes, join_grace: float = Limits.join_grace,
+                 new_sessions_per_second: float = Limits.new_sessions_per_second,
+                 new_session_burst: int = Limits.new_session_burst, trusted_proxies: Iterable[str] | None = None) -> None:
         self.debug = debug
         self.parano = parano
         self.http_only = http_only
         self.allowed_origins = frozenset(o.rstrip("/").lower() for o in allowed_origins)
+        #: Whether ``allowed_hosts`` came from the caller (else ``.run`` may add its host).
+        self.hosts_configured = allowed_hosts is not None
+        self.allowed_hosts = AllowedHosts(default_hosts() if allowed_hosts is None else allowed_hosts)
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates,
-                             max_sessions, session_timeout)
-        self.registry = SessionRegistry(app, debug=debug, max_sessions=max_sessions)
+                             max_sessions, session_timeout, max_queued_bytes, join_grace, new_sessions_per_second,
+                             new_session_burst)
+        self.registry = SessionRegistry(app, debug=debug, max_sessions=max_sessions, join_grace=join_grace)
+        self.new_sessions = AddressBudget(new_sessions_per_second, new_session_burst)
         self.http = HttpTransport(self)
         self._buckets: weakref.WeakKeyDictionary[Session, TokenBucket] = weakref.WeakKeyDictionary()
         self._codecs: weakref.WeakKeyDictionary[Session, Codec] = weakref.WeakKeyDictionary()
@@ -96,12 +115,16 @@ class WebApp:
             Route("/_lt/sse", self.http.sse, methods=["GET"]),
             Route("/_lt/cookie", self.http.cookie, methods=["POST"]),
         ]
+        middleware = [Middleware(HostCheck, hosts=lambda: self.allowed_hosts)]
+        if trusted_proxies is not None:
+            # The client address (for the new-session budget) and scheme as the proxy saw them.
+            from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+            middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=list(trusted_proxies)))
+        middleware.append(Middleware(OptionalSessionMiddleware, secret=session_secret))
         #: The ASGI application: a ``Starlette`` instance, as htag's ``.app`` is (users add
         #: routes to it: ``webapp.app.add_route("/health", health)``).
-        self.app = self.starlette = Starlette(
-            routes=routes, lifespan=self.lifespan,
-            middleware=[Middleware(OptionalSessionMiddleware, secret=session_secret)],
-        )
+        self.app = self.starlette = Starlette(routes=routes, lifespan=self.lifespan, middleware=middleware)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
@@ -114,8 +137,11 @@ class WebApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
-        """Start housekeeping; on exit discard every session (``on_destroy`` runs)."""
+        """Start housekeeping; on exit discard every session (``on_destroy`` runs). When
+        the server stops (SIGTERM/SIGINT, see ``livetag.server.shutdown``), SSE streams
+        and long-polls end at once instead of holding the graceful shutdown."""
         self._start_sweeper()
+        on_stop_signal(self, asyncio.get_running_loop())
         try:
             yield
         finally:
@@ -124,12 +150,16 @@ class WebApp:
                 self._sweeper = None
             self.registry.close_all()
 
+    def server_stopping(self) -> None:
+        """The server is stopping: end the HTTP transports' streams and long-polls now."""
+        self.http.stop()
+
     def _start_sweeper(self) -> None:
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
     async def _sweep(self) -> None:
-        interval = max(0.05, min(30.0, self.limits.session_timeout / 4))
+        interval = max(0.05, min(30.0, self.limits.session_timeout / 4, self.limits.join_grace / 4))
         while True:
             await asyncio.sleep(interval)
             try:
@@ -169,18 +199,20 @@ class WebApp:
         return COOKIE_NAME if not base else f"{COOKIE_NAME}_{hashlib.sha256(base.encode()).hexdigest()[:8]}"
 
     def origin_allowed(self, conn: HTTPConnection) -> bool:
-        """The ``Origin`` header matches the request's host or ``allowed_origins``.
+        """The ``Origin`` header names a page of an allowed host, or one of
+        ``allowed_origins`` (see ``AllowedHosts.origin_allowed``: never compared with the
+        ``Host`` header alone, which a DNS-rebinding page chooses).
 
         A request without ``Origin`` comes from a non-browser client, which cannot carry
         a victim's cookies, and is allowed (RFC 6455 section 10.2)."""
         origin = conn.headers.get("origin")
         if origin is None:
             return True
-        origin = origin.rstrip("/").lower()
-        if origin in self.allowed_origins:
-            return True
-        host = conn.headers.get("host", "").lower()
-        return bool(host) and urlsplit(origin).netloc == host
+        return self.allowed_hosts.origin_allowed(origin, conn.headers.get("host"), self.allowed_origins)
+
+    def set_allowed_hosts(self, hosts: AllowedHosts) -> None:
+        """Serve ``hosts`` from now on (``.run`` adds the name it binds)."""
+        self.allowed_hosts = hosts
 
     # -- endpoints ------------------------------------------------------------------------
 
@@ -196,14 +228,24 @@ class WebApp:
         new_id = None
         if session is not None:
             session.reload()  # F5: the same app instance unmounts and mounts again
+            if self.registry.is_unjoined(session):
+                self.registry.await_join(session_id, session)  # type: ignore[arg-type]
         else:
+            wait = None if self.registry.shared else self.new_sessions.refuse(client_address(request))
+            if wait is not None:
+                return HTMLResponse("<!DOCTYPE html><title>Busy</title><p>Too many new sessions from your "
+                                    "address; please retry in a moment.</p>", status_code=429,
+                                    headers={"Retry-After": str(wait), "Cache-Control": "no-store"})
             try:
-                # init is user code: it runs where livetag.execution places it (inline
-                # in a Runner's session process, see livetag.threads)
+                if not self.registry.shared:
+                    self.registry.make_room()  # on the loop: may discard a session no page joined
+                # init is user code: it runs where livetag.execution places it (inline in a
+                # Runner's session process, see livetag.threads); create spends the reservation.
                 if self.registry.creates_on_loop:
                     new_id, session = self.registry.create(request)
                 else:
                     new_id, session = await to_thread(self.registry.create, request)
+                self.registry.await_join(new_id, session)
             except TooManySessions as exc:
                 log.warning("%s", exc)
                 return HTMLResponse("<!DOCTYPE html><title>Busy</title><p>The server is full; please retry.</p>",
@@ -248,18 +290,27 @@ class WebApp:
             await websocket.send_text(encode({"t": "bye", "code": "expired", "msg": "session expired"}).decode())
             await websocket.close(CLOSE_SESSION_EXPIRED, "session expired")
             return
-        connection = WebSocketConnection(websocket, session, max_message_bytes=self.limits.max_message_bytes,
+        connection = WebSocketConnection(websocket, session, on_join=self.registry.joined,
+                                         max_message_bytes=self.limits.max_message_bytes,
                                          max_queued_updates=self.limits.max_queued_updates,
+                                         max_queued_bytes=self.limits.max_queued_bytes,
                                          bucket=self.bucket(session), codec=self.codec(session))
         await connection.run()
 
     # -- running --------------------------------------------------------------------------
+
+    def bind(self, host: str) -> None:
+        """Adapt the default ``allowed_hosts`` to the address served (``hosts_for_bind``);
+        configured ones stay as they are."""
+        if not self.hosts_configured:
+            self.set_allowed_hosts(hosts_for_bind(self.allowed_hosts, host))
 
     def run(self, host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, **uvicorn_options: Any) -> None:
         """Serve until stopped (Ctrl-C / SIGTERM). ``port=0`` takes a free port from the OS;
         the URL served is logged either way. Clients disconnecting never stop the server."""
         from ..runners.serve import serve
 
+        self.bind(host)
         uvicorn_options.setdefault("ws_max_size", self.limits.max_message_bytes)
         serve(self, host=host, port=port, open_browser=open_browser, **uvicorn_options)
 

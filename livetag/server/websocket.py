@@ -3,9 +3,16 @@
 Life cycle: ``CONNECTING`` (accepted, waiting for ``join``, at most ``JOIN_TIMEOUT``
 seconds; anything else closes it) -> ``JOINED`` (events flow) -> ``CLOSED``. Updates
 go through a bounded outbox drained by a writer task, so a session never waits for a
-slow socket; a client whose outbox overflows is dropped (close 1008) rather than
-buffered without bound. A ``bye`` from the session is sent, then the socket closes
-(4404 when the session expired).
+slow socket. A client that does not read is dropped (close 1008 ``update queue
+overflow: client too slow``) rather than buffered without bound, as soon as what waits
+for it passes ``max_queued_updates`` messages or ``max_queued_bytes`` bytes, or an
+update has waited ``WRITE_TIMEOUT`` seconds behind a send the socket does not take.
+What livetag holds for such a client is thus bounded in bytes: the outbox, one message
+being sent and the ASGI server's write buffer (uvicorn pauses sends above 64 KiB); the
+kernel's socket buffers come on top. The close frame goes out once the socket takes it
+again; a client that never reads again is abandoned after ``CLOSE_WAIT`` seconds (the
+ASGI app returns, the server closes the connection). A ``bye`` from the session is
+sent, then the socket closes (4404 when the session expired).
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ import asyncio
 import enum
 import logging
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -32,6 +41,11 @@ CLOSE_TOO_LARGE = 1009
 CLOSE_SESSION_EXPIRED = 4404
 
 JOIN_TIMEOUT = 10.0
+#: Seconds an update may wait behind a send the client's socket does not take.
+WRITE_TIMEOUT = 10.0
+#: Seconds a close frame for a client dropped as too slow may wait for its socket.
+CLOSE_WAIT = 30.0
+TOO_SLOW = "update queue overflow: client too slow"
 
 class ConnectionState(enum.Enum):
     CONNECTING = enum.auto()
@@ -48,7 +62,8 @@ class WebSocketConnection:
     """
 
     def __init__(self, websocket: WebSocket, session: Session, *, max_message_bytes: int,
-                 max_queued_updates: int, bucket: TokenBucket | None = None, codec: Codec = CLEAR) -> None:
+                 max_queued_updates: int, max_queued_bytes: int = 4 << 20, bucket: TokenBucket | None = None,
+                 codec: Codec = CLEAR, on_join: Callable[[Session], None] | None = None) -> None:
         self.websocket = websocket
         self.session = session
         self.bucket = bucket
@@ -59,31 +74,74 @@ class WebSocketConnection:
         self.sink = self._sink  # one bound method for the session to recognise
         self._outbox: deque[bytes] = deque()
         self._limit = max_queued_updates
+        self._byte_limit = max_queued_bytes
+        self._queued_bytes = 0
+        #: loop.time() when the send in progress started; 0.0: none in progress.
+        self._sending_since = 0.0
         self._waiter: asyncio.Future[None] | None = None
         self._closing: tuple[int, str] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._abandoned = False
+        self._closer: asyncio.Task[None] | None = None
+        self._on_join = on_join
 
     def _sink(self, message: bytes) -> None:
         if self._closing is not None:
             return
-        if len(self._outbox) >= self._limit:
-            log.warning("session %s: client not reading, dropping it", self.session.log_id)
-            self._outbox.clear()
-            self._closing = (CLOSE_POLICY, "update queue overflow: client too slow")
-        else:
-            self._outbox.append(self.codec.seal(message))
-            if message.startswith(b'{"t":"bye"'):  # the session ended this client
-                expired = b'"code":"expired"' in message
-                self._closing = (CLOSE_SESSION_EXPIRED, "session expired") if expired else (CLOSE_NORMAL, "ended")
+        sealed = self.codec.seal(message)
+        outbox = self._outbox
+        if outbox and (len(outbox) >= self._limit or self._queued_bytes + len(sealed) > self._byte_limit
+                       or (self._sending_since
+                           and asyncio.get_running_loop().time() - self._sending_since > WRITE_TIMEOUT)):
+            self._drop_slow()
+            return
+        outbox.append(sealed)
+        self._queued_bytes += len(sealed)
+        if message.startswith(b'{"t":"bye"'):  # the session ended this client
+            expired = b'"code":"expired"' in message
+            self._closing = (CLOSE_SESSION_EXPIRED, "session expired") if expired else (CLOSE_NORMAL, "ended")
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def _drop_slow(self) -> None:
+        """The client is not reading: forget what waits for it, stop writing to it and
+        close it with 1008 as soon as its socket takes a frame (see the module docstring)."""
+        log.warning("session %s: client not reading (%d updates, %d bytes waiting): dropping it",
+                    self.session.log_id, len(self._outbox), self._queued_bytes)
+        self._outbox.clear()
+        self._queued_bytes = 0
+        self._closing = (CLOSE_POLICY, TOO_SLOW)
+        if self.client is not None:
+            self.session.leave(self.client, self.sink)  # the session stops rendering for it
+        writer = self._writer
+        if writer is not None and not writer.done():
+            writer.cancel()  # blocked in a send the socket does not take (nothing written yet)
+        self._closer = asyncio.get_running_loop().create_task(self._close_slow())
+
+    async def _close_slow(self) -> None:
+        try:
+            await asyncio.wait_for(self._close(*self._closing), CLOSE_WAIT)  # type: ignore[misc]
+        except asyncio.TimeoutError:
+            # It never read again: end the ASGI connection; the server closes the socket.
+            self._abandoned = True
+            if self._task is not None and not self._task.done():
+                self._task.cancel()
+
     async def run(self) -> None:
-        writer = asyncio.create_task(self._write())
+        self._task = asyncio.current_task()
+        self._writer = writer = asyncio.create_task(self._write())
         try:
             await self._read()
+            if self._closer is not None:
+                await self._closer  # returning first would close the socket without the close frame
         except (WebSocketDisconnect, OSError, RuntimeError):
             pass  # the peer went away
+        except asyncio.CancelledError:
+            if not self._abandoned:
+                raise
+            self._task.uncancel()  # type: ignore[union-attr]
         finally:
             writer.cancel()
             if self.client is not None:
@@ -96,7 +154,11 @@ class WebSocketConnection:
         try:
             while True:
                 while outbox:
-                    await send({"type": "websocket.send", "text": outbox.popleft().decode()})
+                    message = outbox.popleft()
+                    self._queued_bytes -= len(message)
+                    self._sending_since = loop.time()
+                    await send({"type": "websocket.send", "text": message.decode()})
+                    self._sending_since = 0.0
                 if self._closing is not None:
                     await self._close(*self._closing)
                     return
@@ -136,6 +198,8 @@ class WebSocketConnection:
                         raise ProtocolError(f"expected a join message first, got {type(message).__name__}", "not_joined")
                     self.client = self.session.join(message, self.sink, self.websocket)
                     self.state = ConnectionState.JOINED
+                    if self._on_join is not None:
+                        self._on_join(self.session)
                 elif isinstance(message, EventMessage):
                     await self._dispatch(message)
                 elif isinstance(message, Resync):

@@ -5,7 +5,8 @@ can serve it as ``runner_apps:app``: ``LT_TIMEOUT`` (timeout_interaction, s),
 ``LT_INACTIVITY`` (timeout_inactivity, s), ``LT_MEMORY`` (max_memory_mb),
 ``LT_HTTP_ONLY`` (1/0), ``LT_DESTROYED`` (a file each ``on_destroy`` appends to),
 ``LT_MAX_SESSIONS`` (max_sessions), ``LT_SPARES`` (spare_processes), ``LT_NAP_FLAG`` (the
-file whose creation ends the synchronous ``nap`` handler).
+file whose creation ends the synchronous ``nap`` handler), ``LT_JOIN_GRACE`` (join_grace),
+``LT_SESSION_BURST`` / ``LT_SESSION_RATE`` (the new-session budget per address).
 """
 
 from __future__ import annotations
@@ -121,7 +122,9 @@ def _env(name: str, default: float) -> float:
 app = Runner(Counter, debug=True, timeout_interaction=_env("LT_TIMEOUT", 60),
              timeout_inactivity=_env("LT_INACTIVITY", 0),
              max_memory_mb=_env("LT_MEMORY", 0) or None, http_only=os.environ.get("LT_HTTP_ONLY") == "1",
-             max_sessions=int(_env("LT_MAX_SESSIONS", 1000)), spare_processes=int(_env("LT_SPARES", 1)))
+             max_sessions=int(_env("LT_MAX_SESSIONS", 1000)), spare_processes=int(_env("LT_SPARES", 1)),
+             join_grace=_env("LT_JOIN_GRACE", 30), new_session_burst=int(_env("LT_SESSION_BURST", 100)),
+             new_sessions_per_second=_env("LT_SESSION_RATE", 10))
 app.add_route("/whoami", whoami)
 app.add_route("/other", other)
 app.add_route("/ticker", ticker)

@@ -120,8 +120,9 @@ def test_spares_are_not_sessions_and_wait_while_the_server_is_full(serve: Serve,
     a_spare(runtime)
     assert sessions(runtime) == []
     one, two = Tab(server.url), Tab(server.url)
-    one.load()
-    two.load()
+    for tab in (one, two):  # joined: page loads alone would give way to new ones (issue 14)
+        tab.load()
+        tab.join()
     assert sorted(sessions(runtime)) == sorted([one.pid, two.pid])
     third = httpx.get(server.url + "/", timeout=20, trust_env=False)  # full: a spare does not make room
     assert third.status_code == 503 and third.headers["retry-after"]

@@ -223,8 +223,10 @@ async def test_the_session_cap_answers_503_with_retry_after(live_server: Serve, 
     webapp = WebApp(Board, max_sessions=3)
     with live_server(webapp.app) as server:
         w = await witness(server.url).start()
-        for _ in range(2):
-            await tab(server.url).load()
+        for _ in range(2):  # joined: real sessions (page loads alone would make room, see test_sessions_budget)
+            t = tab(server.url)
+            await t.load()
+            await t.join()
         full = await tab(server.url).http.get(server.url + "/")
         assert full.status_code == 503
         assert int(full.headers["retry-after"]) > 0

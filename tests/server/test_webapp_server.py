@@ -385,8 +385,10 @@ async def test_visitors_of_a_shared_instance_never_exhaust_the_session_limit(liv
         assert len(webapp.registry) <= 2
         other = WebApp(Counter, max_sessions=2)  # private sessions: the limit does apply
     with live_server(other.app) as server:
-        for _ in range(2):
-            await tab(server.url).load()
+        for _ in range(2):  # joined: page loads alone would make room (issue 14)
+            visitor = tab(server.url)
+            await visitor.load()
+            await visitor.join()
         response = await tab(server.url).http.get(server.url + "/")
         assert response.status_code == 503 and response.headers["retry-after"]
 

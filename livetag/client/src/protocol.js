@@ -20,7 +20,7 @@ export const OP = {
 export const CLOSE = { NORMAL: 1000, POLICY: 1008, TOO_LARGE: 1009, SESSION_EXPIRED: 4404, SESSION_ENDED: 4410 };
 
 // HTTP statuses of the HTTP transports' errors (livetag/server/http.py).
-export const HTTP = { BAD: 400, REFUSED: 403, REJOIN: 409, ENDED: 410, TOO_LARGE: 413, SLOW_DOWN: 429 };
+export const HTTP = { BAD: 400, REFUSED: 403, REJOIN: 409, ENDED: 410, TOO_LARGE: 413, SLOW_DOWN: 429, STOPPING: 503 };
 
 // A join refused for these reasons comes from a stale page: a fresh one fixes it.
 export const REFUSED = { CSRF: "csrf", VERSION: "version" };

@@ -64,7 +64,7 @@ export function http(kind, link) {
       return false;
     }
     if (res.status === HTTP.BAD || res.status === HTTP.TOO_LARGE) { console.error("livetag: message refused", await res.text()); return true; }
-    fail(); // 409 (join again), 5xx, proxies...
+    fail(); // 409 (join again), 503 (HTTP.STOPPING: the next server takes over), other 5xx, proxies...
     return false;
   }
   async function pump() {

@@ -125,7 +125,11 @@ def start_or_attach(identity: str, anchor: int, config: dict[str, Any], root: st
     Blocking (call it in a thread). Two workers doing this at once start one supervisor
     (``flock`` on the base directory's lock file). Raises ``SupervisorUnavailable``."""
     base = paths.base_dir(identity, root)
-    paths.ensure_private_dir(base)
+    try:
+        os.makedirs(base.parent, 0o700, exist_ok=True)  # a runtime_dir deleted under us
+        paths.ensure_private_dir(base)
+    except OSError as exc:
+        raise SupervisorUnavailable(f"expected a private directory at {base}, got {exc!r}") from exc
     instance = attach(base, anchor)
     if instance is not None:
         return instance
@@ -142,6 +146,23 @@ def start_or_attach(identity: str, anchor: int, config: dict[str, Any], root: st
         if instance is None:
             raise SupervisorUnavailable("the session supervisor started but does not answer")
         return instance
+
+
+def reattach(stale: Instance, wait: float) -> Instance | None:
+    """The supervisor ``stale`` again, if it still runs and answers within ``wait``
+    seconds (it makes its files again when they were deleted: see
+    ``Supervisor._repair_files``); ``None`` when it is gone. Blocking (call it in a
+    thread). Waiting for it, rather than starting another one at once, keeps its
+    sessions."""
+    deadline = time.monotonic() + wait
+    while _alive(stale.pid):
+        instance = attach(stale.base, stale.anchor)
+        if instance is not None:
+            return instance
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.1)
+    return None
 
 
 def _spawn(base: Path, anchor: int, config: dict[str, Any]) -> dict[str, Any]:

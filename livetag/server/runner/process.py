@@ -17,9 +17,10 @@ isolation, the supervisor enforces the timeouts, and a thread would cost memory 
 hop per event.
 
 Shared with the supervisor (a few doubles in shared memory, see ``Slot``): since when an
-interaction (event or ``init``) is running, when the last one happened, and why the
-supervisor asks this process to stop (SIGTERM). The supervisor enforces the timeouts;
-this process only reports.
+interaction (event or ``init``) is running, when the last one happened, why the
+supervisor asks this process to stop (SIGTERM), whether a page ever joined, and a
+heartbeat its event loop writes every ``ProcessConfig.heartbeat`` seconds. The
+supervisor enforces the timeouts; this process only reports.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class Slot(enum.IntEnum):
     BUSY_SINCE = 0     # time.monotonic() when the running interaction started; 0: none
     LAST_ACTIVE = 1    # time.monotonic() of the last interaction or page load
     STOP_REASON = 2    # a StopReason value, written by the supervisor before SIGTERM
+    JOINED = 3         # 1.0 once a page joined the session (0.0: only page loads so far)
+    HEARTBEAT = 4      # time.monotonic() of the event loop's last tick (0.0: not started)
 
 
 class StopReason(enum.IntEnum):
@@ -89,8 +92,14 @@ class ProcessConfig:
     parano: bool = False
     http_only: bool = False
     allowed_origins: tuple[str, ...] = ()
+    #: ``None``: ``WebApp``'s default (``$LIVETAG_ALLOWED_HOSTS``, else the loopback names).
+    allowed_hosts: tuple[str, ...] | None = None
     limits: dict[str, Any] = field(default_factory=dict)
     timeout_inactivity: float = 0.0
+    #: Seconds between two writes of ``Slot.HEARTBEAT`` by the event loop.
+    heartbeat: float = 5.0
+    #: Where the supervisor put this session's listening socket (put back if deleted).
+    socket_path: str = ""
 
     def to_json(self) -> bytes:
         return orjson.dumps({**dataclasses.asdict(self), "app": self.app.to_json()})
@@ -103,12 +112,15 @@ class ProcessConfig:
         return cls(str(fields["session_id"]), AppRef.from_json(fields["app"]), debug=bool(fields["debug"]),
                    parano=bool(fields["parano"]), http_only=bool(fields["http_only"]),
                    allowed_origins=tuple(str(o) for o in fields["allowed_origins"]),
-                   limits=dict(fields["limits"]), timeout_inactivity=float(fields["timeout_inactivity"]))
+                   allowed_hosts=None if fields.get("allowed_hosts") is None
+                   else tuple(str(h) for h in fields["allowed_hosts"]),
+                   limits=dict(fields["limits"]), timeout_inactivity=float(fields["timeout_inactivity"]),
+                   heartbeat=float(fields.get("heartbeat", 5.0)), socket_path=str(fields.get("socket_path", "")))
 
     def same_webapp(self, other: ProcessConfig) -> bool:
         """True when both build the same ``WebApp`` (everything but the session)."""
-        return dataclasses.replace(self, session_id="", timeout_inactivity=0.0) == \
-            dataclasses.replace(other, session_id="", timeout_inactivity=0.0)
+        ignored = {"session_id": "", "timeout_inactivity": 0.0, "heartbeat": 0.0, "socket_path": ""}
+        return dataclasses.replace(self, **ignored) == dataclasses.replace(other, **ignored)
 
 
 @dataclass(frozen=True)
@@ -129,8 +141,9 @@ class BoundRegistry(SessionRegistry):
 
     issues_cookies = False
 
-    def __init__(self, source: Any, *, debug: bool, session_id: str, host: SessionHost) -> None:
-        super().__init__(source, debug=debug, max_sessions=1)
+    def __init__(self, source: Any, *, debug: bool, session_id: str, host: SessionHost,
+                 join_grace: float = 30.0) -> None:
+        super().__init__(source, debug=debug, max_sessions=1, join_grace=join_grace)
         self.session_id = session_id
         self._host = host
         self._create_lock = threading.Lock()
@@ -159,6 +172,13 @@ class BoundRegistry(SessionRegistry):
         if not self._sessions:
             self._host.stop_soon()
 
+    def make_room(self) -> None:
+        """Nothing to reserve: the one session of this process is made once (``create``)."""
+
+    def joined(self, session: Session) -> None:
+        super().joined(session)
+        self._host.shared[Slot.JOINED] = 1.0  # the supervisor never ends it to make room
+
 
 class SessionHost:
     """The event loop side of a session process."""
@@ -174,6 +194,50 @@ class SessionHost:
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._heartbeat: asyncio.TimerHandle | None = None
+        self._servers: list[asyncio.AbstractServer] = []
+
+    def _beat(self) -> None:
+        # The supervisor kills a process whose loop stops ticking for timeout_interaction:
+        # frozen (SIGSTOP), descheduled, or blocked, with or without an event in flight.
+        self.shared[Slot.HEARTBEAT] = time.monotonic()
+        self._heartbeat = self._loop.call_later(self.config.heartbeat, self._beat)  # type: ignore[union-attr]
+        self._check_socket()
+
+    def _check_socket(self) -> None:
+        """Put this session's socket back when its file was deleted (a cleaned runtime
+        directory that the supervisor made again): a new listening socket at the same
+        path, served like the first. A path now held by another socket (a process that
+        replaced this one) is left alone."""
+        path = self.config.socket_path
+        if not path:
+            return
+        try:
+            os.stat(path)
+            return
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return
+        if not os.path.isdir(os.path.dirname(path)):
+            return  # the supervisor has not made the directory again yet
+        tmp = os.path.join(os.path.dirname(path), f".r{os.getpid()}")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            sock.bind(tmp)
+            sock.listen(512)
+            os.replace(tmp, path)
+        except OSError as exc:
+            sock.close()
+            log.warning("process %d could not put its socket back (%s)", os.getpid(), exc)
+            return
+        log.warning("process %d put its socket back (the runtime directory was deleted)", os.getpid())
+        self._loop.create_task(self._serve_also(sock))  # type: ignore[union-attr]
+
+    async def _serve_also(self, sock: socket.socket) -> None:
+        self._servers.append(await asyncio.start_unix_server(self._accept, sock=sock))
 
     def mark_busy(self, busy: bool) -> None:
         now = time.monotonic()
@@ -196,7 +260,7 @@ class SessionHost:
             self.webapp = build_webapp(config)
         webapp = self.webapp
         self.registry = BoundRegistry(webapp.registry.source, debug=config.debug, session_id=config.session_id,
-                                      host=self)
+                                      host=self, join_grace=webapp.limits.join_grace)
         webapp.registry = self.registry
         Session.busy_hook = self.mark_busy  # this process hosts one session: a class-wide hook
         async with webapp.lifespan():
@@ -205,10 +269,15 @@ class SessionHost:
             self._loop.add_signal_handler(signal.SIGTERM, self._stop.set)
             self.shared[Slot.BUSY_SINCE] = 0.0  # started: what follows is the app's time
             self.shared[Slot.LAST_ACTIVE] = time.monotonic()
+            self._beat()
             unused = self._loop.call_later(UNUSED_PROCESS_SECONDS, self._stop_if_unused)
             await self._stop.wait()
             unused.cancel()
+            if self._heartbeat is not None:
+                self._heartbeat.cancel()
             server.close()
+            for extra in self._servers:
+                extra.close()
             before = asyncio.all_tasks()
             self._close_session()
             await self._drain(asyncio.all_tasks() - before)  # the on_destroy coroutines
@@ -294,7 +363,7 @@ def build_webapp(config: ProcessConfig) -> WebApp:
         if expected.same_webapp(config):
             return webapp
     return WebApp(config.app.resolve(), debug=config.debug, parano=config.parano, http_only=config.http_only,
-                  allowed_origins=config.allowed_origins, **config.limits)
+                  allowed_origins=config.allowed_origins, allowed_hosts=config.allowed_hosts, **config.limits)
 
 
 async def receive_assignment(control: socket.socket,

@@ -29,7 +29,7 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -40,13 +40,15 @@ from starlette.types import Receive, Scope, Send
 
 from ...protocol import encode
 from ..cookies import SECRET_ENV, OptionalSessionMiddleware
-from ..limits import Limits
 from ..assets import CLIENT_FILES, CLIENT_SCRIPT_HASH, client_file_response
+from ..hosts import AllowedHosts, default_hosts, header, hosts_for_bind, refuse_host
+from ..limits import Limits, client_address
+from ..shutdown import on_stop_signal
 from ..webapp import COOKIE_NAME
 from ..websocket import CLOSE_SESSION_EXPIRED
 from . import bridge
 from .appref import AppRef, in_helper_process
-from .client import Instance, server_anchor, start_or_attach
+from .client import Instance, reattach, server_anchor, start_or_attach
 from ...errors import SupervisorUnavailable
 
 log = logging.getLogger("livetag.server.runner")
@@ -54,6 +56,11 @@ log = logging.getLogger("livetag.server.runner")
 #: WebSocket close code: the session's process ended (timeout, crash, memory...).
 CLOSE_SESSION_ENDED = 4410
 WORKER_HEADER = b"x-livetag-worker"
+#: Seconds a worker waits for a supervisor that stopped answering (its files deleted and
+#: being made again) before starting another one.
+REATTACH_SECONDS = 5.0
+#: Seconds a worker waits for a live session's socket to be put back (see ``_open_session``).
+SOCKET_RETURN_SECONDS = 8.0
 
 
 def cookie_name_for(base: str) -> str:
@@ -102,11 +109,14 @@ class Runner(Starlette):
                  parano: bool = False, http_only: bool = False, timeout_interaction: float = 60,
                  timeout_inactivity: float = 0, max_memory_mb: float | None = None, *,
                  session_secret: str | None = None, allowed_origins: tuple[str, ...] = (),
-                 runtime_dir: str | None = None, spare_processes: int = 1,
+                 allowed_hosts: Iterable[str] | None = None, runtime_dir: str | None = None, spare_processes: int = 1,
                  max_message_bytes: int = Limits.max_message_bytes,
                  events_per_second: float = Limits.events_per_second, event_burst: int = Limits.event_burst,
                  max_queued_updates: int = Limits.max_queued_updates, max_sessions: int = 1000,
-                 session_timeout: float = Limits.session_timeout) -> None:
+                 session_timeout: float = Limits.session_timeout, max_queued_bytes: int = Limits.max_queued_bytes,
+                 join_grace: float = Limits.join_grace,
+                 new_sessions_per_second: float = Limits.new_sessions_per_second,
+                 new_session_burst: int = Limits.new_session_burst) -> None:
         super().__init__(debug=debug, routes=[Route("/", self._index, methods=["GET", "HEAD"])],
                          lifespan=self._lifespan)
         self.App = app
@@ -118,16 +128,19 @@ class Runner(Starlette):
         self.max_memory_mb = max_memory_mb
         self.session_secret = session_secret or os.environ.get(SECRET_ENV) or None
         self.allowed_origins = tuple(allowed_origins)
+        self.hosts_configured = allowed_hosts is not None
+        self.allowed_hosts = AllowedHosts(default_hosts() if allowed_hosts is None else allowed_hosts)
         self.runtime_dir = runtime_dir
         if spare_processes < 0:
             raise ValueError(f"expected spare_processes >= 0, got {spare_processes}")
         self.spare_processes = int(spare_processes)
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates, max_sessions,
-                             session_timeout)
+                             session_timeout, max_queued_bytes, join_grace, new_sessions_per_second, new_session_burst)
         self._refs: dict[Any, AppRef] = {app: self.app_ref}
         self._instance: Instance | None = None
         self._cookies: OptionalSessionMiddleware | None = None
         self._attaching: asyncio.Lock | None = None
+        self._stopping: asyncio.Event | None = None
         self._anchor: int | None = None
 
     # -- ASGI -----------------------------------------------------------------------------
@@ -135,6 +148,10 @@ class Runner(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await super().__call__(scope, receive, send)
+            return
+        if not self.allowed_hosts.allows_header(header(scope, b"host")):
+            # Before anything else: a DNS-rebinding page gets nothing, not even a supervisor.
+            await refuse_host(scope, receive, send, header(scope, b"host"), self.allowed_hosts)
             return
         scope["app"] = self
         try:
@@ -156,6 +173,8 @@ class Runner(Starlette):
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Any) -> AsyncIterator[None]:
+        self._stopping = asyncio.Event()
+        on_stop_signal(self, asyncio.get_running_loop())
         yield
         instance = self._instance
         if instance is not None and self._anchor == os.getpid():
@@ -175,12 +194,17 @@ class Runner(Starlette):
         level = logging.getLogger("livetag").getEffectiveLevel()
         limits = {"max_message_bytes": self.limits.max_message_bytes, "events_per_second": self.limits.events_per_second,
                   "event_burst": self.limits.event_burst, "max_queued_updates": self.limits.max_queued_updates,
-                  "session_timeout": self.limits.session_timeout}
+                  "session_timeout": self.limits.session_timeout, "max_queued_bytes": self.limits.max_queued_bytes,
+                  "join_grace": self.limits.join_grace,
+                  # one budget for the whole server: the supervisor's (see ``new_sessions``)
+                  "new_sessions_per_second": 0.0}
         return {"timeout_interaction": self.timeout_interaction, "timeout_inactivity": self.timeout_inactivity,
                 "max_memory_mb": self.max_memory_mb, "max_sessions": self.limits.max_sessions, "limits": limits,
-                "allowed_origins": list(self.allowed_origins), "session_secret": self.session_secret,
+                "allowed_origins": list(self.allowed_origins), "allowed_hosts": list(self.allowed_hosts.names),
+                "session_secret": self.session_secret,
                 "preload": [self.app_ref.to_json()], "log_level": logging.getLevelName(level),
-                "spare_processes": self.spare_processes, "options": [self.debug, self.parano, self.http_only]}
+                "spare_processes": self.spare_processes, "options": [self.debug, self.parano, self.http_only],
+                "new_sessions": [self.limits.new_sessions_per_second, self.limits.new_session_burst]}
 
     async def _attach(self, scope: Scope, stale: Instance | None = None) -> Instance:
         if self._instance is not None and self._instance is not stale:
@@ -192,8 +216,12 @@ class Runner(Starlette):
                 return self._instance
             if self._anchor is None:
                 self._anchor = server_anchor()
-            instance = await asyncio.to_thread(start_or_attach, self._identity(scope), self._anchor,
-                                               self._supervisor_config(), self.runtime_dir)
+            instance = None
+            if stale is not None:  # its files may be being made again: wait for it a moment
+                instance = await asyncio.to_thread(reattach, stale, REATTACH_SECONDS)
+            if instance is None:
+                instance = await asyncio.to_thread(start_or_attach, self._identity(scope), self._anchor,
+                                                   self._supervisor_config(), self.runtime_dir)
             if self._cookies is None or instance.cookie_secret != (self._instance.cookie_secret if self._instance else None):
                 self._cookies = OptionalSessionMiddleware(self._route, secret=instance.cookie_secret)
             self._instance = instance
@@ -232,6 +260,7 @@ class Runner(Starlette):
         options = [self.debug, self.parano if parano is None else parano,
                    self.http_only if http_only is None else http_only]
         message = {"op": "page", "base": base, "sid": request.cookies.get(name), "app": ref.to_json(),
+                   "client": client_address(request),
                    "query": scope.get("query_string", b"").decode("latin-1"), "new": "n" in request.query_params,
                    "options": options}
         return _PageRelay(self, message, name)
@@ -252,17 +281,79 @@ class Runner(Starlette):
             return
         name = instance.session_name(base, sid)
         state = bridge.RelayState()
-        try:
-            reader, writer = await asyncio.open_unix_connection(instance.session_path(name))
-        except OSError:
+        opened = await self._open_session(scope, base, sid)
+        if opened is None:
             outcome = bridge.Outcome.PROCESS_GONE
         else:
+            reader, writer = opened
             # The session's WebApp is mounted at ``base``: its routes are relative to it.
             relayed = dict(scope) if scope.get("root_path", "") == base else {**scope, "root_path": base}
-            outcome = await bridge.relay(relayed, receive, send, reader, writer, state, self._on_start())
+            relay = bridge.relay(relayed, receive, send, reader, writer, state, self._on_start())
+            if scope["type"] == "http" and rest in ("sse", "poll") and self._stopping is not None:
+                outcome = await self._until_stop(relay, scope, receive, send, state)
+            else:
+                outcome = await relay
         if outcome is bridge.Outcome.PROCESS_GONE:
             status = await self._status(scope, name)
             await self._gone(scope, receive, send, state, status.get("code", "expired"), status.get("msg", ""))
+
+    def server_stopping(self) -> None:
+        """The server is stopping (SIGTERM/SIGINT, see ``livetag.server.shutdown``): relayed
+        SSE streams and long-polls end now, instead of holding the graceful shutdown."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def _until_stop(self, relay: Any, scope: Scope, receive: Receive, send: Send,
+                          state: bridge.RelayState) -> bridge.Outcome:
+        """Relay a stream or long-poll until it ends or the server stops; then end it as
+        the session process would: the stream's last chunk, or 503 for a long-poll."""
+        assert self._stopping is not None
+        relaying = asyncio.ensure_future(relay)
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({relaying, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if relaying.done():
+            return relaying.result()
+        relaying.cancel()  # closes the connection to the session process
+        with contextlib.suppress(BaseException):
+            await relaying
+        try:
+            if not state.started:
+                bye = encode({"t": "err", "code": "stopping", "msg": "the server is stopping: connect again"})
+                await self._send_response(Response(b"[" + bye + b"]", status_code=503, media_type="application/json",
+                                                   headers={"Retry-After": "1", "Cache-Control": "no-store"}),
+                                          scope, receive, send)
+            elif not state.closed:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except (OSError, RuntimeError):
+            pass  # the browser went away too
+        return bridge.Outcome.COMPLETE
+
+    async def _open_session(self, scope: Scope, base: str, sid: str) -> tuple[Any, Any] | None:
+        """A connection to the process of session ``sid`` (mounted at ``base``), or
+        ``None`` when it is gone. A socket file that is missing while the supervisor says
+        the process lives (a deleted runtime directory being made again) is waited for,
+        ``SOCKET_RETURN_SECONDS`` at most."""
+        deadline = asyncio.get_running_loop().time() + SOCKET_RETURN_SECONDS
+        while True:
+            instance = self._instance
+            assert instance is not None
+            name = instance.session_name(base, sid)
+            try:
+                return await asyncio.open_unix_connection(instance.session_path(name))
+            except OSError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                return None
+            try:
+                status = await self._request(scope, {"op": "status", "name": name})
+            except SupervisorUnavailable:
+                return None
+            if status.get("state") != "live":
+                return None
+            await asyncio.sleep(0.2)
 
     async def _status(self, scope: Scope, name: str) -> dict[str, Any]:
         """Why the session ``name`` is gone, from the supervisor. Its socket closing can
@@ -348,6 +439,12 @@ class Runner(Starlette):
 
     # -- running --------------------------------------------------------------------------
 
+    def bind(self, host: str) -> None:
+        """Adapt the default ``allowed_hosts`` to the address served (``hosts_for_bind``);
+        configured ones stay as they are."""
+        if not self.hosts_configured:
+            self.allowed_hosts = hosts_for_bind(self.allowed_hosts, host)
+
     def run(self, host: str | None = None, port: int | None = None, **uvicorn_options: Any) -> None:
         """Serve with uvicorn on ``host:port`` (default: the Runner's) until stopped
         (Ctrl-C / SIGTERM); sessions end with the server. Returns at once when called
@@ -356,7 +453,9 @@ class Runner(Starlette):
             return
         from ...runners.serve import serve
 
-        serve(self, host=self.host if host is None else host, port=self.port if port is None else port,
+        bound = self.host if host is None else host
+        self.bind(bound)
+        serve(self, host=bound, port=self.port if port is None else port,
               **uvicorn_options)
 
 
@@ -400,15 +499,12 @@ class _PageRelay(Response):
                                          f"SameSite=lax{secure}".encode())]
             relayed = dict(scope)
             relayed.update(root_path=base, path=base + "/", raw_path=(base + "/").encode(), headers=headers)
-            instance = runner._instance
-            assert instance is not None
             state = bridge.RelayState()
-            try:
-                reader, writer = await asyncio.open_unix_connection(
-                    instance.session_path(instance.session_name(base, sid)))
-            except OSError:
+            opened = await runner._open_session(scope, base, sid)
+            if opened is None:
                 outcome = bridge.Outcome.PROCESS_GONE
             else:
+                reader, writer = opened
                 outcome = await bridge.relay(relayed, receive, send, reader, writer, state, runner._on_start(extra))
             if outcome is not bridge.Outcome.PROCESS_GONE or state.started:
                 return
@@ -422,6 +518,10 @@ class _PageRelay(Response):
         if reply["error"] == "full":
             response = HTMLResponse("<!DOCTYPE html><title>Busy</title><p>The server is full; please retry.</p>",
                                     status_code=503, headers={"Retry-After": "30"})
+        elif reply["error"] == "budget":
+            response = HTMLResponse("<!DOCTYPE html><title>Busy</title><p>Too many new sessions from your address; "
+                                    "please retry in a moment.</p>", status_code=429,
+                                    headers={"Retry-After": str(int(reply.get("retry", 1))), "Cache-Control": "no-store"})
         else:
             log.error("the supervisor could not open a session: %s", reply.get("msg"))
             response = HTMLResponse("<!DOCTYPE html><title>Error</title><p>The application failed to start.</p>",

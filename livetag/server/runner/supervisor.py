@@ -49,13 +49,14 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
+from ..limits import AddressBudget
 from . import bridge, paths
 from .appref import ROLE_ENV, AppRef
 from .preload import EXPECTED_ENV, LOG_LEVEL_ENV, PRELOAD_ENV, SYS_PATH_ENV
@@ -80,6 +81,10 @@ SPARE_DELAY_SECONDS = 0.02
 #: 0.5 s, 1 s, 2 s... up to ``SPARE_MAX_BACKOFF_SECONDS``.
 SPARE_MIN_LIFE_SECONDS = 5.0
 SPARE_MAX_BACKOFF_SECONDS = 30.0
+#: Longest interval between two heartbeats of a session process's event loop.
+HEARTBEAT_SECONDS = 5.0
+#: How often the supervisor checks that its files are in place (see ``_repair_files``).
+FILES_CHECK_SECONDS = 1.0
 
 
 class ProcessState(enum.Enum):
@@ -185,12 +190,19 @@ class Supervisor:
         self.path_key = secrets.token_bytes(32)
         self.cookie_secret = config.get("session_secret") or secrets.token_urlsafe(32)
         self.timeout_interaction = float(config["timeout_interaction"])
+        #: How often session processes' loops tick (``Slot.HEARTBEAT``): a loop silent for
+        #: ``timeout_interaction`` (plus one tick) is frozen or blocked, and killed.
+        self.heartbeat = max(0.05, min(HEARTBEAT_SECONDS, self.timeout_interaction / 4))
         self.timeout_inactivity = float(config["timeout_inactivity"])
         self.max_memory_mb = config.get("max_memory_mb")
         self.max_sessions = int(config["max_sessions"])
         self.spare_processes = max(0, int(config.get("spare_processes", 1)))
         self.limits = dict(config.get("limits", {}))
         self.allowed_origins = tuple(config.get("allowed_origins", ()))
+        self.allowed_hosts = tuple(config["allowed_hosts"]) if config.get("allowed_hosts") is not None else None
+        rate, burst = config.get("new_sessions") or (0.0, 1)
+        #: New sessions per client address, for every web worker at once.
+        self.new_sessions = AddressBudget(float(rate), int(burst))
         self.sessions: dict[str, SessionRecord] = {}
         self.closing: set[SessionRecord] = set()
         self.creating: dict[str, asyncio.Future[SessionRecord]] = {}
@@ -213,6 +225,8 @@ class Supervisor:
         self._expected = self._config("", AppRef.from_json(preload[0]), tuple(options)) if preload else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
+        self._ctl_ino = 0
+        self._repairing = False
         # Each session process holds the other end: EOF there = this supervisor died.
         self._lifeline, self._lifeline_child = socket.socketpair()
 
@@ -228,15 +242,14 @@ class Supervisor:
         os.umask(0o077)
         os.mkdir(self.dir, 0o700)
         os.mkdir(self.dir / "s", 0o700)
-        paths.write_json(self.dir / "keys.json", {"path_key": self.path_key.hex(), "cookie_secret": self.cookie_secret,
-                                                  "pid": os.getpid(), "anchor": self.anchor})
+        self._write_keys()
         self.ctx.set_forkserver_preload(["livetag.server.runner.preload"])
         if self._expected is not None:  # the fork server builds its WebApp ahead (see ``preload``)
             os.environ[EXPECTED_ENV] = self._expected.to_json().decode()
         if self.spare_processes and priority_restorable():
             self._low_priority = min(19, self._base_priority + SPARE_NICE)
         warm = loop.run_in_executor(self.executor, _start_fork_server, self._low_priority)
-        self._server = await asyncio.start_unix_server(self._control, path=str(self.dir / "ctl"))
+        await self._serve_control()
         loop.add_signal_handler(signal.SIGTERM, self.request_shutdown)
         self._watch_anchor()
         watchdog = loop.create_task(self._watchdog())
@@ -252,6 +265,61 @@ class Supervisor:
         self._refill_spares()
         await self._done.wait()
         watchdog.cancel()
+
+    def _write_keys(self) -> None:
+        paths.write_json(self.dir / "keys.json", {"path_key": self.path_key.hex(), "cookie_secret": self.cookie_secret,
+                                                  "pid": os.getpid(), "anchor": self.anchor})
+
+    async def _serve_control(self) -> None:
+        """(Re)open the control socket ``ctl``; remember its inode to notice it replaced or gone."""
+        if self._server is not None:
+            self._server.close()
+        path = self.dir / "ctl"
+        self._server = await asyncio.start_unix_server(self._control, path=str(path))
+        self._ctl_ino = os.stat(path).st_ino
+
+    def _files_intact(self) -> bool:
+        """Everything web workers need to reach this supervisor is in place: the control
+        socket (the same one), the keys, the sockets' directory, ``current.json`` naming us."""
+        try:
+            if os.stat(self.dir / "ctl").st_ino != self._ctl_ino or not (self.dir / "s").is_dir():
+                return False
+            if not (self.dir / "keys.json").is_file():
+                return False
+        except OSError:
+            return False
+        current = paths.read_json(self.base / "current.json")
+        return current is not None and current.get("instance") == self.instance
+
+    async def _repair_files(self) -> None:
+        """The private directory was deleted or damaged (someone cleaned ``/tmp``, a
+        wrong ``rm``): make it again, so that web workers reach this supervisor and its
+        sessions again. Session processes put their own sockets back (see
+        ``process.SessionHost``) once ``s/`` exists. Never takes over from another live
+        supervisor that a web worker started meanwhile."""
+        log.warning("the private directory %s was deleted or damaged: making it again", self.dir)
+        await asyncio.to_thread(self._repair_directories)
+        await self._serve_control()
+        await asyncio.to_thread(self._repair_current)
+
+    def _repair_directories(self) -> None:
+        os.makedirs(self.base.parent, 0o700, exist_ok=True)
+        paths.ensure_private_dir(self.base)
+        for directory in (self.dir, self.dir / "s"):
+            paths.ensure_private_dir(directory)
+        self._write_keys()
+
+    def _repair_current(self) -> None:
+        with paths.locked(self.base):
+            current = paths.read_json(self.base / "current.json")
+            if current is not None and current.get("instance") not in (None, self.instance) \
+                    and current.get("anchor") == self.anchor \
+                    and paths.socket_alive(self.base / str(current.get("instance")) / "ctl"):
+                log.warning("another supervisor (%s) serves this server now: this one keeps only its own sessions",
+                            current.get("instance"))
+                return
+            paths.write_json(self.base / "current.json", {"pid": os.getpid(), "anchor": self.anchor,
+                                                          "instance": self.instance})
 
     def _watch_anchor(self) -> None:
         assert self._loop is not None
@@ -396,6 +464,9 @@ class Supervisor:
                     continue
                 # else: its process ended (killed, crashed, expired): a fresh one, same id
             else:
+                wait = self.new_sessions.refuse(str(request.get("client") or "unknown"))
+                if wait is not None:
+                    return {"error": "budget", "retry": wait}
                 sid = secrets.token_urlsafe(32)  # 256 bits
                 issued = True
                 name = self._name(base, sid)
@@ -419,8 +490,9 @@ class Supervisor:
     def _config(self, sid: str, app: AppRef, options: tuple[bool, ...]) -> ProcessConfig:
         debug, parano, http_only = options
         return ProcessConfig(sid, app, debug=debug, parano=parano, http_only=http_only,
-                             allowed_origins=self.allowed_origins, limits=self.limits,
-                             timeout_inactivity=self.timeout_inactivity)
+                             allowed_origins=self.allowed_origins, allowed_hosts=self.allowed_hosts,
+                             limits=self.limits, timeout_inactivity=self.timeout_inactivity,
+                             heartbeat=self.heartbeat)
 
     async def _create(self, name: str, sid: str, base: str, query: tuple[tuple[str, str], ...], app: AppRef,
                       options: tuple[bool, ...]) -> SessionRecord:
@@ -429,8 +501,8 @@ class Supervisor:
         self.creating[name] = future
         try:
             if len(self.sessions) >= self.max_sessions:
-                raise ServerFull()
-            config = self._config(sid, app, options)
+                self._make_room()
+            config = replace(self._config(sid, app, options), socket_path=str(self.dir / "s" / name))
             self._expected = self._config("", app, options)
             listener = self._listen(name)
             try:
@@ -459,6 +531,16 @@ class Supervisor:
             raise
         finally:
             del self.creating[name]
+
+    def _make_room(self) -> None:
+        """The server is full: end the oldest session process no page ever joined (a page
+        load that went no further, see ``Slot.JOINED``), else raise ``ServerFull``."""
+        unjoined = [r for r in self.sessions.values() if r.state is ProcessState.LIVE and not r.shared[Slot.JOINED]]
+        if not unjoined:
+            raise ServerFull()
+        oldest = min(unjoined, key=lambda r: r.started)
+        log.info("server full: ending session process %d of %s, which no page joined", oldest.pid, oldest.log_id)
+        self._terminate(oldest, EndReason.DISCARDED)  # out of ``sessions`` at once: its successor takes the place
 
     async def _start_session(self, config: ProcessConfig, listener: socket.socket, name: str) -> tuple[Any, Any]:
         """Fork a process for ``config`` (no spare at hand). Returns (process, shared)."""
@@ -687,14 +769,28 @@ class Supervisor:
             del self.sessions[record.name]  # its successor takes the name
         self._signal(record, signal.SIGTERM)
 
+    async def _repair(self) -> None:
+        try:
+            await self._repair_files()
+        except Exception:
+            log.exception("could not make the private directory %s again (retrying)", self.dir)
+        finally:
+            self._repairing = False
+
     async def _watchdog(self) -> None:
         """Timeouts and budgets, checked from outside the session processes."""
         tick = max(0.02, min(0.25, self.timeout_interaction / 8))
         next_memory = 0.0
+        next_files = 0.0
         while True:
             await asyncio.sleep(tick)
             try:
                 now = time.monotonic()
+                if now >= next_files and not self._stopping and not self._repairing:
+                    next_files = now + FILES_CHECK_SECONDS
+                    if not self._files_intact():
+                        self._repairing = True
+                        self._loop.create_task(self._repair())  # type: ignore[union-attr]
                 check_memory = self.max_memory_mb is not None and now >= next_memory
                 if check_memory:
                     next_memory = now + 0.5
@@ -702,9 +798,16 @@ class Supervisor:
                     if record.state is not ProcessState.LIVE:
                         continue
                     busy = record.shared[Slot.BUSY_SINCE]
+                    beat = record.shared[Slot.HEARTBEAT]
                     if busy and now - busy > self.timeout_interaction:
                         log.warning("session process %d of %s: an interaction passed %gs: killing it", record.pid,
                                     record.log_id, self.timeout_interaction)
+                        self._kill(record, EndReason.TIMEOUT)
+                    elif beat and now - beat > self.timeout_interaction + self.heartbeat:
+                        # Wall time: a stopped (SIGSTOP) or starved process, an event in flight
+                        # or not, is as unresponsive as one spinning in a handler.
+                        log.warning("session process %d of %s: its event loop has not run for %gs (frozen or "
+                                    "blocked): killing it", record.pid, record.log_id, now - beat)
                         self._kill(record, EndReason.TIMEOUT)
                     elif (self.timeout_inactivity and not busy
                           and now - record.shared[Slot.LAST_ACTIVE] > self.timeout_inactivity):
