@@ -33,17 +33,12 @@ _ids = itertools.count(1)
 _ROOT: type | None = None  # Tag, once defined (see _TagFactory)
 _INSTANCE_API: frozenset[str] = frozenset()
 _element_classes: dict[str, type[Tag]] = {}
-_digits = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def _next_id() -> str:
-    # A process-wide counter in base 36: short, unique per process, reveals no address.
-    n = next(_ids)
-    out = ""
-    while n:
-        n, r = divmod(n, 36)
-        out = _digits[r] + out
-    return "lt" + out
+    # A process-wide counter in hex (formatted in C: ids are made for every tag): short,
+    # unique per process, reveals no address.
+    return "lt%x" % next(_ids)
 
 
 #: The request (a Starlette ``Request`` or ``WebSocket``) of the interaction being run.
@@ -129,6 +124,7 @@ class Tag(Node, metaclass=_TagFactory):
     _lt_no_proxy: ClassVar[bool] = True  # a State holding tags hands back the tags
     _lt_hooks: ClassVar[int] = 0
     _lt_scopes: ClassVar[tuple[str, ...]] = ()
+    _lt_plain_init: ClassVar[bool] = True  # init is Tag.init (set per subclass)
 
     __slots__ = ()
 
@@ -141,6 +137,7 @@ class Tag(Node, metaclass=_TagFactory):
             | (DESTROY if cls.on_destroy is not base["on_destroy"] else 0)
         )
         cls._lt_scopes = tuple(scope_class(k) for k in reversed(cls.__mro__) if k.__dict__.get("styles"))
+        cls._lt_plain_init = cls.init is base["init"]
 
     def __init__(self, *args: Any, key: Any = None, **kwargs: Any) -> None:
         self._lt_id = _next_id()
@@ -156,11 +153,15 @@ class Tag(Node, metaclass=_TagFactory):
         # htag's construction rule: what init() builds joins this tag (livetag.dom.building).
         stack = builders()
         outer = stack[-1] if stack else None
-        stack.append(self)
-        try:
-            self.init(*args, **init_kwargs)
-        finally:
-            stack.pop()
+        if self._lt_plain_init and not init_kwargs:
+            if args:  # the default init builds nothing: add the children, skip the stack
+                self._add(args)
+        else:
+            stack.append(self)
+            try:
+                self.init(*args, **init_kwargs)
+            finally:
+                stack.pop()
         if self._lt_scopes:
             add_classes(self, self._lt_scopes)
         if outer is not None and self._parent is None:
@@ -288,28 +289,38 @@ class Tag(Node, metaclass=_TagFactory):
 
     # -- children ---------------------------------------------------------------------
 
-    @_locked
     def add(self, *children: Any) -> Tag:
         """Append ``children`` (tags, text, ``HTML``, iterables of them). Returns ``self``.
 
         A tag that already has a parent is moved. Raises ``TreeError`` for a cycle.
         """
+        tree = self._tree
+        if tree is None:  # the common case while building: no lock, no wrapper frame
+            self._add(children)
+        else:
+            with tree.lock:
+                self._add(children)
+        return self
+
+    def _add(self, children: tuple[Any, ...]) -> None:
         for child in children:
-            if child is None:
+            kind = type(child)
+            if kind is str:
+                self._append_text(child)
+            elif child is None:
                 continue
-            if isinstance(child, Tag):
+            elif isinstance(child, Tag):
                 self._append_tag(child)
             elif isinstance(child, str):
                 self._append_text(child)
-            elif isinstance(child, (int, float)):
+            elif kind is int or kind is float or isinstance(child, (int, float)):
                 self._append_text(str(child))
             elif isinstance(child, State) or (callable(child) and not isinstance(child, type)):
                 self._append_slot(ChildSlot(self, child))
             elif isinstance(child, Iterable):
-                self.add(*child)
+                self._add(tuple(child))
             else:
                 raise TypeError(f"expected a Tag, str, HTML, number or iterable child, got {type(child).__name__}")
-        return self
 
     def _append_tag(self, child: Tag) -> None:
         if child is self or (self._parent is not None and child in iter_ancestors(self)):

@@ -32,7 +32,10 @@ log = logging.getLogger("livetag.server.hosts")
 
 #: The names of this machine's loopback interface (RFC 6761: ``localhost`` and every
 #: ``*.localhost`` resolve to loopback and to nothing else).
-LOOPBACK_HOSTS: tuple[str, ...] = ("localhost", "*.localhost")
+#: The default: loopback names, and "testserver", the Host that Starlette's (and FastAPI's)
+#: ``TestClient`` sends: a single label that no public DNS answers for, so no rebinding
+#: page can carry it.
+LOOPBACK_HOSTS: tuple[str, ...] = ("localhost", "*.localhost", "testserver")
 #: Comma-separated host names, read when ``allowed_hosts`` is not given.
 HOSTS_ENV = "LIVETAG_ALLOWED_HOSTS"
 _LOOPBACK_BINDS = {"127.0.0.1", "::1", "localhost"}
