@@ -21,7 +21,7 @@ from livetag.protocol import messages
 from livetag.protocol.patch import OpCode
 from livetag.server import http, websocket
 from livetag.server.assets import CLIENT_FILES
-from livetag.server.runner import runner, supervisor
+from livetag.server.processes import runner, supervisor
 
 PACKAGE = Path(livetag.__file__).parent
 PROTOCOL_JS = PACKAGE / "client" / "src" / "protocol.js"

@@ -48,10 +48,10 @@ from ..webapp import COOKIE_NAME
 from ..websocket import CLOSE_SESSION_EXPIRED
 from . import bridge
 from .appref import AppRef, in_helper_process
-from .client import Instance, reattach, server_anchor, start_or_attach
+from .supervisor_client import SupervisorClient, reattach, server_anchor, start_or_attach
 from ...errors import SupervisorUnavailable
 
-log = logging.getLogger("livetag.server.runner")
+log = logging.getLogger("livetag.server.processes")
 
 #: WebSocket close code: the session's process ended (timeout, crash, memory...).
 CLOSE_SESSION_ENDED = 4410
@@ -137,7 +137,7 @@ class Runner(Starlette):
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates, max_sessions,
                              session_timeout, max_queued_bytes, join_grace, new_sessions_per_second, new_session_burst)
         self._refs: dict[Any, AppRef] = {app: self.app_ref}
-        self._instance: Instance | None = None
+        self._instance: SupervisorClient | None = None
         self._cookies: OptionalSessionMiddleware | None = None
         self._attaching: asyncio.Lock | None = None
         self._stopping: asyncio.Event | None = None
@@ -206,7 +206,7 @@ class Runner(Starlette):
                 "spare_processes": self.spare_processes, "options": [self.debug, self.parano, self.http_only],
                 "new_sessions": [self.limits.new_sessions_per_second, self.limits.new_session_burst]}
 
-    async def _attach(self, scope: Scope, stale: Instance | None = None) -> Instance:
+    async def _attach(self, scope: Scope, stale: SupervisorClient | None = None) -> SupervisorClient:
         if self._instance is not None and self._instance is not stale:
             return self._instance
         if self._attaching is None:
@@ -445,18 +445,6 @@ class Runner(Starlette):
         if not self.hosts_configured:
             self.allowed_hosts = hosts_for_bind(self.allowed_hosts, host)
 
-    def run(self, host: str | None = None, port: int | None = None, **uvicorn_options: Any) -> None:
-        """Serve with uvicorn on ``host:port`` (default: the Runner's) until stopped
-        (Ctrl-C / SIGTERM); sessions end with the server. Returns at once when called
-        while a session process imports the app's script."""
-        if in_helper_process():
-            return
-        from ...runners.serve import serve
-
-        bound = self.host if host is None else host
-        self.bind(bound)
-        serve(self, host=bound, port=self.port if port is None else port,
-              **uvicorn_options)
 
 
 def _cookies(scope: Scope) -> dict[str, str]:

@@ -60,10 +60,10 @@ from ..limits import AddressBudget
 from . import bridge, paths
 from .appref import ROLE_ENV, AppRef
 from .preload import EXPECTED_ENV, LOG_LEVEL_ENV, PRELOAD_ENV, SYS_PATH_ENV
-from .process import ProcessConfig, Slot, SpareConfig, StopReason, spare_main
+from .process import ProcessConfig, SharedField, SpareConfig, StopReason, spare_main
 from .process import main as process_main
 
-log = logging.getLogger("livetag.server.runner.supervisor")
+log = logging.getLogger("livetag.server.processes.supervisor")
 
 #: Seconds a process asked to close cleanly (SIGTERM) gets before SIGKILL.
 TERM_GRACE_SECONDS = 5.0
@@ -99,7 +99,7 @@ class ProcessState(enum.Enum):
 class SpareState(enum.Enum):
     """Life cycle of a spare process, as the supervisor sees it."""
 
-    WAITING = enum.auto()   # forked: finishing its start (``Slot.BUSY_SINCE`` set), then waiting
+    WAITING = enum.auto()   # forked: finishing its start (``SharedField.BUSY_SINCE`` set), then waiting
     CLOSING = enum.auto()   # killed (too slow to start, server stopping), not dead yet
     TAKEN = enum.auto()     # handed a session: from now on a ``SessionRecord``
     ENDED = enum.auto()     # dead and reaped without having been taken
@@ -190,7 +190,7 @@ class Supervisor:
         self.path_key = secrets.token_bytes(32)
         self.cookie_secret = config.get("session_secret") or secrets.token_urlsafe(32)
         self.timeout_interaction = float(config["timeout_interaction"])
-        #: How often session processes' loops tick (``Slot.HEARTBEAT``): a loop silent for
+        #: How often session processes' loops tick (``SharedField.HEARTBEAT``): a loop silent for
         #: ``timeout_interaction`` (plus one tick) is frozen or blocked, and killed.
         self.heartbeat = max(0.05, min(HEARTBEAT_SECONDS, self.timeout_interaction / 4))
         self.timeout_inactivity = float(config["timeout_inactivity"])
@@ -243,7 +243,7 @@ class Supervisor:
         os.mkdir(self.dir, 0o700)
         os.mkdir(self.dir / "s", 0o700)
         self._write_keys()
-        self.ctx.set_forkserver_preload(["livetag.server.runner.preload"])
+        self.ctx.set_forkserver_preload(["livetag.server.processes.preload"])
         if self._expected is not None:  # the fork server builds its WebApp ahead (see ``preload``)
             os.environ[EXPECTED_ENV] = self._expected.to_json().decode()
         if self.spare_processes and priority_restorable():
@@ -416,7 +416,7 @@ class Supervisor:
         if op == "list":
             return {"sessions": [{"name": r.log_id, "pid": r.pid, "state": r.state.name}
                                  for r in self.sessions.values()],
-                    "spares": [{"pid": s.pid, "state": s.state.name, "ready": not s.shared[Slot.BUSY_SINCE]}
+                    "spares": [{"pid": s.pid, "state": s.state.name, "ready": not s.shared[SharedField.BUSY_SINCE]}
                                for s in self.spares]}
         if op == "shutdown":
             if int(request.get("anchor", -1)) != self.anchor:
@@ -534,8 +534,8 @@ class Supervisor:
 
     def _make_room(self) -> None:
         """The server is full: end the oldest session process no page ever joined (a page
-        load that went no further, see ``Slot.JOINED``), else raise ``ServerFull``."""
-        unjoined = [r for r in self.sessions.values() if r.state is ProcessState.LIVE and not r.shared[Slot.JOINED]]
+        load that went no further, see ``SharedField.JOINED``), else raise ``ServerFull``."""
+        unjoined = [r for r in self.sessions.values() if r.state is ProcessState.LIVE and not r.shared[SharedField.JOINED]]
         if not unjoined:
             raise ServerFull()
         oldest = min(unjoined, key=lambda r: r.started)
@@ -545,10 +545,10 @@ class Supervisor:
     async def _start_session(self, config: ProcessConfig, listener: socket.socket, name: str) -> tuple[Any, Any]:
         """Fork a process for ``config`` (no spare at hand). Returns (process, shared)."""
         assert self._loop is not None
-        shared = self.ctx.RawArray("d", len(Slot))
+        shared = self.ctx.RawArray("d", len(SharedField))
         now = time.monotonic()
-        shared[Slot.BUSY_SINCE] = now  # starting counts as an interaction: same timeout
-        shared[Slot.LAST_ACTIVE] = now
+        shared[SharedField.BUSY_SINCE] = now  # starting counts as an interaction: same timeout
+        shared[SharedField.LAST_ACTIVE] = now
         process = self.ctx.Process(target=process_main, args=(config, listener, shared, self._lifeline_child),
                                    name=f"livetag-session-{name[:8]}", daemon=False)
         await self._loop.run_in_executor(self.executor, _start, process,
@@ -570,9 +570,9 @@ class Supervisor:
             if spare.process.exitcode is not None:
                 continue  # dead: its sentinel callback replaces it
             now = time.monotonic()
-            spare.shared[Slot.BUSY_SINCE] = now  # from now on the session's start: same timeout
-            spare.shared[Slot.LAST_ACTIVE] = now
-            spare.shared[Slot.STOP_REASON] = StopReason.SHUTDOWN
+            spare.shared[SharedField.BUSY_SINCE] = now  # from now on the session's start: same timeout
+            spare.shared[SharedField.LAST_ACTIVE] = now
+            spare.shared[SharedField.STOP_REASON] = StopReason.SHUTDOWN
             if spare.niced:
                 # It serves a user now: normal priority, before it wakes up (raised while
                 # it runs, it would take this CPU from the supervisor at once).
@@ -619,8 +619,8 @@ class Supervisor:
     async def _start_spare(self) -> None:
         assert self._loop is not None and self._expected is not None
         try:
-            shared = self.ctx.RawArray("d", len(Slot))
-            shared[Slot.BUSY_SINCE] = time.monotonic()  # its start has the interaction timeout too
+            shared = self.ctx.RawArray("d", len(SharedField))
+            shared[SharedField.BUSY_SINCE] = time.monotonic()  # its start has the interaction timeout too
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             ours.setblocking(False)
             spare = Spare(self._expected, shared, ours, niced=self._low_priority is not None)
@@ -763,7 +763,7 @@ class Supervisor:
         record.reason = reason
         record.state = ProcessState.CLOSING
         record.term_deadline = time.monotonic() + TERM_GRACE_SECONDS
-        record.shared[Slot.STOP_REASON] = _STOP_REASONS.get(reason, StopReason.SHUTDOWN)
+        record.shared[SharedField.STOP_REASON] = _STOP_REASONS.get(reason, StopReason.SHUTDOWN)
         self.closing.add(record)
         if reason in (EndReason.REPLACED, EndReason.DISCARDED) and self.sessions.get(record.name) is record:
             del self.sessions[record.name]  # its successor takes the name
@@ -797,8 +797,8 @@ class Supervisor:
                 for record in list(self.sessions.values()):
                     if record.state is not ProcessState.LIVE:
                         continue
-                    busy = record.shared[Slot.BUSY_SINCE]
-                    beat = record.shared[Slot.HEARTBEAT]
+                    busy = record.shared[SharedField.BUSY_SINCE]
+                    beat = record.shared[SharedField.HEARTBEAT]
                     if busy and now - busy > self.timeout_interaction:
                         log.warning("session process %d of %s: an interaction passed %gs: killing it", record.pid,
                                     record.log_id, self.timeout_interaction)
@@ -810,7 +810,7 @@ class Supervisor:
                                     "blocked): killing it", record.pid, record.log_id, now - beat)
                         self._kill(record, EndReason.TIMEOUT)
                     elif (self.timeout_inactivity and not busy
-                          and now - record.shared[Slot.LAST_ACTIVE] > self.timeout_inactivity):
+                          and now - record.shared[SharedField.LAST_ACTIVE] > self.timeout_inactivity):
                         self._terminate(record, EndReason.INACTIVITY)
                     elif check_memory and _rss_mb(record.pid) > self.max_memory_mb:  # type: ignore[operator]
                         log.warning("session process %d of %s: over %s MB: killing it", record.pid, record.log_id,
@@ -821,7 +821,7 @@ class Supervisor:
                         record.term_deadline = 0.0
                         self._signal(record, signal.SIGKILL)
                 for spare in self._waiting_spares():
-                    busy = spare.shared[Slot.BUSY_SINCE]
+                    busy = spare.shared[SharedField.BUSY_SINCE]
                     if busy and now - busy > self.timeout_interaction:
                         log.warning("spare process %d did not start within %gs: killing it", spare.pid,
                                     self.timeout_interaction)
@@ -917,7 +917,7 @@ def _start(process: Any, priority: int | None, own_priority: int | None) -> None
 
 
 def main() -> None:
-    """Entry point: ``python -c "from livetag.server.runner.supervisor import main; main()"``
+    """Entry point: ``python -c "from livetag.server.processes.supervisor import main; main()"``
     with the configuration as JSON on stdin (see ``client.supervisor_config``)."""
     config = orjson.loads(sys.stdin.buffer.read())
     sys.stdin.close()
@@ -926,7 +926,7 @@ def main() -> None:
     os.environ[SYS_PATH_ENV] = orjson.dumps(config["sys_path"]).decode()  # Python 3.11's fork server ignores it
     if config.get("log_level"):
         os.environ[LOG_LEVEL_ENV] = str(config["log_level"])
-        from ...runners.logs import configure_logging
+        from ..logs import configure_logging
 
         configure_logging(str(config["log_level"]))
     sys.path[:] = config["sys_path"]
