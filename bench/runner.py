@@ -440,7 +440,7 @@ def report(r: dict[str, Any]) -> str:
     mb = lambda kib: f"{kib / 1024:.2f} MB"  # noqa: E731
     shared_share = (floor["server_rss_kib"] - floor["server_private_kib"]) / (mem["sessions"] + 1)
     target = f"<= {TARGET_NEW_SESSION_MS:g} ms"
-    from livetag.server.processes.supervisor import priority_restorable
+    from livetag.server.processes.priority import priority_restorable
 
     restorable = priority_restorable()
     lines = [

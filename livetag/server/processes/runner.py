@@ -47,7 +47,8 @@ from ..shutdown import on_stop_signal
 from ..webapp import COOKIE_NAME
 from ..websocket import CLOSE_SESSION_EXPIRED
 from . import bridge
-from .appref import AppRef, in_helper_process
+from .appref import AppRef
+from .config import SupervisorConfig
 from .supervisor_client import SupervisorClient, reattach, server_anchor, start_or_attach
 from ...errors import SupervisorUnavailable
 
@@ -190,7 +191,7 @@ class Runner(Starlette):
         ref = self.app_ref
         return f"{ref.file or ref.module}:{ref.qualname}|{port}"
 
-    def _supervisor_config(self) -> dict[str, Any]:
+    def _supervisor_config(self) -> SupervisorConfig:
         level = logging.getLogger("livetag").getEffectiveLevel()
         limits = {"max_message_bytes": self.limits.max_message_bytes, "events_per_second": self.limits.events_per_second,
                   "event_burst": self.limits.event_burst, "max_queued_updates": self.limits.max_queued_updates,
@@ -198,13 +199,14 @@ class Runner(Starlette):
                   "join_grace": self.limits.join_grace,
                   # one budget for the whole server: the supervisor's (see ``new_sessions``)
                   "new_sessions_per_second": 0.0}
-        return {"timeout_interaction": self.timeout_interaction, "timeout_inactivity": self.timeout_inactivity,
-                "max_memory_mb": self.max_memory_mb, "max_sessions": self.limits.max_sessions, "limits": limits,
-                "allowed_origins": list(self.allowed_origins), "allowed_hosts": list(self.allowed_hosts.names),
-                "session_secret": self.session_secret,
-                "preload": [self.app_ref.to_json()], "log_level": logging.getLevelName(level),
-                "spare_processes": self.spare_processes, "options": [self.debug, self.parano, self.http_only],
-                "new_sessions": [self.limits.new_sessions_per_second, self.limits.new_session_burst]}
+        return SupervisorConfig(timeout_interaction=self.timeout_interaction,
+                                timeout_inactivity=self.timeout_inactivity, max_memory_mb=self.max_memory_mb,
+                                max_sessions=self.limits.max_sessions, spare_processes=self.spare_processes,
+                                limits=limits, allowed_origins=tuple(self.allowed_origins),
+                                allowed_hosts=tuple(self.allowed_hosts.names), session_secret=self.session_secret,
+                                preload=(self.app_ref.to_json(),), log_level=logging.getLevelName(level),
+                                options=(self.debug, self.parano, self.http_only),
+                                new_sessions=(self.limits.new_sessions_per_second, self.limits.new_session_burst))
 
     async def _attach(self, scope: Scope, stale: SupervisorClient | None = None) -> SupervisorClient:
         if self._instance is not None and self._instance is not stale:

@@ -4,6 +4,7 @@ workers), and ask it things over its control socket."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -20,6 +21,7 @@ from typing import Any
 import orjson
 
 from . import bridge, paths
+from .config import SupervisorConfig
 from ...errors import SupervisorUnavailable
 
 log = logging.getLogger("livetag.server.processes.supervisor_client")
@@ -122,7 +124,7 @@ def attach(base: Path, anchor: int) -> SupervisorClient | None:
                     str(keys["cookie_secret"]))
 
 
-def start_or_attach(identity: str, anchor: int, config: dict[str, Any], root: str | None = None) -> SupervisorClient:
+def start_or_attach(identity: str, anchor: int, config: SupervisorConfig, root: str | None = None) -> SupervisorClient:
     """Attach to the supervisor of this server, starting it first if there is none.
     Blocking (call it in a thread). Two workers doing this at once start one supervisor
     (``flock`` on the base directory's lock file). Raises ``SupervisorUnavailable``."""
@@ -167,10 +169,10 @@ def reattach(stale: SupervisorClient, wait: float) -> SupervisorClient | None:
     return None
 
 
-def _spawn(base: Path, anchor: int, config: dict[str, Any]) -> dict[str, Any]:
+def _spawn(base: Path, anchor: int, config: SupervisorConfig) -> dict[str, Any]:
     read_fd, write_fd = os.pipe()
-    payload = {**config, "base": str(base), "anchor": anchor, "ready_fd": write_fd, "sys_path": list(sys.path)}
-    command = [sys.executable, "-c", "from livetag.server.processes.supervisor import main; main()"]
+    payload = dataclasses.replace(config, base=str(base), anchor=anchor, ready_fd=write_fd, sys_path=tuple(sys.path))
+    command = [sys.executable, "-c", "from livetag.server.processes.bootstrap import main; main()"]
     try:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, pass_fds=(write_fd,), start_new_session=True,
                                    close_fds=True)
@@ -179,7 +181,7 @@ def _spawn(base: Path, anchor: int, config: dict[str, Any]) -> dict[str, Any]:
     threading.Thread(target=process.wait, name="livetag-supervisor-reaper", daemon=True).start()
     try:
         assert process.stdin is not None
-        process.stdin.write(orjson.dumps(payload))
+        process.stdin.write(payload.to_json())
         process.stdin.close()
         deadline = time.monotonic() + START_TIMEOUT
         data = b""
