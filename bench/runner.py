@@ -148,7 +148,7 @@ def floor_probe() -> None:
     os.environ["LIVETAG_RUNNER_PRELOAD"] = orjson.dumps([{"module": "bench.runner", "qualname": "Counter",
                                                           "file": None}]).decode()
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["livetag.server.runner.preload"])
+    ctx.set_forkserver_preload(["livetag.server.processes.preload"])
     out: dict[str, float] = {}
     for key, target, args in (("mp_idle", time.sleep, (3600,)), ("mp_loop", _loop_forever, ())):
         children = [ctx.Process(target=target, args=args) for _ in range(20)]
@@ -161,7 +161,7 @@ def floor_probe() -> None:
         for child in children:
             child.kill()
             child.join()
-    import livetag.server.runner.preload  # noqa: F401  (here too: then plain forks)
+    import livetag.server.processes.preload  # noqa: F401  (here too: then plain forks)
 
     pids = []
     for _ in range(20):
@@ -440,7 +440,7 @@ def report(r: dict[str, Any]) -> str:
     mb = lambda kib: f"{kib / 1024:.2f} MB"  # noqa: E731
     shared_share = (floor["server_rss_kib"] - floor["server_private_kib"]) / (mem["sessions"] + 1)
     target = f"<= {TARGET_NEW_SESSION_MS:g} ms"
-    from livetag.server.runner.supervisor import priority_restorable
+    from livetag.server.processes.priority import priority_restorable
 
     restorable = priority_restorable()
     lines = [

@@ -4,6 +4,9 @@ Write the UI as a tree of ``Tag`` objects, subclass ``Tag.App``, and serve it wi
 ``WebApp(App).run()``, mount ``WebApp(App).app`` in any Starlette/FastAPI app, or open it
 as a desktop window with ``ChromeApp(App).run()``; in production, ``Runner(App)`` gives each
 session its own OS process.
+
+``WebApp`` and ``Runner`` here are ``livetag.runners.apps``'s: the server's ASGI apps
+(``livetag.server``) with ``run()`` added by the layer that owns serving and reload.
 """
 
 from __future__ import annotations
@@ -11,10 +14,9 @@ from __future__ import annotations
 from .dom import HTML, Event, Router, State, States, Tag, prevent, stop
 from .dom.tag import App, current_request
 from .execution import in_thread, on_loop
+from .runners.apps import Runner, WebApp
 from .runners.chrome import ChromeApp
-from .server import WebApp
-from .server.runner import Runner
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["App", "ChromeApp", "Event", "HTML", "Router", "Runner", "State", "States", "Tag", "WebApp", "current_request",
            "in_thread", "on_loop", "prevent", "stop", "__version__"]

@@ -99,7 +99,7 @@ class ChromeApp:
         one-line message (``SystemExit``, status 1) when no browser is found (offering the
         plain web runner on a terminal) or the browser fails.
         """
-        from .logs import configure_logging
+        from ..server.logs import configure_logging
         from .worker import running_in_worker
 
         if running_in_worker():
@@ -124,7 +124,7 @@ class ChromeApp:
     def _run_in_process(self, executable: str, host: str, port: int, log_level: str) -> None:
         import uvicorn
 
-        from .serve import bind_socket, url_of, uvicorn_config
+        from ..server.serve import bind_socket, url_of, uvicorn_config
 
         sock = bind_socket(host, port)
         window = BrowserWindow(executable, url_of(sock), width=self.width, height=self.height,

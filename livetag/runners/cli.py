@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import RunnerError
-from .logs import LOG_LEVELS, configure_logging
+from ..server.logs import LOG_LEVELS, configure_logging
 
 log = logging.getLogger("livetag.runners")
 
@@ -26,7 +26,7 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from ..version import __version__
 
     parser = argparse.ArgumentParser(prog="livetag", description="Serve livetag apps: web or desktop.")
     parser.add_argument("--version", action="version", version=f"livetag {__version__}")

@@ -226,6 +226,8 @@ def servable(obj: Any, webapp_options: Mapping[str, Any] | None = None) -> Any:
     they are, anything else wrapped in ``WebApp(obj, **webapp_options)``.
 
     Raises ``AppNotFound`` when ``obj`` is none of the shapes in the module docstring."""
+    # The server's WebApp, not ``livetag.WebApp``: what is returned is served as it is,
+    # never ``.run()`` (and the public class sits above this module: ``runners.apps``).
     from ..server.webapp import WebApp
 
     if isinstance(obj, WebApp) or _is_asgi(obj):

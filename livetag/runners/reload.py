@@ -254,7 +254,7 @@ def serve_with_reload(target: str, *, host: str = "127.0.0.1", port: int = 8000,
     ``on_listening(url)`` runs once the socket is bound, before the first server process
     has loaded the app (connections wait in the backlog meanwhile): ChromeApp opens its
     window there."""
-    from .serve import bind_socket, url_of
+    from ..server.serve import bind_socket, url_of
 
     sock = sock or bind_socket(host, port)
     try:

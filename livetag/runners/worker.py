@@ -95,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     from .errorpage import error_page_app
     from ..errors import AppImportFailed, AppLoadError
     from .loader import ImportString, servable, summarize, user_traceback
-    from .logs import configure_logging
-    from .serve import uvicorn_config
+    from ..server.logs import configure_logging
+    from ..server.serve import uvicorn_config
 
     argv = sys.argv[1:] if argv is None else argv
     spec = WorkerSpec.from_json(argv[0])

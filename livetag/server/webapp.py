@@ -298,6 +298,9 @@ class WebApp:
         await connection.run()
 
     # -- running --------------------------------------------------------------------------
+    # ``run()`` is not here: serving with reload and a browser is the runners' business, and
+    # ``server/`` never imports ``runners/``. ``livetag.WebApp`` is ``livetag.runners.apps.WebApp``,
+    # this class plus ``run()``.
 
     def bind(self, host: str) -> None:
         """Adapt the default ``allowed_hosts`` to the address served (``hosts_for_bind``);
@@ -305,14 +308,6 @@ class WebApp:
         if not self.hosts_configured:
             self.set_allowed_hosts(hosts_for_bind(self.allowed_hosts, host))
 
-    def run(self, host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, **uvicorn_options: Any) -> None:
-        """Serve until stopped (Ctrl-C / SIGTERM). ``port=0`` takes a free port from the OS;
-        the URL served is logged either way. Clients disconnecting never stop the server."""
-        from ..runners.serve import serve
-
-        self.bind(host)
-        uvicorn_options.setdefault("ws_max_size", self.limits.max_message_bytes)
-        serve(self, host=host, port=port, open_browser=open_browser, **uvicorn_options)
 
 
 def _host(app: Tag) -> Any:

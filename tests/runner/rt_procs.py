@@ -147,7 +147,7 @@ def supervisor_request(runtime: str, message: dict) -> dict:  # type: ignore[typ
     makes it (length-prefixed JSON over its control socket)."""
     import orjson
 
-    from livetag.server.runner import bridge
+    from livetag.server.processes import bridge
 
     [keys] = list(Path(runtime).glob("lt-*/*/keys.json"))
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:

@@ -21,7 +21,7 @@ from livetag.protocol import messages
 from livetag.protocol.patch import OpCode
 from livetag.server import http, websocket
 from livetag.server.assets import CLIENT_FILES
-from livetag.server.runner import runner, supervisor
+from livetag.server.processes import runner, sessions
 
 PACKAGE = Path(livetag.__file__).parent
 PROTOCOL_JS = PACKAGE / "client" / "src" / "protocol.js"
@@ -62,7 +62,7 @@ def python_side() -> dict[str, Any]:
     # A "bye" code: written in a bye message, a session process's end reason, or the body
     # of an HTTP 409/410 (livetag.server.http makes those "bye").
     byes = set(re.findall(r""""t":\s*"bye",\s*"code":\s*"(\w+)\"""", every))
-    byes |= {reason.code for reason in supervisor.EndReason}
+    byes |= {reason.code for reason in sessions.EndReason}
     byes |= set(re.findall(r"""_error\(\s*(?:409|410),\s*"(\w+)\"""", _sources(http)))
     # Join refusals that mean "this page is stale": what both transports single out.
     refused = [set(re.findall(r'"(\w+)"', group))

@@ -39,7 +39,7 @@ import orjson
 
 from ...errors import UnsafeDirectory
 
-log = logging.getLogger("livetag.server.runner.paths")
+log = logging.getLogger("livetag.server.processes.paths")
 
 #: Longest usable AF_UNIX path on Linux (108 bytes with the terminating NUL).
 MAX_SOCKET_PATH = 107

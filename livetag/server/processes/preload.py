@@ -40,7 +40,7 @@ WARM_UP_PAGES = 10
 M_ARENA_MAX = -8
 MALLOC_ARENAS = 2
 
-log = logging.getLogger("livetag.server.runner.preload")
+log = logging.getLogger("livetag.server.processes.preload")
 
 
 def _limit_malloc_arenas() -> None:
@@ -62,13 +62,13 @@ def _preload() -> None:
     _limit_malloc_arenas()
     level = os.environ.get(LOG_LEVEL_ENV)
     if level:
-        from ...runners.logs import configure_logging
+        from ..logs import configure_logging
 
         configure_logging(level)
     try:
         # What a session process would otherwise import after the fork, each on its own
         # (time, and memory that is not shared): uvloop, the cookie session, and ctypes
-        # with multiprocessing's shared memory (its ``Slot`` doubles are unpickled there).
+        # with multiprocessing's shared memory (its ``SharedField`` doubles are unpickled there).
         import multiprocessing.popen_forkserver  # noqa: F401
         import multiprocessing.sharedctypes  # noqa: F401
 
@@ -117,7 +117,7 @@ def _warm_up(expected: process.ProcessConfig | None) -> None:
             await _get(webapp, "/_lt/livetag.js")
             options = {"debug": expected.debug, "parano": expected.parano, "http_only": expected.http_only}
         warm = WebApp(WarmUp, **options)
-        host = process.SessionHost(process.ProcessConfig("", AppRef("", "")), None, [0.0] * len(process.Slot),
+        host = process.SessionHost(process.ProcessConfig("", AppRef("", "")), None, [0.0] * len(process.SharedField),
                                    None, warm)  # type: ignore[arg-type]
         async with warm.lifespan():
             for n in range(WARM_UP_PAGES):

@@ -47,11 +47,12 @@ from ..shutdown import on_stop_signal
 from ..webapp import COOKIE_NAME
 from ..websocket import CLOSE_SESSION_EXPIRED
 from . import bridge
-from .appref import AppRef, in_helper_process
-from .client import Instance, reattach, server_anchor, start_or_attach
+from .appref import AppRef
+from .config import SupervisorConfig
+from .supervisor_client import SupervisorClient, reattach, server_anchor, start_or_attach
 from ...errors import SupervisorUnavailable
 
-log = logging.getLogger("livetag.server.runner")
+log = logging.getLogger("livetag.server.processes")
 
 #: WebSocket close code: the session's process ended (timeout, crash, memory...).
 CLOSE_SESSION_ENDED = 4410
@@ -137,7 +138,7 @@ class Runner(Starlette):
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates, max_sessions,
                              session_timeout, max_queued_bytes, join_grace, new_sessions_per_second, new_session_burst)
         self._refs: dict[Any, AppRef] = {app: self.app_ref}
-        self._instance: Instance | None = None
+        self._instance: SupervisorClient | None = None
         self._cookies: OptionalSessionMiddleware | None = None
         self._attaching: asyncio.Lock | None = None
         self._stopping: asyncio.Event | None = None
@@ -190,7 +191,7 @@ class Runner(Starlette):
         ref = self.app_ref
         return f"{ref.file or ref.module}:{ref.qualname}|{port}"
 
-    def _supervisor_config(self) -> dict[str, Any]:
+    def _supervisor_config(self) -> SupervisorConfig:
         level = logging.getLogger("livetag").getEffectiveLevel()
         limits = {"max_message_bytes": self.limits.max_message_bytes, "events_per_second": self.limits.events_per_second,
                   "event_burst": self.limits.event_burst, "max_queued_updates": self.limits.max_queued_updates,
@@ -198,15 +199,16 @@ class Runner(Starlette):
                   "join_grace": self.limits.join_grace,
                   # one budget for the whole server: the supervisor's (see ``new_sessions``)
                   "new_sessions_per_second": 0.0}
-        return {"timeout_interaction": self.timeout_interaction, "timeout_inactivity": self.timeout_inactivity,
-                "max_memory_mb": self.max_memory_mb, "max_sessions": self.limits.max_sessions, "limits": limits,
-                "allowed_origins": list(self.allowed_origins), "allowed_hosts": list(self.allowed_hosts.names),
-                "session_secret": self.session_secret,
-                "preload": [self.app_ref.to_json()], "log_level": logging.getLevelName(level),
-                "spare_processes": self.spare_processes, "options": [self.debug, self.parano, self.http_only],
-                "new_sessions": [self.limits.new_sessions_per_second, self.limits.new_session_burst]}
+        return SupervisorConfig(timeout_interaction=self.timeout_interaction,
+                                timeout_inactivity=self.timeout_inactivity, max_memory_mb=self.max_memory_mb,
+                                max_sessions=self.limits.max_sessions, spare_processes=self.spare_processes,
+                                limits=limits, allowed_origins=tuple(self.allowed_origins),
+                                allowed_hosts=tuple(self.allowed_hosts.names), session_secret=self.session_secret,
+                                preload=(self.app_ref.to_json(),), log_level=logging.getLevelName(level),
+                                options=(self.debug, self.parano, self.http_only),
+                                new_sessions=(self.limits.new_sessions_per_second, self.limits.new_session_burst))
 
-    async def _attach(self, scope: Scope, stale: Instance | None = None) -> Instance:
+    async def _attach(self, scope: Scope, stale: SupervisorClient | None = None) -> SupervisorClient:
         if self._instance is not None and self._instance is not stale:
             return self._instance
         if self._attaching is None:
@@ -445,18 +447,6 @@ class Runner(Starlette):
         if not self.hosts_configured:
             self.allowed_hosts = hosts_for_bind(self.allowed_hosts, host)
 
-    def run(self, host: str | None = None, port: int | None = None, **uvicorn_options: Any) -> None:
-        """Serve with uvicorn on ``host:port`` (default: the Runner's) until stopped
-        (Ctrl-C / SIGTERM); sessions end with the server. Returns at once when called
-        while a session process imports the app's script."""
-        if in_helper_process():
-            return
-        from ...runners.serve import serve
-
-        bound = self.host if host is None else host
-        self.bind(bound)
-        serve(self, host=bound, port=self.port if port is None else port,
-              **uvicorn_options)
 
 
 def _cookies(scope: Scope) -> dict[str, str]:

@@ -16,7 +16,7 @@ inline on the event loop (``livetag.threads``, ``inline``): the process is the
 isolation, the supervisor enforces the timeouts, and a thread would cost memory and a
 hop per event.
 
-Shared with the supervisor (a few doubles in shared memory, see ``Slot``): since when an
+Shared with the supervisor (a few doubles in shared memory, see ``SharedField``): since when an
 interaction (event or ``init``) is running, when the last one happened, why the
 supervisor asks this process to stop (SIGTERM), whether a page ever joined, and a
 heartbeat its event loop writes every ``ProcessConfig.heartbeat`` seconds. The
@@ -50,7 +50,7 @@ from ..webapp import WebApp
 from . import bridge
 from .appref import AppRef
 
-log = logging.getLogger("livetag.server.runner.process")
+log = logging.getLogger("livetag.server.processes.process")
 
 #: A process whose session was never created (no page request came) ends after this.
 UNUSED_PROCESS_SECONDS = 60.0
@@ -60,8 +60,8 @@ CLOSE_GRACE_SECONDS = 2.0
 MAX_ASSIGNMENT_BYTES = 64 << 10
 
 
-class Slot(enum.IntEnum):
-    """Indexes of the shared doubles (``multiprocessing.RawArray("d", len(Slot))``)."""
+class SharedField(enum.IntEnum):
+    """Indexes of the shared doubles (``multiprocessing.RawArray("d", len(SharedField))``)."""
 
     BUSY_SINCE = 0     # time.monotonic() when the running interaction started; 0: none
     LAST_ACTIVE = 1    # time.monotonic() of the last interaction or page load
@@ -96,7 +96,7 @@ class ProcessConfig:
     allowed_hosts: tuple[str, ...] | None = None
     limits: dict[str, Any] = field(default_factory=dict)
     timeout_inactivity: float = 0.0
-    #: Seconds between two writes of ``Slot.HEARTBEAT`` by the event loop.
+    #: Seconds between two writes of ``SharedField.HEARTBEAT`` by the event loop.
     heartbeat: float = 5.0
     #: Where the supervisor put this session's listening socket (put back if deleted).
     socket_path: str = ""
@@ -177,7 +177,7 @@ class BoundRegistry(SessionRegistry):
 
     def joined(self, session: Session) -> None:
         super().joined(session)
-        self._host.shared[Slot.JOINED] = 1.0  # the supervisor never ends it to make room
+        self._host.shared[SharedField.JOINED] = 1.0  # the supervisor never ends it to make room
 
 
 class SessionHost:
@@ -200,7 +200,7 @@ class SessionHost:
     def _beat(self) -> None:
         # The supervisor kills a process whose loop stops ticking for timeout_interaction:
         # frozen (SIGSTOP), descheduled, or blocked, with or without an event in flight.
-        self.shared[Slot.HEARTBEAT] = time.monotonic()
+        self.shared[SharedField.HEARTBEAT] = time.monotonic()
         self._heartbeat = self._loop.call_later(self.config.heartbeat, self._beat)  # type: ignore[union-attr]
         self._check_socket()
 
@@ -242,10 +242,10 @@ class SessionHost:
     def mark_busy(self, busy: bool) -> None:
         now = time.monotonic()
         if busy:
-            self.shared[Slot.BUSY_SINCE] = now
+            self.shared[SharedField.BUSY_SINCE] = now
         else:
-            self.shared[Slot.BUSY_SINCE] = 0.0
-            self.shared[Slot.LAST_ACTIVE] = now
+            self.shared[SharedField.BUSY_SINCE] = 0.0
+            self.shared[SharedField.LAST_ACTIVE] = now
 
     def stop_soon(self) -> None:
         loop, stop = self._loop, self._stop
@@ -267,8 +267,8 @@ class SessionHost:
             server = await asyncio.start_unix_server(self._accept, sock=self.listener)
             self._loop.add_reader(self.lifeline.fileno(), self._supervisor_gone)
             self._loop.add_signal_handler(signal.SIGTERM, self._stop.set)
-            self.shared[Slot.BUSY_SINCE] = 0.0  # started: what follows is the app's time
-            self.shared[Slot.LAST_ACTIVE] = time.monotonic()
+            self.shared[SharedField.BUSY_SINCE] = 0.0  # started: what follows is the app's time
+            self.shared[SharedField.LAST_ACTIVE] = time.monotonic()
             self._beat()
             unused = self._loop.call_later(UNUSED_PROCESS_SECONDS, self._stop_if_unused)
             await self._stop.wait()
@@ -291,7 +291,7 @@ class SessionHost:
         # EOF on the lifeline: the supervisor died (its end of the socket pair closed).
         self._loop.remove_reader(self.lifeline.fileno())  # type: ignore[union-attr]
         log.warning("the supervisor is gone: process %d ends its session", os.getpid())
-        self.shared[Slot.STOP_REASON] = StopReason.SHUTDOWN
+        self.shared[SharedField.STOP_REASON] = StopReason.SHUTDOWN
         self._stop.set()  # type: ignore[union-attr]
 
     def _close_session(self) -> None:
@@ -301,7 +301,7 @@ class SessionHost:
         session = registry._sessions.get(registry.session_id)
         if session is None or session.closed:
             return
-        reason = StopReason(int(self.shared[Slot.STOP_REASON]))
+        reason = StopReason(int(self.shared[SharedField.STOP_REASON]))
         if reason is StopReason.INACTIVITY:
             seconds = self.config.timeout_inactivity
             session.close("ended", f"This session ended after {seconds:g} s without activity. "
@@ -334,7 +334,7 @@ class SessionHost:
     def _on_scope(self, scope: dict[str, Any]) -> None:
         # A page load counts as activity (``tag.update()`` from the app does not).
         if scope["type"] == "http" and scope.get("method") == "GET" and "/_lt/" not in scope["path"]:
-            self.shared[Slot.LAST_ACTIVE] = time.monotonic()
+            self.shared[SharedField.LAST_ACTIVE] = time.monotonic()
 
 
 #: A ``WebApp`` the fork server built (``preload``) for the configuration sessions most
@@ -417,13 +417,13 @@ async def _spare(spare: SpareConfig, control: socket.socket, shared: Any, lifeli
         webapp: WebApp | None = build_webapp(spare.expected)
     except Exception:  # reported, if it matters, when the assigned session needs it
         webapp = None
-    shared[Slot.BUSY_SINCE] = 0.0  # ready: waiting is not an interaction (started by the supervisor)
+    shared[SharedField.BUSY_SINCE] = 0.0  # ready: waiting is not an interaction (started by the supervisor)
     assignment = await receive_assignment(control, lifeline)
     control.close()
     if assignment is None:
         return
     config, listener = assignment
-    shared[Slot.BUSY_SINCE] = time.monotonic()  # the session's start counts as an interaction
+    shared[SharedField.BUSY_SINCE] = time.monotonic()  # the session's start counts as an interaction
     if spare.priority is not None:
         # The supervisor did it from outside at the handoff (the spare may be starved);
         # this covers a handoff that came before the spare went idle.

@@ -26,7 +26,7 @@ import orjson
 
 from ..compat import CookieSession
 
-log = logging.getLogger("livetag.server.runner.bridge")
+log = logging.getLogger("livetag.server.processes.bridge")
 
 _HEAD = struct.Struct("!II")
 #: Frames larger than this are refused (a WebSocket frame or body chunk is far smaller:

@@ -4,6 +4,7 @@ workers), and ask it things over its control socket."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -20,9 +21,10 @@ from typing import Any
 import orjson
 
 from . import bridge, paths
+from .config import SupervisorConfig
 from ...errors import SupervisorUnavailable
 
-log = logging.getLogger("livetag.server.runner.client")
+log = logging.getLogger("livetag.server.processes.supervisor_client")
 
 #: Seconds a worker waits for a supervisor it started to be ready (a cold start imports
 #: livetag and the app twice: the supervisor, then its fork server).
@@ -43,8 +45,10 @@ def server_anchor() -> int:
 
 
 @dataclass(frozen=True)
-class Instance:
-    """A running supervisor, as a web worker knows it."""
+class SupervisorClient:
+    """The RPC client of a running supervisor, as a web worker knows it: where its
+    control socket and session sockets are, and the keys it shares with web workers.
+    (Not ``livetag.session.Client``, a browser tab of a session.)"""
 
     base: Path
     dir: Path
@@ -105,7 +109,7 @@ def _recv_exact(s: socket.socket, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def attach(base: Path, anchor: int) -> Instance | None:
+def attach(base: Path, anchor: int) -> SupervisorClient | None:
     """The supervisor named by ``base/current.json`` if it is alive and serves the same
     server (same anchor), else ``None``."""
     current = paths.read_json(base / "current.json")
@@ -116,11 +120,11 @@ def attach(base: Path, anchor: int) -> Instance | None:
     hello = _hello(directory / "ctl") if keys is not None else None
     if hello is None or hello.get("anchor") != anchor or keys is None:
         return None
-    return Instance(base, directory, int(hello["pid"]), anchor, bytes.fromhex(keys["path_key"]),
+    return SupervisorClient(base, directory, int(hello["pid"]), anchor, bytes.fromhex(keys["path_key"]),
                     str(keys["cookie_secret"]))
 
 
-def start_or_attach(identity: str, anchor: int, config: dict[str, Any], root: str | None = None) -> Instance:
+def start_or_attach(identity: str, anchor: int, config: SupervisorConfig, root: str | None = None) -> SupervisorClient:
     """Attach to the supervisor of this server, starting it first if there is none.
     Blocking (call it in a thread). Two workers doing this at once start one supervisor
     (``flock`` on the base directory's lock file). Raises ``SupervisorUnavailable``."""
@@ -148,7 +152,7 @@ def start_or_attach(identity: str, anchor: int, config: dict[str, Any], root: st
         return instance
 
 
-def reattach(stale: Instance, wait: float) -> Instance | None:
+def reattach(stale: SupervisorClient, wait: float) -> SupervisorClient | None:
     """The supervisor ``stale`` again, if it still runs and answers within ``wait``
     seconds (it makes its files again when they were deleted: see
     ``Supervisor._repair_files``); ``None`` when it is gone. Blocking (call it in a
@@ -165,10 +169,10 @@ def reattach(stale: Instance, wait: float) -> Instance | None:
     return None
 
 
-def _spawn(base: Path, anchor: int, config: dict[str, Any]) -> dict[str, Any]:
+def _spawn(base: Path, anchor: int, config: SupervisorConfig) -> dict[str, Any]:
     read_fd, write_fd = os.pipe()
-    payload = {**config, "base": str(base), "anchor": anchor, "ready_fd": write_fd, "sys_path": list(sys.path)}
-    command = [sys.executable, "-c", "from livetag.server.runner.supervisor import main; main()"]
+    payload = dataclasses.replace(config, base=str(base), anchor=anchor, ready_fd=write_fd, sys_path=tuple(sys.path))
+    command = [sys.executable, "-c", "from livetag.server.processes.bootstrap import main; main()"]
     try:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, pass_fds=(write_fd,), start_new_session=True,
                                    close_fds=True)
@@ -177,7 +181,7 @@ def _spawn(base: Path, anchor: int, config: dict[str, Any]) -> dict[str, Any]:
     threading.Thread(target=process.wait, name="livetag-supervisor-reaper", daemon=True).start()
     try:
         assert process.stdin is not None
-        process.stdin.write(orjson.dumps(payload))
+        process.stdin.write(payload.to_json())
         process.stdin.close()
         deadline = time.monotonic() + START_TIMEOUT
         data = b""

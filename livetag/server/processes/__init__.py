@@ -1,0 +1,28 @@
+"""Sessions in OS processes: the ``Runner``'s machinery (``livetag.Runner`` adds ``run()``,
+see ``livetag.runners.apps``).
+
+Web worker side:
+- ``runner``             ``Runner``: the ASGI app of each web worker; relays pages and transports
+- ``supervisor_client``  ``SupervisorClient``: find or start the supervisor, its control RPC
+- ``bridge``             ASGI over IPC (length-prefixed frames) to a session process
+Supervisor (one process per server):
+- ``bootstrap``          its entry point; ``anchor``: it ends with the server process
+- ``config``             ``SupervisorConfig``, the typed configuration workers send it
+- ``supervisor``         ``Supervisor``: find-or-create a session's process, shut down
+- ``control``            the control socket (``page``, ``status``, ``hello``, ``list``, ``shutdown``)
+- ``sessions``           the session table, end reasons, tombstones, signals
+- ``spares``             the spare pool (processes started ahead of need)
+- ``watchdog``           timeouts, heartbeats, memory, files check
+- ``priority``           OS priorities (nice, ``SCHED_IDLE``) of spares and sessions
+- ``files``              its private files (keys, sockets) and their repair; ``paths``: the directory rules
+Session processes:
+- ``process``            a ``WebApp`` bound to one session, serving ASGI over IPC; ``SharedField``
+- ``preload``            what the fork server imports and warms up
+- ``appref``             naming an app so that another process imports it
+"""
+
+from __future__ import annotations
+
+from .runner import CLOSE_SESSION_ENDED, Runner
+
+__all__ = ["CLOSE_SESSION_ENDED", "Runner"]

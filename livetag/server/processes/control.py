@@ -1,0 +1,92 @@
+"""The supervisor's control socket: the RPC web workers use to reach it.
+
+Length-prefixed JSON frames (``bridge.read_frame`` / ``bridge.encode``), one request, one
+reply, any number per connection. Requests are ``{"op": ..., ...}``: ``page`` (find or
+create the process of a session for a page load), ``status`` (why a session is gone),
+``hello`` (who answers: pid, anchor, instance), ``list`` (sessions and spares) and
+``shutdown`` (from the server process only). Replies are the handler's dicts, or
+``{"error": "full"}`` (``sessions.ServerFull``), ``{"error": "failed", "msg": ...}`` (any
+other exception, logged with its traceback) and ``{"error": "unknown", "msg": ...}`` for
+an unknown op. The client side is ``supervisor_client.SupervisorClient.request``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any, Protocol
+
+from . import bridge
+from .sessions import ServerFull
+
+log = logging.getLogger("livetag.server.processes.supervisor")
+
+
+class ControlHandler(Protocol):
+    """What answers the control requests (the ``Supervisor``)."""
+
+    async def page(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+    def status(self, name: str) -> dict[str, Any]: ...
+
+    def hello(self) -> dict[str, Any]: ...
+
+    def listing(self) -> dict[str, Any]: ...
+
+    async def stop_from(self, anchor: int) -> dict[str, Any]: ...
+
+
+class ControlServer:
+    """Serves ``handler`` on a unix socket; ``ino`` is the socket file's inode (to notice
+    it replaced or deleted)."""
+
+    def __init__(self, handler: ControlHandler) -> None:
+        self.handler = handler
+        self.server: asyncio.AbstractServer | None = None
+        self.ino = 0
+
+    async def open(self, path: str) -> None:
+        """(Re)open the control socket at ``path``. Raises ``OSError``."""
+        self.close()
+        self.server = await asyncio.start_unix_server(self._connection, path=path)
+        self.ino = os.stat(path).st_ino
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    request = await bridge.read_frame(reader)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                try:
+                    reply = await self.answer(request)
+                except ServerFull:
+                    reply = {"error": "full"}
+                except Exception as exc:
+                    log.exception("control request %r failed", request.get("op"))
+                    reply = {"error": "failed", "msg": f"{type(exc).__name__}: {exc}"}
+                writer.write(bridge.encode(reply))
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        if op == "page":
+            return await self.handler.page(request)
+        if op == "status":
+            return self.handler.status(str(request["name"]))
+        if op == "hello":
+            return self.handler.hello()
+        if op == "list":
+            return self.handler.listing()
+        if op == "shutdown":
+            return await self.handler.stop_from(int(request.get("anchor", -1)))
+        return {"error": "unknown", "msg": f"expected a known op, got {op!r}"}

@@ -1,0 +1,366 @@
+"""The supervisor: one process per ``Runner`` server that owns every session process.
+
+This module is the orchestration (``Supervisor``: start, find-or-create a session's
+process, shut down); each concept is a module of its own: ``config`` (the typed
+configuration), ``bootstrap`` (entry point) and ``anchor`` (its tie to the server),
+``files`` (its private files and their repair), ``control`` (the RPC web workers use),
+``sessions`` (the session table, end reasons, tombstones), ``spares`` (the spare pool),
+``watchdog`` (timeouts, heartbeats, memory) and ``priority`` (OS priorities).
+
+Started by the first web worker (a fresh interpreter, in its own session: the web
+worker's sockets are never inherited and terminal signals do not reach it), it lives as
+long as the server's *anchor* process (the gunicorn master, the uvicorn process) and
+then ends every session cleanly and removes its directory.
+
+It answers web workers on a control socket (length-prefixed JSON frames, see
+``bridge``): ``page`` (find or create the process of a session for a page load),
+``status`` (why a session is gone), ``hello``, ``list`` and ``shutdown``. Web workers
+reach session processes directly through their sockets; the supervisor is not on the
+path of events.
+
+Session processes are forks of a fork server that preloaded livetag and the app
+(multiprocessing ``forkserver``), started from a thread so that the supervisor's loop
+never waits for one. ``spare_processes`` of them (default 1) are started ahead of need:
+a *spare* is forked, runs its event loop and waits; a new session is handed to it (its
+configuration and listening socket over a socket pair, ``SCM_RIGHTS``), so that it costs
+a message rather than a fork, and the next spare starts in the background. When a
+lowered priority can be raised back (see ``priority_restorable``), a spare's start is
+background work from end to end: the supervisor's thread that asks for it and the fork
+server run at a lower priority (nice), the spare itself as ``SCHED_IDLE`` (it yields the
+CPU to any other process at once); it gets the normal priority at the handoff, and a
+process forked for a session gets it as soon as it is forked.
+
+The supervisor enforces from outside what a process cannot enforce on itself:
+``timeout_interaction`` (SIGKILL; a spare's start too), ``max_memory_mb`` (RSS,
+SIGKILL), ``timeout_inactivity`` (SIGTERM: a clean close with ``on_destroy``); it
+notices a death at once (the process's sentinel in its event loop) and remembers why,
+so that the pages of that session are told in plain words. A spare that dies is
+replaced (after a growing pause if spares keep dying young).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import multiprocessing
+import os
+import secrets
+import signal
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..limits import AddressBudget
+from . import paths
+from .anchor import watch_anchor
+from .appref import AppRef
+from .config import SupervisorConfig
+from .control import ControlServer
+from .files import InstanceFiles
+from .preload import EXPECTED_ENV
+from .priority import SPARE_NICE, priority_restorable, start_fork_server, start_process
+from .process import ProcessConfig, SharedField
+from .process import main as process_main
+from .sessions import TERM_GRACE_SECONDS, EndReason, ProcessState, SessionRecord, SessionTable, normalised_query
+from .spares import SparePool
+from .watchdog import Watchdog, heartbeat_for
+
+log = logging.getLogger("livetag.server.processes.supervisor")
+
+
+class Supervisor:
+    """See the module docstring. ``config``: what the starting web worker sent."""
+
+    def __init__(self, config: SupervisorConfig) -> None:
+        self.config = config
+        self.base = Path(config.base)
+        self.anchor = config.anchor
+        self.instance = secrets.token_hex(4)
+        self.files = InstanceFiles(self.base, self.instance, self.anchor, secrets.token_bytes(32),
+                                   config.session_secret or secrets.token_urlsafe(32))
+        self.dir = self.files.dir
+        self.timeout_interaction = float(config.timeout_interaction)
+        self.heartbeat = heartbeat_for(self.timeout_interaction)
+        self.timeout_inactivity = float(config.timeout_inactivity)
+        self.max_memory_mb = config.max_memory_mb
+        self.max_sessions = config.max_sessions
+        #: New sessions per client address, for every web worker at once.
+        self.new_sessions = AddressBudget(*config.new_sessions)
+        self.table = SessionTable(self.files.sockets)
+        self.ctx = multiprocessing.get_context("forkserver")
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livetag-spawn")
+        self._counter = itertools.count()
+        self._stopping = False
+        self._done: asyncio.Event | None = None
+        self._base_priority = os.getpriority(os.PRIO_PROCESS, 0)
+        #: The fork server's (so spares') nice value when it can be undone, else None.
+        self._low_priority: int | None = None
+        # Each session process holds the other end: EOF there = this supervisor died.
+        self._lifeline, self._lifeline_child = socket.socketpair()
+        #: What the next spare builds its ``WebApp`` for: the last session's configuration.
+        expected = self._config("", AppRef.from_json(config.preload[0]), config.options) if config.preload else None
+        self.spares = SparePool(self.ctx, self.executor, self._lifeline_child, config.spare_processes,
+                                self._base_priority, lambda: len(self.table) < self.max_sessions, expected)
+        self.control = ControlServer(self)
+        self.watchdog = Watchdog(self.table, self.spares, timeout_interaction=self.timeout_interaction,
+                                 heartbeat=self.heartbeat, timeout_inactivity=self.timeout_inactivity,
+                                 max_memory_mb=self.max_memory_mb, check_files=self._check_files,
+                                 files_paused=lambda: self._stopping or self._repairing)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._repairing = False
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def messages(self, reason: EndReason) -> str:
+        return reason.value[1].format(timeout=self.timeout_interaction, memory=self.max_memory_mb,
+                                      inactivity=self.timeout_inactivity)
+
+    async def run(self, ready_fd: int | None = None) -> None:
+        self._loop = loop = asyncio.get_running_loop()
+        self.spares.loop = loop
+        self._done = asyncio.Event()
+        self.files.make()
+        self.ctx.set_forkserver_preload(["livetag.server.processes.preload"])
+        if self.spares.expected is not None:  # the fork server builds its WebApp ahead (see ``preload``)
+            os.environ[EXPECTED_ENV] = self.spares.expected.to_json().decode()
+        if self.spares.count and priority_restorable():
+            self._low_priority = self.spares.low_priority = min(19, self._base_priority + SPARE_NICE)
+        warm = loop.run_in_executor(self.executor, start_fork_server, self._low_priority)
+        await self.control.open(str(self.files.control))
+        loop.add_signal_handler(signal.SIGTERM, self.request_shutdown)
+        watch_anchor(loop, self.anchor, self.request_shutdown)
+        watchdog = loop.create_task(self.watchdog.run())
+        try:
+            await warm
+        except Exception:
+            log.exception("the fork server did not start")
+        if ready_fd is not None:
+            os.write(ready_fd, orjson.dumps({"pid": os.getpid(), "instance": self.instance}) + b"\n")
+            os.close(ready_fd)
+        log.info("session supervisor %d ready (timeout_interaction=%gs, %d spare process(es)%s)", os.getpid(),
+                 self.timeout_interaction, self.spares.count, " at low priority" if self._low_priority else "")
+        self.spares.refill()
+        await self._done.wait()
+        watchdog.cancel()
+
+    def _check_files(self) -> None:
+        """The watchdog's hook: when the private files are gone or damaged, make them again."""
+        if not self.files.intact(self.control.ino):
+            self._repairing = True
+            assert self._loop is not None
+            self._loop.create_task(self._repair())
+
+    async def _repair(self) -> None:
+        try:
+            log.warning("the private directory %s was deleted or damaged: making it again", self.dir)
+            await asyncio.to_thread(self.files.repair_directories)
+            await self.control.open(str(self.files.control))
+            await asyncio.to_thread(self.files.repair_current)
+        except Exception:
+            log.exception("could not make the private directory %s again (retrying)", self.dir)
+        finally:
+            self._repairing = False
+
+    def request_shutdown(self) -> None:
+        if not self._stopping and self._loop is not None:
+            self._loop.create_task(self.shutdown())
+
+    async def shutdown(self) -> None:
+        """End every session cleanly (SIGKILL after ``TERM_GRACE_SECONDS``), remove this
+        supervisor's files; the base directory too when nothing else is left in it."""
+        if self._stopping:
+            while not self._done.is_set():  # type: ignore[union-attr]
+                await asyncio.sleep(0.05)
+            return
+        self._stopping = True
+        self.control.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.files.control)
+        self.spares.stop()
+        if self.spares.starting is not None:  # its process is killed once started
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(self.spares.starting)
+        self.spares.kill_all()
+        table = self.table
+        for record in list(table.sessions.values()):
+            table.terminate(record, EndReason.SHUTDOWN)
+        deadline = time.monotonic() + TERM_GRACE_SECONDS + 1
+        while (table.closing or self.spares.spares) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for record in list(table.closing):
+            table.kill(record, EndReason.SHUTDOWN)
+        deadline = time.monotonic() + 2
+        while (table.closing or self.spares.spares) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self.files.remove()
+        log.info("session supervisor %d stopped", os.getpid())
+        self._done.set()  # type: ignore[union-attr]
+
+    # -- control requests (see ``control``) -----------------------------------------------
+
+    def hello(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "anchor": self.anchor, "instance": self.instance}
+
+    def listing(self) -> dict[str, Any]:
+        return {"sessions": [{"name": r.log_id, "pid": r.pid, "state": r.state.name}
+                             for r in self.table.sessions.values()],
+                "spares": [{"pid": s.pid, "state": s.state.name, "ready": not s.shared[SharedField.BUSY_SINCE]}
+                           for s in self.spares.spares]}
+
+    async def stop_from(self, anchor: int) -> dict[str, Any]:
+        if anchor != self.anchor:
+            return {"error": "refused", "msg": "only the server process may stop the supervisor"}
+        await self.shutdown()
+        return {"ok": True}
+
+    def _name(self, base: str, session_id: str) -> str:
+        return paths.session_name(self.files.path_key, base, session_id)
+
+    async def page(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Find or create the process of a page load's session. Request: ``base``,
+        ``sid`` (the cookie, or null), ``query``, ``new`` (``?n``), ``app``,
+        ``options`` ([debug, parano, http_only]). Reply: ``sid`` (to set as cookie when
+        ``issued``), ``pid``."""
+        if self._stopping:
+            raise ConnectionError("the supervisor is stopping")
+        table = self.table
+        base = str(request.get("base", ""))
+        sid = request.get("sid") or None
+        query = normalised_query(str(request.get("query", "")))
+        app = AppRef.from_json(request["app"])
+        options = tuple(bool(x) for x in request.get("options", (False, False, False)))
+        if sid is not None and not isinstance(sid, str):
+            sid = None
+        issued = False
+        while True:
+            if sid is not None:
+                name = self._name(base, sid)
+                pending = table.creating.get(name)
+                if pending is not None:
+                    record = await pending
+                    return {"sid": sid, "issued": issued, "pid": record.pid}
+                record = table.sessions.get(name)
+                if record is not None and table.alive(record):
+                    if request.get("new"):
+                        table.terminate(record, EndReason.DISCARDED)
+                        sid = None
+                        continue
+                    if record.query == query and record.app == app and record.options == options:
+                        return {"sid": sid, "issued": issued, "pid": record.pid}
+                    table.terminate(record, EndReason.REPLACED)  # the app is recreated for them
+                elif record is None and name not in table.tombstones:
+                    sid = None  # not one of ours (or long gone): never adopt a client's id
+                    continue
+                # else: its process ended (killed, crashed, expired): a fresh one, same id
+            else:
+                wait = self.new_sessions.refuse(str(request.get("client") or "unknown"))
+                if wait is not None:
+                    return {"error": "budget", "retry": wait}
+                sid = secrets.token_urlsafe(32)  # 256 bits
+                issued = True
+                name = self._name(base, sid)
+            record = await self._create(name, sid, base, query, app, options)
+            return {"sid": sid, "issued": issued, "pid": record.pid}
+
+    def status(self, name: str) -> dict[str, Any]:
+        record = self.table.sessions.get(name)
+        if record is not None:
+            if self.table.alive(record):
+                return {"state": "live"}
+            self._on_exit(record)
+        tomb = self.table.tombstones.get(name)
+        if tomb is not None:
+            reason = tomb[0]
+            return {"state": "ended", "code": reason.code, "msg": self.messages(reason)}
+        return {"state": "unknown", "code": "expired", "msg": "session expired"}
+
+    # -- processes ------------------------------------------------------------------------
+
+    def _config(self, sid: str, app: AppRef, options: tuple[bool, ...]) -> ProcessConfig:
+        debug, parano, http_only = options
+        return ProcessConfig(sid, app, debug=debug, parano=parano, http_only=http_only,
+                             allowed_origins=self.config.allowed_origins, allowed_hosts=self.config.allowed_hosts,
+                             limits=dict(self.config.limits), timeout_inactivity=self.timeout_inactivity,
+                             heartbeat=self.heartbeat)
+
+    async def _create(self, name: str, sid: str, base: str, query: tuple[tuple[str, str], ...], app: AppRef,
+                      options: tuple[bool, ...]) -> SessionRecord:
+        assert self._loop is not None
+        table = self.table
+        future: asyncio.Future[SessionRecord] = self._loop.create_future()
+        table.creating[name] = future
+        try:
+            if len(table) >= self.max_sessions:
+                table.make_room()
+            config = replace(self._config(sid, app, options), socket_path=str(self.files.sockets / name))
+            self.spares.expected = self._config("", app, options)
+            listener = self._listen(name)
+            try:
+                started = await self.spares.hand(config, listener)
+                if started is None:
+                    started = await self._start_session(config, listener, name)
+            finally:
+                listener.close()  # the process has its own copy now
+            process, shared = started
+            record = SessionRecord(name, base, query, app, options, shared)  # type: ignore[arg-type]
+            record.process, record.pid = process, process.pid
+            record.socket_ino = os.stat(self.files.sockets / name).st_ino
+            record.state = ProcessState.LIVE
+            table.add(record)
+            self._loop.add_reader(process.sentinel, self._on_exit, record)
+            log.info("session process %d started for %s (%d live)", record.pid, record.log_id, len(table))
+            future.set_result(record)
+            return record
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # awaited by the waiters, if any; not an unhandled error
+            raise
+        finally:
+            del table.creating[name]
+
+    def _listen(self, name: str) -> socket.socket:
+        """A listening socket at ``s/<name>``, swapped in atomically (a replaced
+        session's process keeps its own socket, unreachable by path)."""
+        final = self.files.sockets / name
+        tmp = self.files.sockets / f".{next(self._counter)}"
+        paths.check_socket_path(final)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(str(tmp))
+            sock.listen(512)
+            os.replace(tmp, final)
+        except BaseException:
+            sock.close()
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return sock
+
+    async def _start_session(self, config: ProcessConfig, listener: socket.socket, name: str) -> tuple[Any, Any]:
+        """Fork a process for ``config`` (no spare at hand). Returns (process, shared)."""
+        assert self._loop is not None
+        shared = self.ctx.RawArray("d", len(SharedField))
+        now = time.monotonic()
+        shared[SharedField.BUSY_SINCE] = now  # starting counts as an interaction: same timeout
+        shared[SharedField.LAST_ACTIVE] = now
+        process = self.ctx.Process(target=process_main, args=(config, listener, shared, self._lifeline_child),
+                                   name=f"livetag-session-{name[:8]}", daemon=False)
+        await self._loop.run_in_executor(self.executor, start_process, process,
+                                         None if self._low_priority is None else self._base_priority, None)
+        return process, shared
+
+    def _on_exit(self, record: SessionRecord) -> None:
+        """The process of ``record`` is dead (its sentinel became readable)."""
+        if record.state is ProcessState.ENDED:
+            return
+        assert self._loop is not None
+        self._loop.remove_reader(record.process.sentinel)
+        self.table.ended(record)
+        self.spares.refill()  # none is started while the server is full
