@@ -3,15 +3,19 @@ application already installed its own ``SessionMiddleware`` around livetag."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from typing import Any
 
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 SECRET_ENV = "LIVETAG_SESSION_SECRET"
 COOKIE = "lt_session"
+#: The cookie that names a page's livetag session (one per mount point: see ``session_cookie_name``).
+SESSION_COOKIE = "lt_sid"
 _MAX_VARIANTS = 16  # (mount point, https) pairs remembered; a server has only a few
 
 
@@ -50,3 +54,17 @@ class OptionalSessionMiddleware:
     def __getattr__(self, name: str) -> Any:
         # Reach the wrapped Starlette app's attributes (routes, state, url_path_for...).
         return getattr(self.app, name)
+
+
+def session_cookie_name(base: str) -> str:
+    """The session cookie of the app mounted at ``base`` (``""``: the root): one name per
+    mount point, so that two apps on one host never read each other's sessions."""
+    return SESSION_COOKIE if not base else f"{SESSION_COOKIE}_{hashlib.sha256(base.encode()).hexdigest()[:8]}"
+
+
+def set_cookie_header(name: str, value: str, *, path: str, secure: bool) -> tuple[bytes, bytes]:
+    """The ``Set-Cookie`` header of a session cookie (``HttpOnly``, ``SameSite=Lax``,
+    ``Secure`` on https), as Starlette's ``Response.set_cookie`` writes it."""
+    response = Response()
+    response.set_cookie(name, value, path=path, httponly=True, samesite="lax", secure=secure)
+    return next((k, v) for k, v in response.raw_headers if k == b"set-cookie")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import secrets
 import traceback
@@ -39,7 +38,7 @@ from ..protocol import encode
 from ..execution import to_thread
 from ..session import AppSource, Session
 from .assets import CLIENT_FILES, CLIENT_SCRIPT, CLIENT_SCRIPT_HASH, client_file_response
-from .cookies import OptionalSessionMiddleware
+from .cookies import SESSION_COOKIE, OptionalSessionMiddleware, session_cookie_name
 from .hosts import AllowedHosts, HostCheck, default_hosts, hosts_for_bind
 from .http import HttpTransport
 from .limits import AddressBudget, Limits, TokenBucket, client_address
@@ -51,7 +50,7 @@ from .websocket import CLOSE_POLICY, CLOSE_SESSION_EXPIRED, WebSocketConnection
 
 log = logging.getLogger("livetag.server.webapp")
 
-COOKIE_NAME = "lt_sid"
+COOKIE_NAME = SESSION_COOKIE
 
 
 class WebApp:
@@ -195,8 +194,7 @@ class WebApp:
 
     def cookie_name(self, conn: HTTPConnection) -> str:
         # One cookie per mount point, so two apps on one host never read each other's.
-        base = self.base_path(conn)
-        return COOKIE_NAME if not base else f"{COOKIE_NAME}_{hashlib.sha256(base.encode()).hexdigest()[:8]}"
+        return session_cookie_name(self.base_path(conn))
 
     def origin_allowed(self, conn: HTTPConnection) -> bool:
         """The ``Origin`` header names a page of an allowed host, or one of

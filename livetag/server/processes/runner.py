@@ -14,7 +14,8 @@ Request path in a web worker (any worker, no sticky sessions):
   relayed straight to the session's process socket (ASGI over IPC, see ``bridge``). A
   process that is gone is reported as ``{"t": "bye", "code": "ended", "msg": ...}``: on a
   WebSocket before close code 4410, over HTTP as status 410.
-- anything else: the routes added with ``add_route`` (plain Starlette).
+- anything else: the routes added with ``add_route`` / ``mount`` (a Starlette app the
+  Runner holds, ``.app``; the Runner is an ASGI app of its own, not a Starlette subclass).
 
 ``request.session`` (Starlette's signed cookie) is the same in workers and session
 processes: one secret per server (``session_secret``, ``$LIVETAG_SESSION_SECRET``, else
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 from collections.abc import AsyncIterator, Iterable
@@ -35,16 +35,15 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route, get_route_path
+from starlette.routing import BaseRoute, Route, get_route_path
 from starlette.types import Receive, Scope, Send
 
 from ...protocol import encode
-from ..cookies import SECRET_ENV, OptionalSessionMiddleware
+from ..cookies import SECRET_ENV, OptionalSessionMiddleware, session_cookie_name, set_cookie_header
 from ..assets import CLIENT_FILES, CLIENT_SCRIPT_HASH, client_file_response
 from ..hosts import AllowedHosts, default_hosts, header, hosts_for_bind, refuse_host
 from ..limits import Limits, client_address
 from ..shutdown import on_stop_signal
-from ..webapp import COOKIE_NAME
 from ..websocket import CLOSE_SESSION_EXPIRED
 from . import bridge
 from .appref import AppRef
@@ -64,11 +63,6 @@ REATTACH_SECONDS = 5.0
 SOCKET_RETURN_SECONDS = 8.0
 
 
-def cookie_name_for(base: str) -> str:
-    """The session cookie of the app mounted at ``base`` (as ``WebApp.cookie_name``)."""
-    return COOKIE_NAME if not base else f"{COOKIE_NAME}_{hashlib.sha256(base.encode()).hexdigest()[:8]}"
-
-
 def _cookie_header(headers: list[tuple[bytes, bytes]], name: str, value: str) -> list[tuple[bytes, bytes]]:
     """``headers`` with cookie ``name`` set to ``value`` (other cookies kept)."""
     out: list[tuple[bytes, bytes]] = []
@@ -85,9 +79,14 @@ def _cookie_header(headers: list[tuple[bytes, bytes]], name: str, value: str) ->
     return out
 
 
-class Runner(Starlette):
+class Runner:
     """Serve ``app`` (a ``Tag`` subclass defined at the top level of a module) with one
-    OS process per session.
+    OS process per session: an ASGI application.
+
+    Routes of your own go on the Starlette app it holds, through ``add_route``,
+    ``add_websocket_route``, ``mount`` and ``add_middleware`` (or ``.app``, the Starlette
+    instance, for the rest of Starlette's API); in them ``await request.app.handle(request,
+    OtherApp)`` serves another livetag app (htagweb's API).
 
     ``host``/``port``: where ``run()`` listens. ``debug``: Starlette's debugger for your
     routes, tracebacks in the page, and an ``X-Livetag-Worker`` header (the worker pid).
@@ -118,8 +117,10 @@ class Runner(Starlette):
                  join_grace: float = Limits.join_grace,
                  new_sessions_per_second: float = Limits.new_sessions_per_second,
                  new_session_burst: int = Limits.new_session_burst) -> None:
-        super().__init__(debug=debug, routes=[Route("/", self._index, methods=["GET", "HEAD"])],
-                         lifespan=self._lifespan)
+        #: Your routes, and the page of ``app`` at ``/``.
+        self.app = _Routes(self, debug=debug, routes=[Route("/", self._index, methods=["GET", "HEAD"])],
+                           lifespan=self._lifespan)
+        self.debug = debug
         self.App = app
         self.app_ref = AppRef.of(app)
         self.host, self.port, self.ssl = host, port, ssl
@@ -144,11 +145,40 @@ class Runner(Starlette):
         self._stopping: asyncio.Event | None = None
         self._anchor: int | None = None
 
+    # -- your routes (the Starlette app's) -----------------------------------------------
+
+    def add_route(self, path: str, endpoint: Any, methods: list[str] | None = None, name: str | None = None,
+                  include_in_schema: bool = True) -> None:
+        """Serve ``endpoint`` at ``path`` (Starlette's ``add_route``)."""
+        self.app.add_route(path, endpoint, methods=methods, name=name, include_in_schema=include_in_schema)
+
+    def add_websocket_route(self, path: str, endpoint: Any, name: str | None = None) -> None:
+        self.app.add_websocket_route(path, endpoint, name=name)
+
+    def mount(self, path: str, app: Any, name: str | None = None) -> None:
+        """Serve the ASGI ``app`` under ``path`` (Starlette's ``mount``)."""
+        self.app.mount(path, app, name=name)
+
+    def add_middleware(self, middleware_class: Any, *args: Any, **kwargs: Any) -> None:
+        """Wrap your routes (not livetag's transports) in a middleware (Starlette's)."""
+        self.app.add_middleware(middleware_class, *args, **kwargs)
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        return self.app.routes
+
+    @property
+    def state(self) -> Any:
+        return self.app.state
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        return self.app.url_path_for(name, **path_params)
+
     # -- ASGI -----------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await super().__call__(scope, receive, send)
+            await self.app(scope, receive, send)
             return
         if not self.allowed_hosts.allows_header(header(scope, b"host")):
             # Before anything else: a DNS-rebinding page gets nothing, not even a supervisor.
@@ -170,7 +200,7 @@ class Runner(Starlette):
         if at >= 0:
             await self._transport(scope, receive, send, path[:at], path[at + 5:])
         else:
-            await super().__call__(scope, receive, send)
+            await self.app(scope, receive, send)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Any) -> AsyncIterator[None]:
@@ -258,7 +288,7 @@ class Runner(Starlette):
         ref = self._ref(app if app is not None else self.App)
         scope = request.scope
         base = (scope.get("root_path", "") + get_route_path(scope)).rstrip("/")
-        name = cookie_name_for(base)
+        name = session_cookie_name(base)
         options = [self.debug, self.parano if parano is None else parano,
                    self.http_only if http_only is None else http_only]
         message = {"op": "page", "base": base, "sid": request.cookies.get(name), "app": ref.to_json(),
@@ -266,6 +296,59 @@ class Runner(Starlette):
                    "query": scope.get("query_string", b"").decode("latin-1"), "new": "n" in request.query_params,
                    "options": options}
         return _PageRelay(self, message, name)
+
+    async def relay_page(self, message: dict[str, Any], cookie_name: str, scope: Scope, receive: Receive,
+                         send: Send) -> None:
+        """Find or create the session's process (control ``message``), then relay the page
+        request to it. A process that dies before answering is replaced once (the user
+        gets a fresh session), then the page says the app failed to start."""
+        base = message["base"]
+        for attempt in range(2):
+            try:
+                reply = await self._request(scope, message)
+            except SupervisorUnavailable as exc:
+                log.error("no session supervisor: %s", exc)
+                await self._unavailable(scope, receive, send)
+                return
+            if "error" in reply:
+                await self._refuse(scope, receive, send, reply)
+                return
+            sid = reply["sid"]
+            extra = None
+            headers = list(scope.get("headers", ()))
+            if reply.get("issued"):
+                headers = _cookie_header(headers, cookie_name, sid)
+                extra = [set_cookie_header(cookie_name, sid, path=base or "/", secure=scope.get("scheme") == "https")]
+            relayed = dict(scope)
+            relayed.update(root_path=base, path=base + "/", raw_path=(base + "/").encode(), headers=headers)
+            state = bridge.RelayState()
+            opened = await self._open_session(scope, base, sid)
+            if opened is None:
+                outcome = bridge.Outcome.PROCESS_GONE
+            else:
+                reader, writer = opened
+                outcome = await bridge.relay(relayed, receive, send, reader, writer, state, self._on_start(extra))
+            if outcome is not bridge.Outcome.PROCESS_GONE or state.started:
+                return
+            message = {**message, "sid": sid}  # the same session, in a fresh process
+            log.warning("the session process died before answering a page load (attempt %d)", attempt + 1)
+        response = HTMLResponse("<!DOCTYPE html><title>Error</title><p>The application failed to start or "
+                                "took too long; please reload.</p>", status_code=503, headers={"Retry-After": "1"})
+        await self._send_response(response, scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, reply: dict[str, Any]) -> None:
+        if reply["error"] == "full":
+            response = HTMLResponse("<!DOCTYPE html><title>Busy</title><p>The server is full; please retry.</p>",
+                                    status_code=503, headers={"Retry-After": "30"})
+        elif reply["error"] == "budget":
+            response = HTMLResponse("<!DOCTYPE html><title>Busy</title><p>Too many new sessions from your address; "
+                                    "please retry in a moment.</p>", status_code=429,
+                                    headers={"Retry-After": str(int(reply.get("retry", 1))), "Cache-Control": "no-store"})
+        else:
+            log.error("the supervisor could not open a session: %s", reply.get("msg"))
+            response = HTMLResponse("<!DOCTYPE html><title>Error</title><p>The application failed to start.</p>",
+                                    status_code=500)
+        await self._send_response(response, scope, receive, send)
 
     # -- transports -----------------------------------------------------------------------
 
@@ -276,8 +359,8 @@ class Runner(Starlette):
             return
         instance = self._instance
         assert instance is not None
-        sid = Request(scope).cookies.get(cookie_name_for(base)) if scope["type"] == "http" else \
-            _cookies(scope).get(cookie_name_for(base))
+        sid = Request(scope).cookies.get(session_cookie_name(base)) if scope["type"] == "http" else \
+            _cookies(scope).get(session_cookie_name(base))
         if not sid:
             await self._gone(scope, receive, send, bridge.RelayState(), "expired", "session expired")
             return
@@ -456,9 +539,7 @@ def _cookies(scope: Scope) -> dict[str, str]:
 
 
 class _PageRelay(Response):
-    """The response of ``Runner.handle``: find or create the session's process, then relay
-    the page request to it. A process that dies before answering is replaced once (the
-    user gets a fresh session), then the page says the app failed to start."""
+    """The response ``Runner.handle`` returns: sent, it relays the page (``relay_page``)."""
 
     def __init__(self, runner: Runner, message: dict[str, Any], cookie_name: str) -> None:
         super().__init__(status_code=200)
@@ -467,53 +548,16 @@ class _PageRelay(Response):
         self.cookie_name = cookie_name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        runner = self.runner
-        base = self.message["base"]
-        for attempt in range(2):
-            try:
-                reply = await runner._request(scope, self.message)
-            except SupervisorUnavailable as exc:
-                log.error("no session supervisor: %s", exc)
-                await runner._unavailable(scope, receive, send)
-                return
-            if "error" in reply:
-                await self._refuse(scope, receive, send, reply)
-                return
-            sid = reply["sid"]
-            extra = None
-            headers = list(scope.get("headers", ()))
-            if reply.get("issued"):
-                headers = _cookie_header(headers, self.cookie_name, sid)
-                secure = "; secure" if scope.get("scheme") == "https" else ""
-                extra = [(b"set-cookie", f"{self.cookie_name}={sid}; HttpOnly; Path={base or '/'}; "
-                                         f"SameSite=lax{secure}".encode())]
-            relayed = dict(scope)
-            relayed.update(root_path=base, path=base + "/", raw_path=(base + "/").encode(), headers=headers)
-            state = bridge.RelayState()
-            opened = await runner._open_session(scope, base, sid)
-            if opened is None:
-                outcome = bridge.Outcome.PROCESS_GONE
-            else:
-                reader, writer = opened
-                outcome = await bridge.relay(relayed, receive, send, reader, writer, state, runner._on_start(extra))
-            if outcome is not bridge.Outcome.PROCESS_GONE or state.started:
-                return
-            self.message = {**self.message, "sid": sid}  # the same session, in a fresh process
-            log.warning("the session process died before answering a page load (attempt %d)", attempt + 1)
-        response = HTMLResponse("<!DOCTYPE html><title>Error</title><p>The application failed to start or "
-                                "took too long; please reload.</p>", status_code=503, headers={"Retry-After": "1"})
-        await runner._send_response(response, scope, receive, send)
+        await self.runner.relay_page(self.message, self.cookie_name, scope, receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, reply: dict[str, Any]) -> None:
-        if reply["error"] == "full":
-            response = HTMLResponse("<!DOCTYPE html><title>Busy</title><p>The server is full; please retry.</p>",
-                                    status_code=503, headers={"Retry-After": "30"})
-        elif reply["error"] == "budget":
-            response = HTMLResponse("<!DOCTYPE html><title>Busy</title><p>Too many new sessions from your address; "
-                                    "please retry in a moment.</p>", status_code=429,
-                                    headers={"Retry-After": str(int(reply.get("retry", 1))), "Cache-Control": "no-store"})
-        else:
-            log.error("the supervisor could not open a session: %s", reply.get("msg"))
-            response = HTMLResponse("<!DOCTYPE html><title>Error</title><p>The application failed to start.</p>",
-                                    status_code=500)
-        await self.runner._send_response(response, scope, receive, send)
+
+class _Routes(Starlette):
+    """The Runner's routes: yours, and its page at ``/``. ``request.app`` in them is this
+    app, whose ``handle`` is the Runner's (htagweb's ``request.app.handle(request, App)``)."""
+
+    def __init__(self, runner: Runner, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.runner = runner
+
+    async def handle(self, request: Request, app: Any = None, **options: Any) -> Response:
+        return await self.runner.handle(request, app, **options)
