@@ -100,7 +100,7 @@ class WebApp:
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates,
                              max_sessions, session_timeout, max_queued_bytes, join_grace, new_sessions_per_second,
                              new_session_burst)
-        self.registry = SessionRegistry(app, debug=debug, max_sessions=max_sessions, join_grace=join_grace)
+        self._registry = SessionRegistry(app, debug=debug, max_sessions=max_sessions, join_grace=join_grace)
         self.new_sessions = AddressBudget(new_sessions_per_second, new_session_burst)
         self.http = HttpTransport(registry=self.registry, limits=self.limits, cookie_name=self.cookie_name,
                                   origin_allowed=self.origin_allowed, codec=self.codec, bucket=self.bucket)
@@ -130,6 +130,18 @@ class WebApp:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
+
+    @property
+    def registry(self) -> SessionRegistry:
+        """The sessions this app serves."""
+        return self._registry
+
+    @registry.setter
+    def registry(self, registry: SessionRegistry) -> None:
+        # A Runner's session process binds the app to its one session after construction;
+        # the HTTP transport was given the registry and must follow.
+        self._registry = registry
+        self.http.registry = registry
 
     @property
     def max_message_bytes(self) -> int:
