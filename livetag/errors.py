@@ -44,6 +44,83 @@ class ForbiddenEvent(ProtocolError):
         super().__init__(message, "forbidden_event")
 
 
+class StalePage(ProtocolError):
+    """A page that does not hold the session's CSRF token (``code`` ``"csrf"``) or speaks
+    another protocol version (``"version"``): it is stale, a fresh page fixes it. Refused
+    with WebSocket close code 1008 or HTTP 403 (``livetag.protocol.closing``)."""
+
+    def __init__(self, message: str, code: str = "csrf") -> None:
+        if code not in ("csrf", "version"):
+            raise ValueError(f"expected the code 'csrf' or 'version', got {code!r}")
+        super().__init__(message, code)
+
+
+# -- refusals of a transport: what a request or connection is turned away for -----------
+# ``code`` is the machine-readable reason the client gets; ``livetag.protocol.closing``
+# maps each class to its WebSocket close code and HTTP status.
+
+
+class Refused(LivetagError):
+    """Base class of the refusals a transport answers before the session sees the message."""
+
+    code = "refused"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class OriginNotAllowed(Refused):
+    """The ``Origin`` header names a page that may not drive sessions (HTTP 403, close 1008)."""
+
+    code = "origin"
+
+    def __init__(self, message: str = "origin not allowed") -> None:
+        super().__init__(message)
+
+
+class RateLimited(Refused):
+    """A session sent more messages than its token bucket allows (HTTP 429 with
+    ``Retry-After: retry_after`` seconds, close 1008)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UnknownClient(Refused):
+    """A request names a client (``cid``) the server dropped or never knew: the page must
+    join again (HTTP 409 with a ``bye`` ``"rejoin"``)."""
+
+    code = "rejoin"
+
+
+class ClientTooSlow(UnknownClient):
+    """A client that did not read its updates fast enough and was dropped (close 1008
+    over WebSocket, HTTP 409 ``"rejoin"`` over HTTP)."""
+
+
+class ServerStopping(Refused):
+    """The server is stopping: the page reconnects to the next one (HTTP 503 with
+    ``Retry-After``)."""
+
+    code = "stopping"
+
+    def __init__(self, message: str = "the server is stopping: connect again") -> None:
+        super().__init__(message)
+
+
+class InvalidTransition(LivetagError, RuntimeError):
+    """A life cycle (a connection, a mailbox, a client) asked to go from one state to a
+    state its table does not allow from there: a bug in livetag, never a client's doing."""
+
+    def __init__(self, what: str, current: object, new: object, allowed: object) -> None:
+        super().__init__(f"expected {what} in state {current} to go to {allowed}, got a transition to {new}")
+        self.current = current
+        self.new = new
+
+
 class AsyncioOutsideLoop(LivetagError, RuntimeError):
     """Plain ``def`` code running in a worker thread called asyncio, which needs the
     event loop (see ``livetag.execution``)."""
@@ -58,11 +135,26 @@ class AsyncioOutsideLoop(LivetagError, RuntimeError):
 
 
 class SessionExpired(LivetagError):
-    """A request names a session this server does not (or no longer) know."""
+    """A request names a session this server does not (or no longer) know: the page
+    reloads into a new one (HTTP 410, close 4404, ``bye`` ``"expired"``)."""
+
+    code = "expired"
+
+    def __init__(self, message: str = "session expired") -> None:
+        super().__init__(message)
+
+
+class SessionEnded(SessionExpired):
+    """The process of a session ended (timeout, crash, memory...): the page shows why and
+    does not reconnect (HTTP 410, close 4410, ``bye`` ``"ended"``)."""
+
+    code = "ended"
 
 
 class TooManySessions(LivetagError):
     """The cap on live sessions is reached (HTTP 503 with ``Retry-After``)."""
+
+    code = "full"
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"expected fewer than {limit} live sessions, got {limit}: the server is full")

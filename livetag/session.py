@@ -9,12 +9,22 @@ tab) of the session.
 
 Transports (WebSocket, SSE, HTTP, the test client) talk to a session through ``join``,
 ``dispatch``, ``resync`` and ``leave``; what a session sends goes through each client's
-*sink*, a non-blocking callable taking one encoded message.
+*sink*, a non-blocking callable taking one encoded message (built by
+``livetag.protocol.server_messages``). A transport that must act when the session ends
+its client (a WebSocket closes) passes ``on_bye`` to ``join``: the ``Bye`` comes there
+too, after its bytes went through the sink.
+
+A client's life cycle (``ClientState``)::
+
+    DISCONNECTED --join--> CONNECTED --leave--> DISCONNECTED   (kept: a page resumes it)
+    CONNECTED --join again (a new connection of the same page)--> CONNECTED
+    CONNECTED or DISCONNECTED --bye / forgotten--> ENDED        (final)
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import hmac
 import inspect
 import logging
@@ -32,14 +42,18 @@ from .dom.forms import apply_live_values, is_disabled
 from .dom.render import render_html
 from .dom.tag import Tag, current_request, handler_of
 from .dom.tree import LiveTree
-from .protocol.patch import Morph, PatchOp
-from .errors import ForbiddenEvent, ProtocolError
+from .errors import ForbiddenEvent, StalePage
 from .execution import run_user_code
-from .protocol import PROTOCOL_VERSION, EventMessage, Join, encode, encode_ack, encode_extras, encode_update
+from .lifecycle import Transitions
+from .protocol import PROTOCOL_VERSION, EventMessage, Join
+from .protocol.patch import Morph, PatchOp
+from .protocol.server_messages import Bye, ByeCode, Error, ErrorCode, Joined, encode_ack, encode_extras, encode_update
 
 log = logging.getLogger("livetag.session")
 
 Sink = Callable[[bytes], None]
+#: Told the ``Bye`` with which the session ended a client (after its sink got the bytes).
+ByeHook = Callable[[Bye], None]
 AppSource = type[Tag] | Tag | Callable[[], Tag]
 
 #: At most this many clients (tabs) are remembered per session, connected or not.
@@ -48,19 +62,65 @@ MAX_CLIENTS = 32
 BACKGROUND_THROTTLE = 0.05
 
 
-class Client:
-    """One page (browser tab) of a session: its id, the last event applied, its sink."""
+class ClientState(enum.Enum):
+    """Where a client (a page) of a session is in its life cycle (module docstring)."""
 
-    __slots__ = ("cid", "last_seq", "sink")
+    #: Known (its events are counted), no connection: updates are not rendered for it.
+    DISCONNECTED = enum.auto()
+    #: A transport delivers its messages through ``sink``.
+    CONNECTED = enum.auto()
+    #: Told ``bye`` or forgotten: final.
+    ENDED = enum.auto()
+
+
+CLIENT_LIFECYCLE: Transitions[ClientState] = Transitions("a session's client", {
+    ClientState.DISCONNECTED: {ClientState.CONNECTED, ClientState.ENDED},
+    ClientState.CONNECTED: {ClientState.CONNECTED, ClientState.DISCONNECTED, ClientState.ENDED},
+})
+
+
+class Client:
+    """One page (browser tab) of a session: its id, the last event applied, its state
+    and, while ``CONNECTED`` (only then), its sink."""
+
+    __slots__ = ("cid", "last_seq", "sink", "state", "_on_bye")
 
     def __init__(self, cid: str) -> None:
         self.cid = cid
         self.last_seq = 0
-        self.sink: Sink | None = None
+        self.state = ClientState.DISCONNECTED
+        self.sink: Sink | None = None  # not None exactly while CONNECTED
+        self._on_bye: ByeHook | None = None
 
     @property
     def connected(self) -> bool:
-        return self.sink is not None
+        return self.state is ClientState.CONNECTED
+
+    def connect(self, sink: Sink, on_bye: ByeHook | None = None) -> None:
+        """Deliver to ``sink`` from now on (a new connection replaces an older one)."""
+        self.state = CLIENT_LIFECYCLE.check(self.state, ClientState.CONNECTED)
+        self.sink = sink
+        self._on_bye = on_bye
+
+    def disconnect(self) -> None:
+        """The connection went away; the client is kept so that its page may resume."""
+        self.state = CLIENT_LIFECYCLE.check(self.state, ClientState.DISCONNECTED)
+        self.sink = None
+        self._on_bye = None
+
+    def end(self, bye: Bye | None = None) -> None:
+        """End the client: a connected one is sent ``bye`` first (and its ``on_bye`` told).
+        Ending an ended client does nothing."""
+        if self.state is ClientState.ENDED:
+            return
+        sink, on_bye = self.sink, self._on_bye
+        self.state = CLIENT_LIFECYCLE.check(self.state, ClientState.ENDED)
+        self.sink = None
+        self._on_bye = None
+        if sink is not None and bye is not None:
+            sink(bye.encode())
+            if on_bye is not None:
+                on_bye(bye)
 
 
 class Session:
@@ -117,19 +177,19 @@ class Session:
         """Constant-time comparison of ``token`` with the session's CSRF token."""
         return hmac.compare_digest(token.encode(), self.csrf_token.encode())
 
-    def join(self, msg: Join, sink: Sink, request: Any = None) -> Client:
+    def join(self, msg: Join, sink: Sink, request: Any = None, *, on_bye: ByeHook | None = None) -> Client:
         """Connect a client. Sends it ``joined`` (with a full re-render when its revision
         is stale) through ``sink`` before anything else.
 
-        Raises ``ProtocolError`` (code ``"version"`` or ``"csrf"``) when the client runs
+        Raises ``StalePage`` (code ``"version"`` or ``"csrf"``) when the client runs
         another protocol version or does not hold the session's CSRF token. ``request``
         (the WebSocket or HTTP request of the join) is what lifecycle hooks see as
-        ``self.request``.
+        ``self.request``. ``on_bye`` is told when the session ends this client.
         """
         if msg.version != PROTOCOL_VERSION:
-            raise ProtocolError(f"expected protocol version {PROTOCOL_VERSION}, got {msg.version}", "version")
+            raise StalePage(f"expected protocol version {PROTOCOL_VERSION}, got {msg.version}", ErrorCode.VERSION)
         if not self.check_token(msg.token):
-            raise ProtocolError("expected the session's CSRF token, got another value", "csrf")
+            raise StalePage("expected the session's CSRF token, got another value", ErrorCode.CSRF)
         self._loop = asyncio.get_running_loop()
         self._request = request
         self.flush()  # others first, so this client's revision check is against the present
@@ -139,8 +199,8 @@ class Session:
             self._clients[client.cid] = client
         else:
             self._clients.move_to_end(client.cid)
-        sink(self._joined(client, msg.revision))
-        client.sink = sink
+        sink(self._joined(client, msg.revision).encode())
+        client.connect(sink, on_bye)
         unreported, self._unreported = self._unreported, []
         for what, trace in unreported:
             self._report_render_failure(what, trace, [client])
@@ -153,8 +213,8 @@ class Session:
         """Disconnect ``client`` (only if ``sink`` is still its sink, when given). Its
         sequence number is kept so that a reconnecting page resumes exactly."""
         # ==, not is: a bound method is a new object at every attribute access.
-        if sink is None or client.sink == sink:
-            client.sink = None
+        if client.state is ClientState.CONNECTED and (sink is None or client.sink == sink):
+            client.disconnect()
         if not any(c.sink is not None for c in self._clients.values()):
             self._request = None  # do not keep a dead connection's request alive
         self.last_active = time.monotonic()
@@ -168,27 +228,21 @@ class Session:
         ordered = list(self._clients.values())[:-1]  # never the page that just joined
         victims = [c for c in ordered if c.sink is None] + [c for c in ordered if c.sink is not None]
         for client in victims[:excess]:
-            if client.sink is not None:
-                client.sink(encode({"t": "bye", "code": "evicted",
-                                    "msg": f"more than {MAX_CLIENTS} pages of this session are open: this one stopped"}))
-                client.sink = None
+            client.end(Bye(ByeCode.EVICTED, f"more than {MAX_CLIENTS} pages of this session are open: this one stopped"))
             del self._clients[client.cid]
 
-    def _joined(self, client: Client, revision: int | None) -> bytes:
+    def _joined(self, client: Client, revision: int | None) -> Joined:
         """The ``joined`` message for a client whose page is at ``revision`` (``None``:
         unknown, send everything)."""
         ops: list[PatchOp] = [] if revision == self.revision else self.full_render()
-        joined: dict[str, Any] = {"t": "joined", "cid": client.cid, "ack": client.last_seq, "rev": self.revision, "p": ops}
         missed = [html for html, rev in self._statics.items() if revision is None or rev > revision]
-        if missed:
-            joined["st"] = missed
-        return encode(joined)
+        return Joined(client.cid, client.last_seq, self.revision, ops, missed)
 
     def resync(self, client: Client) -> None:
         """Send ``client`` the whole tree (it reported that its DOM lost track)."""
         self.flush()
         if client.sink is not None:
-            client.sink(self._joined(client, None))
+            client.sink(self._joined(client, None).encode())
 
     def full_render(self) -> list[PatchOp]:
         with self.tree.lock:
@@ -219,8 +273,7 @@ class Session:
         """
         async with self._lock:
             if self.closed:  # discarded while the event waited: nothing may run any more
-                if client.sink is not None:
-                    client.sink(encode({"t": "bye", "code": "expired", "msg": "the session ended"}))
+                client.end(Bye(ByeCode.EXPIRED, "the session ended"))
                 return
             self._busy = True
             if self.busy_hook is not None:
@@ -282,9 +335,9 @@ class Session:
         if client is None:
             return
         if self.debug:
-            self._send_error(client, "handler_error", f"{what} raised", error_id, traceback.format_exc())
+            self._send_error(client, ErrorCode.HANDLER_ERROR, f"{what} raised", error_id, traceback.format_exc())
         else:
-            self._send_error(client, "handler_error", "an internal error occurred", error_id)
+            self._send_error(client, ErrorCode.HANDLER_ERROR, "an internal error occurred", error_id)
 
     def _report_render_failure(self, what: str, trace: str, clients: list[Client]) -> None:
         """A reactive source raised while rendering: the page keeps its last content; the
@@ -293,20 +346,14 @@ class Session:
         log.error("session %s: %s raised (error id %s)\n%s", self.log_id, what, error_id, trace.rstrip())
         for client in clients:
             if self.debug:
-                self._send_error(client, "render_error", f"{what} raised", error_id, trace)
+                self._send_error(client, ErrorCode.RENDER_ERROR, f"{what} raised", error_id, trace)
             else:
-                self._send_error(client, "render_error", "an internal error occurred", error_id)
+                self._send_error(client, ErrorCode.RENDER_ERROR, "an internal error occurred", error_id)
 
-    def _send_error(self, client: Client, code: str, message: str, error_id: str | None = None,
+    def _send_error(self, client: Client, code: ErrorCode | str, message: str, error_id: str | None = None,
                     trace: str | None = None) -> None:
-        if client.sink is None:
-            return
-        payload: dict[str, Any] = {"t": "err", "code": code, "msg": message}
-        if error_id:
-            payload["eid"] = error_id
-        if trace:
-            payload["trace"] = trace
-        client.sink(encode(payload))
+        if client.sink is not None:
+            client.sink(Error(code, message, error_id, trace).encode())
 
     # -- updates ------------------------------------------------------------------------
 
@@ -412,7 +459,7 @@ class Session:
         """A short tag for logs that does not reveal the session id or token."""
         return f"{id(self) & 0xFFFFFF:06x}"
 
-    def close(self, code: str = "expired", message: str = "the session ended") -> None:
+    def close(self, code: ByeCode | str = ByeCode.EXPIRED, message: str = "the session ended") -> None:
         """End the session: cancel its background hooks, run ``on_destroy`` of every tag
         that has one (once; coroutines are scheduled on the loop), tell every connected
         client that the session is gone and forget them."""
@@ -433,9 +480,7 @@ class Session:
                     result.close()
             except Exception:
                 self._report_failure(None, f"on_destroy of {tag!r}")
-        bye = encode({"t": "bye", "code": code, "msg": message})
+        bye = Bye(code, message)
         for client in self._clients.values():
-            if client.sink is not None:
-                client.sink(bye)
-                client.sink = None
+            client.end(bye)
         self._clients.clear()

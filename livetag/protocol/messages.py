@@ -1,7 +1,10 @@
-"""The wire protocol: message shapes, validation and codecs. Twin of ``client/livetag.js``.
+"""The wire protocol's catalogue of messages, and the client's decoded and validated.
+Twin of ``livetag/client/src/protocol.js`` and ``session.js``.
 
-Every message is one JSON object (orjson) with a type field ``t``. The same messages
-travel on every transport.
+Every message is one JSON object (orjson) with a type field ``t`` (``MessageType``). The
+same messages travel on every transport. This module decodes the client's messages;
+``livetag.protocol.server_messages`` builds the server's (one class per shape below);
+``livetag.protocol.closing`` says how a refusal ends a connection or a request.
 
 Client -> server
     ``{"t": "join", "v": 1, "token": str, "cid": str | null, "rev": int}``
@@ -35,18 +38,23 @@ Server -> client
         content) or a rejected message (``eid``: error id matching the server log;
         ``trace`` only with ``debug=True``).
     ``{"t": "bye", "code": str, "msg": str}``
-        The server ends this client (``code`` ``"expired"``: the page must reload).
+        The server ends this client (``code`` ``"expired"``: the page must reload; see
+        ``ByeCode``).
+    ``{"t": "cookie"}``
+        A handler run over WebSocket changed ``request.session``: the page fetches the
+        cookie with ``POST /_lt/cookie`` (a WebSocket cannot set cookies).
 """
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
 
-from ..errors import MessageTooLarge, ProtocolError
+from ..errors import MessageTooLarge, ProtocolError, StalePage
 
 PROTOCOL_VERSION: Final = 1
 DEFAULT_MAX_MESSAGE_BYTES: Final = 1 << 20
@@ -56,6 +64,24 @@ MAX_SYNC_ENTRIES: Final = 1024
 _EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
 _TAG_ID = re.compile(r"[^\s]{1,128}")
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+class MessageType(enum.StrEnum):
+    """The ``t`` field of every message: client -> server, then server -> client."""
+
+    JOIN = "join"
+    EVENT = "ev"
+    SYNC = "sync"
+    JOINED = "joined"
+    UPDATE = "up"
+    ACK = "ack"
+    ERROR = "err"
+    BYE = "bye"
+    COOKIE = "cookie"
+
+
+# Plain strings for the decoder, which runs for every event (an enum member costs a lookup).
+_EVENT, _JOIN, _SYNC = MessageType.EVENT.value, MessageType.JOIN.value, MessageType.SYNC.value
 
 
 @dataclass(slots=True, frozen=True)
@@ -122,11 +148,11 @@ def validate(msg: Any) -> ClientMessage:
     if not isinstance(msg, dict):
         raise ProtocolError(f"expected a JSON object, got {_describe(msg)}")
     kind = msg.get("t")
-    if kind == "ev":
+    if kind == _EVENT:
         return _decode_event(msg)
-    if kind == "join":
+    if kind == _JOIN:
         return _decode_join(msg)
-    if kind == "sync":
+    if kind == _SYNC:
         return Resync()
     raise ProtocolError(f"expected message type 'join', 'ev' or 'sync', got {_describe(kind)}")
 
@@ -135,7 +161,7 @@ def _decode_join(msg: dict[str, Any]) -> Join:
     version = _field(msg, "v", int, "the protocol version (int)")
     token = msg.get("token")
     if not isinstance(token, str):
-        raise ProtocolError(f"expected field 'token' to be the CSRF token (str), got {_describe(token)}", "csrf")
+        raise StalePage(f"expected field 'token' to be the CSRF token (str), got {_describe(token)}", "csrf")
     cid = msg.get("cid")
     if cid is not None and not (isinstance(cid, str) and _CLIENT_ID.fullmatch(cid)):
         raise ProtocolError(f"expected field 'cid' to be null or a client id, got {_describe(cid)}")
@@ -170,29 +196,3 @@ def _decode_event(msg: dict[str, Any]) -> EventMessage:
             continue
         raise ProtocolError(f"expected sync value of {key!r} to be str, bool or list of str, got {_describe(value)}")
     return EventMessage(seq, target, name, data, sync)
-
-
-def encode(message: dict[str, Any]) -> bytes:
-    """Serialise a server message (any shape from this module's docstring)."""
-    return orjson.dumps(message)
-
-
-def encode_extras(statics: list[str], scripts: list[str]) -> bytes:
-    """The optional ``st``/``js`` fields of an update, serialised (``b""`` when empty)."""
-    out = b""
-    if statics:
-        out += b',"st":' + orjson.dumps(statics)
-    if scripts:
-        out += b',"js":' + orjson.dumps(scripts)
-    return out
-
-
-def encode_ack(ack: int) -> bytes:
-    """An ``ack`` message: events up to ``ack`` applied, nothing changed."""
-    return b'{"t":"ack","ack":%d}' % ack
-
-
-def encode_update(revision: int, ack: int, ops_json: bytes, extras: bytes = b"") -> bytes:
-    """An ``up`` message from pre-serialised parts, so that one update serialised once
-    can be sent to several clients that differ only by ``ack``."""
-    return b'{"t":"up","rev":%d,"ack":%d,"p":%s%s}' % (revision, ack, ops_json, extras)

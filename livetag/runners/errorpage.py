@@ -18,8 +18,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from ..dom.html import escape_text
-from ..protocol import encode
-from ..server.websocket import CLOSE_SESSION_EXPIRED
+from ..errors import SessionExpired
+from ..protocol.closing import close_code_for
+from ..protocol.server_messages import Bye, ByeCode
 
 #: Milliseconds between two checks of the error page for a working server.
 POLL_INTERVAL_MS = 300
@@ -54,8 +55,9 @@ def error_page_app(title: str, details: str, *, debug: bool) -> Starlette:
 
     async def websocket(ws: WebSocket) -> None:
         await ws.accept()
-        await ws.send_text(encode({"t": "bye", "code": "expired", "msg": "the server is reloading"}).decode())
-        await ws.close(CLOSE_SESSION_EXPIRED, "session expired")
+        await ws.send_text(Bye(ByeCode.EXPIRED, "the server is reloading").encode().decode())
+        code, reason = close_code_for(SessionExpired("the server is reloading"))
+        await ws.close(code, reason)
 
     methods: Any = ["GET", "HEAD", "POST"]
     return Starlette(routes=[

@@ -17,7 +17,13 @@ the session's CSRF token in constant time:
 
 Errors: 400 malformed, 403 foreign origin or wrong token, 409 unknown client (rejoin),
 410 unknown session (reload), 413 too large, 429 too many messages (``Retry-After``),
-503 the server is stopping (``Retry-After``: the page reconnects to the next one).
+503 the server is stopping (``Retry-After``: the page reconnects to the next one). Each
+is an exception of ``livetag.errors`` answered through ``livetag.protocol.closing``'s
+table; the body is a JSON array of one ``err`` message (``bye`` for 409 and 410).
+
+``HttpTransport`` gets what it needs from its host (``WebApp``) injected, as
+``WebSocketConnection`` does: the session registry, the limits, and how to find a
+request's session cookie, check its origin, and get a session's codec and token bucket.
 
 When the server stops (``stop``), every SSE stream ends and every long-poll is answered
 503 at once, so that the ASGI server's graceful shutdown does not wait for them.
@@ -32,21 +38,32 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response, StreamingResponse
 
-from ..errors import MessageTooLarge, ProtocolError
-from ..protocol import EventMessage, Join, Resync, decode, encode, validate
+from ..errors import (
+    ClientTooSlow,
+    LivetagError,
+    MessageTooLarge,
+    OriginNotAllowed,
+    ProtocolError,
+    RateLimited,
+    ServerStopping,
+    SessionExpired,
+    StalePage,
+    UnknownClient,
+)
+from ..protocol import EventMessage, Join, Resync, decode, validate
+from ..protocol.closing import BYE_STATUSES, http_status_for
+from ..protocol.server_messages import Bye, Error, ErrorCode
 from ..session import MAX_CLIENTS, Session
 from .channel import Mailbox, json_array
-from .limits import read_body
-
-if TYPE_CHECKING:
-    from .webapp import WebApp
+from .limits import Limits, TokenBucket, read_body
+from .parano import Codec
+from .registry import SessionRegistry
 
 log = logging.getLogger("livetag.server.http")
 
@@ -62,20 +79,38 @@ def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None)
                     headers={"Cache-Control": "no-store", **(headers or {})})
 
 
+def refusal(exc: LivetagError, headers: dict[str, str] | None = None) -> Response:
+    """The response to a request refused for ``exc`` (``ProtocolError`` or ``Refused``,
+    ``SessionExpired``...: see ``livetag.protocol.closing``): its status, and a JSON array
+    of one message carrying ``exc.code`` and ``str(exc)``: a ``bye`` when the status means
+    the client must rejoin or reload (409, 410), else an ``err``."""
+    status = http_status_for(exc)
+    code: str = getattr(exc, "code")
+    message = Bye(code, str(exc)) if status in BYE_STATUSES else Error(code, str(exc))
+    return _json(b"[" + message.encode() + b"]", status, headers)
+
+
 def _stopping() -> Response:
-    return _error(503, "stopping", "the server is stopping: connect again", {"Retry-After": "1"})
-
-
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    kind = "bye" if status in (409, 410) else "err"
-    return _json(b"[" + encode({"t": kind, "code": code, "msg": message}) + b"]", status, headers)
+    return refusal(ServerStopping(), {"Retry-After": "1"})
 
 
 class HttpTransport:
-    """The HTTP endpoints of one ``WebApp``, and the mailboxes of its HTTP clients."""
+    """The HTTP endpoints of one app, and the mailboxes of its HTTP clients.
 
-    def __init__(self, webapp: WebApp) -> None:
-        self.webapp = webapp
+    ``registry`` holds the sessions (``registry.joined`` is told each join);
+    ``cookie_name(conn)`` names the session cookie of the app a request reaches;
+    ``origin_allowed(conn)`` checks its ``Origin``; ``codec(session)`` and
+    ``bucket(session)`` give a session's payload codec and token bucket."""
+
+    def __init__(self, *, registry: SessionRegistry, limits: Limits, cookie_name: Callable[[HTTPConnection], str],
+                 origin_allowed: Callable[[HTTPConnection], bool], codec: Callable[[Session], Codec],
+                 bucket: Callable[[Session], TokenBucket]) -> None:
+        self.registry = registry
+        self.limits = limits
+        self.cookie_name = cookie_name
+        self.origin_allowed = origin_allowed
+        self.codec = codec
+        self.bucket = bucket
         self.mailboxes: dict[str, Mailbox] = {}
         #: The server is stopping: streams end, long-polls are answered 503.
         self.stopping = False
@@ -90,43 +125,43 @@ class HttpTransport:
     # -- shared checks --------------------------------------------------------------------
 
     def _session(self, request: Request) -> Session | None:
-        return self.webapp.registry.get(request.cookies.get(self.webapp.cookie_name(request)))
+        return self.registry.get(request.cookies.get(self.cookie_name(request)))
 
     def _refuse(self, request: Request, session: Session | None, *, token: bool = True) -> Response | None:
-        if not self.webapp.origin_allowed(request):
+        if not self.origin_allowed(request):
             log.warning("%s %s from a foreign origin refused", request.method, request.url.path)
-            return _error(403, "origin", "origin not allowed")
+            return refusal(OriginNotAllowed())
         if session is None:
-            return _error(410, "expired", "session expired")
+            return refusal(SessionExpired())
         if token and not session.check_token(request.headers.get(TOKEN_HEADER, "")):
             log.warning("session %s: %s without the CSRF token refused", session.log_id, request.url.path)
-            return _error(403, "csrf", "expected the session's CSRF token in X-Livetag-Token")
+            return refusal(StalePage("expected the session's CSRF token in X-Livetag-Token", ErrorCode.CSRF))
         return None
 
     def _mailbox(self, request: Request, session: Session) -> Mailbox | None:
         mailbox = self.mailboxes.get(request.query_params.get("cid", ""))
-        if mailbox is None or mailbox.session is not session or mailbox.overflowed:
+        if mailbox is None or mailbox.session is not session or mailbox.dropped:
             return None
         return mailbox
 
     def _rejoin(self, request: Request) -> Response:
         """The 409 for a request whose client the server dropped or never knew."""
         mailbox = self.mailboxes.get(request.query_params.get("cid", ""))
-        if mailbox is not None and mailbox.overflowed:
-            return _error(409, "rejoin", "client too slow: join again")
-        return _error(409, "rejoin", "unknown client: join again")
+        if mailbox is not None and mailbox.dropped:
+            return refusal(ClientTooSlow("client too slow: join again"))
+        return refusal(UnknownClient("unknown client: join again"))
 
     async def _body(self, request: Request) -> bytes:
-        return await read_body(request, self.webapp.limits.max_message_bytes)
+        return await read_body(request, self.limits.max_message_bytes)
 
     def _rate_limited(self, session: Session, cost: int) -> Response | None:
         """A 429 when ``session`` cannot spend ``cost`` tokens, else ``None`` (spent)."""
-        bucket = self.webapp.bucket(session)
+        bucket = self.bucket(session)
         if cost <= 0 or bucket.take(cost):
             return None
-        wait = max(1, round(bucket.retry_after(cost)))
+        limited = RateLimited("too many events: slow down", max(1, round(bucket.retry_after(cost))))
         log.warning("session %s: event rate limit hit", session.log_id)
-        return _error(429, "rate_limited", "too many events: slow down", {"Retry-After": str(wait)})
+        return refusal(limited, {"Retry-After": str(limited.retry_after)})
 
     def _make_room(self, session: Session, join: Join) -> None:
         """Before a join that adds a client: drop the HTTP clients of ``session`` heard
@@ -153,20 +188,20 @@ class HttpTransport:
         if limited is not None:
             return limited
         try:
-            codec = self.webapp.codec(session)
-            message = decode(codec.open(await self._body(request)), self.webapp.limits.max_message_bytes)
+            codec = self.codec(session)
+            message = decode(codec.open(await self._body(request)), self.limits.max_message_bytes)
             if not isinstance(message, Join):
-                raise ProtocolError(f"expected a join message, got {type(message).__name__}", "not_joined")
+                raise ProtocolError(f"expected a join message, got {type(message).__name__}", ErrorCode.NOT_JOINED)
             if session.check_token(message.token):  # else session.join refuses it
                 self._make_room(session, message)
-            mailbox = Mailbox(session, self.webapp.limits.max_queued_updates, self.webapp.limits.max_queued_bytes)
-            mailbox.client = session.join(message, mailbox.sink, request)
-            self.webapp.registry.joined(session)
-        except MessageTooLarge as exc:
-            return _error(413, exc.code, str(exc))
+            mailbox = Mailbox(session, self.limits.max_queued_updates, self.limits.max_queued_bytes)
+            mailbox.attach(session.join(message, mailbox.sink, request))
+            self.registry.joined(session)
         except ProtocolError as exc:
-            log.warning("session %s: join refused: %s", session.log_id, exc)
-            return _error(403 if exc.code in ("csrf", "version") else 400, exc.code, str(exc))
+            if not isinstance(exc, MessageTooLarge):
+                log.warning("session %s: join refused: %s", session.log_id, exc)
+            return refusal(exc)
+        assert mailbox.client is not None
         old = self.mailboxes.get(mailbox.client.cid)
         if old is not None:
             old.close()  # a stream or long-poll still attached to the old one ends
@@ -192,7 +227,7 @@ class HttpTransport:
             return mailbox
         session = mailbox.session
         try:
-            raw = self.webapp.codec(session).open(await self._body(request))
+            raw = self.codec(session).open(await self._body(request))
             try:
                 items = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
@@ -200,26 +235,26 @@ class HttpTransport:
             if not isinstance(items, list):
                 raise ProtocolError(f"expected a JSON array of messages, got {type(items).__name__}")
             messages = [validate(item) for item in items]  # the body's size was checked whole
-        except MessageTooLarge as exc:
-            return _error(413, exc.code, str(exc))
         except ProtocolError as exc:
-            log.warning("session %s: protocol error: %s", session.log_id, exc)
-            return _error(400, exc.code, str(exc))
+            if not isinstance(exc, MessageTooLarge):
+                log.warning("session %s: protocol error: %s", session.log_id, exc)
+            return refusal(exc)
         # Not only events: a sync re-renders the whole page, a stray join costs an error.
         limited = self._rate_limited(session, len(messages))
         if limited is not None:
             return limited
         client = mailbox.client
+        assert client is not None
         for message in messages:
             if isinstance(message, EventMessage):
                 await session.dispatch(client, message, request)
             elif isinstance(message, Resync):
                 session.resync(client)
             else:
-                mailbox.put(encode({"t": "err", "code": "already_joined", "msg": "expected events, got a join"}))
+                mailbox.put(Error(ErrorCode.ALREADY_JOINED, "expected events, got a join").encode())
         if request.query_params.get("mode") == "sse":
             return Response(status_code=204, headers={"Cache-Control": "no-store"})
-        return _json(self.webapp.codec(session).seal(json_array(mailbox.take())))
+        return _json(self.codec(session).seal(json_array(mailbox.take())))
 
     async def poll(self, request: Request) -> Response:
         mailbox = self._attached(request, token=False)  # reads only: no token needed
@@ -228,11 +263,11 @@ class HttpTransport:
         if self.stopping:
             return _stopping()
         messages = await mailbox.wait(POLL_SECONDS, self)
-        if mailbox.overflowed:
-            return _error(409, "rejoin", "client too slow: join again")
+        if mailbox.dropped:
+            return refusal(ClientTooSlow("client too slow: join again"))
         if not messages and self.stopping:
             return _stopping()
-        return _json(self.webapp.codec(mailbox.session).seal(json_array([m for m in messages if m])))
+        return _json(self.codec(mailbox.session).seal(json_array([m for m in messages if m])))
 
     async def sse(self, request: Request) -> Response:
         mailbox = self._attached(request, token=False)  # reads only: no token needed
@@ -244,12 +279,12 @@ class HttpTransport:
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     async def _stream(self, request: Request, mailbox: Mailbox) -> AsyncIterator[bytes]:
-        seal = self.webapp.codec(mailbox.session).seal
+        seal = self.codec(mailbox.session).seal
         yield b": livetag\n\n"  # flushes proxies and tells the client the stream is open
         try:
-            while not mailbox.overflowed and not self.stopping:
+            while not mailbox.dropped and not self.stopping:
                 messages = await mailbox.wait(SSE_HEARTBEAT_SECONDS, self)
-                if mailbox.overflowed:
+                if mailbox.dropped:
                     break
                 if messages:
                     yield b"".join(b"data: " + seal(m) + b"\n\n" for m in messages if m)

@@ -33,9 +33,10 @@ from starlette.websockets import WebSocket
 from ..dom import tag as tag_module
 from ..dom.html import escape_text
 from ..dom.tag import Tag
-from ..errors import TooManySessions
-from ..protocol import encode
+from ..errors import OriginNotAllowed, RateLimited, SessionExpired, TooManySessions
 from ..execution import to_thread
+from ..protocol.closing import close_code_for, http_status_for
+from ..protocol.server_messages import Bye, ByeCode
 from ..session import AppSource, Session
 from .assets import CLIENT_FILES, CLIENT_SCRIPT, CLIENT_SCRIPT_HASH, client_file_response
 from .cookies import SESSION_COOKIE, OptionalSessionMiddleware, session_cookie_name
@@ -46,7 +47,7 @@ from .page import render_page
 from .parano import CLEAR, AesGcmCodec, Codec
 from .registry import SessionRegistry
 from .shutdown import on_stop_signal
-from .websocket import CLOSE_POLICY, CLOSE_SESSION_EXPIRED, WebSocketConnection
+from .websocket import WebSocketConnection
 
 log = logging.getLogger("livetag.server.webapp")
 
@@ -98,9 +99,10 @@ class WebApp:
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates,
                              max_sessions, session_timeout, max_queued_bytes, join_grace, new_sessions_per_second,
                              new_session_burst)
-        self.registry = SessionRegistry(app, debug=debug, max_sessions=max_sessions, join_grace=join_grace)
+        self._registry = SessionRegistry(app, debug=debug, max_sessions=max_sessions, join_grace=join_grace)
         self.new_sessions = AddressBudget(new_sessions_per_second, new_session_burst)
-        self.http = HttpTransport(self)
+        self.http = HttpTransport(registry=self.registry, limits=self.limits, cookie_name=self.cookie_name,
+                                  origin_allowed=self.origin_allowed, codec=self.codec, bucket=self.bucket)
         self._buckets: weakref.WeakKeyDictionary[Session, TokenBucket] = weakref.WeakKeyDictionary()
         self._codecs: weakref.WeakKeyDictionary[Session, Codec] = weakref.WeakKeyDictionary()
         self._sweeper: asyncio.Task[None] | None = None
@@ -127,6 +129,18 @@ class WebApp:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
+
+    @property
+    def registry(self) -> SessionRegistry:
+        """The sessions this app serves."""
+        return self._registry
+
+    @registry.setter
+    def registry(self, registry: SessionRegistry) -> None:
+        # A Runner's session process binds the app to its one session after construction;
+        # the HTTP transport was given the registry and must follow.
+        self._registry = registry
+        self.http.registry = registry
 
     @property
     def max_message_bytes(self) -> int:
@@ -232,7 +246,8 @@ class WebApp:
             wait = None if self.registry.shared else self.new_sessions.refuse(client_address(request))
             if wait is not None:
                 return HTMLResponse("<!DOCTYPE html><title>Busy</title><p>Too many new sessions from your "
-                                    "address; please retry in a moment.</p>", status_code=429,
+                                    "address; please retry in a moment.</p>",
+                                    status_code=http_status_for(RateLimited("too many new sessions", wait)),
                                     headers={"Retry-After": str(wait), "Cache-Control": "no-store"})
             try:
                 if not self.registry.shared:
@@ -247,7 +262,7 @@ class WebApp:
             except TooManySessions as exc:
                 log.warning("%s", exc)
                 return HTMLResponse("<!DOCTYPE html><title>Busy</title><p>The server is full; please retry.</p>",
-                                    status_code=503, headers={"Retry-After": "30"})
+                                    status_code=http_status_for(exc), headers={"Retry-After": "30"})
             except Exception:
                 error_id = secrets.token_hex(4)
                 log.exception("creating the app failed (error id %s)", error_id)
@@ -280,13 +295,14 @@ class WebApp:
     async def _websocket(self, websocket: WebSocket) -> None:
         if not self.origin_allowed(websocket):
             log.warning("websocket from a foreign origin refused")
-            await websocket.close(CLOSE_POLICY, "origin not allowed")
+            await websocket.close(*close_code_for(OriginNotAllowed()))
             return
         session = self.registry.get(websocket.cookies.get(self.cookie_name(websocket)))
         await websocket.accept()
         if session is None:
-            await websocket.send_text(encode({"t": "bye", "code": "expired", "msg": "session expired"}).decode())
-            await websocket.close(CLOSE_SESSION_EXPIRED, "session expired")
+            expired = SessionExpired()
+            await websocket.send_text(Bye(ByeCode.EXPIRED, str(expired)).encode().decode())
+            await websocket.close(*close_code_for(expired))
             return
         connection = WebSocketConnection(websocket, session, on_join=self.registry.joined,
                                          max_message_bytes=self.limits.max_message_bytes,

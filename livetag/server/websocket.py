@@ -1,7 +1,15 @@
 """The WebSocket transport (RFC 6455): one connection = one client of one session.
 
-Life cycle: ``CONNECTING`` (accepted, waiting for ``join``, at most ``JOIN_TIMEOUT``
-seconds; anything else closes it) -> ``JOINED`` (events flow) -> ``CLOSED``. Updates
+Life cycle (``ConnectionState``, transitions checked)::
+
+    CONNECTING --join--> JOINED --bye, or dropped as too slow--> CLOSING --frame--> CLOSED
+    CONNECTING or JOINED --refused, timed out, peer gone--> CLOSED     (CONNECTING may close too)
+    CLOSED --close frame not taken within CLOSE_WAIT--> ABANDONED
+
+``CONNECTING``: accepted, waiting for ``join``, at most ``JOIN_TIMEOUT`` seconds
+(anything else closes it); ``JOINED``: events flow; ``CLOSING``: what is queued goes
+out, then the close frame; ``CLOSED``: the close frame was handed to the socket (or the
+peer went away). Close codes and reasons come from ``livetag.protocol.closing``. Updates
 go through a bounded outbox drained by a writer task, so a session never waits for a
 slow socket. A client that does not read is dropped (close 1008 ``update queue
 overflow: client too slow``) rather than buffered without bound, as soon as what waits
@@ -26,31 +34,48 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..errors import MessageTooLarge, ProtocolError
-from ..protocol import EventMessage, Join, Resync, decode, encode
+from ..errors import ClientTooSlow, MessageTooLarge, ProtocolError, RateLimited, StalePage
+from ..lifecycle import Transitions
+from ..protocol import EventMessage, Join, Resync, decode
+from ..protocol.closing import CloseCode, close_code_for, close_code_for_bye
+from ..protocol.server_messages import Bye, CookieSync, Error, ErrorCode
 from ..session import Client, Session
 from .limits import TokenBucket
 from .parano import CLEAR, Codec
 
 log = logging.getLogger("livetag.server.websocket")
 
-#: Close codes (RFC 6455 section 7.4; 4000-4999 are the application's).
-CLOSE_NORMAL = 1000
-CLOSE_POLICY = 1008
-CLOSE_TOO_LARGE = 1009
-CLOSE_SESSION_EXPIRED = 4404
+#: Close codes, kept under their former names for importers (``livetag.runners``);
+#: the table lives in ``livetag.protocol.closing``.
+CLOSE_NORMAL = CloseCode.NORMAL
+CLOSE_POLICY = CloseCode.POLICY
+CLOSE_TOO_LARGE = CloseCode.TOO_LARGE
+CLOSE_SESSION_EXPIRED = CloseCode.SESSION_EXPIRED
 
 JOIN_TIMEOUT = 10.0
 #: Seconds an update may wait behind a send the client's socket does not take.
 WRITE_TIMEOUT = 10.0
 #: Seconds a close frame for a client dropped as too slow may wait for its socket.
 CLOSE_WAIT = 30.0
-TOO_SLOW = "update queue overflow: client too slow"
 
 class ConnectionState(enum.Enum):
+    """Where a WebSocket connection is in its life cycle (module docstring)."""
+
     CONNECTING = enum.auto()
     JOINED = enum.auto()
+    CLOSING = enum.auto()
     CLOSED = enum.auto()
+    ABANDONED = enum.auto()
+
+
+CONNECTION_LIFECYCLE: Transitions[ConnectionState] = Transitions("a WebSocket connection", {
+    ConnectionState.CONNECTING: {ConnectionState.JOINED, ConnectionState.CLOSING, ConnectionState.CLOSED},
+    ConnectionState.JOINED: {ConnectionState.CLOSING, ConnectionState.CLOSED},
+    ConnectionState.CLOSING: {ConnectionState.CLOSED},
+    ConnectionState.CLOSED: {ConnectionState.ABANDONED},
+})
+# Module constants: the sink runs for every message and an enum attribute costs a lookup.
+_CONNECTING, _JOINED, _CLOSING = ConnectionState.CONNECTING, ConnectionState.JOINED, ConnectionState.CLOSING
 
 
 class WebSocketConnection:
@@ -79,15 +104,24 @@ class WebSocketConnection:
         #: loop.time() when the send in progress started; 0.0: none in progress.
         self._sending_since = 0.0
         self._waiter: asyncio.Future[None] | None = None
-        self._closing: tuple[int, str] | None = None
+        #: The close frame (code, reason) the writer sends once in ``CLOSING``.
+        self._close_frame: tuple[int, str] = (CloseCode.NORMAL, "ended")
         self._writer: asyncio.Task[None] | None = None
         self._task: asyncio.Task[Any] | None = None
-        self._abandoned = False
         self._closer: asyncio.Task[None] | None = None
         self._on_join = on_join
 
+    def _to(self, state: ConnectionState) -> None:
+        self.state = CONNECTION_LIFECYCLE.check(self.state, state)
+
+    def _begin_closing(self, code: int, reason: str) -> None:
+        """Send what is queued, then the close frame ``code``/``reason``; nothing more."""
+        self._to(ConnectionState.CLOSING)
+        self._close_frame = (code, reason)
+
     def _sink(self, message: bytes) -> None:
-        if self._closing is not None:
+        state = self.state
+        if state is not _JOINED and state is not _CONNECTING:  # closing: nothing more goes out
             return
         sealed = self.codec.seal(message)
         outbox = self._outbox
@@ -98,12 +132,18 @@ class WebSocketConnection:
             return
         outbox.append(sealed)
         self._queued_bytes += len(sealed)
-        if message.startswith(b'{"t":"bye"'):  # the session ended this client
-            expired = b'"code":"expired"' in message
-            self._closing = (CLOSE_SESSION_EXPIRED, "session expired") if expired else (CLOSE_NORMAL, "ended")
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def _ended(self, bye: Bye) -> None:
+        """The session ended this client (its ``bye`` is queued): close after it."""
+        if self.state is _JOINED:
+            self._begin_closing(*close_code_for_bye(bye.code))
+            self._wake_writer()
 
     def _drop_slow(self) -> None:
         """The client is not reading: forget what waits for it, stop writing to it and
@@ -112,7 +152,7 @@ class WebSocketConnection:
                     self.session.log_id, len(self._outbox), self._queued_bytes)
         self._outbox.clear()
         self._queued_bytes = 0
-        self._closing = (CLOSE_POLICY, TOO_SLOW)
+        self._begin_closing(*close_code_for(ClientTooSlow("client too slow")))
         if self.client is not None:
             self.session.leave(self.client, self.sink)  # the session stops rendering for it
         writer = self._writer
@@ -122,10 +162,10 @@ class WebSocketConnection:
 
     async def _close_slow(self) -> None:
         try:
-            await asyncio.wait_for(self._close(*self._closing), CLOSE_WAIT)  # type: ignore[misc]
+            await asyncio.wait_for(self._close(*self._close_frame), CLOSE_WAIT)
         except asyncio.TimeoutError:
             # It never read again: end the ASGI connection; the server closes the socket.
-            self._abandoned = True
+            self._to(ConnectionState.ABANDONED)
             if self._task is not None and not self._task.done():
                 self._task.cancel()
 
@@ -139,14 +179,16 @@ class WebSocketConnection:
         except (WebSocketDisconnect, OSError, RuntimeError):
             pass  # the peer went away
         except asyncio.CancelledError:
-            if not self._abandoned:
+            if self.state is not ConnectionState.ABANDONED:
                 raise
-            self._task.uncancel()  # type: ignore[union-attr]
+            assert self._task is not None
+            self._task.uncancel()
         finally:
             writer.cancel()
             if self.client is not None:
                 self.session.leave(self.client, self.sink)
-            self.state = ConnectionState.CLOSED
+            if self.state is not ConnectionState.CLOSED and self.state is not ConnectionState.ABANDONED:
+                self._to(ConnectionState.CLOSED)  # the peer went away
 
     async def _write(self) -> None:
         outbox, send = self._outbox, self.websocket.send
@@ -159,8 +201,8 @@ class WebSocketConnection:
                     self._sending_since = loop.time()
                     await send({"type": "websocket.send", "text": message.decode()})
                     self._sending_since = 0.0
-                if self._closing is not None:
-                    await self._close(*self._closing)
+                if self.state is _CLOSING:
+                    await self._close(*self._close_frame)
                     return
                 self._waiter = loop.create_future()
                 await self._waiter
@@ -177,16 +219,17 @@ class WebSocketConnection:
                 try:
                     raw = await asyncio.wait_for(receive(), max(0.0, join_deadline - loop.time()))
                 except asyncio.TimeoutError:
-                    await self._close(CLOSE_POLICY, f"expected a join message within {JOIN_TIMEOUT:g} s")
+                    timeout = ProtocolError(f"expected a join message within {JOIN_TIMEOUT:g} s", ErrorCode.NOT_JOINED)
+                    await self._close(close_code_for(timeout)[0], str(timeout))
                     return
             else:
                 raw = await receive()
             if raw["type"] == "websocket.disconnect" or self.state is ConnectionState.CLOSED:
                 return
             # Every message costs a token, not only events: syncs and garbage cost work too.
-            if self.state is ConnectionState.JOINED and self.bucket is not None and not self.bucket.take():
+            if self.state is not _CONNECTING and self.bucket is not None and not self.bucket.take():
                 log.warning("session %s: message rate limit hit", self.session.log_id)
-                await self._close(CLOSE_POLICY, "rate limit: too many messages")
+                await self._close(*close_code_for(RateLimited("too many messages")))
                 return
             text = raw.get("text")
             try:
@@ -195,9 +238,10 @@ class WebSocketConnection:
                 message = decode(self.codec.open(text), self.max_message_bytes)
                 if self.state is ConnectionState.CONNECTING:
                     if not isinstance(message, Join):
-                        raise ProtocolError(f"expected a join message first, got {type(message).__name__}", "not_joined")
-                    self.client = self.session.join(message, self.sink, self.websocket)
-                    self.state = ConnectionState.JOINED
+                        raise ProtocolError(f"expected a join message first, got {type(message).__name__}",
+                                        ErrorCode.NOT_JOINED)
+                    self.client = self.session.join(message, self.sink, self.websocket, on_bye=self._ended)
+                    self._to(ConnectionState.JOINED)
                     if self._on_join is not None:
                         self._on_join(self.session)
                 elif isinstance(message, EventMessage):
@@ -205,17 +249,19 @@ class WebSocketConnection:
                 elif isinstance(message, Resync):
                     self.session.resync(self.client)  # type: ignore[arg-type]
                 else:
-                    raise ProtocolError("expected an event or sync message, got a second join", "already_joined")
+                    raise ProtocolError("expected an event or sync message, got a second join",
+                                        ErrorCode.ALREADY_JOINED)
             except MessageTooLarge as exc:
                 log.warning("session %s: %s", self.session.log_id, exc)
-                await self._close(CLOSE_TOO_LARGE, "message too large")
+                await self._close(*close_code_for(exc))
                 return
             except ProtocolError as exc:
                 log.warning("session %s: protocol error: %s", self.session.log_id, exc)
-                if self.state is ConnectionState.CONNECTING or exc.code in ("csrf", "version"):
-                    await self._close(CLOSE_POLICY, exc.code)
+                # Before the join nothing is trusted; a stale page must reload, not retry.
+                if self.state is _CONNECTING or isinstance(exc, StalePage):
+                    await self._close(*close_code_for(exc))
                     return
-                self._sink(encode({"t": "err", "code": exc.code, "msg": str(exc)}))
+                self._sink(Error(exc.code, str(exc)).encode())
 
     async def _dispatch(self, message: EventMessage) -> None:
         cookie = self.websocket.scope.get("session")
@@ -224,12 +270,13 @@ class WebSocketConnection:
         if cookie is not None and cookie != before:
             # A WebSocket cannot set a cookie: the page fetches it over HTTP.
             self.session.pending_cookie = dict(cookie)
-            self._sink(encode({"t": "cookie"}))
+            self._sink(CookieSync().encode())
 
     async def _close(self, code: int, reason: str) -> None:
-        if self.state is ConnectionState.CLOSED:
+        """Send the close frame (once: a connection closed or closing elsewhere is left as it is)."""
+        if self.state is ConnectionState.CLOSED or self.state is ConnectionState.ABANDONED:
             return
-        self.state = ConnectionState.CLOSED
+        self._to(ConnectionState.CLOSED)
         try:
             await self.websocket.close(code, reason)
         except (RuntimeError, OSError):

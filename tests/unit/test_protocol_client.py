@@ -2,9 +2,11 @@
 
 Every constant the client module exports is parsed here and compared with what the
 server actually uses, both ways: a code the client does not know, or one it knows that
-the server no longer sends, fails. Where the Python side has no named constant yet (HTTP
-statuses, message types, error and bye codes), the values are read off the modules that
-send them. If a constant moves on the Python side, only ``python_side()`` changes.
+the server no longer sends, fails. The Python side names each value once, in
+``livetag.protocol`` (``MessageType``, ``OpCode``, ``CloseCode``, ``HttpStatus``,
+``ByeCode``, ``PAGE_ERRORS``, ``STALE_PAGE_CODES``); ``python_side()`` reads them there
+and checks that the modules which send them use those names, not literals of their own.
+If a constant moves on the Python side, only ``python_side()`` changes.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from typing import Any
 import livetag
 from livetag import Tag, WebApp
 from livetag.protocol import messages
+from livetag.protocol.closing import STALE_PAGE_CODES, CloseCode, HttpStatus
+from livetag.protocol.messages import MessageType
 from livetag.protocol.patch import OpCode
-from livetag.server import http, websocket
+from livetag.protocol.server_messages import PAGE_ERRORS, ByeCode, ErrorCode
+from livetag.server import websocket
 from livetag.server.assets import CLIENT_FILES
 from livetag.server.processes import runner, sessions
 
@@ -52,22 +57,30 @@ def _all_python_sources() -> str:
 
 
 def python_side() -> dict[str, Any]:
-    """What each client constant must equal, read from where the server defines or uses it."""
+    """What each client constant must equal, read from where the server defines it; each
+    read also checks that the modules sending these values name them from there."""
     every = _all_python_sources()
-    close = {name.removeprefix("CLOSE_"): value
-             for module in (websocket, runner) for name, value in vars(module).items()
-             if name.startswith("CLOSE_") and isinstance(value, int)}
-    # A message type: the "t" of any message written in livetag (docstrings included).
-    types = set(re.findall(r"""["']t["']\s*:\s*["'](\w+)["']""", every))
-    # A "bye" code: written in a bye message, a session process's end reason, or the body
-    # of an HTTP 409/410 (livetag.server.http makes those "bye").
-    byes = set(re.findall(r""""t":\s*"bye",\s*"code":\s*"(\w+)\"""", every))
-    byes |= {reason.code for reason in sessions.EndReason}
-    byes |= set(re.findall(r"""_error\(\s*(?:409|410),\s*"(\w+)\"""", _sources(http)))
-    # Join refusals that mean "this page is stale": what both transports single out.
-    refused = [set(re.findall(r'"(\w+)"', group))
-               for group in re.findall(r"exc\.code in \(([^)]*)\)", _sources(http, websocket))]
-    assert len(refused) == 2 and refused[0] == refused[1], "expected one set of refusal codes in http.py and websocket.py"
+    # Close codes: CloseCode; the names other modules still export are aliases of it.
+    close = {code.name: code.value for code in CloseCode}
+    for module in (websocket, runner):
+        for name, value in vars(module).items():
+            if name.startswith("CLOSE_") and isinstance(value, int):
+                assert close.get(name.removeprefix("CLOSE_")) == value, f"{module.__name__}.{name} is not CloseCode's"
+    # Message types: MessageType; any "t" written in livetag (docstrings included) is one.
+    types = {kind.value for kind in MessageType}
+    written = set(re.findall(r"""["']t["']\s*:\s*["'](\w+)["']""", every))
+    assert written <= types, f"messages of types {written - types} are written outside MessageType"
+    # A "bye" code: ByeCode, which names every end reason of a session process too.
+    byes = {code.value for code in ByeCode}
+    assert {reason.code for reason in sessions.EndReason} <= byes
+    # Join refusals that mean "this page is stale": StalePage is raised with no other code.
+    refused = {code.value for code in STALE_PAGE_CODES}
+    raised = set(re.findall(r"StalePage\([^)]*?ErrorCode\.(\w+)\)", every, re.S))
+    assert raised and {ErrorCode[name].value for name in raised} <= refused
+    # err codes shown in the page: the failures of the app's own code, as livetag.session sends them.
+    sent = set(re.findall(r"_send_error\(\s*\w+,\s*ErrorCode\.(\w+)", _sources(livetag.session)))
+    shown = {code.value for code in PAGE_ERRORS}
+    assert {ErrorCode[name].value for name in sent} == shown
 
     class Page(Tag.App):
         pass
@@ -78,10 +91,9 @@ def python_side() -> dict[str, Any]:
         "MSG": types,
         "OP": {code.name: code.value for code in OpCode},
         "CLOSE": close,
-        "HTTP": {int(s) for s in re.findall(r"_error\(\s*(\d{3})", _sources(http))},
-        "REFUSED": refused[0],
-        # err codes shown in the page: the failures of the app's own code (livetag.session).
-        "ERR": set(re.findall(r"""_send_error\(\s*\w+,\s*"(\w+)\"""", _sources(livetag.session))),
+        "HTTP": {status.name: status.value for status in HttpStatus},
+        "REFUSED": refused,
+        "ERR": shown,
         "BYE": byes,
         "PATH": paths - {f"/_lt/{name}" for name in CLIENT_FILES},
     }

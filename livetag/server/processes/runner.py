@@ -38,23 +38,23 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route, get_route_path
 from starlette.types import Receive, Scope, Send
 
-from ...protocol import encode
+from ...protocol.closing import CloseCode, close_code_for, http_status_for
+from ...protocol.server_messages import Bye, Error
 from ..cookies import SECRET_ENV, OptionalSessionMiddleware, session_cookie_name, set_cookie_header
 from ..assets import CLIENT_FILES, CLIENT_SCRIPT_HASH, client_file_response
 from ..hosts import AllowedHosts, default_hosts, header, hosts_for_bind, refuse_host
 from ..limits import Limits, client_address
 from ..shutdown import on_stop_signal
-from ..websocket import CLOSE_SESSION_EXPIRED
 from . import bridge
 from .appref import AppRef
 from .config import SupervisorConfig
 from .supervisor_client import SupervisorClient, reattach, server_anchor, start_or_attach
-from ...errors import SupervisorUnavailable
+from ...errors import ServerStopping, SessionEnded, SessionExpired, SupervisorUnavailable
 
 log = logging.getLogger("livetag.server.processes")
 
 #: WebSocket close code: the session's process ended (timeout, crash, memory...).
-CLOSE_SESSION_ENDED = 4410
+CLOSE_SESSION_ENDED = CloseCode.SESSION_ENDED
 WORKER_HEADER = b"x-livetag-worker"
 #: Seconds a worker waits for a supervisor that stopped answering (its files deleted and
 #: being made again) before starting another one.
@@ -406,8 +406,10 @@ class Runner:
             await relaying
         try:
             if not state.started:
-                bye = encode({"t": "err", "code": "stopping", "msg": "the server is stopping: connect again"})
-                await self._send_response(Response(b"[" + bye + b"]", status_code=503, media_type="application/json",
+                stopping = ServerStopping()
+                bye = Error(stopping.code, str(stopping)).encode()
+                await self._send_response(Response(b"[" + bye + b"]", status_code=http_status_for(stopping),
+                                                   media_type="application/json",
                                                    headers={"Retry-After": "1", "Cache-Control": "no-store"}),
                                           scope, receive, send)
             elif not state.closed:
@@ -472,7 +474,8 @@ class Runner:
     async def _gone(self, scope: Scope, receive: Receive, send: Send, state: bridge.RelayState, code: str,
                     msg: str) -> None:
         """Tell a transport that its session is gone, in whatever form it still allows."""
-        bye = encode({"t": "bye", "code": code, "msg": msg})
+        bye = Bye(code, msg).encode()
+        gone = SessionEnded(msg) if code == SessionEnded.code else SessionExpired(msg)
         try:
             if scope["type"] == "websocket":
                 if state.closed:
@@ -486,11 +489,11 @@ class Runner:
                         edit(accept)
                     await send(accept)
                 await send({"type": "websocket.send", "text": bye.decode()})
-                close = CLOSE_SESSION_ENDED if code == "ended" else CLOSE_SESSION_EXPIRED
+                close, _ = close_code_for(gone)
                 reason = msg.encode()[:120].decode(errors="ignore") or code
                 await send({"type": "websocket.close", "code": close, "reason": reason})
             elif not state.started:
-                response = Response(b"[" + bye + b"]", status_code=410, media_type="application/json",
+                response = Response(b"[" + bye + b"]", status_code=http_status_for(gone), media_type="application/json",
                                     headers={"Cache-Control": "no-store"})
                 await self._send_response(response, scope, receive, send)
             elif not state.closed:
