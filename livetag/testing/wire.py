@@ -13,7 +13,8 @@ real server (``WebApp``, ``Runner``, behind any ASGI server) over the real wire,
    down and ``POST _lt/event?mode=sse`` up) or ``"http"`` (``POST _lt/join``, events as
    ``POST _lt/event?mode=http`` answered with the updates, plus ``GET _lt/poll``).
 3. ``event()``: send an event and return the messages up to the one acknowledging it.
-   Every message received updates ``rev``/``cid``, is logged in ``received`` and, with
+   Every message received updates ``rev``/``cid`` (and, with ``record=True``, is logged
+   in ``received``); with
    ``track_page=True``, its patch is applied to ``page`` (a ``livetag.testing.Page``),
    so ``text(".value")`` reads what the browser would show.
 
@@ -207,7 +208,7 @@ class _TabState:
         self.key: str | None = None
         self.cid: str | None = None
         self.seq = 0
-        #: Every message received, in order (unless ``record=False``).
+        #: Every message received, in order (with ``record=True``).
         self.received: list[Message] = []
         #: The ``err`` messages received.
         self.errors: list[Message] = []
@@ -224,7 +225,8 @@ class _TabState:
         self.token, self.rev, self.key = page_config(html)
         if self.key is not None:
             self.codec = AesGcm(self.key)
-        self.cid = None  # a new page is a new client of the session
+        # ``cid`` stays: tests load a page to read the session's state, and a join after
+        # that resumes the same client (set ``cid = None`` for a new one, as a reload).
         if set_cookie:
             self._cookie = set_cookie.split(";", 1)[0]
         if self.track_page:
@@ -255,6 +257,11 @@ class _TabState:
 
     def exists(self, selector: str) -> bool:
         return self._page().body.select_one(selector) is not None
+
+    @property
+    def ws_url(self) -> str:
+        """The page's WebSocket endpoint (``ws://host:port/path/_lt/ws``; ``wss`` on https)."""
+        return "ws" + self.url.removeprefix("http") + "_lt/ws"
 
     def cookie_header(self) -> str:
         """The ``Cookie`` header a browser would send: the client's cookies, or, when its
@@ -370,13 +377,13 @@ class Tab(_TabState):
     cookies; closed by its owner), else the tab makes its own; ``transport`` the one
     ``join``/``event`` use (``"ws"``, ``"sse"`` or ``"http"``); ``timeout`` seconds per
     wait; ``codec`` seals payloads (else taken from the page's key); ``track_page`` keeps
-    ``page`` up to date from the patches; ``record`` logs messages in ``received`` (a
-    benchmark turns both off).
+    ``page`` up to date from the patches (a benchmark turns it off); ``record`` logs every
+    message in ``received`` (off by default: a long test would keep all its updates).
     """
 
     def __init__(self, url: str, http: httpx.AsyncClient | None = None, *, transport: Transport = "ws",
                  timeout: float = TIMEOUT, codec: AesGcm | None = None, track_page: bool = True,
-                 record: bool = True) -> None:
+                 record: bool = False) -> None:
         super().__init__(url, transport=transport, timeout=timeout, codec=codec, track_page=track_page, record=record)
         self._own_http = http is None
         self.http: httpx.AsyncClient = http or httpx.AsyncClient(trust_env=False, timeout=timeout)
@@ -445,9 +452,8 @@ class Tab(_TabState):
         """Open the WebSocket (``<url>_lt/ws``) with the tab's cookie (or ``cookie``) and
         ``Origin`` (``SAME``, another, or ``None``); ``options`` go to ``websockets``'
         ``connect`` (default: no compression, no size limit)."""
-        ws_url = "ws" + self.url.removeprefix("http") + "_lt/ws"
         options = {"compression": None, "max_size": None, "open_timeout": self.timeout, "proxy": None, **options}
-        self.ws = await connect(ws_url, additional_headers={"Cookie": self.cookie_header() if cookie is None else cookie},
+        self.ws = await connect(self.ws_url, additional_headers={"Cookie": self.cookie_header() if cookie is None else cookie},
                                 origin=self.origin if origin == SAME else origin, **options)  # type: ignore[arg-type]
         return self.ws
 
@@ -619,7 +625,7 @@ class SyncTab(_TabState):
 
     def __init__(self, url: str, http: httpx.Client | None = None, *, transport: Transport = "ws",
                  timeout: float = TIMEOUT, codec: AesGcm | None = None, track_page: bool = True,
-                 record: bool = True) -> None:
+                 record: bool = False) -> None:
         super().__init__(url, transport=transport, timeout=timeout, codec=codec, track_page=track_page, record=record)
         self._own_http = http is None
         self.http: httpx.Client = http or httpx.Client(trust_env=False, timeout=timeout)
@@ -669,9 +675,8 @@ class SyncTab(_TabState):
 
     def connect(self, *, origin: str | None = SAME, cookie: str | None = None, **options: Any) -> SyncClientConnection:
         """See ``Tab.connect``."""
-        ws_url = "ws" + self.url.removeprefix("http") + "_lt/ws"
         options = {"compression": None, "max_size": None, "open_timeout": self.timeout, "proxy": None, **options}
-        self.ws = sync_connect(ws_url, additional_headers={"Cookie": self.cookie_header() if cookie is None else cookie},
+        self.ws = sync_connect(self.ws_url, additional_headers={"Cookie": self.cookie_header() if cookie is None else cookie},
                                origin=self.origin if origin == SAME else origin, **options)  # type: ignore[arg-type]
         return self.ws
 
