@@ -74,12 +74,16 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(f"livetag.testing.wire needs httpx and websockets (pip install livetag[testing]): {exc}") from exc
 
 __all__ = [
-    "SAME", "TIMEOUT", "AesGcm", "Closed", "SyncTab", "Tab", "Transport", "UnexpectedMessage", "element_id",
+    "POLL_TIMEOUT", "SAME", "TIMEOUT", "AesGcm", "Closed", "SyncTab", "Tab", "Transport", "UnexpectedMessage", "element_id",
     "no_cookie_client", "page_config", "text_of", "texts",
 ]
 
-#: Default seconds to wait for a connection or a message.
-TIMEOUT = 10.0
+#: Default seconds to wait for a connection or a message (generous: a loaded CI machine
+#: starting a Runner's session process).
+TIMEOUT = 20.0
+#: Default seconds a long-poll may take: the server holds one up to 25 s
+#: (``livetag.server.http.POLL_SECONDS``) before answering an empty list.
+POLL_TIMEOUT = 40.0
 #: Marker for ``token``/``origin`` arguments: the tab's own CSRF token / origin.
 SAME = "same"
 #: The request header carrying the CSRF token on HTTP transports.
@@ -136,11 +140,12 @@ class _NoCookies(DefaultCookiePolicy):
         return False
 
 
-def no_cookie_client(timeout: float = 30.0) -> httpx.AsyncClient:
+def no_cookie_client(timeout: float = 30.0, **options: Any) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` that stores no cookie, so that many tabs can share its
     connection pool and still each open their own session (a tab then keeps the cookie
-    its page load set, see ``Tab.cookie_header``)."""
-    return httpx.AsyncClient(cookies=CookieJar(policy=_NoCookies()), timeout=timeout, trust_env=False)
+    its page load set, see ``Tab.cookie_header``). ``options`` go to the client (a
+    ``transport`` with a source address, for example)."""
+    return httpx.AsyncClient(cookies=CookieJar(policy=_NoCookies()), timeout=timeout, trust_env=False, **options)
 
 
 def page_config(html: str) -> tuple[str, int, str | None]:
@@ -192,7 +197,9 @@ class _TabState:
     def __init__(self, url: str, *, transport: Transport, timeout: float, codec: AesGcm | None,
                  track_page: bool, record: bool) -> None:
         parts = urlsplit(url)
-        #: The page's URL, ending with ``/``: its endpoints are ``url + "_lt/..."``.
+        #: The page's URL as given (``/`` when it has no path): what ``load`` gets.
+        self.page_url = url if parts.path else url + "/"
+        #: The page's base, ending with ``/``: its endpoints are ``url + "_lt/..."``.
         self.url = url.rstrip("/") + "/"
         #: The page's origin (``scheme://host:port``), what the browser sends as ``Origin``.
         self.origin = f"{parts.scheme}://{parts.netloc}"
@@ -418,9 +425,9 @@ class Tab(_TabState):
     async def load(self, query: str = "") -> str:
         """``GET`` the page (``query``: the URL's query string, without ``?``); reads its
         token, revision and key; returns the HTML. ``UnexpectedMessage`` unless 200."""
-        response = await self.request("GET", self.url + (f"?{query}" if query else ""),
+        response = await self.request("GET", self.page_url + (f"?{query}" if query else ""),
                                       headers=self._headers(None, None, None))
-        self.response = _check(response, 200, f"GET {self.url}")
+        self.response = _check(response, 200, f"GET {self.page_url}")
         self._loaded(response.text, response.headers.get("set-cookie"))
         return self.html
 
@@ -440,8 +447,8 @@ class Tab(_TabState):
         return await self.post("event", messages, params={"cid": self.cid or "", "mode": mode}, **options)
 
     async def poll(self, *, origin: str | None = SAME, timeout: float | None = None) -> httpx.Response:
-        """One long-poll ``GET _lt/poll?cid=`` (``timeout``: seconds, default the client's)."""
-        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        """One long-poll ``GET _lt/poll?cid=`` (``timeout``: seconds, default ``POLL_TIMEOUT``)."""
+        options = {"timeout": POLL_TIMEOUT if timeout is None else timeout}
         return await self.request("GET", self.url + "_lt/poll", params={"cid": self.cid or ""},
                                   headers=self._headers(None, origin, None), **options)
 
@@ -542,7 +549,7 @@ class Tab(_TabState):
             return self._take(await asyncio.wait_for(self._next_data(), timeout))
         if self._poller is not None:
             return self._take(await asyncio.wait_for(self._inbox.get(), timeout))
-        response = _check(await self.poll(timeout=timeout), 200, "GET _lt/poll")
+        response = _check(await asyncio.wait_for(self.poll(), timeout), 200, "GET _lt/poll")
         for m in self.messages(response):
             self._inbox.put_nowait(m)
         return await self.recv(timeout)
@@ -650,9 +657,9 @@ class SyncTab(_TabState):
 
     def load(self, query: str = "") -> str:
         """See ``Tab.load``."""
-        response = self.request("GET", self.url + (f"?{query}" if query else ""),
+        response = self.request("GET", self.page_url + (f"?{query}" if query else ""),
                                 headers=self._headers(None, None, None))
-        self.response = _check(response, 200, f"GET {self.url}")
+        self.response = _check(response, 200, f"GET {self.page_url}")
         self._loaded(response.text, response.headers.get("set-cookie"))
         return self.html
 
@@ -669,7 +676,7 @@ class SyncTab(_TabState):
 
     def poll(self, *, origin: str | None = SAME, timeout: float | None = None) -> httpx.Response:
         """See ``Tab.poll``."""
-        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        options = {"timeout": POLL_TIMEOUT if timeout is None else timeout}
         return self.request("GET", self.url + "_lt/poll", params={"cid": self.cid or ""},
                             headers=self._headers(None, origin, None), **options)
 
@@ -677,7 +684,8 @@ class SyncTab(_TabState):
         """See ``Tab.connect``."""
         options = {"compression": None, "max_size": None, "open_timeout": self.timeout, "proxy": None, **options}
         self.ws = sync_connect(self.ws_url, additional_headers={"Cookie": self.cookie_header() if cookie is None else cookie},
-                               origin=self.origin if origin == SAME else origin, **options)  # type: ignore[arg-type]
+                               origin=self.origin if origin == SAME else origin, **options  # type: ignore[arg-type]
+                               ).__enter__()  # websockets wants a context manager; close() ends it
         return self.ws
 
     def send(self, message: Message | str | bytes) -> None:
@@ -754,7 +762,10 @@ class SyncTab(_TabState):
                     self.last_raw = data
                     return self._take(self._open(data))
             raise UnexpectedMessage("expected the SSE stream to stay open, it ended")
-        response = _check(self.poll(timeout=timeout), 200, "GET _lt/poll")
+        try:
+            response = _check(self.poll(timeout=timeout), 200, "GET _lt/poll")
+        except httpx.TimeoutException:
+            raise TimeoutError(f"expected a message within {timeout} s on the long-poll, got none") from None
         self._inbox.extend(self.messages(response))
         return self.recv(timeout)
 
