@@ -542,13 +542,16 @@ class Tab(_TabState):
         if self.transport == "ws" or (self.ws is not None and self._lines is None and self._poller is None):
             if self.ws is None:
                 raise UnexpectedMessage("expected an open WebSocket (connect() or join()), there is none")
-            raw = await asyncio.wait_for(self.ws.recv(), timeout)
+            # asyncio.timeout, not wait_for: no task per message (a benchmark's hot path).
+            async with asyncio.timeout(timeout):
+                raw = await self.ws.recv()
             self.last_raw = raw
             return self._take(self._open(raw))
-        if self._lines is not None:
-            return self._take(await asyncio.wait_for(self._next_data(), timeout))
-        if self._poller is not None:
-            return self._take(await asyncio.wait_for(self._inbox.get(), timeout))
+        async with asyncio.timeout(timeout):
+            if self._lines is not None:
+                return self._take(await self._next_data())
+            if self._poller is not None:
+                return self._take(await self._inbox.get())
         response = _check(await asyncio.wait_for(self.poll(), timeout), 200, "GET _lt/poll")
         for m in self.messages(response):
             self._inbox.put_nowait(m)
