@@ -47,7 +47,7 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 
-from bench.client import BenchError, LiveSession, Page, http_client, id_of_class  # noqa: E402
+from bench.sessions import BenchError, http_client, id_of_class, open_tab  # noqa: E402
 from livetag.protocol import PROTOCOL_VERSION  # noqa: E402
 from bench.servers import HOST, UNLIMITED_EVENTS, _example_counter  # noqa: E402
 
@@ -119,6 +119,16 @@ class RawHttp:
         self.writer.close()
 
 
+@dataclass(slots=True)
+class Page:
+    """A served page: its HTML, the session cookie (``name=value``), CSRF token, revision."""
+
+    html: str
+    cookie: str
+    token: str
+    revision: int
+
+
 class RawSession:
     """A session over SSE + POST (``sse``) or POST + long-poll (``http``) on ``RawHttp``
     connections: one for events, one for the stream or the long-poll (a browser's
@@ -126,6 +136,7 @@ class RawSession:
 
     def __init__(self, mode: str, page: Page, events: RawHttp, down: RawHttp) -> None:
         self.mode, self.page, self.up, self.down = mode, page, events, down
+        self.html = page.html
         self.seq = 0
         self.cid = ""
         self.headers = {"Cookie": page.cookie, "X-Livetag-Token": page.token, "Content-Type": "text/plain"}
@@ -204,7 +215,7 @@ class RawSession:
 
 async def _open(transport: str, base_url: str, http: httpx.AsyncClient) -> Any:
     if transport == "ws":
-        return await LiveSession.open(http, base_url, deflate=False)
+        return await open_tab(http, base_url, "ws", deflate=False)
     return await RawSession.open(transport, base_url)
 
 
@@ -228,7 +239,7 @@ async def run_transport(transport: str, base_url: str, sessions: int, events: in
     start = asyncio.Event()
 
     async def clicks(session: Any) -> None:
-        target = id_of_class(session.page.html, "inc")  # ids are the session's own
+        target = id_of_class(session.html, "inc")  # ids are the session's own
         await start.wait()
         for _ in range(events):
             began = time.perf_counter()

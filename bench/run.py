@@ -9,7 +9,7 @@ the echo floor (WebSocket, and the same echo over plain HTTP and SSE + POST),
 ``examples/counter.py``, the same counter with ``async def`` handlers, the counter with
 ``WebApp(parano=True)``, a 1,000-row list changed through ``tag.text`` and the same list
 with one ``State`` per row (see ``bench/servers.py``). This process drives them over the
-real protocol on each transport (``bench/client.py``) and reads each server's CPU time
+real protocol on each transport (``livetag.testing.wire``, through ``bench/sessions.py``) and reads each server's CPU time
 and memory from ``/proc``. The Markdown report goes to stdout and (full runs) to
 ``docs/benchmarks.md``, keeping any section of that file this script does not write;
 progress goes to stderr. Every server is stopped by PID, also when a measurement fails.
@@ -41,10 +41,12 @@ if str(ROOT) not in sys.path:  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+import orjson  # noqa: E402
 
-from bench.client import (  # noqa: E402
-    AesGcm, EchoHttpSession, EchoSession, HttpSession, LiveSession, SseSession, http_client, id_of_class, load_page,
-    outer_html,
+from livetag.testing.wire import AesGcm, Tab  # noqa: E402
+
+from bench.sessions import (  # noqa: E402
+    EchoHttpSession, EchoSession, http_client, id_of_class, join_tab, open_tab, outer_html,
 )
 from bench.servers import (  # noqa: E402
     LIST_ROWS, ServerProcess, cpu_seconds, machine_busy_seconds, memory_kib,
@@ -107,7 +109,10 @@ def log(message: str) -> None:
 
 
 class BenchSession(Protocol):
-    async def event(self, target_id: str, name: str = "click") -> str: ...
+    """A livetag ``Tab`` (``event`` returns the messages up to the acknowledging update) or
+    an echo session (``event`` returns the echoed text)."""
+
+    async def event(self, target_id: str, name: str = "click") -> Any: ...
     async def close(self) -> None: ...
 
 
@@ -133,14 +138,8 @@ class Target:
             if self.transport == "ws":
                 return await EchoSession.open(base, deflate=True), "lt5"
             return await EchoHttpSession.open(http, base, sse=self.transport == "sse"), "lt5"
-        session: LiveSession | SseSession | HttpSession
-        if self.transport == "ws":
-            session = await LiveSession.open(http, base, deflate=True)
-        elif self.transport == "sse":
-            session = await SseSession.open(http, base)
-        else:
-            session = await HttpSession.open(http, base)
-        return session, id_of_class(session.page.html, self.css_class)
+        tab = await open_tab(http, base, self.transport, deflate=True)  # type: ignore[arg-type]
+        return tab, id_of_class(tab.html, self.css_class)
 
 
 @dataclass
@@ -250,21 +249,24 @@ async def measure_sequential(targets: list[Target], http: httpx.AsyncClient, s: 
                 block = (s.seq_events if t.transport == "ws" else s.http_seq_events) // s.seq_rounds
                 result = results[t.name]
                 lat = result.latencies_us
-                polls0 = (session.polls, session.empty_polls) if isinstance(session, HttpSession) else (0, 0)
+                polls0 = (session.polls, session.empty_polls) if isinstance(session, Tab) else (0, 0)
                 cpu0 = cpu_seconds(t.server.pid)
                 for _ in range(block):
                     t0 = time.perf_counter_ns()
-                    text = await session.event(target_id)
+                    answer = await session.event(target_id)
                     lat.append((time.perf_counter_ns() - t0) / 1000)
                 result.cpu_s += cpu_seconds(t.server.pid) - cpu0
                 result.events += block
-                result.last_message = text
-                result.wire_bytes = getattr(session, "last_wire", 0) or len(text.encode())
-                if isinstance(session, HttpSession):
+                if isinstance(session, Tab):  # the acknowledging update, in clear, as it came
+                    text = orjson.dumps(answer[-1]).decode()
+                    result.wire_bytes = len(session.last_raw)
                     result.polls += session.polls - polls0[0]
                     result.empty_polls += session.empty_polls - polls0[1]
-                if isinstance(session, (LiveSession, SseSession, HttpSession)):
-                    result.cookie = session.page.cookie
+                    result.cookie = session.cookie_header()
+                else:
+                    text = answer
+                    result.wire_bytes = getattr(session, "last_wire", 0) or len(text.encode())
+                result.last_message = text
     finally:
         await asyncio.gather(*(session.close() for session, _ in opened.values()), return_exceptions=True)
     return results
@@ -334,11 +336,11 @@ async def measure_memory(target: Target, http: httpx.AsyncClient, s: Settings) -
 
             sessions = await _bounded([echo_connection] * s.mem_sessions, s.mem_concurrency)
         else:
-            pages = await _bounded([lambda: load_page(http, base)] * s.mem_sessions, s.mem_concurrency)
+            pages = await _bounded([lambda: open_tab(http, base, join=False)] * s.mem_sessions, s.mem_concurrency)
+            sessions = pages  # closed below whatever happens next
             await asyncio.sleep(0.5)
             pages_mem = memory_kib(pid)
-            sessions = await _bounded(
-                [lambda p=p: LiveSession.connect(p, base, deflate=True) for p in pages], s.mem_concurrency)
+            await _bounded([lambda p=p: join_tab(p, deflate=True) for p in pages], s.mem_concurrency)
         await asyncio.sleep(0.5)
         connected = memory_kib(pid)
     finally:
@@ -365,8 +367,8 @@ async def measure_all(targets: dict[str, Target], s: Settings) -> Results:
         for name in LISTS:
             last = results.sequential[name]
             row_id = _first_op_target(last.last_message)
-            page = await load_page(http, targets[name].server.base_url, cookie=last.cookie)
-            results.row_html[name] = outer_html(page.html, row_id)
+            page = await http.get(targets[name].server.base_url + "/", headers={"Cookie": last.cookie})
+            results.row_html[name] = outer_html(page.text, row_id)
         results.crypto_us = measure_crypto(results.sequential["counter-parano"].last_message)
         results.throughput = {name: Throughput() for name in COLUMNS}
         for round_ in range(s.conc_rounds):
@@ -381,7 +383,7 @@ async def measure_all(targets: dict[str, Target], s: Settings) -> Results:
 
 
 def measure_crypto(message: str, n: int = 20_000) -> float:
-    """µs to seal then open ``message`` as parano does (``bench.client.AesGcm``, the
+    """µs to seal then open ``message`` as parano does (``livetag.testing.wire.AesGcm``, the
     same library and format as the server's codec), in this process: the crypto's own
     share of parano's cost per update, without the server around it."""
     codec = AesGcm(base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="))

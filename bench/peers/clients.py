@@ -15,7 +15,7 @@ framework's own browser script does (read from the installed packages; no code c
   ``update`` message arrives (NiceGUI sends no acknowledgement of its own).
 
 Both expose ``open(http, base_url)``, ``event(target_id)`` (returns the update's text)
-and ``close()``, as ``bench.client.LiveSession`` does, and ``last_wire``: the bytes of
+and ``close()``, as ``livetag.testing.wire.Tab`` does, and ``last_wire``: the bytes of
 the last update as it travelled (for NiceGUI re-encoded as its server encodes it:
 ``42["update",…]`` with orjson, the library NiceGUI's socket.io server is given).
 """
@@ -33,7 +33,7 @@ import httpx
 import orjson
 from websockets.asyncio.client import connect
 
-from bench.client import BenchError, ws_url
+from bench.sessions import BenchError, ws_url
 
 _NG_ELEMENTS = re.compile(r"parseElements\(String\.raw`(.*?)`\)", re.S)
 _NG_CLIENT_ID = re.compile(r"'client_id': '([0-9a-f-]+)'")

@@ -41,27 +41,21 @@ MAX_ERRORS = 50
 
 async def _worker(base_url: str, count: int, source: str) -> None:
     import httpx
-    import orjson
-    from websockets.asyncio.client import connect
 
-    from bench.client import _NoCookies, _join, load_page, ws_url
-    from http.cookiejar import CookieJar
+    from livetag.testing.wire import Tab, no_cookie_client
 
     transport = httpx.AsyncHTTPTransport(local_address=source, limits=httpx.Limits(max_connections=CONCURRENCY))
     held: list[object] = []
     opened = 0
     failed: str | None = None
-    async with httpx.AsyncClient(transport=transport, cookies=CookieJar(policy=_NoCookies()), timeout=60) as http:
+    async with no_cookie_client(timeout=60, transport=transport) as http:
         async def one() -> None:
             nonlocal opened
-            page = await load_page(http, base_url)
-            ws = await connect(ws_url(base_url, "/_lt/ws"), additional_headers={"Cookie": page.cookie},
-                               compression=None, max_size=None, local_addr=(source, 0), open_timeout=60)
-            await ws.send(orjson.dumps(_join(page)).decode())
-            reply = orjson.loads(await ws.recv())
-            if reply.get("t") != "joined":
-                raise RuntimeError(f"expected 'joined', got {reply}")
-            held.append(ws)
+            tab = Tab(base_url, http, timeout=60, track_page=False)
+            await tab.load()
+            await tab.connect(local_addr=(source, 0))
+            await tab.join()
+            held.append(tab)
             opened += 1
             if opened % 500 == 0:
                 print(f"OPENED {opened}", flush=True)
@@ -113,7 +107,7 @@ def _fds(pid: int) -> int:
 
 def run_idle(n: int, quick: bool = False) -> str:
     """Open ``n`` idle sessions on one livetag server; return the report section."""
-    from bench.client import LiveSession, http_client, id_of_class
+    from bench.sessions import http_client, id_of_class, open_tab
     from bench.peers.measure import server_command
     from bench.run import _run, log
     from bench.servers import ServerProcess, cpu_seconds, memory_kib
@@ -171,8 +165,8 @@ def run_idle(n: int, quick: bool = False) -> str:
 
         async def probe() -> tuple[list[float], float, str]:
             async with http_client() as http:
-                session = await LiveSession.open(http, server.base_url, deflate=False)
-                target = id_of_class(session.page.html, "inc")
+                session = await open_tab(http, server.base_url, "ws", deflate=False)
+                target = id_of_class(session.html, "inc")
                 for _ in range(50):
                     await session.event(target)
                 lat = []

@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 
-from bench.client import EchoSession, LiveSession, http_client, id_of_class  # noqa: E402
+from bench.sessions import EchoSession, http_client, id_of_class, open_tab  # noqa: E402
 from bench.peers import envs  # noqa: E402
 from bench.peers.apps import LIST_ROWS, TABLE_ROWS  # noqa: E402
 from bench.peers.clients import HtagSession, NiceguiSession  # noqa: E402
@@ -93,8 +93,8 @@ class PeerTarget:
         if self.framework == "echo":
             return await EchoSession.open(base, deflate=True), "lt5"
         if self.framework == "livetag":
-            session = await LiveSession.open(http, base, deflate=True)
-            return session, id_of_class(session.page.html, self.css_class or "")
+            session = await open_tab(http, base, "ws", deflate=True)
+            return session, id_of_class(session.html, self.css_class or "")
         if self.framework == "htag":
             hsession = await HtagSession.open(http, base)
             return hsession, id_of_class(hsession.html, self.css_class or "")

@@ -60,6 +60,15 @@ class Page:
         self.dom = BeautifulSoup(f"<html><head></head>{body_html}</html>", "html.parser")
         self._ids: dict[str, Node] = {}
 
+    @classmethod
+    def from_document(cls, html: str) -> Page:
+        """The page of a whole served document (``<!doctype html><html>...``), as a
+        browser parses it (``livetag.testing.wire`` loads pages this way)."""
+        page = cls.__new__(cls)
+        page.dom = BeautifulSoup(html, "html.parser")
+        page._ids = {}
+        return page
+
     @property
     def body(self) -> Node:
         return self.dom.body

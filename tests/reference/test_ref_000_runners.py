@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from ref_client import Page, run_sample
+from samples import run_sample
 
 from livetag.testing import TestClient
+from livetag.testing.wire import SyncTab
 
 STARLETTE_INTEGRATION = '''
 from livetag import Tag
@@ -61,7 +62,7 @@ if __name__ == "__main__":
 def test_starlette_integration_serves_the_app_under_its_mount_path(live_server) -> None:
     sample = run_sample(STARLETTE_INTEGRATION, "starlette_integration")
     # The sample's `uvicorn.run(app, ...)` is its __main__ block: the test serves `app`.
-    with live_server(sample.app) as server, Page(server.url + "/htag") as page:
+    with live_server(sample.app) as server, SyncTab(server.url + "/htag") as page:
         html = page.load()
         assert re.search(r"<h1 id=\"[^\"]+\">I am a web app</h1>", html)
         assert 'data-lt-base="/htag"' in html and 'src="/htag/_lt/livetag.js?v=' in html

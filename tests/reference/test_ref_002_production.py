@@ -8,8 +8,10 @@ import sys
 from types import ModuleType
 
 import pytest
-from ref_client import Page, run_sample
+from samples import run_sample
 from starlette.applications import Starlette
+
+from livetag.testing.wire import SyncTab
 
 PRODUCTION_ENTRYPOINT = '''
 # app.py
@@ -54,7 +56,7 @@ def health(request):
 
 def test_production_entrypoint_is_an_asgi_app_any_server_can_run(live_server) -> None:
     sample = run_sample(PRODUCTION_ENTRYPOINT, "app")
-    with live_server(sample.app) as server, Page(server.url) as page:
+    with live_server(sample.app) as server, SyncTab(server.url) as page:
         html = page.load()
         assert re.search(r"<h1 id=\"[^\"]+\">Production App</h1>", html)
         assert "<title>MyApp</title>" in html and "data-lt-debug" not in html
@@ -64,7 +66,7 @@ def test_production_entrypoint_is_an_asgi_app_any_server_can_run(live_server) ->
 def test_parano_mode_serves_the_app(live_server) -> None:
     # The sample follows the entrypoint in the document and reuses its MyApp.
     sample = run_sample(PRODUCTION_ENTRYPOINT + PARANO, "app_parano")
-    with live_server(sample.app) as server, Page(server.url) as page:
+    with live_server(sample.app) as server, SyncTab(server.url) as page:
         assert re.search(r"<h1 id=\"[^\"]+\">Production App</h1>", page.load())
     # The encrypted transport itself is issue 4's (tests/server, tests/security).
 
@@ -81,7 +83,7 @@ def test_embedding_in_an_existing_starlette_app(live_server, my_htag_app: Module
     sample = run_sample(EMBEDDING, "embedding")
     # The sample's health route, registered the way Starlette >= 1.0 spells it (see below).
     sample.main_app.add_route("/health", lambda request: sample.JSONResponse({"status": "ok"}))
-    with live_server(sample.main_app) as server, Page(server.url + "/htag") as page:
+    with live_server(sample.main_app) as server, SyncTab(server.url + "/htag") as page:
         assert "Production App" in page.load()
         assert page.join()["t"] == "joined"
         assert page.http.get(server.url + "/health").json() == {"status": "ok"}
@@ -93,6 +95,6 @@ def test_embedding_in_an_existing_starlette_app(live_server, my_htag_app: Module
                            "(a change of Starlette, not of livetag)")
 def test_embedding_with_a_health_route(live_server, my_htag_app: ModuleType) -> None:
     sample = run_sample(EMBEDDING + EMBEDDING_HEALTH_ROUTE, "embedding_health")
-    with live_server(sample.main_app) as server, Page(server.url + "/htag") as page:
+    with live_server(sample.main_app) as server, SyncTab(server.url + "/htag") as page:
         assert "Production App" in page.load()
         assert page.http.get(server.url + "/health").json() == {"status": "ok"}

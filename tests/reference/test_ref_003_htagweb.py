@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 
-from ref_client import Page, run_sample
+from samples import run_sample
 
 from livetag import WebApp
 from livetag.testing import TestClient
+from livetag.testing.wire import SyncTab
 
 HELLO_WORLD_APP = '''
 from livetag import Tag
@@ -32,7 +33,7 @@ def test_hello_world_app_renders_in_a_div_root() -> None:
 
 def test_hello_world_app_is_served_by_webapp(live_server) -> None:
     sample = run_sample(HELLO_WORLD_APP, "hello_world")
-    with live_server(WebApp(sample.App).app) as server, Page(server.url) as page:
+    with live_server(WebApp(sample.App).app) as server, SyncTab(server.url) as page:
         html = page.load()
         assert re.search(r'<body><div id="[^"]+">hello world</div></body>', html)
         assert page.join()["t"] == "joined"

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from ref_client import Page, element_id, run_sample
+from samples import run_sample
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket
 
 from livetag import State, Tag, WebApp
 from livetag.testing import TestClient
+from livetag.testing.wire import SyncTab, element_id
 
 MULTI_SESSION = '''
 from livetag import WebApp, Tag
@@ -64,7 +65,7 @@ STATICS_HTML = [
 def test_passing_the_class_gives_each_visitor_a_private_instance(live_server) -> None:
     sample = run_sample(MULTI_SESSION, "multi_session")
     webapp = WebApp(sample.MyMultiUserApp)  # what the sample's __main__ block runs
-    with live_server(webapp.app) as server, Page(server.url) as alice, Page(server.url) as bob:
+    with live_server(webapp.app) as server, SyncTab(server.url) as alice, SyncTab(server.url) as bob:
         alice.load()
         bob.load()
         alice.load()  # a reload keeps Alice's session
@@ -92,9 +93,9 @@ def with_user_session_middleware(app: Any) -> Starlette:
 def test_request_session_in_init_with_the_users_session_middleware(live_server) -> None:
     sample = run_sample(SESSION_AND_REQUEST, "session_and_request")
     with live_server(with_user_session_middleware(sample.MyMultiUserApp)) as server:
-        with Page(server.url + "/app") as guest:
+        with SyncTab(server.url + "/app") as guest:
             assert re.search(r">Welcome, Guest!</h2>", guest.load())
-        with Page(server.url + "/app") as ada:
+        with SyncTab(server.url + "/app") as ada:
             assert ada.http.get(server.url + "/login", params={"user": "Ada <3"}).text == "ok"
             assert re.search(r">Welcome, Ada &lt;3!</h2>", ada.load())
 
@@ -115,10 +116,11 @@ def bound(sample_app: type[Tag], seen: list[Any]) -> type[Tag]:
     return App
 
 
-def click_the_page(page: Page) -> dict[str, Any]:
+def click_the_page(page: SyncTab) -> dict[str, Any]:
     body = re.search(r'<body id="([^"]+)"', page.load()).group(1)
     page.join()
-    seq = page.send(body, "click")
+    page.send(page.ev(body, "click"))
+    seq = page.seq
     # The acknowledgement of the click: an update, or a bare acknowledgement when nothing changed.
     return page.until(lambda m: m["t"] == "err" or (m["t"] in ("up", "ack") and m["ack"] >= seq))
 
@@ -127,7 +129,7 @@ def test_request_session_in_an_event_handler_with_the_users_session_middleware(l
     sample = run_sample(SESSION_AND_REQUEST, "session_and_request")
     seen: list[Any] = []
     app = bound(sample.MyMultiUserApp, seen)
-    with live_server(with_user_session_middleware(app)) as server, Page(server.url + "/app") as page:
+    with live_server(with_user_session_middleware(app)) as server, SyncTab(server.url + "/app") as page:
         answer = click_the_page(page)
         assert answer["t"] != "err", answer
         assert seen == [(WebSocket, {"last_active": "just now"})]
@@ -136,7 +138,7 @@ def test_request_session_in_an_event_handler_with_the_users_session_middleware(l
 def test_request_session_out_of_the_box(live_server) -> None:
     sample = run_sample(SESSION_AND_REQUEST, "session_and_request")
     seen: list[Any] = []
-    with live_server(WebApp(bound(sample.MyMultiUserApp, seen)).app) as server, Page(server.url) as page:
+    with live_server(WebApp(bound(sample.MyMultiUserApp, seen)).app) as server, SyncTab(server.url) as page:
         answer = click_the_page(page)
         assert re.search(r">Welcome, Guest!</h2>", page.html)
         assert answer["t"] != "err", answer
@@ -153,7 +155,7 @@ class MountSeesRequest(Tag.App):
 
 
 def test_request_is_set_in_lifecycle_hooks(live_server) -> None:
-    with live_server(WebApp(MountSeesRequest).app) as server, Page(server.url) as page:
+    with live_server(WebApp(MountSeesRequest).app) as server, SyncTab(server.url) as page:
         kind = element_id(page.load(), "kind")
         page.join()
         update = page.until(lambda m: m["t"] == "up" and any(op[1] == kind for op in m["p"]))
@@ -179,7 +181,7 @@ def statics_app(component: type[Tag]) -> type[Tag]:
 
 def test_statics_are_in_the_head_once_however_many_instances(live_server) -> None:
     sample = run_sample(GLOBAL_STATICS, "global_statics")
-    with live_server(WebApp(statics_app(sample.StyledComponent)).app) as server, Page(server.url) as page:
+    with live_server(WebApp(statics_app(sample.StyledComponent)).app) as server, SyncTab(server.url) as page:
         head = page.load().split("</head>")[0]
         for static in STATICS_HTML:
             assert head.count(static) == 1, static

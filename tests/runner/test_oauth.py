@@ -15,7 +15,6 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from rt_client import Tab, texts
 from rt_procs import ROOT, Server
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,6 +22,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from livetag.runners.serve import BackgroundServer
+from livetag.testing.wire import SyncTab, texts
 
 CLIENT_ID, CLIENT_SECRET = "livetag-test", secrets.token_urlsafe(16)
 USER = {"sub": "u-42", "name": "Ada Lovelace", "email": "ada@example.org"}
@@ -100,19 +100,19 @@ def test_login_with_authlib_under_the_runner(serve: Callable[..., Server], provi
         "PYTHONPATH": f"{ROOT / 'examples'}:{ROOT}", "OAUTH_METADATA_URL": f"{provider.issuer}/.well-known/openid-configuration",
         "OAUTH_CLIENT_ID": CLIENT_ID, "OAUTH_CLIENT_SECRET": CLIENT_SECRET})
     with httpx.Client(trust_env=False, timeout=30, follow_redirects=True) as http:
-        tab = Tab(server.url, http=http)
+        tab = SyncTab(server.url, http=http)
         tab.load()
-        assert tab.text("who") == "You are not logged in."
+        assert tab.text(".who") == "You are not logged in."
         response = http.get(server.url + "/login")  # -> provider -> /auth -> /?in
         assert response.status_code == 200, response.text
         assert [r.url.host + ":" + str(r.url.port) for r in response.history][:2] == [
             f"127.0.0.1:{server.port}", httpx.URL(provider.issuer).host + ":" + str(httpx.URL(provider.issuer).port)]
         tab.path = "/"
         tab.load("in")
-        assert tab.text("who") == "Hello Ada Lovelace" and tab.text("email") == USER["email"]
+        assert tab.text(".who") == "Hello Ada Lovelace" and tab.text(".email") == USER["email"]
         tab.join()  # the session's process reads request.session in a handler too
-        assert texts(tab.click("click")) == [f"1 by {USER['email']}"]
+        assert texts(tab.click(".click")) == [f"1 by {USER['email']}"]
         tab.close()
         http.get(server.url + "/logout")
         tab.load()
-        assert tab.text("who") == "You are not logged in."
+        assert tab.text(".who") == "You are not logged in."

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from rt_client import Tab
 from rt_procs import HERE, ROOT, Server
 
 from livetag import Runner
+from livetag.testing.wire import SyncTab
 
 HELLO_WORLD_APP = '''
 from livetag import Tag
@@ -64,7 +64,7 @@ def sample_server(serve: Callable[..., Server], tmp_path: Path, name: str, kind:
 @pytest.mark.parametrize("kind", ["uvicorn", "gunicorn"])
 def test_the_hello_world_server_py_sample(serve: Callable[..., Server], tmp_path: Path, kind: str) -> None:
     server = sample_server(serve, tmp_path, "gunicorn", kind)
-    tab = Tab(server.url)
+    tab = SyncTab(server.url)
     html = tab.load()
     assert "hello world" in html
     assert tab.join()["t"] == "joined"
@@ -73,7 +73,7 @@ def test_the_hello_world_server_py_sample(serve: Callable[..., Server], tmp_path
 
 def test_the_static_endpoint_sample(serve: Callable[..., Server], tmp_path: Path) -> None:
     server = sample_server(serve, tmp_path, "add-route", "uvicorn")
-    tab = Tab(server.url)
+    tab = SyncTab(server.url)
     response = tab.request("GET", server.url + "/my.css")
     assert response.status_code == 200 and response.text == "body {}"
     assert "hello world" in tab.load()
@@ -82,10 +82,10 @@ def test_the_static_endpoint_sample(serve: Callable[..., Server], tmp_path: Path
 
 def test_the_other_app_sample(serve: Callable[..., Server], tmp_path: Path) -> None:
     server = sample_server(serve, tmp_path, "another-app", "uvicorn")
-    other = Tab(server.url, path="/my_other_app")
+    other = SyncTab(server.url + "/my_other_app")
     assert "the other app" in other.load()
     assert other.join()["t"] == "joined"
-    main = Tab(server.url)
+    main = SyncTab(server.url)
     assert "hello world" in main.load()
     other.aclose()
     main.aclose()

@@ -14,23 +14,32 @@ from pathlib import Path
 
 import httpx
 import orjson
-from rt_client import Tab, texts
 from rt_procs import Server, bind, pid_alive, supervisor_pids, wait_until
+
+from livetag.testing.page import Page
+from livetag.testing.wire import SyncTab, texts
 
 Serve = Callable[..., Server]
 
 
-def tabs_on_two_workers(server: Server, tab: Tab) -> tuple[Tab, Tab]:
+def worker(tab: SyncTab) -> int:
+    """The pid of the gunicorn worker holding ``tab``'s WebSocket (a handshake header)."""
+    assert tab.ws is not None and tab.ws.response is not None
+    return int(tab.ws.response.headers["x-livetag-worker"])
+
+
+def tabs_on_two_workers(server: Server, tab: SyncTab) -> tuple[SyncTab, SyncTab]:
     """Two WebSocket tabs of ``tab``'s session that landed on different workers."""
-    seen: dict[int, Tab] = {}
+    seen: dict[int, SyncTab] = {}
     for _ in range(60):
-        t = Tab(server.url, http=tab.http)
+        t = SyncTab(server.url, http=tab.http)
         t.html, t.token, t.rev = tab.html, tab.token, tab.rev
+        t.page = Page.from_document(tab.html)  # the same page, not loaded again
         t.connect()
-        if t.worker in seen:
+        if worker(t) in seen:
             t.close()
             continue
-        seen[t.worker] = t
+        seen[worker(t)] = t
         if len(seen) == 2:
             break
     assert len(seen) == 2, "expected the kernel to spread 60 connections over both workers"
@@ -42,39 +51,39 @@ def tabs_on_two_workers(server: Server, tab: Tab) -> tuple[Tab, Tab]:
 
 def test_one_sessions_events_spread_over_both_workers(serve: Serve) -> None:
     server = serve("gunicorn")
-    tab = Tab(server.url)
+    tab = SyncTab(server.url)
     tab.load()
     a, b = tabs_on_two_workers(server, tab)
-    assert a.worker != b.worker and {a.worker, b.worker} <= set(server.worker_pids())
+    assert worker(a) != worker(b) and {worker(a), worker(b)} <= set(server.worker_pids())
     expected = 0
     for n in range(10):
         t = a if n % 2 else b
         expected += 1
-        assert texts(t.click("inc"))[-1] == str(expected)  # (it also saw the other tab's update)
+        assert texts(t.click(".inc"))[-1] == str(expected)  # (it also saw the other tab's update)
     tab.load()
-    assert tab.text("value") == "10"
+    assert tab.text(".value") == "10"
     for t in (a, b, tab):
         t.aclose()
 
 
 def test_sigterm_to_a_worker_loses_no_session(serve: Serve) -> None:
     server = serve("gunicorn")
-    tab = Tab(server.url)
+    tab = SyncTab(server.url)
     tab.load()
-    pid = tab.pid
+    pid = int(tab.text(".pid"))
     a, b = tabs_on_two_workers(server, tab)
-    assert texts(a.click("inc"))[-1] == "1"
-    assert texts(b.click("inc"))[-1] == "2"
-    os.kill(a.worker, signal.SIGTERM)  # a worker goes (deploy, restart): its connections drop
+    assert texts(a.click(".inc"))[-1] == "1"
+    assert texts(b.click(".inc"))[-1] == "2"
+    os.kill(worker(a), signal.SIGTERM)  # a worker goes (deploy, restart): its connections drop
     a.closed()
     # The page reconnects (to whichever worker) and resumes exactly: nothing lost or doubled.
     a.connect()
     joined = a.join()
     assert joined["ack"] == a.seq
-    assert texts(a.click("inc"))[-1] == "3"
-    assert texts(b.click("inc"))[-1] == "4"
+    assert texts(a.click(".inc"))[-1] == "3"
+    assert texts(b.click(".inc"))[-1] == "4"
     tab.load()
-    assert tab.pid == pid and tab.text("value") == "4"
+    assert int(tab.text(".pid")) == pid and tab.text(".value") == "4"
     server.wait_for("Booting worker", count=3)
     for t in (a, b, tab):
         t.aclose()
@@ -82,18 +91,18 @@ def test_sigterm_to_a_worker_loses_no_session(serve: Serve) -> None:
 
 def test_max_requests_recycles_workers_without_losing_sessions(serve: Serve) -> None:
     server = serve("gunicorn", args=["--max-requests", "30"])
-    tabs = [Tab(server.url) for _ in range(3)]
+    tabs = [SyncTab(server.url) for _ in range(3)]
     for t in tabs:
         t.load()
-        t.hjoin()
-    pids = {t.pid for t in tabs}
+        t.join(transport="http")
+    pids = {int(t.text(".pid")) for t in tabs}
     workers: set[int] = set()
     for n in range(1, 41):  # 120 requests over 2 workers of 30: each one is recycled
         for t in tabs:
-            response = t.hclick("inc")
+            response = t.post_events([t.ev(t.id(".inc"))])
             if response.status_code == 409:  # the worker holding its HTTP client stays; never happens
-                t.hjoin()
-                response = t.hclick("inc")
+                t.join(transport="http")
+                response = t.post_events([t.ev(t.id(".inc"))])
             assert response.status_code == 200, response.text
             assert texts(orjson.loads(response.content)) == [str(n)]
         workers.update(server.worker_pids())
@@ -104,8 +113,8 @@ def test_max_requests_recycles_workers_without_losing_sessions(serve: Serve) -> 
     assert len(workers) > 2, "expected gunicorn to recycle workers"
     for t in tabs:
         t.load()
-        assert t.text("value") == "40"
-    assert {t.pid for t in tabs} == pids
+        assert t.text(".value") == "40"
+    assert {int(t.text(".pid")) for t in tabs} == pids
     for t in tabs:
         t.aclose()
 
@@ -133,9 +142,9 @@ def test_simultaneous_first_requests_start_one_supervisor(serve: Serve, runtime:
 
 def test_master_killed_then_a_clean_restart_on_the_same_port(serve: Serve, runtime: str) -> None:
     server = serve("gunicorn")
-    tab = Tab(server.url)
+    tab = SyncTab(server.url)
     tab.load()
-    session = tab.pid
+    session = int(tab.text(".pid"))
     [supervisor] = supervisor_pids(runtime)
     workers = server.worker_pids()
     server.extra_pids = workers  # UvicornWorkers outlive a killed master: the test stops them
@@ -150,10 +159,10 @@ def test_master_killed_then_a_clean_restart_on_the_same_port(serve: Serve, runti
     port = server.port
     server.sock.close()
     again = serve("gunicorn", sock=bind(port))
-    tab2 = Tab(again.url)
+    tab2 = SyncTab(again.url)
     tab2.load()
     tab2.join()
-    assert texts(tab2.click("inc")) == ["1"]
+    assert texts(tab2.click(".inc")) == ["1"]
     assert supervisor_pids(runtime) != [supervisor]
     tab2.aclose()
     tab.aclose()

@@ -15,8 +15,9 @@ from collections.abc import Callable
 
 import httpx
 import orjson
-from rt_client import Tab, texts
 from rt_procs import Server, pid_alive, wait_until
+
+from livetag.testing.wire import SyncTab, texts
 
 Serve = Callable[..., Server]
 RECOVERY = 10.0  # the bound: service back within seconds after the directory is deleted
@@ -39,33 +40,33 @@ def test_a_rebound_host_is_refused_on_pages_and_websockets(serve: Serve) -> None
                                     b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
                                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
     assert status.startswith(b"HTTP/1.1 400"), status
-    tab = Tab(server.url)  # the server's own address is served
+    tab = SyncTab(server.url)  # the server's own address is served
     tab.load()
     tab.join()
-    assert texts(tab.click("inc")) == ["1"]
+    assert texts(tab.click(".inc")) == ["1"]
     tab.aclose()
 
 
 def test_a_deleted_runtime_directory_is_made_again_and_sessions_carry_on(serve: Serve, runtime: str) -> None:
     server = serve()
-    tab = Tab(server.url)
+    tab = SyncTab(server.url)
     tab.load()
-    pid = tab.pid
+    pid = int(tab.text(".pid"))
     tab.join()
-    assert texts(tab.click("inc")) == ["1"]
+    assert texts(tab.click(".inc")) == ["1"]
     tab.close()
     shutil.rmtree(runtime)  # the whole runtime directory, as a cleaner of /tmp would
     began = time.monotonic()
     # A new visitor is served again within seconds...
-    visitor = Tab(server.url)
+    visitor = SyncTab(server.url)
     wait_until(lambda: _loads(visitor), RECOVERY, "a new visitor's page load to succeed")
     visitor.join()
-    assert texts(visitor.click("inc")) == ["1"]
+    assert texts(visitor.click(".inc")) == ["1"]
     # ...and the open session carries on in its own process: reload, reconnect, click.
     tab.load()
-    assert tab.pid == pid and tab.text("value") == "1"
+    assert int(tab.text(".pid")) == pid and tab.text(".value") == "1"
     tab.join()
-    assert texts(tab.click("inc")) == ["2"]
+    assert texts(tab.click(".inc")) == ["2"]
     assert time.monotonic() - began < 2 * RECOVERY
     assert os.path.isdir(runtime)
     assert "Traceback" not in server.output and " 500" not in server.output, server.output[-3000:]
@@ -73,9 +74,9 @@ def test_a_deleted_runtime_directory_is_made_again_and_sessions_carry_on(serve: 
     visitor.aclose()
 
 
-def _loads(tab: Tab) -> bool:
+def _loads(tab: SyncTab) -> bool:
     try:
-        response = tab.request("GET", tab.url + "/")
+        response = tab.request("GET", tab.url)
     except httpx.HTTPError:
         return False
     if response.status_code != 200:
@@ -86,15 +87,15 @@ def _loads(tab: Tab) -> bool:
 
 def test_a_frozen_session_process_with_an_event_in_flight_is_killed_and_the_page_told(serve: Serve) -> None:
     server = serve(env={"LT_TIMEOUT": "1.5"})
-    tab = Tab(server.url)
+    tab = SyncTab(server.url)
     tab.load()
-    pid = tab.pid
+    pid = int(tab.text(".pid"))
     tab.join()
-    assert texts(tab.click("inc")) == ["1"]
+    assert texts(tab.click(".inc")) == ["1"]
     os.kill(pid, signal.SIGSTOP)
     try:
-        tab.send(tab.ev(tab.id("inc")))  # in flight: the frozen process will never read it
-        messages, code, reason = tab.closed()
+        tab.send(tab.ev(tab.id(".inc")))  # in flight: the frozen process will never read it
+        code, reason, messages = tab.closed()
         assert code == 4410, (code, reason, messages)
         bye = [m for m in messages if m["t"] == "bye"]
         assert bye and bye[-1]["code"] == "ended" and "longer than 1.5 s" in bye[-1]["msg"]
@@ -111,7 +112,7 @@ def test_a_frozen_session_process_with_an_event_in_flight_is_killed_and_the_page
 
 def test_page_loads_that_never_join_give_way_when_the_server_is_full(serve: Serve) -> None:
     server = serve(env={"LT_MAX_SESSIONS": "3", "LT_SPARES": "0"})
-    joined = Tab(server.url)
+    joined = SyncTab(server.url)
     joined.load()
     joined.join()
     with httpx.Client(trust_env=False, timeout=30) as http:
@@ -120,18 +121,18 @@ def test_page_loads_that_never_join_give_way_when_the_server_is_full(serve: Serv
             codes.append(http.get(server.url + "/").status_code)
             http.cookies.clear()
     assert codes == [200] * 6, codes
-    assert texts(joined.click("inc")) == ["1"]  # the joined session was never the one to go
+    assert texts(joined.click(".inc")) == ["1"]  # the joined session was never the one to go
     joined.aclose()
 
 
 def test_a_stop_ends_streams_and_long_polls_of_the_runner_at_once(serve: Serve) -> None:
     server = serve()
-    sse = Tab(server.url)
+    sse = SyncTab(server.url)
     sse.load()
-    sse.hjoin()
-    poller = Tab(server.url)
+    sse.join(transport="http")
+    poller = SyncTab(server.url)
     poller.load()
-    poller.hjoin()
+    poller.join(transport="http")
     stream = sse.http.stream("GET", f"{server.url}/_lt/sse", params={"cid": sse.cid}, timeout=30)
     stream.__enter__()
     import threading
@@ -152,12 +153,12 @@ def test_livetags_gunicorn_worker_bounds_frames_and_headers(serve: Serve) -> Non
     # gunicorn cannot pass uvicorn settings on its command line: livetag's worker class
     # carries them (frames up to the message limit, the header deadline...).
     server = serve("gunicorn", workers=1, args=["-k", "rt_worker.QuickHeaderWorker"])  # livetag's, 1 s deadline
-    tab = Tab(server.url)
+    tab = SyncTab(server.url)
     tab.load()
     tab.join()
-    assert texts(tab.click("inc")) == ["1"]
+    assert texts(tab.click(".inc")) == ["1"]
     tab.send("x" * (2 << 20))  # 2 MiB: past the 1 MiB limit, refused while read by uvicorn
-    _, code, _ = tab.closed()
+    code, _, _ = tab.closed()
     assert code == 1009
     host, port = server.url.rsplit("/", 1)[-1].rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=30) as s:

@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from rt_client import Tab, texts
 from websockets.exceptions import InvalidStatus
 
 from livetag import Runner, Tag, WebApp
 from livetag.runners.serve import BackgroundServer
+from livetag.testing.wire import SyncTab, texts
 
 LIMIT = 4096
 
@@ -48,69 +48,69 @@ def url(request: Any) -> Iterator[str]:
 
 
 @pytest.fixture
-def tab(url: str) -> Iterator[Tab]:
-    t = Tab(url)
+def tab(url: str) -> Iterator[SyncTab]:
+    t = SyncTab(url)
     t.load()
     yield t
     t.aclose()
 
 
-def test_a_join_without_the_csrf_token_is_refused(tab: Tab) -> None:
+def test_a_join_without_the_csrf_token_is_refused(tab: SyncTab) -> None:
     tab.connect()
     tab.send({"t": "join", "v": 1, "token": "forged", "cid": None, "rev": 0})
-    _, code, reason = tab.closed()
+    code, reason, _ = tab.closed()
     assert (code, reason) == (1008, "csrf")
 
 
-def test_http_events_and_cookie_posts_need_the_token(tab: Tab) -> None:
-    tab.hjoin()
+def test_http_events_and_cookie_posts_need_the_token(tab: SyncTab) -> None:
+    tab.join(transport="http")
     forged = {"X-Livetag-Token": "forged"}
-    event = tab.post("event", [tab.ev(tab.id("inc"))], params={"cid": tab.cid or "", "mode": "http"}, headers=forged)
+    event = tab.post("event", [tab.ev(tab.id(".inc"))], params={"cid": tab.cid or "", "mode": "http"}, headers=forged)
     cookie = tab.post("cookie", b"", headers=forged)
     assert (event.status_code, cookie.status_code) == (403, 403)
-    assert texts(tab.hclick("inc").json()) == ["1"]
+    assert texts(tab.post_events([tab.ev(tab.id(".inc"))]).json()) == ["1"]
 
 
-def test_foreign_origins_are_refused(tab: Tab) -> None:
+def test_foreign_origins_are_refused(tab: SyncTab) -> None:
     with pytest.raises(InvalidStatus) as info:
         tab.connect(origin="https://evil.example")
     assert info.value.response.status_code == 403
-    tab.hjoin()
-    response = tab.post("event", [tab.ev(tab.id("inc"))], params={"cid": tab.cid or "", "mode": "http"},
+    tab.join(transport="http")
+    response = tab.post("event", [tab.ev(tab.id(".inc"))], params={"cid": tab.cid or "", "mode": "http"},
                         headers={"Origin": "https://evil.example"})
     assert response.status_code == 403
 
 
-def test_oversize_messages_are_refused(tab: Tab) -> None:
+def test_oversize_messages_are_refused(tab: SyncTab) -> None:
     tab.join()
     tab.send("x" * (LIMIT + 1))
-    _, code, _ = tab.closed()
+    code, _, _ = tab.closed()
     assert code == 1009
     tab.load()
-    tab.hjoin()
+    tab.join(transport="http")
     response = tab.post("event", b"[" + b" " * (LIMIT + 1) + b"]", params={"cid": tab.cid or "", "mode": "http"})
     assert response.status_code == 413
 
 
-def test_forged_events_are_refused_and_the_session_carries_on(tab: Tab) -> None:
+def test_forged_events_are_refused_and_the_session_carries_on(tab: SyncTab) -> None:
     tab.join()
-    for target in ("lt-nope", tab.id("off")):
+    for target in ("lt-nope", tab.id(".off")):
         tab.send(tab.ev(target))
         messages = tab.until_ack(tab.seq)
         assert any(m["t"] == "err" and m["code"] == "forbidden_event" for m in messages), messages
-    assert texts(tab.click("inc")) == ["1"]
+    assert texts(tab.click(".inc")) == ["1"]
 
 
 def test_a_forged_session_id_is_never_adopted(url: str) -> None:
     forged = "A" * 43
     with httpx.Client(trust_env=False, timeout=20, cookies={"lt_sid": forged}) as client:
-        tab = Tab(url, http=client)
+        tab = SyncTab(url, http=client)
         tab.load()
         issued = [c.value for c in client.cookies.jar if c.name == "lt_sid" and c.value != forged]
         assert issued and issued[0] != forged
-    intruder = Tab(url)
+    intruder = SyncTab(url)
     intruder.html = "<x>"
     intruder.connect(cookie=f"lt_sid={forged}")
-    messages, code, _ = intruder.closed()
+    code, _, messages = intruder.closed()
     assert code == 4404 and messages[-1]["code"] == "expired"
     intruder.aclose()

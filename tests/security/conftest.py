@@ -1,34 +1,32 @@
-"""Fixtures of the hostile-input tests: tabs (WebSocket or HTTP transport) that are closed
-after each test, and a witness session that must come out of every attack intact."""
+"""Fixtures of the hostile-input tests: tabs (``livetag.testing.wire.Tab``, any transport)
+that are closed after each test, and a witness session that must come out of every attack
+intact."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import httpx
 import pytest
+from hostile import Witness
 
-# The protocol-speaking tab of the server tests is reused here, not copied.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-
-from sec_client import ClientCodec, HttpTab, Witness  # noqa: E402
+from livetag.testing.wire import AesGcm, Tab
 
 
 @pytest.fixture
-async def tab() -> AsyncIterator[Callable[..., HttpTab]]:
-    """``tab(url, http=None, codec=None)`` makes an ``HttpTab`` (which also speaks the
-    WebSocket protocol); all of them are closed after the test."""
-    made: list[HttpTab] = []
+async def tab() -> AsyncIterator[Callable[..., Tab]]:
+    """``tab(url, http=None, codec=None)`` makes a ``Tab``; all of them (and the HTTP
+    clients given to them) are closed after the test."""
+    made: list[Tab] = []
 
-    def make(url: str, http: httpx.AsyncClient | None = None, codec: ClientCodec | None = None) -> HttpTab:
-        made.append(HttpTab(url, http, codec=codec))
+    def make(url: str, http: httpx.AsyncClient | None = None, codec: AesGcm | None = None) -> Tab:
+        made.append(Tab(url, http, codec=codec))
         return made[-1]
 
     yield make
     for t in made:
         await t.aclose()
+        await t.http.aclose()  # a shared client too, as before: closing twice is harmless
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from lt_client import element_id
-from sec_client import Board, Serve, close_of, closed
 from websockets.asyncio.client import connect
+from hostile import Board, Serve
 
+from livetag.testing.wire import element_id
 from livetag import Tag, WebApp
 from livetag.server import websocket
 
@@ -69,7 +69,7 @@ async def test_a_client_that_does_not_read_is_dropped_past_the_byte_bound(live_s
             await t.send({"t": "ev", "s": t.seq, "id": big, "n": "click", "d": {}, "sync": {}})
         await _all_applied(webapp, t)
         await w.check()
-        assert close_of(await closed(t, timeout=20)) == TOO_SLOW
+        assert (await t.closed(timeout=20))[:2] == TOO_SLOW
         await w.check()
 
 
@@ -91,5 +91,5 @@ async def test_a_client_that_does_not_read_is_dropped_after_the_write_timeout(li
             await t.send({"t": "ev", "s": t.seq, "id": big, "n": "click", "d": {}, "sync": {}})
         await _all_applied(webapp, t)
         await w.check()
-        assert close_of(await closed(t, timeout=20)) == TOO_SLOW
+        assert (await t.closed(timeout=20))[:2] == TOO_SLOW
         await w.check()

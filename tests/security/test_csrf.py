@@ -10,10 +10,10 @@ header (WebSocket handshake, every HTTP endpoint) against the host and
 from __future__ import annotations
 
 import pytest
-from lt_client import element_id, text_of
-from sec_client import Board, Serve, close_of, closed
 from websockets.exceptions import InvalidStatus
+from hostile import Board, Serve
 
+from livetag.testing.wire import element_id, text_of
 from livetag import WebApp
 
 EVIL = "http://evil.example"
@@ -36,11 +36,11 @@ async def test_websocket_join_with_a_wrong_token_is_closed_1008_csrf(live_server
         html = await t.load()
         await t.connect()
         await t.send({"t": "join", "v": 1, "token": token, "cid": None, "rev": t.rev})
-        assert close_of(await closed(t)) == (1008, "csrf")
+        assert (await t.closed())[:2] == (1008, "csrf")
         # Nothing of the session was reachable: an event on a fresh socket without a join is refused too.
         await t.connect()
         await t.send({"t": "ev", "s": 1, "id": element_id(html, "inc"), "n": "click", "d": {}, "sync": {}})
-        assert close_of(await closed(t)) == (1008, "not_joined")
+        assert (await t.closed())[:2] == (1008, "not_joined")
         assert await clicks_applied(t, html) == "0"
         await w.check()
 
@@ -52,7 +52,7 @@ async def test_websocket_join_with_another_sessions_token_is_closed(live_server:
         await t.load()
         await t.connect()
         await t.send({"t": "join", "v": 1, "token": w.tab.token, "cid": None, "rev": t.rev})
-        assert close_of(await closed(t)) == (1008, "csrf")
+        assert (await t.closed())[:2] == (1008, "csrf")
         await w.check()
 
 
@@ -63,7 +63,7 @@ async def test_websocket_join_without_a_token_is_closed_1008_csrf(live_server: S
         await t.load()
         await t.connect()
         await t.send({"t": "join", "v": 1, "cid": None, "rev": t.rev})
-        assert close_of(await closed(t, timeout=3)) == (1008, "csrf")
+        assert (await t.closed(timeout=3))[:2] == (1008, "csrf")
         await w.check()
 
 
@@ -97,7 +97,7 @@ async def test_events_posted_without_the_right_token_are_403(live_server: Serve,
         w = await witness(server.url).start()
         t = tab(server.url)
         html = await t.load()
-        await t.hjoin()
+        await t.join(transport="http")
         sent = w.tab.token if token == "witness" else token
         response = await t.post_events([t.ev(element_id(html, "inc"))], token=sent)
         assert response.status_code == 403
@@ -105,7 +105,7 @@ async def test_events_posted_without_the_right_token_are_403(live_server: Serve,
                                            "msg": "expected the session's CSRF token in X-Livetag-Token"}
         assert await clicks_applied(t, html) == "0"  # no handler ran
         # The session itself is fine: with its token, the same event goes through.
-        messages = await t.hevent(element_id(html, "inc"))
+        messages = await t.event(element_id(html, "inc"))
         assert messages[-1]["ack"] == t.seq
         assert await clicks_applied(t, html) == "1"
         await w.check()
@@ -143,7 +143,7 @@ async def test_a_foreign_origin_is_refused_on_every_http_endpoint(live_server: S
         w = await witness(server.url).start()
         t = tab(server.url)
         html = await t.load()
-        await t.hjoin()
+        await t.join(transport="http")
         join = {"t": "join", "v": 1, "token": t.token, "cid": None, "rev": t.rev}
         refused = [
             await t.post("join", join, token=None, origin=EVIL),

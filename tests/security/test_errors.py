@@ -16,9 +16,9 @@ from contextlib import ExitStack, contextmanager
 
 import orjson
 import pytest
-from lt_client import element_id
-from sec_client import Board, Serve
+from hostile import Board, Serve
 
+from livetag.testing.wire import element_id
 from livetag import Tag, WebApp
 from livetag.runners.logs import TransportLog, redact_uvicorn_logs
 
@@ -62,8 +62,8 @@ async def test_without_debug_a_failure_is_an_error_id_matching_the_log(live_serv
             await t.join()
             messages = await t.event(element_id(html, "fail"))
         else:
-            await t.hjoin()
-            messages = await t.hevent(element_id(html, "fail"))
+            await t.join(transport="http")
+            messages = await t.event(element_id(html, "fail"))
         (err,) = [m for m in messages if m["t"] == "err"]
         assert set(err) == {"t", "code", "msg", "eid"}, err  # no "trace"
         assert err["code"] == "handler_error" and err["msg"] == "an internal error occurred"
@@ -203,11 +203,11 @@ async def test_no_secret_reaches_any_log_line_during_a_whole_session_life(
         # HTTP: join, events, poll, a wrong token, a flood.
         h = tab(server.url, t.http, codec=t.codec)
         h.token = t.token
-        await h.hjoin()
+        await h.join(transport="http")
         await t.event(inc)
         assert (await h.poll()).status_code == 200  # the update of another page of the session
-        await h.hevent(inc)
-        await h.hevent(fail)
+        await h.event(inc)
+        await h.event(fail)
         assert (await h.post_events([h.ev(inc)], token=t.token[::-1])).status_code == 403
         for _ in range(3):
             await h.post_events([h.ev(inc) for _ in range(5)])

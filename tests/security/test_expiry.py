@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 
 import pytest
-from lt_client import element_id
-from sec_client import Board, HttpTab, Serve, close_of, closed
+from hostile import Board, Serve
 
+from livetag.testing.wire import Tab, element_id
 from livetag import WebApp
 from livetag.server import http
 
@@ -36,11 +36,11 @@ async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> Non
         await asyncio.sleep(0.05)
 
 
-async def assert_expired_everywhere(t: HttpTab) -> None:
+async def assert_expired_everywhere(t: Tab) -> None:
     """Every endpoint names the session as gone."""
     await t.connect()
     assert await t.recv() == EXPIRED[0]
-    assert close_of(await closed(t)) == (4404, "session expired")
+    assert (await t.closed())[:2] == (4404, "session expired")
     t.ws = None
     join = {"t": "join", "v": 1, "token": t.token, "cid": t.cid, "rev": t.rev}
     for response in (
@@ -80,8 +80,8 @@ async def test_a_session_whose_http_client_went_away_expires(live_server: Serve,
         w = await witness(server.url).start()
         t = tab(server.url)
         html = await t.load()
-        await t.hjoin()
-        await t.hevent(element_id(html, "inc"))
+        await t.join(transport="http")
+        await t.event(element_id(html, "inc"))
         await eventually(lambda: len(destroyed) == 1)
         await assert_expired_everywhere(t)
         await w.check()

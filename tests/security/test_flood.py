@@ -12,11 +12,11 @@ import contextlib
 import tracemalloc
 
 import pytest
-from lt_client import element_id, text_of, texts
-from sec_client import Board, HttpTab, Serve, close_of, closed
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from hostile import Board, Serve
 
+from livetag.testing.wire import Tab, element_id, text_of, texts
 from livetag import Tag, WebApp
 from livetag.server import websocket
 from livetag.session import MAX_CLIENTS
@@ -34,7 +34,7 @@ async def test_websocket_events_above_the_rate_close_1008(live_server: Serve, ta
         for _ in range(30):
             t.seq += 1
             await t.send({"t": "ev", "s": t.seq, "id": inc, "n": "click", "d": {}, "sync": {}})
-        assert close_of(await closed(t)) == (1008, "rate limit: too many messages")
+        assert (await t.closed())[:2] == (1008, "rate limit: too many messages")
         # The burst went through, exactly once each; the rest was refused, not queued.
         applied = int(text_of(await t.load(), element_id(html, "value")))
         assert 10 <= applied <= 11
@@ -47,7 +47,7 @@ async def test_http_events_above_the_rate_get_429_with_retry_after(live_server: 
         t = tab(server.url)
         html = await t.load()
         inc = element_id(html, "inc")
-        await t.hjoin()  # a join costs a token too
+        await t.join(transport="http")  # a join costs a token too
         response = await t.post_events([t.ev(inc) for _ in range(10)])
         assert response.status_code == 429
         assert int(response.headers["retry-after"]) >= 1
@@ -69,7 +69,7 @@ async def test_sync_requests_over_http_count_against_the_rate(live_server: Serve
         w = await witness(server.url).start()
         t = tab(server.url)
         await t.load()
-        await t.hjoin()
+        await t.join(transport="http")
         response = await t.post_events([{"t": "sync"}] * 50)
         assert response.status_code == 429 and int(response.headers["retry-after"]) >= 1
         await w.check()
@@ -92,15 +92,15 @@ async def test_a_session_keeps_a_bounded_number_of_http_clients(live_server: Ser
         w = await witness(server.url).start()
         first = tab(server.url)
         html = await first.load()
-        await first.hjoin()
+        await first.join(transport="http")
         others = [tab(server.url, first.http) for _ in range(MAX_CLIENTS)]
         for other in others:
             other.token = first.token
-            await other.hjoin()
+            await other.join(transport="http")
         # The oldest HTTP client was dropped: it must join again (and gets the page again).
         assert (await first.poll()).status_code == 409
         assert (await first.post_events([first.ev(element_id(html, "inc"))])).status_code == 409
-        assert texts(await others[-1].hevent(element_id(html, "inc"))) == ["1"]
+        assert texts(await others[-1].event(element_id(html, "inc"))) == ["1"]
         await w.check()
 
 
@@ -114,7 +114,7 @@ async def test_websocket_messages_that_are_not_events_count_against_the_rate(liv
         await t.join()
         for _ in range(100):
             await t.send(message)
-        assert close_of(await closed(t, timeout=3)) == (1008, "rate limit: too many messages")
+        assert (await t.closed(timeout=3))[:2] == (1008, "rate limit: too many messages")
         await w.check()
 
 
@@ -163,7 +163,7 @@ async def test_a_websocket_client_that_stops_reading_is_dropped(live_server: Ser
             tracemalloc.stop()
         assert kept < 5_000_000, f"{kept} bytes kept while the silent client was not reading"
 
-        code, reason = close_of(await closed(t, timeout=20))
+        code, reason = (await t.closed(timeout=20))[:2]
         assert (code, reason) == (1008, "update queue overflow: client too slow")
         await w.check()
 
@@ -174,7 +174,7 @@ async def test_an_http_client_that_stops_polling_is_dropped(live_server: Serve, 
         silent = tab(server.url)
         html = await silent.load()
         inc = element_id(html, "inc")
-        await silent.hjoin()
+        await silent.join(transport="http")
         active = tab(server.url, silent.http)  # another tab of the session, over the WebSocket
         await active.load()
         await active.join()
@@ -185,7 +185,7 @@ async def test_an_http_client_that_stops_polling_is_dropped(live_server: Serve, 
         assert silent.messages(response) == [{"t": "bye", "code": "rejoin", "msg": "client too slow: join again"}]
         # Rejoining gets the page as it is now.
         silent.cid = None
-        joined = (await silent.hjoin(rev=0))[0]
+        joined = await silent.join(transport="http", rev=0)
         assert text_of(joined["p"][0][2], element_id(html, "value")) == "20"
         await w.check()
 
@@ -197,7 +197,7 @@ async def test_an_sse_client_that_stops_reading_is_dropped(live_server: Serve, t
         silent = tab(server.url)
         html = await silent.load()
         big = element_id(html, "big")
-        await silent.hjoin()
+        await silent.join(transport="http")
         active = tab(server.url, silent.http)
         await active.load()
         await active.join()
@@ -234,7 +234,7 @@ async def test_the_session_cap_answers_503_with_retry_after(live_server: Serve, 
         assert "full" in full.text
         # Live sessions are untouched, and a returning visitor still gets in.
         await w.check()
-        returning = HttpTab(server.url, w.tab.http)
+        returning = Tab(server.url, w.tab.http)
         await returning.load()
         await returning.aclose()
 
@@ -266,7 +266,7 @@ async def test_a_connection_that_never_joins_is_closed(live_server: Serve, tab, 
         t = tab(server.url)
         await t.load()
         await t.connect()
-        code, reason = close_of(await closed(t, timeout=5))
+        code, reason = (await t.closed(timeout=5))[:2]
         assert code == 1008 and reason.startswith("expected a join message")
         await w.check()
 
@@ -288,7 +288,7 @@ async def test_a_connection_that_sends_only_garbage_is_closed(live_server: Serve
 
         sender = asyncio.ensure_future(garbage())
         try:
-            code, _ = close_of(await closed(t, timeout=2))
+            code, _ = (await t.closed(timeout=2))[:2]
         finally:
             sender.cancel()
         assert code == 1008

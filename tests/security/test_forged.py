@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 import pytest
-from lt_client import element_id, text_of, texts
-from sec_client import Board, HttpTab, Serve, close_of, closed, is_bare_ack
+from hostile import Board, Serve, is_bare_ack
 
+from livetag.testing.wire import Tab, element_id, text_of, texts
 from livetag import Event, State, Tag, WebApp
 from livetag.protocol import MAX_SEQ, MAX_SYNC_ENTRIES
 
@@ -45,22 +45,22 @@ class Target(Board):
         self.seen.text = f"{e.target.id}|{e.name}|{e.value}|{self.locked['value']}"
 
 
-async def open_target(t: HttpTab) -> dict[str, str]:
+async def open_target(t: Tab) -> dict[str, str]:
     html = await t.load()
     await t.join()
     return {c: element_id(html, c) for c in ("inc", "value", "hits", "probe", "doomed", "off", "locked", "fenced",
                                              "toggled", "seen", "drop", "show")}
 
 
-async def expect_error(t: HttpTab, code: str) -> dict[str, Any]:
+async def expect_error(t: Tab, code: str) -> dict[str, Any]:
     """The next message is an ``err`` with ``code``."""
     message = await t.recv()
     assert message["t"] == "err" and message["code"] == code, message
     return message
 
 
-async def hits(t: HttpTab, ids: dict[str, str]) -> str:
-    page = HttpTab(t.url, t.http)
+async def hits(t: Tab, ids: dict[str, str]) -> str:
+    page = Tab(t.url, t.http)
     return text_of(await page.load(), ids["hits"])
 
 
@@ -210,7 +210,7 @@ async def test_a_malformed_first_message_closes_the_connection_and_a_valid_join_
         for garbage in ("{not json", b"\x00"):
             await t.connect()
             await t.send(garbage)
-            assert close_of(await closed(t)) == (1008, "bad_message")
+            assert (await t.closed())[:2] == (1008, "bad_message")
         await t.connect()
         await t.join()
         assert texts(await t.event(element_id(html, "inc"))) == ["1"]
@@ -223,10 +223,10 @@ async def test_forged_and_malformed_input_over_http(live_server: Serve, tab, wit
         t = tab(server.url)
         html = await t.load()
         ids = {c: element_id(html, c) for c in ("inc", "hits", "off", "probe")}
-        await t.hjoin()
+        await t.join(transport="http")
         # A forbidden event is answered in the response (200: the request itself was fine).
         for target, name in (("lt-nope", "click"), (w.inc, "click"), (ids["off"], "click"), (ids["probe"], "keyup")):
-            messages = await t.hevent(target, name)
+            messages = await t.event(target, name)
             assert [m["code"] for m in messages if m["t"] == "err"] == ["forbidden_event"]
             assert is_bare_ack(messages[-1], t.seq)
         # Malformed bodies are refused whole, before any message runs.

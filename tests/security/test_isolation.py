@@ -11,9 +11,9 @@ import asyncio
 import time
 
 import pytest
-from lt_client import element_id, texts
-from sec_client import Board, HttpTab, Serve
+from hostile import Board, Serve
 
+from livetag.testing.wire import Tab, element_id, texts
 from livetag import Tag, WebApp
 
 SLEEP = 1.0
@@ -40,7 +40,7 @@ class Slow(Board):
         self.log.text = self.log.text + "mark;"
 
 
-async def start_slow(t: HttpTab, transport: str) -> asyncio.Future[list[dict]]:
+async def start_slow(t: Tab, transport: str) -> asyncio.Future[list[dict]]:
     """Open ``t`` and send its slow click; the messages answering it, when they come."""
     html = await t.load()
     slow = element_id(html, "slow")
@@ -49,7 +49,7 @@ async def start_slow(t: HttpTab, transport: str) -> asyncio.Future[list[dict]]:
         t.seq += 1
         await t.send({"t": "ev", "s": t.seq, "id": slow, "n": "click", "d": {}, "sync": {}})
         return asyncio.ensure_future(t.until_ack(t.seq))
-    await t.hjoin()
+    await t.join(transport="http")
 
     async def post() -> list[dict]:
         response = await t.post_events([t.ev(slow)])
@@ -86,12 +86,12 @@ async def test_a_sessions_own_events_stay_in_order(live_server: Serve, tab, witn
         await t.join()
         sibling = tab(server.url, t.http)  # another page of the same session, over HTTP
         await sibling.load()
-        await sibling.hjoin()
+        await sibling.join(transport="http")
         for target in (slow, fast, slow, fast):
             t.seq += 1
             await t.send({"t": "ev", "s": t.seq, "id": target, "n": "click", "d": {}, "sync": {}})
         await asyncio.sleep(0.1)
-        await sibling.hevent(mark)
+        await sibling.event(mark)
         messages = await t.until_ack(t.seq)
         acks = [m["ack"] for m in messages if m["t"] in ("up", "ack")]
         assert acks == sorted(acks) and acks[-1] == 4

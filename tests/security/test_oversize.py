@@ -10,15 +10,15 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
-from lt_client import element_id, texts
-from sec_client import Board, HttpTab, Serve, close_of, closed
+from hostile import Board, Serve
 
+from livetag.testing.wire import Tab, element_id, texts
 from livetag import WebApp
 
 LIMIT = 4096
 
 
-def oversized(tab: HttpTab, target: str) -> dict:
+def oversized(tab: Tab, target: str) -> dict:
     return {"t": "ev", "s": tab.seq + 1, "id": target, "n": "click", "d": {"value": "x" * (LIMIT + 1)}, "sync": {}}
 
 
@@ -36,7 +36,7 @@ async def test_a_websocket_message_above_the_limit_closes_1009(live_server: Serv
         await t.join()
         inc = element_id(html, "inc")
         await t.send(oversized(t, inc))
-        code, reason = close_of(await closed(t))
+        code, reason = (await t.closed())[:2]
         assert code == 1009 and reason, reason
         # Not applied; the session itself carries on from a new connection.
         t.ws = None
@@ -53,7 +53,7 @@ async def test_an_oversized_frame_is_refused_before_it_is_parsed(live_server: Se
         await t.load()
         await t.connect()
         await t.send("{" * (LIMIT + 1))  # invalid JSON too: the size is what is reported
-        assert close_of(await closed(t)) == (1009, "message too large")
+        assert (await t.closed())[:2] == (1009, "message too large")
         await w.check()
 
 
@@ -67,7 +67,7 @@ async def test_http_bodies_above_the_limit_are_413(live_server: Serve, tab, witn
         response = await t.post("join", join, token=None)
         assert response.status_code == 413
         assert t.messages(response)[0]["code"] == "too_large"
-        await t.hjoin()
+        await t.join(transport="http")
 
         async def chunks() -> AsyncIterator[bytes]:
             for _ in range(8):
@@ -79,7 +79,7 @@ async def test_http_bodies_above_the_limit_are_413(live_server: Serve, tab, witn
             assert response.status_code == 413
             (err,) = t.messages(response)
             assert err["code"] == "too_large" and err["msg"].startswith(f"expected a message of at most {LIMIT} bytes")
-        assert texts(await t.hevent(inc)) == ["1"]
+        assert texts(await t.event(inc)) == ["1"]
         await w.check()
 
 
@@ -103,7 +103,7 @@ async def test_the_body_is_refused_while_it_is_read(live_server: Serve, tab, wit
         w = await witness(server.url).start()
         t = tab(server.url)
         await t.load()
-        await t.hjoin()
+        await t.join(transport="http")
         netloc = urlsplit(t.url).netloc
         head = (f"POST /_lt/event?cid={t.cid}&mode=http HTTP/1.1\r\nHost: {netloc}\r\nOrigin: {t.origin}\r\n"
                 f"Cookie: {t.cookie_header()}\r\nX-Livetag-Token: {t.token}\r\nContent-Type: application/json\r\n")

@@ -14,9 +14,9 @@ import re
 
 import orjson
 import pytest
-from lt_client import element_id, texts
-from sec_client import Board, ClientCodec, Serve, close_of, closed
+from hostile import Board, Serve
 
+from livetag.testing.wire import AesGcm, element_id, texts
 from livetag import WebApp
 
 SEALED = re.compile(rb"[A-Za-z0-9_-]{38,}")  # base64url, at least nonce + tag
@@ -79,13 +79,13 @@ async def test_tampered_or_clear_websocket_messages_are_rejected(live_server: Se
         t = tab(server.url)
         html = await t.load()
         inc = element_id(html, "inc")
-        stranger = ClientCodec(w.tab.key)  # another session's key
+        stranger = AesGcm(w.tab.key)  # another session's key
         event = orjson.dumps({"t": "ev", "s": 1, "id": inc, "n": "click", "d": {}, "sync": {}})
         join = orjson.dumps({"t": "join", "v": 1, "token": t.token, "cid": None, "rev": t.rev})
         await t.connect()
         # Before the join: a join in clear is refused and ends the connection.
         await t.ws.send(join.decode())
-        assert close_of(await closed(t)) == (1008, "parano")
+        assert (await t.closed())[:2] == (1008, "parano")
         await t.connect()
         await t.join()
         for forged in (event.decode(), tampered(t.codec.seal(event)).decode(), t.codec.seal(event)[:30].decode(),
@@ -132,7 +132,7 @@ async def test_sse_data_is_sealed(live_server: Serve, tab) -> None:
         t = tab(server.url)
         html = await t.load()
         inc = element_id(html, "inc")
-        await t.hjoin()
+        await t.join(transport="http")
         headers = {"Origin": t.origin}
         async with t.http.stream("GET", t.url + "_lt/sse", params={"cid": t.cid}, headers=headers) as stream:
             assert stream.status_code == 200 and stream.headers["content-type"].startswith("text/event-stream")
@@ -159,16 +159,16 @@ async def test_tampered_or_clear_http_bodies_are_rejected(live_server: Serve, ta
         html = await t.load()
         inc = element_id(html, "inc")
         join = orjson.dumps({"t": "join", "v": 1, "token": t.token, "cid": None, "rev": t.rev})
-        for body in (join, tampered(t.codec.seal(join)), ClientCodec(w.tab.key).seal(join)):
+        for body in (join, tampered(t.codec.seal(join)), AesGcm(w.tab.key).seal(join)):
             response = await t.post("join", body, token=None)
             assert response.status_code == 400
             assert response.json() == [{"t": "err", "code": "parano", "msg": "expected a message sealed with the "
                                                                              "session key, got something else"}]
-        await t.hjoin()
+        await t.join(transport="http")
         events = orjson.dumps([t.ev(inc)])
-        for body in (events, tampered(t.codec.seal(events)), b"", ClientCodec(w.tab.key).seal(events)):
+        for body in (events, tampered(t.codec.seal(events)), b"", AesGcm(w.tab.key).seal(events)):
             response = await t.post_events(body)
             assert response.status_code == 400 and response.json()[0]["code"] == "parano"
         t.seq = 0
-        assert texts(await t.hevent(inc)) == ["1"]
+        assert texts(await t.event(inc)) == ["1"]
         await w.check()

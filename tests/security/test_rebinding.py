@@ -9,9 +9,9 @@ import asyncio
 from urllib.parse import urlsplit
 
 import pytest
-from lt_client import element_id, text_of
-from sec_client import Board, Serve
+from hostile import Board, Serve
 
+from livetag.testing.wire import element_id, text_of
 from livetag import WebApp
 
 EVIL = "evil.test"
@@ -58,7 +58,7 @@ async def test_every_http_transport_refuses_a_rebound_request(live_server: Serve
     with live_server(WebApp(Board).app) as server:
         t = tab(server.url)
         html = await t.load()
-        await t.hjoin()  # a real client, so that only the Host makes the difference
+        await t.join(transport="http")  # a real client, so that only the Host makes the difference
         join = {"t": "join", "v": 1, "token": t.token, "cid": None, "rev": t.rev}
         refused = [
             await t.post("join", join, token=None, headers=REBOUND),
@@ -117,7 +117,7 @@ async def test_a_wildcard_host_list_still_checks_origins_against_the_page_itself
     with live_server(WebApp(Board, allowed_hosts=["*"]).app) as server:
         t = tab(server.url)
         await t.load()
-        await t.hjoin()
+        await t.join(transport="http")
         response = await t.http.get(t.url + "_lt/poll", params={"cid": t.cid},
                                     headers={"Origin": "http://elsewhere.example"})
         assert response.status_code == 403

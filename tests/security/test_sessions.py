@@ -10,14 +10,14 @@ import time
 
 import httpx
 import pytest
-from lt_client import TIMEOUT, element_id, text_of, texts
-from sec_client import Board, HttpTab, Serve, close_of, closed
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount
 from websockets.exceptions import ConnectionClosed
+from hostile import Board, Serve
 
+from livetag.testing.wire import TIMEOUT, Tab, element_id, text_of, texts
 from livetag import Tag, WebApp
 from livetag.session import MAX_CLIENTS
 
@@ -60,7 +60,7 @@ async def test_a_client_chosen_session_id_is_never_adopted(live_server: Serve, t
             # Named by WebSocket, SSE, long-poll or POST, the id is unknown: "expired".
             await t.connect(cookie=f"lt_sid={forged}")
             assert await t.recv() == EXPIRED
-            assert close_of(await closed(t)) == (4404, "session expired")
+            assert (await t.closed())[:2] == (4404, "session expired")
             t.ws = None
             for response in (await t.http.get(t.url + "_lt/sse", params={"cid": "abcdefgh"}),
                              await t.http.get(t.url + "_lt/poll", params={"cid": "abcdefgh"}),
@@ -129,7 +129,7 @@ async def test_cookies_are_secure_behind_an_https_proxy_only_when_it_is_trusted(
         # plain http to the proxy's back end, so it hands the Secure cookie back itself.)
         t.http.cookies.clear()
         t.http.cookies.set("lt_sid", session_id)
-        await t.hjoin()
+        await t.join(transport="http")
         response = await t.post_events([t.ev(element_id(html, "write"))],
                                        origin="https://" + t.origin.split("://")[1] if secure else t.origin)
         assert response.status_code == 200, response.text
@@ -158,9 +158,9 @@ async def test_query_n_discards_the_session_and_starts_a_new_one(live_server: Se
         t = tab(server.url)
         html = await t.load()
         old_id, old_token = t.session_id, t.token
-        await t.hjoin()
+        await t.join(transport="http")
         for _ in range(3):
-            await t.hevent(element_id(html, "inc"))
+            await t.event(element_id(html, "inc"))
         fresh = await t.http.get(t.url + "?n")
         assert fresh.status_code == 200
         assert destroyed == [3]  # the old app's on_destroy ran, with its state
@@ -207,7 +207,7 @@ async def test_a_discarded_sessions_websocket_is_closed_and_runs_no_handler(live
             await t.send({"t": "ev", "s": t.seq, "id": element_id(html, "inc"), "n": "click", "d": {}, "sync": {}})
         await asyncio.sleep(0.3)
         assert ran_after_destroy == []
-        assert close_of(await closed(t, timeout=2))[0] == 4404
+        assert (await t.closed(timeout=2))[:2][0] == 4404
         await w.check()
 
 
@@ -217,9 +217,9 @@ async def test_server_shutdown_runs_on_destroy_of_every_session(live_server: Ser
         tabs = [tab(server.url) for _ in range(3)]
         for i, t in enumerate(tabs):
             html = await t.load()
-            await t.hjoin()
+            await t.join(transport="http")
             for _ in range(i):
-                await t.hevent(element_id(html, "inc"))
+                await t.event(element_id(html, "inc"))
         await tabs[0].join()  # one of them connected by WebSocket at shutdown
         assert destroyed == []
         started = time.monotonic()
@@ -253,18 +253,18 @@ async def test_request_session_over_http(live_server: Serve, tab, witness) -> No
         t = tab(server.url)
         html = await t.load()
         write, read = element_id(html, "write"), element_id(html, "read")
-        await t.hjoin()
+        await t.join(transport="http")
         response = await t.post_events([t.ev(write)])
         assert response.status_code == 200
         value, attributes = set_cookies(response)["lt_session"]
         assert "httponly" in attributes and attributes["samesite"] == "lax"
-        assert texts(await t.hevent(read)) == ["1"]
-        await t.hevent(write)
-        assert texts(await t.hevent(read)) == ["2"]
+        assert texts(await t.event(read)) == ["1"]
+        await t.event(write)
+        assert texts(await t.event(read)) == ["2"]
         await w.check()
 
 
-async def ws_session_round_trip(t: HttpTab, html: str, cookie_name: str) -> None:
+async def ws_session_round_trip(t: Tab, html: str, cookie_name: str) -> None:
     """A WebSocket handler writes request.session; the page fetches the cookie over HTTP;
     a new connection's handler reads it back."""
     write, read = element_id(html, "write"), element_id(html, "read")
@@ -299,10 +299,10 @@ async def test_request_session_with_the_applications_own_session_middleware(live
         await t.close()
         h = tab(server.url + "/ui/", t.http)
         await h.load()
-        await h.hjoin()
+        await h.join(transport="http")
         response = await h.post_events([h.ev(element_id(html, "write"))])
         assert "mine" in set_cookies(response) and "lt_session" not in set_cookies(response)
-        assert texts(await h.hevent(element_id(html, "read"))) == ["2"]
+        assert texts(await h.event(element_id(html, "read"))) == ["2"]
         assert all(c.name != "lt_session" for c in t.http.cookies.jar)
 
 
@@ -312,13 +312,13 @@ async def test_two_mounted_apps_keep_their_cookie_sessions_apart(live_server: Se
         http = httpx.AsyncClient(trust_env=False, timeout=TIMEOUT)
         a, b = tab(server.url + "/a/", http), tab(server.url + "/b/", http)
         html_a, html_b = await a.load(), await b.load()
-        await a.hjoin()
-        await b.hjoin()
-        await a.hevent(element_id(html_a, "write"))
-        await b.hevent(element_id(html_b, "write"))
-        await b.hevent(element_id(html_b, "write"))
-        assert texts(await a.hevent(element_id(html_a, "read"))) == ["1"]
-        assert texts(await b.hevent(element_id(html_b, "read"))) == ["2"]
+        await a.join(transport="http")
+        await b.join(transport="http")
+        await a.event(element_id(html_a, "write"))
+        await b.event(element_id(html_b, "write"))
+        await b.event(element_id(html_b, "write"))
+        assert texts(await a.event(element_id(html_a, "read"))) == ["1"]
+        assert texts(await b.event(element_id(html_b, "read"))) == ["2"]
         paths = sorted(c.path for c in http.cookies.jar if c.name == "lt_session")
         assert paths == ["/a", "/b"]
 

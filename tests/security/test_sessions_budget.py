@@ -10,9 +10,9 @@ import asyncio
 import time
 
 import httpx
-from lt_client import TIMEOUT, element_id
-from sec_client import Board, HttpTab, Serve
+from hostile import Board, Serve
 
+from livetag.testing.wire import TIMEOUT, Tab, element_id
 from livetag import WebApp
 
 VISITOR_WAIT = 3.0  # the bound: a new visitor's page load and join while the flood runs
@@ -89,7 +89,7 @@ async def test_page_loads_that_never_join_are_discarded_after_the_grace(live_ser
 async def test_the_budget_is_per_client_address_and_spares_returning_visitors(live_server: Serve, tab) -> None:
     webapp = WebApp(Board, new_sessions_per_second=0.01, new_session_burst=3)
     with live_server(webapp.app) as server:
-        first = HttpTab(server.url, client_from("127.0.0.5"))
+        first = Tab(server.url, client_from("127.0.0.5"))
         await first.load()
         codes = []
         async with client_from("127.0.0.5") as http:
@@ -100,7 +100,7 @@ async def test_the_budget_is_per_client_address_and_spares_returning_visitors(li
         # The same address with its session's cookie is a returning visitor: no new session.
         await first.load()
         # Another address has its own budget.
-        other = HttpTab(server.url, client_from("127.0.0.6"))
+        other = Tab(server.url, client_from("127.0.0.6"))
         await other.load()
         await first.aclose()
         await other.aclose()

@@ -14,10 +14,9 @@ import re
 from importlib import resources
 
 import pytest
+from hostile import Board, PAYLOAD, Serve, assert_inert, html_ops
 
-from lt_client import element_id
-from sec_client import PAYLOAD, Board, Serve, assert_inert, html_ops
-
+from livetag.testing.wire import element_id
 from livetag import Event, Tag, WebApp
 
 PAGE_TAGS = {"html", "head", "meta", "title", "script", "style", "body", "span", "button", "input", "div",

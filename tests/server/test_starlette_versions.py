@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 import httpx
 import pytest
 import starlette
-from lt_client import Tab, element_id, texts
+from livetag.testing.wire import Tab, element_id, texts
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse

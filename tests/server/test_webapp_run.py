@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from lt_client import Tab, element_id, texts
+from livetag.testing.wire import Tab, element_id, texts
 
 APP = textwrap.dedent("""
     from livetag import Tag, WebApp

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from lt_client import TIMEOUT, Tab, element_id, text_of, texts
+from livetag.testing.wire import TIMEOUT, Tab, element_id, text_of, texts
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from websockets.exceptions import ConnectionClosed, InvalidStatus
