@@ -425,8 +425,9 @@ class Tab(_TabState):
     async def load(self, query: str = "") -> str:
         """``GET`` the page (``query``: the URL's query string, without ``?``); reads its
         token, revision and key; returns the HTML. ``UnexpectedMessage`` unless 200."""
+        # Redirects followed as a browser does (a mount at /app answers /app with /app/).
         response = await self.request("GET", self.page_url + (f"?{query}" if query else ""),
-                                      headers=self._headers(None, None, None))
+                                      headers=self._headers(None, None, None), follow_redirects=True)
         self.response = _check(response, 200, f"GET {self.page_url}")
         self._loaded(response.text, response.headers.get("set-cookie"))
         return self.html
@@ -661,7 +662,7 @@ class SyncTab(_TabState):
     def load(self, query: str = "") -> str:
         """See ``Tab.load``."""
         response = self.request("GET", self.page_url + (f"?{query}" if query else ""),
-                                headers=self._headers(None, None, None))
+                                headers=self._headers(None, None, None), follow_redirects=True)
         self.response = _check(response, 200, f"GET {self.page_url}")
         self._loaded(response.text, response.headers.get("set-cookie"))
         return self.html

@@ -178,7 +178,9 @@ class SparePool:
             self.spares.append(spare)
             self.loop.add_reader(process.sentinel, self._exited, spare)
             log.debug("spare process %d started", spare.pid)
-            if self.stopping:
+            if self.stopping or not self.has_room():
+                # The server filled up (or began to stop) while it started: it could
+                # only wait, holding memory, for a session that has no room.
                 self.kill(spare)
         except Exception:
             log.exception("could not start a spare process")
