@@ -36,7 +36,7 @@ class Event:
     event).
     """
 
-    __slots__ = ("target", "name", "_data")
+    __slots__ = ("_data", "name", "target")
 
     def __init__(self, target: Node, name: str, data: dict[str, Any] | None = None) -> None:
         self.target = target
@@ -114,7 +114,7 @@ class Handler:
     ``stopPropagation()``. Also a descriptor, so ``@prevent`` works on methods.
     """
 
-    __slots__ = ("func", "prevent", "stop", "_accepts_event")
+    __slots__ = ("_accepts_event", "func", "prevent", "stop")
 
     def __init__(self, func: Callable[..., Any], *, prevent: bool = False, stop: bool = False) -> None:
         if isinstance(func, Handler):

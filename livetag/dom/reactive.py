@@ -23,10 +23,9 @@ from typing import Any
 
 from ..protocol.patch import Insert, Morph, Move, PatchOp, Remove
 from .building import builders
-from .node import Node
 from .html import HTML
+from .node import Node
 from .state import State, tracking
-
 
 Source = State | Callable[[], Any]
 #: What ``Slot.evaluate`` returns when the source raised inside a live tree.
@@ -96,7 +95,7 @@ class Slot:
 class AttrSlot(Slot):
     """An attribute whose value is computed; ``value`` is the last evaluated value."""
 
-    __slots__ = ("name", "value", "fresh")
+    __slots__ = ("fresh", "name", "value")
 
     def __init__(self, owner: Node, name: str, source: Source) -> None:
         super().__init__(owner, source)
@@ -127,7 +126,7 @@ class AttrSlot(Slot):
 class ChildSlot(Slot):
     """Children computed by ``source``: text, a tag, or an iterable of them."""
 
-    __slots__ = ("nodes", "fresh", "evaluated")
+    __slots__ = ("evaluated", "fresh", "nodes")
 
     def __init__(self, owner: Node, source: Source) -> None:
         super().__init__(owner, source)

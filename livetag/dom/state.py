@@ -22,8 +22,7 @@ from typing import Any, Protocol
 
 _IMMUTABLE = (int, float, str, bytes, bool, type(None), tuple, frozenset, complex)
 _MUTATORS = frozenset(
-    "append extend insert pop remove clear sort reverse update setdefault popitem add discard "
-    "difference_update intersection_update symmetric_difference_update".split()
+    ["append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update", "setdefault", "popitem", "add", "discard", "difference_update", "intersection_update", "symmetric_difference_update"]
 )
 
 
@@ -187,7 +186,7 @@ for _name in (*_OPERATORS, "matmul"):
 class Proxy(_Reactive):
     """A container or object reached through a state: reads track, writes notify the state."""
 
-    __slots__ = ("_lt_target", "_lt_owner")
+    __slots__ = ("_lt_owner", "_lt_target")
 
     def __init__(self, target: Any, owner: State) -> None:
         object.__setattr__(self, "_lt_target", target)
@@ -240,7 +239,7 @@ class State(_Reactive):
     in-place change. In-place operators (``s += 1``) write.
     """
 
-    __slots__ = ("_value", "_subscribers", "__weakref__")
+    __slots__ = ("__weakref__", "_subscribers", "_value")
 
     def __new__(cls, value: Any = None) -> State:
         if isinstance(value, State):

@@ -36,7 +36,7 @@ def class_statics(cls: type[Tag]) -> tuple[str, ...]:
         if styles:
             html.append(f"<style>{scope_css(styles, scope_class(klass))}</style>")
     result = tuple(dict.fromkeys(html))
-    setattr(cls, "_lt_statics_html", result)
+    cls._lt_statics_html = result
     return result
 
 

@@ -11,23 +11,28 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-import re
 import itertools
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
 from ..errors import TreeError
 from .building import builders
+from .css import scope_class
 from .events import Handler, as_handler
 from .node import Node, Recorder
 from .reactive import AttrSlot, ChildSlot
-from .html import HTML
-from .render import (HANDLER_ATTR, handler_spec, render_attr_value, render_attrs, render_children_html, render_html,
-                     render_into)
+from .render import (
+    HANDLER_ATTR,
+    handler_spec,
+    render_attr_value,
+    render_attrs,
+    render_children_html,
+    render_html,
+    render_into,
+)
 from .state import State
-from .css import scope_class
-
 
 _ids = itertools.count(1)
 _ROOT: type | None = None  # Tag, once defined (see _TagFactory)

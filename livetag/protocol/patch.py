@@ -23,7 +23,6 @@ them. This module imports nothing of livetag: every layer may use the vocabulary
 from __future__ import annotations
 
 import enum
-from typing import Any
 
 
 class OpCode(str, enum.Enum):

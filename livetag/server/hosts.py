@@ -22,7 +22,6 @@ import ipaddress
 import logging
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.responses import PlainTextResponse
@@ -101,7 +100,7 @@ class AllowedHosts:
                 names.append(name)
                 continue
             bare = name[2:] if name.startswith("*.") else name
-            if not bare or "*" in bare or any(c in bare for c in ":/\\@ ?#") and not is_ip_literal(bare):
+            if not bare or "*" in bare or (any(c in bare for c in ":/\\@ ?#") and not is_ip_literal(bare)):
                 raise ValueError(f"expected a host name, '*.' + a host name or '*' in allowed_hosts, got {entry!r}")
             names.append(name)
         self.names: tuple[str, ...] = tuple(dict.fromkeys(names))

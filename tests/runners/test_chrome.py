@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from livetag.runners.browser import find_browser
 from livetag.errors import BrowserNotFound
+from livetag.runners.browser import find_browser
 
 from .procs import CHROMIUM, PYTHON, Process, kill_pid, pid_alive, wait_until
 

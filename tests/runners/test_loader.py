@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from livetag import Tag
-from livetag.server import WebApp  # the ASGI app servable() returns (livetag.WebApp adds run())
 from livetag.errors import AmbiguousApp, AppFileNotFound, AppImportFailed, AppNotFound
 from livetag.runners.loader import ImportString, import_string_for, servable, webapp_options_of
+from livetag.server import WebApp  # the ASGI app servable() returns (livetag.WebApp adds run())
 
 
 class ModuleLevelApp(Tag.App):

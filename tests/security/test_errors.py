@@ -18,9 +18,9 @@ import orjson
 import pytest
 from hostile import Board, Serve
 
-from livetag.testing.wire import element_id
 from livetag import Tag, WebApp
 from livetag.runners.logs import TransportLog, redact_uvicorn_logs
+from livetag.testing.wire import element_id
 
 SECRET_TEXT = "password=hunter2"
 CLIENT_LOGGERS = {"httpx", "httpcore", "asyncio"}

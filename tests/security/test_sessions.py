@@ -10,16 +10,16 @@ import time
 
 import httpx
 import pytest
+from hostile import Board, Serve
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount
 from websockets.exceptions import ConnectionClosed
-from hostile import Board, Serve
 
-from livetag.testing.wire import TIMEOUT, Tab, element_id, text_of, texts
 from livetag import Tag, WebApp
 from livetag.session import MAX_CLIENTS
+from livetag.testing.wire import TIMEOUT, Tab, element_id, text_of, texts
 
 EXPIRED = {"t": "bye", "code": "expired", "msg": "session expired"}
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+
 from livetag.testing.wire import Tab, element_id, texts
 
 APP = textwrap.dedent("""

@@ -20,9 +20,9 @@ from typing import Any
 
 import orjson
 
+from ...errors import SupervisorUnavailable
 from . import bridge, paths
 from .config import SupervisorConfig
-from ...errors import SupervisorUnavailable
 
 log = logging.getLogger("livetag.server.processes.supervisor_client")
 
@@ -72,12 +72,12 @@ class SupervisorClient:
         cannot be reached."""
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(self.control_path), timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise SupervisorUnavailable(f"expected the session supervisor at {self.control_path}, got {exc!r}") from exc
         try:
             writer.write(bridge.encode(message))
             return await asyncio.wait_for(bridge.read_frame(reader), timeout)
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, bridge.FrameError) as exc:
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, bridge.FrameError) as exc:
             raise SupervisorUnavailable(f"the session supervisor did not answer: {exc!r}") from exc
         finally:
             writer.close()
