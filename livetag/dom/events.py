@@ -155,10 +155,7 @@ def accepts_argument(func: Callable[..., Any]) -> bool:
         params = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):  # builtins without a signature
         return True
-    for p in params:
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL):
-            return True
-    return False
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params)
 
 
 def prevent(func: Callable[..., Any]) -> Handler:

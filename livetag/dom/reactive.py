@@ -269,7 +269,7 @@ def same_render(a: Any, b: Any) -> bool:
         # The type too: True == 1, but they render differently.
         if type(value) is not type(other) or isinstance(value, Slot) or value != other:
             return False
-    for x, y in zip(a._children, b._children):
+    for x, y in zip(a._children, b._children, strict=False):
         if isinstance(x, Slot) or not same_render(x, y):
             return False
     return True
@@ -328,7 +328,7 @@ def adopt_ids(old: Node, new: Node) -> None:
         a._lt_id, b._lt_id = b._lt_id, a._lt_id
         a_tags = [c for c in a._children if hasattr(c, "_lt_id")]
         b_tags = [c for c in b._children if hasattr(c, "_lt_id")]
-        pairs.extend(zip(a_tags, b_tags))
+        pairs.extend(zip(a_tags, b_tags, strict=False))
 
 
 def reconcile(parent_id: str, old_ids: list[str], new: list[Node], anchor: str | None,
@@ -344,7 +344,7 @@ def reconcile(parent_id: str, old_ids: list[str], new: list[Node], anchor: str |
     ops: list[PatchOp] = []
     run: list[str] = []  # html of consecutive new items, last first
     run_first: str | None = None
-    for node, nid in zip(reversed(new), reversed(new_ids)):
+    for node, nid in zip(reversed(new), reversed(new_ids), strict=False):
         if nid in position:
             if run:
                 ops.append(Insert(parent_id, anchor, "".join(reversed(run))))

@@ -47,8 +47,7 @@ def _wrap(value: Any, owner: State) -> Any:
     if isinstance(value, (list, dict, set)):
         return Proxy(value, owner)
     if (
-        isinstance(value, _IMMUTABLE)
-        or isinstance(value, (_Reactive, type))
+        isinstance(value, (_IMMUTABLE, _Reactive, type))
         or callable(value)
         or getattr(type(value), "_lt_no_proxy", False)
         or not hasattr(value, "__dict__")

@@ -43,7 +43,7 @@ _element_classes: dict[str, type[Tag]] = {}
 def _next_id() -> str:
     # A process-wide counter in hex (formatted in C: ids are made for every tag): short,
     # unique per process, reveals no address.
-    return "lt%x" % next(_ids)
+    return "lt%x" % next(_ids)  # noqa: UP031 - see the comment above
 
 
 #: The request (a Starlette ``Request`` or ``WebSocket``) of the interaction being run.

@@ -25,7 +25,7 @@ from __future__ import annotations
 import enum
 
 
-class OpCode(str, enum.Enum):
+class OpCode(str, enum.Enum):  # noqa: UP042 - a StrEnum would change str() and format() of members
     """The first element of each patch operation."""
 
     REMOVE = "-"

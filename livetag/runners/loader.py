@@ -248,7 +248,7 @@ def _is_asgi(obj: Any) -> bool:
 
     if isinstance(obj, type) or not callable(obj):
         return False
-    call = obj if inspect.isfunction(obj) or inspect.ismethod(obj) else getattr(type(obj), "__call__", None)
+    call = obj if inspect.isfunction(obj) or inspect.ismethod(obj) else getattr(type(obj), "__call__", None)  # noqa: B004 - the method
     if not inspect.iscoroutinefunction(call):
         return False
     try:

@@ -95,5 +95,5 @@ def test_servable_shapes() -> None:
     assert servable(webapp.app) is webapp.app  # an ASGI app is served as it is
     assert isinstance(servable(ModuleLevelApp), WebApp)
     assert isinstance(servable(lambda: ModuleLevelApp()), WebApp)  # a factory
-    with pytest.raises(AppNotFound, match="expected a Tag.App subclass"):
+    with pytest.raises(AppNotFound, match=r"expected a Tag\.App subclass"):
         servable(42)

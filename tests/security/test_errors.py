@@ -151,7 +151,7 @@ def everything_logged(caplog: pytest.LogCaptureFixture, uvicorn: bool) -> Iterat
     try:
         yield
     finally:
-        for logger, level in zip(extra, levels):
+        for logger, level in zip(extra, levels, strict=False):
             logger.removeHandler(caplog.handler)
             logger.setLevel(level)
 

@@ -256,7 +256,7 @@ async def test_request_session_over_http(live_server: Serve, tab, witness) -> No
         await t.join(transport="http")
         response = await t.post_events([t.ev(write)])
         assert response.status_code == 200
-        value, attributes = set_cookies(response)["lt_session"]
+        _value, attributes = set_cookies(response)["lt_session"]
         assert "httponly" in attributes and attributes["samesite"] == "lax"
         assert texts(await t.event(read)) == ["1"]
         await t.event(write)
