@@ -115,6 +115,9 @@ class Handler:
     """
 
     __slots__ = ("_accepts_event", "func", "prevent", "stop")
+    func: Callable[..., Any]
+    prevent: bool
+    stop: bool
 
     def __init__(self, func: Callable[..., Any], *, prevent: bool = False, stop: bool = False) -> None:
         if isinstance(func, Handler):

@@ -89,7 +89,7 @@ class _Reactive:
         return float(self._read())
 
     def __index__(self) -> int:
-        return self._read().__index__()
+        return operator.index(self._read())
 
     def __bool__(self) -> bool:
         return bool(self._read())
@@ -116,22 +116,22 @@ class _Reactive:
         del self._target()[_unwrap(key)]
         self._owner().notify()
 
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other: object) -> Any:
         return self._read() == _unwrap(other)
 
-    def __ne__(self, other: object) -> bool:
+    def __ne__(self, other: object) -> Any:
         return self._read() != _unwrap(other)
 
-    def __lt__(self, other: Any) -> bool:
+    def __lt__(self, other: Any) -> Any:
         return self._read() < _unwrap(other)
 
-    def __le__(self, other: Any) -> bool:
+    def __le__(self, other: Any) -> Any:
         return self._read() <= _unwrap(other)
 
-    def __gt__(self, other: Any) -> bool:
+    def __gt__(self, other: Any) -> Any:
         return self._read() > _unwrap(other)
 
-    def __ge__(self, other: Any) -> bool:
+    def __ge__(self, other: Any) -> Any:
         return self._read() >= _unwrap(other)
 
     __hash__ = object.__hash__  # identity: a state is a mutable cell
@@ -195,7 +195,8 @@ class Proxy(_Reactive):
         return self._lt_target
 
     def _owner(self) -> State:
-        return self._lt_owner
+        owner: State = self._lt_owner
+        return owner
 
     def get(self, *args: Any) -> Any:
         """The wrapped container or object; with arguments, its ``get(key[, default])``."""
@@ -341,7 +342,7 @@ class States:
         object.__setattr__(self, "_states", {k: State(v) for k, v in values.items()})
 
     def __getattr__(self, name: str) -> State:
-        states = object.__getattribute__(self, "_states")
+        states: dict[str, State] = object.__getattribute__(self, "_states")
         try:
             return states[name]
         except KeyError:

@@ -132,6 +132,7 @@ class Tag(Node, metaclass=_TagFactory):
     _lt_hooks: ClassVar[int] = 0
     _lt_scopes: ClassVar[tuple[str, ...]] = ()
     _lt_plain_init: ClassVar[bool] = True  # init is Tag.init (set per subclass)
+    _lt_statics_html: ClassVar[tuple[str, ...]]  # set per class by livetag.dom.statics
 
     __slots__ = ()
 
