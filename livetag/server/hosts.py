@@ -202,7 +202,8 @@ class HostCheck:
 
 def header(scope: Scope, name: bytes) -> str | None:
     """The first value of header ``name`` (lower case) in ``scope``, decoded as latin-1."""
-    for key, value in scope.get("headers", ()):
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", ())
+    for key, value in headers:
         if key == name:
             return value.decode("latin-1")
     return None

@@ -203,7 +203,8 @@ class WebApp:
     @staticmethod
     def base_path(conn: HTTPConnection) -> str:
         """The mount path of this app, without trailing slash (``""`` at the root)."""
-        return conn.scope.get("root_path", "").rstrip("/")
+        root: str = conn.scope.get("root_path", "")
+        return root.rstrip("/")
 
     def cookie_name(self, conn: HTTPConnection) -> str:
         # One cookie per mount point, so two apps on one host never read each other's.

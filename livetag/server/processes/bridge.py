@@ -69,7 +69,7 @@ def encode(message: dict[str, Any]) -> bytes:
 
 
 def decode(data: bytes, raw: bytes) -> dict[str, Any]:
-    message = orjson.loads(data)
+    message: dict[str, Any] = orjson.loads(data)
     field = message.pop("_raw", None)
     if field is not None:
         message[field] = raw

@@ -91,7 +91,8 @@ def _hello(control: Path) -> dict[str, Any] | None:
         s.sendall(bridge.encode({"op": "hello"}))
         head = _recv_exact(s, 8)
         size, raw = bridge._HEAD.unpack(head)
-        return orjson.loads(_recv_exact(s, size + raw)[:size])
+        reply: dict[str, Any] = orjson.loads(_recv_exact(s, size + raw)[:size])
+        return reply
     except (OSError, ValueError, orjson.JSONDecodeError):
         return None
     finally:
@@ -196,7 +197,8 @@ def _spawn(base: Path, anchor: int, config: SupervisorConfig) -> dict[str, Any]:
     finally:
         os.close(read_fd)
     log.info("started the session supervisor (pid %d)", process.pid)
-    return orjson.loads(data)
+    started: dict[str, Any] = orjson.loads(data)
+    return started
 
 
 def _alive(pid: int) -> bool:
