@@ -27,8 +27,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.run import Settings, Target, Throughput, _run, log, measure_throughput  # noqa: E402
-from bench.sessions import http_client  # noqa: E402
 from bench.servers import ServerProcess  # noqa: E402
+from bench.sessions import http_client  # noqa: E402
 
 CLICKED = {"echo": None, "counter": "inc", "counter-async": "inc", "list": "change"}
 

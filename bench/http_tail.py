@@ -47,9 +47,9 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 
+from bench.servers import HOST, UNLIMITED_EVENTS, _example_counter  # noqa: E402
 from bench.sessions import BenchError, http_client, id_of_class, open_tab  # noqa: E402
 from livetag.protocol import PROTOCOL_VERSION  # noqa: E402
-from bench.servers import HOST, UNLIMITED_EVENTS, _example_counter  # noqa: E402
 
 
 @dataclass
@@ -245,7 +245,7 @@ async def run_transport(transport: str, base_url: str, sessions: int, events: in
             began = time.perf_counter()
             try:
                 await asyncio.wait_for(session.event(target), ack_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 result.lost += 1
                 return
             except Exception as exc:  # reported, not raised: the run goes on

@@ -43,14 +43,23 @@ if str(ROOT) not in sys.path:  # run as a script: make ``bench`` importable
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 
-from livetag.testing.wire import AesGcm, Tab  # noqa: E402
-
-from bench.sessions import (  # noqa: E402
-    EchoHttpSession, EchoSession, http_client, id_of_class, join_tab, open_tab, outer_html,
-)
 from bench.servers import (  # noqa: E402
-    LIST_ROWS, ServerProcess, cpu_seconds, machine_busy_seconds, memory_kib,
+    LIST_ROWS,
+    ServerProcess,
+    cpu_seconds,
+    machine_busy_seconds,
+    memory_kib,
 )
+from bench.sessions import (  # noqa: E402
+    EchoHttpSession,
+    EchoSession,
+    http_client,
+    id_of_class,
+    join_tab,
+    open_tab,
+    outer_html,
+)
+from livetag.testing.wire import AesGcm, Tab  # noqa: E402
 
 DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
 #: Server processes: name -> (the element clicked, by class; None for the echo).
@@ -349,7 +358,7 @@ async def measure_memory(target: Target, http: httpx.AsyncClient, s: Settings) -
 
 
 async def measure_all(targets: dict[str, Target], s: Settings) -> Results:
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     results = Results(s, {}, {}, {}, {}, started, os.getloadavg())
     t_start = time.perf_counter()
     pids = sorted({t.server.pid for t in targets.values()})
@@ -565,29 +574,29 @@ def render_report(r: Results) -> str:
     def cells(fmt: Callable[[str], str]) -> str:
         return " | ".join(fmt(m) for m in modes)
 
-    add(f"| echo: round trip p50 (× the WebSocket echo) | " + cells(
+    add("| echo: round trip p50 (× the WebSocket echo) | " + cells(
         lambda m: _us(p50[name('echo', m)]) + ("" if m == "ws" else f" ({_x(p50[name('echo', m)] / p50['echo'])})"))
         + " |")
-    add(f"| echo: round trip p99 | " + cells(lambda m: _us(p99[name('echo', m)])) + " |")
-    add(f"| counter: round trip p50 (× the WebSocket echo; × this transport's echo) | " + cells(
+    add("| echo: round trip p99 | " + cells(lambda m: _us(p99[name('echo', m)])) + " |")
+    add("| counter: round trip p50 (× the WebSocket echo; × this transport's echo) | " + cells(
         lambda m: f"{_us(p50[name('counter', m)])} ({_x(p50[name('counter', m)] / p50['echo'])}"
                   + ("" if m == "ws" else f"; {_x(p50[name('counter', m)] / p50[name('echo', m)])}") + ")") + " |")
-    add(f"| counter: round trip p99 (× this transport's echo) | " + cells(
+    add("| counter: round trip p99 (× this transport's echo) | " + cells(
         lambda m: f"{_us(p99[name('counter', m)])} ({_x(p99[name('counter', m)] / p99[name('echo', m)])})") + " |")
-    add(f"| parano counter: round trip p50 (× the clear counter) | " + cells(
+    add("| parano counter: round trip p50 (× the clear counter) | " + cells(
         lambda m: f"{_us(p50[name('counter-parano', m)])} "
                   f"({_x(p50[name('counter-parano', m)] / p50[name('counter', m)])})") + " |")
-    add(f"| parano counter: round trip p99 (× the clear counter) | " + cells(
+    add("| parano counter: round trip p99 (× the clear counter) | " + cells(
         lambda m: f"{_us(p99[name('counter-parano', m)])} "
                   f"({_x(p99[name('counter-parano', m)] / p99[name('counter', m)])})") + " |")
-    add(f"| server CPU per event: echo | " + cells(lambda m: _us(cpu1[name('echo', m)])) + " |")
-    add(f"| server CPU per event: counter (× this transport's echo) | " + cells(
+    add("| server CPU per event: echo | " + cells(lambda m: _us(cpu1[name('echo', m)])) + " |")
+    add("| server CPU per event: counter (× this transport's echo) | " + cells(
         lambda m: f"{_us(cpu1[name('counter', m)])} ({_x(cpu1[name('counter', m)] / cpu1[name('echo', m)])})")
         + " |")
-    add(f"| server CPU per event: parano counter (× the clear counter) | " + cells(
+    add("| server CPU per event: parano counter (× the clear counter) | " + cells(
         lambda m: f"{_us(cpu1[name('counter-parano', m)])} "
                   f"({_x(cpu1[name('counter-parano', m)] / cpu1[name('counter', m)])})") + " |")
-    add(f"| bytes of the acknowledging update as received: clear / parano | " + cells(
+    add("| bytes of the acknowledging update as received: clear / parano | " + cells(
         lambda m: f"{seq[name('counter', m)].wire_bytes} B / {seq[name('counter-parano', m)].wire_bytes} B") + " |")
     http_c = seq["counter-http"]
     add(f"| long-polls answered per event, of them empty (plain HTTP; clear counter) | – | – | "

@@ -18,5 +18,21 @@ from .runners.apps import Runner, WebApp
 from .runners.chrome import ChromeApp
 from .version import __version__
 
-__all__ = ["App", "ChromeApp", "Event", "HTML", "Router", "Runner", "State", "States", "Tag", "WebApp", "current_request",
-           "in_thread", "on_loop", "prevent", "stop", "__version__"]
+__all__ = [
+           "HTML",
+           "App",
+           "ChromeApp",
+           "Event",
+           "Router",
+           "Runner",
+           "State",
+           "States",
+           "Tag",
+           "WebApp",
+           "__version__",
+           "current_request",
+           "in_thread",
+           "on_loop",
+           "prevent",
+           "stop",
+]

@@ -90,7 +90,7 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
         target = getattr(func, "__func__", func)
         code = getattr(target, "__code__", None)
         if code is None:
-            call = getattr(type(func), "__call__", None)
+            call = getattr(type(func), "__call__", None)  # noqa: B004 - the method itself, for its code
             code = getattr(call, "__code__", None)
         return code is not None and names_asyncio(code)
     return False

@@ -29,7 +29,7 @@ class Transitions(Generic[S]):
     follow ``state`` (a state absent from the table, or mapped to nothing, is final).
     ``what`` names the thing in error messages (``"a WebSocket connection"``)."""
 
-    __slots__ = ("what", "_allowed")
+    __slots__ = ("_allowed", "what")
 
     def __init__(self, what: str, allowed: Mapping[S, Iterable[S]]) -> None:
         self.what = what

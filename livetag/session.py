@@ -83,7 +83,7 @@ class Client:
     """One page (browser tab) of a session: its id, the last event applied, its state
     and, while ``CONNECTED`` (only then), its sink."""
 
-    __slots__ = ("cid", "last_seq", "sink", "state", "_on_bye")
+    __slots__ = ("_on_bye", "cid", "last_seq", "sink", "state")
 
     def __init__(self, cid: str) -> None:
         self.cid = cid

@@ -30,7 +30,7 @@ SYNC_WAIT = 0.0005
 
 
 class _Job:
-    __slots__ = ("loop", "future", "context", "func", "args", "finished", "guard", "done", "late", "result", "error")
+    __slots__ = ("args", "context", "done", "error", "finished", "func", "future", "guard", "late", "loop", "result")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], context: contextvars.Context,
                  func: Callable[..., Any], args: tuple[Any, ...]) -> None:

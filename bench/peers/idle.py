@@ -93,7 +93,7 @@ async def _worker(base_url: str, count: int, source: str) -> None:
 
 
 def _raise_nofile() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
 
@@ -107,10 +107,10 @@ def _fds(pid: int) -> int:
 
 def run_idle(n: int, quick: bool = False) -> str:
     """Open ``n`` idle sessions on one livetag server; return the report section."""
-    from bench.sessions import http_client, id_of_class, open_tab
     from bench.peers.measure import server_command
     from bench.run import _run, log
     from bench.servers import ServerProcess, cpu_seconds, memory_kib
+    from bench.sessions import http_client, id_of_class, open_tab
 
     hard = _raise_nofile()
     server = ServerProcess("idle", server_command("livetag", "idle")).start(timeout=60)

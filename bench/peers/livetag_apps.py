@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import sys
 
-from livetag import State, Tag
-
 from bench.peers.apps import make_apps
 from bench.peers.serve import serve
 from bench.servers import _webapp, echo_app
+from livetag import State, Tag
 
 APPS = make_apps(Tag, State)
 NAMES = (*APPS, "echo", "idle")

@@ -24,8 +24,8 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +35,24 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 
-from bench.sessions import EchoSession, http_client, id_of_class, open_tab  # noqa: E402
 from bench.peers import envs  # noqa: E402
 from bench.peers.apps import LIST_ROWS, TABLE_ROWS  # noqa: E402
 from bench.peers.clients import HtagSession, NiceguiSession  # noqa: E402
 from bench.peers.serve import raise_nofile  # noqa: E402
-from bench.run import Sequential, Settings, Throughput, _bounded, _cpu_model, _git_revision, _run, log  # noqa: E402
-from bench.run import measure_sequential, measure_throughput  # noqa: E402
+from bench.run import (  # noqa: E402  # noqa: E402
+    Sequential,
+    Settings,
+    Throughput,
+    _bounded,
+    _cpu_model,
+    _git_revision,
+    _run,
+    log,
+    measure_sequential,
+    measure_throughput,
+)
 from bench.servers import ServerProcess, cpu_seconds, machine_busy_seconds, memory_kib  # noqa: E402
+from bench.sessions import EchoSession, http_client, id_of_class, open_tab  # noqa: E402
 
 DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
 HEADING = "Peers: htag and NiceGUI (issue 11)"
@@ -53,9 +63,10 @@ LABEL = {"echo": "echo", "htag": "htag", "nicegui": "NiceGUI", "livetag": "livet
 
 @dataclass(frozen=True)
 class PeerSettings:
-    counter: Settings = Settings(warmup_events=200, seq_events=2000, seq_rounds=4, sessions=50, conc_warmup=0.5,
-                                 conc_seconds=2.0, conc_rounds=3)
-    lists: Settings = Settings(warmup_events=5, seq_events=40, seq_rounds=4)
+    counter: Settings = Settings(  # noqa: RUF009 - Settings is frozen: a shared default is safe
+        warmup_events=200, seq_events=2000, seq_rounds=4, sessions=50, conc_warmup=0.5, conc_seconds=2.0,
+        conc_rounds=3)
+    lists: Settings = Settings(warmup_events=5, seq_events=40, seq_rounds=4)  # noqa: RUF009 - frozen, as above
     mem_sessions: int = 1000
     mem_concurrency: int = 16
     open_sessions: int = 300     # sessions opened per round for the sessions/s row
@@ -314,7 +325,7 @@ async def measure_scripts(target: PeerTarget, http: httpx.AsyncClient) -> Script
 
 
 async def measure_all(s: PeerSettings) -> PeerResults:
-    r = PeerResults(s, datetime.datetime.now(datetime.timezone.utc))
+    r = PeerResults(s, datetime.datetime.now(datetime.UTC))
     r.versions = envs.versions()
     t_start = time.perf_counter()
     busy0, load0 = machine_busy_seconds(), os.getloadavg()[0]
@@ -565,7 +576,7 @@ def render(r: PeerResults) -> str:
         "the others.")
     add(f"- Memory: server RSS before → after the {s.mem_sessions:,} sessions: " + "; ".join(
         f"{LABEL[n]} {m.before_kib / 1024:.1f} → {m.after_kib / 1024:.1f} MiB" for n, m in mem.items()) + ".")
-    add(f"- Bytes of one update as it travelled: counter " + ", ".join(
+    add("- Bytes of one update as it travelled: counter " + ", ".join(
         f"{LABEL.get(n.split('-')[0], n)}{' async' if n.endswith('async') else ''} {q.wire_bytes} B"
         for n, q in seq.items() if n != "echo") + "; example messages: "
         + "; ".join(f"{n}: `{q.last_message[:120]}{'…' if len(q.last_message) > 120 else ''}`"
@@ -574,7 +585,7 @@ def render(r: PeerResults) -> str:
         "not; NiceGUI's `rows.refresh()` deletes the 1,000 elements and sends 1,000 new element dicts; livetag "
         "without keys " + ("sends one op per changed position" if lbytes["livetag-list"] < 2000 else
                            "removes and re-inserts every row (new tags, matched by identity)")
-        + f", with keys only the changed row. Last list updates: " + "; ".join(
+        + ", with keys only the changed row. Last list updates: " + "; ".join(
             f"{n} {q.wire_bytes:,} B: `{q.last_message[:90]}…`" for n, q in lists.items()) + ".")
     sc_files = ", ".join(f"`{u.rsplit('/', 1)[-1]}` {b:,} B" for u, b in sc["nicegui"].files.items())
     add(f"- Client scripts: livetag `{next(iter(lt.files)).split('?')[0]}` {lt.total:,} B (gzip; "
@@ -583,8 +594,8 @@ def render(r: PeerResults) -> str:
     add("- Build + render in-process, every repeat (build / render CPU ms): " + "; ".join(
         f"{fw} {rows:,} rows: " + ", ".join(f"{b:,.0f}/{rr:,.0f}" for b, rr, _ in runs)
         for (fw, rows), runs in r.builds.items()) + ".")
-    add(f"- Table page loads (wall / server CPU, every load): " + "; ".join(
-        f"{n}: " + ", ".join(f"{w:,.0f}/{cc:,.0f} ms" for w, cc in zip(t.wall_ms, t.cpu_ms))
+    add("- Table page loads (wall / server CPU, every load): " + "; ".join(
+        f"{n}: " + ", ".join(f"{w:,.0f}/{cc:,.0f} ms" for w, cc in zip(t.wall_ms, t.cpu_ms, strict=False))
         for n, t in r.tables.items()) + ". A page load is a new session: the app's `init` builds the tree "
         "(NiceGUI: the page function builds the elements), then the page is rendered (NiceGUI: elements as JSON "
         "for its Vue app).")
@@ -645,7 +656,8 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or (None if args.quick else DEFAULT_OUTPUT)
     envs.ensure_all(log)
     if args.idle:
-        from bench.peers.idle import IDLE_HEADING as heading, run_idle
+        from bench.peers.idle import IDLE_HEADING as heading
+        from bench.peers.idle import run_idle
 
         section = run_idle(args.idle, quick=args.quick)
     else:

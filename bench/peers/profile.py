@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.sessions import http_client  # noqa: E402
 from bench.hotspots import summarize  # noqa: E402
 from bench.peers.measure import PeerTarget, server_command  # noqa: E402
 from bench.run import Settings, Throughput, _run, log, measure_throughput  # noqa: E402
 from bench.servers import ServerProcess  # noqa: E402
+from bench.sessions import http_client  # noqa: E402
 
 
 async def drive(target: PeerTarget, sessions: int, seconds: float) -> Throughput:

@@ -9,4 +9,4 @@ from .state import State, States
 from .tag import Tag
 from .tree import LiveTree
 
-__all__ = ["Event", "HTML", "Handler", "LiveTree", "Router", "State", "States", "Tag", "prevent", "stop"]
+__all__ = ["HTML", "Event", "Handler", "LiveTree", "Router", "State", "States", "Tag", "prevent", "stop"]

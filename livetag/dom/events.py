@@ -36,7 +36,7 @@ class Event:
     event).
     """
 
-    __slots__ = ("target", "name", "_data")
+    __slots__ = ("_data", "name", "target")
 
     def __init__(self, target: Node, name: str, data: dict[str, Any] | None = None) -> None:
         self.target = target
@@ -114,7 +114,10 @@ class Handler:
     ``stopPropagation()``. Also a descriptor, so ``@prevent`` works on methods.
     """
 
-    __slots__ = ("func", "prevent", "stop", "_accepts_event")
+    __slots__ = ("_accepts_event", "func", "prevent", "stop")
+    func: Callable[..., Any]
+    prevent: bool
+    stop: bool
 
     def __init__(self, func: Callable[..., Any], *, prevent: bool = False, stop: bool = False) -> None:
         if isinstance(func, Handler):
@@ -155,10 +158,7 @@ def accepts_argument(func: Callable[..., Any]) -> bool:
         params = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):  # builtins without a signature
         return True
-    for p in params:
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL):
-            return True
-    return False
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params)
 
 
 def prevent(func: Callable[..., Any]) -> Handler:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..protocol.patch import PatchOp, SetAttrs
 from .reactive import AttrSlot
 from .tag import Tag, iter_ancestors
-from ..protocol.patch import PatchOp, SetAttrs
 from .tree import LiveTree
 
 #: Elements whose value the user edits.

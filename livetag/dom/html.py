@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 VOID_ELEMENTS: Final = frozenset(
-    "area base br col embed hr img input link meta param source track wbr".split()
+    ["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"]
 )
 #: Elements whose text the HTML parser reads raw (no character references): escaping
 #: their text would corrupt the JavaScript or CSS inside.

@@ -23,7 +23,7 @@ class Node:
     the identity in a reactive list (``key=``), or ``None``.
     """
 
-    __slots__ = ("_lt_id", "_attrs", "_children", "_parent", "_tree", "_handlers", "_key", "__dict__", "__weakref__")
+    __slots__ = ("__dict__", "__weakref__", "_attrs", "_children", "_handlers", "_key", "_lt_id", "_parent", "_tree")
 
     #: The element name; ``None`` for a fragment.
     tag_name: ClassVar[str | None] = None

@@ -23,10 +23,9 @@ from typing import Any
 
 from ..protocol.patch import Insert, Morph, Move, PatchOp, Remove
 from .building import builders
-from .node import Node
 from .html import HTML
+from .node import Node
 from .state import State, tracking
-
 
 Source = State | Callable[[], Any]
 #: What ``Slot.evaluate`` returns when the source raised inside a live tree.
@@ -96,7 +95,7 @@ class Slot:
 class AttrSlot(Slot):
     """An attribute whose value is computed; ``value`` is the last evaluated value."""
 
-    __slots__ = ("name", "value", "fresh")
+    __slots__ = ("fresh", "name", "value")
 
     def __init__(self, owner: Node, name: str, source: Source) -> None:
         super().__init__(owner, source)
@@ -127,7 +126,7 @@ class AttrSlot(Slot):
 class ChildSlot(Slot):
     """Children computed by ``source``: text, a tag, or an iterable of them."""
 
-    __slots__ = ("nodes", "fresh", "evaluated")
+    __slots__ = ("evaluated", "fresh", "nodes")
 
     def __init__(self, owner: Node, source: Source) -> None:
         super().__init__(owner, source)
@@ -270,7 +269,7 @@ def same_render(a: Any, b: Any) -> bool:
         # The type too: True == 1, but they render differently.
         if type(value) is not type(other) or isinstance(value, Slot) or value != other:
             return False
-    for x, y in zip(a._children, b._children):
+    for x, y in zip(a._children, b._children, strict=False):
         if isinstance(x, Slot) or not same_render(x, y):
             return False
     return True
@@ -329,7 +328,7 @@ def adopt_ids(old: Node, new: Node) -> None:
         a._lt_id, b._lt_id = b._lt_id, a._lt_id
         a_tags = [c for c in a._children if hasattr(c, "_lt_id")]
         b_tags = [c for c in b._children if hasattr(c, "_lt_id")]
-        pairs.extend(zip(a_tags, b_tags))
+        pairs.extend(zip(a_tags, b_tags, strict=False))
 
 
 def reconcile(parent_id: str, old_ids: list[str], new: list[Node], anchor: str | None,
@@ -345,7 +344,7 @@ def reconcile(parent_id: str, old_ids: list[str], new: list[Node], anchor: str |
     ops: list[PatchOp] = []
     run: list[str] = []  # html of consecutive new items, last first
     run_first: str | None = None
-    for node, nid in zip(reversed(new), reversed(new_ids)):
+    for node, nid in zip(reversed(new), reversed(new_ids), strict=False):
         if nid in position:
             if run:
                 ops.append(Insert(parent_id, anchor, "".join(reversed(run))))

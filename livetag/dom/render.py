@@ -8,7 +8,7 @@ evaluated as ``livetag.dom.reactive`` says. Text and attribute values are escape
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from .html import RAW_TEXT_ELEMENTS, VOID_ELEMENTS, escape_attr, escape_text, render_raw_text, render_text
 from .node import Node
@@ -98,7 +98,7 @@ def render_child(child: Any, out: list[str], raw: bool = False) -> None:
         out.append(text(child))
 
 
-def render_attr_value(value: Any) -> str | bool | None:
+def render_attr_value(value: Any) -> str | Literal[True] | None:
     """``True`` -> ``True`` (boolean attribute), ``False``/``None`` -> ``None`` (omitted),
     anything else -> its ``str``."""
     if value is True:

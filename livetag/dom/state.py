@@ -22,8 +22,7 @@ from typing import Any, Protocol
 
 _IMMUTABLE = (int, float, str, bytes, bool, type(None), tuple, frozenset, complex)
 _MUTATORS = frozenset(
-    "append extend insert pop remove clear sort reverse update setdefault popitem add discard "
-    "difference_update intersection_update symmetric_difference_update".split()
+    ["append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update", "setdefault", "popitem", "add", "discard", "difference_update", "intersection_update", "symmetric_difference_update"]
 )
 
 
@@ -48,8 +47,7 @@ def _wrap(value: Any, owner: State) -> Any:
     if isinstance(value, (list, dict, set)):
         return Proxy(value, owner)
     if (
-        isinstance(value, _IMMUTABLE)
-        or isinstance(value, (_Reactive, type))
+        isinstance(value, (_IMMUTABLE, _Reactive, type))
         or callable(value)
         or getattr(type(value), "_lt_no_proxy", False)
         or not hasattr(value, "__dict__")
@@ -91,7 +89,7 @@ class _Reactive:
         return float(self._read())
 
     def __index__(self) -> int:
-        return self._read().__index__()
+        return operator.index(self._read())
 
     def __bool__(self) -> bool:
         return bool(self._read())
@@ -118,22 +116,22 @@ class _Reactive:
         del self._target()[_unwrap(key)]
         self._owner().notify()
 
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other: object) -> Any:
         return self._read() == _unwrap(other)
 
-    def __ne__(self, other: object) -> bool:
+    def __ne__(self, other: object) -> Any:
         return self._read() != _unwrap(other)
 
-    def __lt__(self, other: Any) -> bool:
+    def __lt__(self, other: Any) -> Any:
         return self._read() < _unwrap(other)
 
-    def __le__(self, other: Any) -> bool:
+    def __le__(self, other: Any) -> Any:
         return self._read() <= _unwrap(other)
 
-    def __gt__(self, other: Any) -> bool:
+    def __gt__(self, other: Any) -> Any:
         return self._read() > _unwrap(other)
 
-    def __ge__(self, other: Any) -> bool:
+    def __ge__(self, other: Any) -> Any:
         return self._read() >= _unwrap(other)
 
     __hash__ = object.__hash__  # identity: a state is a mutable cell
@@ -187,7 +185,7 @@ for _name in (*_OPERATORS, "matmul"):
 class Proxy(_Reactive):
     """A container or object reached through a state: reads track, writes notify the state."""
 
-    __slots__ = ("_lt_target", "_lt_owner")
+    __slots__ = ("_lt_owner", "_lt_target")
 
     def __init__(self, target: Any, owner: State) -> None:
         object.__setattr__(self, "_lt_target", target)
@@ -197,7 +195,8 @@ class Proxy(_Reactive):
         return self._lt_target
 
     def _owner(self) -> State:
-        return self._lt_owner
+        owner: State = self._lt_owner
+        return owner
 
     def get(self, *args: Any) -> Any:
         """The wrapped container or object; with arguments, its ``get(key[, default])``."""
@@ -240,7 +239,7 @@ class State(_Reactive):
     in-place change. In-place operators (``s += 1``) write.
     """
 
-    __slots__ = ("_value", "_subscribers", "__weakref__")
+    __slots__ = ("__weakref__", "_subscribers", "_value")
 
     def __new__(cls, value: Any = None) -> State:
         if isinstance(value, State):
@@ -343,7 +342,7 @@ class States:
         object.__setattr__(self, "_states", {k: State(v) for k, v in values.items()})
 
     def __getattr__(self, name: str) -> State:
-        states = object.__getattribute__(self, "_states")
+        states: dict[str, State] = object.__getattribute__(self, "_states")
         try:
             return states[name]
         except KeyError:

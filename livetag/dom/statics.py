@@ -21,7 +21,7 @@ _ID_ATTR = re.compile(r' id="lt[0-9a-z]+"')
 def class_statics(cls: type[Tag]) -> tuple[str, ...]:
     """The rendered statics of ``cls`` (its ``statics`` and the scoped ``styles`` of it
     and its bases), computed once per class. Generated ids are left out."""
-    cached = cls.__dict__.get("_lt_statics_html")
+    cached: tuple[str, ...] | None = cls.__dict__.get("_lt_statics_html")
     if cached is not None:
         return cached
     html: list[str] = []
@@ -36,7 +36,7 @@ def class_statics(cls: type[Tag]) -> tuple[str, ...]:
         if styles:
             html.append(f"<style>{scope_css(styles, scope_class(klass))}</style>")
     result = tuple(dict.fromkeys(html))
-    setattr(cls, "_lt_statics_html", result)
+    cls._lt_statics_html = result
     return result
 
 

@@ -11,23 +11,28 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-import re
 import itertools
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from ..errors import TreeError
 from .building import builders
+from .css import scope_class
 from .events import Handler, as_handler
 from .node import Node, Recorder
 from .reactive import AttrSlot, ChildSlot
-from .html import HTML
-from .render import (HANDLER_ATTR, handler_spec, render_attr_value, render_attrs, render_children_html, render_html,
-                     render_into)
+from .render import (
+    HANDLER_ATTR,
+    handler_spec,
+    render_attr_value,
+    render_attrs,
+    render_children_html,
+    render_html,
+    render_into,
+)
 from .state import State
-from .css import scope_class
-
 
 _ids = itertools.count(1)
 _ROOT: type | None = None  # Tag, once defined (see _TagFactory)
@@ -38,7 +43,7 @@ _element_classes: dict[str, type[Tag]] = {}
 def _next_id() -> str:
     # A process-wide counter in hex (formatted in C: ids are made for every tag): short,
     # unique per process, reveals no address.
-    return "lt%x" % next(_ids)
+    return "lt%x" % next(_ids)  # noqa: UP031 - see the comment above
 
 
 #: The request (a Starlette ``Request`` or ``WebSocket``) of the interaction being run.
@@ -74,14 +79,16 @@ class _TagFactory(type):
     element: it raises ``AttributeError`` (as htag does), so that a typo never builds a
     ``<add>`` element nor hands out an unbound method."""
 
-    def __getattribute__(cls, name: str) -> Any:
-        if cls is _ROOT:
-            element = _element_classes.get(name)
-            if element is not None:
-                return element
-            if name in _INSTANCE_API:
-                raise AttributeError(name)  # Python goes on to __getattr__, which says why
-        return type.__getattribute__(cls, name)
+    if not TYPE_CHECKING:  # a type checker sees Tag's declared names, then __getattr__
+
+        def __getattribute__(cls, name: str) -> Any:
+            if cls is _ROOT:
+                element = _element_classes.get(name)
+                if element is not None:
+                    return element
+                if name in _INSTANCE_API:
+                    raise AttributeError(name)  # Python goes on to __getattr__, which says why
+            return type.__getattribute__(cls, name)
 
     def __getattr__(cls, name: str) -> type[Tag]:
         if cls is _ROOT and name in _INSTANCE_API:
@@ -125,6 +132,7 @@ class Tag(Node, metaclass=_TagFactory):
     _lt_hooks: ClassVar[int] = 0
     _lt_scopes: ClassVar[tuple[str, ...]] = ()
     _lt_plain_init: ClassVar[bool] = True  # init is Tag.init (set per subclass)
+    _lt_statics_html: ClassVar[tuple[str, ...]]  # set per class by livetag.dom.statics
 
     __slots__ = ()
 
@@ -616,6 +624,129 @@ class Tag(Node, metaclass=_TagFactory):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.tag_name or 'fragment'}#{self.id}>"
 
+    if TYPE_CHECKING:
+        # What type checkers see of ``Tag.<name>``: each HTML element names a ``Tag`` class
+        # (``_Element``, below), so that ``Tag.div(...)`` is a ``Tag`` and ``class Card(Tag.div)``
+        # a component; at run time ``_TagFactory`` builds them on first use (these lines never
+        # run; tests/unit/test_typing.py checks them, tests/typing users' code). Another name
+        # (``Tag.my_widget``) is ``type[Tag]`` through ``_TagFactory.__getattr__``. An
+        # instance attribute of a component named like an element (``self.label = ...``)
+        # shadows the class for a type checker: name it otherwise (``self.label_ = ...``).
+        App: TypeAlias = "_App"
+        a: TypeAlias = "_Element"
+        abbr: TypeAlias = "_Element"
+        address: TypeAlias = "_Element"
+        area: TypeAlias = "_Element"
+        article: TypeAlias = "_Element"
+        aside: TypeAlias = "_Element"
+        audio: TypeAlias = "_Element"
+        b: TypeAlias = "_Element"
+        base: TypeAlias = "_Element"
+        bdi: TypeAlias = "_Element"
+        bdo: TypeAlias = "_Element"
+        blockquote: TypeAlias = "_Element"
+        body: TypeAlias = "_Element"
+        br: TypeAlias = "_Element"
+        button: TypeAlias = "_Element"
+        canvas: TypeAlias = "_Element"
+        caption: TypeAlias = "_Element"
+        cite: TypeAlias = "_Element"
+        code: TypeAlias = "_Element"
+        col: TypeAlias = "_Element"
+        colgroup: TypeAlias = "_Element"
+        data: TypeAlias = "_Element"
+        datalist: TypeAlias = "_Element"
+        dd: TypeAlias = "_Element"
+        details: TypeAlias = "_Element"
+        dfn: TypeAlias = "_Element"
+        dialog: TypeAlias = "_Element"
+        div: TypeAlias = "_Element"
+        dl: TypeAlias = "_Element"
+        dt: TypeAlias = "_Element"
+        em: TypeAlias = "_Element"
+        embed: TypeAlias = "_Element"
+        fieldset: TypeAlias = "_Element"
+        figcaption: TypeAlias = "_Element"
+        figure: TypeAlias = "_Element"
+        footer: TypeAlias = "_Element"
+        form: TypeAlias = "_Element"
+        h1: TypeAlias = "_Element"
+        h2: TypeAlias = "_Element"
+        h3: TypeAlias = "_Element"
+        h4: TypeAlias = "_Element"
+        h5: TypeAlias = "_Element"
+        h6: TypeAlias = "_Element"
+        head: TypeAlias = "_Element"
+        header: TypeAlias = "_Element"
+        hgroup: TypeAlias = "_Element"
+        hr: TypeAlias = "_Element"
+        html: TypeAlias = "_Element"
+        i: TypeAlias = "_Element"
+        iframe: TypeAlias = "_Element"
+        img: TypeAlias = "_Element"
+        input: TypeAlias = "_Element"
+        ins: TypeAlias = "_Element"
+        kbd: TypeAlias = "_Element"
+        label: TypeAlias = "_Element"
+        legend: TypeAlias = "_Element"
+        li: TypeAlias = "_Element"
+        link: TypeAlias = "_Element"
+        main: TypeAlias = "_Element"
+        map: TypeAlias = "_Element"
+        mark: TypeAlias = "_Element"
+        menu: TypeAlias = "_Element"
+        meta: TypeAlias = "_Element"
+        meter: TypeAlias = "_Element"
+        nav: TypeAlias = "_Element"
+        noscript: TypeAlias = "_Element"
+        object: TypeAlias = "_Element"
+        ol: TypeAlias = "_Element"
+        optgroup: TypeAlias = "_Element"
+        option: TypeAlias = "_Element"
+        output: TypeAlias = "_Element"
+        p: TypeAlias = "_Element"
+        picture: TypeAlias = "_Element"
+        pre: TypeAlias = "_Element"
+        progress: TypeAlias = "_Element"
+        q: TypeAlias = "_Element"
+        rp: TypeAlias = "_Element"
+        rt: TypeAlias = "_Element"
+        ruby: TypeAlias = "_Element"
+        s: TypeAlias = "_Element"
+        samp: TypeAlias = "_Element"
+        script: TypeAlias = "_Element"
+        search: TypeAlias = "_Element"
+        section: TypeAlias = "_Element"
+        select: TypeAlias = "_Element"
+        slot: TypeAlias = "_Element"
+        small: TypeAlias = "_Element"
+        source: TypeAlias = "_Element"
+        span: TypeAlias = "_Element"
+        strong: TypeAlias = "_Element"
+        style: TypeAlias = "_Element"
+        sub: TypeAlias = "_Element"
+        summary: TypeAlias = "_Element"
+        sup: TypeAlias = "_Element"
+        table: TypeAlias = "_Element"
+        tbody: TypeAlias = "_Element"
+        td: TypeAlias = "_Element"
+        template: TypeAlias = "_Element"
+        textarea: TypeAlias = "_Element"
+        tfoot: TypeAlias = "_Element"
+        th: TypeAlias = "_Element"
+        thead: TypeAlias = "_Element"
+        time: TypeAlias = "_Element"
+        title: TypeAlias = "_Element"
+        tr: TypeAlias = "_Element"
+        track: TypeAlias = "_Element"
+        u: TypeAlias = "_Element"
+        ul: TypeAlias = "_Element"
+        var: TypeAlias = "_Element"
+        video: TypeAlias = "_Element"
+        wbr: TypeAlias = "_Element"
+        svg: TypeAlias = "_Element"
+        math: TypeAlias = "_Element"
+
 
 def add_classes(tag: Tag, names: Iterable[str]) -> None:
     """Add to ``tag``'s classes the ``names`` it lacks; a reactive class stays reactive."""
@@ -717,7 +848,7 @@ _ASSIGNABLE_API = frozenset({"id", "text"})
 host_factory: Callable[[Tag], Any] | None = None
 
 
-class App(element_class("body")):  # type: ignore[misc]
+class App(Tag.body):
     """The root component of an application: renders as the page's ``<body>``."""
 
     @functools.cached_property
@@ -731,4 +862,9 @@ class App(element_class("body")):  # type: ignore[misc]
         return host_factory(self)
 
 
-Tag.App = App  # type: ignore[attr-defined]
+_App = App  # Tag.App, for type checkers (Tag declares it as an alias of _App)
+if TYPE_CHECKING:
+    class _Element(Tag):
+        """``Tag.div``, ``Tag.span``...: for a type checker, an element is a plain ``Tag``."""
+else:
+    Tag.App = App

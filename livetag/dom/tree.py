@@ -20,10 +20,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ..protocol.patch import Append, PatchOp, Remove, SetAttrs, SetHtml, SetText
-from .reactive import AttrSlot, ChildSlot, Slot, reconcile
 from .html import HTML, RAW_TEXT_ELEMENTS
-from .statics import class_statics
+from .reactive import AttrSlot, ChildSlot, Slot, reconcile
 from .render import HANDLER_ATTR, handler_spec, render_attr_value, render_child, render_children_html
+from .statics import class_statics
 from .tag import DESTROY, MOUNT, UNMOUNT, Tag, iter_ancestors, iter_subtree
 
 
@@ -362,7 +362,7 @@ class LiveTree:
 class _Record:
     """The changes one collect works on, taken out of the tree at its start."""
 
-    __slots__ = ("attrs", "appended", "removed", "reset", "new", "old_ids", "slot_ops", "js")
+    __slots__ = ("appended", "attrs", "js", "new", "old_ids", "removed", "reset", "slot_ops")
 
     def __init__(self, tree: LiveTree) -> None:
         self.attrs = tree._attrs

@@ -23,10 +23,9 @@ them. This module imports nothing of livetag: every layer may use the vocabulary
 from __future__ import annotations
 
 import enum
-from typing import Any
 
 
-class OpCode(str, enum.Enum):
+class OpCode(str, enum.Enum):  # noqa: UP042 - a StrEnum would change str() and format() of members
     """The first element of each patch operation."""
 
     REMOVE = "-"

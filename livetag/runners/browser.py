@@ -65,7 +65,7 @@ def browser_candidates(platform: str = sys.platform) -> list[str]:
         roots = ["/Applications", str(Path.home() / "Applications")]
         return [f"{root}/{app}" for app in _MAC_APPS for root in roots] + ["chromium", "google-chrome"]
     if platform == "win32":
-        roots = [os.environ.get(v) for v in ("PROGRAMFILES", "PROGRAMFILES(X86)", "LOCALAPPDATA")]
+        roots = [r for r in (os.environ.get(v) for v in ("PROGRAMFILES", "PROGRAMFILES(X86)", "LOCALAPPDATA")) if r]
         return [str(Path(root) / p) for p in _WINDOWS_PATHS for root in roots if root] + ["chrome", "msedge"]
     return [*_LINUX_NAMES, *_LINUX_PATHS]
 

@@ -19,9 +19,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import BrowserNotFound
 from ..session import AppSource
 from .browser import BrowserWindow, find_browser
-from ..errors import BrowserNotFound
 
 log = logging.getLogger("livetag.runners.chrome")
 

@@ -21,6 +21,7 @@ import sys
 import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import FunctionType, ModuleType
 from typing import Any
@@ -133,7 +134,7 @@ def _import_path(path: Path) -> ModuleType:
 
 def app_classes(module: ModuleType) -> list[type[Tag]]:
     """The ``Tag.App`` subclasses *defined* in ``module`` (not imported), in order."""
-    app_base = Tag.App  # type: ignore[attr-defined]
+    app_base = Tag.App
     return [obj for obj in vars(module).values()
             if isinstance(obj, type) and issubclass(obj, app_base) and obj is not app_base
             and obj.__module__ == module.__name__]
@@ -189,10 +190,10 @@ def module_reference(module_name: str) -> str:
         return _PATH_MODULES[module_name]  # its name only works with its directory on sys.path
     if module_name != "__main__":
         return module_name
-    spec = getattr(module, "__spec__", None)
+    spec: ModuleSpec | None = getattr(module, "__spec__", None)
     if spec is not None and spec.name and spec.name != "__main__":
         return spec.name  # python -m package.module
-    file = getattr(module, "__file__", None)
+    file: str | None = getattr(module, "__file__", None)
     if not file:
         raise ValueError("expected the app to live in a file; code typed in an interactive session "
                          "or passed with -c cannot be reloaded")
@@ -248,7 +249,7 @@ def _is_asgi(obj: Any) -> bool:
 
     if isinstance(obj, type) or not callable(obj):
         return False
-    call = obj if inspect.isfunction(obj) or inspect.ismethod(obj) else getattr(type(obj), "__call__", None)
+    call = obj if inspect.isfunction(obj) or inspect.ismethod(obj) else getattr(type(obj), "__call__", None)  # noqa: B004 - the method
     if not inspect.iscoroutinefunction(call):
         return False
     try:

@@ -92,11 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run one worker; returns its exit status (``0``, or a strict load failure's status)."""
     import uvicorn
 
-    from .errorpage import error_page_app
     from ..errors import AppImportFailed, AppLoadError
-    from .loader import ImportString, servable, summarize, user_traceback
     from ..server.logs import configure_logging
     from ..server.serve import uvicorn_config
+    from .errorpage import error_page_app
+    from .loader import ImportString, servable, summarize, user_traceback
 
     argv = sys.argv[1:] if argv is None else argv
     spec = WorkerSpec.from_json(argv[0])

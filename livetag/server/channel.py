@@ -121,7 +121,7 @@ class Mailbox:
             self._ready.clear()
             try:
                 await asyncio.wait_for(self._ready.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
         return self.take()
 

@@ -22,7 +22,6 @@ import ipaddress
 import logging
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.responses import PlainTextResponse
@@ -101,7 +100,7 @@ class AllowedHosts:
                 names.append(name)
                 continue
             bare = name[2:] if name.startswith("*.") else name
-            if not bare or "*" in bare or any(c in bare for c in ":/\\@ ?#") and not is_ip_literal(bare):
+            if not bare or "*" in bare or (any(c in bare for c in ":/\\@ ?#") and not is_ip_literal(bare)):
                 raise ValueError(f"expected a host name, '*.' + a host name or '*' in allowed_hosts, got {entry!r}")
             names.append(name)
         self.names: tuple[str, ...] = tuple(dict.fromkeys(names))
@@ -203,7 +202,8 @@ class HostCheck:
 
 def header(scope: Scope, name: bytes) -> str | None:
     """The first value of header ``name`` (lower case) in ``scope``, decoded as latin-1."""
-    for key, value in scope.get("headers", ()):
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", ())
+    for key, value in headers:
         if key == name:
             return value.decode("latin-1")
     return None

@@ -40,7 +40,7 @@ class Limits:
 class TokenBucket:
     """A token bucket: ``rate`` tokens per second, at most ``burst`` saved up."""
 
-    __slots__ = ("rate", "burst", "_tokens", "_stamp")
+    __slots__ = ("_stamp", "_tokens", "burst", "rate")
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate

@@ -73,7 +73,8 @@ def uvicorn_config(app: Any, *, log_level: str = "info", header_timeout: float =
     # Patches are tens of bytes: permessage-deflate (RFC 7692) would cost CPU on every
     # message and ~40 KiB of zlib state per connection for nothing.
     options.setdefault("ws_per_message_deflate", False)
-    config = configure(uvicorn.Config(TransportLog(app), log_level=log_level, **options), header_timeout)
+    config: uvicorn.Config = configure(uvicorn.Config(TransportLog(app), log_level=log_level, **options),
+                                       header_timeout)
     redact_uvicorn_logs()  # DEBUG handshake lines would show the session cookie
     quiet_transport_access_log()  # a line per event POST: CPU for nothing
     write_logs_off_the_loop()  # a slow log reader must not stall every session

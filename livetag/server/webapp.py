@@ -19,8 +19,7 @@ import logging
 import secrets
 import traceback
 import weakref
-from collections.abc import AsyncIterator
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -38,7 +37,7 @@ from ..execution import to_thread
 from ..protocol.closing import close_code_for, http_status_for
 from ..protocol.server_messages import Bye, ByeCode
 from ..session import AppSource, Session
-from .assets import CLIENT_FILES, CLIENT_SCRIPT, CLIENT_SCRIPT_HASH, client_file_response
+from .assets import CLIENT_FILES, CLIENT_SCRIPT_HASH, client_file_response
 from .cookies import SESSION_COOKIE, OptionalSessionMiddleware, session_cookie_name
 from .hosts import AllowedHosts, HostCheck, default_hosts, hosts_for_bind
 from .http import HttpTransport
@@ -204,7 +203,8 @@ class WebApp:
     @staticmethod
     def base_path(conn: HTTPConnection) -> str:
         """The mount path of this app, without trailing slash (``""`` at the root)."""
-        return conn.scope.get("root_path", "").rstrip("/")
+        root: str = conn.scope.get("root_path", "")
+        return root.rstrip("/")
 
     def cookie_name(self, conn: HTTPConnection) -> str:
         # One cookie per mount point, so two apps on one host never read each other's.

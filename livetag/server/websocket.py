@@ -163,7 +163,7 @@ class WebSocketConnection:
     async def _close_slow(self) -> None:
         try:
             await asyncio.wait_for(self._close(*self._close_frame), CLOSE_WAIT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             # It never read again: end the ASGI connection; the server closes the socket.
             self._to(ConnectionState.ABANDONED)
             if self._task is not None and not self._task.done():
@@ -218,7 +218,7 @@ class WebSocketConnection:
             if self.state is ConnectionState.CONNECTING:
                 try:
                     raw = await asyncio.wait_for(receive(), max(0.0, join_deadline - loop.time()))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     timeout = ProtocolError(f"expected a join message within {JOIN_TIMEOUT:g} s", ErrorCode.NOT_JOINED)
                     await self._close(close_code_for(timeout)[0], str(timeout))
                     return

@@ -25,15 +25,26 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from bs4 import BeautifulSoup, Tag as Node
+from bs4 import BeautifulSoup
+from bs4 import Tag as Node
 
 from ..dom.render import render_html
 from ..dom.tag import Tag
 from ..execution import init_runs_on_loop
 from ..protocol import PROTOCOL_VERSION, EventMessage, Join
 from ..session import AppSource, Client, Session
-from .page import (CONTROLS, Element, Page, as_body, control_value, event_data, form_value, handler_flags, has_handler,
-                   normalise)
+from .page import (
+    CONTROLS,
+    Element,
+    Page,
+    as_body,
+    control_value,
+    event_data,
+    form_value,
+    handler_flags,
+    has_handler,
+    normalise,
+)
 
 __all__ = ["Element", "Page", "TestClient"]
 

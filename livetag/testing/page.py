@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bs4 import BeautifulSoup, NavigableString, Tag as Node
+from bs4 import BeautifulSoup, NavigableString
+from bs4 import Tag as Node
 
 from ..protocol.patch import OpCode
 

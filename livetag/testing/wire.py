@@ -69,7 +69,8 @@ try:
     import httpx
     from websockets.asyncio.client import ClientConnection, connect
     from websockets.exceptions import ConnectionClosed
-    from websockets.sync.client import ClientConnection as SyncClientConnection, connect as sync_connect
+    from websockets.sync.client import ClientConnection as SyncClientConnection
+    from websockets.sync.client import connect as sync_connect
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(f"livetag.testing.wire needs httpx and websockets (pip install livetag[testing]): {exc}") from exc
 

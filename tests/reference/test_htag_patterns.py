@@ -28,7 +28,6 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient as HttpClient
 
-import livetag
 from livetag import HTML, App, Router, State, States, Tag, WebApp, prevent, stop
 from livetag.testing import TestClient
 
@@ -1117,20 +1116,18 @@ class ExMain2(Tag.App):
                 self.i_name = Tag.input(_value="", _placeholder="Full Name", _class="name")
                 self.i_age = Tag.input(_value="", _placeholder="Age", _type="number", _class="age")
                 Tag.button("Add Member", _onclick=self.add_person, _class="add")
-            with Tag.div(_class="card"):
-                with Tag.table():
-                    with Tag.thead():
-                        with Tag.tr():
-                            Tag.th("NAME")
-                            Tag.th("AGE")
-                            Tag.th("")
-                    Tag.tbody(lambda: [
-                        Tag.tr([
-                            Tag.td(person["name"], _class="name-cell"),
-                            Tag.td(str(person["age"])),
-                            Tag.td(Tag.button("x", _onclick=lambda e, p=person: self.del_person(p), _class="del")),
-                        ]) for person in self.state.users.value
-                    ])
+            with Tag.div(_class="card"), Tag.table():
+                with Tag.thead(), Tag.tr():
+                    Tag.th("NAME")
+                    Tag.th("AGE")
+                    Tag.th("")
+                Tag.tbody(lambda: [
+                    Tag.tr([
+                        Tag.td(person["name"], _class="name-cell"),
+                        Tag.td(str(person["age"])),
+                        Tag.td(Tag.button("x", _onclick=lambda e, p=person: self.del_person(p), _class="del")),
+                    ]) for person in self.state.users.value
+                ])
 
     def del_person(self, person):
         self.state.users.value = [p for p in self.state.users.value if p != person]
@@ -1567,23 +1564,22 @@ class ExMainForm(Tag.App):
 
     def init(self):
         self.display = Tag.div("Press submit to see results...", _class="result-box")
-        with Tag.div(_class="container"):
-            with Tag.div(_class="card"):
-                Tag.h2("Registration Form")
-                with Tag.form(_onsubmit=self.handle_submit):
-                    Tag.input(_type="text", _name="name", _value="John Doe", _required=True)
-                    Tag.input(_type="email", _name="email", _value="john@example.com")
-                    Tag.input(_type="number", _name="age", _value="30")
-                    with Tag.select(_name="role"):
-                        Tag.option("Developer", _value="dev")
-                        Tag.option("Designer", _value="design")
-                    Tag.input(_type="date", _name="bday")
-                    Tag.input(_type="range", _name="exp", _min="0", _max="10", _value="5")
-                    Tag.input(_type="radio", _name="gender", _value="M", _checked=True, _class="m")
-                    Tag.input(_type="radio", _name="gender", _value="F", _class="f")
-                    Tag.textarea(_name="bio", _placeholder="Tell us about yourself")
-                    Tag.input(_type="checkbox", _name="terms", _checked=True, _class="terms")
-                    Tag.button("Submit Profile", _type="submit")
+        with Tag.div(_class="container"), Tag.div(_class="card"):
+            Tag.h2("Registration Form")
+            with Tag.form(_onsubmit=self.handle_submit):
+                Tag.input(_type="text", _name="name", _value="John Doe", _required=True)
+                Tag.input(_type="email", _name="email", _value="john@example.com")
+                Tag.input(_type="number", _name="age", _value="30")
+                with Tag.select(_name="role"):
+                    Tag.option("Developer", _value="dev")
+                    Tag.option("Designer", _value="design")
+                Tag.input(_type="date", _name="bday")
+                Tag.input(_type="range", _name="exp", _min="0", _max="10", _value="5")
+                Tag.input(_type="radio", _name="gender", _value="M", _checked=True, _class="m")
+                Tag.input(_type="radio", _name="gender", _value="F", _class="f")
+                Tag.textarea(_name="bio", _placeholder="Tell us about yourself")
+                Tag.input(_type="checkbox", _name="terms", _checked=True, _class="terms")
+                Tag.button("Submit Profile", _type="submit")
 
     @prevent
     def handle_submit(self, e):

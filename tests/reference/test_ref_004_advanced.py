@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from samples import run_sample
 from starlette.applications import Starlette
 from starlette.middleware import Middleware

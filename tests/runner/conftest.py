@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rt_procs import Server  # noqa: E402
+from rt_procs import Server
 
 if not sys.platform.startswith("linux"):
     pytest.skip("the Runner's process tests use /proc and pidfds (Linux)", allow_module_level=True)

@@ -30,7 +30,7 @@ def bind(port: int = 0) -> socket.socket:
     return sock
 
 
-def wait_until(condition, timeout: float = WAIT, what: str = "a condition"):  # noqa: ANN001, ANN201
+def wait_until(condition, timeout: float = WAIT, what: str = "a condition"):
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

@@ -62,7 +62,7 @@ class Provider:
     async def token(self, request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode()))  # (no python-multipart needed)
         auth = request.headers.get("authorization", "")
-        basic = httpx.BasicAuth(CLIENT_ID, CLIENT_SECRET)._auth_header  # noqa: SLF001
+        basic = httpx.BasicAuth(CLIENT_ID, CLIENT_SECRET)._auth_header
         if auth != basic and (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
             return JSONResponse({"error": "invalid_client"}, 401)
         grant = self.codes.pop(str(form.get("code")), None)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from livetag.runners.browser import find_browser
 from livetag.errors import BrowserNotFound
+from livetag.runners.browser import find_browser
 
 from .procs import CHROMIUM, PYTHON, Process, kill_pid, pid_alive, wait_until
 
@@ -121,7 +121,7 @@ def test_browser_close_through_cdp_exits_0(desktop: Any, browser: Any) -> None:
 
 def test_sigterm_closes_window_and_removes_profile(desktop: Any, browser: Any) -> None:
     proc, window = desktop()
-    cdp, page = connect(browser, window)
+    _cdp, page = connect(browser, window)
     expect(page.locator("h1")).to_have_text("desktop clicker")
     assert pid_alive(window.pid)
     os.kill(proc.pid, signal.SIGTERM)
@@ -176,7 +176,7 @@ def test_script_reload_sigterm_closes_window_and_stops_server(desktop: Any, brow
     (tmp_path / "reload_app.py").write_text(source)
     proc, window = desktop([PYTHON, str(tmp_path / "reload_app.py")])
     proc.wait_for(r"watching .* for changes")
-    cdp, page = connect(browser, window)
+    _cdp, page = connect(browser, window)
     expect(page.locator("h1")).to_have_text("desktop clicker")
     workers = [int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", proc.output)]
     assert len(workers) == 1

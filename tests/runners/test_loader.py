@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from livetag import Tag
-from livetag.server import WebApp  # the ASGI app servable() returns (livetag.WebApp adds run())
 from livetag.errors import AmbiguousApp, AppFileNotFound, AppImportFailed, AppNotFound
 from livetag.runners.loader import ImportString, import_string_for, servable, webapp_options_of
+from livetag.server import WebApp  # the ASGI app servable() returns (livetag.WebApp adds run())
 
 
 class ModuleLevelApp(Tag.App):
@@ -95,5 +95,5 @@ def test_servable_shapes() -> None:
     assert servable(webapp.app) is webapp.app  # an ASGI app is served as it is
     assert isinstance(servable(ModuleLevelApp), WebApp)
     assert isinstance(servable(lambda: ModuleLevelApp()), WebApp)  # a factory
-    with pytest.raises(AppNotFound, match="expected a Tag.App subclass"):
+    with pytest.raises(AppNotFound, match=r"expected a Tag\.App subclass"):
         servable(42)

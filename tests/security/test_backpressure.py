@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from websockets.asyncio.client import connect
 from hostile import Board, Serve
+from websockets.asyncio.client import connect
 
-from livetag.testing.wire import element_id
 from livetag import Tag, WebApp
 from livetag.server import websocket
+from livetag.testing.wire import element_id
 
 TOO_SLOW = (1008, "update queue overflow: client too slow")
 NO_MESSAGE_BOUND = {"max_queued_updates": 100_000, "events_per_second": 1000, "event_burst": 1000}
@@ -34,7 +34,7 @@ class Big(Board):
         self.blob.text = str(self.n % 10) * 100_000
 
 
-async def _silent(t, server_url: str) -> str:  # noqa: ANN001
+async def _silent(t, server_url: str) -> str:
     """Load and join ``t`` on a WebSocket whose client library reads one message, then
     nothing (TCP fills up behind it); the id of the big button."""
     html = await t.load()
@@ -44,7 +44,7 @@ async def _silent(t, server_url: str) -> str:  # noqa: ANN001
     return element_id(html, "big")
 
 
-async def _all_applied(webapp: WebApp, t) -> None:  # noqa: ANN001
+async def _all_applied(webapp: WebApp, t) -> None:
     """Wait (at most 20 s) until the session applied every event ``t`` sent, or dropped
     ``t`` (it then applies no more): only then has the server written (or tried to
     write) every update, the test's client having read nothing meanwhile."""

@@ -65,7 +65,7 @@ async def _slow_client(port: int, trickle: bool) -> float:
             try:
                 if await asyncio.wait_for(reader.read(1024), 0.3) == b"":
                     return time.monotonic() - began
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if trickle:
                 writer.write(b"X-a: b\r\n")

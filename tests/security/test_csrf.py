@@ -10,16 +10,16 @@ header (WebSocket handshake, every HTTP endpoint) against the host and
 from __future__ import annotations
 
 import pytest
-from websockets.exceptions import InvalidStatus
 from hostile import Board, Serve
+from websockets.exceptions import InvalidStatus
 
-from livetag.testing.wire import element_id, text_of
 from livetag import WebApp
+from livetag.testing.wire import element_id, text_of
 
 EVIL = "http://evil.example"
 
 
-async def clicks_applied(t, html: str) -> str:  # noqa: ANN001
+async def clicks_applied(t, html: str) -> str:
     """The attacked session's counter, read from a fresh page load."""
     return text_of(await t.load(), element_id(html, "value"))
 

@@ -18,9 +18,9 @@ import orjson
 import pytest
 from hostile import Board, Serve
 
-from livetag.testing.wire import element_id
 from livetag import Tag, WebApp
 from livetag.runners.logs import TransportLog, redact_uvicorn_logs
+from livetag.testing.wire import element_id
 
 SECRET_TEXT = "password=hunter2"
 CLIENT_LOGGERS = {"httpx", "httpcore", "asyncio"}
@@ -151,7 +151,7 @@ def everything_logged(caplog: pytest.LogCaptureFixture, uvicorn: bool) -> Iterat
     try:
         yield
     finally:
-        for logger, level in zip(extra, levels):
+        for logger, level in zip(extra, levels, strict=False):
             logger.removeHandler(caplog.handler)
             logger.setLevel(level)
 

@@ -11,9 +11,9 @@ from collections.abc import Callable
 import pytest
 from hostile import Board, Serve
 
-from livetag.testing.wire import Tab, element_id
 from livetag import WebApp
 from livetag.server import http
+from livetag.testing.wire import Tab, element_id
 
 TIMEOUT = 0.3
 EXPIRED = [{"t": "bye", "code": "expired", "msg": "session expired"}]

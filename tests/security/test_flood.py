@@ -12,14 +12,14 @@ import contextlib
 import tracemalloc
 
 import pytest
+from hostile import Board, Serve
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
-from hostile import Board, Serve
 
-from livetag.testing.wire import Tab, element_id, text_of, texts
 from livetag import Tag, WebApp
 from livetag.server import websocket
 from livetag.session import MAX_CLIENTS
+from livetag.testing.wire import Tab, element_id, text_of, texts
 
 RATE = {"events_per_second": 1.0, "event_burst": 10}
 

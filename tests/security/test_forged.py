@@ -11,12 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import pytest
 from hostile import Board, Serve, is_bare_ack
 
-from livetag.testing.wire import Tab, element_id, text_of, texts
 from livetag import Event, State, Tag, WebApp
 from livetag.protocol import MAX_SEQ, MAX_SYNC_ENTRIES
+from livetag.testing.wire import Tab, element_id, text_of, texts
 
 
 class Target(Board):

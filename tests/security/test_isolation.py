@@ -13,8 +13,8 @@ import time
 import pytest
 from hostile import Board, Serve
 
-from livetag.testing.wire import Tab, element_id, texts
 from livetag import Tag, WebApp
+from livetag.testing.wire import Tab, element_id, texts
 
 SLEEP = 1.0
 

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from hostile import Board, Serve
 
-from livetag.testing.wire import Tab, element_id, texts
 from livetag import WebApp
+from livetag.testing.wire import Tab, element_id, texts
 
 LIMIT = 4096
 

@@ -16,8 +16,8 @@ import orjson
 import pytest
 from hostile import Board, Serve
 
-from livetag.testing.wire import AesGcm, element_id, texts
 from livetag import WebApp
+from livetag.testing.wire import AesGcm, element_id, texts
 
 SEALED = re.compile(rb"[A-Za-z0-9_-]{38,}")  # base64url, at least nonce + tag
 

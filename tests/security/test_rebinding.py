@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 from hostile import Board, Serve
 
-from livetag.testing.wire import element_id, text_of
 from livetag import WebApp
+from livetag.testing.wire import element_id, text_of
 
 EVIL = "evil.test"
 REBOUND = {"Host": EVIL, "Origin": f"http://{EVIL}"}

@@ -10,16 +10,16 @@ import time
 
 import httpx
 import pytest
+from hostile import Board, Serve
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount
 from websockets.exceptions import ConnectionClosed
-from hostile import Board, Serve
 
-from livetag.testing.wire import TIMEOUT, Tab, element_id, text_of, texts
 from livetag import Tag, WebApp
 from livetag.session import MAX_CLIENTS
+from livetag.testing.wire import TIMEOUT, Tab, element_id, text_of, texts
 
 EXPIRED = {"t": "bye", "code": "expired", "msg": "session expired"}
 
@@ -256,7 +256,7 @@ async def test_request_session_over_http(live_server: Serve, tab, witness) -> No
         await t.join(transport="http")
         response = await t.post_events([t.ev(write)])
         assert response.status_code == 200
-        value, attributes = set_cookies(response)["lt_session"]
+        _value, attributes = set_cookies(response)["lt_session"]
         assert "httponly" in attributes and attributes["samesite"] == "lax"
         assert texts(await t.event(read)) == ["1"]
         await t.event(write)

@@ -12,8 +12,8 @@ import time
 import httpx
 from hostile import Board, Serve
 
-from livetag.testing.wire import TIMEOUT, Tab, element_id
 from livetag import WebApp
+from livetag.testing.wire import TIMEOUT, Tab, element_id
 
 VISITOR_WAIT = 3.0  # the bound: a new visitor's page load and join while the flood runs
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-import pytest
-from hostile import Board, PAYLOAD, Serve, assert_inert, html_ops
+from hostile import PAYLOAD, Board, Serve, assert_inert, html_ops
 
-from livetag.testing.wire import element_id
 from livetag import Event, Tag, WebApp
+from livetag.testing.wire import element_id
 
 PAGE_TAGS = {"html", "head", "meta", "title", "script", "style", "body", "span", "button", "input", "div",
              "textarea", "ul", "li"}

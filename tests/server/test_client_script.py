@@ -79,7 +79,7 @@ async def test_immutable_only_under_the_right_version(server: BackgroundServer) 
     for url in (server.url + "/_lt/livetag.js", server.url + "/_lt/livetag.js?v=0000",
                 server.url + f"/_lt/livetag.js?v={CLIENT_SCRIPT_HASH[:-1]}"):
         for accept in ("gzip", "identity"):
-            response, raw = await fetch(url, **{"Accept-Encoding": accept})
+            response, _raw = await fetch(url, **{"Accept-Encoding": accept})
             assert response.status_code == 200
             assert response.headers["cache-control"] == "no-cache", (url, accept)
             assert response.headers["vary"] == "Accept-Encoding"

@@ -10,13 +10,13 @@ from contextlib import AbstractContextManager
 import httpx
 import pytest
 import starlette
-from livetag.testing.wire import Tab, element_id, texts
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from livetag import Tag, WebApp
 from livetag.runners.serve import BackgroundServer
+from livetag.testing.wire import Tab, element_id, texts
 
 Serve = Callable[..., AbstractContextManager[BackgroundServer]]
 

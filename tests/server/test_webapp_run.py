@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+
 from livetag.testing.wire import Tab, element_id, texts
 
 APP = textwrap.dedent("""
@@ -74,7 +75,7 @@ def wait_ready(url: str) -> httpx.Response:
 
 
 async def test_run_on_port_zero_prints_the_url_and_survives_clients(served: Served) -> None:
-    proc, url, lines = served
+    proc, url, _lines = served
     response = wait_ready(url)
     assert response.status_code == 200 and 'class="n"' in response.text
 

@@ -12,13 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
-from livetag.testing.wire import TIMEOUT, Tab, element_id, text_of, texts
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from livetag import Event, Tag, WebApp
 from livetag.runners.serve import BackgroundServer
+from livetag.testing.wire import TIMEOUT, Tab, element_id, text_of, texts
 
 Serve = Callable[..., AbstractContextManager[BackgroundServer]]
 MakeTab = Callable[..., Tab]

@@ -19,8 +19,19 @@ from livetag.errors import (
     TooManySessions,
     UnknownClient,
 )
-from livetag.protocol import (Ack, Bye, ByeCode, CookieSync, Error, ErrorCode, Joined, MessageType, Update,
-                              encode_extras, encode_update)
+from livetag.protocol import (
+    Ack,
+    Bye,
+    ByeCode,
+    CookieSync,
+    Error,
+    ErrorCode,
+    Joined,
+    MessageType,
+    Update,
+    encode_extras,
+    encode_update,
+)
 from livetag.protocol.closing import TABLE, CloseCode, HttpStatus, close_code_for, close_code_for_bye, http_status_for
 
 

@@ -28,7 +28,7 @@ def test_missing_fields() -> None:
     assert e.pageX is None and e.shift_key is None  # not sent: None, as in htag
     assert str(e).startswith("click on <div> #lt")
     with pytest.raises(AttributeError):
-        e._private  # names Python probes never come from client data
+        _ = e._private  # names Python probes never come from client data
 
 
 def test_form_values_by_subscript() -> None:

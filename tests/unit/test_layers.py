@@ -75,8 +75,8 @@ def layer_of(name: str) -> int:
     """The layer of module ``name``. Raises ``LookupError`` for a module no layer names."""
     best: tuple[int, int] | None = None
     for prefix, layer in LAYERS:
-        if name == prefix or (name.startswith(prefix + ".") and prefix != "livetag"):
-            if best is None or len(prefix) > best[0]:
+        if (name == prefix or (name.startswith(prefix + ".") and prefix != "livetag")) and (
+                best is None or len(prefix) > best[0]):
                 best = (len(prefix), layer)
     if best is None:
         raise LookupError(f"expected module {name} to belong to a layer of LAYERS, it matches none")

@@ -8,8 +8,7 @@ import orjson
 import pytest
 
 from livetag.errors import MessageTooLarge, ProtocolError
-from livetag.protocol import (MAX_SEQ, MAX_SYNC_ENTRIES, PROTOCOL_VERSION, EventMessage, Join, Resync, decode,
-                              encode)
+from livetag.protocol import MAX_SEQ, MAX_SYNC_ENTRIES, PROTOCOL_VERSION, EventMessage, Join, Resync, decode, encode
 
 EVENT: dict[str, Any] = {"t": "ev", "s": 1, "id": "lt1", "n": "click", "d": {"clientX": 1}, "sync": {"lt2": "x"}}
 JOIN: dict[str, Any] = {"t": "join", "v": PROTOCOL_VERSION, "token": "tok", "cid": None, "rev": 0}

@@ -368,7 +368,7 @@ def test_an_explicitly_keyed_item_moved_and_changed_sends_a_move_and_its_html() 
 def test_handlers_of_a_keyed_replacement_are_the_new_ones() -> None:
     seen: list[str] = []
     version = State(1)
-    ul = Tag.ul(lambda: [Tag.li("x", key="x", _onclick=lambda e, v=version.get(): seen.append(f"v{v}"),
+    ul = Tag.ul(lambda: [Tag.li("x", key="x", _onclick=lambda e, v=version.get(): seen.append(f"v{v}"),  # noqa: B008 - the version when built
                                 _data_v=str(version))])
     app = Tag.App(ul)
     tree = mount(app)
@@ -411,7 +411,7 @@ def test_unkeyed_list_one_item_changed_sends_that_item() -> None:
 
 
 def test_unkeyed_list_insert_and_remove_send_one_op_each() -> None:
-    items, ul, tree = unkeyed()
+    items, _ul, tree = unkeyed()
     items.insert(0, "first")
     ops = ops_of(tree)
     assert [op[0] for op in ops] == ["i"] and ">first</li>" in ops[0][3]

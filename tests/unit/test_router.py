@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from livetag.dom.router import NotFound
 from livetag import Router, State, Tag
-from livetag.dom.router import compile_route
+from livetag.dom.router import NotFound, compile_route
 from livetag.testing import TestClient
 
 

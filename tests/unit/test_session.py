@@ -147,7 +147,7 @@ async def test_event_runs_handler_and_sends_an_acknowledged_update(setup: Setup)
 
 
 async def test_every_client_gets_the_update_with_its_own_ack(setup: Setup) -> None:
-    session, app, client, sink = setup
+    session, app, _client, sink = setup
     other_sink = Sink()
     other = join(session, other_sink)
     other_sink.clear()
@@ -180,7 +180,7 @@ async def test_events_are_applied_in_order_one_at_a_time() -> None:
 
 
 async def test_sync_handlers_are_applied_in_order_too(setup: Setup) -> None:
-    session, app, client, sink = setup
+    session, app, client, _sink = setup
     await asyncio.gather(*(session.dispatch(client, ev(i, app.button, data={"value": i})) for i in range(1, 11)))
     assert app.log == list(range(1, 11))
 
@@ -211,7 +211,7 @@ async def test_sync_values_are_applied_without_a_patch(setup: Setup) -> None:
 
 
 async def test_sync_ignores_unknown_ids_and_non_controls(setup: Setup) -> None:
-    session, app, client, sink = setup
+    session, app, client, _sink = setup
     await session.dispatch(client, ev(1, app.button, sync={"nope": "x", app.out.id: "y", app.entry.id: ["a"]}))
     assert app.out.text == "1" and app.out["value"] is None and app.entry["value"] == ""
 
@@ -431,7 +431,7 @@ async def test_a_plain_handler_raising_stop_iteration_is_reported_not_hung(setup
 
 
 async def test_changes_from_another_thread_reach_the_clients(setup: Setup) -> None:
-    session, app, client, sink = setup
+    _session, app, _client, sink = setup
     thread = threading.Thread(target=lambda: setattr(app.out, "text", "from thread"))
     thread.start()
     thread.join()
@@ -443,7 +443,7 @@ async def test_changes_from_another_thread_reach_the_clients(setup: Setup) -> No
 
 
 async def test_changes_from_a_background_task_reach_the_clients(setup: Setup) -> None:
-    session, app, client, sink = setup
+    _session, app, _client, sink = setup
 
     async def ticker() -> None:
         for i in range(3):

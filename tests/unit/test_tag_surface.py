@@ -89,7 +89,7 @@ def test_operators_build_lists_to_add() -> None:
     div <= a + b
     assert div.childs == [a, b]
     with pytest.raises(TypeError, match="<="):
-        div << c  # noqa: B015
+        div << c
 
 
 def test_update_throttle_sends_at_once_or_later() -> None:

@@ -65,10 +65,7 @@ class AppRef:
     def resolve(self) -> Any:
         """Import and return the app class. Raises ``AppNotImportable``."""
         try:
-            if self.module == "__main__":
-                module = _load_main(self.file or "")
-            else:
-                module = importlib.import_module(self.module)
+            module = _load_main(self.file or "") if self.module == "__main__" else importlib.import_module(self.module)
             obj: Any = module
             for part in self.qualname.split("."):
                 obj = getattr(obj, part)

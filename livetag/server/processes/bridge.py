@@ -69,7 +69,7 @@ def encode(message: dict[str, Any]) -> bytes:
 
 
 def decode(data: bytes, raw: bytes) -> dict[str, Any]:
-    message = orjson.loads(data)
+    message: dict[str, Any] = orjson.loads(data)
     field = message.pop("_raw", None)
     if field is not None:
         message[field] = raw
@@ -143,7 +143,7 @@ class RelayState:
     """What the browser has been sent so far, so that a dead process is reported in the
     form the transport still allows (a response not started yet, an accepted WebSocket)."""
 
-    __slots__ = ("relayed", "started", "accepted", "closed")
+    __slots__ = ("accepted", "closed", "relayed", "started")
 
     def __init__(self) -> None:
         self.relayed = False   # the connection reached a session process (its first messages went there)
@@ -199,9 +199,7 @@ async def relay(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str,
                     state.started = True
                 else:
                     state.accepted = True
-            elif kind == "http.response.body" and not message.get("more_body", False):
-                state.closed = True
-            elif kind == "websocket.close":
+            elif (kind == "http.response.body" and not message.get("more_body", False)) or kind == "websocket.close":
                 state.closed = True
             try:
                 await send(message)

@@ -69,7 +69,7 @@ def _preload() -> None:
         # What a session process would otherwise import after the fork, each on its own
         # (time, and memory that is not shared): uvloop, the cookie session, and ctypes
         # with multiprocessing's shared memory (its ``SharedField`` doubles are unpickled there).
-        import multiprocessing.popen_forkserver  # noqa: F401
+        import multiprocessing.popen_forkserver
         import multiprocessing.sharedctypes  # noqa: F401
 
         import starlette.middleware.sessions  # noqa: F401

@@ -38,10 +38,11 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route, get_route_path
 from starlette.types import Receive, Scope, Send
 
+from ...errors import ServerStopping, SessionEnded, SessionExpired, SupervisorUnavailable
 from ...protocol.closing import CloseCode, close_code_for, http_status_for
 from ...protocol.server_messages import Bye, Error
+from ..assets import CLIENT_FILES, client_file_response
 from ..cookies import SECRET_ENV, OptionalSessionMiddleware, session_cookie_name, set_cookie_header
-from ..assets import CLIENT_FILES, CLIENT_SCRIPT_HASH, client_file_response
 from ..hosts import AllowedHosts, default_hosts, header, hosts_for_bind, refuse_host
 from ..limits import Limits, client_address
 from ..shutdown import on_stop_signal
@@ -49,7 +50,6 @@ from . import bridge
 from .appref import AppRef
 from .config import SupervisorConfig
 from .supervisor_client import SupervisorClient, reattach, server_anchor, start_or_attach
-from ...errors import ServerStopping, SessionEnded, SessionExpired, SupervisorUnavailable
 
 log = logging.getLogger("livetag.server.processes")
 

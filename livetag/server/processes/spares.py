@@ -192,7 +192,7 @@ class SparePool:
     def backoff(self) -> float:
         if not self.failures:
             return 0.0
-        return min(SPARE_MAX_BACKOFF_SECONDS, 0.5 * 2 ** (self.failures - 1))
+        return min(SPARE_MAX_BACKOFF_SECONDS, 0.5 * 2.0 ** (self.failures - 1))
 
     def kill(self, spare: Spare) -> None:
         if spare.state is SpareState.WAITING:

@@ -20,9 +20,9 @@ from typing import Any
 
 import orjson
 
+from ...errors import SupervisorUnavailable
 from . import bridge, paths
 from .config import SupervisorConfig
-from ...errors import SupervisorUnavailable
 
 log = logging.getLogger("livetag.server.processes.supervisor_client")
 
@@ -72,12 +72,12 @@ class SupervisorClient:
         cannot be reached."""
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(self.control_path), timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise SupervisorUnavailable(f"expected the session supervisor at {self.control_path}, got {exc!r}") from exc
         try:
             writer.write(bridge.encode(message))
             return await asyncio.wait_for(bridge.read_frame(reader), timeout)
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, bridge.FrameError) as exc:
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, bridge.FrameError) as exc:
             raise SupervisorUnavailable(f"the session supervisor did not answer: {exc!r}") from exc
         finally:
             writer.close()
@@ -91,7 +91,8 @@ def _hello(control: Path) -> dict[str, Any] | None:
         s.sendall(bridge.encode({"op": "hello"}))
         head = _recv_exact(s, 8)
         size, raw = bridge._HEAD.unpack(head)
-        return orjson.loads(_recv_exact(s, size + raw)[:size])
+        reply: dict[str, Any] = orjson.loads(_recv_exact(s, size + raw)[:size])
+        return reply
     except (OSError, ValueError, orjson.JSONDecodeError):
         return None
     finally:
@@ -196,7 +197,8 @@ def _spawn(base: Path, anchor: int, config: SupervisorConfig) -> dict[str, Any]:
     finally:
         os.close(read_fd)
     log.info("started the session supervisor (pid %d)", process.pid)
-    return orjson.loads(data)
+    started: dict[str, Any] = orjson.loads(data)
+    return started
 
 
 def _alive(pid: int) -> bool:
