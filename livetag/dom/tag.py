@@ -15,7 +15,7 @@ import itertools
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, cast
 
 from ..errors import TreeError
 from .building import builders
@@ -246,7 +246,7 @@ class Tag(Node, metaclass=_TagFactory):
     def root(self) -> Tag | None:
         """The ``Tag.App`` this tag belongs to, or ``None`` when it is in none."""
         if self._tree is not None:
-            return self._tree.app
+            return cast(Tag, self._tree.app)
         tag: Tag | None = self
         while tag is not None:
             if isinstance(tag, App):
@@ -264,7 +264,7 @@ class Tag(Node, metaclass=_TagFactory):
     def find_tag(self, tag_id: str) -> Tag | None:
         """The tag with id ``tag_id`` in this subtree, or ``None``. O(1) in a live tree."""
         if self._tree is not None:
-            found = self._tree.lookup(tag_id)
+            found: Tag | None = self._tree.lookup(tag_id)
             if found is not None and (found is self or self in iter_ancestors(found)):
                 return found
             return None
@@ -390,7 +390,7 @@ class Tag(Node, metaclass=_TagFactory):
         self._detach_child(child)
         return self
 
-    def _detach_child(self, child: Tag) -> None:
+    def _detach_child(self, child: Node) -> None:
         children = self._children
         # From the end: the child moved is most often one just added (htag's init rule).
         for i in range(len(children) - 1, -1, -1):

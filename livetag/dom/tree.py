@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ..protocol.patch import Append, PatchOp, Remove, SetAttrs, SetHtml, SetText
 from .html import HTML, RAW_TEXT_ELEMENTS
@@ -327,7 +327,7 @@ class LiveTree:
         slots, self._slots = self._slots, set()
         child_slots: list[tuple[int, ChildSlot]] = []
         for slot in slots:
-            owner = slot.owner
+            owner = cast(Tag, slot.owner)
             if owner._tree is not self:
                 continue
             if isinstance(slot, AttrSlot):
@@ -338,7 +338,7 @@ class LiveTree:
         # Shallow first: a reset found on the way covers the slots below it.
         child_slots.sort(key=lambda e: e[0])
         for _, slot in child_slots:
-            parent = slot.owner
+            parent = cast(Tag, slot.owner)
             if parent in self._reset or self._uncovered_depth(parent) < 0:
                 continue  # the parent is re-rendered whole, which re-evaluates the slot
             if parent.tag_name is None:

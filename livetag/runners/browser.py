@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..errors import BrowserNotFound
 from .processes import stop_process
@@ -143,19 +144,20 @@ class BrowserWindow:
         """Start the browser (returns at once; the window appears shortly after).
         Raises ``OSError`` when the executable cannot be started."""
         self.profile_dir = tempfile.mkdtemp(prefix="livetag-profile-")
-        kwargs: dict = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+        kwargs: dict[str, Any] = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
         if sys.platform == "win32":
             kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
         else:
             kwargs["start_new_session"] = True  # Ctrl-C reaches us, and we close the window in order
         try:
-            self.process = subprocess.Popen(self.command(), **kwargs)
+            process: subprocess.Popen[bytes] = subprocess.Popen(self.command(), **kwargs)
         except OSError:
             self._remove_profile()
             raise
+        self.process = process
         self.state = WindowState.OPEN
         threading.Thread(target=self._drain, name="livetag-browser-output", daemon=True).start()
-        log.info("window opened: %s (pid %d, profile %s)", Path(self.executable).name, self.process.pid,
+        log.info("window opened: %s (pid %d, profile %s)", Path(self.executable).name, process.pid,
                  self.profile_dir)
 
     def _drain(self) -> None:

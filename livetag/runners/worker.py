@@ -75,7 +75,8 @@ def _receive_socket(spec: WorkerSpec) -> socket.socket:
     if spec.fd is not None:
         return socket.socket(fileno=spec.fd)
     line = sys.stdin.buffer.readline()
-    return socket.fromshare(base64.b64decode(line))  # type: ignore[attr-defined]  # Windows only
+    shared: socket.socket = socket.fromshare(base64.b64decode(line))  # type: ignore[attr-defined]  # Windows only
+    return shared
 
 
 def _stop_with_supervisor(server: Any) -> None:

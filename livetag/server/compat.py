@@ -8,7 +8,9 @@ allowed versions as well as the newest.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
+
+from starlette import routing
 
 try:
     # Starlette >= 1.0: request.session records whether a handler changed it.
@@ -36,9 +38,10 @@ except ImportError:  # Starlette 0.x: request.session is a plain dict
             self._touch()
             super().__delitem__(key)
 
-        def __ior__(self, other: Any) -> CookieSession:  # type: ignore[override,misc]
+        def __ior__(self, other: Any) -> Self:  # type: ignore[override,misc]
             self._touch()
-            return super().__ior__(other)
+            super().__ior__(other)
+            return self
 
         def clear(self) -> None:
             self._touch()
@@ -62,3 +65,9 @@ except ImportError:  # Starlette 0.x: request.session is a plain dict
 
 
 __all__ = ["CookieSession"]
+
+
+def get_route_path(scope: dict[str, Any] | Any) -> str:
+    """The path of ``scope`` below its mount point (``root_path`` removed), as Starlette's
+    routing computes it (its ``get_route_path`` is public but not exported for typing)."""
+    return routing.get_route_path(scope)  # type: ignore[attr-defined]

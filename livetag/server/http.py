@@ -85,7 +85,7 @@ def refusal(exc: LivetagError, headers: dict[str, str] | None = None) -> Respons
     of one message carrying ``exc.code`` and ``str(exc)``: a ``bye`` when the status means
     the client must rejoin or reload (409, 410), else an ``err``."""
     status = http_status_for(exc)
-    code: str = exc.code
+    code: str = getattr(exc, "code", "error")  # every error of the table carries one
     message = Bye(code, str(exc)) if status in BYE_STATUSES else Error(code, str(exc))
     return _json(b"[" + message.encode() + b"]", status, headers)
 

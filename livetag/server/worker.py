@@ -23,7 +23,8 @@ class UvicornWorker(_UvicornWorker):
 
     MAX_MESSAGE_BYTES: ClassVar[int] = Limits.max_message_bytes
     HEADER_TIMEOUT: ClassVar[float] = HEADER_TIMEOUT
-    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {"loop": "auto", "ws_per_message_deflate": False}
+    # Not a ClassVar: uvicorn's worker declares it an instance variable (mypy refuses the override).
+    CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "ws_per_message_deflate": False}  # noqa: RUF012
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # uvicorn's worker builds its Config from CONFIG_KWARGS in __init__: fill it first.

@@ -102,21 +102,21 @@ class TestClient:
     @property
     def html(self) -> str:
         """The current ``<body>`` as the page shows it."""
-        return str(self.dom.body)
+        return str(self.page.body)
 
     def find(self, selector: str) -> Element:
         """The first element matching ``selector``; raises ``LookupError`` if none."""
-        node = self.dom.body.select_one(selector)
+        node = self.page.body.select_one(selector)
         if node is None:
             raise LookupError(f"expected an element matching {selector!r}, found none in:\n{self.html[:2000]}")
         return Element(node)
 
     def find_all(self, selector: str) -> list[Element]:
-        return [Element(n) for n in self.dom.body.select(selector)]
+        return [Element(n) for n in self.page.body.select(selector)]
 
     def find_text(self, text: str, selector: str = "*") -> Element:
         """The innermost element matching ``selector`` whose text contains ``text``."""
-        matches = [n for n in self.dom.body.select(selector) if text in n.get_text()]
+        matches = [n for n in self.page.body.select(selector) if text in n.get_text()]
         inner = [n for n in matches if not any(text in c.get_text() for c in n.find_all(True))]
         if not inner:
             raise LookupError(f"expected an element containing {text!r}, found none")
@@ -124,11 +124,11 @@ class TestClient:
 
     def text(self, selector: str = "body") -> str:
         if selector == "body":
-            return self.dom.body.get_text()
+            return self.page.body.get_text()
         return self.find(selector).text
 
     def exists(self, selector: str) -> bool:
-        return self.dom.body.select_one(selector) is not None
+        return self.page.body.select_one(selector) is not None
 
     def assert_synced(self) -> None:
         """Raise ``AssertionError`` unless the page equals a fresh render of the server's
@@ -138,9 +138,9 @@ class TestClient:
         # the lock keeps threads out between this flush and the render.
         with self.session.tree.lock:
             self.session.flush()
-            server = BeautifulSoup(as_body(self.session.app, render_html(self.session.app)), "html.parser").body
+            server = Page(as_body(self.session.app, render_html(self.session.app))).body
         self._apply_inbox()
-        if normalise(server) != normalise(self.dom.body):
+        if normalise(server) != normalise(self.page.body):
             raise AssertionError(f"page and server diverged:\npage:   {self.html}\nserver: {server}")
 
     # -- acting -------------------------------------------------------------------------
@@ -167,7 +167,7 @@ class TestClient:
             if value:
                 if node.get("type") == "radio" and node.get("name"):
                     # Checking a radio unchecks the rest of its group, without events.
-                    scope = node.find_parent("form") or self.dom.body
+                    scope = node.find_parent("form") or self.page.body
                     for other in scope.select(f'input[type=radio][name="{node["name"]}"]'):
                         if other is not node and other.has_attr("checked"):
                             other.attrs.pop("checked", None)
@@ -207,7 +207,7 @@ class TestClient:
         """Change the URL's hash to ``#path``: a ``hashchange`` (with ``newURL`` and
         ``oldURL``, as the browser's ``HashChangeEvent``) for the page's routers."""
         old_url, self.url = self.url, self.url.split("#", 1)[0] + "#" + path
-        body = self.dom.body
+        body = self.page.body
         for node in [body, *body.select("[data-lt]")]:  # the app may be the <body> itself
             if has_handler(node, "hashchange"):
                 self._send(node, "hashchange", {"value": "#" + path, "hash": "#" + path,
@@ -276,7 +276,7 @@ class TestClient:
         self._seq += 1
         sync = {}
         for tag_id in self._dirty:
-            control = self.dom.body.find(id=tag_id)
+            control = self.page.body.find(id=tag_id)
             if control is not None:
                 sync[tag_id] = control_value(control)
         self._dirty.clear()

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bs4 import BeautifulSoup, NavigableString
+from bs4 import BeautifulSoup
 from bs4 import Tag as Node
+from bs4.element import NavigableString
 
 from ..protocol.patch import OpCode
 
@@ -72,7 +73,10 @@ class Page:
 
     @property
     def body(self) -> Node:
-        return self.dom.body
+        """The ``<body>`` (a page always has one: ``Page`` makes it)."""
+        body = self.dom.body
+        assert body is not None, "expected the page to have a <body>"
+        return body
 
     def find_id(self, element_id: str) -> Node | None:
         """``document.getElementById``: through an index of the page's ids, rebuilt when it
@@ -163,6 +167,7 @@ def as_body(app: Any, html: str) -> str:
 
 def fragment(html: str) -> list[Any]:
     holder = BeautifulSoup(f"<lt-fragment>{html}</lt-fragment>", "html.parser").find("lt-fragment")
+    assert isinstance(holder, Node)
     return [node.extract() for node in list(holder.contents)]
 
 
@@ -208,7 +213,7 @@ def event_data(node: Node) -> dict[str, Any]:
 def form_value(form: Node) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for el in form.select("input, textarea, select"):
-        name = el.get("name")
+        name = str(el.get("name") or "")
         if not name or el.has_attr("disabled") or el.get("type") in ("file", "submit", "button"):
             continue
         if el.get("type") == "checkbox":

@@ -39,6 +39,7 @@ def main() -> None:
     sys.path[:] = config.sys_path
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    loop: asyncio.AbstractEventLoop
     try:
         import uvloop
 

@@ -19,10 +19,11 @@ import contextlib
 import enum
 import logging
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
+from starlette.types import Receive, Send
 
 from ..compat import CookieSession
 
@@ -48,7 +49,7 @@ class FrameError(ConnectionError):
     """A frame that is not one of ours (too large, malformed)."""
 
 
-def encode(message: dict[str, Any]) -> bytes:
+def encode(message: MutableMapping[str, Any]) -> bytes:
     """One frame for an ASGI message (or a scope)."""
     raw = b""
     out = message
@@ -152,8 +153,7 @@ class RelayState:
         self.closed = False    # websocket.close sent, or the response body finished
 
 
-async def relay(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
-                send: Callable[[dict[str, Any]], Awaitable[None]], reader: asyncio.StreamReader,
+async def relay(scope: dict[str, Any], receive: Receive, send: Send, reader: asyncio.StreamReader,
                 writer: asyncio.StreamWriter, state: RelayState,
                 on_start: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
     """Relay one ASGI connection to a session process over an open stream pair.

@@ -117,8 +117,9 @@ def _warm_up(expected: process.ProcessConfig | None) -> None:
             await _get(webapp, "/_lt/livetag.js")
             options = {"debug": expected.debug, "parano": expected.parano, "http_only": expected.http_only}
         warm = WebApp(WarmUp, **options)
-        host = process.SessionHost(process.ProcessConfig("", AppRef("", "")), None, [0.0] * len(process.SharedField),
-                                   None, warm)  # type: ignore[arg-type]
+        # A host with no listener and no lifeline: the warm-up relays its requests itself.
+        host = process.SessionHost(process.ProcessConfig("", AppRef("", "")), None,  # type: ignore[arg-type]
+                                   [0.0] * len(process.SharedField), None, warm)  # type: ignore[arg-type]
         async with warm.lifespan():
             for n in range(WARM_UP_PAGES):
                 warm.registry = process.BoundRegistry(WarmUp, debug=warm.debug, session_id=f"warm-up-{n}", host=host)

@@ -119,7 +119,7 @@ class ProcessConfig:
 
     def same_webapp(self, other: ProcessConfig) -> bool:
         """True when both build the same ``WebApp`` (everything but the session)."""
-        ignored = {"session_id": "", "timeout_inactivity": 0.0, "heartbeat": 0.0, "socket_path": ""}
+        ignored: dict[str, Any] = {"session_id": "", "timeout_inactivity": 0.0, "heartbeat": 0.0, "socket_path": ""}
         return dataclasses.replace(self, **ignored) == dataclasses.replace(other, **ignored)
 
 
@@ -454,6 +454,7 @@ def main(config: ProcessConfig, listener: socket.socket, shared: Any, lifeline: 
 def _run(coroutine: Coroutine[Any, Any, None]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is for the server
     HANDLER_THREADS.inline = True  # one session per process: see the module docstring
+    loop: asyncio.AbstractEventLoop
     try:
         import uvloop
 

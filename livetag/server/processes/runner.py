@@ -29,19 +29,20 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, MutableMapping
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Route, get_route_path
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from ...errors import ServerStopping, SessionEnded, SessionExpired, SupervisorUnavailable
 from ...protocol.closing import CloseCode, close_code_for, http_status_for
 from ...protocol.server_messages import Bye, Error
 from ..assets import CLIENT_FILES, client_file_response
+from ..compat import get_route_path
 from ..cookies import SECRET_ENV, OptionalSessionMiddleware, session_cookie_name, set_cookie_header
 from ..hosts import AllowedHosts, default_hosts, header, hosts_for_bind, refuse_host
 from ..limits import Limits, client_address
@@ -153,7 +154,7 @@ class Runner:
         self.app.add_route(path, endpoint, methods=methods, name=name, include_in_schema=include_in_schema)
 
     def add_websocket_route(self, path: str, endpoint: Any, name: str | None = None) -> None:
-        self.app.add_websocket_route(path, endpoint, name=name)
+        self.app.router.add_websocket_route(path, endpoint, name=name)  # Starlette 1.x: on its router only
 
     def mount(self, path: str, app: Any, name: str | None = None) -> None:
         """Serve the ASGI ``app`` under ``path`` (Starlette's ``mount``)."""
@@ -400,15 +401,16 @@ class Runner:
         finally:
             stopping.cancel()
         if relaying.done():
-            return relaying.result()
+            outcome: bridge.Outcome = relaying.result()
+            return outcome
         relaying.cancel()  # closes the connection to the session process
         with contextlib.suppress(BaseException):
             await relaying
         try:
             if not state.started:
-                stopping = ServerStopping()
-                bye = Error(stopping.code, str(stopping)).encode()
-                await self._send_response(Response(b"[" + bye + b"]", status_code=http_status_for(stopping),
+                refusal = ServerStopping()
+                bye = Error(refusal.code, str(refusal)).encode()
+                await self._send_response(Response(b"[" + bye + b"]", status_code=http_status_for(refusal),
                                                    media_type="application/json",
                                                    headers={"Retry-After": "1", "Cache-Control": "no-store"}),
                                           scope, receive, send)
@@ -507,7 +509,7 @@ class Runner:
             await response(scope, receive, send)
             return
 
-        async def patched(message: dict[str, Any]) -> None:
+        async def patched(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 edit(message)
             await send(message)

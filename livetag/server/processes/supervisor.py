@@ -119,7 +119,8 @@ class Supervisor:
     # -- life cycle -----------------------------------------------------------------------
 
     def messages(self, reason: EndReason) -> str:
-        return reason.value[1].format(timeout=self.timeout_interaction, memory=self.max_memory_mb,
+        template: str = reason.value[1]
+        return template.format(timeout=self.timeout_interaction, memory=self.max_memory_mb,
                                       inactivity=self.timeout_inactivity)
 
     async def run(self, ready_fd: int | None = None) -> None:
@@ -246,16 +247,16 @@ class Supervisor:
                 if pending is not None:
                     record = await pending
                     return {"sid": sid, "issued": issued, "pid": record.pid}
-                record = table.sessions.get(name)
-                if record is not None and table.alive(record):
+                existing = table.sessions.get(name)
+                if existing is not None and table.alive(existing):
                     if request.get("new"):
-                        table.terminate(record, EndReason.DISCARDED)
+                        table.terminate(existing, EndReason.DISCARDED)
                         sid = None
                         continue
-                    if record.query == query and record.app == app and record.options == options:
-                        return {"sid": sid, "issued": issued, "pid": record.pid}
-                    table.terminate(record, EndReason.REPLACED)  # the app is recreated for them
-                elif record is None and name not in table.tombstones:
+                    if existing.query == query and existing.app == app and existing.options == options:
+                        return {"sid": sid, "issued": issued, "pid": existing.pid}
+                    table.terminate(existing, EndReason.REPLACED)  # the app is recreated for them
+                elif existing is None and name not in table.tombstones:
                     sid = None  # not one of ours (or long gone): never adopt a client's id
                     continue
                 # else: its process ended (killed, crashed, expired): a fresh one, same id
