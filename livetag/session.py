@@ -228,7 +228,8 @@ class Session:
         ordered = list(self._clients.values())[:-1]  # never the page that just joined
         victims = [c for c in ordered if c.sink is None] + [c for c in ordered if c.sink is not None]
         for client in victims[:excess]:
-            client.end(Bye(ByeCode.EVICTED, f"more than {MAX_CLIENTS} pages of this session are open: this one stopped"))
+            client.end(Bye(ByeCode.EVICTED,
+                           f"more than {MAX_CLIENTS} pages of this session are open: this one stopped"))
             del self._clients[client.cid]
 
     def _joined(self, client: Client, revision: int | None) -> Joined:

@@ -112,7 +112,8 @@ class HandlerThreads:
                 self._idle += 1
 
 
-def _call(context: contextvars.Context, func: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, BaseException | None]:
+def _call(context: contextvars.Context, func: Callable[..., Any],
+          args: tuple[Any, ...]) -> tuple[Any, BaseException | None]:
     """``(result, None)`` or ``(None, exception)``: what the awaiting coroutine gets."""
     try:
         return context.run(func, *args), None

@@ -4,9 +4,10 @@
 the component's element and the elements inside it (the component's element has class
 ``lt-Card``): ``h1`` -> ``h1.lt-Card,.lt-Card h1``, ``.title`` -> ``.lt-Card.title,.lt-Card
 .title`` (htag's scoping); ``:host`` or ``&`` stands for the component's own element
-alone (``&:hover`` -> ``.lt-Card:hover``). Selector lists are scoped item by item; ``@media``, ``@supports``, ``@container`` and ``@layer``
-blocks are scoped inside; ``@keyframes``, ``@font-face``, ``@property``, ``@page`` and
-``@import`` are kept as they are. Comments are dropped; strings are kept intact.
+alone (``&:hover`` -> ``.lt-Card:hover``). Selector lists are scoped item by item;
+``@media``, ``@supports``, ``@container`` and ``@layer`` blocks are scoped inside;
+``@keyframes``, ``@font-face``, ``@property``, ``@page`` and ``@import`` are kept as they
+are. Comments are dropped; strings are kept intact.
 """
 
 from __future__ import annotations

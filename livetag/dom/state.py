@@ -21,9 +21,10 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 _IMMUTABLE = (int, float, str, bytes, bool, type(None), tuple, frozenset, complex)
-_MUTATORS = frozenset(
-    ["append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update", "setdefault", "popitem", "add", "discard", "difference_update", "intersection_update", "symmetric_difference_update"]
-)
+_MUTATORS = frozenset({
+    "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update", "setdefault",
+    "popitem", "add", "discard", "difference_update", "intersection_update", "symmetric_difference_update",
+})
 
 
 class Subscriber(Protocol):

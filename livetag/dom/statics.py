@@ -45,7 +45,8 @@ def _static_html(item: Any) -> str:
         return _ID_ATTR.sub("", render_html(item))
     if isinstance(item, HTML):
         return str(item)
-    raise TypeError(f"expected statics to be Tags (Tag.style, Tag.link, Tag.script...) or HTML, got {type(item).__name__}")
+    raise TypeError("expected statics to be Tags (Tag.style, Tag.link, Tag.script...) or HTML, "
+                    f"got {type(item).__name__}")
 
 
 def title_of(cls: type[Tag]) -> str | None:

@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livetag", description="Serve livetag apps: web or desktop.")
     parser.add_argument("--version", action="version", version=f"livetag {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run = commands.add_parser("run", help="serve an app", description="Serve an app in the browser or a desktop window.")
+    run = commands.add_parser("run", help="serve an app",
+                              description="Serve an app in the browser or a desktop window.")
     run.add_argument("target", metavar="APP",
                      help="path/to/app.py[:AppClass] (or package.module[:name]); without :AppClass, "
                           "the file's single Tag.App subclass")

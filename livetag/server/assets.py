@@ -45,7 +45,8 @@ class ClientFile:
     @classmethod
     def load(cls, name: str, media_type: str) -> ClientFile:
         body = resources.files("livetag.client").joinpath(name).read_bytes()
-        return cls(body, gzip.compress(body, compresslevel=9, mtime=0), hashlib.sha256(body).hexdigest()[:16], media_type)
+        digest = hashlib.sha256(body).hexdigest()[:16]
+        return cls(body, gzip.compress(body, compresslevel=9, mtime=0), digest, media_type)
 
 
 #: The files served, by the name that follows ``/_lt/``.

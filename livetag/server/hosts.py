@@ -130,7 +130,8 @@ class AllowedHosts:
         parsed = split_netloc(value or "")
         return parsed is not None and self.allows(parsed[0])
 
-    def origin_allowed(self, origin: str, host_header: str | None, allowed_origins: frozenset[str] = frozenset()) -> bool:
+    def origin_allowed(self, origin: str, host_header: str | None,
+                       allowed_origins: frozenset[str] = frozenset()) -> bool:
         """An ``Origin`` header value (RFC 6454) whose page may drive sessions here.
 
         Accepted: an exact entry of ``allowed_origins`` (lower case, no trailing slash);

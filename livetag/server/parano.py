@@ -53,7 +53,8 @@ class AesGcmCodec(Codec):
                 raise ValueError("too short")
             return self._aead.decrypt(data[:12], data[12:], None)
         except (ValueError, InvalidTag):
-            raise ProtocolError("expected a message sealed with the session key, got something else", "parano") from None
+            raise ProtocolError("expected a message sealed with the session key, got something else",
+                                "parano") from None
 
 
 CLEAR = Codec()

@@ -81,13 +81,15 @@ class WebApp:
 
     def __init__(self, app: AppSource, *, debug: bool = False, allowed_origins: tuple[str, ...] = (),
                  allowed_hosts: Iterable[str] | None = None,
-                 session_secret: str | None = None, parano: bool = False, max_message_bytes: int = Limits.max_message_bytes,
+                 session_secret: str | None = None, parano: bool = False,
+                 max_message_bytes: int = Limits.max_message_bytes,
                  events_per_second: float = Limits.events_per_second, event_burst: int = Limits.event_burst,
                  max_queued_updates: int = Limits.max_queued_updates, max_sessions: int = Limits.max_sessions,
                  session_timeout: float = Limits.session_timeout, http_only: bool = False,
                  max_queued_bytes: int = Limits.max_queued_bytes, join_grace: float = Limits.join_grace,
                  new_sessions_per_second: float = Limits.new_sessions_per_second,
-                 new_session_burst: int = Limits.new_session_burst, trusted_proxies: Iterable[str] | None = None) -> None:
+                 new_session_burst: int = Limits.new_session_burst,
+                 trusted_proxies: Iterable[str] | None = None) -> None:
         self.debug = debug
         self.parano = parano
         self.http_only = http_only
@@ -234,7 +236,8 @@ class WebApp:
         session_id = request.cookies.get(name)
         session = self.registry.get(session_id)
         # ?n discards the session; never on a cross-site navigation, which anyone could link.
-        if session is not None and "n" in request.query_params and request.headers.get("sec-fetch-site") != "cross-site":
+        cross_site = request.headers.get("sec-fetch-site") == "cross-site"
+        if session is not None and "n" in request.query_params and not cross_site:
             self.registry.discard(session_id)  # type: ignore[arg-type]
             session = None
         new_id = None

@@ -75,8 +75,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(f"livetag.testing.wire needs httpx and websockets (pip install livetag[testing]): {exc}") from exc
 
 __all__ = [
-    "POLL_TIMEOUT", "SAME", "TIMEOUT", "AesGcm", "Closed", "SyncTab", "Tab", "Transport", "UnexpectedMessage", "element_id",
-    "no_cookie_client", "page_config", "text_of", "texts",
+    "POLL_TIMEOUT", "SAME", "TIMEOUT", "AesGcm", "Closed", "SyncTab", "Tab", "Transport", "UnexpectedMessage",
+    "element_id", "no_cookie_client", "page_config", "text_of", "texts",
 ]
 
 #: Default seconds to wait for a connection or a message (generous: a loaded CI machine
@@ -252,7 +252,8 @@ class _TabState:
         when none does."""
         node = self._page().body.select_one(selector)
         if node is None:
-            raise LookupError(f"expected an element matching {selector!r}, found none in:\n{str(self._page().body)[:2000]}")
+            page = str(self._page().body)[:2000]
+            raise LookupError(f"expected an element matching {selector!r}, found none in:\n{page}")
         return Element(node)
 
     def id(self, selector: str) -> str:
@@ -462,7 +463,8 @@ class Tab(_TabState):
         ``Origin`` (``SAME``, another, or ``None``); ``options`` go to ``websockets``'
         ``connect`` (default: no compression, no size limit)."""
         options = {"compression": None, "max_size": None, "open_timeout": self.timeout, "proxy": None, **options}
-        self.ws = await connect(self.ws_url, additional_headers={"Cookie": self.cookie_header() if cookie is None else cookie},
+        cookies = self.cookie_header() if cookie is None else cookie
+        self.ws = await connect(self.ws_url, additional_headers={"Cookie": cookies},
                                 origin=self.origin if origin == SAME else origin, **options)  # type: ignore[arg-type]
         return self.ws
 
@@ -688,7 +690,8 @@ class SyncTab(_TabState):
     def connect(self, *, origin: str | None = SAME, cookie: str | None = None, **options: Any) -> SyncClientConnection:
         """See ``Tab.connect``."""
         options = {"compression": None, "max_size": None, "open_timeout": self.timeout, "proxy": None, **options}
-        self.ws = sync_connect(self.ws_url, additional_headers={"Cookie": self.cookie_header() if cookie is None else cookie},
+        cookies = self.cookie_header() if cookie is None else cookie
+        self.ws = sync_connect(self.ws_url, additional_headers={"Cookie": cookies},
                                origin=self.origin if origin == SAME else origin, **options  # type: ignore[arg-type]
                                ).__enter__()  # websockets wants a context manager; close() ends it
         return self.ws
@@ -725,7 +728,8 @@ class SyncTab(_TabState):
         joined = self._joined(answers[0] if answers else None, self.transport)
         if self.transport == "sse":
             request = self.http.build_request("GET", self.url + "_lt/sse", params={"cid": self.cid or ""},
-                                              headers={**self._headers(None, SAME, None), "Accept": "text/event-stream"})
+                                              headers={**self._headers(None, SAME, None),
+                                                       "Accept": "text/event-stream"})
             self._stream = _check(self.http.send(request, stream=True), 200, "GET _lt/sse")
             self._lines = self._stream.iter_lines()
         return joined

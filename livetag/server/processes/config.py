@@ -67,7 +67,8 @@ class SupervisorConfig:
                    timeout_inactivity=float(f.get("timeout_inactivity") or 0.0),
                    max_memory_mb=f.get("max_memory_mb"),  # as given: its messages say "200 MB", not "200.0 MB"
                    max_sessions=int(f["max_sessions"]), spare_processes=max(0, int(f.get("spare_processes", 1))),
-                   limits=dict(f.get("limits") or {}), allowed_origins=tuple(str(o) for o in f.get("allowed_origins", ())),
+                   limits=dict(f.get("limits") or {}),
+                   allowed_origins=tuple(str(o) for o in f.get("allowed_origins", ())),
                    allowed_hosts=None if hosts is None else tuple(str(h) for h in hosts),
                    session_secret=f.get("session_secret") or None, preload=tuple(f.get("preload") or ()),
                    log_level=f.get("log_level") or None, options=(debug, parano, http_only),

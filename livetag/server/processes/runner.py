@@ -224,7 +224,8 @@ class Runner:
 
     def _supervisor_config(self) -> SupervisorConfig:
         level = logging.getLogger("livetag").getEffectiveLevel()
-        limits = {"max_message_bytes": self.limits.max_message_bytes, "events_per_second": self.limits.events_per_second,
+        limits = {"max_message_bytes": self.limits.max_message_bytes,
+                  "events_per_second": self.limits.events_per_second,
                   "event_burst": self.limits.event_burst, "max_queued_updates": self.limits.max_queued_updates,
                   "session_timeout": self.limits.session_timeout, "max_queued_bytes": self.limits.max_queued_bytes,
                   "join_grace": self.limits.join_grace,
@@ -255,7 +256,8 @@ class Runner:
             if instance is None:
                 instance = await asyncio.to_thread(start_or_attach, self._identity(scope), self._anchor,
                                                    self._supervisor_config(), self.runtime_dir)
-            if self._cookies is None or instance.cookie_secret != (self._instance.cookie_secret if self._instance else None):
+            known = self._instance.cookie_secret if self._instance else None
+            if self._cookies is None or instance.cookie_secret != known:
                 self._cookies = OptionalSessionMiddleware(self._route, secret=instance.cookie_secret)
             self._instance = instance
             return instance
@@ -344,7 +346,8 @@ class Runner:
         elif reply["error"] == "budget":
             response = HTMLResponse("<!DOCTYPE html><title>Busy</title><p>Too many new sessions from your address; "
                                     "please retry in a moment.</p>", status_code=429,
-                                    headers={"Retry-After": str(int(reply.get("retry", 1))), "Cache-Control": "no-store"})
+                                    headers={"Retry-After": str(int(reply.get("retry", 1))),
+                                             "Cache-Control": "no-store"})
         else:
             log.error("the supervisor could not open a session: %s", reply.get("msg"))
             response = HTMLResponse("<!DOCTYPE html><title>Error</title><p>The application failed to start.</p>",
