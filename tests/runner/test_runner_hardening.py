@@ -16,6 +16,7 @@ from collections.abc import Callable
 import httpx
 import orjson
 from rt_procs import Server, pid_alive, wait_until
+from websockets.exceptions import ConnectionClosed
 
 from livetag.testing.wire import SyncTab, texts
 
@@ -157,9 +158,15 @@ def test_livetags_gunicorn_worker_bounds_frames_and_headers(serve: Serve) -> Non
     tab.load()
     tab.join()
     assert texts(tab.click(".inc")) == ["1"]
-    tab.send("x" * (2 << 20))  # 2 MiB: past the 1 MiB limit, refused while read by uvicorn
-    code, _, _ = tab.closed()
-    assert code == 1009
+    try:
+        tab.send("x" * (2 << 20))  # 2 MiB: past the 1 MiB limit, refused while read by uvicorn
+        code: int | None = tab.closed()[0]
+    except ConnectionClosed:
+        # The server closed (1009) while the client was still writing: the payload it never
+        # read makes its kernel reset the connection, and the reset can overtake the close
+        # frame. Refused all the same: an accepted frame would leave the socket open.
+        code = None
+    assert code in (1009, None)
     host, port = server.url.rsplit("/", 1)[-1].rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=30) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the end of the header
