@@ -2,10 +2,7 @@
 
 A minimal executor for one kind of work: short calls whose caller awaits them on an
 asyncio loop. Compared with ``loop.run_in_executor`` it skips the ``concurrent.futures``
-layer (about half the cost of a hop), and the caller waits up to ``SYNC_WAIT`` (0.5 ms)
-in place for the result, so that a fast call costs no loop turn (in-process dispatch of
-a counter click: 75-80 µs of CPU instead of 85-100 µs); a slower one is handed back
-through the loop. Threads start when every running one is busy, so
+layer (about half the cost of a hop). Threads start when every running one is busy, so
 a handler that blocks (sleep, I/O, a lock) never makes another session's event wait
 for a free thread; idle threads beyond ``keep_idle`` exit after ``idle_seconds``.
 
@@ -24,23 +21,6 @@ import queue
 import threading
 from collections.abc import Callable
 from typing import Any
-
-#: Seconds the loop waits in place for a worker's result before going back to its work.
-SYNC_WAIT = 0.0005
-
-
-class _Job:
-    __slots__ = ("args", "context", "done", "error", "finished", "func", "future", "guard", "late", "loop", "result")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], context: contextvars.Context,
-                 func: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        self.loop, self.future, self.context, self.func, self.args = loop, future, context, func, args
-        self.finished = threading.Lock()
-        self.finished.acquire()
-        self.guard = threading.Lock()
-        self.done = self.late = False
-        self.result: Any = None
-        self.error: BaseException | None = None
 
 
 class HandlerThreads:
@@ -74,19 +54,7 @@ class HandlerThreads:
             elif self._threads < self.max_threads:
                 self._threads += 1
                 threading.Thread(target=self._work, name=f"livetag-handler-{self._threads}", daemon=True).start()
-        job = _Job(loop, future, context, func, args)
-        self._jobs.put(job)
-        # A fast call is over within a few hundred microseconds: wait for it here rather
-        # than through a loop turn (a self-pipe write, an epoll wake-up). The wait is
-        # bounded, so a blocking call holds the loop for SYNC_WAIT at most.
-        if job.finished.acquire(timeout=SYNC_WAIT):
-            _resolve(future, job.result, job.error)
-        else:
-            with job.guard:
-                if job.done:
-                    _resolve(future, job.result, job.error)
-                else:
-                    job.late = True  # the worker resolves it through the loop
+        self._jobs.put((loop, future, context, func, args))
         return future
 
     def _work(self) -> None:
@@ -101,13 +69,8 @@ class HandlerThreads:
                         self._threads -= 1
                         return
                 continue
-            result, error = _call(job.context, job.func, job.args)
-            with job.guard:
-                job.result, job.error, job.done = result, error, True
-                late = job.late
-            job.finished.release()
-            if late:
-                _resolve_soon(job.loop, job.future, result, error)
+            loop, future, context, func, args = job
+            _resolve_soon(loop, future, *_call(context, func, args))
             with self._lock:
                 self._idle += 1
 

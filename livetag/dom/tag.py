@@ -392,11 +392,18 @@ class Tag(Node, metaclass=_TagFactory):
 
     def _detach_child(self, child: Node) -> None:
         children = self._children
-        # From the end: the child moved is most often one just added (htag's init rule).
-        for i in range(len(children) - 1, -1, -1):
+        # The child moved is most often one just added (htag's init rule): look at the end
+        # first; else let C find it (list.index compares identity first), and check it.
+        end = len(children)
+        for i in range(end - 1, max(end - 8, 0) - 1, -1):
             if children[i] is child:
                 del children[i]
                 break
+        else:
+            i = children.index(child)
+            if children[i] is not child:  # a component whose __eq__ matched another child
+                i = next(j for j, c in enumerate(children) if c is child)
+            del children[i]
         child._parent = None
         tree = self._tree
         if tree is not None:
