@@ -79,6 +79,9 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
         if placement is not None:
             return bool(placement)
         if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+            target = getattr(func, "__func__", func)
+            if inspect.isfunction(target):
+                setattr(target, _PLACEMENT, True)
             return True
         if isinstance(func, functools.partial):
             func = func.func
@@ -92,7 +95,10 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
         if code is None:
             call = getattr(type(func), "__call__", None)  # noqa: B004 - the method itself, for its code
             code = getattr(call, "__code__", None)
-        return code is not None and names_asyncio(code)
+        on_loop = code is not None and names_asyncio(code)
+        if inspect.isfunction(target):  # remembered on the function: the next call reads it back
+            setattr(target, _PLACEMENT, on_loop)
+        return on_loop
     return False
 
 
