@@ -38,7 +38,7 @@ from ..protocol.closing import close_code_for, http_status_for
 from ..protocol.server_messages import Bye, ByeCode
 from ..session import AppSource, Session
 from .assets import CLIENT_FILES, CLIENT_SCRIPT_HASH, client_file_response
-from .cookies import SESSION_COOKIE, OptionalSessionMiddleware, session_cookie_name
+from .cookies import OptionalSessionMiddleware, session_cookie_name
 from .hosts import AllowedHosts, HostCheck, default_hosts, hosts_for_bind
 from .http import HttpTransport
 from .limits import AddressBudget, Limits, TokenBucket, client_address
@@ -50,7 +50,6 @@ from .websocket import WebSocketConnection
 
 log = logging.getLogger("livetag.server.webapp")
 
-COOKIE_NAME = SESSION_COOKIE
 
 
 class WebApp:

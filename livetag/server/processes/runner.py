@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Iterable, MutableMapping
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
@@ -363,8 +363,7 @@ class Runner:
             return
         instance = self._instance
         assert instance is not None
-        sid = Request(scope).cookies.get(session_cookie_name(base)) if scope["type"] == "http" else \
-            _cookies(scope).get(session_cookie_name(base))
+        sid = HTTPConnection(scope).cookies.get(session_cookie_name(base))  # a request or a handshake
         if not sid:
             await self._gone(scope, receive, send, bridge.RelayState(), "expired", "session expired")
             return
@@ -537,13 +536,6 @@ class Runner:
         configured ones stay as they are."""
         if not self.hosts_configured:
             self.allowed_hosts = hosts_for_bind(self.allowed_hosts, host)
-
-
-
-def _cookies(scope: Scope) -> dict[str, str]:
-    from starlette.requests import HTTPConnection
-
-    return HTTPConnection(scope).cookies
 
 
 class _PageRelay(Response):
