@@ -24,9 +24,3 @@ _stack = _Stack()
 def builders() -> list[Any]:
     """This thread's stack of tags under construction (innermost last; ``None``: barrier)."""
     return _stack.items
-
-
-def current_builder() -> Any:
-    """The tag that a tag created now joins, or ``None``."""
-    items = _stack.items
-    return items[-1] if items else None

@@ -118,8 +118,4 @@ class Move(PatchOp):
         super().__init__((OpCode.MOVE, target, parent, before))
 
 
-#: The class of each op code (for code that reads patches: the test client).
-OP_CLASSES: dict[OpCode, type[PatchOp]] = {cls.code: cls for cls in PatchOp.__subclasses__()}
-
 Patch = list[PatchOp]
-
