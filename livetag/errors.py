@@ -245,3 +245,23 @@ class SupervisorUnavailable(SessionProcessError, ConnectionError):
 class AppNotImportable(SessionProcessError, ValueError):
     """An app class that a session process cannot import by name (defined in a function,
     or in a module that is not on ``sys.path``)."""
+
+
+# -- shared state and persistence --------------------------------------------------------
+
+
+class Fenced(LivetagError):
+    """A write by an owner whose claim on a session was superseded: the store holds epoch
+    ``current`` and the writer came with the older ``epoch``. The writer must stop acting
+    for the session (another process or machine owns it now)."""
+
+    def __init__(self, key: str, epoch: int, current: int) -> None:
+        super().__init__(f"expected epoch {current} (the current owner's) for session {key[:8]}..., got {epoch}")
+        self.key = key
+        self.epoch = epoch
+        self.current = current
+
+
+class StoreUnavailable(LivetagError, ConnectionError):
+    """The session store or message broker cannot be reached (Redis down, a locked or
+    unwritable SQLite file). What needs it fails with this; the session itself goes on."""

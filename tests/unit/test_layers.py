@@ -9,7 +9,8 @@ the ones below it, never one above):
    layer may use
 1. ``livetag.dom``: tags, state, rendering; pure Python, no I/O
 2. ``livetag.protocol``: messages and codecs
-3. ``livetag.threads``, ``livetag.execution``: where user code runs
+3. ``livetag.threads``, ``livetag.execution``: where user code runs; ``livetag.pubsub``:
+   the broker interface sessions publish through
 4. ``livetag.session``: one app and its event discipline, transport-free
 5. ``livetag.testing``: the browserless test client
 6. ``livetag.server`` and its subpackages: ASGI, cookies, limits, session processes
@@ -47,6 +48,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("livetag.protocol", 2),
     ("livetag.threads", 3),
     ("livetag.execution", 3),
+    ("livetag.pubsub", 3),
     ("livetag.session", 4),
     ("livetag.testing", 5),
     ("livetag.server", 6),
