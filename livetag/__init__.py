@@ -11,7 +11,7 @@ session its own OS process.
 
 from __future__ import annotations
 
-from .dom import HTML, Event, Router, State, States, Tag, prevent, stop
+from .dom import HTML, Event, Link, PathRouter, Router, State, States, Tag, prevent, stop
 from .dom.tag import App, current_request
 from .execution import in_thread, on_loop
 from .runners.apps import Runner, WebApp
@@ -23,6 +23,8 @@ __all__ = [
            "App",
            "ChromeApp",
            "Event",
+           "Link",
+           "PathRouter",
            "Router",
            "Runner",
            "State",

@@ -4,6 +4,8 @@ Routes, relative to wherever the app is mounted:
 
 - ``GET /``                   the server-rendered page; issues the session cookie
                               (``/?n`` discards the current session and starts a new one)
+- ``GET /<any path>``         the same page, when the app has a ``PathRouter`` (which shows
+                              the page of that path; 404 when none matches); else 404
 - ``GET /_lt/livetag.js``     the client script (immutable when fetched with ``?v=<hash>``),
                               ``/_lt/livetag.js.map`` its source map (``livetag.server.assets``)
 - ``WS  /_lt/ws``             the WebSocket transport
@@ -25,19 +27,21 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from ..dom import tag as tag_module
 from ..dom.html import escape_text
-from ..dom.tag import Tag
+from ..dom.router import PathRouter, path_routers, request_location
+from ..dom.tag import Tag, current_request
 from ..errors import OriginNotAllowed, RateLimited, SessionExpired, TooManySessions
 from ..execution import to_thread
 from ..protocol.closing import close_code_for, http_status_for
 from ..protocol.server_messages import Bye, ByeCode
 from ..session import AppSource, Session
 from .assets import CLIENT_FILES, CLIENT_SCRIPT_HASH, client_file_response
+from .compat import get_route_path
 from .cookies import OptionalSessionMiddleware, session_cookie_name
 from .hosts import AllowedHosts, HostCheck, default_hosts, hosts_for_bind
 from .http import HttpTransport
@@ -49,7 +53,9 @@ from .shutdown import on_stop_signal
 from .websocket import WebSocketConnection
 
 log = logging.getLogger("livetag.server.webapp")
-
+#: Response header of a page whose app has a path router (the Runner learns from it
+#: that every path under the mount is the app's).
+PATHS_HEADER = "x-livetag-paths"
 
 
 class WebApp:
@@ -106,6 +112,9 @@ class WebApp:
         self._buckets: weakref.WeakKeyDictionary[Session, TokenBucket] = weakref.WeakKeyDictionary()
         self._codecs: weakref.WeakKeyDictionary[Session, Codec] = weakref.WeakKeyDictionary()
         self._sweeper: asyncio.Task[None] | None = None
+        #: Whether the app has a ``PathRouter`` (``None``: no instance seen yet). With one,
+        #: every GET of a path no route of ``.app`` serves is the app's page.
+        self.path_routing: bool | None = None
         routes = [
             Route("/", self._page, methods=["GET", "HEAD"]),
             *(Route(f"/_lt/{name}", self._script, methods=["GET", "HEAD"]) for name in CLIENT_FILES),
@@ -126,6 +135,8 @@ class WebApp:
         #: The ASGI application: a ``Starlette`` instance, as htag's ``.app`` is (users add
         #: routes to it: ``webapp.app.add_route("/health", health)``).
         self.app = self.starlette = Starlette(routes=routes, lifespan=self.lifespan, middleware=middleware)
+        # The pages of a path router: after every route, the user's added ones included.
+        self.app.router.default = self._other_paths
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
@@ -229,11 +240,26 @@ class WebApp:
 
     # -- endpoints ------------------------------------------------------------------------
 
+    async def _other_paths(self, scope: Any, receive: Any, send: Any) -> None:
+        """What no route serves: a GET or HEAD is the app's page at that path (a path
+        router's; ``_page`` answers 404 for an app without one), anything else 404."""
+        if (scope["type"] == "http" and scope.get("method") in ("GET", "HEAD") and self.path_routing is not False
+                and not get_route_path(scope).startswith("/_lt/")):  # livetag's own: never a page
+            response = await self._page(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await self.app.router.not_found(scope, receive, send)
+
     async def _page(self, request: Request) -> Response:
         self._start_sweeper()  # mounted apps get no lifespan of their own
+        deep = get_route_path(request.scope) not in ("", "/")  # only a path router serves those
+        if deep and self.path_routing is False:
+            return PlainTextResponse("Not Found", status_code=404)
         name = self.cookie_name(request)
         session_id = request.cookies.get(name)
         session = self.registry.get(session_id)
+        if session is not None and deep and not path_routers(session.tree.index.values()):
+            return PlainTextResponse("Not Found", status_code=404)  # and no reload of the app
         # ?n discards the session; never on a cross-site navigation, which anyone could link.
         cross_site = request.headers.get("sec-fetch-site") == "cross-site"
         if session is not None and "n" in request.query_params and not cross_site:
@@ -270,15 +296,51 @@ class WebApp:
                 log.exception("creating the app failed (error id %s)", error_id)
                 return self._error_page(error_id)
         base = self.base_path(request)
+        routers = path_routers(session.tree.index.values())
+        self.path_routing = bool(routers)
+        if deep and not routers:  # a new session for a path this app does not have
+            if new_id is not None:
+                self.registry.discard(new_id)
+            return PlainTextResponse("Not Found", status_code=404)
+        status = 200
+        if routers:
+            try:
+                if not await self._open_location(session, request, routers, base):
+                    status = 404
+            except Exception:
+                error_id = secrets.token_hex(4)
+                log.exception("showing the page of a path failed (error id %s)", error_id)
+                return self._error_page(error_id)
         html = render_page(session, base=base, script_url=f"{base}/_lt/livetag.js?v={CLIENT_SCRIPT_HASH}",
                            debug=self.debug, parano_key=self.codec(session).key_b64)
         if self.http_only:  # the client then uses POST + long-poll only
             html = html.replace("<html ", '<html data-lt-mode="http" ', 1)
-        response = HTMLResponse(html, headers={"Cache-Control": "no-store"})
+        response = HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+        if routers:
+            response.headers[PATHS_HEADER] = "1"
         if new_id is not None and self.registry.issues_cookies:
             response.set_cookie(name, new_id, path=base or "/", httponly=True, samesite="lax",
                                 secure=request.url.scheme == "https")
         return response
+
+    async def _open_location(self, session: Session, request: Request, routers: list[PathRouter], base: str) -> bool:
+        """Show, in each path router of ``session``, the page of ``request``'s path
+        (page ``init`` is user code: it sees ``request`` and runs where ``create`` runs);
+        ``False`` when one of them matched no route."""
+        location = request_location(request) or ("/", "")
+
+        def open_all() -> bool:
+            token = current_request.set(request)
+            try:
+                with session.tree.lock:
+                    return all([router.open(*location, base=base) for router in routers])
+            finally:
+                current_request.reset(token)
+
+        if self.registry.creates_on_loop:
+            return open_all()
+        found: bool = await to_thread(open_all)
+        return found
 
     def _error_page(self, error_id: str) -> Response:
         """The 500 page of an app whose ``init`` raised: the escaped traceback with

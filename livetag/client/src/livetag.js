@@ -10,11 +10,13 @@
 //   patch.js       patch operations applied to the DOM, morphing
 //   forms.js       live values of form controls
 //   events.js      DOM events -> livetag events
+//   router.js      path routing: links and Back/Forward -> "navigate" events
 //   status.js      busy cursor, connection status, error overlay
 import { codec } from "./codec.js";
 import { Connection } from "./connection.js";
 import { eventData, DomEvents } from "./events.js";
 import { DirtyControls } from "./forms.js";
+import { PathLinks } from "./router.js";
 import { Session } from "./session.js";
 import { setStatus, showError, showPageErrors } from "./status.js";
 
@@ -39,6 +41,7 @@ const session = new Session({
   },
 });
 const events = new DomEvents((id, name, data) => session.send(id, name, data));
+const links = new PathLinks((id, name, data) => session.send(id, name, data), base);
 const conn = session.conn = new Connection({
   base, token, codec: codec(key && secure ? key : null), modes: forced ? [forced] : ["ws", "sse", "http"],
   receive: (m) => session.receive(m), rev: () => session.rev, ui: { status: setStatus, error: showError },
@@ -82,6 +85,7 @@ if (debug) showPageErrors();
 document.addEventListener("input", (e) => forms.mark(e), true);
 document.addEventListener("change", (e) => forms.mark(e), true);
 events.scan(document.body);
+links.start();
 if (key && !secure) {
   // Never fall back to clear text: parano mode was asked for.
   showError({ msg: "This app runs in parano mode, which needs WebCrypto: open it over https or on localhost." });
