@@ -343,8 +343,9 @@ class PathRouter(Tag.div):
         url = self.href(self.path.get())
         query = str(self.query)
         target = orjson.dumps(url + ("?" + query if query else "")).decode()
-        # Compared as the browser spells it: a pushed URL only when it differs.
-        self.call_js(f"{{const u=new URL({target},location.href);"
+        # Compared as the browser spells it: a pushed URL only when it differs. Resolved
+        # against the origin, so that a path such as //host/x stays a path of this origin.
+        self.call_js(f"{{const u=new URL(location.origin+{target});"
                      "if(u.pathname+u.search!==location.pathname+location.search)history.pushState(null,'',u.href);}")
 
     def _show(self, path: str, query: str, force: bool = False, too_long: bool = False) -> bool:

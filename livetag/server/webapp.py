@@ -253,7 +253,10 @@ class WebApp:
     async def _page(self, request: Request) -> Response:
         self._start_sweeper()  # mounted apps get no lifespan of their own
         deep = get_route_path(request.scope) not in ("", "/")  # only a path router serves those
-        if deep and self.path_routing is False:
+        # A browser's fetch of a subresource (the favicon, an image) is never a page: it
+        # must not move the session's router (Fetch Metadata, Sec-Fetch-Dest).
+        subresource = request.headers.get("sec-fetch-dest", "document") not in ("document", "iframe", "frame")
+        if deep and (self.path_routing is False or subresource):
             return PlainTextResponse("Not Found", status_code=404)
         name = self.cookie_name(request)
         session_id = request.cookies.get(name)

@@ -16,6 +16,9 @@ Request path in a web worker (any worker, no sticky sessions):
   WebSocket before close code 4410, over HTTP as status 410.
 - anything else: the routes added with ``add_route`` / ``mount`` (a Starlette app the
   Runner holds, ``.app``; the Runner is an ASGI app of its own, not a Starlette subclass).
+- a GET no route serves: the app's page at that path, relayed as ``/`` is, when the app
+  has a ``PathRouter`` (learned from its pages' ``x-livetag-paths`` header; until one is
+  seen, relayed, and the session's ``WebApp`` answers 404 itself), else 404.
 
 ``request.session`` (Starlette's signed cookie) is the same in workers and session
 processes: one secret per server (``session_secret``, ``$LIVETAG_SESSION_SECRET``, else
@@ -47,6 +50,7 @@ from ..cookies import SECRET_ENV, OptionalSessionMiddleware, session_cookie_name
 from ..hosts import AllowedHosts, default_hosts, header, hosts_for_bind, refuse_host
 from ..limits import Limits, client_address
 from ..shutdown import on_stop_signal
+from ..webapp import PATHS_HEADER
 from . import bridge
 from .appref import AppRef
 from .config import SupervisorConfig
@@ -145,6 +149,10 @@ class Runner:
         self._attaching: asyncio.Lock | None = None
         self._stopping: asyncio.Event | None = None
         self._anchor: int | None = None
+        #: Whether the app has a path router: then every GET no route serves is its page
+        #: (``None``: no page of it seen yet; the session's ``WebApp`` decides).
+        self.path_routing: bool | None = None
+        self.app.router.default = self._other_paths
 
     # -- your routes (the Starlette app's) -----------------------------------------------
 
@@ -277,6 +285,17 @@ class Runner:
     async def _index(self, request: Request) -> Response:
         return await self.handle(request, self.App)
 
+    async def _other_paths(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """What no route serves: a GET or HEAD is the page of the app's path router at
+        that path (mounted where the Runner is), anything else 404."""
+        path = get_route_path(scope)
+        if (scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD") or self.path_routing is False
+                or path.startswith("/_lt/")):
+            await self.app.router.not_found(scope, receive, send)
+            return
+        response = await self.handle(Request(scope, receive), self.App, path=path)
+        await response(scope, receive, send)
+
     def _ref(self, app: Any) -> AppRef:
         ref = self._refs.get(app)
         if ref is None:
@@ -284,13 +303,16 @@ class Runner:
         return ref
 
     async def handle(self, request: Request, app: Any = None, *, parano: bool | None = None,
-                     http_only: bool | None = None) -> Response:
+                     http_only: bool | None = None, path: str | None = None) -> Response:
         """The page of ``app`` (default: the Runner's) at this request's path, in the
         session's own process; ``parano`` / ``http_only`` override the Runner's for it.
-        Returns a response that relays the page from that process."""
+        ``path``: the request's path is that page of an app mounted where the Runner is
+        (a path router's), not the app's mount point. Returns a response that relays the
+        page from that process."""
         ref = self._ref(app if app is not None else self.App)
         scope = request.scope
-        base = (scope.get("root_path", "") + get_route_path(scope)).rstrip("/")
+        mount = scope.get("root_path", "")
+        base = (mount if path is not None else mount + get_route_path(scope)).rstrip("/")
         name = session_cookie_name(base)
         options = [self.debug, self.parano if parano is None else parano,
                    self.http_only if http_only is None else http_only]
@@ -298,14 +320,18 @@ class Runner:
                    "client": client_address(request),
                    "query": scope.get("query_string", b"").decode("latin-1"), "new": "n" in request.query_params,
                    "options": options}
-        return _PageRelay(self, message, name)
+        return _PageRelay(self, message, name, path or "/")
 
     async def relay_page(self, message: dict[str, Any], cookie_name: str, scope: Scope, receive: Receive,
-                         send: Send) -> None:
+                         send: Send, path: str = "/") -> None:
         """Find or create the session's process (control ``message``), then relay the page
-        request to it. A process that dies before answering is replaced once (the user
-        gets a fresh session), then the page says the app failed to start."""
+        request to it (at ``path`` under the app's mount). A process that dies before
+        answering is replaced once (the user gets a fresh session), then the page says the
+        app failed to start."""
         base = message["base"]
+        raw = scope.get("raw_path")
+        raw_path = raw if path != "/" and isinstance(raw, bytes) else (base + path).encode()
+        mine = message["app"] == self.app_ref.to_json()  # a page of the Runner's app: learn from it
         for attempt in range(2):
             try:
                 reply = await self._request(scope, message)
@@ -323,14 +349,17 @@ class Runner:
                 headers = _cookie_header(headers, cookie_name, sid)
                 extra = [set_cookie_header(cookie_name, sid, path=base or "/", secure=scope.get("scheme") == "https")]
             relayed = dict(scope)
-            relayed.update(root_path=base, path=base + "/", raw_path=(base + "/").encode(), headers=headers)
+            relayed.update(root_path=base, path=base + path, raw_path=raw_path, headers=headers)
             state = bridge.RelayState()
             opened = await self._open_session(scope, base, sid)
             if opened is None:
                 outcome = bridge.Outcome.PROCESS_GONE
             else:
                 reader, writer = opened
-                outcome = await bridge.relay(relayed, receive, send, reader, writer, state, self._on_start(extra))
+                on_start = self._on_start(extra)
+                if mine:
+                    on_start = self._learning(on_start)
+                outcome = await bridge.relay(relayed, receive, send, reader, writer, state, on_start)
             if outcome is not bridge.Outcome.PROCESS_GONE or state.started:
                 return
             message = {**message, "sid": sid}  # the same session, in a fresh process
@@ -460,6 +489,20 @@ class Runner:
             await asyncio.sleep(0.1)
         return {"code": "ended", "msg": "The connection to this session was lost. Reload the page."}
 
+    def _learning(self, edit: Any) -> Any:
+        """``edit`` (an ``on_start`` hook, or ``None``) that also learns from the page's
+        headers whether the app has a path router (``path_routing``)."""
+
+        def learn(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                names = {bytes(k).lower() for k, _ in message.get("headers") or ()}
+                if message.get("status") == 200 or PATHS_HEADER.encode() in names:
+                    self.path_routing = PATHS_HEADER.encode() in names
+            if edit is not None:
+                edit(message)
+
+        return learn
+
     def _on_start(self, extra: list[tuple[bytes, bytes]] | None = None) -> Any:
         if not self.debug and not extra:
             return None
@@ -541,14 +584,15 @@ class Runner:
 class _PageRelay(Response):
     """The response ``Runner.handle`` returns: sent, it relays the page (``relay_page``)."""
 
-    def __init__(self, runner: Runner, message: dict[str, Any], cookie_name: str) -> None:
+    def __init__(self, runner: Runner, message: dict[str, Any], cookie_name: str, path: str = "/") -> None:
         super().__init__(status_code=200)
         self.runner = runner
         self.message = message
         self.cookie_name = cookie_name
+        self.path = path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.runner.relay_page(self.message, self.cookie_name, scope, receive, send)
+        await self.runner.relay_page(self.message, self.cookie_name, scope, receive, send, self.path)
 
 
 class _Routes(Starlette):
