@@ -289,8 +289,10 @@ class Runner:
         """What no route serves: a GET or HEAD is the page of the app's path router at
         that path (mounted where the Runner is), anything else 404."""
         path = get_route_path(scope)
+        # A subresource (the favicon...) is never a page: see WebApp._page.
+        subresource = header(scope, b"sec-fetch-dest") not in (None, "document", "iframe", "frame")
         if (scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD") or self.path_routing is False
-                or path.startswith("/_lt/")):
+                or path.startswith("/_lt/") or subresource):
             await self.app.router.not_found(scope, receive, send)
             return
         response = await self.handle(Request(scope, receive), self.App, path=path)
@@ -316,9 +318,12 @@ class Runner:
         name = session_cookie_name(base)
         options = [self.debug, self.parano if parano is None else parano,
                    self.http_only if http_only is None else http_only]
+        # New query parameters on a page load start a fresh app (htagweb's rule), except for
+        # a path router's app, whose pages take them (path routing, or learned).
+        routed = path is not None or (self.path_routing is True and ref == self.app_ref)
+        query = "" if routed else scope.get("query_string", b"").decode("latin-1")
         message = {"op": "page", "base": base, "sid": request.cookies.get(name), "app": ref.to_json(),
-                   "client": client_address(request),
-                   "query": scope.get("query_string", b"").decode("latin-1"), "new": "n" in request.query_params,
+                   "client": client_address(request), "query": query, "new": "n" in request.query_params,
                    "options": options}
         return _PageRelay(self, message, name, path or "/")
 
