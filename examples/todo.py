@@ -28,7 +28,8 @@ class TodoItem(Tag.li):
         self.editor = Tag.input(_class="edit", _hidden=True, _autocomplete="off", _onchange=self.save,
                                 _onblur=self.save)
         self.add(self.check, self.label, self.editor,
-                 Tag.button("×", _class="delete", _title="delete", _onclick=self.delete))
+                 Tag.button("×", _class="delete", _title="delete", _aria_label=f"delete {text}",
+                            _onclick=self.delete))
 
     @property
     def title(self) -> str:
@@ -69,22 +70,75 @@ class TodoItem(Tag.li):
 
 
 class TodoApp(Tag.App):
+    statics = [Tag.title("livetag todos")]
+    # Scoped to the app (livetag.dom.css): system fonts, no CDN. Colours keep a contrast of
+    # at least 4.5:1 on their background (WCAG 2.2 AA); every control shows where the
+    # keyboard focus is; done items, the chosen filter and the count read differently.
+    styles = """
+        & { margin: 0; min-height: 100vh; background: #f3f4f6; color: #111827;
+            font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif }
+        [hidden] { display: none !important }
+        main { max-width: 34rem; margin: 0 auto; padding: 3rem 1rem }
+        h1 { margin: 0 0 1rem; font-size: 2.5rem; font-weight: 700; letter-spacing: -.02em; color: #1e3a8a }
+        .card { background: #fff; border: 1px solid #d1d5db; border-radius: 12px;
+                box-shadow: 0 1px 2px rgba(0, 0, 0, .05), 0 8px 24px rgba(17, 24, 39, .06); overflow: hidden }
+        form.add { display: flex; gap: .5rem; padding: 1rem; border-bottom: 1px solid #e5e7eb }
+        input.new { flex: 1; min-width: 0; padding: .6rem .8rem; font: inherit; color: inherit;
+                    border: 1px solid #6b7280; border-radius: 8px; background: #fff }
+        input.new::placeholder { color: #6b7280 }
+        button { font: inherit; cursor: pointer }
+        form.add button { padding: .6rem 1.1rem; border: 0; border-radius: 8px; background: #1d4ed8; color: #fff;
+                          font-weight: 600 }
+        form.add button:hover { background: #1e40af }
+        ul.todos { list-style: none; margin: 0; padding: 0 }
+        ul.todos li { display: flex; align-items: center; gap: .75rem; padding: .65rem 1rem;
+                      border-bottom: 1px solid #e5e7eb }
+        input.toggle { width: 1.25rem; height: 1.25rem; margin: 0; accent-color: #15803d; flex: none }
+        .label { flex: 1; overflow-wrap: anywhere }
+        li.done .label { color: #4b5563; text-decoration: line-through; text-decoration-color: #15803d;
+                         text-decoration-thickness: 2px }
+        li.done { background: #f0fdf4 }
+        input.edit { flex: 1; padding: .3rem .5rem; font: inherit; border: 1px solid #1d4ed8; border-radius: 6px }
+        button.delete { flex: none; width: 2rem; height: 2rem; border: 1px solid transparent; border-radius: 6px;
+                        background: none; color: #b91c1c; font-size: 1.25rem; line-height: 1 }
+        button.delete:hover { background: #fef2f2; border-color: #fecaca }
+        footer { display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: .5rem;
+                 padding: .75rem 1rem; background: #f9fafb; font-size: .95rem }
+        .left { font-weight: 600; color: #111827 }
+        .filters { display: flex; gap: .25rem }
+        button.filter { padding: .3rem .8rem; border: 1px solid #d1d5db; border-radius: 999px; background: #fff;
+                        color: #374151; text-transform: capitalize }
+        button.filter:hover { border-color: #6b7280 }
+        button.filter.selected { border-color: #1d4ed8; background: #1d4ed8; color: #fff; font-weight: 600 }
+        :focus-visible { outline: 3px solid #2563eb; outline-offset: 2px }
+        input.new:focus-visible, input.edit:focus-visible { outline-offset: 0 }
+        .hint { margin: 1rem 0 0; color: #4b5563; font-size: .9rem; text-align: center }
+    """
+
     def init(self) -> None:
         self.items: list[TodoItem] = []
         self.filter = "all"
         self.entry = Tag.input(_name="title", _placeholder="What needs to be done?", _autofocus=True,
-                               _autocomplete="off", _class="new")
+                               _autocomplete="off", _class="new", _aria_label="New todo")
         self.list = Tag.ul(_class="todos")
         self.left = Tag.span("0 items left", _class="left")
         self.filters = {
             name: Tag.button(name, _class="filter" + (" selected" if name == "all" else ""),
-                             _data_filter=name, _onclick=self.choose)
+                             _data_filter=name, _aria_pressed="true" if name == "all" else "false",
+                             _onclick=self.choose)
             for name in FILTERS
         }
-        self <= Tag.h1("todos")
-        self <= Tag.form(self.entry, Tag.button("Add", _type="submit"), _class="add", _onsubmit=self.add_item)
-        self <= self.list
-        self <= Tag.footer(self.left, Tag.span(*self.filters.values(), _class="filters"))
+        self <= Tag.main(
+            Tag.h1("todos"),
+            Tag.div(
+                Tag.form(self.entry, Tag.button("Add", _type="submit"), _class="add", _onsubmit=self.add_item),
+                self.list,
+                Tag.footer(self.left, Tag.span(*self.filters.values(), _class="filters", _role="group",
+                                               _aria_label="Show")),
+                _class="card",
+            ),
+            Tag.p("Double-click a todo to edit it.", _class="hint"),
+        )
 
     @prevent
     def add_item(self, e) -> None:
@@ -100,6 +154,7 @@ class TodoApp(Tag.App):
         self.filter = e.target["data-filter"]
         for name, button in self.filters.items():
             button.toggle_class("selected", name == self.filter)
+            button["aria-pressed"] = "true" if name == self.filter else "false"
         self.refresh()
 
     def refresh(self) -> None:

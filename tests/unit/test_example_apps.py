@@ -13,7 +13,7 @@ import pytest
 from livetag import Tag, WebApp
 from livetag.testing import TestClient
 
-ALL = ["clock", "router", "table", "components", "progress"]
+ALL = ["clock", "router", "paths", "table", "components", "progress", "todo", "counter"]
 
 
 @pytest.mark.parametrize("name", ALL)
