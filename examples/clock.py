@@ -14,10 +14,21 @@ from livetag import State, Tag, WebApp
 
 class Clock(Tag.App):
     statics = [Tag.title("livetag clock")]
+    # Scoped to the app (livetag.dom.css); system fonts, visible focus, WCAG AA contrast.
     styles = """
-        :host { font-family: sans-serif; text-align: center; margin-top: 20vh }
-        .time { font-size: 4em; font-variant-numeric: tabular-nums }
-        .ticks { color: #888 }
+        & { max-width: 44rem; margin: 0 auto; padding: 2rem 1rem; background: #f3f4f6; color: #111827;
+            font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif }
+        h1 { margin: 0 0 1rem; color: #1e3a8a }
+        button { font: inherit; padding: .4rem 1rem; border: 1px solid #1d4ed8; border-radius: 8px;
+                 background: #1d4ed8; color: #fff; cursor: pointer }
+        button:hover { background: #1e40af }
+        button:disabled { border-color: #9ca3af; background: #9ca3af; color: #111827; cursor: default }
+        input { font: inherit; padding: .4rem .7rem; border: 1px solid #6b7280; border-radius: 8px }
+        a { color: #1d4ed8 }
+        :focus-visible { outline: 3px solid #2563eb; outline-offset: 2px }
+        & { padding-top: 20vh; text-align: center }
+        .time { font-size: 4rem; font-weight: 600; font-variant-numeric: tabular-nums }
+        .ticks { color: #4b5563 }
     """
     #: Seconds between two ticks (a class attribute so that tests can shorten it).
     interval = 1.0

@@ -14,9 +14,22 @@ from livetag import State, Tag, WebApp
 
 class Progress(Tag.App):
     statics = [Tag.title("livetag progress")]
+    # Scoped to the app (livetag.dom.css); system fonts, visible focus, WCAG AA contrast.
     styles = """
-        .track { width: 300px; height: 1.2em; border: 1px solid #888; border-radius: 4px }
-        .bar { height: 100%; background: #4a4; transition: width .05s linear }
+        & { max-width: 44rem; margin: 0 auto; padding: 2rem 1rem; background: #f3f4f6; color: #111827;
+            font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif }
+        h1 { margin: 0 0 1rem; color: #1e3a8a }
+        button { font: inherit; padding: .4rem 1rem; border: 1px solid #1d4ed8; border-radius: 8px;
+                 background: #1d4ed8; color: #fff; cursor: pointer }
+        button:hover { background: #1e40af }
+        button:disabled { border-color: #9ca3af; background: #9ca3af; color: #111827; cursor: default }
+        input { font: inherit; padding: .4rem .7rem; border: 1px solid #6b7280; border-radius: 8px }
+        a { color: #1d4ed8 }
+        :focus-visible { outline: 3px solid #2563eb; outline-offset: 2px }
+        .track { width: 20rem; max-width: 100%; height: 1.25rem; border: 1px solid #6b7280; border-radius: 999px;
+                 background: #fff; overflow: hidden }
+        .bar { height: 100%; background: #15803d; transition: width .05s linear }
+        .label { font-variant-numeric: tabular-nums }
     """
     #: Seconds of "work" per percent (a class attribute so that tests can shorten it).
     step = 0.03

@@ -43,9 +43,21 @@ class NotFound(Tag.section):
 
 class RouterApp(Tag.App):
     statics = [Tag.title("livetag router")]
+    # Scoped to the app (livetag.dom.css); system fonts, visible focus, WCAG AA contrast.
     styles = """
-        nav a, nav button { margin-right: .5em }
-        a.active { font-weight: bold }
+        & { max-width: 44rem; margin: 0 auto; padding: 2rem 1rem; background: #f3f4f6; color: #111827;
+            font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif }
+        h1 { margin: 0 0 1rem; color: #1e3a8a }
+        button { font: inherit; padding: .4rem 1rem; border: 1px solid #1d4ed8; border-radius: 8px;
+                 background: #1d4ed8; color: #fff; cursor: pointer }
+        button:hover { background: #1e40af }
+        button:disabled { border-color: #9ca3af; background: #9ca3af; color: #111827; cursor: default }
+        input { font: inherit; padding: .4rem .7rem; border: 1px solid #6b7280; border-radius: 8px }
+        a { color: #1d4ed8 }
+        :focus-visible { outline: 3px solid #2563eb; outline-offset: 2px }
+        nav { display: flex; align-items: center; gap: 1rem; padding-bottom: .75rem; border-bottom: 1px solid #d1d5db }
+        a.active { font-weight: 700; color: #111827; text-decoration: none }
+        .path { color: #4b5563; font-family: ui-monospace, monospace }
     """
 
     def init(self) -> None:

@@ -33,11 +33,24 @@ def make_people(count: int = 1000, seed: int = 42) -> list[dict[str, Any]]:
 
 class Table(Tag.App):
     statics = [Tag.title("livetag table")]
+    # Scoped to the app (livetag.dom.css); system fonts, visible focus, WCAG AA contrast.
     styles = """
-        table { border-collapse: collapse; font: 14px sans-serif }
-        th { cursor: pointer; user-select: none; text-align: left }
-        th, td { padding: 2px 10px; border-bottom: 1px solid #ddd }
-        th.sorted { background: #eef }
+        & { max-width: 44rem; margin: 0 auto; padding: 2rem 1rem; background: #f3f4f6; color: #111827;
+            font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif }
+        h1 { margin: 0 0 1rem; color: #1e3a8a }
+        button { font: inherit; padding: .4rem 1rem; border: 1px solid #1d4ed8; border-radius: 8px;
+                 background: #1d4ed8; color: #fff; cursor: pointer }
+        button:hover { background: #1e40af }
+        button:disabled { border-color: #9ca3af; background: #9ca3af; color: #111827; cursor: default }
+        input { font: inherit; padding: .4rem .7rem; border: 1px solid #6b7280; border-radius: 8px }
+        a { color: #1d4ed8 }
+        :focus-visible { outline: 3px solid #2563eb; outline-offset: 2px }
+        input.filter { width: 20rem; max-width: 100% }
+        .count { color: #4b5563 }
+        table { border-collapse: collapse; font-size: .9rem; background: #fff; font-variant-numeric: tabular-nums }
+        th { cursor: pointer; user-select: none; text-align: left; background: #e5e7eb }
+        th, td { padding: .3rem .75rem; border-bottom: 1px solid #d1d5db }
+        th.sorted { background: #1d4ed8; color: #fff }
     """
 
     def init(self, count: int = 1000) -> None:
