@@ -9,4 +9,5 @@ from .state import State, States
 from .tag import Tag
 from .tree import LiveTree
 
-__all__ = ["HTML", "Event", "Handler", "Link", "LiveTree", "PathRouter", "Router", "State", "States", "Tag", "prevent", "stop"]
+__all__ = ["HTML", "Event", "Handler", "Link", "LiveTree", "PathRouter", "Router", "State", "States", "Tag", "prevent",
+           "stop"]

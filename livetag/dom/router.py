@@ -276,7 +276,7 @@ class PathRouter(Tag.div):
         self._query: State = State(Query())
         self.page: Tag | None = None
         self.matched = False
-        self.base = mount_base()
+        self.mount_path = mount_base()
         location = request_location()
         self._location = location if location is not None else ("/", "")
         self[ROUTER_ATTRIBUTE] = "path"
@@ -292,7 +292,7 @@ class PathRouter(Tag.div):
     def href(self, path: str) -> str:
         """The URL of ``path`` (relative to the mount): ``"/sub/users/7"`` when mounted
         at ``/sub``."""
-        return self.base + (path if path.startswith("/") else "/" + path)
+        return self.mount_path + (path if path.startswith("/") else "/" + path)
 
     def add_route(self, pattern: str, page: PageFactory) -> PathRouter:
         self.routes.append((compile_route(pattern), page))
@@ -317,7 +317,7 @@ class PathRouter(Tag.div):
         """Show the page of ``path`` (relative to the mount) for a page load; ``True``
         when a route matched (``False``: the not-found page, HTTP 404)."""
         if base is not None:
-            self.base = base
+            self.mount_path = base
         if len(path) + len(query) > MAX_URL_CHARS:
             self._show("/", "", force=True, too_long=True)
         elif self._show(normalise_path(path), query):
@@ -326,16 +326,16 @@ class PathRouter(Tag.div):
 
     def _navigated(self, event: Event) -> None:
         value = event.value
-        if not isinstance(value, str) or not value.startswith("/") or len(value) > MAX_URL_CHARS + len(self.base):
+        if not isinstance(value, str) or not value.startswith("/") or len(value) > MAX_URL_CHARS + len(self.mount_path):
             log.warning("navigate event refused: expected a URL path of at most %d characters", MAX_URL_CHARS)
             return
         path, _, query = value.partition("#")[0].partition("?")
         path = normalise_path(path)
-        if self.base:
-            if path != self.base and not path.startswith(self.base + "/"):
+        if self.mount_path:
+            if path != self.mount_path and not path.startswith(self.mount_path + "/"):
                 log.warning("navigate event refused: the path is outside this app's mount")
                 return
-            path = path[len(self.base):] or "/"
+            path = path[len(self.mount_path):] or "/"
         if self._show(path, query):
             self._push()
 

@@ -7,7 +7,6 @@ import http.client
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from types import ModuleType
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest

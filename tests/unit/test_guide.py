@@ -136,3 +136,15 @@ def test_where_code_runs_plain_on_mount_uses_asyncio_and_on_loop_handlers_run() 
         client.advance(0.6)  # the task started by the plain on_mount ticked
         assert int(client.find("div").text) >= 2
         assert client.errors == []
+
+
+def test_path_router_snippet() -> None:
+    ns = snippet("Store")
+    with TestClient(ns["Store"]) as client:
+        assert client.text("h1") == "Catalog" and client.text("div > p") == "sorted by name"
+        client.event("[data-lt-router]", "navigate", "/?sort=price")
+        assert client.text("div > p") == "sorted by price"
+        client.click("nav button")
+        assert client.text("h1") == "Product 3"
+        client.event("[data-lt-router]", "navigate", "/nowhere")
+        assert client.text("h1") == "Nothing at /nowhere"

@@ -82,7 +82,7 @@ def test_forged_navigate_events_change_nothing(value: object) -> None:
 
 def test_a_navigate_event_outside_the_mount_is_refused() -> None:
     app = App()
-    app.router.base = "/sub"
+    app.router.mount_path = "/sub"
     client = TestClient(app)
     client.event("[data-lt-router]", "navigate", "/sub/users/7")
     assert client.text(".id") == "7"
