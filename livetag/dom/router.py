@@ -376,7 +376,9 @@ class PathRouter(Tag.div):
 class Link(Tag.a):
     """A link to a page of the app's path router: ``Link("Alice", "/users/7")`` is
     ``<a href="/users/7">`` (with the mount prefix: ``/sub/users/7``); clicked, it
-    navigates without reloading the page."""
+    navigates without reloading the page. The prefix comes from the request being
+    served (``Tag.request``); code without one (a thread of its own) writes
+    ``Tag.a(_href=router.href("/users/7"))``."""
 
     def init(self, content: Any, to: str) -> None:
         self["href"] = mount_base() + (to if to.startswith("/") else "/" + to)

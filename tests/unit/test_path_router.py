@@ -104,3 +104,13 @@ def test_a_huge_path_is_not_found_without_matching() -> None:
     app = App()
     assert app.router.open("/users/" + "7" * MAX_URL_CHARS) is False
     assert isinstance(app.router.page, Tag)
+
+
+def test_a_hostile_path_reaches_the_browser_as_a_json_string() -> None:
+    app = App()
+    client = TestClient(app)
+    client.event("[data-lt-router]", "navigate", '/"</script><script>alert(1)//\u2028x')
+    script = client.scripts[-1]
+    assert '"/\\"</script><script>alert(1)//' in script  # one JSON string literal, quotes escaped
+    assert client.find(".lt-not-found p").text.startswith('No page at /"</script>')  # text, escaped in HTML
+    assert "<script>alert" not in client.html
