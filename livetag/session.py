@@ -145,13 +145,19 @@ class Session:
             current_request.reset(token)
         if not isinstance(self.app, Tag):
             raise TypeError(f"expected the app factory to return a Tag, got {type(self.app).__name__}")
+        # Before the tree: an instance built earlier may hold changes (a pending call_js)
+        # that the tree reports as soon as it adopts it.
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        self._busy = False
         self.tree = LiveTree(self.app, on_change=self._changed)
         self.csrf_token = secrets.token_urlsafe(32)
         self.revision = 0
         self.last_active = time.monotonic()
         self._clients: OrderedDict[str, Client] = OrderedDict()
         self._lock = asyncio.Lock()
-        self._busy = False
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -162,10 +168,6 @@ class Session:
         #: the page fetches it over HTTP (a WebSocket cannot set cookies).
         self.pending_cookie: dict[str, Any] | None = None
         self.closed = False
-        try:
-            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            self._loop = None
 
     # -- clients ------------------------------------------------------------------------
 

@@ -103,6 +103,15 @@ async def test_join_sends_joined_first_and_rerenders_only_a_stale_page() -> None
     assert len(session.connected_clients) == 2 and c2.connected
 
 
+async def test_an_app_instance_with_a_pending_call_js_is_adopted() -> None:
+    app = App()
+    app.call_js("window.x = 1")  # a change the tree reports as soon as it adopts the app
+    session = Session(app)
+    sink = Sink()
+    join(session, sink, rev=session.revision + 1)
+    assert sink.messages[0]["t"] == "joined"
+
+
 async def test_join_with_a_wrong_token_is_rejected() -> None:
     session = Session(App)
     sink = Sink()
