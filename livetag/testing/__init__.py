@@ -204,8 +204,16 @@ class TestClient:
         return self
 
     def navigate(self, path: str) -> TestClient:
-        """Change the URL's hash to ``#path``: a ``hashchange`` (with ``newURL`` and
-        ``oldURL``, as the browser's ``HashChangeEvent``) for the page's routers."""
+        """Go to ``path`` as the browser would: for a page with a ``PathRouter``
+        (``[data-lt-router]``), a link click's ``navigate`` event with ``path`` (a URL path
+        with an optional ``?query``, under the app's mount); for hash routers, the URL's hash
+        becomes ``#path`` and they get a ``hashchange`` (with ``newURL`` and ``oldURL``, as
+        the browser's ``HashChangeEvent``)."""
+        path_routers = self.page.body.select("[data-lt-router]")
+        for node in path_routers:
+            self._send(node, "navigate", {"value": path})
+        if path_routers:
+            return self
         old_url, self.url = self.url, self.url.split("#", 1)[0] + "#" + path
         body = self.page.body
         for node in [body, *body.select("[data-lt]")]:  # the app may be the <body> itself

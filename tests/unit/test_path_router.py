@@ -69,6 +69,14 @@ def test_navigate_events_show_pages_and_dot_segments_stay_in_the_app() -> None:
     assert client.text(".id") == "8"
 
 
+def test_the_test_client_navigates_a_path_router() -> None:
+    client = TestClient(App())
+    client.navigate("/users/9?tag=a&tag=b")
+    assert client.text(".id") == "9" and client.text(".tags") == "a,b"
+    client.navigate("/")
+    assert client.exists(".home")
+
+
 @pytest.mark.parametrize("value", [None, 7, "", "users/7", "/" + "a" * (MAX_URL_CHARS + 10),
                                    {"value": "/users/9"}])
 def test_forged_navigate_events_change_nothing(value: object) -> None:
