@@ -43,6 +43,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("livetag.errors", 0),
     ("livetag.version", 0),
     ("livetag.lifecycle", 0),
+    ("livetag.tracebacks", 0),
     ("livetag.protocol.patch", 0),
     ("livetag.dom", 1),
     ("livetag.protocol", 2),
