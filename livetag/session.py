@@ -370,7 +370,8 @@ class Session:
             return
         exc = task.exception()  # retrieves it: asyncio does not log it a second time
         if exc is not None:
-            self._report_failure(self.connected_clients, f"background task {task.get_name()!r}", exc)
+            name = getattr(task.get_coro(), "__qualname__", None) or task.get_name()
+            self._report_failure(self.connected_clients, f"background task {name}", exc)
 
     def _report_render_failure(self, what: str, exc: BaseException, clients: list[Client]) -> None:
         """A reactive source raised ``exc`` while rendering: the page keeps its last
