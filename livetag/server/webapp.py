@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import traceback
 import weakref
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -30,7 +29,6 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from ..dom import tag as tag_module
-from ..dom.html import escape_text
 from ..dom.tag import Tag
 from ..errors import OriginNotAllowed, RateLimited, SessionExpired, TooManySessions
 from ..execution import to_thread
@@ -39,6 +37,7 @@ from ..protocol.server_messages import Bye, ByeCode
 from ..session import AppSource, Session
 from .assets import CLIENT_FILES, CLIENT_SCRIPT_HASH, client_file_response
 from .cookies import OptionalSessionMiddleware, session_cookie_name
+from .errorpage import app_error_page
 from .hosts import AllowedHosts, HostCheck, default_hosts, hosts_for_bind
 from .http import HttpTransport
 from .limits import AddressBudget, Limits, TokenBucket, client_address
@@ -265,10 +264,10 @@ class WebApp:
                 log.warning("%s", exc)
                 return HTMLResponse("<!DOCTYPE html><title>Busy</title><p>The server is full; please retry.</p>",
                                     status_code=http_status_for(exc), headers={"Retry-After": "30"})
-            except Exception:
+            except Exception as exc:
                 error_id = secrets.token_hex(4)
                 log.exception("creating the app failed (error id %s)", error_id)
-                return self._error_page(error_id)
+                return app_error_page(exc, error_id, debug=self.debug)
         base = self.base_path(request)
         html = render_page(session, base=base, script_url=f"{base}/_lt/livetag.js?v={CLIENT_SCRIPT_HASH}",
                            debug=self.debug, parano_key=self.codec(session).key_b64)
@@ -279,16 +278,6 @@ class WebApp:
             response.set_cookie(name, new_id, path=base or "/", httponly=True, samesite="lax",
                                 secure=request.url.scheme == "https")
         return response
-
-    def _error_page(self, error_id: str) -> Response:
-        """The 500 page of an app whose ``init`` raised: the escaped traceback with
-        ``debug``, else only an error id that matches the server log line."""
-        if self.debug:
-            body = f"<!DOCTYPE html><title>Error</title><pre>{escape_text(traceback.format_exc())}</pre>"
-        else:
-            body = ("<!DOCTYPE html><title>Error</title><p>The application failed to start "
-                    f"(error id {error_id}).</p>")
-        return HTMLResponse(body, status_code=500)
 
     async def _script(self, request: Request) -> Response:
         # gzip when accepted; see livetag.server.assets

@@ -10,7 +10,7 @@
 //   patch.js       patch operations applied to the DOM, morphing
 //   forms.js       live values of form controls
 //   events.js      DOM events -> livetag events
-//   status.js      busy cursor, connection status, error overlay
+//   status.js      busy bar, connection banner, error overlay
 import { codec } from "./codec.js";
 import { Connection } from "./connection.js";
 import { eventData, DomEvents } from "./events.js";
