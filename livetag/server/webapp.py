@@ -55,9 +55,10 @@ class WebApp:
     """Host ``app`` (a ``Tag`` subclass: one private instance per browser session; or an
     instance: shared by everyone) behind ``.app``, an ASGI application (Starlette).
 
-    ``debug=True`` shows escaped tracebacks of failing handlers in the page; with
-    ``debug=False`` the page gets a generic message and an error id that matches the
-    server log line. ``allowed_hosts`` lists the host names the app answers to (see
+    ``debug=True`` shows escaped tracebacks of failing user code in the page (the app's
+    frames first); with ``debug=False`` the page gets a generic message and an error id
+    that matches the server log line. Not given (``None``): off, except that ``.run()``
+    on a loopback host, ``livetag run`` on one and ``ChromeApp`` turn it on (development). ``allowed_hosts`` lists the host names the app answers to (see
     ``livetag.server.hosts``: ``"example.com"``, ``"*.example.com"``, ``"*"``); any other
     ``Host`` gets HTTP 400 on every request and WebSocket handshake. Default:
     ``$LIVETAG_ALLOWED_HOSTS`` (comma-separated), else the loopback names (``localhost``,
@@ -77,7 +78,7 @@ class WebApp:
     add ``lifespan=webapp.lifespan`` to the host so that shutdown runs ``on_destroy``.
     """
 
-    def __init__(self, app: AppSource, *, debug: bool = False, allowed_origins: tuple[str, ...] = (),
+    def __init__(self, app: AppSource, *, debug: bool | None = None, allowed_origins: tuple[str, ...] = (),
                  allowed_hosts: Iterable[str] | None = None,
                  session_secret: str | None = None, parano: bool = False,
                  max_message_bytes: int = Limits.max_message_bytes,
@@ -88,7 +89,9 @@ class WebApp:
                  new_sessions_per_second: float = Limits.new_sessions_per_second,
                  new_session_burst: int = Limits.new_session_burst,
                  trusted_proxies: Iterable[str] | None = None) -> None:
-        self.debug = debug
+        self.debug = bool(debug)
+        #: ``debug`` was not given: a development runner may turn it on (``set_debug``).
+        self.debug_default = debug is None
         self.parano = parano
         self.http_only = http_only
         self.allowed_origins = frozenset(o.rstrip("/").lower() for o in allowed_origins)
@@ -98,7 +101,7 @@ class WebApp:
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates,
                              max_sessions, session_timeout, max_queued_bytes, join_grace, new_sessions_per_second,
                              new_session_burst)
-        self._registry = SessionRegistry(app, debug=debug, max_sessions=max_sessions, join_grace=join_grace)
+        self._registry = SessionRegistry(app, debug=self.debug, max_sessions=max_sessions, join_grace=join_grace)
         self.new_sessions = AddressBudget(new_sessions_per_second, new_session_burst)
         self.http = HttpTransport(registry=self.registry, limits=self.limits, cookie_name=self.cookie_name,
                                   origin_allowed=self.origin_allowed, codec=self.codec, bucket=self.bucket)
@@ -278,6 +281,11 @@ class WebApp:
             response.set_cookie(name, new_id, path=base or "/", httponly=True, samesite="lax",
                                 secure=request.url.scheme == "https")
         return response
+
+    def set_debug(self, on: bool) -> None:
+        """Turn debug on or off for the sessions created from now on."""
+        self.debug = on
+        self.registry.debug = on
 
     async def _script(self, request: Request) -> Response:
         # gzip when accepted; see livetag.server.assets
