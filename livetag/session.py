@@ -541,7 +541,7 @@ def watch_tasks(loop: asyncio.AbstractEventLoop) -> None:
         return task
 
     factory.livetag_watch = True  # type: ignore[attr-defined]
-    loop.set_task_factory(factory)  # type: ignore[arg-type]
+    loop.set_task_factory(factory)
 
 
 def _check_later(session: Session, task: asyncio.Task[Any]) -> None:

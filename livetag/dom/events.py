@@ -14,7 +14,7 @@ import re
 import reprlib
 import sys
 from collections.abc import Callable
-from types import FunctionType, MethodType
+from types import FrameType, FunctionType, MethodType
 from typing import Any
 
 from ..tracebacks import is_app_frame
@@ -213,7 +213,7 @@ def _plainly_callable(func: Any) -> bool:
 def caller_source() -> str | None:
     """The source of the statement in the app's code that led here (the innermost frame
     outside livetag and libraries), its lines joined; ``None`` when unknown."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and not is_app_frame(frame.f_code.co_filename):
         frame = frame.f_back
     if frame is None:

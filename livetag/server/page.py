@@ -6,7 +6,6 @@ from ..dom.html import escape_attr, escape_text
 from ..dom.statics import title_of
 from ..session import Session
 
-
 #: livetag's own elements (livetag/client/src/status.js): the busy bar, the connection
 #: banner and the error overlay. Restyle them with these CSS variables (on ``:root``):
 #: ``--lt-busy-color``, ``--lt-busy-height``, ``--lt-banner-bg``, ``--lt-banner-color``,

@@ -58,7 +58,8 @@ class WebApp:
     ``debug=True`` shows escaped tracebacks of failing user code in the page (the app's
     frames first); with ``debug=False`` the page gets a generic message and an error id
     that matches the server log line. Not given (``None``): off, except that ``.run()``
-    on a loopback host, ``livetag run`` on one and ``ChromeApp`` turn it on (development). ``allowed_hosts`` lists the host names the app answers to (see
+    on a loopback host, ``livetag run`` on one and ``ChromeApp`` turn it on (development).
+    ``allowed_hosts`` lists the host names the app answers to (see
     ``livetag.server.hosts``: ``"example.com"``, ``"*.example.com"``, ``"*"``); any other
     ``Host`` gets HTTP 400 on every request and WebSocket handshake. Default:
     ``$LIVETAG_ALLOWED_HOSTS`` (comma-separated), else the loopback names (``localhost``,

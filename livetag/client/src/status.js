@@ -86,7 +86,7 @@ export function setBusy(busy, pending = busy ? 1 : 0) {
 }
 
 // `m`: an "err" message ({msg, eid?, trace?}) or any {msg}. Always as text, never markup:
-// the newest first in the overlay, which a click on its button (or Escape) dismisses.
+// the newest first in the overlay, which a click on its button dismisses.
 export function showError(m) {
   let el = document.getElementById(ERROR_ID);
   if (!el) {
@@ -106,7 +106,6 @@ export function showError(m) {
     close.onclick = () => el.remove();
     head.append(title, close);
     el.appendChild(head);
-    el.addEventListener("keydown", (e) => { if (e.key === "Escape") el.remove(); });
     document.body.appendChild(el);
   }
   const id = m.eid ? ` (error id ${m.eid})` : "";
