@@ -206,7 +206,8 @@ class Session:
             self._clients.move_to_end(client.cid)
         sink(self._joined(client, msg.revision).encode())
         client.connect(sink, on_bye)
-        unreported, self._unreported = self._unreported, []
+        with self.tree.lock:  # what failed in the page's render (load, or the join's)
+            unreported, self._unreported = self._unreported + self.tree.take_failures(), []
         for what, exc in unreported:
             self._report_render_failure(what, exc, [client])
         self._forget_old_clients()
@@ -249,6 +250,10 @@ class Session:
         self.flush()
         if client.sink is not None:
             client.sink(self._joined(client, None).encode())
+            with self.tree.lock:
+                failures = self.tree.take_failures()
+            for what, exc in failures:
+                self._report_render_failure(what, exc, [client])
 
     def full_render(self) -> list[PatchOp]:
         with self.tree.lock:

@@ -260,17 +260,19 @@ class Form(Tag.App):
         self.count.text = f"{self.clicks}/{self.inputs}"
 
 
-def cut(page: Page) -> None:
-    """The network goes away: the socket drops and every new one fails."""
-    page.evaluate("window.__ltBlock = true; window.__ltSockets.forEach(ws => ws.close())")
+def cut(context: Any, page: Page) -> None:
+    """The network goes away: the browser is offline (new connections fail) and the open
+    socket drops (Chromium's offline mode leaves established WebSockets open)."""
+    context.set_offline(True)
+    page.evaluate("window.__ltSockets.forEach(ws => ws.close())")
     page.wait_for_function("!livetag.connected")
 
 
 def test_the_offline_banner_and_actions_made_offline_applied_once_after_reconnect(
-        live_server: Serve, tab: Callable[[str], Page]) -> None:
+        live_server: Serve, tab: Callable[[str], Page], context: Any) -> None:
     with live_server(WebApp(Form).app) as server:
         page = tab(server.url + "/")
-        cut(page)
+        cut(context, page)
         banner = page.locator("#lt-status")
         expect(banner).to_be_visible()
         expect(banner).to_have_attribute("role", "status")
@@ -280,7 +282,7 @@ def test_the_offline_banner_and_actions_made_offline_applied_once_after_reconnec
         page.click(".inc")
         expect(banner).to_contain_text("5 actions will be sent when it is back")
         assert page.locator(".count").text_content() == "0/0"
-        page.evaluate("window.__ltBlock = false")
+        context.set_offline(False)
         expect(page.locator(".count")).to_have_text("2/3", timeout=15_000)
         expect(page.locator(".seen")).to_have_text("abc")
         expect(banner).to_have_count(0)

@@ -273,6 +273,24 @@ async def test_a_reactive_child_failure_names_the_exception_and_puts_the_app_fra
     assert err["trace"].splitlines()[3].endswith("in _fails")
 
 
+@pytest.mark.parametrize("how", ["join", "resync"])
+async def test_a_reactive_failure_in_the_render_a_join_or_resync_sends_is_reported_to_that_page(how: str) -> None:
+    class Reactive(Tag.App):
+        def init(self) -> None:
+            self.add(Tag.div(lambda: _fails()))
+
+    session = Session(Reactive, debug=False)
+    sink = Sink()
+    if how == "join":
+        join(session, sink, rev=99)  # a page at another revision: it gets everything
+    else:
+        client = join(session, sink)  # up to date: nothing rendered yet
+        assert sink.of("err") == []
+        session.resync(client)  # the page lost track: the first render of the slot
+    (err,) = sink.of("err")
+    assert err["code"] == "render_error" and err["msg"] == "an internal error occurred"
+
+
 def test_a_bound_handler_checked_when_bound_through_the_session() -> None:
     session = Session(Ticker)
     sink = Sink()
