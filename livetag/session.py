@@ -317,9 +317,10 @@ class Session:
         except Exception as exc:
             self._report_failure([client], what, exc)
         else:
-            if result is not None and self.debug:
-                # htag ignores it too; a value returned is most often a mistake
-                # (``return self.render()``), so development says so, once per event.
+            if result is not None and self.debug and getattr(handler.func, "__name__", "") != "<lambda>":
+                # htag ignores it too; a value a def returns is most often a mistake
+                # (``return self.render()``), so development says so. A lambda returns
+                # its expression's value whether meant or not (``lambda: s.set(1)``).
                 log.warning("session %s: the %s returned %s, which is ignored (a handler changes the "
                             "tree; to send updates along the way, make it a generator and yield)",
                             self.log_id, what, type(result).__name__)

@@ -231,6 +231,11 @@ async def test_a_value_returned_by_a_handler_is_ignored_with_a_warning_in_debug(
     assert app.out.text == "fine" and sink.of("err") == []
     warned = [r for r in caplog.records if "returned int, which is ignored" in r.getMessage()]
     assert len(warned) == (1 if debug else 0)
+    caplog.clear()
+    bind(session, sink, app.ok, lambda: app.fine())  # a lambda's value is incidental: no warning
+    with caplog.at_level(logging.WARNING, "livetag.session"):
+        await session.dispatch(client, ev(2, app.ok))
+    assert "ignored" not in caplog.text and sink.messages[-1]["ack"] == 2
 
 
 async def test_a_failing_hook_is_reported_to_every_page_of_the_session() -> None:
