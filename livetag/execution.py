@@ -134,10 +134,11 @@ def explain_missing_loop(exc: BaseException, func: Callable[..., Any]) -> BaseEx
     return error
 
 
-async def run_user_code(func: Callable[..., Any], args: tuple[Any, ...], step: Callable[[], None]) -> None:
+async def run_user_code(func: Callable[..., Any], args: tuple[Any, ...], step: Callable[[], None]) -> Any:
     """Run ``func(*args)`` where the rule above places it, in whatever form it has: plain,
     coroutine, generator or async generator function; ``step()`` runs after each
-    ``yield`` (the session sends an update). Exceptions propagate, asyncio's "no running
+    ``yield`` (the session sends an update). Returns what a plain or ``async`` function
+    returned (``None`` for a generator). Exceptions propagate, asyncio's "no running
     event loop" from a worker thread as ``AsyncioOutsideLoop``."""
     on_loop = runs_on_loop(func)
     result = func(*args) if on_loop else await _in_thread(func, func, *args)
@@ -149,6 +150,9 @@ async def run_user_code(func: Callable[..., Any], args: tuple[Any, ...], step: C
     elif inspect.isasyncgen(result):
         async for _ in result:
             step()
+    else:
+        return result
+    return None
 
 
 def to_thread(func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:

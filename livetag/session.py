@@ -24,13 +24,13 @@ A client's life cycle (``ClientState``)::
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import hmac
 import inspect
 import logging
 import secrets
 import time
-import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +48,7 @@ from .lifecycle import Transitions
 from .protocol import PROTOCOL_VERSION, EventMessage, Join
 from .protocol.patch import Morph, PatchOp
 from .protocol.server_messages import Bye, ByeCode, Error, ErrorCode, Joined, encode_ack, encode_extras, encode_update
+from .tracebacks import format_user_trace
 
 log = logging.getLogger("livetag.session")
 
@@ -60,6 +61,10 @@ AppSource = type[Tag] | Tag | Callable[[], Tag]
 MAX_CLIENTS = 32
 #: Minimum seconds between two updates caused by background changes.
 BACKGROUND_THROTTLE = 0.05
+
+#: The session whose user code is running: asyncio tasks that code creates inherit it,
+#: so that one failing with nobody awaiting it is reported to that session's pages.
+running_session: contextvars.ContextVar[Session | None] = contextvars.ContextVar("livetag_session", default=None)
 
 
 class ClientState(enum.Enum):
@@ -163,7 +168,7 @@ class Session:
         self._tasks: set[asyncio.Task[None]] = set()
         self._request: Any = None  # the request lifecycle hooks see: the last join's
         self._statics: dict[str, int] = {}  # static html -> revision that first carried it
-        self._unreported: list[tuple[str, str]] = []  # render failures of a page load
+        self._unreported: list[tuple[str, BaseException]] = []  # render failures of a page load
         #: The cookie session (``request.session``) as a WebSocket handler left it, until
         #: the page fetches it over HTTP (a WebSocket cannot set cookies).
         self.pending_cookie: dict[str, Any] | None = None
@@ -203,9 +208,10 @@ class Session:
             self._clients.move_to_end(client.cid)
         sink(self._joined(client, msg.revision).encode())
         client.connect(sink, on_bye)
-        unreported, self._unreported = self._unreported, []
-        for what, trace in unreported:
-            self._report_render_failure(what, trace, [client])
+        with self.tree.lock:  # what failed in the page's render (load, or the join's)
+            unreported, self._unreported = self._unreported + self.tree.take_failures(), []
+        for what, exc in unreported:
+            self._report_render_failure(what, exc, [client])
         self._forget_old_clients()
         self.last_active = time.monotonic()
         self._run_lifecycle()  # mount work waits for a connected client
@@ -246,6 +252,10 @@ class Session:
         self.flush()
         if client.sink is not None:
             client.sink(self._joined(client, None).encode())
+            with self.tree.lock:
+                failures = self.tree.take_failures()
+            for what, exc in failures:
+                self._report_render_failure(what, exc, [client])
 
     def full_render(self) -> list[PatchOp]:
         with self.tree.lock:
@@ -303,10 +313,19 @@ class Session:
             return
         event = Event(target, msg.name, msg.data)
         started = time.perf_counter()
+        what = f"handler of {msg.name!r} on <{target.tag_name}>"
         try:
-            await self.run_callback(handler.func, (event,) if handler.accepts_event else (), request)
-        except Exception:
-            self._report_failure(client, f"handler of {msg.name!r} on <{target.tag_name}>")
+            result = await self.run_callback(handler.func, (event,) if handler.accepts_event else (), request)
+        except Exception as exc:
+            self._report_failure([client], what, exc)
+        else:
+            if result is not None and self.debug and getattr(handler.func, "__name__", "") != "<lambda>":
+                # htag ignores it too; a value a def returns is most often a mistake
+                # (``return self.render()``), so development says so. A lambda returns
+                # its expression's value whether meant or not (``lambda: s.set(1)``).
+                log.warning("session %s: the %s returned %s, which is ignored (a handler changes the "
+                            "tree; to send updates along the way, make it a generator and yield)",
+                            self.log_id, what, type(result).__name__)
         finally:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("session %s: %s on %s took %.1f ms", self.log_id, msg.name, target.id,
@@ -323,33 +342,57 @@ class Session:
             raise ForbiddenEvent(f"expected an enabled element, got disabled <{target.tag_name}> #{target.id}")
         return target, handler
 
-    async def run_callback(self, func: Callable[..., Any], args: tuple[Any, ...], request: Any = None) -> None:
+    async def run_callback(self, func: Callable[..., Any], args: tuple[Any, ...], request: Any = None) -> Any:
         """Run user code (see ``livetag.execution.run_user_code``) with ``request`` as
-        ``Tag.request``; an update is sent after each ``yield``. Exceptions propagate."""
+        ``Tag.request``; an update is sent after each ``yield``. Returns what a plain or
+        ``async`` function returned. Exceptions propagate."""
+        if self._loop is not None:
+            watch_tasks(self._loop)
         token = current_request.set(request)
+        session_token = running_session.set(self)
         try:
-            await run_user_code(func, args, self.flush)
+            return await run_user_code(func, args, self.flush)
         finally:
+            running_session.reset(session_token)
             current_request.reset(token)
 
-    def _report_failure(self, client: Client | None, what: str) -> None:
+    def _report_failure(self, clients: list[Client], what: str, exc: BaseException) -> None:
+        """User code raised ``exc``: the log gets the traceback and an error id; each of
+        ``clients`` an ``err`` (with the app's frames first when ``debug``, else only the
+        id). The session carries on."""
         error_id = secrets.token_hex(4)
-        log.exception("session %s: %s raised (error id %s)", self.log_id, what, error_id)
-        if client is None:
-            return
-        if self.debug:
-            self._send_error(client, ErrorCode.HANDLER_ERROR, f"{what} raised", error_id, traceback.format_exc())
-        else:
-            self._send_error(client, ErrorCode.HANDLER_ERROR, "an internal error occurred", error_id)
-
-    def _report_render_failure(self, what: str, trace: str, clients: list[Client]) -> None:
-        """A reactive source raised while rendering: the page keeps its last content; the
-        log gets the traceback, ``clients`` an ``err`` (with it when ``debug``)."""
-        error_id = secrets.token_hex(4)
-        log.error("session %s: %s raised (error id %s)\n%s", self.log_id, what, error_id, trace.rstrip())
+        log.error("session %s: %s raised (error id %s)", self.log_id, what, error_id,
+                  exc_info=(type(exc), exc, exc.__traceback__))
+        trace = format_user_trace(exc) if self.debug else None
         for client in clients:
             if self.debug:
-                self._send_error(client, ErrorCode.RENDER_ERROR, f"{what} raised", error_id, trace)
+                self._send_error(client, ErrorCode.HANDLER_ERROR, f"{what} raised {type(exc).__name__}: {exc}",
+                                 error_id, trace)
+            else:
+                self._send_error(client, ErrorCode.HANDLER_ERROR, "an internal error occurred", error_id)
+
+    def background_failed(self, task: asyncio.Task[Any]) -> None:
+        """``task``, created by this session's user code, ended with an exception nobody
+        retrieved (awaited, gathered): report it like a failing handler, to every page."""
+        if self.closed or task.cancelled():
+            return
+        exc = task.exception()  # retrieves it: asyncio does not log it a second time
+        if exc is not None:
+            name = getattr(task.get_coro(), "__qualname__", None) or task.get_name()
+            self._report_failure(self.connected_clients, f"background task {name}", exc)
+
+    def _report_render_failure(self, what: str, exc: BaseException, clients: list[Client]) -> None:
+        """A reactive source raised ``exc`` while rendering: the page keeps its last
+        content; the log gets the traceback, ``clients`` an ``err`` (with the app's frames
+        first when ``debug``)."""
+        error_id = secrets.token_hex(4)
+        log.error("session %s: %s raised (error id %s)", self.log_id, what, error_id,
+                  exc_info=(type(exc), exc, exc.__traceback__))
+        trace = format_user_trace(exc) if self.debug else None
+        for client in clients:
+            if self.debug:
+                self._send_error(client, ErrorCode.RENDER_ERROR, f"{what} raised {type(exc).__name__}: {exc}",
+                                 error_id, trace)
             else:
                 self._send_error(client, ErrorCode.RENDER_ERROR, "an internal error occurred", error_id)
 
@@ -388,8 +431,8 @@ class Session:
                     client.sink(encode_update(self.revision, client.last_seq, patch, extras))
         elif ack_to is not None and ack_to.sink is not None:
             ack_to.sink(encode_ack(ack_to.last_seq))
-        for what, trace in failures:
-            self._report_render_failure(what, trace, self.connected_clients)
+        for what, exc in failures:
+            self._report_render_failure(what, exc, self.connected_clients)
         self._run_lifecycle()
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -420,8 +463,8 @@ class Session:
             await self.run_callback(func, (), self._request)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            self._report_failure(self.connected_clients[0] if self.connected_clients else None, what)
+        except Exception as exc:
+            self._report_failure(self.connected_clients, what, exc)
             self.flush()
 
     def reload(self) -> None:
@@ -481,9 +524,41 @@ class Session:
                     self._loop.create_task(result)  # type: ignore[arg-type]
                 elif inspect.iscoroutine(result):
                     result.close()
-            except Exception:
-                self._report_failure(None, f"on_destroy of {tag!r}")
+            except Exception as exc:
+                self._report_failure([], f"on_destroy of {tag!r}", exc)
         bye = Bye(code, message)
         for client in self._clients.values():
             client.end(bye)
         self._clients.clear()
+
+
+def watch_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Make ``loop`` report the asyncio tasks that user code of a session creates and that
+    fail with nobody retrieving the exception (``Session.background_failed``). Installs
+    a task factory wrapping the loop's own (once per loop; any factory set before is kept)."""
+    previous = loop.get_task_factory()
+    if getattr(previous, "livetag_watch", False):
+        return
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        task: asyncio.Future[Any] = (previous(loop, coro, **kwargs) if previous is not None
+                                     else asyncio.Task(coro, loop=loop, **kwargs))
+        session = running_session.get()
+        if session is not None and isinstance(task, asyncio.Task):
+            task.add_done_callback(lambda t: _check_later(session, t))
+        return task
+
+    factory.livetag_watch = True  # type: ignore[attr-defined]
+    loop.set_task_factory(factory)
+
+
+def _check_later(session: Session, task: asyncio.Task[Any]) -> None:
+    # Whoever awaits the task is woken by a done callback registered after this one:
+    # look one turn later, once it had the chance to retrieve the exception.
+    task.get_loop().call_soon(_check, session, task)
+
+
+def _check(session: Session, task: asyncio.Task[Any]) -> None:
+    # asyncio's own "exception was never retrieved" flag; absent: assume retrieved.
+    if not task.cancelled() and getattr(task, "_log_traceback", False):
+        session.background_failed(task)

@@ -9,10 +9,15 @@ sends the UI state reached so far to the browser).
 from __future__ import annotations
 
 import inspect
+import linecache
+import re
 import reprlib
+import sys
 from collections.abc import Callable
+from types import FrameType, FunctionType, MethodType
 from typing import Any
 
+from ..tracebacks import is_app_frame
 from .node import Node
 
 
@@ -159,6 +164,81 @@ def accepts_argument(func: Callable[..., Any]) -> bool:
     except (TypeError, ValueError):  # builtins without a signature
         return True
     return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params)
+
+
+def check_handler(event: str, func: Callable[..., Any]) -> None:
+    """Raise ``TypeError`` when ``func`` cannot be a handler of ``event``: a handler is
+    called with the ``Event`` when it takes a positional argument, else with nothing
+    (htag's rule), so it must accept one of those two calls. Default values, ``*args``
+    and ``**kwargs`` are fine; two required positional parameters, or a required
+    keyword-only one, are not."""
+    if _plainly_callable(func):
+        return
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # builtins without a signature: trust them
+        return
+    for args in ((None,), ()):
+        try:
+            signature.bind(*args)
+        except TypeError:
+            continue
+        return
+    name = getattr(func, "__qualname__", None) or type(func).__name__
+    signature = signature.replace(  # the parameters are what matters here, not their types
+        parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+        return_annotation=signature.empty)
+    raise TypeError(
+        f"expected a handler for on{event} callable with the event or with no argument, "
+        f"got {name}{signature}: give its other parameters default values, "
+        f"or bind them first (functools.partial, a lambda)"
+    )
+
+
+def _plainly_callable(func: Any) -> bool:
+    """The common case without ``inspect.signature`` (tags with handlers are built in
+    loops): a function or bound method callable with one positional argument or none."""
+    bound = 0
+    if type(func) is MethodType:
+        func, bound = func.__func__, 1
+    if type(func) is not FunctionType:
+        return False
+    code = func.__code__
+    positional = code.co_argcount - bound
+    required = positional - len(func.__defaults__ or ())
+    keyword_required = code.co_kwonlyargcount - len(func.__kwdefaults__ or ())
+    return positional >= 0 and keyword_required <= 0 and required <= 1
+
+
+def caller_source() -> str | None:
+    """The source of the statement in the app's code that led here (the innermost frame
+    outside livetag and libraries), its lines joined; ``None`` when unknown."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and not is_app_frame(frame.f_code.co_filename):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    code = frame.f_code
+    start = end = frame.f_lineno
+    positions = list(code.co_positions())
+    index = frame.f_lasti // 2
+    if 0 <= index < len(positions):
+        start = positions[index][0] or start
+        end = positions[index][1] or end
+    lines = [linecache.getline(code.co_filename, n) for n in range(start or 0, (end or 0) + 1)]
+    return " ".join(line.strip() for line in lines) or None
+
+
+def misused_handler(event: str, value: Any, source_line: str | None) -> TypeError:
+    """The error for a non-callable ``value`` given as the handler of ``event``; when
+    ``source_line`` (the caller's line) shows ``_on<event>=f()``, it names the fix."""
+    got = "None" if value is None else f"{type(value).__name__} {reprlib.repr(value)}"
+    hint = "pass the function itself, not the result of calling it"
+    if source_line:
+        match = re.search(rf"_?on{re.escape(event)}['\"]?\]?\s*=\s*([A-Za-z_][\w.]*)\(\s*\)", source_line)
+        if match:
+            hint = f"pass {match.group(1)}, not {match.group(1)}()"
+    return TypeError(f"expected a callable for on{event}, got {got}: {hint}")
 
 
 def prevent(func: Callable[..., Any]) -> Handler:

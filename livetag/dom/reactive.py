@@ -16,7 +16,6 @@ whose explicit key matches an old item but renders differently ``["o", id, html]
 from __future__ import annotations
 
 import re
-import traceback
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -63,12 +62,12 @@ class Slot:
         tree = self.owner._tree
         try:
             value = source()
-        except Exception:
+        except Exception as exc:
             if tree is None:
                 raise  # a plain render: the caller sees the error
             # In a live tree the page keeps what it shows and the session reports the
             # error; the states read before it stay subscribed, so a fix retries.
-            tree.slot_failed(self, traceback.format_exc())
+            tree.slot_failed(self, exc)
             value = FAILED
         finally:
             tracking.slot = previous

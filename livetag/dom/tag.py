@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, cast
 from ..errors import TreeError
 from .building import builders
 from .css import scope_class
-from .events import Handler, as_handler
+from .events import Handler, as_handler, caller_source, check_handler, misused_handler
 from .node import Node, Recorder
 from .reactive import AttrSlot, ChildSlot
 from .render import (
@@ -183,6 +183,9 @@ class Tag(Node, metaclass=_TagFactory):
         names, var_kw = self._init_signature()
         for key, value in kwargs.items():
             if key.startswith("_"):
+                if key.startswith("_on") and not callable(value) and not isinstance(value, str):
+                    # _onclick=self.go() (called, not passed) would bind nothing, silently.
+                    raise misused_handler(key[3:], value, caller_source())
                 self[attr_name(key)] = value
                 continue
             accepted = var_kw or key in names
@@ -457,6 +460,12 @@ class Tag(Node, metaclass=_TagFactory):
         if name.startswith("on") and callable(value):
             self.set_handler(name[2:], value)
             return
+        if name.startswith("on") and value is None and self._attrs.get(name) is None:
+            if self._handlers and name[2:] in self._handlers:
+                self.set_handler(name[2:], None)  # tag["onclick"] = None unbinds
+                return
+            # tag["onclick"] = self.go(): called, not passed; it would bind nothing.
+            raise misused_handler(name[2:], value, caller_source())
         if name == "id" and value != self._attrs.get("id"):
             self._change_id(value)
             return
@@ -524,6 +533,7 @@ class Tag(Node, metaclass=_TagFactory):
             if handlers is None:
                 handlers = self._handlers = {}
             new = as_handler(handler)
+            check_handler(event, new.func)
             old = handlers.get(event)
             handlers[event] = new
             if old is not None and old.flags == new.flags:

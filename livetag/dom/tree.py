@@ -55,7 +55,7 @@ class LiveTree:
         self._unmounted: list[Tag] = []
         self._pending = False
         self.throttle: float | None = None
-        self.failures: list[tuple[str, str]] = []
+        self.failures: list[tuple[str, BaseException]] = []
         #: True while ``collect`` renders: only then may a render re-evaluate reactive
         #: children (see ``ChildSlot.current``).
         self.collecting = False
@@ -228,14 +228,14 @@ class LiveTree:
             throttle, self.throttle = self.throttle, None
             return throttle
 
-    def slot_failed(self, slot: Slot, trace: str) -> None:
-        """A reactive source raised while evaluating: ``trace`` is its formatted traceback.
-        The owner reports it (``take_failures``)."""
+    def slot_failed(self, slot: Slot, exc: BaseException) -> None:
+        """A reactive source raised ``exc`` while evaluating. The owner reports it
+        (``take_failures``)."""
         what = "reactive attribute" if isinstance(slot, AttrSlot) else "reactive child"
-        self.failures.append((f"{what} of {slot.owner!r}", trace))
+        self.failures.append((f"{what} of {slot.owner!r}", exc))
 
-    def take_failures(self) -> list[tuple[str, str]]:
-        """``(what failed, traceback)`` of the reactive sources that raised since the last call."""
+    def take_failures(self) -> list[tuple[str, BaseException]]:
+        """``(what failed, the exception)`` of the reactive sources that raised since the last call."""
         failures, self.failures = self.failures, []
         return failures
 

@@ -22,7 +22,10 @@ from ..server.processes.appref import in_helper_process
 from ..server.webapp import WebApp as _WebApp
 from .serve import serve
 
-__all__ = ["Runner", "WebApp"]
+__all__ = ["LOOPBACK", "Runner", "WebApp"]
+
+#: Hosts served to this machine only: running there is developing (``debug`` by default).
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class WebApp(_WebApp):
@@ -30,10 +33,13 @@ class WebApp(_WebApp):
 
     def run(self, host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, **uvicorn_options: Any) -> None:
         """Serve until stopped (Ctrl-C / SIGTERM). ``port=0`` takes a free port from the OS;
+        on a loopback host, ``debug`` turns on unless the ``WebApp`` was given one;
         the URL served is logged either way. Clients disconnecting never stop the server.
         ``uvicorn_options``: ``livetag.runners.serve.serve``'s (``reload``, ``reload_dirs``,
         ``log_level``, ``sock``) and ``uvicorn.Config``'s. Raises ``PortInUse``."""
         self.bind(host)
+        if self.debug_default and host in LOOPBACK:
+            self.set_debug(True)  # development: errors show in the page
         uvicorn_options.setdefault("ws_max_size", self.limits.max_message_bytes)
         serve(self, host=host, port=port, open_browser=open_browser, **uvicorn_options)
 

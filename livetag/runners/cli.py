@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="restart the server when a .py file changes; the page refreshes itself")
     run.add_argument("--desktop", action="store_true", help="open the app in its own Chromium window (ChromeApp)")
     run.add_argument("--debug", action=argparse.BooleanOptionalAction, default=None,
-                     help="show escaped tracebacks in the page (default: on with --reload or --desktop)")
+                     help="show escaped tracebacks in the page (default: on when serving on the loopback "
+                          "interface, with --reload or with --desktop)")
     run.add_argument("--log-level", choices=LOG_LEVELS, default="info", type=str.lower,
                      help="livetag's and uvicorn's log level (default: info; debug logs every event)")
     return parser
@@ -77,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     ref = ImportString.parse(args.target)
     ref.check_exists()
-    debug = args.debug if args.debug is not None else (args.reload or args.desktop)
+    debug = args.debug if args.debug is not None else (args.reload or args.desktop or args.host in _LOOPBACK)
     port = args.port if args.port is not None else (0 if args.desktop else 8000)
     if not 0 <= port <= 65535:
         return _fail(f"expected a port between 0 and 65535, got {port}", 2)
@@ -108,6 +109,8 @@ def _run(args: argparse.Namespace) -> int:
         app = servable(loaded, {"debug": debug})
         if app is loaded and args.debug is not None:
             log.warning("--debug/--no-debug ignored: %s is a ready-made app with its own settings", args.target)
+        elif app is loaded and debug and getattr(app, "debug_default", False):
+            app.set_debug(True)  # a WebApp made without debug=..., served for development
         if callable(getattr(app, "bind", None)):
             app.bind(args.host)  # a host name given with --host is served (allowed_hosts)
         serve(app, sock=sock, log_level=args.log_level)

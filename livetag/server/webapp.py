@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import traceback
 import weakref
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -32,7 +31,6 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from ..dom import tag as tag_module
-from ..dom.html import escape_text
 from ..dom.router import PathRouter, path_routers, request_location
 from ..dom.tag import Tag, current_request
 from ..errors import OriginNotAllowed, RateLimited, SessionExpired, TooManySessions
@@ -43,6 +41,7 @@ from ..session import AppSource, Session
 from .assets import CLIENT_FILES, CLIENT_SCRIPT_HASH, client_file_response
 from .compat import get_route_path
 from .cookies import OptionalSessionMiddleware, session_cookie_name
+from .errorpage import app_error_page
 from .hosts import AllowedHosts, HostCheck, default_hosts, hosts_for_bind
 from .http import HttpTransport
 from .limits import AddressBudget, Limits, TokenBucket, client_address
@@ -62,9 +61,11 @@ class WebApp:
     """Host ``app`` (a ``Tag`` subclass: one private instance per browser session; or an
     instance: shared by everyone) behind ``.app``, an ASGI application (Starlette).
 
-    ``debug=True`` shows escaped tracebacks of failing handlers in the page; with
-    ``debug=False`` the page gets a generic message and an error id that matches the
-    server log line. ``allowed_hosts`` lists the host names the app answers to (see
+    ``debug=True`` shows escaped tracebacks of failing user code in the page (the app's
+    frames first); with ``debug=False`` the page gets a generic message and an error id
+    that matches the server log line. Not given (``None``): off, except that ``.run()``
+    on a loopback host, ``livetag run`` on one and ``ChromeApp`` turn it on (development).
+    ``allowed_hosts`` lists the host names the app answers to (see
     ``livetag.server.hosts``: ``"example.com"``, ``"*.example.com"``, ``"*"``); any other
     ``Host`` gets HTTP 400 on every request and WebSocket handshake. Default:
     ``$LIVETAG_ALLOWED_HOSTS`` (comma-separated), else the loopback names (``localhost``,
@@ -84,7 +85,7 @@ class WebApp:
     add ``lifespan=webapp.lifespan`` to the host so that shutdown runs ``on_destroy``.
     """
 
-    def __init__(self, app: AppSource, *, debug: bool = False, allowed_origins: tuple[str, ...] = (),
+    def __init__(self, app: AppSource, *, debug: bool | None = None, allowed_origins: tuple[str, ...] = (),
                  allowed_hosts: Iterable[str] | None = None,
                  session_secret: str | None = None, parano: bool = False,
                  max_message_bytes: int = Limits.max_message_bytes,
@@ -95,7 +96,9 @@ class WebApp:
                  new_sessions_per_second: float = Limits.new_sessions_per_second,
                  new_session_burst: int = Limits.new_session_burst,
                  trusted_proxies: Iterable[str] | None = None) -> None:
-        self.debug = debug
+        self.debug = bool(debug)
+        #: ``debug`` was not given: a development runner may turn it on (``set_debug``).
+        self.debug_default = debug is None
         self.parano = parano
         self.http_only = http_only
         self.allowed_origins = frozenset(o.rstrip("/").lower() for o in allowed_origins)
@@ -105,7 +108,7 @@ class WebApp:
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates,
                              max_sessions, session_timeout, max_queued_bytes, join_grace, new_sessions_per_second,
                              new_session_burst)
-        self._registry = SessionRegistry(app, debug=debug, max_sessions=max_sessions, join_grace=join_grace)
+        self._registry = SessionRegistry(app, debug=self.debug, max_sessions=max_sessions, join_grace=join_grace)
         self.new_sessions = AddressBudget(new_sessions_per_second, new_session_burst)
         self.http = HttpTransport(registry=self.registry, limits=self.limits, cookie_name=self.cookie_name,
                                   origin_allowed=self.origin_allowed, codec=self.codec, bucket=self.bucket)
@@ -294,10 +297,10 @@ class WebApp:
                 log.warning("%s", exc)
                 return HTMLResponse("<!DOCTYPE html><title>Busy</title><p>The server is full; please retry.</p>",
                                     status_code=http_status_for(exc), headers={"Retry-After": "30"})
-            except Exception:
+            except Exception as exc:
                 error_id = secrets.token_hex(4)
                 log.exception("creating the app failed (error id %s)", error_id)
-                return self._error_page(error_id)
+                return app_error_page(exc, error_id, debug=self.debug)
         base = self.base_path(request)
         routers = path_routers(session.tree.index.values())
         self.path_routing = bool(routers)
@@ -310,10 +313,10 @@ class WebApp:
             try:
                 if not await self._open_location(session, request, routers, base):
                     status = 404
-            except Exception:
+            except Exception as exc:
                 error_id = secrets.token_hex(4)
                 log.exception("showing the page of a path failed (error id %s)", error_id)
-                return self._error_page(error_id)
+                return app_error_page(exc, error_id, debug=self.debug)
         html = render_page(session, base=base, script_url=f"{base}/_lt/livetag.js?v={CLIENT_SCRIPT_HASH}",
                            debug=self.debug, parano_key=self.codec(session).key_b64)
         if self.http_only:  # the client then uses POST + long-poll only
@@ -345,15 +348,10 @@ class WebApp:
         found: bool = await to_thread(open_all)
         return found
 
-    def _error_page(self, error_id: str) -> Response:
-        """The 500 page of an app whose ``init`` raised: the escaped traceback with
-        ``debug``, else only an error id that matches the server log line."""
-        if self.debug:
-            body = f"<!DOCTYPE html><title>Error</title><pre>{escape_text(traceback.format_exc())}</pre>"
-        else:
-            body = ("<!DOCTYPE html><title>Error</title><p>The application failed to start "
-                    f"(error id {error_id}).</p>")
-        return HTMLResponse(body, status_code=500)
+    def set_debug(self, on: bool) -> None:
+        """Turn debug on or off for the sessions created from now on."""
+        self.debug = on
+        self.registry.debug = on
 
     async def _script(self, request: Request) -> Response:
         # gzip when accepted; see livetag.server.assets

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, mock, test } from "node:test";
 import { codec } from "../../livetag/client/src/codec.js";
-import { Connection, CONNECTING, ENDED, JOINED, RELOADING, WAITING } from "../../livetag/client/src/connection.js";
+import {
+  Connection, CONNECTING, ENDED, EXPIRED_NOTICE_MS, EXPIRED_TEXT, JOINED, OFFLINE_TEXT, RELOADING, WAITING,
+} from "../../livetag/client/src/connection.js";
 import { PROTOCOL } from "../../livetag/client/src/protocol.js";
 
 // Fake transports: each records the link it was opened with and what it was sent.
@@ -71,7 +73,7 @@ test("a transport that never got through falls back at once, down to the last on
   last().link.lost(false);
   // Nothing got through: the server is away; start over from the best after a backoff.
   assert.deepEqual([conn.state, conn.kind, conn.transport], [WAITING, "ws", null]);
-  assert.deepEqual(ui.statuses, ["reconnecting…"]);
+  assert.deepEqual(ui.statuses, [OFFLINE_TEXT]);
   assert.equal(opened.length, 3);
   mock.timers.tick(150);
   assert.deepEqual([conn.state, last().kind, opened.length], [CONNECTING, "ws", 4]);
@@ -95,7 +97,7 @@ test("a transport that got through is kept: losing it means reconnecting, with a
   assert.equal(conn.retries, 0);
 });
 
-test("expired: reload once, at once the first time, after 3 s when reloads come in a loop", () => {
+test("expired: a notice, then reload once, after a moment the first time, after 3 s when reloads come in a loop", () => {
   const { conn, ui, last } = connection();
   conn.connect();
   conn.join("c");
@@ -103,9 +105,11 @@ test("expired: reload once, at once the first time, after 3 s when reloads come 
   last().link.expired(); // "bye" then the 4404 close: one reload
   assert.equal(conn.state, RELOADING);
   assert.equal(conn.joined, false);
-  mock.timers.tick(0);
+  assert.deepEqual(ui.statuses, [EXPIRED_TEXT]); // said before anything else happens
+  mock.timers.tick(EXPIRED_NOTICE_MS - 1);
+  assert.equal(conn.reloaded, undefined);
+  mock.timers.tick(1);
   assert.equal(conn.reloaded, 1);
-  assert.deepEqual(ui.statuses, ["session expired, reloading…"]);
   last().link.lost(false); // the socket closing after: nothing more
   assert.equal(opened.length, 1);
 

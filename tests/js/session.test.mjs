@@ -82,7 +82,9 @@ test("err: a failing handler shows in the page as text; other errors go to the c
   mock.method(console, "error", () => {});
   mock.method(console, "warn", () => {});
   s.receive({ t: "err", code: "handler_error", msg: "<b>boom</b>", eid: "e1", trace: "Traceback" });
-  assert.equal($("#lt-error").textContent, "<b>boom</b> (error id e1)\n\nTraceback");
+  assert.equal($("#lt-error .lt-error-msg").textContent, "<b>boom</b> (error id e1)");
+  assert.equal($("#lt-error .lt-error-trace").textContent, "Traceback");
+  assert.equal($("#lt-error b"), null);
   s.receive({ t: "err", code: "unknown_target", msg: "gone" });
   assert.equal(console.warn.mock.callCount(), 1);
   mock.restoreAll();

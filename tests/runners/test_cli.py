@@ -162,7 +162,12 @@ def test_debug_shows_escaped_traceback_and_no_debug_hides_it(cli: Callable[..., 
     debug = cli("run", "app.py", "--port", "0", "--debug")
     page = httpx.get(debug.wait_for(URL).group(1), timeout=30)
     assert page.status_code == 500
-    assert "Traceback" in page.text and "init exploded &lt;here&gt;" in page.text
+    assert "in your code (innermost first)" in page.text and "init exploded &lt;here&gt;" in page.text
+    assert "app.py:" in page.text.split("in your code")[1].splitlines()[1]  # the app's frame first
+
+    default = cli("run", "app.py", "--port", "0")  # on the loopback interface: development
+    page = httpx.get(default.wait_for(URL).group(1), timeout=30)
+    assert page.status_code == 500 and "init exploded &lt;here&gt;" in page.text
 
     quiet = cli("run", "app.py", "--port", "0", "--no-debug")
     page = httpx.get(quiet.wait_for(URL).group(1), timeout=30)

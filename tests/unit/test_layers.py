@@ -5,8 +5,8 @@ import is an arrow, wherever it is written: at the top, inside a function, under
 ``if TYPE_CHECKING:``. The layers, lowest first (a module may import its own layer and
 the ones below it, never one above):
 
-0. ``livetag.errors``, ``livetag.protocol.patch``, ``livetag.version``: vocabulary every
-   layer may use
+0. ``livetag.errors``, ``livetag.protocol.patch``, ``livetag.version``, ``livetag.lifecycle``,
+   ``livetag.tracebacks``: vocabulary every layer may use
 1. ``livetag.dom``: tags, state, rendering; pure Python, no I/O
 2. ``livetag.protocol``: messages and codecs
 3. ``livetag.threads``, ``livetag.execution``: where user code runs; ``livetag.pubsub``:
@@ -43,6 +43,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("livetag.errors", 0),
     ("livetag.version", 0),
     ("livetag.lifecycle", 0),
+    ("livetag.tracebacks", 0),
     ("livetag.protocol.patch", 0),
     ("livetag.dom", 1),
     ("livetag.protocol", 2),

@@ -365,8 +365,14 @@ async def test_raising_handler_with_debug_sends_the_trace(caplog: pytest.LogCapt
         await session.dispatch(client, ev(1, app.plain))
     (err,) = sink.of("err")
     assert err["code"] == "handler_error" and err["eid"]
-    assert "Traceback" in err["trace"] and "ValueError: <b>boom</b>" in err["trace"]
-    assert "in boom" in err["trace"]
+    # The app's frame comes first, with file:line and its source line; livetag's after.
+    lines = err["trace"].splitlines()
+    assert lines[0] == "ValueError: <b>boom</b>"
+    first = next(i for i, line in enumerate(lines) if line.startswith("  "))
+    assert lines[first].endswith("in boom") and "test_session.py:" in lines[first]
+    assert lines[first + 1].strip() == 'raise ValueError("<b>boom</b>")'
+    assert err["trace"].index("livetag/session.py") > err["trace"].index("in boom")
+    assert err["msg"] == "handler of 'click' on <button> raised ValueError: <b>boom</b>"
     assert err["eid"] in caplog.text and "ValueError" in caplog.text
     # The changes made before the exception still reach the page, and the event is acknowledged.
     assert sink.messages[-1]["p"] == [["t", app.out.id, "partial"]] and sink.messages[-1]["ack"] == 1

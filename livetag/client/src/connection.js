@@ -15,6 +15,11 @@ export const JOINED = "joined";
 export const WAITING = "waiting";
 export const RELOADING = "reloading";
 export const ENDED = "ended";
+// What the banner says (status.js shows it; kinds "offline" and "expired").
+export const OFFLINE_TEXT = "Connection lost. Reconnecting…";
+export const EXPIRED_TEXT = "The server no longer has this session (it restarted, or the session expired): starting a fresh one…";
+// How long the "starting a fresh session" notice shows before the reload.
+export const EXPIRED_NOTICE_MS = 1500;
 
 const NEXT = {
   idle: [CONNECTING, ENDED],
@@ -30,7 +35,7 @@ export const TRANSPORTS = { ws: webSocket, sse: (link) => http("sse", link), htt
 export class Connection {
   // base, token: the page's mount path and CSRF token; codec: see codec.js; modes: the
   // transports to try, best first; receive(message), rev(): the page's side (session.js);
-  // ui: { status(text | null), error({msg}) }; transports and reload: for tests.
+  // ui: { status(text | null, kind), error({msg}) }; transports and reload: for tests.
   constructor({ base, token, codec, modes, receive, rev, ui, transports = TRANSPORTS, reload = () => location.reload() }) {
     Object.assign(this, { base, token, codec, modes, receive, rev, ui, transports, reload });
     this.state = "idle";
@@ -98,7 +103,7 @@ export class Connection {
     }
     if (!this.settled) this.mode = 0; // nothing got through: the server is away; start over from the best
     this.to(WAITING);
-    this.ui.status("reconnecting…");
+    this.ui.status(OFFLINE_TEXT, "offline");
     const delay = Math.min(5000, 100 * 2 ** this.retries) * (0.75 + Math.random() / 2);
     this.retries += 1;
     setTimeout(() => { if (this.state === WAITING) this.connect(); }, delay);
@@ -111,9 +116,9 @@ export class Connection {
     this.to(RELOADING);
     // Guard against a reload loop when the server keeps refusing the fresh page.
     const last = Number(sessionStorage.getItem("lt-reload") || 0);
-    const wait = Date.now() - last < 5000 ? 3000 : 0;
+    const wait = Date.now() - last < 5000 ? 3000 : EXPIRED_NOTICE_MS;
     sessionStorage.setItem("lt-reload", String(Date.now() + wait));
-    this.ui.status("session expired, reloading…");
+    this.ui.status(EXPIRED_TEXT, "expired"); // said before the page starts afresh
     setTimeout(this.reload, wait);
   }
 

@@ -11,7 +11,7 @@
 //   forms.js       live values of form controls
 //   events.js      DOM events -> livetag events
 //   router.js      path routing: links and Back/Forward -> "navigate" events
-//   status.js      busy cursor, connection status, error overlay
+//   status.js      busy bar, connection banner, error overlay
 import { codec } from "./codec.js";
 import { Connection } from "./connection.js";
 import { eventData, DomEvents } from "./events.js";

@@ -4,7 +4,8 @@
 import { OP } from "./protocol.js";
 import { ERROR_ID, STATUS_ID } from "./status.js";
 
-const overlay = (n) => n.id === STATUS_ID || n.id === ERROR_ID;
+// livetag's own elements in <body>: the banner, the busy bar (ids "lt-status..."), the overlay.
+const overlay = (n) => n.nodeType === 1 && (n.id === ERROR_ID || n.id.startsWith(STATUS_ID));
 
 // Applies `ops` in order; `added(el)` is told of every element that got new markup or
 // handlers. True when the page lost track (an element an op names is not there): the
@@ -38,7 +39,7 @@ function insertBefore(parent, nodes, beforeId) {
   let before = beforeId === null ? null : document.getElementById(beforeId);
   if (beforeId !== null && !before) return false;
   // livetag's own overlays stay last in <body>.
-  if (before === null && parent === document.body) before = document.getElementById(STATUS_ID) || document.getElementById(ERROR_ID);
+  if (before === null && parent === document.body) before = Array.from(parent.children).find(overlay) || null;
   for (const node of nodes) parent.insertBefore(node, before);
   return true;
 }
@@ -104,12 +105,13 @@ function parseOuter(el, html) {
 }
 
 // Makes `from` (in the page) look like `to` (parsed), keeping `from` and every element
-// both share by id. <body> keeps its class attribute (lt-busy...) when `to` has none.
+// both share by id. <body> keeps its class and aria-busy attributes (lt-busy...) when `to`
+// has none.
 function morphElement(from, to) {
   const fromAttrs = from.attributes;
   for (let i = fromAttrs.length - 1; i >= 0; i--) {
     const name = fromAttrs[i].name;
-    if (!to.hasAttribute(name) && !(from === document.body && name === "class")) from.removeAttribute(name);
+    if (!to.hasAttribute(name) && !(from === document.body && (name === "class" || name === "aria-busy"))) from.removeAttribute(name);
   }
   for (const { name, value } of Array.from(to.attributes)) {
     if (from.getAttribute(name) !== value) from.setAttribute(name, value);
@@ -134,7 +136,7 @@ function morphElement(from, to) {
 
 function morphChildren(from, to) {
   const byId = new Map();
-  for (const c of from.children) if (c.id && !c.id.startsWith(STATUS_ID) && c.id !== ERROR_ID) byId.set(c.id, c);
+  for (const c of from.children) if (c.id && !overlay(c)) byId.set(c.id, c);
   const kept = new Set();
   for (const c of to.children) if (c.id) kept.add(c.id);
   let cur = from.firstChild;

@@ -26,8 +26,8 @@ export class Session {
     this.seq += 1;
     const ev = { t: MSG.EVENT, s: this.seq, id, n: name, d: data, sync: this.forms.take() };
     this.unacked.push(ev);
-    setBusy(true);
-    this.conn.send(ev);
+    setBusy(true, this.unacked.length);
+    this.conn.send(ev); // while disconnected: kept in unacked, sent on the next join
     return this.seq;
   }
 
@@ -110,7 +110,7 @@ export class Session {
   acknowledge(ack) {
     if (this.unacked.length && this.unacked[0].s <= ack) this.unacked = this.unacked.filter((ev) => ev.s > ack);
     for (const [s, resolve] of this.applied) if (s <= ack) { this.applied.delete(s); resolve(); }
-    setBusy(this.unacked.length > 0);
+    setBusy(this.unacked.length > 0, this.unacked.length);
   }
 
   resync() {
