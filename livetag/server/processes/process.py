@@ -239,13 +239,16 @@ class SessionHost:
     async def _serve_also(self, sock: socket.socket) -> None:
         self._servers.append(await asyncio.start_unix_server(self._accept, sock=sock))
 
-    def mark_busy(self, busy: bool) -> None:
+    def mark_busy(self, busy: bool, activity: bool = True) -> None:
+        """``Session.busy_hook``: an interaction starts (``busy``) or ends; one that was not
+        the user's (``activity`` false: a published message) keeps the session inactive."""
         now = time.monotonic()
         if busy:
             self.shared[SharedField.BUSY_SINCE] = now
         else:
             self.shared[SharedField.BUSY_SINCE] = 0.0
-            self.shared[SharedField.LAST_ACTIVE] = now
+            if activity:
+                self.shared[SharedField.LAST_ACTIVE] = now
 
     def stop_soon(self) -> None:
         loop, stop = self._loop, self._stop
