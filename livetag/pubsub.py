@@ -128,11 +128,11 @@ class LocalBroker:
 
     def publish(self, topic: str, data: bytes) -> None:
         with self._lock:
-            receivers = self._topics.get(topic)
-            if not receivers:
+            registered = self._topics.get(topic)
+            if not registered:
                 return
-            receivers = list(receivers.values())  # type: ignore[assignment]
-        for receiver in receivers:  # type: ignore[union-attr]
+            receivers = list(registered.values())
+        for receiver in receivers:
             receiver(data)
 
     def subscribe(self, topic: str, receiver: Receiver) -> Subscription:
@@ -281,7 +281,7 @@ class SessionTopics:
     def take(self, limit: int) -> list[tuple[str, bytes, list[tuple[Any, Handler]]]]:
         """Up to ``limit`` messages, oldest first, each with its topic and the handlers
         subscribed to it now."""
-        batch = []
+        batch: list[tuple[str, bytes, list[tuple[Any, Handler]]]] = []
         with self._lock:
             while self._inbox and len(batch) < limit:
                 topic, data = self._inbox.popleft()

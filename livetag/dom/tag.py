@@ -612,7 +612,8 @@ class Tag(Node, metaclass=_TagFactory):
         tag on ``topic`` (``handler=None``), or everything (no argument). Returns ``self``."""
         with self._tree.lock if self._tree is not None else _NO_LOCK:
             subs: list[tuple[str, Any]] = self.__dict__.get("_lt_subs") or []
-            kept = [(t, h) for t, h in subs if not ((topic is None or t == topic) and (handler is None or h == handler))]
+            kept = [(t, h) for t, h in subs
+                    if not ((topic is None or t == topic) and (handler is None or h == handler))]
             if len(kept) == len(subs):
                 return self
             self.__dict__["_lt_subs"] = kept
