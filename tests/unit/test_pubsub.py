@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from livetag import Tag
-from livetag import pubsub
+from livetag import Tag, pubsub
 from livetag.errors import NotInSession, PubSubLimit
 from livetag.pubsub import MAX_MESSAGE, MAX_TOPIC, LocalBroker, SessionTopics, check_topic, encode_message
 from livetag.testing import TestClient

@@ -163,7 +163,7 @@ class BoundRegistry(SessionRegistry):
                 return self.session_id, session
             self._host.mark_busy(True)  # init is an interaction: it has the same timeout
             try:
-                session = Session(self.source, debug=self.debug, request=request)
+                session = Session(self.source, debug=self.debug, request=request, broker=self.broker)
             finally:
                 self._host.mark_busy(False)
             self._sessions[self.session_id] = session
