@@ -136,3 +136,10 @@ def test_where_code_runs_plain_on_mount_uses_asyncio_and_on_loop_handlers_run() 
         client.advance(0.6)  # the task started by the plain on_mount ticked
         assert int(client.find("div").text) >= 2
         assert client.errors == []
+
+
+def test_publish_subscribe_section() -> None:
+    ns = snippet("Room")
+    tests = snippet("test_room", "new_session")
+    tests["Room"] = ns["Room"]
+    tests["test_room"]()
