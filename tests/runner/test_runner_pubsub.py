@@ -80,6 +80,22 @@ def test_a_chat_between_two_browsers_in_two_session_processes(serve: Serve, runt
         # Two sessions, two processes: the hub in the supervisor carried the messages.
         listing = control_request(runtime, {"op": "list"})
         assert len({s["pid"] for s in listing["sessions"]}) == 2
+        assert listing["pubsub"] == {"links": 2, "topics": ["chat:lobby"]}
+        # Bob asks for a new session (``?n``): the old one's process ends, and its link
+        # with it. (Each live session is a chat that subscribed, so it has one link.)
+        before = {s["pid"] for s in listing["sessions"]}
+        assert bob_ctx.request.get(server.url + "/?n").ok
+        expect(bob.locator("ul.messages li")).to_have_count(0)  # the page reloaded itself into a new session
+        bob.wait_for_function("window.livetag && window.livetag.connected")
+
+        def settled() -> bool:
+            now = control_request(runtime, {"op": "list"})
+            pids = {s["pid"] for s in now["sessions"]}
+            return len(pids & before) == 1 and now["pubsub"] == {"links": len(pids), "topics": ["chat:lobby"]}
+
+        wait_until(settled, what="the hub to forget the old session's link")
+        say(alice, "alone")
+        expect(alice.locator("ul.messages li").last).to_have_text("alice alone")
         assert alice.errors == [] and bob.errors == []
     finally:
         alice_ctx.close()

@@ -193,6 +193,10 @@ class PubSubHub:
         self.broker: Broker = broker if broker is not None else LocalBroker()
         self.peers: set[_Peer] = set()
 
+    def listing(self) -> dict[str, Any]:
+        """``links``: connected session processes; ``topics``: topics one of them listens to."""
+        return {"links": len(self.peers), "topics": sorted({t for peer in self.peers for t in peer.subs})}
+
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, who: str) -> None:
         """Serve one session process's connection until it ends (its process ended)."""
         peer = _Peer(writer, who, self.broker)

@@ -216,7 +216,8 @@ class Supervisor:
         return {"sessions": [{"name": r.log_id, "pid": r.pid, "state": r.state.name}
                              for r in self.table.sessions.values()],
                 "spares": [{"pid": s.pid, "state": s.state.name, "ready": not s.shared[SharedField.BUSY_SINCE]}
-                           for s in self.spares.spares]}
+                           for s in self.spares.spares],
+                "pubsub": self.hub.listing()}
 
     async def stop_from(self, anchor: int) -> dict[str, Any]:
         if anchor != self.anchor:
