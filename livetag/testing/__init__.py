@@ -12,6 +12,11 @@ browser would show, and ``assert_synced()`` checks that patches and server agree
             client.click("button.inc")
             assert client.text(".value") == "1"
 
+Sessions that publish and subscribe (``Tag.publish``) talk through the client's
+``broker``; ``client.new_session()`` opens another client on the same broker, so a test
+can hold a conversation between two sessions (a client handles what the other published
+at its next action or ``advance``).
+
 Selectors are CSS (soupsieve). Handlers run for real: synchronous ones in a worker
 thread, ``async`` ones and background tasks on the client's own event loop, which runs
 only inside client calls; ``advance(seconds)`` lets background work progress.

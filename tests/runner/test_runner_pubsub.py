@@ -63,7 +63,6 @@ def say(page: Any, text: str) -> None:
     page.click("button[type=submit]")
 
 
-
 @pytest.mark.parametrize("kind", ["uvicorn", "gunicorn"])
 def test_a_chat_between_two_browsers_in_two_session_processes(serve: Serve, runtime: str, browser: Any,
                                                               kind: str) -> None:
@@ -94,8 +93,9 @@ def test_a_chat_between_two_browsers_in_two_session_processes(serve: Serve, runt
             return len(pids & before) == 1 and now["pubsub"] == {"links": len(pids), "topics": ["chat:lobby"]}
 
         wait_until(settled, what="the hub to forget the old session's link")
-        say(alice, "alone")
-        expect(alice.locator("ul.messages li").last).to_have_text("alice alone")
+        say(alice, "again")
+        expect(alice.locator("ul.messages li").last).to_have_text("alice again")
+        expect(bob.locator("ul.messages li")).to_have_text(["alice again"])  # bob's new session listens
         assert alice.errors == [] and bob.errors == []
     finally:
         alice_ctx.close()

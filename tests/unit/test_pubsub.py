@@ -325,3 +325,32 @@ def test_a_flood_from_one_session_is_bounded_and_the_others_go_on(monkeypatch: p
         assert len(victim.find_all("ul.got li")) <= 50  # its inbox kept the newest 50
         victim.click("button.pub")  # still answers, and hears its own message
         assert victim.find_all("ul.got li")[-1].text == "1"
+
+
+def test_a_message_is_not_user_activity() -> None:
+    calls: list[tuple[Any, ...]] = []
+    with TestClient(Board) as alice, alice.new_session() as bob:
+        bob.session.busy_hook = lambda *args: calls.append(args)  # type: ignore[method-assign]
+        idle_since = bob.session.last_active
+        alice.click("button.pub")
+        bob.advance(0)
+        assert [li.text for li in bob.find_all("ul.got li")] == ["1"]
+        assert calls == [(True,), (False, False)]  # busy while it ran, but no activity
+        assert bob.session.last_active == idle_since
+
+
+def test_a_subscription_past_the_bounds_when_a_tag_joins_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pubsub, "MAX_TOPICS", 1)
+
+    class Two(Tag.App):
+        def init(self) -> None:
+            self.subscribe("a", print)
+            self.extra = Tag.div(_class="extra")
+            self.extra.subscribe("b", print)  # not in a tree yet: recorded, checked when it joins
+            self <= Tag.button("add", _class="add", _onclick=lambda e: self.add(self.extra))
+
+    with TestClient(Two) as client:
+        client.click("button.add")
+        assert client.exists("div.extra")  # the tree stays whole
+        assert client.errors and "subscription of" in client.errors[-1]["msg"] + client.errors[-1].get("trace", "")
+        assert client.session.topics.topics() == ["a"]
