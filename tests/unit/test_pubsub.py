@@ -354,3 +354,23 @@ def test_a_subscription_past_the_bounds_when_a_tag_joins_is_reported(monkeypatch
         assert client.exists("div.extra")  # the tree stays whole
         assert client.errors and "subscription of" in client.errors[-1]["msg"] + client.errors[-1].get("trace", "")
         assert client.session.topics.topics() == ["a"]
+
+
+def test_hostile_publishes_in_a_live_session_raise_and_deliver_nothing() -> None:
+    with TestClient(Board) as client:
+        app = client.session.app
+        with pytest.raises(ValueError, match=f"at most {MAX_MESSAGE} bytes"):
+            app.publish("news", {"n": "x" * MAX_MESSAGE})
+        with pytest.raises(ValueError, match="1 to 256 characters, got 10000"):
+            app.publish("x" * 10_000, {"n": 1})
+        with pytest.raises(ValueError, match="1 to 256 characters, got 10000"):
+            app.subscribe("x" * 10_000, print)
+        with pytest.raises(TypeError, match="JSON value"):
+            app.publish("news", {"n": b"bytes"})
+        with pytest.raises(TypeError, match="JSON value"):
+            app.publish("news", {"n": object()})
+        client.advance(0)
+        assert client.find_all("ul.got li") == []
+        assert client.session.topics.topics() == ["news"]
+        client.click("button.pub")
+        assert [li.text for li in client.find_all("ul.got li")] == ["1"]
