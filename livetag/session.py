@@ -5,7 +5,8 @@ one at a time, in the order each client sent them, each at most once, on the loo
 a worker thread as ``livetag.execution`` places them (so that a slow handler never
 delays another session). After each handler, and after each ``yield`` of a generator
 handler, the changes are collected into one update and sent to every client (browser
-tab) of the session.
+tab) of the session. Messages published on topics its tags subscribe to
+(``livetag.pubsub``) are handled under the same discipline, between events.
 
 Transports (WebSocket, SSE, HTTP, the test client) talk to a session through ``join``,
 ``dispatch``, ``resync`` and ``leave``; what a session sends goes through each client's
@@ -142,7 +143,8 @@ class Session:
     raises whatever the app's ``init`` raises.
     """
 
-    #: Called with ``True`` when an event starts running and ``False`` when it ends (the
+    #: Called with ``True`` when an event (or a batch of published messages) starts
+    #: running and ``False`` when it ends, with ``activity=False`` after messages (the
     #: process-per-session ``Runner`` marks "interaction in progress" with it, so that a
     #: supervisor can enforce ``timeout_interaction`` from outside). ``None``: nothing.
     busy_hook: BusyHook | None = None
