@@ -161,6 +161,16 @@ class TooManySessions(LivetagError):
         self.limit = limit
 
 
+class PubSubLimit(LivetagError):
+    """A session went past a publish/subscribe bound (``livetag.pubsub``): too many
+    topics or subscriptions, or publishing faster than allowed."""
+
+
+class NotInSession(LivetagError, RuntimeError):
+    """``tag.publish(...)`` on a tag that is in no live session (not yet added to the
+    app's tree, or removed from it)."""
+
+
 # -- runners: what the command line turns into one-line messages ------------------------
 # Each class carries ``exit_status``, the process exit status the command line uses for
 # it: ``2`` for a wrong argument (like ``argparse``), ``1`` for a failure at run time.

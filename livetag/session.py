@@ -5,7 +5,8 @@ one at a time, in the order each client sent them, each at most once, on the loo
 a worker thread as ``livetag.execution`` places them (so that a slow handler never
 delays another session). After each handler, and after each ``yield`` of a generator
 handler, the changes are collected into one update and sent to every client (browser
-tab) of the session.
+tab) of the session. Messages published on topics its tags subscribe to
+(``livetag.pubsub``) are handled under the same discipline, between events.
 
 Transports (WebSocket, SSE, HTTP, the test client) talk to a session through ``join``,
 ``dispatch``, ``resync`` and ``leave``; what a session sends goes through each client's
@@ -33,7 +34,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -48,6 +49,7 @@ from .lifecycle import Transitions
 from .protocol import PROTOCOL_VERSION, EventMessage, Join
 from .protocol.patch import Morph, PatchOp
 from .protocol.server_messages import Bye, ByeCode, Error, ErrorCode, Joined, encode_ack, encode_extras, encode_update
+from .pubsub import Broker, LocalBroker, SessionTopics
 from .tracebacks import format_user_trace
 
 log = logging.getLogger("livetag.session")
@@ -61,6 +63,16 @@ AppSource = type[Tag] | Tag | Callable[[], Tag]
 MAX_CLIENTS = 32
 #: Minimum seconds between two updates caused by background changes.
 BACKGROUND_THROTTLE = 0.05
+#: Published messages handled under one turn of the session's lock (then its events go).
+MESSAGE_BATCH = 50
+
+
+class BusyHook(Protocol):
+    """``Session.busy_hook``: ``busy`` true when user code starts, false when it ends;
+    ``activity`` false when that code was not the user's doing (a published message):
+    it then does not count against an inactivity timeout."""
+
+    def __call__(self, busy: bool, activity: bool = True) -> None: ...
 
 #: The session whose user code is running: asyncio tasks that code creates inherit it,
 #: so that one failing with nobody awaiting it is reported to that session's pages.
@@ -136,13 +148,16 @@ class Session:
     raises whatever the app's ``init`` raises.
     """
 
-    #: Called with ``True`` when an event starts running and ``False`` when it ends (the
+    #: Called with ``True`` when an event (or a batch of published messages) starts
+    #: running and ``False`` when it ends, with ``activity=False`` after messages (the
     #: process-per-session ``Runner`` marks "interaction in progress" with it, so that a
     #: supervisor can enforce ``timeout_interaction`` from outside). ``None``: nothing.
-    busy_hook: Callable[[bool], None] | None = None
+    busy_hook: BusyHook | None = None
 
-    def __init__(self, app: AppSource, *, debug: bool = False, request: Any = None) -> None:
+    def __init__(self, app: AppSource, *, debug: bool = False, request: Any = None,
+                 broker: Broker | None = None) -> None:
         self.debug = debug
+        self._delivery: asyncio.Task[None] | None = None
         token = current_request.set(request)
         try:
             self.app: Tag = app if isinstance(app, Tag) else app()
@@ -151,13 +166,17 @@ class Session:
         if not isinstance(self.app, Tag):
             raise TypeError(f"expected the app factory to return a Tag, got {type(self.app).__name__}")
         # Before the tree: an instance built earlier may hold changes (a pending call_js)
-        # that the tree reports as soon as it adopts it.
+        # that the tree reports as soon as it adopts it, and a message may come.
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
         self._busy = False
-        self.tree = LiveTree(self.app, on_change=self._changed)
+        #: Publish/subscribe (``Tag.subscribe``): through ``broker``; a session made
+        #: without one hears only itself.
+        self.topics = SessionTopics(broker if broker is not None else LocalBroker(), self._messages_came,
+                                    name=self.log_id)
+        self.tree = LiveTree(self.app, on_change=self._changed, topics=self.topics)
         self.csrf_token = secrets.token_urlsafe(32)
         self.revision = 0
         self.last_active = time.monotonic()
@@ -199,6 +218,8 @@ class Session:
             raise StalePage("expected the session's CSRF token, got another value", ErrorCode.CSRF)
         self._loop = asyncio.get_running_loop()
         self._request = request
+        if self.topics.pending:  # messages that came before the session knew its loop
+            self._start_delivery()
         self.flush()  # others first, so this client's revision check is against the present
         client = self._clients.get(msg.client_id) if msg.client_id else None
         if client is None:
@@ -401,6 +422,70 @@ class Session:
         if client.sink is not None:
             client.sink(Error(code, message, error_id, trace).encode())
 
+    # -- published messages (livetag.pubsub) ------------------------------------------
+
+    def _messages_came(self) -> None:
+        # From the publisher's thread, when the inbox stops being empty.
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # join() starts the delivery
+        try:
+            loop.call_soon_threadsafe(self._start_delivery)
+        except RuntimeError:  # the loop closed meanwhile
+            pass
+
+    def _start_delivery(self) -> None:
+        if self._delivery is None and not self.closed:
+            self._delivery = self._loop.create_task(self._deliver())  # type: ignore[union-attr]
+            self._tasks.add(self._delivery)
+            self._delivery.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self) -> None:
+        """Run the handlers of the messages received, in order, one at a time with the
+        session's events (the lock), a batch at a time; an update follows each batch."""
+        try:
+            while not self.closed:
+                batch = self.topics.take(MESSAGE_BATCH)
+                if not batch:
+                    return
+                async with self._lock:
+                    if self.closed:
+                        return
+                    self._busy = True
+                    if self.busy_hook is not None:
+                        self.busy_hook(True)
+                    try:
+                        for topic, data, handlers in batch:
+                            for tag, handler in handlers:
+                                if tag._tree is not self.tree:
+                                    continue  # left the tree since
+                                try:
+                                    await self.run_callback(handler, (orjson.loads(data),), self._request)
+                                except Exception as exc:
+                                    self._report_failure(self.connected_clients,
+                                                         f"handler of topic {topic!r} on {tag!r}", exc)
+                    finally:
+                        self._busy = False
+                        if self.busy_hook is not None:
+                            self.busy_hook(False, False)
+                        self.flush()
+        finally:
+            self._delivery = None
+            if self.topics.pending and not self.closed:
+                self._start_delivery()
+
+    async def settle(self, rounds: int = 100) -> None:
+        """Wait until the messages received so far are handled (at most ``rounds`` batches
+        of messages that handlers publish to this session in turn). For tests."""
+        for _ in range(rounds):
+            await asyncio.sleep(0)  # messages from threads arrive through the loop
+            if self._delivery is None:
+                if not self.topics.pending or self.closed:
+                    return
+                self._start_delivery()
+            if self._delivery is not None:
+                await asyncio.wait({self._delivery})
+
     # -- updates ------------------------------------------------------------------------
 
     def flush(self, ack_to: Client | None = None, synced: list[PatchOp] | None = None) -> None:
@@ -517,6 +602,7 @@ class Session:
             self._flush_handle = None
         for task in list(self._tasks):
             task.cancel()
+        self.topics.close()
         for tag in self.tree.destroyable():
             try:
                 result = tag.on_destroy()

@@ -60,12 +60,15 @@ class Recorder(Protocol):
     source raised ``exc``), ``is_stale``, and
     ``collecting`` (a patch is being rendered). ``lookup`` finds a live tag by id,
     ``request_update`` asks for an update (at most one per ``throttle`` seconds),
-    ``lock`` guards every change (threads may mutate), ``app`` is the root.
+    ``lock`` guards every change (threads may mutate), ``app`` is the root, ``topics``
+    where the subscriptions of its tags go.
     """
 
     lock: threading.RLock
     app: Any
     collecting: bool
+    #: The session's side of publish/subscribe (a ``dom.topics.TopicHost``), or ``None``.
+    topics: Any
 
     # Nodes are typed Any here: the tree works on ``Tag``, the one ``Node`` subclass,
     # which this module cannot name.

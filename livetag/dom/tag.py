@@ -8,6 +8,7 @@ changed. Outside a live tree, mutations are free.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -17,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, cast
 
-from ..errors import TreeError
+from ..errors import NotInSession, TreeError
 from .building import builders
 from .css import scope_class
 from .events import Handler, as_handler, caller_source, check_handler, misused_handler
@@ -33,6 +34,7 @@ from .render import (
     render_into,
 )
 from .state import State
+from .topics import check_topic
 
 _ids = itertools.count(1)
 _ROOT: type | None = None  # Tag, once defined (see _TagFactory)
@@ -587,6 +589,72 @@ class Tag(Node, metaclass=_TagFactory):
             self.__dict__.setdefault("_lt_pending_js", []).append(script)
         return self
 
+    # -- publish/subscribe (livetag.pubsub) ----------------------------------------------
+
+    def subscribe(self, topic: str, handler: Callable[[Any], Any]) -> Tag:
+        """Call ``handler(message)`` for each message published on ``topic`` (by any
+        session, this one included) while this tag is in a live app tree: from the moment
+        it joins (so ``init`` may subscribe), until it leaves (resumed if it comes back) or
+        the session ends. ``message`` is the publisher's JSON value, decoded afresh for
+        this handler. ``handler`` runs like an event handler: one at a time with the
+        session's events, on the loop or in a thread (``livetag.execution``), any form
+        (plain, ``async``, generators), followed by an update to every tab. The same
+        handler subscribed twice to one topic counts once. Returns ``self``.
+
+        Raises ``TypeError`` / ``ValueError`` for a topic that is not a str of 1 to
+        ``MAX_TOPIC`` characters or a handler that is not callable, and
+        ``livetag.errors.PubSubLimit`` past the session's bounds."""
+        check_topic(topic)
+        if not callable(handler):
+            raise TypeError(f"expected a callable handler, got {type(handler).__name__}")
+        with self._tree.lock if self._tree is not None else _NO_LOCK:
+            subs: list[tuple[str, Any]] = self.__dict__.setdefault("_lt_subs", [])
+            if any(t == topic and h == handler for t, h in subs):
+                return self
+            tree = self._tree
+            if tree is not None and tree.topics is not None:
+                tree.topics.add(self, topic, handler)
+            subs.append((topic, handler))
+        return self
+
+    def unsubscribe(self, topic: str | None = None, handler: Callable[[Any], Any] | None = None) -> Tag:
+        """Stop what ``subscribe`` started: ``handler`` on ``topic``, every handler of this
+        tag on ``topic`` (``handler=None``), or everything (no argument). Returns ``self``."""
+        with self._tree.lock if self._tree is not None else _NO_LOCK:
+            subs: list[tuple[str, Any]] = self.__dict__.get("_lt_subs") or []
+            kept = [(t, h) for t, h in subs
+                    if not ((topic is None or t == topic) and (handler is None or h == handler))]
+            if len(kept) == len(subs):
+                return self
+            self.__dict__["_lt_subs"] = kept
+            tree = self._tree
+            if tree is not None and tree.topics is not None:
+                if topic is None and handler is None:
+                    tree.topics.remove(self)
+                else:
+                    for t, h in subs:
+                        if (t, h) not in kept:
+                            tree.topics.remove(self, t, h)
+        return self
+
+    def publish(self, topic: str, message: Any) -> None:
+        """Send ``message`` (a JSON value: dict, list, str, number, bool, None) to every
+        session subscribed to ``topic``, this one included; from a handler, a hook, a
+        background task or a thread. Never waits for the subscribers.
+
+        Raises ``TypeError`` for a value JSON cannot carry, ``ValueError`` for a bad topic
+        or a message over ``livetag.pubsub.MAX_MESSAGE`` bytes encoded,
+        ``livetag.errors.PubSubLimit`` past the session's publish rate, and
+        ``livetag.errors.NotInSession`` when this tag is in no live app tree (publish
+        from ``on_mount`` rather than ``init``)."""
+        tree = self._tree
+        topics = tree.topics if tree is not None else None
+        if topics is None:
+            check_topic(topic)
+            raise NotInSession(f"expected {self!r} in a live session's tree to publish on {topic!r}, got a tag "
+                               "in none (publish from on_mount or a handler, not from init)")
+        topics.publish(topic, message)
+
     # -- lifecycle ----------------------------------------------------------------------
 
     def on_mount(self) -> Any:
@@ -820,6 +888,7 @@ def _edit_classes(source: Any, add: tuple[str, ...] = (), remove: tuple[str, ...
 
 
 _MISSING: Any = object()
+_NO_LOCK = contextlib.nullcontext()
 # HTML Living Standard, 13.1.2.3: attribute names exclude controls, space, " ' > / = and noncharacters.
 _ATTR_NAME = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\"'>/=\ufdd0-\ufdef]+")
 MOUNT, UNMOUNT, DESTROY = 1, 2, 4

@@ -10,7 +10,8 @@ applied in order.
 
 Besides patches, a collect hands out the statics that components new to this tree need
 (``take_statics``) and the tags whose ``on_mount``/``on_unmount`` must run
-(``take_lifecycle``).
+(``take_lifecycle``). Tags joining or leaving the tree tell their subscriptions
+(``Tag.subscribe``) to ``topics``, the session's side of publish/subscribe.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .reactive import AttrSlot, ChildSlot, Slot, reconcile
 from .render import HANDLER_ATTR, handler_spec, render_attr_value, render_child, render_children_html
 from .statics import class_statics
 from .tag import DESTROY, MOUNT, UNMOUNT, Tag, iter_ancestors, iter_subtree
+from .topics import TopicHost
 
 
 class LiveTree:
@@ -34,8 +36,11 @@ class LiveTree:
     ``collect()`` is recorded, so that the owner can schedule an update.
     """
 
-    def __init__(self, app: Tag, on_change: Callable[[], None] | None = None) -> None:
+    def __init__(self, app: Tag, on_change: Callable[[], None] | None = None,
+                 topics: TopicHost | None = None) -> None:
         self.app = app
+        #: Where the subscriptions of tags joining or leaving this tree go (``Tag.subscribe``).
+        self.topics = topics
         self.index: dict[str, Tag] = {}
         self.lock = threading.RLock()
         self.on_change = on_change
@@ -80,14 +85,28 @@ class LiveTree:
                         self._new_statics.append(html)
             if t._lt_hooks & MOUNT:
                 self._mounted.append(t)
-            pending = t.__dict__.pop("_lt_pending_js", None) if t.__dict__ else None
-            if pending:
-                self._js.extend(pending)
-                self._mark()
+            if t.__dict__:
+                pending = t.__dict__.pop("_lt_pending_js", None)
+                if pending:
+                    self._js.extend(pending)
+                    self._mark()
+                subs = t.__dict__.get("_lt_subs")
+                if subs and self.topics is not None:
+                    self._subscribe(t, subs)
+
+    def _subscribe(self, tag: Tag, subs: list[tuple[str, Any]]) -> None:
+        topics = cast("TopicHost", self.topics)
+        for topic, handler in subs:
+            try:
+                topics.add(tag, topic, handler)
+            except Exception as exc:  # a bound: reported like a failed render, the tree stays whole
+                self.failures.append((f"subscription of {tag!r} to {topic!r}", exc))
 
     def detach(self, tag: Tag) -> None:
         for t in iter_subtree(tag):
             t._tree = None
+            if self.topics is not None and t.__dict__ and t.__dict__.get("_lt_subs"):
+                self.topics.remove(t)
             if self.index.get(t.id) is t:
                 del self.index[t.id]
             for value in t._attrs.values():

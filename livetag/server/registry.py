@@ -10,6 +10,7 @@ from typing import Any
 from ..dom.tag import Tag
 from ..errors import TooManySessions
 from ..execution import init_runs_on_loop
+from ..pubsub import Broker, LocalBroker
 from ..session import AppSource, Session
 
 log = logging.getLogger("livetag.server.registry")
@@ -27,8 +28,11 @@ class SessionRegistry:
     #: process-per-session ``Runner`` binds a registry to one id that its web workers issue.
     issues_cookies = True
 
-    def __init__(self, source: AppSource, *, debug: bool, max_sessions: int = 10_000, join_grace: float = 30.0) -> None:
+    def __init__(self, source: AppSource, *, debug: bool, max_sessions: int = 10_000, join_grace: float = 30.0,
+                 broker: Broker | None = None) -> None:
         self.source = source
+        #: What its sessions publish through (``livetag.pubsub``): shared by all of them.
+        self.broker: Broker = broker if broker is not None else LocalBroker()
         self.debug = debug
         self.max_sessions = max_sessions
         self.join_grace = join_grace
@@ -67,7 +71,7 @@ class SessionRegistry:
         if not reserved and len(self._sessions) >= self.max_sessions:
             raise TooManySessions(self.max_sessions)
         session_id = secrets.token_urlsafe(32)  # 256 bits
-        session = Session(self.source, debug=self.debug, request=request)
+        session = Session(self.source, debug=self.debug, request=request, broker=self.broker)
         if isinstance(self.source, Tag):
             self._shared, self._shared_id = session, session_id
         self._sessions[session_id] = session

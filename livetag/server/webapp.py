@@ -37,6 +37,7 @@ from ..errors import OriginNotAllowed, RateLimited, SessionExpired, TooManySessi
 from ..execution import to_thread
 from ..protocol.closing import close_code_for, http_status_for
 from ..protocol.server_messages import Bye, ByeCode
+from ..pubsub import Broker, LocalBroker
 from ..session import AppSource, Session
 from .assets import CLIENT_FILES, CLIENT_SCRIPT_HASH, client_file_response
 from .compat import get_route_path
@@ -79,7 +80,9 @@ class WebApp:
     ``trusted_proxies`` (addresses, or ``"*"``): apply the ``X-Forwarded-For`` and
     ``X-Forwarded-Proto`` headers of these peers (uvicorn's ``ProxyHeadersMiddleware``),
     for ASGI servers that do not; the client address is what the new-session budget
-    counts. The remaining keywords are the ``Limits`` (see ``livetag.server.limits``).
+    counts. ``broker``: where sessions publish and subscribe (``Tag.publish``; default a
+    ``livetag.pubsub.LocalBroker`` of this ``WebApp``). The remaining keywords are the
+    ``Limits`` (see ``livetag.server.limits``).
 
     Mounted inside another Starlette app, the host's lifespan does not reach this one:
     add ``lifespan=webapp.lifespan`` to the host so that shutdown runs ``on_destroy``.
@@ -95,7 +98,7 @@ class WebApp:
                  max_queued_bytes: int = Limits.max_queued_bytes, join_grace: float = Limits.join_grace,
                  new_sessions_per_second: float = Limits.new_sessions_per_second,
                  new_session_burst: int = Limits.new_session_burst,
-                 trusted_proxies: Iterable[str] | None = None) -> None:
+                 trusted_proxies: Iterable[str] | None = None, broker: Broker | None = None) -> None:
         self.debug = bool(debug)
         #: ``debug`` was not given: a development runner may turn it on (``set_debug``).
         self.debug_default = debug is None
@@ -108,7 +111,11 @@ class WebApp:
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates,
                              max_sessions, session_timeout, max_queued_bytes, join_grace, new_sessions_per_second,
                              new_session_burst)
-        self._registry = SessionRegistry(app, debug=self.debug, max_sessions=max_sessions, join_grace=join_grace)
+        #: Where sessions publish (``Tag.publish``) and subscribe: one ``LocalBroker`` per
+        #: ``WebApp`` unless given (see ``livetag.pubsub``).
+        self.broker: Broker = broker if broker is not None else LocalBroker()
+        self._registry = SessionRegistry(app, debug=self.debug, max_sessions=max_sessions, join_grace=join_grace,
+                                         broker=self.broker)
         self.new_sessions = AddressBudget(new_sessions_per_second, new_session_burst)
         self.http = HttpTransport(registry=self.registry, limits=self.limits, cookie_name=self.cookie_name,
                                   origin_allowed=self.origin_allowed, codec=self.codec, bucket=self.bucket)

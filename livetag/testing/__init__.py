@@ -12,6 +12,11 @@ browser would show, and ``assert_synced()`` checks that patches and server agree
             client.click("button.inc")
             assert client.text(".value") == "1"
 
+Sessions that publish and subscribe (``Tag.publish``) talk through the client's
+``broker``; ``client.new_session()`` opens another client on the same broker, so a test
+can hold a conversation between two sessions (a client handles what the other published
+at its next action or ``advance``).
+
 Selectors are CSS (soupsieve). Handlers run for real: synchronous ones in a worker
 thread, ``async`` ones and background tasks on the client's own event loop, which runs
 only inside client calls; ``advance(seconds)`` lets background work progress.
@@ -32,6 +37,7 @@ from ..dom.render import render_html
 from ..dom.tag import Tag
 from ..execution import init_runs_on_loop
 from ..protocol import PROTOCOL_VERSION, EventMessage, Join
+from ..pubsub import Broker, LocalBroker
 from ..session import AppSource, Client, Session
 from .page import (
     CONTROLS,
@@ -59,8 +65,13 @@ class TestClient:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, app: AppSource, *, debug: bool = True) -> None:
+    def __init__(self, app: AppSource, *, debug: bool = True, broker: Broker | None = None) -> None:
         self._runner = asyncio.Runner()
+        self.app = app
+        self.debug = debug
+        #: Where this client's session publishes and subscribes (``Tag.publish``): shared
+        #: with the clients opened by ``new_session``.
+        self.broker: Broker = broker if broker is not None else LocalBroker()
         #: The page's URL (what ``navigate`` changes the hash of).
         self.url = "http://testserver/"
         self.errors: list[dict[str, Any]] = []
@@ -74,9 +85,9 @@ class TestClient:
 
     async def _open(self, app: AppSource, debug: bool) -> Session:
         if not isinstance(app, Tag) and init_runs_on_loop(app):  # as WebApp does
-            session = Session(app, debug=debug)
+            session = Session(app, debug=debug, broker=self.broker)
         else:
-            session = await asyncio.to_thread(Session, app, debug=debug)
+            session = await asyncio.to_thread(Session, app, debug=debug, broker=self.broker)
         body, statics = session.render_document()
         self.statics = list(statics)
         self.revision = session.revision
@@ -223,10 +234,21 @@ class TestClient:
         return self
 
     def advance(self, seconds: float = 0.1) -> TestClient:
-        """Let background tasks, threads and throttled updates run for ``seconds``."""
-        self._runner.run(asyncio.sleep(seconds))
+        """Let background tasks, threads and throttled updates run for ``seconds``; then
+        handle the messages published to this session meanwhile (by other clients)."""
+        self._runner.run(self._advance(seconds))
         self._apply_inbox()
         return self
+
+    async def _advance(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        await self.session.settle()
+
+    def new_session(self, app: AppSource | None = None) -> TestClient:
+        """Another client, on a new session of the same app (or ``app``), sharing this
+        client's broker: what one publishes, the other's subscribers get (at its next
+        action or ``advance``). Close it too (``with``)."""
+        return TestClient(self.app if app is None else app, debug=self.debug, broker=self.broker)
 
     def wait_for(self, predicate: Callable[[TestClient], bool], timeout: float = 5.0) -> TestClient:
         """Advance in small steps until ``predicate(self)`` is true; ``TimeoutError`` after
@@ -289,8 +311,12 @@ class TestClient:
                 sync[tag_id] = control_value(control)
         self._dirty.clear()
         message = EventMessage(self._seq, str(node.get("id")), name, data, sync)
-        self._runner.run(self.session.dispatch(self.client, message))
+        self._runner.run(self._dispatch(message))
         self._apply_inbox()
+
+    async def _dispatch(self, message: EventMessage) -> None:
+        await self.session.dispatch(self.client, message)
+        await self.session.settle()  # what the handler published to this very session
 
     def _apply_inbox(self) -> None:
         inbox, self._inbox = self._inbox, []

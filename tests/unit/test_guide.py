@@ -148,3 +148,10 @@ def test_path_router_snippet() -> None:
         assert client.text("h1") == "Product 3"
         client.event("[data-lt-router]", "navigate", "/nowhere")
         assert client.text("h1") == "Nothing at /nowhere"
+
+
+def test_publish_subscribe_section() -> None:
+    ns = snippet("Room")
+    tests = snippet("test_room", "new_session")
+    tests["Room"] = ns["Room"]
+    tests["test_room"]()

@@ -3,8 +3,9 @@
 Length-prefixed JSON frames (``bridge.read_frame`` / ``bridge.encode``), one request, one
 reply, any number per connection. Requests are ``{"op": ..., ...}``: ``page`` (find or
 create the process of a session for a page load), ``status`` (why a session is gone),
-``hello`` (who answers: pid, anchor, instance), ``list`` (sessions and spares) and
-``shutdown`` (from the server process only). Replies are the handler's dicts, or
+``hello`` (who answers: pid, anchor, instance), ``list`` (sessions and spares),
+``shutdown`` (from the server process only) and ``pubsub`` (from a session process: the
+connection becomes its publish/subscribe link, see ``processes.pubsub``). Replies are the handler's dicts, or
 ``{"error": "full"}`` (``sessions.ServerFull``), ``{"error": "failed", "msg": ...}`` (any
 other exception, logged with its traceback) and ``{"error": "unknown", "msg": ...}`` for
 an unknown op. The client side is ``supervisor_client.SupervisorClient.request``.
@@ -36,6 +37,8 @@ class ControlHandler(Protocol):
 
     async def stop_from(self, anchor: int) -> dict[str, Any]: ...
 
+    async def pubsub(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None: ...
+
 
 class ControlServer:
     """Serves ``handler`` on a unix socket; ``ino`` is the socket file's inode (to notice
@@ -62,6 +65,9 @@ class ControlServer:
                 try:
                     request = await bridge.read_frame(reader)
                 except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                if request.get("op") == "pubsub":  # from now on a session process's pubsub link
+                    await self.handler.pubsub(reader, writer)
                     return
                 try:
                     reply = await self.answer(request)

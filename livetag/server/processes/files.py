@@ -20,6 +20,12 @@ from . import paths
 log = logging.getLogger("livetag.server.processes.supervisor")
 
 
+def control_of(session_socket: str) -> str:
+    """The control socket of the supervisor that made session socket ``session_socket``
+    (``<dir>/s/<name>`` -> ``<dir>/ctl``, see ``InstanceFiles``)."""
+    return str(Path(session_socket).parent.parent / "ctl")
+
+
 class InstanceFiles:
     """The files of supervisor ``instance`` (hex) of the server whose private directory is
     ``base`` and whose life is process ``anchor``'s. ``path_key`` / ``cookie_secret``: what

@@ -43,12 +43,15 @@ from typing import Any
 
 import orjson
 
+from ...pubsub import Broker
 from ...session import Session
 from ...threads import HANDLER_THREADS
 from ..registry import SessionRegistry
 from ..webapp import WebApp
 from . import bridge
 from .appref import AppRef
+from .files import control_of
+from .pubsub import RelayBroker
 
 log = logging.getLogger("livetag.server.processes.process")
 
@@ -142,8 +145,8 @@ class BoundRegistry(SessionRegistry):
     issues_cookies = False
 
     def __init__(self, source: Any, *, debug: bool, session_id: str, host: SessionHost,
-                 join_grace: float = 30.0) -> None:
-        super().__init__(source, debug=debug, max_sessions=1, join_grace=join_grace)
+                 join_grace: float = 30.0, broker: Broker | None = None) -> None:
+        super().__init__(source, debug=debug, max_sessions=1, join_grace=join_grace, broker=broker)
         self.session_id = session_id
         self._host = host
         self._create_lock = threading.Lock()
@@ -160,7 +163,7 @@ class BoundRegistry(SessionRegistry):
                 return self.session_id, session
             self._host.mark_busy(True)  # init is an interaction: it has the same timeout
             try:
-                session = Session(self.source, debug=self.debug, request=request)
+                session = Session(self.source, debug=self.debug, request=request, broker=self.broker)
             finally:
                 self._host.mark_busy(False)
             self._sessions[self.session_id] = session
@@ -239,13 +242,16 @@ class SessionHost:
     async def _serve_also(self, sock: socket.socket) -> None:
         self._servers.append(await asyncio.start_unix_server(self._accept, sock=sock))
 
-    def mark_busy(self, busy: bool) -> None:
+    def mark_busy(self, busy: bool, activity: bool = True) -> None:
+        """``Session.busy_hook``: an interaction starts (``busy``) or ends; one that was not
+        the user's (``activity`` false: a published message) keeps the session inactive."""
         now = time.monotonic()
         if busy:
             self.shared[SharedField.BUSY_SINCE] = now
         else:
             self.shared[SharedField.BUSY_SINCE] = 0.0
-            self.shared[SharedField.LAST_ACTIVE] = now
+            if activity:
+                self.shared[SharedField.LAST_ACTIVE] = now
 
     def stop_soon(self) -> None:
         loop, stop = self._loop, self._stop
@@ -259,8 +265,12 @@ class SessionHost:
         if self.webapp is None:
             self.webapp = build_webapp(config)
         webapp = self.webapp
+        # Publish/subscribe goes through the supervisor, the hub of every session process.
+        relay = RelayBroker(control_of(config.socket_path)) if config.socket_path else None
+        if relay is not None:
+            webapp.broker = relay
         self.registry = BoundRegistry(webapp.registry.source, debug=config.debug, session_id=config.session_id,
-                                      host=self, join_grace=webapp.limits.join_grace)
+                                      host=self, join_grace=webapp.limits.join_grace, broker=webapp.broker)
         webapp.registry = self.registry
         Session.busy_hook = self.mark_busy  # this process hosts one session: a class-wide hook
         async with webapp.lifespan():
@@ -281,6 +291,8 @@ class SessionHost:
             before = asyncio.all_tasks()
             self._close_session()
             await self._drain(asyncio.all_tasks() - before)  # the on_destroy coroutines
+            if relay is not None:
+                relay.close()
 
     def _stop_if_unused(self) -> None:
         if self.registry is not None and not len(self.registry):

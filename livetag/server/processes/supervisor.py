@@ -58,7 +58,7 @@ from typing import Any
 import orjson
 
 from ..limits import AddressBudget
-from . import paths
+from . import bridge, paths
 from .anchor import watch_anchor
 from .appref import AppRef
 from .config import SupervisorConfig
@@ -68,6 +68,7 @@ from .preload import EXPECTED_ENV
 from .priority import SPARE_NICE, priority_restorable, start_fork_server, start_process
 from .process import ProcessConfig, SharedField
 from .process import main as process_main
+from .pubsub import PubSubHub, peer_pid
 from .sessions import TERM_GRACE_SECONDS, EndReason, ProcessState, SessionRecord, SessionTable, normalised_query
 from .spares import SparePool
 from .watchdog import Watchdog, heartbeat_for
@@ -109,6 +110,8 @@ class Supervisor:
         self.spares = SparePool(self.ctx, self.executor, self._lifeline_child, config.spare_processes,
                                 self._base_priority, lambda: len(self.table) < self.max_sessions, expected)
         self.control = ControlServer(self)
+        #: Publish/subscribe between the session processes (``processes.pubsub``).
+        self.hub = PubSubHub()
         self.watchdog = Watchdog(self.table, self.spares, timeout_interaction=self.timeout_interaction,
                                  heartbeat=self.heartbeat, timeout_inactivity=self.timeout_inactivity,
                                  max_memory_mb=self.max_memory_mb, check_files=self._check_files,
@@ -213,13 +216,26 @@ class Supervisor:
         return {"sessions": [{"name": r.log_id, "pid": r.pid, "state": r.state.name}
                              for r in self.table.sessions.values()],
                 "spares": [{"pid": s.pid, "state": s.state.name, "ready": not s.shared[SharedField.BUSY_SINCE]}
-                           for s in self.spares.spares]}
+                           for s in self.spares.spares],
+                "pubsub": self.hub.listing()}
 
     async def stop_from(self, anchor: int) -> dict[str, Any]:
         if anchor != self.anchor:
             return {"error": "refused", "msg": "only the server process may stop the supervisor"}
         await self.shutdown()
         return {"ok": True}
+
+    async def pubsub(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve a session process's publish/subscribe link (see ``processes.pubsub``):
+        only for a live session process of this supervisor (its pid, ``SO_PEERCRED``)."""
+        pid = peer_pid(writer.get_extra_info("socket"))
+        record = next((r for r in self.table.sessions.values() if r.pid == pid and self.table.alive(r)), None)
+        if record is None:
+            log.warning("pubsub link refused: process %s is not a live session process of this supervisor", pid)
+            writer.write(bridge.encode({"error": "refused", "msg": "expected a session process of this supervisor"}))
+            return
+        writer.write(bridge.encode({"ok": True}))
+        await self.hub.serve(reader, writer, record.log_id)
 
     def _name(self, base: str, session_id: str) -> str:
         return paths.session_name(self.files.path_key, base, session_id)
