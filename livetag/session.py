@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 import hmac
 import inspect
 import logging
@@ -147,6 +148,12 @@ class Session:
             raise TypeError(f"expected the app factory to return a Tag, got {type(self.app).__name__}")
         self.tree = LiveTree(self.app, on_change=self._changed)
         self.csrf_token = secrets.token_urlsafe(32)
+        #: sha256 of the CSRF token of the page a restored session was snapshotted with
+        #: (see ``livetag.server.persistence``): that open page joins with it.
+        self.restored_token_hash: bytes | None = None
+        #: Told after every ``flush`` (an event ran, background changes went out): the
+        #: persistence layer snapshots the session from there, debounced. ``None``: nothing.
+        self.on_flush: Callable[[], None] | None = None
         self.revision = 0
         self.last_active = time.monotonic()
         self._clients: OrderedDict[str, Client] = OrderedDict()
@@ -174,8 +181,12 @@ class Session:
         return [c for c in self._clients.values() if c.sink is not None]
 
     def check_token(self, token: str) -> bool:
-        """Constant-time comparison of ``token`` with the session's CSRF token."""
-        return hmac.compare_digest(token.encode(), self.csrf_token.encode())
+        """Constant-time comparison of ``token`` with the session's CSRF token (or, for a
+        restored session, with the token its snapshot's page holds)."""
+        if hmac.compare_digest(token.encode(), self.csrf_token.encode()):
+            return True
+        restored = self.restored_token_hash
+        return restored is not None and hmac.compare_digest(hashlib.sha256(token.encode()).digest(), restored)
 
     def join(self, msg: Join, sink: Sink, request: Any = None, *, on_bye: ByeHook | None = None) -> Client:
         """Connect a client. Sends it ``joined`` (with a full re-render when its revision
@@ -389,6 +400,8 @@ class Session:
         for what, trace in failures:
             self._report_render_failure(what, trace, self.connected_clients)
         self._run_lifecycle()
+        if self.on_flush is not None:
+            self.on_flush()
 
     # -- lifecycle ----------------------------------------------------------------------
 
