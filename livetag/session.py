@@ -151,6 +151,10 @@ class Session:
         #: sha256 of the CSRF token of the page a restored session was snapshotted with
         #: (see ``livetag.server.persistence``): that open page joins with it.
         self.restored_token_hash: bytes | None = None
+        #: For a restored session: the app's id in the pages of before the restart, and the
+        #: revision it resumed at. Those pages (at an older revision) get their full render
+        #: aimed at that id: the new process numbered its tags afresh.
+        self.restored_root: tuple[str, int] | None = None
         #: Told after every ``flush`` (an event ran, background changes went out): the
         #: persistence layer snapshots the session from there, debounced. ``None``: nothing.
         self.on_flush: Callable[[], None] | None = None
@@ -246,7 +250,9 @@ class Session:
     def _joined(self, client: Client, revision: int | None) -> Joined:
         """The ``joined`` message for a client whose page is at ``revision`` (``None``:
         unknown, send everything)."""
-        ops: list[PatchOp] = [] if revision == self.revision else self.full_render()
+        root = self.restored_root
+        target = root[0] if root is not None and revision is not None and revision < root[1] else None
+        ops: list[PatchOp] = [] if revision == self.revision else self.full_render(target)
         missed = [html for html, rev in self._statics.items() if revision is None or rev > revision]
         return Joined(client.cid, client.last_seq, self.revision, ops, missed)
 
@@ -256,9 +262,10 @@ class Session:
         if client.sink is not None:
             client.sink(self._joined(client, None).encode())
 
-    def full_render(self) -> list[PatchOp]:
+    def full_render(self, target: str | None = None) -> list[PatchOp]:
+        """The whole app as one ``Morph`` of ``target`` (default: the app's id)."""
         with self.tree.lock:
-            return [Morph(self.app.id, render_html(self.app))]
+            return [Morph(target or self.app.id, render_html(self.app))]
 
     def render_document(self) -> tuple[str, list[str]]:
         """The app's HTML and every static it needs, for a page load at ``revision``.

@@ -176,7 +176,11 @@ class Persistence:
         with session.tree.lock:  # handlers in threads mutate states under it
             app = snapshot.capture(session.app)
             revision = session.revision
-        return orjson.dumps({"v": ENVELOPE_VERSION, "rev": revision,
+            # The id the open pages know the app by: a restored session's pages may still
+            # hold the one from before the restart, until they join.
+            restored = session.restored_root
+            root = restored[0] if restored is not None and revision < restored[1] + 1 else session.app.id
+        return orjson.dumps({"v": ENVELOPE_VERSION, "rev": revision, "root": root,
                              "csrf": hashlib.sha256(session.csrf_token.encode()).hexdigest()
                              if session.restored_token_hash is None else session.restored_token_hash.hex(),
                              "app": orjson.Fragment(app)})
@@ -301,6 +305,7 @@ class Persistence:
             return None
         session.revision = envelope.revision + REVISION_GAP
         session.restored_token_hash = envelope.csrf
+        session.restored_root = (envelope.root, session.revision)
         try:
             epoch = await self.store.claim(store_key)
         except StoreUnavailable as exc:
@@ -314,10 +319,10 @@ class Persistence:
 
 
 class _Envelope:
-    __slots__ = ("app", "csrf", "revision")
+    __slots__ = ("app", "csrf", "revision", "root")
 
-    def __init__(self, app: bytes, csrf: bytes, revision: int) -> None:
-        self.app, self.csrf, self.revision = app, csrf, revision
+    def __init__(self, app: bytes, csrf: bytes, revision: int, root: str) -> None:
+        self.app, self.csrf, self.revision, self.root = app, csrf, revision, root
 
 
 def _open_envelope(data: bytes) -> _Envelope:
@@ -340,4 +345,7 @@ def _open_envelope(data: bytes) -> _Envelope:
         raise SnapshotError("expected the CSRF token's sha256 (64 hex digits), got another value") from None
     if not isinstance(app, dict):
         raise SnapshotError(f"expected the app's snapshot object, got {type(app).__name__}")
-    return _Envelope(orjson.dumps(app), digest, revision)
+    root = document.get("root")
+    if not isinstance(root, str) or not 0 < len(root) <= 256:
+        raise SnapshotError("expected the app's element id (1 to 256 characters), got another value")
+    return _Envelope(orjson.dumps(app), digest, revision, root)
