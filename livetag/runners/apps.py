@@ -32,7 +32,11 @@ class WebApp(_WebApp):
         """Serve until stopped (Ctrl-C / SIGTERM). ``port=0`` takes a free port from the OS;
         the URL served is logged either way. Clients disconnecting never stop the server.
         ``uvicorn_options``: ``livetag.runners.serve.serve``'s (``reload``, ``reload_dirs``,
-        ``log_level``, ``sock``) and ``uvicorn.Config``'s. Raises ``PortInUse``."""
+        ``log_level``, ``sock``) and ``uvicorn.Config``'s. Raises ``PortInUse``.
+
+        Sessions survive a restart: unless ``persist=False`` or a ``store`` was given,
+        they are snapshotted to ``livetag.server.persistence.default_store_path``."""
+        self.persist_by_default()
         self.bind(host)
         uvicorn_options.setdefault("ws_max_size", self.limits.max_message_bytes)
         serve(self, host=host, port=port, open_browser=open_browser, **uvicorn_options)

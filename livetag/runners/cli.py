@@ -108,6 +108,8 @@ def _run(args: argparse.Namespace) -> int:
         app = servable(loaded, {"debug": debug})
         if app is loaded and args.debug is not None:
             log.warning("--debug/--no-debug ignored: %s is a ready-made app with its own settings", args.target)
+        if callable(getattr(app, "persist_by_default", None)):
+            app.persist_by_default()  # sessions survive a restart, as with WebApp.run()
         if callable(getattr(app, "bind", None)):
             app.bind(args.host)  # a host name given with --host is served (allowed_hosts)
         serve(app, sock=sock, log_level=args.log_level)

@@ -45,7 +45,7 @@ from .http import HttpTransport
 from .limits import AddressBudget, Limits, TokenBucket, client_address
 from .page import render_page
 from .parano import CLEAR, AesGcmCodec, Codec
-from .persistence import Persistence
+from .persistence import Persistence, default_store_path
 from .persistence import key as store_key
 from .registry import SessionRegistry
 from .shutdown import on_stop_signal
@@ -176,6 +176,12 @@ class WebApp:
         self.persistence = Persistence(store, ttl=self.snapshot_ttl, debug=self.debug)
         self.registry.on_discard = self.persistence.discarded
 
+    def persist_by_default(self) -> None:
+        """Persist to ``default_store_path`` unless the app chose (``persist`` or ``store``
+        given): what ``run()`` and ``livetag run`` do."""
+        if self.persist is None and self.persistence is None:
+            self.use_store(default_store_path(self.registry.source))
+
     async def resume(self, conn: HTTPConnection, session_id: str | None) -> Session | None:
         """The session of ``session_id`` resumed from its snapshot (this process does not
         hold it: the server restarted), or ``None``: no persistence, no snapshot under the
@@ -191,7 +197,7 @@ class WebApp:
             try:
                 self.registry.make_room()
                 if self.registry.creates_on_loop:
-                    session = self.registry.adopt(session_id, conn)  # type: ignore[arg-type]
+                    session = self.registry.adopt(session_id, conn)
                 else:
                     session = await to_thread(self.registry.adopt, session_id, conn)
             except TooManySessions as exc:
@@ -200,11 +206,11 @@ class WebApp:
             except Exception:
                 log.exception("creating the app to resume a session failed")
                 return None
-            self.registry.await_join(session_id, session)  # type: ignore[arg-type]
+            self.registry.await_join(session_id, session)
             return session
 
         def drop(session: Session) -> None:
-            self.registry.discard(session_id)  # type: ignore[arg-type]
+            self.registry.discard(session_id)
 
         return await persistence.restore(store_key(self.base_path(conn), session_id), build, drop)
 

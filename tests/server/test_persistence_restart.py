@@ -4,6 +4,7 @@ declared attributes as they were."""
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import signal
@@ -42,14 +43,15 @@ APP = textwrap.dedent("""
             self.notes.append(str(self.s.count))
 
     store, port, secret = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    WebApp(Notes, store=store, session_secret=secret).run(host="127.0.0.1", port=port, open_browser=False)
+    options = {} if store == "default" else {"store": store}  # run() persists by default
+    WebApp(Notes, session_secret=secret, **options).run(host="127.0.0.1", port=port, open_browser=False)
 """)
 
 
 class Server:
     """The app in its own process (stopped by its PID in ``stop``)."""
 
-    def __init__(self, store: Path, port: int, secret: str = "a stable secret of this test") -> None:
+    def __init__(self, store: Path | str, port: int, secret: str = "a stable secret of this test") -> None:
         self.proc = subprocess.Popen([sys.executable, "-c", APP, str(store), str(port), secret],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
@@ -100,9 +102,13 @@ def servers() -> Iterator[list[Server]]:
         server.stop()
 
 
-async def test_the_page_resumes_its_session_after_a_restart(servers: list[Server], tmp_path: Path) -> None:
-    store = tmp_path / "data" / "sessions.sqlite3"
-    servers.append(Server(store, 0))
+@pytest.mark.parametrize("where", ["given", "default"])
+async def test_the_page_resumes_its_session_after_a_restart(servers: list[Server], tmp_path: Path, where: str) -> None:
+    if where == "default":  # WebApp.run() without store=: the data directory (see tests/conftest.py)
+        store = Path(os.environ["XDG_DATA_HOME"]) / "livetag" / "__main__.Notes" / "sessions.sqlite3"
+    else:
+        store = tmp_path / "data" / "sessions.sqlite3"
+    servers.append(Server("default" if where == "default" else store, 0))
     first = servers[0]
     async with Tab(first.url) as t:
         await t.load()
@@ -116,7 +122,7 @@ async def test_the_page_resumes_its_session_after_a_restart(servers: list[Server
         dump = b"".join(bytes(str(row), "utf-8") for row in sqlite3.connect(store).execute("SELECT * FROM snapshots"))
         assert t.session_id.encode() not in dump and t.token.encode() not in dump
 
-        servers.append(Server(store, first.port))
+        servers.append(Server("default" if where == "default" else store, first.port))
         t.ws = None
         await t.join()  # the same page, its old token and revision: a full render
         assert t.text(".n") == "3" and t.text(".notes") == "1,2,3"
