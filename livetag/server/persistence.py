@@ -237,6 +237,12 @@ class Persistence:
         if not self.stopping and tracked.epoch is not None:
             self._spawn(self._delete(tracked.key))
 
+    def forget(self, store_key: str) -> None:
+        """Delete the snapshot under ``store_key`` (a session this process does not hold
+        was discarded with ``?n``), in the background."""
+        if not self.stopping:
+            self._spawn(self._delete(store_key))
+
     async def _delete(self, store_key: str) -> None:
         try:
             await self.store.delete(store_key)

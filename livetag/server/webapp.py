@@ -312,8 +312,11 @@ class WebApp:
         session = self.registry.get(session_id)
         # ?n discards the session; never on a cross-site navigation, which anyone could link.
         cross_site = request.headers.get("sec-fetch-site") == "cross-site"
-        if session is None and session_id and ("n" not in request.query_params or cross_site):
-            session = await self.resume(request, session_id)
+        if session is None and session_id and self.persistence is not None:
+            if "n" not in request.query_params or cross_site:
+                session = await self.resume(request, session_id)
+            elif len(session_id) <= 128:  # a new session asked for: the old one is not resumed later
+                self.persistence.forget(store_key(self.base_path(request), session_id))
         if session is not None and "n" in request.query_params and not cross_site:
             self.registry.discard(session_id)  # type: ignore[arg-type]
             session = None

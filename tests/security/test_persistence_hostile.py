@@ -161,3 +161,19 @@ async def test_a_superseded_process_is_fenced(live_server: Serve, tmp_path: Path
         [(_, data)] = rows(store)
         assert orjson.loads(data)["app"]["states"]["s"]["count"] == 2  # the newer owner's
         await a.aclose()
+
+
+async def test_asking_for_a_new_session_forgets_the_old_snapshot(live_server: Serve, tmp_path: Path) -> None:
+    store = tmp_path / "s" / "db.sqlite3"
+    t = await snapshotted(live_server, store)
+    port = int(t.url.rsplit(":", 1)[1].strip("/"))
+    old = t.session_id
+    with live_server(WebApp(Counter, store=store).app, port=port):
+        async with Tab(t.url) as fresh:
+            fresh.http.cookies.set("lt_sid", old)
+            await fresh.load("n")
+            assert issued(fresh) not in (None, old) and fresh.text(".value") == "0"
+        while any(k == store_key("", old) for k, _ in rows(store)):
+            await asyncio.sleep(0.05)
+        await refused_as_expired(t)  # the old page cannot bring it back
+    await t.aclose()
