@@ -30,15 +30,18 @@ class Clicks(Tag.App):
         self.s.count += 1
 
 
-@pytest.mark.parametrize("mode", ["ws", "http"])
+@pytest.mark.parametrize("mode", ["ws", "sse", "http"])
 def test_a_restart_under_an_open_page_resumes_its_session(live_server: Serve, page: Page, tmp_path: Path,
                                                            mode: str) -> None:
     store = tmp_path / "store" / "sessions.sqlite3"
     webapp = WebApp(Clicks, store=store, http_only=mode == "http")
     with live_server(webapp.app) as first:
         port, url = first.port, first.url
+        if mode == "sse":
+            page.context.add_cookies([{"name": "livetag_mode", "value": "sse", "url": url}])
         page.goto(url + "/")
         connected(page)
+        assert page.evaluate("livetag.transport") == mode
         page.evaluate("window.marker = 'same page'")
         for _ in range(5):
             page.click("button.inc")

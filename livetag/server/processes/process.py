@@ -46,6 +46,7 @@ import orjson
 from ...session import Session
 from ...threads import HANDLER_THREADS
 from ..registry import SessionRegistry
+from ..store.sqlite import SQLiteStore
 from ..webapp import WebApp
 from . import bridge
 from .appref import AppRef
@@ -395,7 +396,9 @@ def build_webapp(config: ProcessConfig) -> WebApp:
             return webapp
     return WebApp(config.app.resolve(), debug=config.debug, parano=config.parano, http_only=config.http_only,
                   allowed_origins=config.allowed_origins, allowed_hosts=config.allowed_hosts,
-                  store=config.store or None, persist=bool(config.store), snapshot_ttl=config.snapshot_ttl,
+                  # One session on one thread: the store's I/O inline (see ``SQLiteStore``).
+                  store=SQLiteStore(config.store, threaded=False) if config.store else None,
+                  persist=bool(config.store), snapshot_ttl=config.snapshot_ttl,
                   **config.limits)
 
 
