@@ -13,8 +13,10 @@ is greater than any epoch ever returned, even after an expired row was swept awa
 I/O runs in one thread per store (a ``sqlite3`` connection belongs to the thread that
 opened it), never on the event loop; except with ``threaded=False``, for a process that
 hosts a single session on a single thread (a ``Runner`` session process): there a save
-blocks only that session, for one short transaction, and no thread is added. The file is created ``0600`` in a directory made
-``0700``; a directory writable by others is refused.
+blocks only that session, for one short transaction, and no thread is added.
+
+The file is created ``0600`` in a directory made ``0700``; a directory writable by
+others is refused.
 """
 
 from __future__ import annotations
