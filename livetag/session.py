@@ -63,6 +63,12 @@ MAX_CLIENTS = 32
 BACKGROUND_THROTTLE = 0.05
 
 
+def static_digest(html: str) -> str:
+    """A short digest of a static's markup (hex, 64 bits of sha256): how a snapshot names
+    the statics its pages hold."""
+    return hashlib.sha256(html.encode()).hexdigest()[:16]
+
+
 class ClientState(enum.Enum):
     """Where a client (a page) of a session is in its life cycle (module docstring)."""
 
@@ -155,6 +161,9 @@ class Session:
         #: revision it resumed at. Those pages (at an older revision) get their full render
         #: aimed at that id: the new process numbered its tags afresh.
         self.restored_root: tuple[str, int] | None = None
+        #: For a restored session: ``static_digests()`` of the session it resumes. Those
+        #: pages already hold these statics: their first join does not send them again.
+        self.restored_statics: frozenset[str] = frozenset()
         #: Told after every ``flush`` (an event ran, background changes went out): the
         #: persistence layer snapshots the session from there, debounced. ``None``: nothing.
         self.on_flush: Callable[[], None] | None = None
@@ -251,10 +260,16 @@ class Session:
         """The ``joined`` message for a client whose page is at ``revision`` (``None``:
         unknown, send everything)."""
         root = self.restored_root
-        target = root[0] if root is not None and revision is not None and revision < root[1] else None
+        before_restore = root is not None and revision is not None and revision < root[1]
+        target = root[0] if before_restore and root is not None else None
         ops: list[PatchOp] = [] if revision == self.revision else self.full_render(target)
-        missed = [html for html, rev in self._statics.items() if revision is None or rev > revision]
+        missed = [html for html, rev in self._statics.items() if (revision is None or rev > revision)
+                  and not (before_restore and static_digest(html) in self.restored_statics)]
         return Joined(client.cid, client.last_seq, self.revision, ops, missed)
+
+    def static_digests(self) -> list[str]:
+        """``static_digest`` of every static this session's pages were sent."""
+        return [static_digest(html) for html in self._statics]
 
     def resync(self, client: Client) -> None:
         """Send ``client`` the whole tree (it reported that its DOM lost track)."""

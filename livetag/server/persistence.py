@@ -4,7 +4,11 @@ What is saved: ``livetag.dom.snapshot.capture`` of the app (its ``States``/``Sta
 attributes and the names in its ``persist``), inside an envelope that adds the revision
 and the sha256 of the session's CSRF token::
 
-    {"v": 1, "rev": <int>, "csrf": "<sha256 hex of the token>", "app": {...snapshot...}}
+    {"v": 1, "rev": <int>, "root": "<the app's element id>", "statics": ["<digest>", ...],
+     "csrf": "<sha256 hex of the token>", "app": {...snapshot...}}
+
+``root`` and ``statics`` let the open page's first join after a restart morph the right
+element and skip the ``<style>``/``<script>`` statics it already holds.
 
 When: after an update (``Session.on_flush``), debounced to one save per ``DEBOUNCE``
 seconds and only when the bytes changed; once more for every session when the server
@@ -180,7 +184,8 @@ class Persistence:
             # hold the one from before the restart, until they join.
             restored = session.restored_root
             root = restored[0] if restored is not None and revision < restored[1] + 1 else session.app.id
-        return orjson.dumps({"v": ENVELOPE_VERSION, "rev": revision, "root": root,
+            statics = sorted(set(session.static_digests()) | session.restored_statics)
+        return orjson.dumps({"v": ENVELOPE_VERSION, "rev": revision, "root": root, "statics": statics,
                              "csrf": hashlib.sha256(session.csrf_token.encode()).hexdigest()
                              if session.restored_token_hash is None else session.restored_token_hash.hex(),
                              "app": orjson.Fragment(app)})
@@ -312,6 +317,7 @@ class Persistence:
         session.revision = envelope.revision + REVISION_GAP
         session.restored_token_hash = envelope.csrf
         session.restored_root = (envelope.root, session.revision)
+        session.restored_statics = envelope.statics
         try:
             epoch = await self.store.claim(store_key)
         except StoreUnavailable as exc:
@@ -325,10 +331,10 @@ class Persistence:
 
 
 class _Envelope:
-    __slots__ = ("app", "csrf", "revision", "root")
+    __slots__ = ("app", "csrf", "revision", "root", "statics")
 
-    def __init__(self, app: bytes, csrf: bytes, revision: int, root: str) -> None:
-        self.app, self.csrf, self.revision, self.root = app, csrf, revision, root
+    def __init__(self, app: bytes, csrf: bytes, revision: int, root: str, statics: frozenset[str]) -> None:
+        self.app, self.csrf, self.revision, self.root, self.statics = app, csrf, revision, root, statics
 
 
 def _open_envelope(data: bytes) -> _Envelope:
@@ -354,4 +360,7 @@ def _open_envelope(data: bytes) -> _Envelope:
     root = document.get("root")
     if not isinstance(root, str) or not 0 < len(root) <= 256:
         raise SnapshotError("expected the app's element id (1 to 256 characters), got another value")
-    return _Envelope(orjson.dumps(app), digest, revision, root)
+    statics = document.get("statics", [])
+    if not isinstance(statics, list) or len(statics) > 10_000 or not all(isinstance(d, str) for d in statics):
+        raise SnapshotError("expected a list of static digests, got another value")
+    return _Envelope(orjson.dumps(app), digest, revision, root, frozenset(statics))

@@ -21,6 +21,10 @@ Serve = Callable[..., AbstractContextManager[BackgroundServer]]
 
 
 class Clicks(Tag.App):
+    # Run twice in one page, this static would throw (an uncaught error fails the test).
+    statics = [Tag.script("if (window.ranOnce) throw new Error('static ran twice'); window.ranOnce = true;"),
+               Tag.style(".value { font-weight: bold }")]
+
     def init(self) -> None:
         self.s = States(count=0)
         self <= Tag.button("+", _class="inc", _onclick=self.increment)
@@ -58,4 +62,6 @@ def test_a_restart_under_an_open_page_resumes_its_session(live_server: Serve, pa
         page.click("button.inc")
         expect(page.locator(".value")).to_have_text("6")
         assert page.evaluate("window.marker") == "same page"  # no reload
+        styles = "Array.from(document.querySelectorAll('head style')).filter(s => s.textContent.includes('bold'))"
+        assert page.evaluate(f"{styles}.length") == 1  # statics are not sent again
         no_error_overlay(page)
