@@ -21,6 +21,7 @@ from ..server.processes import Runner as _Runner
 from ..server.processes.appref import in_helper_process
 from ..server.webapp import WebApp as _WebApp
 from .serve import serve
+from .worker import running_in_worker
 
 __all__ = ["Runner", "WebApp"]
 
@@ -35,8 +36,10 @@ class WebApp(_WebApp):
         ``log_level``, ``sock``) and ``uvicorn.Config``'s. Raises ``PortInUse``.
 
         Sessions survive a restart: unless ``persist=False`` or a ``store`` was given,
-        they are snapshotted to ``livetag.server.persistence.default_store_path``."""
-        self.persist_by_default()
+        they are snapshotted to ``livetag.server.persistence.default_store_path``; not
+        with ``reload=True`` (development: each change restarts with fresh sessions)."""
+        if not uvicorn_options.get("reload") and not running_in_worker():
+            self.persist_by_default()
         self.bind(host)
         uvicorn_options.setdefault("ws_max_size", self.limits.max_message_bytes)
         serve(self, host=host, port=port, open_browser=open_browser, **uvicorn_options)
