@@ -163,7 +163,10 @@ class SessionRegistry:
 
     def close_all(self) -> None:
         self._closing = True
-        for session_id in list(self._sessions):
-            self.discard(session_id)
-        if self._shared is not None:
-            self._shared.close()
+        try:
+            for session_id in list(self._sessions):
+                self.discard(session_id)
+            if self._shared is not None:
+                self._shared.close()
+        finally:
+            self._closing = False

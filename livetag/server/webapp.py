@@ -123,6 +123,7 @@ class WebApp:
         self._sweeper: asyncio.Task[None] | None = None
         #: ``None``: sessions end with the process (see ``store``).
         self.persistence: Persistence | None = None
+        self._store_path: str | os.PathLike[str] | None = None
         self.persist = persist
         self.snapshot_ttl = session_timeout if snapshot_ttl is None else float(snapshot_ttl)
         if store is not None and persist is not False:
@@ -171,6 +172,7 @@ class WebApp:
             log.info("sessions are not persisted %s", "for an app instance" if self.registry.shared
                      else "with parano=True")
             return
+        self._store_path = store if isinstance(store, (str, os.PathLike)) else None
         if isinstance(store, (str, os.PathLike)):
             store = SQLiteStore(store)
         self.persistence = Persistence(store, ttl=self.snapshot_ttl, debug=self.debug)
@@ -227,6 +229,8 @@ class WebApp:
         and long-polls end at once instead of holding the graceful shutdown."""
         self._start_sweeper()
         on_stop_signal(self, asyncio.get_running_loop())
+        if self.persistence is not None and self.persistence.stopping and self._store_path is not None:
+            self.use_store(self._store_path)  # served again after a shutdown closed the store
         try:
             yield
         finally:

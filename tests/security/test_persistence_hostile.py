@@ -177,3 +177,20 @@ async def test_asking_for_a_new_session_forgets_the_old_snapshot(live_server: Se
             await asyncio.sleep(0.05)
         await refused_as_expired(t)  # the old page cannot bring it back
     await t.aclose()
+
+
+async def test_one_webapp_served_twice_resumes_too(live_server: Serve, tmp_path: Path) -> None:
+    webapp = WebApp(Counter, store=tmp_path / "s" / "db.sqlite3")
+    with live_server(webapp.app) as first:
+        t = Tab(first.url + "/")
+        await t.load()
+        await t.join()
+        await t.event(t.id(".inc"))
+        await t.close()
+    t.ws = None
+    with live_server(webapp.app, port=first.port):  # the same object: its store is opened again
+        await t.join()
+        assert t.text(".value") == "1"
+        await t.event(t.id(".inc"))
+        assert t.text(".value") == "2"
+    await t.aclose()
