@@ -154,3 +154,19 @@ async def test_no_saves_after_the_final_one(store: Counted, caplog: pytest.LogCa
     persistence.discarded(session)  # closing at shutdown keeps the snapshot
     await settle(persistence)
     assert store.saves == saves and await store.load(key("", "sid")) is not None
+
+
+async def test_an_expired_session_loses_its_snapshot(store: Counted) -> None:
+    from livetag.server.registry import SessionRegistry
+
+    persistence = Persistence(store, ttl=60)
+    registry = SessionRegistry(Counter, debug=False)
+    registry.on_discard = persistence.discarded
+    sid, session = registry.create()
+    persistence.attach(session, key("", sid))
+    await settle(persistence)
+    assert await store.load(key("", sid)) is not None
+    await asyncio.sleep(0.01)
+    assert registry.expire(0.001) == 1  # idle, no page connected
+    await settle(persistence)
+    assert await store.load(key("", sid)) is None
