@@ -154,9 +154,9 @@ class Session:
             raise TypeError(f"expected the app factory to return a Tag, got {type(self.app).__name__}")
         self.tree = LiveTree(self.app, on_change=self._changed)
         self.csrf_token = secrets.token_urlsafe(32)
-        #: sha256 of the CSRF token of the page a restored session was snapshotted with
-        #: (see ``livetag.server.persistence``): that open page joins with it.
-        self.restored_token_hash: bytes | None = None
+        #: sha256 of the CSRF tokens of the pages a restored session was snapshotted with
+        #: (see ``livetag.server.persistence``): those open pages join with them.
+        self.restored_token_hashes: tuple[bytes, ...] = ()
         #: For a restored session: the app's id in the pages of before the restart, and the
         #: revision it resumed at. Those pages (at an older revision) get their full render
         #: aimed at that id: the new process numbered its tags afresh.
@@ -198,8 +198,10 @@ class Session:
         restored session, with the token its snapshot's page holds)."""
         if hmac.compare_digest(token.encode(), self.csrf_token.encode()):
             return True
-        restored = self.restored_token_hash
-        return restored is not None and hmac.compare_digest(hashlib.sha256(token.encode()).digest(), restored)
+        if not self.restored_token_hashes:
+            return False
+        digest = hashlib.sha256(token.encode()).digest()
+        return any([hmac.compare_digest(digest, h) for h in self.restored_token_hashes])  # all compared
 
     def join(self, msg: Join, sink: Sink, request: Any = None, *, on_bye: ByeHook | None = None) -> Client:
         """Connect a client. Sends it ``joined`` (with a full re-render when its revision

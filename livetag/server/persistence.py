@@ -5,7 +5,7 @@ attributes and the names in its ``persist``), inside an envelope that adds the r
 and the sha256 of the session's CSRF token::
 
     {"v": 1, "rev": <int>, "root": "<the app's element id>", "statics": ["<digest>", ...],
-     "csrf": "<sha256 hex of the token>", "app": {...snapshot...}}
+     "csrf": ["<sha256 hex of a token>", ...], "app": {...snapshot...}}
 
 ``root`` and ``statics`` let the open page's first join after a restart morph the right
 element and skip the ``<style>``/``<script>`` statics it already holds.
@@ -64,6 +64,9 @@ STORE_ENV = "LIVETAG_STORE"
 DEBOUNCE = 0.1
 #: Envelope version (``snapshot.SCHEMA_VERSION`` versions the app part).
 ENVELOPE_VERSION = 1
+#: CSRF token hashes a snapshot keeps (the session's own and the latest inherited ones):
+#: pages rendered across several restarts without a reload keep working.
+MAX_TOKENS = 4
 #: How far a restored session's revision jumps past the saved one: more than a page can
 #: have advanced beyond the last save, so its join never looks up to date.
 REVISION_GAP = 1 << 20
@@ -82,6 +85,14 @@ def default_store_path(app: Any) -> Path:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip(".") or "app"
     data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(data) / "livetag" / safe / "sessions.sqlite3"
+
+
+def token_hashes(session: Session) -> list[bytes]:
+    """The sha256 of the CSRF tokens the session's open pages may hold: its own, then the
+    ones it inherited by a restore (a page rendered before the restart), at most
+    ``MAX_TOKENS``."""
+    own = hashlib.sha256(session.csrf_token.encode()).digest()
+    return [own, *(h for h in session.restored_token_hashes if h != own)][:MAX_TOKENS]
 
 
 def key(base: str, session_id: str) -> str:
@@ -186,9 +197,7 @@ class Persistence:
             root = restored[0] if restored is not None and revision < restored[1] + 1 else session.app.id
             statics = sorted(set(session.static_digests()) | session.restored_statics)
         return orjson.dumps({"v": ENVELOPE_VERSION, "rev": revision, "root": root, "statics": statics,
-                             "csrf": hashlib.sha256(session.csrf_token.encode()).hexdigest()
-                             if session.restored_token_hash is None else session.restored_token_hash.hex(),
-                             "app": orjson.Fragment(app)})
+                             "csrf": [h.hex() for h in token_hashes(session)], "app": orjson.Fragment(app)})
 
     async def _save(self, session: Session, tracked: _Tracked) -> None:
         if tracked.stopped or tracked.epoch is None:
@@ -315,7 +324,7 @@ class Persistence:
             drop(session)
             return None
         session.revision = envelope.revision + REVISION_GAP
-        session.restored_token_hash = envelope.csrf
+        session.restored_token_hashes = envelope.csrf
         session.restored_root = (envelope.root, session.revision)
         session.restored_statics = envelope.statics
         try:
@@ -333,7 +342,8 @@ class Persistence:
 class _Envelope:
     __slots__ = ("app", "csrf", "revision", "root", "statics")
 
-    def __init__(self, app: bytes, csrf: bytes, revision: int, root: str, statics: frozenset[str]) -> None:
+    def __init__(self, app: bytes, csrf: tuple[bytes, ...], revision: int, root: str,
+                 statics: frozenset[str]) -> None:
         self.app, self.csrf, self.revision, self.root, self.statics = app, csrf, revision, root, statics
 
 
@@ -349,12 +359,14 @@ def _open_envelope(data: bytes) -> _Envelope:
     revision, csrf, app = document.get("rev"), document.get("csrf"), document.get("app")
     if not isinstance(revision, int) or isinstance(revision, bool) or not 0 <= revision < 1 << 52:
         raise SnapshotError(f"expected a revision (int >= 0), got {revision!r}")
-    if not isinstance(csrf, str) or len(csrf) != 64:
-        raise SnapshotError("expected the CSRF token's sha256 (64 hex digits), got another value")
+    expected = f"expected 1 to {MAX_TOKENS} sha256 of CSRF tokens (64 hex digits each), got another value"
+    if not isinstance(csrf, list) or not 0 < len(csrf) <= MAX_TOKENS or \
+            not all(isinstance(h, str) and len(h) == 64 for h in csrf):
+        raise SnapshotError(expected)
     try:
-        digest = bytes.fromhex(csrf)
+        digests = tuple(bytes.fromhex(h) for h in csrf)
     except ValueError:
-        raise SnapshotError("expected the CSRF token's sha256 (64 hex digits), got another value") from None
+        raise SnapshotError(expected) from None
     if not isinstance(app, dict):
         raise SnapshotError(f"expected the app's snapshot object, got {type(app).__name__}")
     root = document.get("root")
@@ -363,4 +375,4 @@ def _open_envelope(data: bytes) -> _Envelope:
     statics = document.get("statics", [])
     if not isinstance(statics, list) or len(statics) > 10_000 or not all(isinstance(d, str) for d in statics):
         raise SnapshotError("expected a list of static digests, got another value")
-    return _Envelope(orjson.dumps(app), digest, revision, root, frozenset(statics))
+    return _Envelope(orjson.dumps(app), digests, revision, root, frozenset(statics))

@@ -134,6 +134,18 @@ async def test_the_page_resumes_its_session_after_a_restart(servers: list[Server
         await t.load()
         assert t.session_id == cookie and t.text(".n") == "4"
 
+        # A second restart: the reloaded page holds the resumed session's own token.
+        await t.close()
+        t.ws = None
+        await t.join()
+        servers[1].stop()
+        servers.append(Server("default" if where == "default" else store, first.port))
+        t.ws = None
+        await t.join()
+        assert t.text(".n") == "4"
+        await t.event(t.id(".inc"))
+        assert t.text(".n") == "5"
+
 
 async def test_a_wrong_token_is_refused_by_a_resumed_session(servers: list[Server], tmp_path: Path) -> None:
     store = tmp_path / "data" / "sessions.sqlite3"
