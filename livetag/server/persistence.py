@@ -312,6 +312,8 @@ class Persistence:
         session = await build()
         if session is None:
             return None
+        if session in self._tracked or session.revision > 0:
+            return session  # made meanwhile by another request, live already: not restored twice
         try:
             with session.tree.lock:
                 snapshot.restore(session.app, envelope.app)
