@@ -275,3 +275,8 @@ class Fenced(LivetagError):
 class StoreUnavailable(LivetagError, ConnectionError):
     """The session store or message broker cannot be reached (Redis down, a locked or
     unwritable SQLite file). What needs it fails with this; the session itself goes on."""
+
+
+class SnapshotError(LivetagError, ValueError):
+    """A session snapshot that cannot be taken (a persistent value JSON cannot carry) or
+    applied (another app's, another schema version's, or damaged bytes)."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import enum
+import hashlib
 import hmac
 import inspect
 import logging
@@ -77,6 +78,12 @@ class BusyHook(Protocol):
 #: The session whose user code is running: asyncio tasks that code creates inherit it,
 #: so that one failing with nobody awaiting it is reported to that session's pages.
 running_session: contextvars.ContextVar[Session | None] = contextvars.ContextVar("livetag_session", default=None)
+
+
+def static_digest(html: str) -> str:
+    """A short digest of a static's markup (hex, 64 bits of sha256): how a snapshot names
+    the statics its pages hold."""
+    return hashlib.sha256(html.encode()).hexdigest()[:16]
 
 
 class ClientState(enum.Enum):
@@ -178,6 +185,19 @@ class Session:
                                     name=self.log_id)
         self.tree = LiveTree(self.app, on_change=self._changed, topics=self.topics)
         self.csrf_token = secrets.token_urlsafe(32)
+        #: sha256 of the CSRF tokens of the pages a restored session was snapshotted with
+        #: (see ``livetag.server.persistence``): those open pages join with them.
+        self.restored_token_hashes: tuple[bytes, ...] = ()
+        #: For a restored session: the app's id in the pages of before the restart, and the
+        #: revision it resumed at. Those pages (at an older revision) get their full render
+        #: aimed at that id: the new process numbered its tags afresh.
+        self.restored_root: tuple[str, int] | None = None
+        #: For a restored session: ``static_digests()`` of the session it resumes. Those
+        #: pages already hold these statics: their first join does not send them again.
+        self.restored_statics: frozenset[str] = frozenset()
+        #: Told after every ``flush`` (an event ran, background changes went out): the
+        #: persistence layer snapshots the session from there, debounced. ``None``: nothing.
+        self.on_flush: Callable[[], None] | None = None
         self.revision = 0
         self.last_active = time.monotonic()
         self._clients: OrderedDict[str, Client] = OrderedDict()
@@ -200,8 +220,14 @@ class Session:
         return [c for c in self._clients.values() if c.sink is not None]
 
     def check_token(self, token: str) -> bool:
-        """Constant-time comparison of ``token`` with the session's CSRF token."""
-        return hmac.compare_digest(token.encode(), self.csrf_token.encode())
+        """Constant-time comparison of ``token`` with the session's CSRF token (or, for a
+        restored session, with the token its snapshot's page holds)."""
+        if hmac.compare_digest(token.encode(), self.csrf_token.encode()):
+            return True
+        if not self.restored_token_hashes:
+            return False
+        digest = hashlib.sha256(token.encode()).digest()
+        return any([hmac.compare_digest(digest, h) for h in self.restored_token_hashes])  # all compared
 
     def join(self, msg: Join, sink: Sink, request: Any = None, *, on_bye: ByeHook | None = None) -> Client:
         """Connect a client. Sends it ``joined`` (with a full re-render when its revision
@@ -264,9 +290,17 @@ class Session:
     def _joined(self, client: Client, revision: int | None) -> Joined:
         """The ``joined`` message for a client whose page is at ``revision`` (``None``:
         unknown, send everything)."""
-        ops: list[PatchOp] = [] if revision == self.revision else self.full_render()
-        missed = [html for html, rev in self._statics.items() if revision is None or rev > revision]
+        root = self.restored_root
+        before_restore = root is not None and revision is not None and revision < root[1]
+        target = root[0] if before_restore and root is not None else None
+        ops: list[PatchOp] = [] if revision == self.revision else self.full_render(target)
+        missed = [html for html, rev in self._statics.items() if (revision is None or rev > revision)
+                  and not (before_restore and static_digest(html) in self.restored_statics)]
         return Joined(client.cid, client.last_seq, self.revision, ops, missed)
+
+    def static_digests(self) -> list[str]:
+        """``static_digest`` of every static this session's pages were sent."""
+        return [static_digest(html) for html in self._statics]
 
     def resync(self, client: Client) -> None:
         """Send ``client`` the whole tree (it reported that its DOM lost track)."""
@@ -278,9 +312,10 @@ class Session:
             for what, exc in failures:
                 self._report_render_failure(what, exc, [client])
 
-    def full_render(self) -> list[PatchOp]:
+    def full_render(self, target: str | None = None) -> list[PatchOp]:
+        """The whole app as one ``Morph`` of ``target`` (default: the app's id)."""
         with self.tree.lock:
-            return [Morph(self.app.id, render_html(self.app))]
+            return [Morph(target or self.app.id, render_html(self.app))]
 
     def render_document(self) -> tuple[str, list[str]]:
         """The app's HTML and every static it needs, for a page load at ``revision``.
@@ -519,6 +554,8 @@ class Session:
         for what, exc in failures:
             self._report_render_failure(what, exc, self.connected_clients)
         self._run_lifecycle()
+        if self.on_flush is not None:
+            self.on_flush()
 
     # -- lifecycle ----------------------------------------------------------------------
 

@@ -20,6 +20,14 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
 
 
+@pytest.fixture(autouse=True)
+def _private_data_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``WebApp.run()``, ``livetag run`` and the ``Runner`` keep session snapshots under
+    ``$XDG_DATA_HOME``: in tests (and the servers they start), a directory of the run's."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "xdg-data"))
+    monkeypatch.delenv("LIVETAG_STORE", raising=False)
+
+
 @pytest.fixture
 def live_server() -> Callable[[Any], AbstractContextManager[BackgroundServer]]:
     """``with live_server(asgi_app) as server:`` serves on 127.0.0.1:<free port>."""

@@ -21,6 +21,7 @@ from ..server.processes import Runner as _Runner
 from ..server.processes.appref import in_helper_process
 from ..server.webapp import WebApp as _WebApp
 from .serve import serve
+from .worker import running_in_worker
 
 __all__ = ["LOOPBACK", "Runner", "WebApp"]
 
@@ -36,7 +37,13 @@ class WebApp(_WebApp):
         on a loopback host, ``debug`` turns on unless the ``WebApp`` was given one;
         the URL served is logged either way. Clients disconnecting never stop the server.
         ``uvicorn_options``: ``livetag.runners.serve.serve``'s (``reload``, ``reload_dirs``,
-        ``log_level``, ``sock``) and ``uvicorn.Config``'s. Raises ``PortInUse``."""
+        ``log_level``, ``sock``) and ``uvicorn.Config``'s. Raises ``PortInUse``.
+
+        Sessions survive a restart: unless ``persist=False`` or a ``store`` was given,
+        they are snapshotted to ``livetag.server.persistence.default_store_path``; not
+        with ``reload=True`` (development: each change restarts with fresh sessions)."""
+        if not uvicorn_options.get("reload") and not running_in_worker():
+            self.persist_by_default()
         self.bind(host)
         if self.debug_default and host in LOOPBACK:
             self.set_debug(True)  # development: errors show in the page

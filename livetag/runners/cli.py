@@ -111,6 +111,8 @@ def _run(args: argparse.Namespace) -> int:
             log.warning("--debug/--no-debug ignored: %s is a ready-made app with its own settings", args.target)
         elif app is loaded and debug and getattr(app, "debug_default", False):
             app.set_debug(True)  # a WebApp made without debug=..., served for development
+        if callable(getattr(app, "persist_by_default", None)):
+            app.persist_by_default()  # sessions survive a restart, as with WebApp.run()
         if callable(getattr(app, "bind", None)):
             app.bind(args.host)  # a host name given with --host is served (allowed_hosts)
         serve(app, sock=sock, log_level=args.log_level)

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
 from starlette.requests import HTTPConnection, Request
@@ -100,12 +100,16 @@ class HttpTransport:
     ``registry`` holds the sessions (``registry.joined`` is told each join);
     ``cookie_name(conn)`` names the session cookie of the app a request reaches;
     ``origin_allowed(conn)`` checks its ``Origin``; ``codec(session)`` and
-    ``bucket(session)`` give a session's payload codec and token bucket."""
+    ``bucket(session)`` give a session's payload codec and token bucket; ``resume(conn,
+    session_id)`` brings back a session this process does not hold (after a restart:
+    see ``livetag.server.persistence``), or gives ``None``."""
 
     def __init__(self, *, registry: SessionRegistry, limits: Limits, cookie_name: Callable[[HTTPConnection], str],
                  origin_allowed: Callable[[HTTPConnection], bool], codec: Callable[[Session], Codec],
-                 bucket: Callable[[Session], TokenBucket]) -> None:
+                 bucket: Callable[[Session], TokenBucket],
+                 resume: Callable[[HTTPConnection, str | None], Awaitable[Session | None]] | None = None) -> None:
         self.registry = registry
+        self.resume = resume
         self.limits = limits
         self.cookie_name = cookie_name
         self.origin_allowed = origin_allowed
@@ -124,8 +128,12 @@ class HttpTransport:
 
     # -- shared checks --------------------------------------------------------------------
 
-    def _session(self, request: Request) -> Session | None:
-        return self.registry.get(request.cookies.get(self.cookie_name(request)))
+    async def _session(self, request: Request) -> Session | None:
+        session_id = request.cookies.get(self.cookie_name(request))
+        session = self.registry.get(session_id)
+        if session is None and session_id and self.resume is not None:
+            session = await self.resume(request, session_id)
+        return session
 
     def _refuse(self, request: Request, session: Session | None, *, token: bool = True) -> Response | None:
         if not self.origin_allowed(request):
@@ -179,7 +187,7 @@ class HttpTransport:
     # -- endpoints ------------------------------------------------------------------------
 
     async def join(self, request: Request) -> Response:
-        session = self._session(request)
+        session = await self._session(request)
         refused = self._refuse(request, session, token=False)  # the token is in the body
         if refused is not None:
             return refused
@@ -209,9 +217,9 @@ class HttpTransport:
         log.info("session %s: http client joined (%d http clients)", session.log_id, len(self.mailboxes))
         return _json(codec.seal(json_array(mailbox.take())))
 
-    def _attached(self, request: Request, *, token: bool) -> Mailbox | Response:
+    async def _attached(self, request: Request, *, token: bool) -> Mailbox | Response:
         """The mailbox of the joined client the request names, or the refusal to send."""
-        session = self._session(request)
+        session = await self._session(request)
         refused = self._refuse(request, session, token=token)
         if refused is not None:
             return refused
@@ -222,7 +230,7 @@ class HttpTransport:
         return mailbox
 
     async def events(self, request: Request) -> Response:
-        mailbox = self._attached(request, token=True)
+        mailbox = await self._attached(request, token=True)
         if isinstance(mailbox, Response):
             return mailbox
         session = mailbox.session
@@ -257,7 +265,7 @@ class HttpTransport:
         return _json(self.codec(session).seal(json_array(mailbox.take())))
 
     async def poll(self, request: Request) -> Response:
-        mailbox = self._attached(request, token=False)  # reads only: no token needed
+        mailbox = await self._attached(request, token=False)  # reads only: no token needed
         if isinstance(mailbox, Response):
             return mailbox
         if self.stopping:
@@ -270,7 +278,7 @@ class HttpTransport:
         return _json(self.codec(mailbox.session).seal(json_array([m for m in messages if m])))
 
     async def sse(self, request: Request) -> Response:
-        mailbox = self._attached(request, token=False)  # reads only: no token needed
+        mailbox = await self._attached(request, token=False)  # reads only: no token needed
         if isinstance(mailbox, Response):
             return mailbox
         if self.stopping:
@@ -299,7 +307,7 @@ class HttpTransport:
                 del self.mailboxes[mailbox.client.cid]  # type: ignore[union-attr]
 
     async def cookie(self, request: Request) -> Response:
-        session = self._session(request)
+        session = await self._session(request)
         refused = self._refuse(request, session)
         if refused is not None:
             return refused

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..dom.tag import Tag
@@ -46,6 +47,10 @@ class SessionRegistry:
         #: Build new sessions on the event loop (the app's init talks to asyncio) rather
         #: than in a worker thread; see ``livetag.execution``.
         self.creates_on_loop = not isinstance(source, Tag) and init_runs_on_loop(source)
+        #: Told each session discarded on purpose (expired, ``?n``, made room for), not
+        #: the ones ``close_all`` ends: the persistence layer forgets their snapshots.
+        self.on_discard: Callable[[Session], None] | None = None
+        self._closing = False
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -77,6 +82,22 @@ class SessionRegistry:
         self._sessions[session_id] = session
         log.info("session %s created (%d live)", session.log_id, len(self._sessions))
         return session_id, session
+
+    def adopt(self, session_id: str, request: Any = None) -> Session:
+        """A new session under ``session_id``, an id this server issued before a restart
+        (the caller proved it: a snapshot exists under its hash). Runs the app's ``init``
+        as ``create`` does (same thread rules); raises ``TooManySessions`` or what ``init``
+        raises. Call ``make_room`` first, and ``await_join`` after."""
+        existing = self._sessions.get(session_id)
+        if existing is not None and not existing.closed:
+            return existing
+        reserved, self._reserved = self._reserved > 0, max(0, self._reserved - 1)
+        if not reserved and len(self._sessions) >= self.max_sessions:
+            raise TooManySessions(self.max_sessions)
+        session = Session(self.source, debug=self.debug, request=request, broker=self.broker)
+        self._sessions[session_id] = session
+        log.info("session %s re-created to resume (%d live)", session.log_id, len(self._sessions))
+        return session
 
     @property
     def shared(self) -> bool:
@@ -139,11 +160,17 @@ class SessionRegistry:
             self._unjoined_ids.pop(session, None)
         if session is not None:
             if session is not self._shared:
+                if self.on_discard is not None and not self._closing:
+                    self.on_discard(session)
                 session.close()
             log.info("session %s discarded (%d live)", session.log_id, len(self._sessions))
 
     def close_all(self) -> None:
-        for session_id in list(self._sessions):
-            self.discard(session_id)
-        if self._shared is not None:
-            self._shared.close()
+        self._closing = True
+        try:
+            for session_id in list(self._sessions):
+                self.discard(session_id)
+            if self._shared is not None:
+                self._shared.close()
+        finally:
+            self._closing = False

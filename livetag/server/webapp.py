@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import weakref
 from collections.abc import AsyncIterator, Iterable
@@ -48,8 +49,12 @@ from .http import HttpTransport
 from .limits import AddressBudget, Limits, TokenBucket, client_address
 from .page import render_page
 from .parano import CLEAR, AesGcmCodec, Codec
+from .persistence import Persistence, default_store_path
+from .persistence import key as store_key
 from .registry import SessionRegistry
 from .shutdown import on_stop_signal
+from .store import SessionStore
+from .store.sqlite import SQLiteStore
 from .websocket import WebSocketConnection
 
 log = logging.getLogger("livetag.server.webapp")
@@ -84,6 +89,13 @@ class WebApp:
     ``livetag.pubsub.LocalBroker`` of this ``WebApp``). The remaining keywords are the
     ``Limits`` (see ``livetag.server.limits``).
 
+    ``store``: where sessions are snapshotted so that they resume after a restart (see
+    ``livetag.server.persistence``): a ``SessionStore``, or the path of an SQLite file
+    (``SQLiteStore``). ``persist``: ``None`` (default) persists when a ``store`` is given,
+    and ``run()`` gives one (``default_store_path``); ``False`` never persists.
+    ``snapshot_ttl``: seconds a snapshot outlives its last save (default:
+    ``session_timeout``). Not with an app instance (one shared session) nor ``parano``.
+
     Mounted inside another Starlette app, the host's lifespan does not reach this one:
     add ``lifespan=webapp.lifespan`` to the host so that shutdown runs ``on_destroy``.
     """
@@ -98,7 +110,9 @@ class WebApp:
                  max_queued_bytes: int = Limits.max_queued_bytes, join_grace: float = Limits.join_grace,
                  new_sessions_per_second: float = Limits.new_sessions_per_second,
                  new_session_burst: int = Limits.new_session_burst,
-                 trusted_proxies: Iterable[str] | None = None, broker: Broker | None = None) -> None:
+                 trusted_proxies: Iterable[str] | None = None, broker: Broker | None = None,
+                 store: SessionStore | str | os.PathLike[str] | None = None, persist: bool | None = None,
+                 snapshot_ttl: float | None = None) -> None:
         self.debug = bool(debug)
         #: ``debug`` was not given: a development runner may turn it on (``set_debug``).
         self.debug_default = debug is None
@@ -118,13 +132,21 @@ class WebApp:
                                          broker=self.broker)
         self.new_sessions = AddressBudget(new_sessions_per_second, new_session_burst)
         self.http = HttpTransport(registry=self.registry, limits=self.limits, cookie_name=self.cookie_name,
-                                  origin_allowed=self.origin_allowed, codec=self.codec, bucket=self.bucket)
+                                  origin_allowed=self.origin_allowed, codec=self.codec, bucket=self.bucket,
+                                  resume=self.resume)
         self._buckets: weakref.WeakKeyDictionary[Session, TokenBucket] = weakref.WeakKeyDictionary()
         self._codecs: weakref.WeakKeyDictionary[Session, Codec] = weakref.WeakKeyDictionary()
         self._sweeper: asyncio.Task[None] | None = None
         #: Whether the app has a ``PathRouter`` (``None``: no instance seen yet). With one,
         #: every GET of a path no route of ``.app`` serves is the app's page.
         self.path_routing: bool | None = None
+        #: ``None``: sessions end with the process (see ``store``).
+        self.persistence: Persistence | None = None
+        self._store_path: str | os.PathLike[str] | None = None
+        self.persist = persist
+        self.snapshot_ttl = session_timeout if snapshot_ttl is None else float(snapshot_ttl)
+        if store is not None and persist is not False:
+            self.use_store(store)
         routes = [
             Route("/", self._page, methods=["GET", "HEAD"]),
             *(Route(f"/_lt/{name}", self._script, methods=["GET", "HEAD"]) for name in CLIENT_FILES),
@@ -163,6 +185,58 @@ class WebApp:
         self._registry = registry
         self.http.registry = registry
 
+    def use_store(self, store: SessionStore | str | os.PathLike[str]) -> None:
+        """Snapshot sessions to ``store`` from now on (a ``SessionStore`` or an SQLite file
+        path); ignored for an app instance (one shared session) and with ``parano`` (the
+        page's key is not kept)."""
+        if self.registry.shared or self.parano:
+            log.info("sessions are not persisted %s", "for an app instance" if self.registry.shared
+                     else "with parano=True")
+            return
+        self._store_path = store if isinstance(store, (str, os.PathLike)) else None
+        if isinstance(store, (str, os.PathLike)):
+            store = SQLiteStore(store)
+        self.persistence = Persistence(store, ttl=self.snapshot_ttl, debug=self.debug)
+        self.registry.on_discard = self.persistence.discarded
+
+    def persist_by_default(self) -> None:
+        """Persist to ``default_store_path`` unless the app chose (``persist`` or ``store``
+        given): what ``run()`` and ``livetag run`` do."""
+        if self.persist is None and self.persistence is None:
+            self.use_store(default_store_path(self.registry.source))
+
+    async def resume(self, conn: HTTPConnection, session_id: str | None) -> Session | None:
+        """The session of ``session_id`` resumed from its snapshot (this process does not
+        hold it: the server restarted), or ``None``: no persistence, no snapshot under the
+        id's hash (never issued, or expired), or no room."""
+        persistence = self.persistence
+        if persistence is None or not session_id or len(session_id) > 128:
+            return None
+
+        async def build() -> Session | None:
+            session = self.registry.get(session_id)
+            if session is not None:  # made meanwhile by another request
+                return session
+            try:
+                self.registry.make_room()
+                if self.registry.creates_on_loop:
+                    session = self.registry.adopt(session_id, conn)
+                else:
+                    session = await to_thread(self.registry.adopt, session_id, conn)
+            except TooManySessions as exc:
+                log.warning("cannot resume a session: %s", exc)
+                return None
+            except Exception:
+                log.exception("creating the app to resume a session failed")
+                return None
+            self.registry.await_join(session_id, session)
+            return session
+
+        def drop(session: Session) -> None:
+            self.registry.discard(session_id)
+
+        return await persistence.restore(store_key(self.base_path(conn), session_id), build, drop)
+
     @property
     def max_message_bytes(self) -> int:
         return self.limits.max_message_bytes
@@ -176,13 +250,19 @@ class WebApp:
         and long-polls end at once instead of holding the graceful shutdown."""
         self._start_sweeper()
         on_stop_signal(self, asyncio.get_running_loop())
+        if self.persistence is not None and self.persistence.stopping and self._store_path is not None:
+            self.use_store(self._store_path)  # served again after a shutdown closed the store
         try:
             yield
         finally:
             if self._sweeper is not None:
                 self._sweeper.cancel()
                 self._sweeper = None
+            if self.persistence is not None:
+                await self.persistence.save_all()  # before on_destroy runs
             self.registry.close_all()
+            if self.persistence is not None:
+                await self.persistence.close()
 
     def server_stopping(self) -> None:
         """The server is stopping: end the HTTP transports' streams and long-polls now."""
@@ -275,6 +355,11 @@ class WebApp:
             return PlainTextResponse("Not Found", status_code=404)  # and no reload of the app
         # ?n discards the session; never on a cross-site navigation, which anyone could link.
         cross_site = request.headers.get("sec-fetch-site") == "cross-site"
+        if session is None and session_id and self.persistence is not None:
+            if "n" not in request.query_params or cross_site:
+                session = await self.resume(request, session_id)
+            elif len(session_id) <= 128:  # a new session asked for: the old one is not resumed later
+                self.persistence.forget(store_key(self.base_path(request), session_id))
         if session is not None and "n" in request.query_params and not cross_site:
             self.registry.discard(session_id)  # type: ignore[arg-type]
             session = None
@@ -300,6 +385,8 @@ class WebApp:
                 else:
                     new_id, session = await to_thread(self.registry.create, request)
                 self.registry.await_join(new_id, session)
+                if self.persistence is not None and not self.registry.shared:
+                    self.persistence.attach(session, store_key(self.base_path(request), new_id))
             except TooManySessions as exc:
                 log.warning("%s", exc)
                 return HTMLResponse("<!DOCTYPE html><title>Busy</title><p>The server is full; please retry.</p>",
@@ -369,7 +456,10 @@ class WebApp:
             log.warning("websocket from a foreign origin refused")
             await websocket.close(*close_code_for(OriginNotAllowed()))
             return
-        session = self.registry.get(websocket.cookies.get(self.cookie_name(websocket)))
+        session_id = websocket.cookies.get(self.cookie_name(websocket))
+        session = self.registry.get(session_id)
+        if session is None and session_id:
+            session = await self.resume(websocket, session_id)
         await websocket.accept()
         if session is None:
             expired = SessionExpired()

@@ -2,7 +2,8 @@
 
 Length-prefixed JSON frames (``bridge.read_frame`` / ``bridge.encode``), one request, one
 reply, any number per connection. Requests are ``{"op": ..., ...}``: ``page`` (find or
-create the process of a session for a page load), ``status`` (why a session is gone),
+create the process of a session for a page load), ``revive`` (start the process of a
+snapshotted session a transport asks for after a restart), ``status`` (why a session is gone),
 ``hello`` (who answers: pid, anchor, instance), ``list`` (sessions and spares),
 ``shutdown`` (from the server process only) and ``pubsub`` (from a session process: the
 connection becomes its publish/subscribe link, see ``processes.pubsub``). Replies are the handler's dicts, or
@@ -30,6 +31,8 @@ class ControlHandler(Protocol):
     async def page(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
     def status(self, name: str) -> dict[str, Any]: ...
+
+    async def revive(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
     def hello(self) -> dict[str, Any]: ...
 
@@ -87,6 +90,8 @@ class ControlServer:
         op = request.get("op")
         if op == "page":
             return await self.handler.page(request)
+        if op == "revive":
+            return await self.handler.revive(request)
         if op == "status":
             return self.handler.status(str(request["name"]))
         if op == "hello":

@@ -47,6 +47,7 @@ from ...pubsub import Broker
 from ...session import Session
 from ...threads import HANDLER_THREADS
 from ..registry import SessionRegistry
+from ..store.sqlite import SQLiteStore
 from ..webapp import WebApp
 from . import bridge
 from .appref import AppRef
@@ -103,6 +104,10 @@ class ProcessConfig:
     heartbeat: float = 5.0
     #: Where the supervisor put this session's listening socket (put back if deleted).
     socket_path: str = ""
+    #: The SQLite file sessions are snapshotted to (``""``: not persisted; see
+    #: ``livetag.server.persistence``) and the snapshots' lifetime in seconds.
+    store: str = ""
+    snapshot_ttl: float = 3600.0
 
     def to_json(self) -> bytes:
         return orjson.dumps({**dataclasses.asdict(self), "app": self.app.to_json()})
@@ -118,7 +123,8 @@ class ProcessConfig:
                    allowed_hosts=None if fields.get("allowed_hosts") is None
                    else tuple(str(h) for h in fields["allowed_hosts"]),
                    limits=dict(fields["limits"]), timeout_inactivity=float(fields["timeout_inactivity"]),
-                   heartbeat=float(fields.get("heartbeat", 5.0)), socket_path=str(fields.get("socket_path", "")))
+                   heartbeat=float(fields.get("heartbeat", 5.0)), socket_path=str(fields.get("socket_path", "")),
+                   store=str(fields.get("store") or ""), snapshot_ttl=float(fields.get("snapshot_ttl", 3600.0)))
 
     def same_webapp(self, other: ProcessConfig) -> bool:
         """True when both build the same ``WebApp`` (everything but the session)."""
@@ -169,6 +175,13 @@ class BoundRegistry(SessionRegistry):
             self._sessions[self.session_id] = session
             log.info("session %s created in process %d", session.log_id, os.getpid())
             return self.session_id, session
+
+    def adopt(self, session_id: str, request: Any = None) -> Session:
+        """The session of this process, made to resume from its snapshot (``create``);
+        any other id raises ``KeyError``."""
+        if not hmac.compare_digest(session_id.encode(), self.session_id.encode()):
+            raise KeyError("expected the session id this process was started for, got another")
+        return self.create(request)[1]
 
     def discard(self, session_id: str) -> None:
         super().discard(session_id)
@@ -288,11 +301,30 @@ class SessionHost:
             server.close()
             for extra in self._servers:
                 extra.close()
+            await self._persist_on_stop(webapp)
             before = asyncio.all_tasks()
             self._close_session()
             await self._drain(asyncio.all_tasks() - before)  # the on_destroy coroutines
             if relay is not None:
                 relay.close()
+
+    async def _persist_on_stop(self, webapp: WebApp) -> None:
+        """The server stops (or lost its supervisor): save the session for the next one.
+        Ended on purpose (inactivity, ``?n``, other parameters): save nothing more and
+        forget the snapshot."""
+        persistence = webapp.persistence
+        if persistence is None:
+            return
+        reason = StopReason(int(self.shared[SharedField.STOP_REASON]))
+        if reason is StopReason.SHUTDOWN:
+            await persistence.save_all()
+            return
+        # Inactivity: this process forgets the snapshot itself. ``?n`` or other parameters:
+        # the supervisor deletes it before the successor starts (no race with it here).
+        persistence.stopping = reason is not StopReason.INACTIVITY
+        for session in list(self.registry._sessions.values()) if self.registry is not None else []:
+            persistence.discarded(session)
+        persistence.stopping = True
 
     def _stop_if_unused(self) -> None:
         if self.registry is not None and not len(self.registry):
@@ -375,7 +407,11 @@ def build_webapp(config: ProcessConfig) -> WebApp:
         if expected.same_webapp(config):
             return webapp
     return WebApp(config.app.resolve(), debug=config.debug, parano=config.parano, http_only=config.http_only,
-                  allowed_origins=config.allowed_origins, allowed_hosts=config.allowed_hosts, **config.limits)
+                  allowed_origins=config.allowed_origins, allowed_hosts=config.allowed_hosts,
+                  # One session on one thread: the store's I/O inline (see ``SQLiteStore``).
+                  store=SQLiteStore(config.store, threaded=False) if config.store else None,
+                  persist=bool(config.store), snapshot_ttl=config.snapshot_ttl,
+                  **config.limits)
 
 
 async def receive_assignment(control: socket.socket,

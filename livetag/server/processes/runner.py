@@ -49,6 +49,7 @@ from ..compat import get_route_path
 from ..cookies import SECRET_ENV, OptionalSessionMiddleware, session_cookie_name, set_cookie_header
 from ..hosts import AllowedHosts, default_hosts, header, hosts_for_bind, refuse_host
 from ..limits import Limits, client_address
+from ..persistence import default_store_path
 from ..shutdown import on_stop_signal
 from ..webapp import PATHS_HEADER
 from . import bridge
@@ -104,8 +105,12 @@ class Runner:
     ``runtime_dir``: where the private directory goes (default ``$XDG_RUNTIME_DIR``,
     else ``/tmp``). ``spare_processes``: how many processes are kept started ahead, each
     waiting for the next new session (0: none; a new session then waits for a fork).
-    Other keywords: ``WebApp``'s limits (``max_sessions`` caps session processes; spares
-    come on top and are not started while the server is full).
+    ``store``: the SQLite file where each session process snapshots its session so that
+    it resumes after a restart (default ``default_store_path(app)``: see
+    ``livetag.server.persistence``); ``persist=False``: sessions end with the server;
+    ``snapshot_ttl`` (s): how long a snapshot outlives its last save (default
+    ``session_timeout``). Other keywords: ``WebApp``'s limits (``max_sessions`` caps
+    session processes; spares come on top and are not started while the server is full).
 
     Raises ``AppNotImportable`` for an app that another process cannot import by name.
     """
@@ -121,7 +126,9 @@ class Runner:
                  session_timeout: float = Limits.session_timeout, max_queued_bytes: int = Limits.max_queued_bytes,
                  join_grace: float = Limits.join_grace,
                  new_sessions_per_second: float = Limits.new_sessions_per_second,
-                 new_session_burst: int = Limits.new_session_burst) -> None:
+                 new_session_burst: int = Limits.new_session_burst,
+                 store: str | os.PathLike[str] | None = None, persist: bool = True,
+                 snapshot_ttl: float | None = None) -> None:
         #: Your routes, and the page of ``app`` at ``/``.
         self.app = _Routes(self, debug=debug, routes=[Route("/", self._index, methods=["GET", "HEAD"])],
                            lifespan=self._lifespan)
@@ -143,7 +150,11 @@ class Runner:
         self.spare_processes = int(spare_processes)
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates, max_sessions,
                              session_timeout, max_queued_bytes, join_grace, new_sessions_per_second, new_session_burst)
+        #: The SQLite file session processes snapshot their session to (``None``: off).
+        self.store: str | None = str(store if store is not None else default_store_path(app)) if persist else None
+        self.snapshot_ttl = float(session_timeout if snapshot_ttl is None else snapshot_ttl)
         self._refs: dict[Any, AppRef] = {app: self.app_ref}
+        self._bases: dict[str, AppRef] = {}  # mount point -> the app last served there
         self._instance: SupervisorClient | None = None
         self._cookies: OptionalSessionMiddleware | None = None
         self._attaching: asyncio.Lock | None = None
@@ -246,7 +257,8 @@ class Runner:
                                 allowed_hosts=tuple(self.allowed_hosts.names), session_secret=self.session_secret,
                                 preload=(self.app_ref.to_json(),), log_level=logging.getLevelName(level),
                                 options=(self.debug, self.parano, self.http_only),
-                                new_sessions=(self.limits.new_sessions_per_second, self.limits.new_session_burst))
+                                new_sessions=(self.limits.new_sessions_per_second, self.limits.new_session_burst),
+                                store=self.store, snapshot_ttl=self.snapshot_ttl)
 
     async def _attach(self, scope: Scope, stale: SupervisorClient | None = None) -> SupervisorClient:
         if self._instance is not None and self._instance is not stale:
@@ -315,6 +327,8 @@ class Runner:
         scope = request.scope
         mount = scope.get("root_path", "")
         base = (mount if path is not None else mount + get_route_path(scope)).rstrip("/")
+        if len(self._bases) < 256:
+            self._bases[base] = ref
         name = session_cookie_name(base)
         options = [self.debug, self.parano if parano is None else parano,
                    self.http_only if http_only is None else http_only]
@@ -404,6 +418,8 @@ class Runner:
         name = instance.session_name(base, sid)
         state = bridge.RelayState()
         opened = await self._open_session(scope, base, sid)
+        if opened is None and self.store is not None and await self._revive(scope, base, sid):
+            opened = await self._open_session(scope, base, sid)
         if opened is None:
             outcome = bridge.Outcome.PROCESS_GONE
         else:
@@ -479,6 +495,19 @@ class Runner:
             if status.get("state") != "live":
                 return None
             await asyncio.sleep(0.2)
+
+    async def _revive(self, scope: Scope, base: str, sid: str) -> bool:
+        """Ask the supervisor to start the process of session ``sid`` from its snapshot
+        (the server restarted under an open page); true when it did. The app is the one
+        last served at ``base`` by this worker, else the Runner's."""
+        ref = self._bases.get(base, self.app_ref)
+        message = {"op": "revive", "base": base, "sid": sid, "app": ref.to_json(),
+                   "options": [self.debug, self.parano, self.http_only]}
+        try:
+            reply = await self._request(scope, message)
+        except SupervisorUnavailable:
+            return False
+        return "pid" in reply
 
     async def _status(self, scope: Scope, name: str) -> dict[str, Any]:
         """Why the session ``name`` is gone, from the supervisor. Its socket closing can

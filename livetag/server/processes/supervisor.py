@@ -57,7 +57,10 @@ from typing import Any
 
 import orjson
 
+from ...errors import StoreUnavailable
 from ..limits import AddressBudget
+from ..persistence import key as store_key
+from ..store.sqlite import SQLiteStore
 from . import bridge, paths
 from .anchor import watch_anchor
 from .appref import AppRef
@@ -118,6 +121,10 @@ class Supervisor:
                                  files_paused=lambda: self._stopping or self._repairing)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._repairing = False
+        #: Where sessions are snapshotted (``None``: not persisted). The supervisor only
+        #: looks snapshots up (to revive a session after a restart) and deletes them (a
+        #: session replaced or discarded on purpose); session processes write them.
+        self.store = SQLiteStore(config.store) if config.store else None
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -204,6 +211,8 @@ class Supervisor:
         while (table.closing or self.spares.spares) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         self.files.remove()
+        if self.store is not None:
+            await self.store.close()
         log.info("session supervisor %d stopped", os.getpid())
         self._done.set()  # type: ignore[union-attr]
 
@@ -244,7 +253,12 @@ class Supervisor:
         """Find or create the process of a page load's session. Request: ``base``,
         ``sid`` (the cookie, or null), ``query``, ``new`` (``?n``), ``app``,
         ``options`` ([debug, parano, http_only]). Reply: ``sid`` (to set as cookie when
-        ``issued``), ``pid``."""
+        ``issued``), ``pid``.
+
+        A cookie this supervisor does not know is only kept when a snapshot exists under
+        its hash (the server restarted: the session resumes, see ``revive``); else a new
+        id is issued. A session recreated on purpose (``?n``, other parameters, its
+        process ended) loses its snapshot: it starts afresh, as before persistence."""
         if self._stopping:
             raise ConnectionError("the supervisor is stopping")
         table = self.table
@@ -267,15 +281,20 @@ class Supervisor:
                 if existing is not None and table.alive(existing):
                     if request.get("new"):
                         table.terminate(existing, EndReason.DISCARDED)
+                        await self._forget_snapshot(base, sid)
                         sid = None
                         continue
                     if existing.query == query and existing.app == app and existing.options == options:
                         return {"sid": sid, "issued": issued, "pid": existing.pid}
                     table.terminate(existing, EndReason.REPLACED)  # the app is recreated for them
+                    await self._forget_snapshot(base, sid)
                 elif existing is None and name not in table.tombstones:
-                    sid = None  # not one of ours (or long gone): never adopt a client's id
-                    continue
-                # else: its process ended (killed, crashed, expired): a fresh one, same id
+                    if request.get("new") or not await self._has_snapshot(base, sid):
+                        sid = None  # not one of ours (or long gone): never adopt a client's id
+                        continue
+                    # else: issued before a restart, snapshotted: it resumes in a new process
+                else:  # its process ended (killed, crashed, expired): a fresh one, same id
+                    await self._forget_snapshot(base, sid)
             else:
                 wait = self.new_sessions.refuse(str(request.get("client") or "unknown"))
                 if wait is not None:
@@ -285,6 +304,48 @@ class Supervisor:
                 name = self._name(base, sid)
             record = await self._create(name, sid, base, query, app, options)
             return {"sid": sid, "issued": issued, "pid": record.pid}
+
+    async def revive(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A transport request (a WebSocket join, an HTTP poll...) for session ``sid`` at
+        ``base`` that has no process: start one for it when the session was snapshotted
+        (the server restarted under an open page). Request: ``base``, ``sid``, ``app``,
+        ``options``. Reply: ``pid``, or ``error`` ``"unknown"`` (nothing to revive)."""
+        if self._stopping:
+            raise ConnectionError("the supervisor is stopping")
+        base, sid = str(request.get("base", "")), request.get("sid")
+        if not isinstance(sid, str) or not sid:
+            return {"error": "unknown", "msg": "expected a session id"}
+        name = self._name(base, sid)
+        pending = self.table.creating.get(name)
+        if pending is not None:
+            return {"pid": (await pending).pid}
+        existing = self.table.sessions.get(name)
+        if existing is not None and self.table.alive(existing):
+            return {"pid": existing.pid}
+        if existing is not None or name in self.table.tombstones or not await self._has_snapshot(base, sid):
+            return {"error": "unknown", "msg": "no snapshot to resume"}
+        app = AppRef.from_json(request["app"])
+        options = tuple(bool(x) for x in request.get("options", (False, False, False)))
+        record = await self._create(name, sid, base, (), app, options)
+        log.info("session %s revived from its snapshot", record.log_id)
+        return {"pid": record.pid}
+
+    async def _has_snapshot(self, base: str, sid: str) -> bool:
+        if self.store is None or len(sid) > 128:
+            return False
+        try:
+            return await self.store.load(store_key(base, sid)) is not None
+        except StoreUnavailable as exc:
+            log.warning("cannot look for a session snapshot: %s", exc)
+            return False
+
+    async def _forget_snapshot(self, base: str, sid: str) -> None:
+        if self.store is None:
+            return
+        try:
+            await self.store.delete(store_key(base, sid))
+        except StoreUnavailable as exc:
+            log.warning("a replaced session's snapshot was not deleted (it expires on its own): %s", exc)
 
     def status(self, name: str) -> dict[str, Any]:
         record = self.table.sessions.get(name)
@@ -305,7 +366,8 @@ class Supervisor:
         return ProcessConfig(sid, app, debug=debug, parano=parano, http_only=http_only,
                              allowed_origins=self.config.allowed_origins, allowed_hosts=self.config.allowed_hosts,
                              limits=dict(self.config.limits), timeout_inactivity=self.timeout_inactivity,
-                             heartbeat=self.heartbeat)
+                             heartbeat=self.heartbeat, store=self.config.store or "",
+                             snapshot_ttl=self.config.snapshot_ttl)
 
     async def _create(self, name: str, sid: str, base: str, query: tuple[tuple[str, str], ...], app: AppRef,
                       options: tuple[bool, ...]) -> SessionRecord:

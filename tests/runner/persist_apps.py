@@ -1,0 +1,24 @@
+"""The app of the Runner persistence tests: a ``States`` counter, persisted by default
+(the store is ``$LIVETAG_STORE`` when set, else the data directory: see tests/conftest.py)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from livetag import Runner, States, Tag
+
+
+class Clicks(Tag.App):
+    def init(self) -> None:
+        self.s = States(count=0)
+        self <= Tag.button("+", _class="inc", _onclick=self.increment)
+        self <= Tag.span(self.s.count, _class="value")
+        self <= Tag.span(str(os.getpid()), _class="pid")
+
+    def increment(self, e: Any) -> None:
+        self.s.count += 1
+
+
+app = Runner(Clicks, timeout_interaction=20, spare_processes=0,
+             persist=os.environ.get("LT_PERSIST", "1") == "1")

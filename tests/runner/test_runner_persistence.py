@@ -1,0 +1,98 @@
+"""Sessions that survive a restart under the Runner: the server stopped (SIGTERM, each
+session process saves its session) and started again on the same port with the same
+store; the open page's session is revived in a new process and goes on."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+from rt_procs import Server, bind
+
+from livetag.testing.wire import Tab
+
+Serve = Callable[..., Server]
+
+
+def restarted(serve: Serve, server: Server, env: dict[str, str]) -> Server:
+    port = server.port
+    server.stop()
+    return serve(sock=bind(port), target="persist_apps:app", env=env)
+
+
+async def test_a_session_resumes_in_a_new_process_after_a_restart(serve: Serve, tmp_path: Path) -> None:
+    env = {"LIVETAG_STORE": str(tmp_path / "store" / "sessions.sqlite3")}
+    server = serve(target="persist_apps:app", env=env)
+    async with Tab(server.url + "/") as t:
+        await t.load()
+        await t.join()
+        for _ in range(3):
+            await t.event(t.id(".inc"))
+        assert t.text(".value") == "3"
+        old_pid = t.text(".pid")
+        await t.close()
+        server = restarted(serve, server, env)
+        t.ws = None
+        await t.join()  # the open page: its old token, no page load in between
+        assert t.text(".value") == "3" and t.text(".pid") != old_pid
+        await t.event(t.id(".inc"))
+        assert t.text(".value") == "4"
+
+        await t.load("n")  # ?n: a new session, the old one's snapshot is forgotten
+        assert t.text(".value") == "0"
+
+
+async def test_without_persistence_the_page_is_told_its_session_expired(serve: Serve, tmp_path: Path) -> None:
+    env = {"LIVETAG_STORE": str(tmp_path / "store" / "sessions.sqlite3"), "LT_PERSIST": "0"}
+    server = serve(target="persist_apps:app", env=env)
+    async with Tab(server.url + "/") as t:
+        await t.load()
+        await t.join()
+        await t.event(t.id(".inc"))
+        await t.close()
+        server = restarted(serve, server, env)
+        t.ws = None
+        with pytest.raises(Exception, match="expired"):
+            await t.join()
+    assert not (tmp_path / "store").exists()
+
+
+async def test_a_forged_cookie_is_not_revived(serve: Serve, tmp_path: Path) -> None:
+    env = {"LIVETAG_STORE": str(tmp_path / "store" / "sessions.sqlite3")}
+    server = serve(target="persist_apps:app", env=env)
+    async with Tab(server.url + "/") as t:
+        t.http.cookies.set("lt_sid", "A" * 43)
+        with pytest.raises(Exception, match="expired"):
+            await t.join()
+        t.ws = None
+        await t.load()
+        assert "lt_sid=" + "A" * 43 not in ";".join(t.response.headers.get_list("set-cookie"))  # type: ignore[union-attr]
+        assert t.text(".value") == "0"
+
+
+@pytest.mark.browser
+def test_an_open_page_counts_on_after_a_runner_restart(serve: Serve, context: Any, tmp_path: Path) -> None:
+    env = {"LIVETAG_STORE": str(tmp_path / "store" / "sessions.sqlite3")}
+    server = serve(target="persist_apps:app", env=env)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.url + "/")
+    page.wait_for_function("window.livetag && window.livetag.connected")
+    page.evaluate("window.marker = 'same page'")
+    for _ in range(5):
+        page.click("button.inc")
+    expect(page.locator(".value")).to_have_text("5")
+    old_pid = page.text_content(".pid")
+    server = restarted(serve, server, env)
+    expect(page.locator(".pid")).not_to_have_text(old_pid or "", timeout=20_000)  # revived, rejoined
+    expect(page.locator(".value")).to_have_text("5")
+    page.click("button.inc")
+    expect(page.locator(".value")).to_have_text("6")
+    assert page.evaluate("window.marker") == "same page"  # never reloaded
+    assert errors == []
+    assert os.path.exists(env["LIVETAG_STORE"])
