@@ -37,6 +37,17 @@ class MessageTooLarge(ProtocolError):
         self.limit = limit
 
 
+class UploadTooLarge(MessageTooLarge):
+    """An upload past a size limit: one file (``max_upload_bytes``) or everything a
+    session holds at once (``max_session_upload_bytes``), HTTP 413."""
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        ProtocolError.__init__(self, f"expected {what} of at most {limit} bytes, got {size} bytes or more",
+                               "too_large")
+        self.size = size
+        self.limit = limit
+
+
 class ForbiddenEvent(ProtocolError):
     """An event that names a tag or an event the live tree does not accept."""
 

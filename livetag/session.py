@@ -306,6 +306,7 @@ class Session:
         except Exception:
             self._report_failure(client, f"handler of {msg.name!r} on <{target.tag_name}>")
         finally:
+            event.release_files()  # an upload's temporary files go, whatever the handler did
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("session %s: %s on %s took %.1f ms", self.log_id, msg.name, target.id,
                           (time.perf_counter() - started) * 1000)

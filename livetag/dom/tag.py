@@ -12,6 +12,7 @@ import contextvars
 import functools
 import inspect
 import itertools
+import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +22,7 @@ from ..errors import TreeError
 from .building import builders
 from .css import scope_class
 from .events import Handler, as_handler
+from .files import NotServed, host_of, make_download
 from .node import Node, Recorder
 from .reactive import AttrSlot, ChildSlot
 from .render import (
@@ -576,6 +578,19 @@ class Tag(Node, metaclass=_TagFactory):
         else:
             self.__dict__.setdefault("_lt_pending_js", []).append(script)
         return self
+
+    def download(self, source: Any, filename: str | None = None, media_type: str | None = None) -> Tag:
+        """Make the browser save a file: ``source`` is bytes, a path (``str`` or
+        ``os.PathLike``) or an iterator (or async iterator) of bytes, read when the
+        browser fetches it. The page gets a one-time URL of this session, valid
+        ``download_seconds`` (see ``livetag.dom.files.make_download`` for the defaults
+        of ``filename`` and ``media_type``). Raises ``NotServed`` for a tag outside a
+        served session, ``FileNotFoundError`` / ``TypeError`` for a bad ``source``."""
+        host = host_of(self)
+        if host is None:
+            raise NotServed(f"{self!r}, which is in no served session")
+        url = host.offer(make_download(source, filename, media_type))
+        return self.call_js(f"livetag.download({json.dumps(url)})")
 
     # -- lifecycle ----------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from ..dom import files as dom_files
 from ..dom import tag as tag_module
 from ..dom.html import escape_text
 from ..dom.tag import Tag
@@ -39,6 +40,7 @@ from ..protocol.server_messages import Bye, ByeCode
 from ..session import AppSource, Session
 from .assets import CLIENT_FILES, CLIENT_SCRIPT_HASH, client_file_response
 from .cookies import OptionalSessionMiddleware, session_cookie_name
+from .downloads import Downloads, DownloadStore, SessionFiles
 from .hosts import AllowedHosts, HostCheck, default_hosts, hosts_for_bind
 from .http import HttpTransport
 from .limits import AddressBudget, Limits, TokenBucket, client_address
@@ -46,6 +48,7 @@ from .page import render_page
 from .parano import CLEAR, AesGcmCodec, Codec
 from .registry import SessionRegistry
 from .shutdown import on_stop_signal
+from .uploads import Uploads, UploadStore
 from .websocket import WebSocketConnection
 
 log = logging.getLogger("livetag.server.webapp")
@@ -88,7 +91,10 @@ class WebApp:
                  max_queued_bytes: int = Limits.max_queued_bytes, join_grace: float = Limits.join_grace,
                  new_sessions_per_second: float = Limits.new_sessions_per_second,
                  new_session_burst: int = Limits.new_session_burst,
-                 trusted_proxies: Iterable[str] | None = None) -> None:
+                 trusted_proxies: Iterable[str] | None = None,
+                 max_upload_bytes: int = Limits.max_upload_bytes,
+                 max_session_upload_bytes: int = Limits.max_session_upload_bytes,
+                 download_seconds: float = Limits.download_seconds, upload_dir: str | None = None) -> None:
         self.debug = debug
         self.parano = parano
         self.http_only = http_only
@@ -98,7 +104,7 @@ class WebApp:
         self.allowed_hosts = AllowedHosts(default_hosts() if allowed_hosts is None else allowed_hosts)
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates,
                              max_sessions, session_timeout, max_queued_bytes, join_grace, new_sessions_per_second,
-                             new_session_burst)
+                             new_session_burst, max_upload_bytes, max_session_upload_bytes, download_seconds)
         self._registry = SessionRegistry(app, debug=debug, max_sessions=max_sessions, join_grace=join_grace)
         self.new_sessions = AddressBudget(new_sessions_per_second, new_session_burst)
         self.http = HttpTransport(registry=self.registry, limits=self.limits, cookie_name=self.cookie_name,
@@ -106,6 +112,11 @@ class WebApp:
         self._buckets: weakref.WeakKeyDictionary[Session, TokenBucket] = weakref.WeakKeyDictionary()
         self._codecs: weakref.WeakKeyDictionary[Session, Codec] = weakref.WeakKeyDictionary()
         self._sweeper: asyncio.Task[None] | None = None
+        self._files: weakref.WeakKeyDictionary[Session, SessionFiles] = weakref.WeakKeyDictionary()
+        self.uploads = Uploads(limits=self.limits, directory=upload_dir, session=self._session_of,
+                               origin_allowed=self.origin_allowed, bucket=self.bucket,
+                               store=lambda session: self.files(session).uploads)
+        self.downloads = Downloads(session=self._session_of, store=lambda session: self.files(session).downloads)
         routes = [
             Route("/", self._page, methods=["GET", "HEAD"]),
             *(Route(f"/_lt/{name}", self._script, methods=["GET", "HEAD"]) for name in CLIENT_FILES),
@@ -115,6 +126,8 @@ class WebApp:
             Route("/_lt/poll", self.http.poll, methods=["GET"]),
             Route("/_lt/sse", self.http.sse, methods=["GET"]),
             Route("/_lt/cookie", self.http.cookie, methods=["POST"]),
+            Route("/_lt/upload", self.uploads.endpoint, methods=["POST"]),
+            Route("/_lt/download/{token}", self.downloads.endpoint, methods=["GET"]),
         ]
         middleware = [Middleware(HostCheck, hosts=lambda: self.allowed_hosts)]
         if trusted_proxies is not None:
@@ -177,6 +190,8 @@ class WebApp:
             await asyncio.sleep(interval)
             try:
                 self.http.sweep()
+                for files in list(self._files.values()):
+                    files.uploads.sweep()
                 expired = self.registry.expire(self.limits.session_timeout)
                 if expired:
                     log.info("%d idle session(s) expired", expired)
@@ -189,6 +204,19 @@ class WebApp:
         if bucket is None:
             bucket = self._buckets[session] = TokenBucket(self.limits.events_per_second, self.limits.event_burst)
         return bucket
+
+    def files(self, session: Session) -> SessionFiles:
+        """The uploads and downloads of ``session`` (attached to its tree: ``Event.files``
+        and ``Tag.download`` reach them)."""
+        files = self._files.get(session)
+        if files is None:
+            files = self._files[session] = SessionFiles(UploadStore(), DownloadStore(self.limits.download_seconds))
+            weakref.finalize(session, files.uploads.close)  # its temporary files go with it
+            dom_files.attach(session.tree, files)
+        return files
+
+    def _session_of(self, conn: HTTPConnection) -> Session | None:
+        return self.registry.get(conn.cookies.get(self.cookie_name(conn)))
 
     def codec(self, session: Session) -> Codec:
         """How payloads of ``session`` travel: in clear, or sealed (``parano=True``)."""
@@ -270,6 +298,7 @@ class WebApp:
                 log.exception("creating the app failed (error id %s)", error_id)
                 return self._error_page(error_id)
         base = self.base_path(request)
+        self.files(session).base = base
         html = render_page(session, base=base, script_url=f"{base}/_lt/livetag.js?v={CLIENT_SCRIPT_HASH}",
                            debug=self.debug, parano_key=self.codec(session).key_b64)
         if self.http_only:  # the client then uses POST + long-poll only

@@ -117,7 +117,10 @@ class Runner:
                  session_timeout: float = Limits.session_timeout, max_queued_bytes: int = Limits.max_queued_bytes,
                  join_grace: float = Limits.join_grace,
                  new_sessions_per_second: float = Limits.new_sessions_per_second,
-                 new_session_burst: int = Limits.new_session_burst) -> None:
+                 new_session_burst: int = Limits.new_session_burst,
+                 max_upload_bytes: int = Limits.max_upload_bytes,
+                 max_session_upload_bytes: int = Limits.max_session_upload_bytes,
+                 download_seconds: float = Limits.download_seconds, upload_dir: str | None = None) -> None:
         #: Your routes, and the page of ``app`` at ``/``.
         self.app = _Routes(self, debug=debug, routes=[Route("/", self._index, methods=["GET", "HEAD"])],
                            lifespan=self._lifespan)
@@ -138,7 +141,9 @@ class Runner:
             raise ValueError(f"expected spare_processes >= 0, got {spare_processes}")
         self.spare_processes = int(spare_processes)
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates, max_sessions,
-                             session_timeout, max_queued_bytes, join_grace, new_sessions_per_second, new_session_burst)
+                             session_timeout, max_queued_bytes, join_grace, new_sessions_per_second, new_session_burst,
+                             max_upload_bytes, max_session_upload_bytes, download_seconds)
+        self.upload_dir = upload_dir
         self._refs: dict[Any, AppRef] = {app: self.app_ref}
         self._instance: SupervisorClient | None = None
         self._cookies: OptionalSessionMiddleware | None = None
@@ -229,6 +234,9 @@ class Runner:
                   "event_burst": self.limits.event_burst, "max_queued_updates": self.limits.max_queued_updates,
                   "session_timeout": self.limits.session_timeout, "max_queued_bytes": self.limits.max_queued_bytes,
                   "join_grace": self.limits.join_grace,
+                  "max_upload_bytes": self.limits.max_upload_bytes,
+                  "max_session_upload_bytes": self.limits.max_session_upload_bytes,
+                  "download_seconds": self.limits.download_seconds, "upload_dir": self.upload_dir,
                   # one budget for the whole server: the supervisor's (see ``new_sessions``)
                   "new_sessions_per_second": 0.0}
         return SupervisorConfig(timeout_interaction=self.timeout_interaction,
