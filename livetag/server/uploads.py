@@ -31,7 +31,7 @@ import secrets
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import IO, Any
@@ -72,6 +72,10 @@ MAX_FILES = 100
 MAX_PARTS = 200
 #: A part that is not a file (a form field) is read up to this size and ignored.
 MAX_FIELD_BYTES = 64 << 10
+#: A body refused as too large is still read (and dropped) up to this many bytes, so
+#: that the browser reads the 413 instead of a reset connection; past it the connection
+#: is closed.
+DRAIN_BYTES = 64 << 20
 
 
 class Spool:
@@ -323,26 +327,32 @@ class Uploads:
         store.sweep()
         room = self.limits.max_session_upload_bytes - store.held
         declared = request.headers.get("content-length", "")
+        chunks = request.stream()
         if declared.isdigit() and int(declared) > room:
-            # Refused unread (the browser stops sending when the connection closes).
-            return _close(refusal(UploadTooLarge("this session's uploads", int(declared), room)))
+            exc = UploadTooLarge("this session's uploads", int(declared), room)
+            log.warning("session %s: upload refused: %s", session.log_id, exc)
+            return await _too_large(exc, chunks, 0)
         store.running += 1
         reader: MultipartReader | None = None
         files: list[UploadedFile] | None = None
         try:
             reader = MultipartReader(request.headers.get("content-type", ""), file_limit=self.limits.max_upload_bytes,
                                      total_limit=room, directory=self.directory)
-            async for chunk in request.stream():
+            async for chunk in chunks:
                 store.receiving += len(chunk)
                 reader.feed(chunk)
             files = reader.finish()
         except ClientDisconnect:
             log.info("session %s: upload abandoned by the client", session.log_id)
             return Response(status_code=400)  # nobody reads it
+        except UploadTooLarge as exc:
+            log.warning("session %s: upload refused: %s", session.log_id, exc)
+            if reader is not None:
+                reader.discard()  # before draining: nothing of it stays meanwhile
+            return await _too_large(exc, chunks, reader.received if reader is not None else 0)
         except ProtocolError as exc:
             log.warning("session %s: upload refused: %s", session.log_id, exc)
-            response = refusal(exc)
-            return _close(response) if isinstance(exc, UploadTooLarge) else response
+            return refusal(exc)
         finally:
             store.running -= 1
             store.receiving -= reader.received if reader is not None else 0
@@ -354,9 +364,19 @@ class Uploads:
         return Response(orjson.dumps(body), media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
-def _close(response: Response) -> Response:
-    # The body may still be coming: closing the connection is the only way to stop it.
-    response.headers["Connection"] = "close"
+async def _too_large(exc: UploadTooLarge, chunks: AsyncIterator[bytes], received: int) -> Response:
+    """The 413 for a body refused after ``received`` bytes: the rest is read and dropped
+    (up to ``DRAIN_BYTES`` in all) so that the client reads the answer, else the
+    connection is closed."""
+    response = refusal(exc)
+    try:
+        async for chunk in chunks:
+            received += len(chunk)
+            if received > DRAIN_BYTES:
+                response.headers["Connection"] = "close"
+                break
+    except ClientDisconnect:
+        pass
     return response
 
 

@@ -79,7 +79,7 @@ def test_content_disposition_gives_both_forms_of_the_name(filename: str, header:
 
 def test_the_reader_keeps_files_and_ignores_fields(tmp_path: Path) -> None:
     big = os.urandom(MEMORY_BYTES + 10)
-    files = read(body(("note", None, b"a field"), ("f", "small.txt", b"hello"), ("f", "../big.bin", big)),
+    files = read(body(("note", None, b"a field"), ("f", "sm\x01all.txt", b"hello"), ("f", "../big.bin", big)),
                  directory=str(tmp_path))
     assert [(f.name, f.size, f.content_type) for f in files] == [("small.txt", 5, "text/plain"),
                                                                  ("big.bin", len(big), "text/plain")]
