@@ -106,7 +106,7 @@ class Spool:
 
 
 class _Part:
-    __slots__ = ("content_type", "filename", "headers", "spool", "size")
+    __slots__ = ("content_type", "filename", "headers", "size", "spool")
 
     def __init__(self) -> None:
         self.headers: dict[bytes, bytes] = {}

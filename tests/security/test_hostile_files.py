@@ -6,7 +6,6 @@ attack the witness session works, and no temporary file is left behind."""
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +169,7 @@ async def test_a_truncated_multipart_body_is_refused_and_leaves_nothing(live_ser
         head = (f"POST /_lt/upload?id={target} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookie}\r\n"
                 f"X-Livetag-Token: {t.token}\r\nContent-Type: {request.headers['content-type']}\r\n"
                 f"Content-Length: {len(whole)}\r\n\r\n").encode()
-        reader, writer = await asyncio.open_connection(host, int(port))
+        _, writer = await asyncio.open_connection(host, int(port))
         writer.write(head + whole[: len(whole) // 2])
         await writer.drain()
         await until(lambda: bool(list(tmp_path.iterdir())), "the server spooled the first megabytes")
@@ -232,7 +231,7 @@ async def test_parallel_uploads_of_one_session_are_capped(live_server: Serve, ta
                 break
             await asyncio.sleep(0.05)
         if statuses[-1] != 429:  # say what the four slow ones were answered
-            answers = [await asyncio.wait_for(r.read(300), 1) for r, _ in slow if r.at_eof() or r._buffer]  # noqa: SLF001
+            answers = [await asyncio.wait_for(r.read(300), 1) for r, _ in slow if r.at_eof() or r._buffer]
             pytest.fail(f"expected a 429 once 4 uploads run, got {statuses}; the slow ones got {answers}")
         assert "at most 4 uploads at once" in reason(response)[2]
         for _, writer in slow:
