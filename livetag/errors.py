@@ -145,6 +145,14 @@ class AsyncioOutsideLoop(LivetagError, RuntimeError):
         )
 
 
+class NotServed(LivetagError, RuntimeError):
+    """``Tag.download`` on a tag that is not in a session a server serves (a tag outside
+    any tree, or a ``TestClient`` session)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"expected a tag in a session served by WebApp or Runner, got {what}")
+
+
 class SessionExpired(LivetagError):
     """A request names a session this server does not (or no longer) know: the page
     reloads into a new one (HTTP 410, close 4404, ``bye`` ``"expired"``)."""

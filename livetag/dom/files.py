@@ -23,20 +23,11 @@ from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-from ..errors import LivetagError
 
 #: Longest file name kept (bytes of UTF-8; most file systems allow 255).
 MAX_NAME_BYTES = 255
 #: The name of a file whose given name had nothing left once sanitised.
 FALLBACK_NAME = "file"
-
-
-class NotServed(LivetagError, RuntimeError):
-    """``Tag.download`` (or ``Event.files``) on a tag that is not in a session a server
-    serves (a tag outside any tree, or a ``TestClient`` session)."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(f"expected a tag in a session served by WebApp or Runner, got {what}")
 
 
 def safe_filename(name: str | None) -> str:

@@ -18,11 +18,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, cast
 
-from ..errors import TreeError
+from ..errors import NotServed, TreeError
 from .building import builders
 from .css import scope_class
 from .events import Handler, as_handler
-from .files import NotServed, host_of, make_download
+from .files import host_of, make_download
 from .node import Node, Recorder
 from .reactive import AttrSlot, ChildSlot
 from .render import (

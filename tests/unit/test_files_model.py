@@ -12,9 +12,9 @@ import pytest
 
 from livetag import Tag, UploadedFile
 from livetag.dom.events import Event
-from livetag.dom.files import MAX_NAME_BYTES, Download, NotServed, attach, make_download, safe_filename
+from livetag.dom.files import MAX_NAME_BYTES, Download, attach, make_download, safe_filename
 from livetag.dom.tree import LiveTree
-from livetag.errors import ProtocolError, UploadTooLarge
+from livetag.errors import NotServed, ProtocolError, UploadTooLarge
 from livetag.server.downloads import DownloadStore, SessionFiles, content_disposition
 from livetag.server.uploads import MAX_FILES, MEMORY_BYTES, MultipartReader, UploadStore
 
