@@ -23,7 +23,6 @@ from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-
 #: Longest file name kept (bytes of UTF-8; most file systems allow 255).
 MAX_NAME_BYTES = 255
 #: The name of a file whose given name had nothing left once sanitised.
