@@ -75,7 +75,9 @@ class WebApp:
     ``trusted_proxies`` (addresses, or ``"*"``): apply the ``X-Forwarded-For`` and
     ``X-Forwarded-Proto`` headers of these peers (uvicorn's ``ProxyHeadersMiddleware``),
     for ASGI servers that do not; the client address is what the new-session budget
-    counts. The remaining keywords are the ``Limits`` (see ``livetag.server.limits``).
+    counts. ``upload_dir``: where uploaded files bigger than 1 MiB are spooled (default: the
+    system's temporary directory; see ``livetag.server.uploads``). The remaining keywords
+    are the ``Limits`` (see ``livetag.server.limits``).
 
     Mounted inside another Starlette app, the host's lifespan does not reach this one:
     add ``lifespan=webapp.lifespan`` to the host so that shutdown runs ``on_destroy``.

@@ -100,6 +100,7 @@ class Runner:
     ``runtime_dir``: where the private directory goes (default ``$XDG_RUNTIME_DIR``,
     else ``/tmp``). ``spare_processes``: how many processes are kept started ahead, each
     waiting for the next new session (0: none; a new session then waits for a fork).
+    ``upload_dir``: where session processes spool big uploads (as ``WebApp``'s).
     Other keywords: ``WebApp``'s limits (``max_sessions`` caps session processes; spares
     come on top and are not started while the server is full).
 
