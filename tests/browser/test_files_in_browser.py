@@ -162,7 +162,7 @@ def check_downloads(page: Page, tmp_path: Path) -> None:
     with page.expect_download() as info:
         page.click(".get-file")
     assert info.value.suggested_filename == "big.bin"
-    assert Path(info.value.path()).read_bytes() == apps.BIG
+    assert Path(info.value.path()).read_bytes() == Path(apps.OFFERED).read_bytes()
     with page.expect_download() as info:
         page.click(".get-stream")
     assert info.value.suggested_filename == "stream.txt"

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 from livetag import FileDrop, Runner, Tag
 
-#: The content of the file ``get-file`` offers: 3 MB, the same every time.
-BIG = bytes(range(256)) * 4096 * 3
+#: The file ``get-file`` offers: this module's own source.
+OFFERED = os.path.abspath(__file__)
 
 
 def describe(event: Any) -> list[str]:
@@ -61,10 +60,7 @@ class FilesApp(Tag.App):
         self.download(b"hello bytes\n", filename="r\u00e9sum\u00e9 1.txt")
 
     def get_file(self, event: Any) -> None:
-        fd, path = tempfile.mkstemp(prefix="lt-test-dl-")
-        with os.fdopen(fd, "wb") as out:
-            out.write(BIG)
-        self.download(path, filename="big.bin")
+        self.download(OFFERED, filename="big.bin")
 
     def get_stream(self, event: Any) -> None:
         def chunks() -> Iterator[bytes]:
