@@ -72,7 +72,7 @@ MAX_FILES = 100
 MAX_PARTS = 200
 #: A part that is not a file (a form field) is read up to this size and ignored.
 MAX_FIELD_BYTES = 64 << 10
-#: A body refused as too large is still read (and dropped) up to this many bytes, so
+#: A body refused (too large, malformed) is still read (and dropped) up to this many bytes, so
 #: that the browser reads the 413 instead of a reset connection; past it the connection
 #: is closed.
 DRAIN_BYTES = 64 << 20
@@ -331,7 +331,7 @@ class Uploads:
         if declared.isdigit() and int(declared) > room:
             exc = UploadTooLarge("this session's uploads", int(declared), room)
             log.warning("session %s: upload refused: %s", session.log_id, exc)
-            return await _too_large(exc, chunks, 0)
+            return await _drained(exc, chunks, 0)
         store.running += 1
         reader: MultipartReader | None = None
         files: list[UploadedFile] | None = None
@@ -345,14 +345,11 @@ class Uploads:
         except ClientDisconnect:
             log.info("session %s: upload abandoned by the client", session.log_id)
             return Response(status_code=400)  # nobody reads it
-        except UploadTooLarge as exc:
+        except ProtocolError as exc:  # UploadTooLarge too
             log.warning("session %s: upload refused: %s", session.log_id, exc)
             if reader is not None:
                 reader.discard()  # before draining: nothing of it stays meanwhile
-            return await _too_large(exc, chunks, reader.received if reader is not None else 0)
-        except ProtocolError as exc:
-            log.warning("session %s: upload refused: %s", session.log_id, exc)
-            return refusal(exc)
+            return await _drained(exc, chunks, reader.received if reader is not None else 0)
         finally:
             store.running -= 1
             store.receiving -= reader.received if reader is not None else 0
@@ -364,8 +361,8 @@ class Uploads:
         return Response(orjson.dumps(body), media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
-async def _too_large(exc: UploadTooLarge, chunks: AsyncIterator[bytes], received: int) -> Response:
-    """The 413 for a body refused after ``received`` bytes: the rest is read and dropped
+async def _drained(exc: ProtocolError, chunks: AsyncIterator[bytes], received: int) -> Response:
+    """The refusal (413, 400) of a body refused after ``received`` bytes: the rest is read and dropped
     (up to ``DRAIN_BYTES`` in all) so that the client reads the answer, else the
     connection is closed."""
     response = refusal(exc)
