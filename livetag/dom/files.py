@@ -19,7 +19,7 @@ import mimetypes
 import os
 import unicodedata
 import weakref
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
@@ -83,6 +83,13 @@ class UploadedFile:
     async def aread(self) -> bytes:
         """The whole content, read in a worker thread (for ``async def`` handlers)."""
         return await asyncio.to_thread(self.read)
+
+    async def stream(self, chunk_bytes: int = 1 << 16) -> AsyncIterator[bytes]:
+        """The content in chunks of at most ``chunk_bytes``, each read in a worker thread:
+        a big file without holding it whole in memory (``async for chunk in f.stream()``)."""
+        file = self.open()
+        while chunk := await asyncio.to_thread(file.read, chunk_bytes):
+            yield chunk
 
     def open(self) -> IO[bytes]:
         """The content as a binary file object, positioned at its start (the same object

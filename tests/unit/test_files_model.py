@@ -3,6 +3,7 @@ the multipart reader's limits, the upload and download stores, ``Event.files``."
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -29,6 +30,12 @@ def body(*parts: tuple[str, str | None, bytes], end: bool = True) -> bytes:
         out += (f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n"
                 "Content-Type: text/plain\r\n\r\n").encode() + data + b"\r\n"
     return out + (f"--{BOUNDARY}--\r\n".encode() if end else b"")
+
+
+async def collect(file: UploadedFile) -> bytes:
+    chunks = [chunk async for chunk in file.stream(100_000)]
+    assert max(map(len, chunks)) <= 100_000
+    return b"".join(chunks)
 
 
 def read(data: bytes, *, file_limit: int = 1 << 30, total_limit: int = 1 << 30, directory: str | None = None,
@@ -88,6 +95,7 @@ def test_the_reader_keeps_files_and_ignores_fields(tmp_path: Path) -> None:
     assert spooled.path is not None and Path(spooled.path).parent == tmp_path
     assert os.stat(spooled.path).st_mode & 0o777 == 0o600
     assert spooled.read() == big and spooled.open().read(3) == big[:3]
+    assert asyncio.run(collect(spooled)) == big
     for f in files:
         f.close()
     assert list(tmp_path.iterdir()) == []
