@@ -47,10 +47,10 @@ MAX_SPENT = 256
 
 def content_disposition(filename: str, kind: str = "attachment") -> str:
     """The ``Content-Disposition`` value for ``filename`` (RFC 6266 section 4.3): a
-    quoted ASCII ``filename`` (accents dropped, other non-ASCII characters, quotes,
-    backslashes and controls as ``_``) for old clients, and, when that differs from the
-    name, ``filename*=UTF-8''<percent-encoded>`` (RFC 8187, which replaced RFC 5987), which clients
-    prefer."""
+    quoted ASCII ``filename`` for old clients (accents and other non-ASCII characters
+    dropped; quotes, backslashes and controls as ``_``; ``download`` when nothing is
+    left), and, when that differs from the name, ``filename*=UTF-8''<percent-encoded>``
+    (RFC 8187, which replaced RFC 5987), which clients prefer."""
     ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
     fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\' else "_" for c in ascii_name) or "download"
     value = f'{kind}; filename="{fallback}"'
