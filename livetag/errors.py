@@ -146,8 +146,8 @@ class AsyncioOutsideLoop(LivetagError, RuntimeError):
 
 
 class NotServed(LivetagError, RuntimeError):
-    """``Tag.download`` on a tag that is not in a session a server serves (a tag outside
-    any tree, or a ``TestClient`` session)."""
+    """``Tag.download`` on a tag that is in no session's tree (a session served by
+    ``WebApp`` or ``Runner``, or a ``TestClient``'s)."""
 
     def __init__(self, what: str) -> None:
         super().__init__(f"expected a tag in a session served by WebApp or Runner, got {what}")

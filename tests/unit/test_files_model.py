@@ -205,3 +205,35 @@ def test_event_files_and_downloads_reach_the_host_of_the_tree() -> None:
     token = js[0].split("/")[-1].split('"')[0]
     found: Any = host.downloads.take(token)
     assert found.source == b"data" and found.filename == "d.txt" and found.media_type == "text/plain"
+
+
+def test_test_client_uploads_and_collects_downloads() -> None:
+    from livetag import FileDrop
+    from livetag.testing import TestClient
+
+    class App(Tag.App):
+        def init(self) -> None:
+            self.seen = Tag.span("", _class="seen")
+            self.kept: list[UploadedFile] = []
+            self <= Tag.input(_type="file", _multiple=True, _onchange=self.got, _class="pick")
+            self <= FileDrop(self.got, _class="zone")
+            self <= Tag.button("get", _class="get", _onclick=lambda: self.download(b"abc", filename="a.txt"))
+            self <= self.seen
+
+        def got(self, event: Any) -> None:
+            self.kept.extend(event.files)
+            self.seen.text = ",".join(f"{f.name}:{f.read().decode()}:{f.content_type}" for f in event.files)
+
+    with TestClient(App) as client:
+        client.upload(".pick", {"../x.txt": b"one", "y.txt": b"two"})
+        assert client.text(".seen") == "x.txt:one:application/octet-stream,y.txt:two:application/octet-stream"
+        assert all(f.closed for f in client.session.app.kept)  # gone once the handler returned
+        client.upload(".lt-drop", [("z.csv", b"3", "text/csv")])
+        assert client.text(".seen") == "z.csv:3:text/csv"
+        client.click(".get")
+        [download] = client.downloads
+        assert (download.source, download.filename, download.media_type) == (b"abc", "a.txt", "text/plain")
+        assert client.scripts[-1].startswith("livetag.download(")
+        with pytest.raises(AssertionError, match="expected an <input type=file>"):
+            client.upload(".seen", {"a": b""})
+        assert client.errors == []
