@@ -2,14 +2,16 @@
 objects, and the contract with the server that hosts the tree.
 
 ``UploadedFile`` is one file of an upload: its sanitised ``name``, ``size`` (bytes),
-``content_type``, and its content (``read``, ``aread``, ``stream``, ``open``). ``Event.files`` gives
-the files of an upload event; they are removed when the handler returns (or raises).
+``content_type``, and its content (``read``, ``aread``, ``stream``, ``open``).
+``Event.files`` gives the files of an upload event; they are removed when the handler
+returns (or raises).
 
 ``Download`` is what ``Tag.download`` offers: bytes, a path, or an iterator of bytes.
 
 ``FileHost`` is what the server (``livetag.server.downloads.SessionFiles``; in tests,
 ``livetag.testing.Files``) attaches to a session's live tree so that an event's files
-and a tag's downloads reach it; this module knows nothing of HTTP. ``safe_filename`` is the sanitising rule for names that come from a client.
+and a tag's downloads reach it; this module knows nothing of HTTP. ``safe_filename`` is
+the sanitising rule for names that come from a client.
 """
 
 from __future__ import annotations
