@@ -7,6 +7,7 @@ Run: python examples/router.py (127.0.0.1:8000), or livetag run examples/router.
 
 from __future__ import annotations
 
+
 from livetag import Router, Tag, WebApp
 
 USERS = {"1": "Ada Lovelace", "2": "Alan Turing", "7": "Grace Hopper"}

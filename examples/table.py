@@ -16,9 +16,9 @@ from typing import Any
 from livetag import States, Tag, WebApp
 
 COLUMNS = (("id", "#"), ("name", "Name"), ("city", "City"), ("score", "Score"))
-_FIRST = ["Ada", "Alan", "Grace", "Linus", "Guido", "Barbara", "Ken", "Dennis", "Margaret", "Edsger", "Donald", "John", "Frances", "Radia"]
-_LAST = ["Lovelace", "Turing", "Hopper", "Torvalds", "Rossum", "Liskov", "Thompson", "Ritchie", "Hamilton", "Dijkstra", "Knuth", "Backus", "Allen", "Perlman"]
-_CITIES = ["Paris", "London", "Berlin", "Oslo", "Lisbon", "Madrid", "Rome", "Vienna", "Prague", "Dublin"]
+_FIRST = "Ada Alan Grace Linus Guido Barbara Ken Dennis Margaret Edsger Donald John Frances Radia".split()
+_LAST = "Lovelace Turing Hopper Torvalds Rossum Liskov Thompson Ritchie Hamilton Dijkstra Knuth Backus Allen Perlman".split()
+_CITIES = "Paris London Berlin Oslo Lisbon Madrid Rome Vienna Prague Dublin".split()
 
 
 def make_people(count: int = 1000, seed: int = 42) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ Run: python examples/todo.py (127.0.0.1:8000), or livetag run examples/todo.py -
 
 from __future__ import annotations
 
+
 from livetag import Tag, WebApp, prevent
 
 FILTERS = ("all", "active", "done")
