@@ -12,6 +12,8 @@ session its own OS process.
 from __future__ import annotations
 
 from .dom import HTML, Event, Link, PathRouter, Router, State, States, Tag, prevent, stop
+from .dom.filedrop import FileDrop
+from .dom.files import UploadedFile
 from .dom.tag import App, current_request
 from .execution import in_thread, on_loop
 from .runners.apps import Runner, WebApp
@@ -23,6 +25,7 @@ __all__ = [
            "App",
            "ChromeApp",
            "Event",
+           "FileDrop",
            "Link",
            "PathRouter",
            "Router",
@@ -30,6 +33,7 @@ __all__ = [
            "State",
            "States",
            "Tag",
+           "UploadedFile",
            "WebApp",
            "__version__",
            "current_request",

@@ -37,6 +37,17 @@ class MessageTooLarge(ProtocolError):
         self.limit = limit
 
 
+class UploadTooLarge(MessageTooLarge):
+    """An upload past a size limit: one file (``max_upload_bytes``) or everything a
+    session holds at once (``max_session_upload_bytes``), HTTP 413."""
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        ProtocolError.__init__(self, f"expected {what} of at most {limit} bytes, got {size} bytes or more",
+                               "too_large")
+        self.size = size
+        self.limit = limit
+
+
 class ForbiddenEvent(ProtocolError):
     """An event that names a tag or an event the live tree does not accept."""
 
@@ -167,8 +178,9 @@ class PubSubLimit(LivetagError):
 
 
 class NotInSession(LivetagError, RuntimeError):
-    """``tag.publish(...)`` on a tag that is in no live session (not yet added to the
-    app's tree, or removed from it)."""
+    """``tag.publish(...)`` or ``tag.download(...)`` on a tag that is in no live session's
+    tree (not yet added to the app's tree, removed from it, or an app no ``WebApp``,
+    ``Runner`` or ``TestClient`` serves)."""
 
 
 # -- runners: what the command line turns into one-line messages ------------------------

@@ -383,6 +383,7 @@ class Session:
                             "tree; to send updates along the way, make it a generator and yield)",
                             self.log_id, what, type(result).__name__)
         finally:
+            event.release_files()  # an upload's temporary files go, whatever the handler did
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("session %s: %s on %s took %.1f ms", self.log_id, msg.name, target.id,
                           (time.perf_counter() - started) * 1000)

@@ -18,6 +18,7 @@ from types import FrameType, FunctionType, MethodType
 from typing import Any
 
 from ..tracebacks import is_app_frame
+from .files import FileHost, UploadedFile, host_of, upload_id
 from .node import Node
 
 
@@ -41,12 +42,41 @@ class Event:
     event).
     """
 
-    __slots__ = ("_data", "name", "target")
+    __slots__ = ("_data", "_files", "_host", "name", "target")
 
     def __init__(self, target: Node, name: str, data: dict[str, Any] | None = None) -> None:
         self.target = target
         self.name = name
         self._data: dict[str, Any] = data or {}
+        self._files: list[UploadedFile] | None = None
+        # Found now: the handler may take the target out of the tree before the files go.
+        self._host: FileHost | None = host_of(target) if "files" in self._data else None
+
+    @property
+    def files(self) -> list[UploadedFile]:
+        """The files of an upload (the ``change`` of an ``<input type="file">``, the
+        ``drop`` of a ``FileDrop``): ``UploadedFile`` objects, in the order chosen, ``[]``
+        for any other event or an upload the server refused (``upload_error`` says why).
+        They are removed when the handler returns or raises."""
+        if self._files is None:
+            uid = upload_id(self._data)
+            host = self._host
+            self._files = host.claim(uid, self.target.id) if uid is not None and host is not None else []
+        return self._files
+
+    @property
+    def upload_error(self) -> str | None:
+        """Why the server refused this event's upload (too large...), else ``None``."""
+        error = self._data.get("upload_error")
+        return error if isinstance(error, str) else None
+
+    def release_files(self) -> None:
+        """Remove this event's uploaded files (the session calls it when the handler ends)."""
+        uid = upload_id(self._data)
+        if uid is not None and self._host is not None:
+            self._host.release(uid)
+        for file in self._files or ():
+            file.close()
 
     @property
     def value(self) -> Any:

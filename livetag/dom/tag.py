@@ -13,6 +13,7 @@ import contextvars
 import functools
 import inspect
 import itertools
+import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +23,7 @@ from ..errors import NotInSession, TreeError
 from .building import builders
 from .css import scope_class
 from .events import Handler, as_handler, caller_source, check_handler, misused_handler
+from .files import host_of, make_download
 from .node import Node, Recorder
 from .reactive import AttrSlot, ChildSlot
 from .render import (
@@ -654,6 +656,20 @@ class Tag(Node, metaclass=_TagFactory):
             raise NotInSession(f"expected {self!r} in a live session's tree to publish on {topic!r}, got a tag "
                                "in none (publish from on_mount or a handler, not from init)")
         topics.publish(topic, message)
+
+    def download(self, source: Any, filename: str | None = None, media_type: str | None = None) -> Tag:
+        """Make the browser save a file: ``source`` is bytes, a path (``str`` or
+        ``os.PathLike``) or an iterator (or async iterator) of bytes, read when the
+        browser fetches it. The page gets a one-time URL of this session, valid
+        ``download_seconds`` (see ``livetag.dom.files.make_download`` for the defaults
+        of ``filename`` and ``media_type``). Raises ``NotInSession`` for a tag outside a
+        served session, ``FileNotFoundError`` / ``TypeError`` for a bad ``source``."""
+        host = host_of(self)
+        if host is None:
+            raise NotInSession(f"expected {self!r} in a session served by WebApp, Runner or TestClient to "
+                               "download, got a tag in none (download from a handler or on_mount, not from init)")
+        url = host.offer(make_download(source, filename, media_type))
+        return self.call_js(f"livetag.download({json.dumps(url)})")
 
     # -- lifecycle ----------------------------------------------------------------------
 

@@ -23,6 +23,9 @@ class Limits:
     HTTP 429). ``max_queued_updates``: messages waiting for one client before it is
     dropped as too slow. ``max_sessions``: live sessions (HTTP 503 with ``Retry-After``).
     ``session_timeout``: seconds a session may stay without any connected client.
+    ``max_upload_bytes``: one uploaded file; ``max_session_upload_bytes``: every upload a
+    session holds at once (received or being received, not yet handled) (HTTP 413).
+    ``download_seconds``: how long the URL of a ``Tag.download`` stays valid.
     """
 
     max_message_bytes: int = 1 << 20
@@ -35,6 +38,9 @@ class Limits:
     join_grace: float = 30.0
     new_sessions_per_second: float = 10.0
     new_session_burst: int = 100
+    max_upload_bytes: int = 64 << 20
+    max_session_upload_bytes: int = 256 << 20
+    download_seconds: float = 300.0
 
 
 class TokenBucket:

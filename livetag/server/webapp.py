@@ -31,6 +31,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from ..dom import files as dom_files
 from ..dom import tag as tag_module
 from ..dom.router import PathRouter, path_routers, request_location
 from ..dom.tag import Tag, current_request
@@ -43,6 +44,7 @@ from ..session import AppSource, Session
 from .assets import CLIENT_FILES, CLIENT_SCRIPT_HASH, client_file_response
 from .compat import get_route_path
 from .cookies import OptionalSessionMiddleware, session_cookie_name
+from .downloads import Downloads, DownloadStore, SessionFiles
 from .errorpage import app_error_page
 from .hosts import AllowedHosts, HostCheck, default_hosts, hosts_for_bind
 from .http import HttpTransport
@@ -55,6 +57,7 @@ from .registry import SessionRegistry
 from .shutdown import on_stop_signal
 from .store import SessionStore
 from .store.sqlite import SQLiteStore
+from .uploads import Uploads, UploadStore
 from .websocket import WebSocketConnection
 
 log = logging.getLogger("livetag.server.webapp")
@@ -86,8 +89,10 @@ class WebApp:
     ``X-Forwarded-Proto`` headers of these peers (uvicorn's ``ProxyHeadersMiddleware``),
     for ASGI servers that do not; the client address is what the new-session budget
     counts. ``broker``: where sessions publish and subscribe (``Tag.publish``; default a
-    ``livetag.pubsub.LocalBroker`` of this ``WebApp``). The remaining keywords are the
-    ``Limits`` (see ``livetag.server.limits``).
+    ``livetag.pubsub.LocalBroker`` of this ``WebApp``). ``upload_dir``: where uploaded
+    files bigger than 1 MiB are spooled (default: the system's temporary directory; see
+    ``livetag.server.uploads``). The remaining keywords are the ``Limits`` (see
+    ``livetag.server.limits``).
 
     ``store``: where sessions are snapshotted so that they resume after a restart (see
     ``livetag.server.persistence``): a ``SessionStore``, or the path of an SQLite file
@@ -112,7 +117,10 @@ class WebApp:
                  new_session_burst: int = Limits.new_session_burst,
                  trusted_proxies: Iterable[str] | None = None, broker: Broker | None = None,
                  store: SessionStore | str | os.PathLike[str] | None = None, persist: bool | None = None,
-                 snapshot_ttl: float | None = None) -> None:
+                 snapshot_ttl: float | None = None,
+                 max_upload_bytes: int = Limits.max_upload_bytes,
+                 max_session_upload_bytes: int = Limits.max_session_upload_bytes,
+                 download_seconds: float = Limits.download_seconds, upload_dir: str | None = None) -> None:
         self.debug = bool(debug)
         #: ``debug`` was not given: a development runner may turn it on (``set_debug``).
         self.debug_default = debug is None
@@ -124,7 +132,7 @@ class WebApp:
         self.allowed_hosts = AllowedHosts(default_hosts() if allowed_hosts is None else allowed_hosts)
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates,
                              max_sessions, session_timeout, max_queued_bytes, join_grace, new_sessions_per_second,
-                             new_session_burst)
+                             new_session_burst, max_upload_bytes, max_session_upload_bytes, download_seconds)
         #: Where sessions publish (``Tag.publish``) and subscribe: one ``LocalBroker`` per
         #: ``WebApp`` unless given (see ``livetag.pubsub``).
         self.broker: Broker = broker if broker is not None else LocalBroker()
@@ -147,6 +155,11 @@ class WebApp:
         self.snapshot_ttl = session_timeout if snapshot_ttl is None else float(snapshot_ttl)
         if store is not None and persist is not False:
             self.use_store(store)
+        self._files: weakref.WeakKeyDictionary[Session, SessionFiles] = weakref.WeakKeyDictionary()
+        self.uploads = Uploads(limits=self.limits, directory=upload_dir, session=self._session_of,
+                               origin_allowed=self.origin_allowed, bucket=self.bucket,
+                               store=lambda session: self.files(session).uploads)
+        self.downloads = Downloads(session=self._session_of, store=lambda session: self.files(session).downloads)
         routes = [
             Route("/", self._page, methods=["GET", "HEAD"]),
             *(Route(f"/_lt/{name}", self._script, methods=["GET", "HEAD"]) for name in CLIENT_FILES),
@@ -156,6 +169,8 @@ class WebApp:
             Route("/_lt/poll", self.http.poll, methods=["GET"]),
             Route("/_lt/sse", self.http.sse, methods=["GET"]),
             Route("/_lt/cookie", self.http.cookie, methods=["POST"]),
+            Route("/_lt/upload", self.uploads.endpoint, methods=["POST"]),
+            Route("/_lt/download/{token}", self.downloads.endpoint, methods=["GET"]),
         ]
         middleware = [Middleware(HostCheck, hosts=lambda: self.allowed_hosts)]
         if trusted_proxies is not None:
@@ -230,6 +245,7 @@ class WebApp:
                 log.exception("creating the app to resume a session failed")
                 return None
             self.registry.await_join(session_id, session)
+            self.files(session).base = self.base_path(conn)  # no page load sets it: downloads work at once
             return session
 
         def drop(session: Session) -> None:
@@ -278,6 +294,8 @@ class WebApp:
             await asyncio.sleep(interval)
             try:
                 self.http.sweep()
+                for files in list(self._files.values()):
+                    files.uploads.sweep()
                 expired = self.registry.expire(self.limits.session_timeout)
                 if expired:
                     log.info("%d idle session(s) expired", expired)
@@ -290,6 +308,19 @@ class WebApp:
         if bucket is None:
             bucket = self._buckets[session] = TokenBucket(self.limits.events_per_second, self.limits.event_burst)
         return bucket
+
+    def files(self, session: Session) -> SessionFiles:
+        """The uploads and downloads of ``session`` (attached to its tree: ``Event.files``
+        and ``Tag.download`` reach them)."""
+        files = self._files.get(session)
+        if files is None:
+            files = self._files[session] = SessionFiles(UploadStore(), DownloadStore(self.limits.download_seconds))
+            weakref.finalize(session, files.uploads.close)  # its temporary files go with it
+            dom_files.attach(session.tree, files)
+        return files
+
+    def _session_of(self, conn: HTTPConnection) -> Session | None:
+        return self.registry.get(conn.cookies.get(self.cookie_name(conn)))
 
     def codec(self, session: Session) -> Codec:
         """How payloads of ``session`` travel: in clear, or sealed (``parano=True``)."""
@@ -411,6 +442,7 @@ class WebApp:
                 error_id = secrets.token_hex(4)
                 log.exception("showing the page of a path failed (error id %s)", error_id)
                 return app_error_page(exc, error_id, debug=self.debug)
+        self.files(session).base = base
         html = render_page(session, base=base, script_url=f"{base}/_lt/livetag.js?v={CLIENT_SCRIPT_HASH}",
                            debug=self.debug, parano_key=self.codec(session).key_b64)
         if self.http_only:  # the client then uses POST + long-poll only

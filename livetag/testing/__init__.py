@@ -26,6 +26,8 @@ Requires ``beautifulsoup4`` (``pip install livetag[testing]``).
 from __future__ import annotations
 
 import asyncio
+import io
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +35,7 @@ import orjson
 from bs4 import BeautifulSoup
 from bs4 import Tag as Node
 
+from ..dom.files import Download, UploadedFile, attach, safe_filename
 from ..dom.render import render_html
 from ..dom.tag import Tag
 from ..execution import init_runs_on_loop
@@ -55,12 +58,42 @@ from .page import (
 __all__ = ["Element", "Page", "TestClient"]
 
 
+class Files:
+    """What a ``TestClient`` session has in place of a server's uploads and downloads:
+    uploads waiting for their event, and every download offered (``downloads``, oldest
+    first: ``Download`` objects with ``source``, ``filename``, ``media_type``)."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, tuple[str, list[UploadedFile]]] = {}
+        self.downloads: list[Download] = []
+        self._ids = itertools.count(1)
+
+    def add(self, target_id: str, files: list[UploadedFile]) -> str:
+        upload_id = f"test-upload-{next(self._ids)}"
+        self.pending[upload_id] = (target_id, files)
+        return upload_id
+
+    def claim(self, upload_id: str, target_id: str) -> list[UploadedFile]:
+        found = self.pending.get(upload_id)
+        return list(found[1]) if found is not None and found[0] == target_id else []
+
+    def release(self, upload_id: str) -> None:
+        _, files = self.pending.pop(upload_id, ("", []))
+        for file in files:
+            file.close()
+
+    def offer(self, download: Download) -> str:
+        self.downloads.append(download)
+        return f"/_lt/download/test-{len(self.downloads)}"
+
+
 class TestClient:
     """One browser tab on a fresh session of ``app`` (a ``Tag`` class, factory or instance).
 
     Every method that acts (``click``, ``fill``, ``submit``, ``event``, ``advance``)
     returns once the session has applied the event and the resulting update is in the
-    page. ``errors`` collects ``err`` messages; ``scripts`` the ``call_js`` code received.
+    page. ``errors`` collects ``err`` messages; ``scripts`` the ``call_js`` code received;
+    ``downloads`` what ``Tag.download`` offered (``Download`` objects).
     """
 
     __test__ = False  # not a pytest test class
@@ -81,6 +114,8 @@ class TestClient:
         self._seq = 0
         self._dirty: set[str] = set()
         self.session: Session = self._runner.run(self._open(app, debug))
+        self.files = Files()
+        attach(self.session.tree, self.files)
         self.client: Client = self._runner.run(self._join())
 
     async def _open(self, app: AppSource, debug: bool) -> Session:
@@ -213,6 +248,25 @@ class TestClient:
             payload["value"] = value
         self._send(node, name, payload)
         return self
+
+    def upload(self, selector: str, files: dict[str, bytes] | list[tuple[str, bytes, str]]) -> TestClient:
+        """Choose ``files`` (``{name: content}``, or ``(name, content, content type)``
+        tuples) in the ``<input type="file">`` at ``selector`` (or the one inside a
+        ``FileDrop`` there): its ``change`` handler runs with them in ``event.files``,
+        as after a browser's upload. Raises ``AssertionError`` when there is no file input."""
+        node = self._node(selector)
+        if not (node.name == "input" and node.get("type") == "file"):
+            node = node.find("input", attrs={"type": "file"})  # type: ignore[assignment]
+        if node is None:
+            raise AssertionError(f"expected an <input type=file> at or inside {selector!r}, found none")
+        items = [(n, d, "application/octet-stream") for n, d in files.items()] if isinstance(files, dict) else files
+        uploaded = [UploadedFile(safe_filename(name), len(data), kind, io.BytesIO(data)) for name, data, kind in items]
+        self._send(node, "change", {"files": self.files.add(str(node.get("id")), uploaded)})
+        return self
+
+    @property
+    def downloads(self) -> list[Download]:
+        return self.files.downloads
 
     def navigate(self, path: str) -> TestClient:
         """Go to ``path`` as the browser would: for a page with a ``PathRouter``

@@ -37,6 +37,10 @@ APP = textwrap.dedent("""
             # Read when rendered (init ran before the snapshot was loaded into the app);
             # reading the count makes it re-render when the count changes.
             self <= Tag.span(lambda: self.s.count and ",".join(self.notes), _class="notes")
+            self <= Tag.button("save", _class="dl", _onclick=self.save)
+
+        def save(self):
+            self.download(",".join(self.notes).encode(), filename="notes.txt")
 
         def inc(self):
             self.s.count += 1
@@ -128,6 +132,11 @@ async def test_the_page_resumes_its_session_after_a_restart(servers: list[Server
         assert t.text(".n") == "3" and t.text(".notes") == "1,2,3"
         await t.event(t.id(".inc"))
         assert t.text(".n") == "4" and t.text(".notes") == "1,2,3,4"
+        # A download offered by the resumed session, before any page load of it.
+        scripts = [js for m in await t.event(t.id(".dl")) for js in m.get("js", [])]
+        (url,) = [m.group(1) for js in scripts if (m := re.search(r'livetag\.download\("([^"]+)"\)', js))]
+        response = await t.request("GET", first.url.rstrip("/") + url)
+        assert response.status_code == 200 and response.content == b"1,2,3,4"
 
         # A reload keeps the resumed session (no new cookie) with its state.
         cookie = t.session_id

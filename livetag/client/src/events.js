@@ -38,10 +38,12 @@ export function handlerFlags(el, type) {
   return null;
 }
 
-// `send(id, name, data)` sends one event (session.js).
+// `send(id, name, data)` sends one event (session.js); `upload(el, name)` (files.js)
+// takes the event of a file input instead, when it returns true.
 export class DomEvents {
-  constructor(send) {
+  constructor(send, upload = () => false) {
     this.send = send;
+    this.upload = upload;
     this.listening = new Set();
     this.onDom = (e) => this.dom(e);
     this.onWindow = (e) => this.window(e);
@@ -55,7 +57,7 @@ export class DomEvents {
       if (flags) {
         // A form submit always stays in the page: the handler is the submission.
         if (flags.includes("prevent") || type === "submit") e.preventDefault();
-        this.send(el.id, type, eventData(e, el));
+        if (!this.upload(el, type)) this.send(el.id, type, eventData(e, el));
         if (flags.includes("stop")) { e.stopPropagation(); return; }
       }
       if (NON_BUBBLING.has(type)) return;

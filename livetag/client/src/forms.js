@@ -32,6 +32,7 @@ export class DirtyControls {
   mark(e) {
     const el = e.target;
     if (!(el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement || el instanceof HTMLSelectElement)) return;
+    if (el.type === "file") return; // its files travel as an upload (files.js), not as a value
     this.controls.add(el);
     if (el.type === "radio" && el.name) {
       // Checking one radio unchecks its group without an event on the others.

@@ -10,11 +10,13 @@
 //   patch.js       patch operations applied to the DOM, morphing
 //   forms.js       live values of form controls
 //   events.js      DOM events -> livetag events
+//   files.js       uploads (file inputs, drop zones) and downloads
 //   router.js      path routing: links and Back/Forward -> "navigate" events
 //   status.js      busy bar, connection banner, error overlay
 import { codec } from "./codec.js";
 import { Connection } from "./connection.js";
 import { eventData, DomEvents } from "./events.js";
+import { download, isFileInput, Uploads } from "./files.js";
 import { DirtyControls } from "./forms.js";
 import { PathLinks } from "./router.js";
 import { Session } from "./session.js";
@@ -40,7 +42,9 @@ const session = new Session({
     if (location.hash) events.window(new HashChangeEvent("hashchange", { newURL: location.href, oldURL: "" }));
   },
 });
-const events = new DomEvents((id, name, data) => session.send(id, name, data));
+const uploads = new Uploads({ base, token, send: (id, name, data) => session.send(id, name, data) });
+const events = new DomEvents((id, name, data) => session.send(id, name, data),
+  (el, name) => name === "change" && isFileInput(el) && uploads.start(el, name));
 const links = new PathLinks((id, name, data) => session.send(id, name, data), base);
 const conn = session.conn = new Connection({
   base, token, codec: codec(key && secure ? key : null), modes: forced ? [forced] : ["ws", "sse", "http"],
@@ -76,6 +80,8 @@ window.livetag = {
   },
   /** htag 2's ``htag_event(id, name, value)``: an object's properties become fields. */
   htag_event: htagEvent,
+  /** Save the file at ``url`` (what ``Tag.download`` sends). */
+  download,
   get connected() { return conn.joined; },
   /** "ws", "sse" or "http": the transport in use (or being tried). */
   get transport() { return conn.kind; },
@@ -86,6 +92,7 @@ document.addEventListener("input", (e) => forms.mark(e), true);
 document.addEventListener("change", (e) => forms.mark(e), true);
 events.scan(document.body);
 links.start();
+uploads.listen();
 if (key && !secure) {
   // Never fall back to clear text: parano mode was asked for.
   showError({ msg: "This app runs in parano mode, which needs WebCrypto: open it over https or on localhost." });

@@ -35,4 +35,5 @@ export const BYE = { EXPIRED: "expired", ENDED: "ended", EVICTED: "evicted", REJ
 // Endpoints, under the page's mount path.
 export const PATH = {
   WS: "/_lt/ws", JOIN: "/_lt/join", EVENT: "/_lt/event", POLL: "/_lt/poll", SSE: "/_lt/sse", COOKIE: "/_lt/cookie",
+  UPLOAD: "/_lt/upload", DOWNLOAD: "/_lt/download/{token}",
 };

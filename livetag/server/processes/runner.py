@@ -109,8 +109,9 @@ class Runner:
     it resumes after a restart (default ``default_store_path(app)``: see
     ``livetag.server.persistence``); ``persist=False``: sessions end with the server;
     ``snapshot_ttl`` (s): how long a snapshot outlives its last save (default
-    ``session_timeout``). Other keywords: ``WebApp``'s limits (``max_sessions`` caps
-    session processes; spares come on top and are not started while the server is full).
+    ``session_timeout``). ``upload_dir``: where session processes spool big uploads (as
+    ``WebApp``'s). Other keywords: ``WebApp``'s limits (``max_sessions`` caps session
+    processes; spares come on top and are not started while the server is full).
 
     Raises ``AppNotImportable`` for an app that another process cannot import by name.
     """
@@ -127,6 +128,9 @@ class Runner:
                  join_grace: float = Limits.join_grace,
                  new_sessions_per_second: float = Limits.new_sessions_per_second,
                  new_session_burst: int = Limits.new_session_burst,
+                 max_upload_bytes: int = Limits.max_upload_bytes,
+                 max_session_upload_bytes: int = Limits.max_session_upload_bytes,
+                 download_seconds: float = Limits.download_seconds, upload_dir: str | None = None,
                  store: str | os.PathLike[str] | None = None, persist: bool = True,
                  snapshot_ttl: float | None = None) -> None:
         #: Your routes, and the page of ``app`` at ``/``.
@@ -149,7 +153,9 @@ class Runner:
             raise ValueError(f"expected spare_processes >= 0, got {spare_processes}")
         self.spare_processes = int(spare_processes)
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates, max_sessions,
-                             session_timeout, max_queued_bytes, join_grace, new_sessions_per_second, new_session_burst)
+                             session_timeout, max_queued_bytes, join_grace, new_sessions_per_second, new_session_burst,
+                             max_upload_bytes, max_session_upload_bytes, download_seconds)
+        self.upload_dir = upload_dir
         #: The SQLite file session processes snapshot their session to (``None``: off).
         self.store: str | None = str(store if store is not None else default_store_path(app)) if persist else None
         self.snapshot_ttl = float(session_timeout if snapshot_ttl is None else snapshot_ttl)
@@ -248,6 +254,9 @@ class Runner:
                   "event_burst": self.limits.event_burst, "max_queued_updates": self.limits.max_queued_updates,
                   "session_timeout": self.limits.session_timeout, "max_queued_bytes": self.limits.max_queued_bytes,
                   "join_grace": self.limits.join_grace,
+                  "max_upload_bytes": self.limits.max_upload_bytes,
+                  "max_session_upload_bytes": self.limits.max_session_upload_bytes,
+                  "download_seconds": self.limits.download_seconds, "upload_dir": self.upload_dir,
                   # one budget for the whole server: the supervisor's (see ``new_sessions``)
                   "new_sessions_per_second": 0.0}
         return SupervisorConfig(timeout_interaction=self.timeout_interaction,
