@@ -265,3 +265,13 @@ class Fenced(LivetagError):
 class StoreUnavailable(LivetagError, ConnectionError):
     """The session store or message broker cannot be reached (Redis down, a locked or
     unwritable SQLite file). What needs it fails with this; the session itself goes on."""
+
+
+class StoreCorrupt(LivetagError, ValueError):
+    """A record of the session store that livetag did not write as it reads it: a key
+    holding another Redis type, a field that does not parse, a layout version of another
+    livetag. Nothing is overwritten; the session starts without its snapshot."""
+
+    def __init__(self, where: str, expected: str, got: str) -> None:
+        super().__init__(f"expected {expected} at {where} in the session store, got {got}")
+        self.where = where
