@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from redis_server import REDIS_SERVER, RedisServer
+
+HERE = Path(__file__).resolve().parent
 
 if not os.access(REDIS_SERVER, os.X_OK):
     pytest.skip(f"no redis-server at {REDIS_SERVER} (scripts/bootstrap installs Debian's)", allow_module_level=True)

@@ -4,6 +4,7 @@ OS processes (concurrent claimers; an owner stopped with SIGSTOP past its lease)
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
@@ -195,7 +196,7 @@ async def test_epochs_strictly_increase_across_two_processes(redis_server: Redis
         assert await asyncio.to_thread(proc.wait) == 0
     epochs = [[int(x) for x in lines] for lines in results]
     for mine in epochs:
-        assert all(x < y for x, y in zip(mine, mine[1:], strict=False))
+        assert all(x < y for x, y in itertools.pairwise(mine))
     assert len(set(epochs[0]) | set(epochs[1])) == 400
 
 

@@ -41,6 +41,9 @@ try:
 except ImportError as exc:  # pragma: no cover - the cluster extra is missing
     raise ImportError("livetag's cluster needs redis-py (redis>=5): pip install 'livetag[cluster]'") from exc
 
+__all__ = ["LAYOUT", "TIMEOUT", "Keys", "aioredis", "as_int", "as_text", "check_key", "connect", "mapped",
+           "redis_errors", "short"]
+
 #: Layout version of the records (``v`` of a snapshot).
 LAYOUT = 1
 #: Seconds a call waits for Redis (connect, then each reply) before it fails.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 from ...errors import Fenced, StoreCorrupt
 from ..store import Snapshot
@@ -90,7 +91,8 @@ class RedisStore:
         """The snapshot of ``key``, or ``None`` (never saved, expired, deleted)."""
         where = self.keys.snapshot(check_key(key))
         with mapped("load a snapshot", where):
-            data, epoch, saved_at, layout = await self.redis.hmget(where, ["d", "e", "t", "v"])
+            reply: list[Any] = await self.redis.hmget(where, ["d", "e", "t", "v"])
+        data, epoch, saved_at, layout = reply
         if data is None:
             return None
         if layout != str(LAYOUT).encode():
@@ -116,7 +118,8 @@ class RedisStore:
             await aclose(self.redis)
 
 
-async def aclose(client: aioredis.Redis) -> None:
-    """Close ``client`` and its connections (redis-py 5.0.1+ names it ``aclose``)."""
+async def aclose(client: Any) -> None:
+    """Close ``client`` (a ``Redis`` or a ``PubSub``) and its connections (redis-py
+    5.0.1+ names it ``aclose``, 5.0.0 ``close``)."""
     close = getattr(client, "aclose", None) or client.close
     await close()
