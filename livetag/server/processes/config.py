@@ -29,7 +29,8 @@ class SupervisorConfig:
     (``None``: the supervisor makes one); ``preload``: ``AppRef.to_json()`` of the apps the
     fork server imports (the first: what the next spare expects); ``log_level``: a level
     name or ``None``; ``options``: (debug, parano, http_only) of the Runner;
-    ``new_sessions``: (per second, burst) of the per-address budget of new sessions.
+    ``new_sessions``: (per second, burst) of the per-address budget of new sessions;
+    ``cluster``: ``ClusterConfig.to_dict()`` of the cluster this server joins, or ``None``.
     Set when spawned: ``base`` (the server's private directory), ``anchor`` (the pid
     whose end ends the supervisor), ``sys_path`` (the web worker's), ``ready_fd`` (where
     the supervisor writes its ``{"pid", "instance"}`` line once ready)."""
@@ -47,6 +48,7 @@ class SupervisorConfig:
     log_level: str | None = None
     options: tuple[bool, bool, bool] = (False, False, False)
     new_sessions: tuple[float, int] = (0.0, 1)
+    cluster: dict[str, Any] | None = None
     base: str = ""
     anchor: int = 0
     sys_path: tuple[str, ...] = ()
@@ -72,5 +74,6 @@ class SupervisorConfig:
                    allowed_hosts=None if hosts is None else tuple(str(h) for h in hosts),
                    session_secret=f.get("session_secret") or None, preload=tuple(f.get("preload") or ()),
                    log_level=f.get("log_level") or None, options=(debug, parano, http_only),
-                   new_sessions=(float(rate), int(burst)), base=str(f.get("base", "")), anchor=int(f.get("anchor", 0)),
+                   new_sessions=(float(rate), int(burst)), cluster=dict(f["cluster"]) if f.get("cluster") else None,
+                   base=str(f.get("base", "")), anchor=int(f.get("anchor", 0)),
                    sys_path=tuple(str(p) for p in f.get("sys_path", ())), ready_fd=f.get("ready_fd"))

@@ -42,13 +42,14 @@ from ...errors import ServerStopping, SessionEnded, SessionExpired, SupervisorUn
 from ...protocol.closing import CloseCode, close_code_for, http_status_for
 from ...protocol.server_messages import Bye, Error
 from ..assets import CLIENT_FILES, client_file_response
+from ..cluster.config import ClusterConfig
 from ..compat import get_route_path
 from ..cookies import SECRET_ENV, OptionalSessionMiddleware, session_cookie_name, set_cookie_header
 from ..hosts import AllowedHosts, default_hosts, header, hosts_for_bind, refuse_host
 from ..limits import Limits, client_address
 from ..shutdown import on_stop_signal
 from . import bridge
-from .appref import AppRef
+from .appref import AppRef, in_helper_process
 from .config import SupervisorConfig
 from .supervisor_client import SupervisorClient, reattach, server_anchor, start_or_attach
 
@@ -102,6 +103,10 @@ class Runner:
     waiting for the next new session (0: none; a new session then waits for a fork).
     Other keywords: ``WebApp``'s limits (``max_sessions`` caps session processes; spares
     come on top and are not started while the server is full).
+    ``redis_url`` (or ``$LIVETAG_REDIS_URL``), ``cluster_secret`` (or
+    ``$LIVETAG_CLUSTER_SECRET``), ``relay`` (``host:port``, or ``$LIVETAG_RELAY``): join
+    machines into one cluster (``livetag.server.cluster.config``; in progress, see
+    ``docs/cluster.md``); a URL without a secret raises ``ValueError``.
 
     Raises ``AppNotImportable`` for an app that another process cannot import by name.
     """
@@ -117,7 +122,8 @@ class Runner:
                  session_timeout: float = Limits.session_timeout, max_queued_bytes: int = Limits.max_queued_bytes,
                  join_grace: float = Limits.join_grace,
                  new_sessions_per_second: float = Limits.new_sessions_per_second,
-                 new_session_burst: int = Limits.new_session_burst) -> None:
+                 new_session_burst: int = Limits.new_session_burst, redis_url: str | None = None,
+                 cluster_secret: str | None = None, relay: str | None = None) -> None:
         #: Your routes, and the page of ``app`` at ``/``.
         self.app = _Routes(self, debug=debug, routes=[Route("/", self._index, methods=["GET", "HEAD"])],
                            lifespan=self._lifespan)
@@ -145,6 +151,11 @@ class Runner:
         self._attaching: asyncio.Lock | None = None
         self._stopping: asyncio.Event | None = None
         self._anchor: int | None = None
+        #: The cluster this server joins (``None``: none, the one-machine default).
+        self.cluster = ClusterConfig.resolve(redis_url=redis_url, cluster_secret=cluster_secret, relay=relay)
+        if self.cluster is not None and not in_helper_process():
+            log.warning("cluster mode is in progress: the configuration is checked and handed to the supervisor, "
+                        "but sessions still live on this machine only (docs/cluster.md)")
 
     # -- your routes (the Starlette app's) -----------------------------------------------
 
@@ -238,7 +249,8 @@ class Runner:
                                 allowed_hosts=tuple(self.allowed_hosts.names), session_secret=self.session_secret,
                                 preload=(self.app_ref.to_json(),), log_level=logging.getLevelName(level),
                                 options=(self.debug, self.parano, self.http_only),
-                                new_sessions=(self.limits.new_sessions_per_second, self.limits.new_session_burst))
+                                new_sessions=(self.limits.new_sessions_per_second, self.limits.new_session_burst),
+                                cluster=None if self.cluster is None else self.cluster.to_dict())
 
     async def _attach(self, scope: Scope, stale: SupervisorClient | None = None) -> SupervisorClient:
         if self._instance is not None and self._instance is not stale:
