@@ -18,6 +18,7 @@ from redis_server import RedisServer
 from livetag.errors import StoreUnavailable
 from livetag.pubsub import Broker, encode_message
 from livetag.server.cluster.broker import Link, RedisBroker
+from livetag.server.cluster.store import aclose
 
 WAIT = 20.0
 
@@ -108,7 +109,7 @@ async def test_redis_subscriptions_follow_local_receivers(brokers: Callable[...,
         await asyncio.wait_for(unsubscribed(), WAIT)
         assert a.topics() == []
     finally:
-        await raw.aclose()
+        await aclose(raw)
 
 
 async def test_a_receiver_that_raises_does_not_stop_the_others(brokers: Callable[..., RedisBroker],
@@ -147,7 +148,7 @@ async def test_garbage_on_a_channel_is_dropped_and_logged(brokers: Callable[...,
         assert "not a livetag message" in caplog.text
         assert b.state is Link.UP
     finally:
-        await raw.aclose()
+        await aclose(raw)
 
 
 async def test_bad_topics_and_messages_are_refused(brokers: Callable[..., RedisBroker]) -> None:

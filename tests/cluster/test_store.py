@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from redis_server import RedisServer
 
 from livetag.errors import Fenced, StoreCorrupt, StoreUnavailable
-from livetag.server.cluster.store import RedisStore
+from livetag.server.cluster.store import RedisStore, aclose
 from livetag.server.store import SessionStore
 
 KEY = "a" * 64
@@ -191,4 +191,4 @@ async def test_a_client_the_caller_owns_is_left_open(redis_server: RedisServer) 
     await store.claim(KEY)
     await store.close()
     assert await client.ping()
-    await client.aclose()
+    await aclose(client)

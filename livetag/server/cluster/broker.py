@@ -266,8 +266,11 @@ class RedisBroker:
                 self._received(channel, message["data"])
             elif kind == "subscribe":
                 if channel == self._own:
-                    if self.state is not Link.UP:
-                        log.info("pub/sub link to Redis is up")
+                    if self.state is Link.DOWN:
+                        # Redis went away: the publishing connections are stale too. Drop
+                        # them before publishing resumes (a retry could deliver twice).
+                        await self._pub.connection_pool.disconnect()
+                        log.info("pub/sub link to Redis is up again")
                     self._set_state(Link.UP)
                 elif channel.startswith(self._topic_prefix):
                     self._active.add(channel[len(self._topic_prefix):].decode())
