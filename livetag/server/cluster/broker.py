@@ -39,7 +39,7 @@ from typing import Any
 
 from ...errors import StoreUnavailable
 from ...pubsub import MAX_MESSAGE, Receiver, Subscription, check_topic
-from .client import Keys, aioredis, connect, redis_errors
+from .client import Keys, aioredis, connect, redis_errors, stop_task
 from .config import DEFAULT_PREFIX
 from .store import aclose
 
@@ -104,6 +104,7 @@ class RedisBroker:
         self._queued = asyncio.Event()
         self._news = asyncio.Event()  # the state or the acknowledged topics changed
         self._tasks: list[asyncio.Task[None]] = []
+        self._inner: set[asyncio.Future[None]] = set()  # the link's reader and subscriber
 
     # -- the Broker protocol ----------------------------------------------------------------
 
@@ -169,11 +170,8 @@ class RedisBroker:
             return
         self.state = Link.CLOSED
         self._news.set()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in [*self._inner, *self._tasks]:  # the link's own tasks first: it waits for them
+            await stop_task(task)
         self._tasks = []
         await aclose(self._sub)
         await aclose(self._pub)
@@ -221,16 +219,13 @@ class RedisBroker:
             try:
                 await pubsub.subscribe(self._own)
                 requested: set[str] = set()
-                tasks = {asyncio.ensure_future(self._read(pubsub)),
-                         asyncio.ensure_future(self._reconcile(pubsub, requested))}
+                tasks = self._inner = {asyncio.ensure_future(self._read(pubsub)),
+                                       asyncio.ensure_future(self._reconcile(pubsub, requested))}
                 try:
                     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     for task in tasks:
-                        task.cancel()
-                    for task in tasks:
-                        with contextlib.suppress(BaseException):
-                            await task
+                        await stop_task(task)
                 for task in done:
                     task.result()  # raises what ended it
             except (redis_errors.RedisError, OSError) as exc:

@@ -26,7 +26,9 @@ needs a Redis Cluster (one Redis, with a replica or Sentinel for availability).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -42,7 +44,9 @@ except ImportError as exc:  # pragma: no cover - the cluster extra is missing
     raise ImportError("livetag's cluster needs redis-py (redis>=5): pip install 'livetag[cluster]'") from exc
 
 __all__ = ["LAYOUT", "TIMEOUT", "Keys", "aioredis", "as_int", "as_text", "check_key", "connect", "mapped",
-           "redis_errors", "short"]
+           "redis_errors", "short", "stop_task"]
+
+log = logging.getLogger("livetag.server.cluster")
 
 #: Layout version of the records (``v`` of a snapshot).
 LAYOUT = 1
@@ -141,3 +145,18 @@ def as_int(value: Any, where: str, what: str) -> int:
 
 def as_text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+async def stop_task(task: asyncio.Future[Any], timeout: float = TIMEOUT * 2) -> None:
+    """Cancel ``task`` and wait for its end, cancelling again every 0.1 s: a cancellation
+    that arrives inside some redis-py calls can be absorbed there, and the task would run
+    on (its next ``await`` then takes the next one). Gives up, logged, after ``timeout``.
+    What the task raised is left in it (``task.result()``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
+        if not task.done() and loop.time() > deadline:
+            log.error("a task did not stop within %g s: %r", timeout, task)
+            return

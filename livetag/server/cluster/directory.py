@@ -27,7 +27,6 @@ expiry; nothing compares wall clocks of machines.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import math
@@ -36,7 +35,7 @@ import time
 
 from ...errors import StoreUnavailable
 from . import scripts
-from .client import Keys, aioredis, as_int, as_text, check_key, connect, mapped, short
+from .client import Keys, aioredis, as_int, as_text, check_key, connect, mapped, short, stop_task
 from .config import DEFAULT_PREFIX
 from .store import aclose, milliseconds
 
@@ -151,23 +150,33 @@ class Directory:
         self._valid_until = sent + self.lease * (1 - DRIFT)
         return True
 
-    async def _beat(self) -> None:
-        down = False
+    def start(self) -> None:
+        """Keep this machine registered from now on, without waiting for Redis: the first
+        heartbeat is sent at once and repeated every third of a lease, whatever fails
+        (Redis down at boot, the id held by a former incarnation). ``join`` waits."""
+        if self._heartbeats is None:
+            self._heartbeats = asyncio.get_running_loop().create_task(self._beat(at_once=True),
+                                                                      name="livetag-heartbeat")
+
+    async def _beat(self, at_once: bool = False) -> None:
+        trouble: str | None = None
         while True:
-            await asyncio.sleep(self.lease / 3)
+            if not at_once:
+                await asyncio.sleep(self.lease / 3)
+            at_once = False
+            problem: str | None
             try:
-                held = await self.heartbeat()
+                problem = None if await self.heartbeat() else "its id is held by another live machine"
             except StoreUnavailable as exc:
-                if not down:
-                    log.warning("cannot renew this machine's lease: %s", exc)
-                down = True
-                continue
-            except Exception:
+                problem = str(exc)
+            except Exception as exc:  # a bug must not end the heartbeats for good
                 log.exception("heartbeat failed")
-                continue
-            if down:
+                problem = repr(exc)
+            if problem is not None and trouble is None:
+                log.warning("cannot renew this machine's lease: %s", problem)
+            elif problem is None and trouble is not None:
                 log.info("this machine's lease is renewed again")
-            down = not held
+            trouble = problem
 
     def lease_held(self) -> bool:
         """Whether this machine's lease is surely current, by the local clock (no I/O)."""
@@ -178,9 +187,7 @@ class Directory:
         claimable at once (a drain ends with this). Idempotent."""
         task, self._heartbeats = self._heartbeats, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
         self._valid_until, self._held_since = -math.inf, None
         with mapped("remove this machine's lease", self.me):
             await self._scripts["LEAVE"](keys=[self.me, self.keys.machines], args=[self.machine_id, self.incarnation])
@@ -190,9 +197,7 @@ class Directory:
         partitioned machine looks like to the others. For tests and drains."""
         task, self._heartbeats = self._heartbeats, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
 
     async def machines(self) -> list[Machine]:
         """The live machines, this one included once joined; sorted by id."""
