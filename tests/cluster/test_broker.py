@@ -288,3 +288,17 @@ async def test_two_processes_talk_and_survive_a_redis_restart(brokers: Callable[
     got = await inbox.expect(len(inbox.got) + 1)
     assert got[-1] == b'"back"'
     assert got.count(b'"lost"') == 1 and b'"while down"' not in got  # here only; never from the other
+
+
+async def test_a_full_queue_is_refused_clearly(brokers: Callable[..., RedisBroker]) -> None:
+    a = await started(brokers(max_queued=2))
+    inbox = Inbox()
+    a.subscribe("t", inbox)
+    a.publish("t", b"1")  # the sending task has not run yet: both wait in the queue
+    a.publish("t", b"2")
+    with pytest.raises(StoreUnavailable, match="keep up with messages, got 2 queued"):
+        a.publish("t", b"3")
+    assert inbox.got == [b"1", b"2", b"3"]
+    await asyncio.sleep(0.1)
+    a.publish("t", b"4")  # the queue was sent meanwhile
+    assert a.dropped == 0

@@ -19,11 +19,13 @@ from livetag.errors import Fenced, StoreCorrupt, StoreUnavailable
 from livetag.server.cluster.directory import Directory
 from livetag.server.cluster.store import RedisStore
 
-LEASE = 0.6
+#: Leases of machines a test lets lapse; the others get ``LONG`` ones, so that a heartbeat
+#: delayed on a busy machine cannot make a test fail.
+SHORT, LONG = 0.6, 10.0
 
 
-def machine(server: RedisServer, name: str, **options: object) -> Directory:
-    return Directory(server.url, machine_id=name, relay=f"127.0.0.1:{9000 + len(name)}", lease=LEASE,
+def machine(server: RedisServer, name: str, lease: float = LONG, **options: object) -> Directory:
+    return Directory(server.url, machine_id=name, relay=f"127.0.0.1:{9000 + len(name)}", lease=lease,
                      **options)  # type: ignore[arg-type]
 
 
@@ -35,7 +37,8 @@ async def test_machines_join_renew_and_leave(redis_server: RedisServer) -> None:
         live = await a.machines()
         assert [(m.id, m.relay) for m in live] == [("a", "127.0.0.1:9001"), ("bb", "127.0.0.1:9002")]
         assert live[0].incarnation == a.incarnation and abs(live[0].started - time.time()) < 60
-        await asyncio.sleep(LEASE * 2)  # heartbeats keep both alive past a lease
+        await a.heartbeat()  # renewed: no gap
+        assert a.lease_held()
         assert [m.id for m in await b.machines()] == ["a", "bb"]
         assert a.lease_held()
         await a.leave()
@@ -75,7 +78,7 @@ async def test_claim_is_refused_while_a_live_machine_owns_the_session(redis_serv
 
 
 async def test_lease_expiry_lets_another_machine_claim_and_fences_the_old_owner(redis_server: RedisServer) -> None:
-    a, b = machine(redis_server, "a"), machine(redis_server, "b")
+    a, b = machine(redis_server, "a", lease=SHORT), machine(redis_server, "b")
     store = RedisStore(redis_server.url)
     try:
         await a.join()
@@ -108,7 +111,7 @@ async def _granted(coro):  # type: ignore[no-untyped-def]
 
 
 async def test_a_restarted_machine_does_not_inherit_its_former_sessions(redis_server: RedisServer) -> None:
-    old = machine(redis_server, "a")
+    old = machine(redis_server, "a", lease=SHORT)
     await old.join()
     claim = await old.claim(KEY)
     await old.close()  # killed: no leave, the lease still runs
@@ -144,7 +147,7 @@ async def test_holds_needs_no_redis_and_owns_asks_redis_when_unsure(redis_server
 
 
 async def test_heartbeats_survive_a_redis_restart(redis_server: RedisServer) -> None:
-    a, b = machine(redis_server, "a"), machine(redis_server, "b")
+    a, b = machine(redis_server, "a", lease=SHORT), machine(redis_server, "b")
     try:
         await a.join()
         redis_server.restart()  # every key is gone (no persistence)
@@ -206,7 +209,7 @@ async def test_an_owner_stopped_past_its_lease_never_writes_again(redis_server: 
     line = (await asyncio.to_thread(_lines, proc, 1))[0]
     assert line.startswith("claimed "), line + (proc.stderr.read() if proc.stderr else "")
     old = int(line.split()[1])
-    b = Directory(redis_server.url, machine_id="b", lease=1.0)
+    b = Directory(redis_server.url, machine_id="b", lease=LONG)
     store = RedisStore(b.redis)
     try:
         await b.join()
@@ -220,4 +223,22 @@ async def test_an_owner_stopped_past_its_lease_never_writes_again(redis_server: 
         snap = await store.load(KEY)
         assert snap is not None and snap.data == b"b's state" and snap.epoch == taken.epoch
     finally:
+        await b.close()
+
+
+async def test_two_machines_racing_for_the_same_sessions_get_one_grant_each(redis_server: RedisServer) -> None:
+    a, b = machine(redis_server, "a"), machine(redis_server, "b")
+    try:
+        await a.join()
+        await b.join()
+        keys = [f"{n:064x}" for n in range(40)]
+        claims = await asyncio.gather(*(d.claim(k) for k in keys for d in (a, b)))
+        for n in range(len(keys)):
+            first, second = claims[2 * n], claims[2 * n + 1]
+            assert first.granted != second.granted  # exactly one owner per session
+            winner = first if first.granted else second
+            loser = second if first.granted else first
+            assert loser.owner is not None and loser.epoch == winner.epoch
+    finally:
+        await a.close()
         await b.close()

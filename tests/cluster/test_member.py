@@ -16,7 +16,7 @@ from livetag.server.cluster.store import RedisStore
 
 def config(server: RedisServer, machine: str) -> ClusterConfig:
     return ClusterConfig(redis_url=server.url, secret="s" * 32, machine_id=machine, relay="127.0.0.1:9000",
-                         prefix="shop:", lease=0.6)
+                         prefix="shop:", lease=10.0)
 
 
 async def test_a_machine_booted_while_redis_is_down_joins_when_it_answers(redis_server: RedisServer) -> None:
