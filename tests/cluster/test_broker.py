@@ -302,3 +302,23 @@ async def test_a_full_queue_is_refused_clearly(brokers: Callable[..., RedisBroke
     await asyncio.sleep(0.1)
     a.publish("t", b"4")  # the queue was sent meanwhile
     assert a.dropped == 0
+
+
+async def test_any_thread_may_publish_subscribe_and_cancel(brokers: Callable[..., RedisBroker]) -> None:
+    a, b = await started(brokers()), await started(brokers())
+    there: queue.Queue[bytes] = queue.Queue()
+    here = Inbox()
+    a.subscribe("t", here)
+    sub = await asyncio.to_thread(b.subscribe, "t", there.put)  # a receiver called on b's loop
+    await b.subscribed("t", WAIT)
+
+    def publish_many() -> None:
+        for n in range(100):
+            a.publish("t", str(n).encode())
+
+    await asyncio.gather(asyncio.to_thread(publish_many), asyncio.to_thread(publish_many))
+    got = [await asyncio.to_thread(there.get, True, WAIT) for _ in range(200)]
+    assert sorted(got) == sorted([str(n).encode() for n in range(100)] * 2)
+    assert len(here.got) == 200  # delivered here in the publishers' threads
+    await asyncio.to_thread(sub.cancel)
+    assert b.topics() == []

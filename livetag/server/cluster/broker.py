@@ -4,8 +4,10 @@ pub/sub (redis-py's asyncio client).
 One broker per process (a machine's supervisor), with two connections to Redis: one
 subscribed connection that carries every topic this process listens to (``SUBSCRIBE``
 when a topic gets its first local receiver, ``UNSUBSCRIBE`` when it loses its last), and
-one for ``PUBLISH``. Both are used by tasks of the broker's event loop only; ``publish``
-and ``subscribe`` are plain calls that never wait.
+one for ``PUBLISH``. Both are used by tasks of the broker's event loop only; ``publish``,
+``subscribe`` and ``cancel`` are plain calls that never wait, from any thread (as
+``livetag.pubsub.Broker`` requires); receivers are called in the publisher's thread for
+messages published here, on the broker's loop for the others.
 
 Delivery. ``publish`` calls this process's receivers of the topic at once (as
 ``LocalBroker`` does: the same process never waits for Redis), then queues the message
@@ -35,10 +37,11 @@ import enum
 import itertools
 import logging
 import secrets
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 from ...errors import StoreUnavailable
-from ...pubsub import MAX_MESSAGE, Receiver, Subscription, check_topic
+from ...pubsub import MAX_MESSAGE, Broker, Receiver, Subscription, check_topic
 from .client import Keys, aioredis, connect, redis_errors, stop_task
 from .config import DEFAULT_PREFIX
 from .store import aclose
@@ -68,10 +71,13 @@ class _Subscription:
         self._broker, self._topic, self._number = broker, topic, number
 
     def cancel(self) -> None:
-        receivers = self._broker._receivers.get(self._topic)
-        if receivers is not None and receivers.pop(self._number, None) is not None and not receivers:
-            del self._broker._receivers[self._topic]
-            self._broker._wanted.set()
+        broker = self._broker
+        with broker._lock:
+            receivers = broker._receivers.get(self._topic)
+            if receivers is None or receivers.pop(self._number, None) is None or receivers:
+                return
+            del broker._receivers[self._topic]
+        broker._signal(broker._wanted)
 
 
 class RedisBroker:
@@ -96,6 +102,8 @@ class RedisBroker:
         self.state = Link.STARTING
         #: Messages lost because Redis could not be reached when they were sent.
         self.dropped = 0
+        self._lock = threading.Lock()  # receivers and the queue: any thread may publish or subscribe
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._receivers: dict[str, dict[int, Receiver]] = {}
         self._numbers = itertools.count()
         self._active: set[str] = set()  # topics Redis acknowledged on the current connection
@@ -122,21 +130,26 @@ class RedisBroker:
         if self.state is not Link.UP:
             raise StoreUnavailable(f"expected Redis to carry a message on {topic!r} to the other processes, got the "
                                    f"link {self.state.value}: delivered to this process's subscribers only")
-        if len(self._outbox) >= self.max_queued:
-            raise StoreUnavailable(f"expected Redis to keep up with messages, got {len(self._outbox)} queued: "
+        with self._lock:
+            queued = len(self._outbox)
+            if queued < self.max_queued:
+                self._outbox.append((self.keys.topic(topic).encode(), self.origin + data))
+        if queued >= self.max_queued:
+            raise StoreUnavailable(f"expected Redis to keep up with messages, got {queued} queued: "
                                    f"{topic!r} delivered to this process's subscribers only")
-        self._outbox.append((self.keys.topic(topic).encode(), self.origin + data))
-        self._queued.set()
+        self._signal(self._queued)
 
     def subscribe(self, topic: str, receiver: Receiver) -> Subscription:
-        """Call ``receiver(data)`` (on this broker's loop; it must not block or raise) for
-        each message on ``topic``, published here or elsewhere, until cancelled."""
+        """Call ``receiver(data)`` (it must not block or raise) for each message on
+        ``topic``, published here or elsewhere, until cancelled. Any thread."""
         check_topic(topic)
-        sub = _Subscription(self, topic, next(self._numbers))
-        receivers = self._receivers.setdefault(topic, {})
-        if not receivers:
-            self._wanted.set()
-        receivers[sub._number] = receiver
+        with self._lock:
+            sub = _Subscription(self, topic, next(self._numbers))
+            receivers = self._receivers.setdefault(topic, {})
+            first = not receivers
+            receivers[sub._number] = receiver
+        if first:
+            self._signal(self._wanted)
         return sub
 
     # -- life cycle -------------------------------------------------------------------------
@@ -146,7 +159,7 @@ class RedisBroker:
         the background, and comes back after each outage). Idempotent."""
         if self._tasks or self.state is Link.CLOSED:
             return
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._link(), name="livetag-broker-link"),
                        loop.create_task(self._send(), name="livetag-broker-send")]
 
@@ -161,7 +174,8 @@ class RedisBroker:
 
     def topics(self) -> list[str]:
         """Topics with at least one local receiver."""
-        return list(self._receivers)
+        with self._lock:
+            return list(self._receivers)
 
     async def close(self) -> None:
         """Stop the tasks and close both connections; queued messages are dropped.
@@ -186,6 +200,19 @@ class RedisBroker:
 
         await asyncio.wait_for(wait(), timeout)
 
+    def _signal(self, event: asyncio.Event) -> None:
+        """Set ``event`` from any thread (asyncio's events belong to their loop)."""
+        loop = self._loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is None or running is loop:
+            event.set()  # on the loop, or before start (nothing waits yet)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the broker too
+                loop.call_soon_threadsafe(event.set)
+
     def _set_state(self, state: Link) -> None:
         if self.state is not Link.CLOSED:
             self.state = state
@@ -194,7 +221,9 @@ class RedisBroker:
     # -- delivery ---------------------------------------------------------------------------
 
     def _deliver(self, topic: str, data: bytes) -> None:
-        for receiver in list(self._receivers.get(topic, {}).values()):
+        with self._lock:  # called outside it: a receiver may subscribe or cancel
+            receivers = list(self._receivers.get(topic, {}).values())
+        for receiver in receivers:
             try:
                 receiver(data)
             except Exception:  # a receiver's bug must not stop the others, nor the link
@@ -278,7 +307,8 @@ class RedisBroker:
         receivers (sending only: the replies are read by ``_read``)."""
         while True:
             self._wanted.clear()
-            wanted = set(self._receivers)
+            with self._lock:
+                wanted = set(self._receivers)
             add, drop = wanted - requested, requested - wanted
             if add:
                 await pubsub.subscribe(*(self.keys.topic(t).encode() for t in sorted(add)))
@@ -294,15 +324,25 @@ class RedisBroker:
         while True:
             await self._queued.wait()
             self._queued.clear()
-            while self._outbox:
-                batch = [self._outbox.popleft() for _ in range(min(BATCH, len(self._outbox)))]
+            while True:
+                with self._lock:
+                    batch = [self._outbox.popleft() for _ in range(min(BATCH, len(self._outbox)))]
+                if not batch:
+                    break
                 try:
                     async with self._pub.pipeline(transaction=False) as pipe:
                         for channel, payload in batch:
                             pipe.publish(channel, payload)
                         await pipe.execute()
                 except (redis_errors.RedisError, OSError) as exc:
-                    lost = len(batch) + len(self._outbox)
-                    self._outbox.clear()
+                    with self._lock:
+                        lost = len(batch) + len(self._outbox)
+                        self._outbox.clear()
                     self.dropped += lost
                     log.warning("dropped %d message(s) for the other processes: Redis: %s", lost, exc)
+
+
+if TYPE_CHECKING:  # mypy checks that the class satisfies the protocol it implements
+
+    def _is_a_broker(broker: RedisBroker) -> Broker:
+        return broker

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import Fenced, StoreCorrupt
-from ..store import Snapshot
+from ..store import SessionStore, Snapshot
 from . import scripts
 from .client import LAYOUT, Keys, aioredis, as_int, check_key, connect, mapped, short
 from .config import DEFAULT_PREFIX
@@ -123,3 +123,9 @@ async def aclose(client: Any) -> None:
     5.0.1+ names it ``aclose``, 5.0.0 ``close``)."""
     close = getattr(client, "aclose", None) or client.close
     await close()
+
+
+if TYPE_CHECKING:  # mypy checks that the class satisfies the protocol it implements
+
+    def _is_a_session_store(store: RedisStore) -> SessionStore:
+        return store
