@@ -29,7 +29,7 @@ async def test_a_machine_booted_while_redis_is_down_joins_when_it_answers(redis_
         await member.broker.connected(20)
         await wait_for(lambda: _ids(member), "the machine to register")
         assert member.directory.lease_held()
-        claim = await member.directory.claim(member.session_key("sid"))
+        claim = await member.directory.claim(KEY)
         assert claim.granted and member.directory.holds(claim)
         await member.store.save(claim.key, b"state", epoch=claim.epoch, ttl=60)
         assert await member.redis.exists(f"shop:d:{claim.key}")  # the configured prefix

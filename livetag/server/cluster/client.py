@@ -73,7 +73,7 @@ def connect(url: str, *, timeout: float = TIMEOUT, retries: int = 1, name: str |
 
 def check_key(key: object) -> str:
     """``key`` if it is a store key (1 to 128 letters, digits or ``_.:-``, as
-    ``ClusterConfig.session_key`` makes); raises ``TypeError`` or ``ValueError``."""
+    the session layer's keys, hex SHA-256, are); raises ``TypeError`` or ``ValueError``."""
     if not isinstance(key, str):
         raise TypeError(f"expected the session key as a str, got {type(key).__name__}")
     if not _KEY.fullmatch(key):

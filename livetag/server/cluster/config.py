@@ -9,7 +9,7 @@ or, with ``Runner(App)`` unchanged, the environment:
 ``LIVETAG_REDIS_URL``       ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL; its absence
                             means no cluster (the embedded, one-machine default)
 ``LIVETAG_CLUSTER_SECRET``  the secret every machine shares (at least 32 characters):
-                            authenticates the relay between machines, keys session records
+                            authenticates the relay between machines
 ``LIVETAG_RELAY``           ``host:port`` where this machine's relay listens for the others
 ``LIVETAG_MACHINE_ID``      this machine's name in the directory (default: host name and
                             relay port, else host name and pid)
@@ -24,8 +24,6 @@ This module imports nothing of redis-py: the ``Runner`` reads it whether or not 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import hmac
 import importlib.util
 import os
 import re
@@ -131,11 +129,6 @@ class ClusterConfig:
         machine = machine_id or env.get(MACHINE_ENV) or _default_machine_id(relay)
         return cls(redis_url=url, secret=cluster_secret or env.get(SECRET_ENV) or "", machine_id=machine,
                    relay=relay, prefix=prefix or env.get(PREFIX_ENV) or DEFAULT_PREFIX, **times)
-
-    def session_key(self, sid: str) -> str:
-        """The store key of session ``sid``: HMAC-SHA-256 under the cluster secret, hex
-        (64 characters), the same on every machine; a leaked Redis does not leak cookies."""
-        return hmac.new(self.secret.encode(), sid.encode(), hashlib.sha256).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON values (for ``SupervisorConfig``); ``from_dict`` reverses it."""

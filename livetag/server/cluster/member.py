@@ -32,10 +32,6 @@ class ClusterMember:
                                    prefix=config.prefix, lease=config.lease, claim_ttl=config.claim_ttl)
         self.broker = RedisBroker(config.redis_url, prefix=config.prefix)
 
-    def session_key(self, sid: str) -> str:
-        """The store key of session ``sid`` (``ClusterConfig.session_key``)."""
-        return self.config.session_key(sid)
-
     async def start(self) -> None:
         """Start the heartbeats and the broker's link (both keep trying while Redis is
         down)."""
