@@ -292,3 +292,13 @@ class StoreUnavailable(LivetagError, ConnectionError):
 class SnapshotError(LivetagError, ValueError):
     """A session snapshot that cannot be taken (a persistent value JSON cannot carry) or
     applied (another app's, another schema version's, or damaged bytes)."""
+
+
+class StoreCorrupt(LivetagError, ValueError):
+    """A record of the session store that livetag did not write as it reads it: a key
+    holding another Redis type, a field that does not parse, a layout version of another
+    livetag. Nothing is overwritten; the session starts without its snapshot."""
+
+    def __init__(self, where: str, expected: str, got: str) -> None:
+        super().__init__(f"expected {expected} at {where} in the session store, got {got}")
+        self.where = where

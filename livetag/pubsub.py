@@ -112,7 +112,7 @@ class _LocalSubscription:
         with broker._lock:
             receivers = broker._topics.get(self._topic)
             if receivers is not None:
-                receivers.pop(id(self), None)
+                receivers.pop(self, None)
                 if not receivers:
                     del broker._topics[self._topic]
 
@@ -123,7 +123,8 @@ class LocalBroker:
     broker's lock, so a receiver may subscribe or cancel); receivers must not raise."""
 
     def __init__(self) -> None:
-        self._topics: dict[str, dict[int, Receiver]] = {}
+        # Keyed by the subscription itself (not its id(), which a dropped one frees for reuse).
+        self._topics: dict[str, dict[_LocalSubscription, Receiver]] = {}
         self._lock = threading.Lock()
 
     def publish(self, topic: str, data: bytes) -> None:
@@ -138,7 +139,7 @@ class LocalBroker:
     def subscribe(self, topic: str, receiver: Receiver) -> Subscription:
         sub = _LocalSubscription(self, check_topic(topic), receiver)
         with self._lock:
-            self._topics.setdefault(topic, {})[id(sub)] = receiver
+            self._topics.setdefault(topic, {})[sub] = receiver
         return sub
 
     def topics(self) -> list[str]:

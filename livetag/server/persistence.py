@@ -51,7 +51,7 @@ import orjson
 
 from ..dom import snapshot
 from ..dom.tag import Tag
-from ..errors import Fenced, SnapshotError, StoreUnavailable
+from ..errors import Fenced, SnapshotError, StoreCorrupt, StoreUnavailable
 from ..session import Session
 from .store import SessionStore
 
@@ -299,7 +299,7 @@ class Persistence:
             return None
         try:
             stored = await self.store.load(store_key)
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, StoreCorrupt) as exc:
             log.warning("cannot look for a session snapshot: %s", exc)
             return None
         if stored is None:

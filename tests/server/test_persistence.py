@@ -187,3 +187,22 @@ async def test_a_resumed_session_hears_the_topics_its_app_subscribes_to() -> Non
     assert broker.topics() == ["news"]
     session.close()
     assert broker.topics() == []
+
+
+async def test_a_corrupt_record_is_no_snapshot(tmp_path: Path) -> None:
+    from livetag.errors import StoreCorrupt
+
+    class Corrupt(SQLiteStore):
+        async def load(self, key: str) -> Any:
+            raise StoreCorrupt("session:x", "a hash", "a string")
+
+    store = Corrupt(tmp_path / "c" / "s.db")
+    made: list[Session] = []
+
+    async def build() -> Session:
+        made.append(Session(Counter))
+        return made[-1]
+
+    assert await Persistence(store, ttl=60).restore(key("", "sid"), build, lambda s: None) is None
+    assert made == []
+    await store.close()

@@ -376,3 +376,14 @@ def test_hostile_publishes_in_a_live_session_raise_and_deliver_nothing() -> None
         assert client.session.topics.topics() == ["news"]
         client.click("button.pub")
         assert [li.text for li in client.find_all("ul.got li")] == ["1"]
+
+
+def test_subscriptions_dropped_at_once_each_keep_their_receiver() -> None:
+    # Nobody keeps the subscription objects: each one's id() is free for the next, which
+    # must not replace the receiver the previous one registered.
+    broker = LocalBroker()
+    got: list[int] = []
+    for i in range(100):
+        broker.subscribe("t", lambda data, i=i: got.append(i))
+    broker.publish("t", b"1")
+    assert sorted(got) == list(range(100))

@@ -32,6 +32,7 @@ class SupervisorConfig:
     ``new_sessions``: (per second, burst) of the per-address budget of new sessions;
     ``store``: the SQLite file sessions are snapshotted to (``None``: not persisted),
     ``snapshot_ttl``: seconds a snapshot outlives its last save.
+    ``cluster``: ``ClusterConfig.to_dict()`` of the cluster this server joins, or ``None``.
     Set when spawned: ``base`` (the server's private directory), ``anchor`` (the pid
     whose end ends the supervisor), ``sys_path`` (the web worker's), ``ready_fd`` (where
     the supervisor writes its ``{"pid", "instance"}`` line once ready)."""
@@ -51,6 +52,7 @@ class SupervisorConfig:
     new_sessions: tuple[float, int] = (0.0, 1)
     store: str | None = None
     snapshot_ttl: float = 3600.0
+    cluster: dict[str, Any] | None = None
     base: str = ""
     anchor: int = 0
     sys_path: tuple[str, ...] = ()
@@ -77,6 +79,7 @@ class SupervisorConfig:
                    session_secret=f.get("session_secret") or None, preload=tuple(f.get("preload") or ()),
                    log_level=f.get("log_level") or None, options=(debug, parano, http_only),
                    new_sessions=(float(rate), int(burst)), store=f.get("store") or None,
-                   snapshot_ttl=float(f.get("snapshot_ttl") or 3600.0), base=str(f.get("base", "")),
+                   snapshot_ttl=float(f.get("snapshot_ttl") or 3600.0),
+                   cluster=dict(f["cluster"]) if f.get("cluster") else None, base=str(f.get("base", "")),
                    anchor=int(f.get("anchor", 0)),
                    sys_path=tuple(str(p) for p in f.get("sys_path", ())), ready_fd=f.get("ready_fd"))

@@ -45,6 +45,7 @@ from ...errors import ServerStopping, SessionEnded, SessionExpired, SupervisorUn
 from ...protocol.closing import CloseCode, close_code_for, http_status_for
 from ...protocol.server_messages import Bye, Error
 from ..assets import CLIENT_FILES, client_file_response
+from ..cluster.config import ClusterConfig
 from ..compat import get_route_path
 from ..cookies import SECRET_ENV, OptionalSessionMiddleware, session_cookie_name, set_cookie_header
 from ..hosts import AllowedHosts, default_hosts, header, hosts_for_bind, refuse_host
@@ -53,7 +54,7 @@ from ..persistence import default_store_path
 from ..shutdown import on_stop_signal
 from ..webapp import PATHS_HEADER
 from . import bridge
-from .appref import AppRef
+from .appref import AppRef, in_helper_process
 from .config import SupervisorConfig
 from .supervisor_client import SupervisorClient, reattach, server_anchor, start_or_attach
 
@@ -112,6 +113,10 @@ class Runner:
     ``session_timeout``). ``upload_dir``: where session processes spool big uploads (as
     ``WebApp``'s). Other keywords: ``WebApp``'s limits (``max_sessions`` caps session
     processes; spares come on top and are not started while the server is full).
+    ``redis_url`` (or ``$LIVETAG_REDIS_URL``), ``cluster_secret`` (or
+    ``$LIVETAG_CLUSTER_SECRET``), ``relay`` (``host:port``, or ``$LIVETAG_RELAY``): join
+    machines into one cluster (``livetag.server.cluster.config``; in progress, see
+    ``docs/cluster.md``); a URL without a secret raises ``ValueError``.
 
     Raises ``AppNotImportable`` for an app that another process cannot import by name.
     """
@@ -132,7 +137,8 @@ class Runner:
                  max_session_upload_bytes: int = Limits.max_session_upload_bytes,
                  download_seconds: float = Limits.download_seconds, upload_dir: str | None = None,
                  store: str | os.PathLike[str] | None = None, persist: bool = True,
-                 snapshot_ttl: float | None = None) -> None:
+                 snapshot_ttl: float | None = None, redis_url: str | None = None,
+                 cluster_secret: str | None = None, relay: str | None = None) -> None:
         #: Your routes, and the page of ``app`` at ``/``.
         self.app = _Routes(self, debug=debug, routes=[Route("/", self._index, methods=["GET", "HEAD"])],
                            lifespan=self._lifespan)
@@ -170,6 +176,11 @@ class Runner:
         #: (``None``: no page of it seen yet; the session's ``WebApp`` decides).
         self.path_routing: bool | None = None
         self.app.router.default = self._other_paths
+        #: The cluster this server joins (``None``: none, the one-machine default).
+        self.cluster = ClusterConfig.resolve(redis_url=redis_url, cluster_secret=cluster_secret, relay=relay)
+        if self.cluster is not None and not in_helper_process():
+            log.warning("cluster mode is in progress: the configuration is checked and handed to the supervisor, "
+                        "but sessions still live on this machine only (docs/cluster.md)")
 
     # -- your routes (the Starlette app's) -----------------------------------------------
 
@@ -267,7 +278,8 @@ class Runner:
                                 preload=(self.app_ref.to_json(),), log_level=logging.getLevelName(level),
                                 options=(self.debug, self.parano, self.http_only),
                                 new_sessions=(self.limits.new_sessions_per_second, self.limits.new_session_burst),
-                                store=self.store, snapshot_ttl=self.snapshot_ttl)
+                                store=self.store, snapshot_ttl=self.snapshot_ttl,
+                                cluster=None if self.cluster is None else self.cluster.to_dict())
 
     async def _attach(self, scope: Scope, stale: SupervisorClient | None = None) -> SupervisorClient:
         if self._instance is not None and self._instance is not stale:

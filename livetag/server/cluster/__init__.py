@@ -1,0 +1,14 @@
+"""Several machines as one cluster, on Redis (``Runner(App, redis_url=...)``); in
+progress: ``docs/cluster.md`` says what works today and what comes next.
+
+- ``config``     ``ClusterConfig``: arguments and ``LIVETAG_*`` environment, validated;
+                 imports nothing of redis-py (the Runner reads it without the extra)
+- ``client``     connections, key names, redis-py's errors as livetag's
+- ``scripts``    the Lua scripts: every change of ownership or snapshot is one of them
+- ``store``      ``RedisStore``: the ``SessionStore`` (snapshots fenced by epochs)
+- ``directory``  ``Directory``: machine leases, session owners, claims, ``holds``/``owns``
+- ``broker``     ``RedisBroker``: the ``Broker`` of ``livetag.pubsub`` across machines
+- ``member``     ``ClusterMember``: the three of them for one machine
+
+Everything but ``config`` needs the ``cluster`` extra (``pip install 'livetag[cluster]'``).
+"""

@@ -1,0 +1,88 @@
+"""A real ``haproxy`` (Debian's) in front of test "machines": round-robin without
+stickiness, health checks every 200 ms (a killed machine leaves the rotation), WebSocket
+and SSE tunnels allowed to last; on a free port of 127.0.0.1, stopped by its PID."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from redis_server import WAIT, free_port
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+
+CONFIG = """global
+    maxconn 1024
+defaults
+    mode http
+    option http-server-close
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 1h
+frontend front
+    bind 127.0.0.1:{port}
+    default_backend machines
+backend machines
+    balance roundrobin
+{servers}
+"""
+
+
+class HAProxy:
+    """``HAProxy([port, ...]).start()``; ``url``; ``stop()``."""
+
+    def __init__(self, backends: list[int], port: int | None = None) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="lthap", dir="/tmp"))
+        self.port = port or free_port()
+        self.backends = backends
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> HAProxy:
+        servers = "\n".join(f"    server m{n} 127.0.0.1:{port} check inter 200ms fall 1 rise 1"
+                            for n, port in enumerate(self.backends))
+        config = self.dir / "haproxy.cfg"
+        config.write_text(CONFIG.format(port=self.port, servers=servers))
+        checked = subprocess.run([HAPROXY, "-c", "-q", "-f", str(config)], capture_output=True, text=True)
+        if checked.returncode:
+            raise RuntimeError(f"expected a valid haproxy configuration, got: {checked.stderr or checked.stdout}")
+        log = open(self.dir / "haproxy.log", "ab")  # noqa: SIM115 - haproxy writes it
+        self.proc = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + WAIT
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        output = (self.dir / "haproxy.log").read_text(errors="replace")[-400:]
+        self.stop()
+        raise RuntimeError(f"expected haproxy to listen on port {self.port}, got: {output}")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=WAIT)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+        elif proc is not None:
+            proc.wait()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
