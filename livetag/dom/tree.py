@@ -80,8 +80,10 @@ class LiveTree:
                         self._new_statics.append(html)
             if t._lt_hooks & MOUNT:
                 self._mounted.append(t)
-            pending = t.__dict__.pop("_lt_pending_js", None) if t.__dict__ else None
+            # getattr, not t.__dict__: reading __dict__ creates it (72 bytes per live tag).
+            pending = getattr(t, "_lt_pending_js", None)
             if pending:
+                del t._lt_pending_js  # type: ignore[attr-defined]
                 self._js.extend(pending)
                 self._mark()
 
