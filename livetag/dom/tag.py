@@ -168,7 +168,20 @@ class Tag(Node, metaclass=_TagFactory):
             # The default init builds nothing: add the children, skip the stack. A new tag
             # is in no tree, so text needs no recording.
             for child in args:
-                if type(child) is str:
+                kind = type(child)
+                if kind is str:
+                    children.append(child)
+                elif kind is list:  # Tag.tr([Tag.td(...) for ...])
+                    for item in child:
+                        if type(item) is str:
+                            children.append(item)
+                        elif isinstance(item, Tag) and item._parent is None:  # free: nothing to detach
+                            item._parent = self
+                            children.append(item)
+                        else:
+                            self._add((item,))
+                elif isinstance(child, Tag) and child._parent is None:
+                    child._parent = self
                     children.append(child)
                 else:
                     self._add((child,))
