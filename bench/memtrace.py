@@ -31,6 +31,10 @@ GROUP = os.environ.get("MEMTRACE_GROUP", "traceback")
 def _report(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, sessions: int, top: int) -> str:
     lines = []
     total = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    only = os.environ.get("MEMTRACE_ONLY")  # e.g. "*/livetag/*": the sites listed
+    if only:
+        keep = [tracemalloc.Filter(True, only)]
+        before, after = before.filter_traces(keep), after.filter_traces(keep)
     lines.append(f"{total / sessions / 1024:.2f} KiB per session ({sessions} sessions, Python allocations)")
     for stat in after.compare_to(before, GROUP)[:top]:
         frames = [f for f in stat.traceback if "/tracemalloc" not in f.filename]
