@@ -255,8 +255,8 @@ class Tag(Node, metaclass=_TagFactory):
         set, otherwise a generated ``lt...`` id. Assigning it renames the element in the
         browser too; ``None`` goes back to the generated id. Ids must be unique in a page
         (HTML, 3.2.6): ``TreeError`` when another tag of the live tree has it."""
-        user = self._attrs.get("id")
-        return user if isinstance(user, str) and user else self._lt_id
+        # A user id is always stored as a str (_change_id): a falsy one means none.
+        return self._attrs.get("id") or self._lt_id
 
     @id.setter
     def id(self, value: Any) -> None:
