@@ -337,8 +337,11 @@ def _alike(old: Any, nodes: list[Any], i: int) -> bool:
     return True
 
 
+_getrefcount = getattr(sys, "getrefcount", None)  # CPython's; elsewhere no tag is kept
+
+
 def _refs(nodes: list[Any], i: int) -> int:
-    return sys.getrefcount(nodes[i])
+    return _getrefcount(nodes[i]) if _getrefcount is not None else 0
 
 
 class _Probe:
@@ -347,7 +350,7 @@ class _Probe:
 
 #: What ``_refs(nodes, i)`` counts for an object that ``nodes`` alone refers to (once):
 #: measured, not assumed, as the call's own references differ between Python versions.
-_ALONE = _refs([_Probe()], 0)
+_ALONE = _refs([_Probe()], 0) if _getrefcount is not None else -(1 << 62)  # never matches
 
 
 def same_render(a: Any, b: Any) -> bool:
