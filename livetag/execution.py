@@ -12,11 +12,16 @@ The rule that keeps both (measured in ``docs/guide.md``, "Where your code runs")
 - ``async def`` code, and plain code that *names* asyncio (``asyncio``,
   ``create_task``, ``ensure_future``, ``get_running_loop``, ``get_event_loop``, ...
   anywhere in its body or in functions defined inside it), runs on the event loop;
+- plain code that cannot wait runs on the event loop too (``cannot_wait``: no call, no
+  loop, no import, no ``with``; only reads, writes and arithmetic, such as
+  ``self.count += 1; self.value.text = self.count``): a thread hop would cost more than
+  the code itself;
 - any other plain code runs in a worker thread (``livetag.threads``);
 - ``@on_loop`` and ``@in_thread`` override the rule for one function.
 
 What gives way: plain code that names asyncio *and* blocks stalls the loop for as long
-as it blocks (write it ``async def`` and ``await asyncio.to_thread(...)`` the blocking
+as it blocks (so does code without calls whose property setter or operator method of the
+app's own blocks: name it ``@in_thread``) (write it ``async def`` and ``await asyncio.to_thread(...)`` the blocking
 part); plain code running in a thread that reaches asyncio through another function
 gets ``AsyncioOutsideLoop``, which names the fix, instead of asyncio's bare
 "no running event loop". A ``Runner`` session process runs everything inline on its
@@ -26,6 +31,7 @@ loop: there the process is the isolation.
 from __future__ import annotations
 
 import asyncio
+import dis
 import functools
 import inspect
 from collections.abc import Callable
@@ -53,8 +59,9 @@ def on_loop(func: F) -> F:
 
 
 def in_thread(func: F) -> F:
-    """Run this plain function in a worker thread even if it names asyncio (it may
-    block; it must not call asyncio). Returns ``func`` itself, marked."""
+    """Run this plain function in a worker thread even if it names asyncio or cannot
+    wait (it may block, through a property of yours; it must not call asyncio).
+    Returns ``func`` itself, marked."""
     return _mark(func, False)
 
 
@@ -69,9 +76,9 @@ def _mark(func: F, loop: bool) -> F:
 
 def runs_on_loop(func: Callable[..., Any]) -> bool:
     """True when ``func`` runs on the event loop (see the module docstring): a
-    coroutine or async generator function, a function marked ``@on_loop``, or plain
-    code that names asyncio. Follows bound methods, ``functools.partial``, livetag's
-    ``Handler`` and callable objects."""
+    coroutine or async generator function, a function marked ``@on_loop``, plain code
+    that names asyncio, or plain code that cannot wait (``cannot_wait``). Follows bound
+    methods, ``functools.partial``, livetag's ``Handler`` and callable objects."""
     seen = 0
     while seen < 8:  # wrappers of wrappers: a few levels, never a loop
         seen += 1
@@ -95,7 +102,7 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
         if code is None:
             call = getattr(type(func), "__call__", None)  # noqa: B004 - the method itself, for its code
             code = getattr(call, "__code__", None)
-        on_loop = code is not None and names_asyncio(code)
+        on_loop = code is not None and (names_asyncio(code) or cannot_wait(code))
         if inspect.isfunction(target):  # remembered on the function: the next call reads it back
             setattr(target, _PLACEMENT, on_loop)
         return on_loop
@@ -119,6 +126,33 @@ def names_asyncio(code: CodeType) -> bool:
             isinstance(const, CodeType) and names_asyncio(const) for const in code.co_consts
         )
         _cache[code] = known
+    return known
+
+
+#: Opcodes after which code may wait for something (call anything, loop, import, enter
+#: a context manager, suspend): code without any of them cannot block.
+_MAY_WAIT_PREFIXES = ("CALL", "PRECALL", "IMPORT", "JUMP_BACKWARD", "JUMP_ABSOLUTE", "FOR_ITER", "GET_",
+                      "YIELD", "SEND", "BEFORE_", "SETUP_WITH", "SETUP_ASYNC_WITH", "LOAD_BUILD_CLASS",
+                      "END_ASYNC_FOR", "ASYNC_GEN_WRAP", "CLEANUP_THROW")
+_SUSPENDS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
+_JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
+_waits: dict[CodeType, bool] = {}
+
+
+def cannot_wait(code: CodeType) -> bool:
+    """True when running ``code`` cannot wait for anything: it is no generator or
+    coroutine and its bytecode calls nothing, loops nowhere, imports nothing and enters no
+    context manager; what it does is read and write attributes, items and locals, compare
+    and compute. Such code takes microseconds, so it runs on the loop: a thread hop would
+    cost more. (Attribute and operator hooks of the app's own classes still run: a
+    property that blocks would block the loop; ``@in_thread`` says otherwise.)"""
+    known = _waits.get(code)
+    if known is None:
+        known = not code.co_flags & _SUSPENDS and not any(
+            ins.opname.startswith(_MAY_WAIT_PREFIXES)
+            or (ins.opcode in _JUMPS and isinstance(ins.argval, int) and ins.argval <= ins.offset)  # a loop
+            for ins in dis.get_instructions(code))
+        _waits[code] = known
     return known
 
 

@@ -16,6 +16,9 @@ whose explicit key matches an old item but renders differently ``["o", id, html]
 from __future__ import annotations
 
 import re
+import sys
+import traceback
+import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -162,13 +165,29 @@ class ChildSlot(Slot):
         if value is FAILED:
             return old, old_element_ids, old, set()
         new = flatten(value)
+        del value  # from here on only ``new`` refers to what the source built (see _alike)
         parent = self.owner
         tree = parent._tree
         changed: set[str] = set()
-        keyed_old = {n._key: n for n in old if isinstance(n, Node) and n._key is not None}
-        old_ids = {id(n) for n in old}
+        # Rows that render as before (most of them, when one item of a list changed) stay
+        # the live tags they are, when nothing tells them from the throwaway ones the
+        # source just built: only the rest (the middle) is matched and re-parented.
+        head = tail = 0
+        limit = min(len(old), len(new))
+        if tree is not None:
+            while head < limit and _same(old, new, head):
+                head += 1
+            while tail < limit - head and _same(old, new, -1 - tail):
+                tail += 1
+        old_mid = old[head:len(old) - tail] if head or tail else old
+        new_mid = new[head:len(new) - tail] if head or tail else new
+        self.nodes = new
+        if not old_mid and not new_mid:
+            return old, old_element_ids, new, changed
+        keyed_old = {n._key: n for n in old_mid if isinstance(n, Node) and n._key is not None}
+        old_ids = {id(n) for n in old_mid}
         if keyed_old:
-            for n in new:
+            for n in new_mid:
                 if isinstance(n, Node) and n._key is not None and id(n) not in old_ids:
                     previous = keyed_old.get(n._key)
                     if previous is not None and previous.tag_name == n.tag_name:
@@ -176,27 +195,26 @@ class ChildSlot(Slot):
                         adopt_ids(previous, n)
                         if _html(n) != before:
                             changed.add(n.id)
-        new_ids = {id(n) for n in new}
+        new_ids = {id(n) for n in new_mid}
         # New objects only, never a tag that is live elsewhere in the tree (its id is in use).
-        fresh = [n for n in new if isinstance(n, Node) and n._key is None and id(n) not in old_ids
+        fresh = [n for n in new_mid if isinstance(n, Node) and n._key is None and id(n) not in old_ids
                  and n._tree is None]
         if fresh:
-            leaving = [n for n in old if isinstance(n, Node) and n._key is None and id(n) not in new_ids]
+            leaving = [n for n in old_mid if isinstance(n, Node) and n._key is None and id(n) not in new_ids]
             if leaving:
                 changed.update(match_unkeyed(leaving, fresh))
-        for n in old:
+        for n in old_mid:
             if isinstance(n, Node) and id(n) not in new_ids:
                 n._parent = None
                 if tree is not None:
                     tree.detach(n)
-        for n in new:
+        for n in new_mid:
             if isinstance(n, Node) and id(n) not in old_ids:
                 if n._parent is not None and n._parent is not parent:
                     n._parent._detach_child(n)
                 n._parent = parent
                 if tree is not None:
                     tree.attach(n)
-        self.nodes = new
         return old, old_element_ids, new, changed
 
 
@@ -245,6 +263,94 @@ def match_unkeyed(leaving: list[Node], fresh: list[Node]) -> set[str]:
                 start = i + 1
                 break
     return morphed
+
+
+def _same(old: list[Any], new: list[Any], i: int) -> bool:
+    """True when ``new[i]`` may stand for ``old[i]`` as it is: the same object or text, or
+    a tag ``_alike`` the old one, which then takes its place in ``new``."""
+    a = old[i]
+    if new[i] is a:
+        return True
+    if type(a) is str:
+        return type(new[i]) is str and new[i] == a
+    if isinstance(a, Node) and _alike(a, new, i):
+        new[i] = a
+        return True
+    return False
+
+
+def _alike(old: Any, nodes: list[Any], i: int) -> bool:
+    """True when nobody can tell the tag ``nodes[i]`` from ``old`` (a live tag), so that
+    ``old`` may stay in the tree in its place: it renders the same (as ``same_render``
+    checks), has the same type, key and equal handlers (a new lambda is not equal: it
+    may see other values), neither has lifecycle hooks nor instance attributes, and
+    nothing but ``nodes`` refers to it nor to a tag inside it (no dict, closure or weak
+    reference of the app's: a tag the app holds must become the live one, as the app
+    expects). References are counted with ``sys.getrefcount``; the count can only err
+    upwards, which costs time (the new tag takes the old one's ids), never correctness."""
+    new = nodes[i]
+    if type(old) is not type(new) or not isinstance(new, Node) or new._tree is not None:
+        return False
+    if old._key != new._key or old._lt_hooks or old.__dict__ or new.__dict__:
+        return False
+    children_a, children_b = old._children, new._children
+    if len(children_a) != len(children_b):
+        return False
+    attrs_a, attrs_b = old._attrs, new._attrs
+    if attrs_a or attrs_b:
+        if attrs_a != attrs_b or list(attrs_a) != list(attrs_b):  # the order shows in the HTML
+            return False
+        for name, value in attrs_a.items():
+            # The type too: True == 1, but they render differently.
+            if isinstance(value, Slot) or type(value) is not type(attrs_b[name]):
+                return False
+    ha, hb = old._handlers, new._handlers
+    if ha or hb:
+        if not ha or not hb or list(ha) != list(hb):
+            return False
+        for name, h in ha.items():
+            other = hb[name]
+            if other.func != h.func or other.prevent != h.prevent or other.stop != h.stop:
+                return False
+    back = 0  # child tags refer to their parent
+    tags = False
+    a: Any = None
+    for j in range(len(children_a)):
+        a = children_a[j]
+        if type(a) is str:
+            if type(children_b[j]) is not str or children_b[j] != a:
+                return False
+        elif isinstance(a, Node):
+            if not isinstance(children_b[j], Node) or children_b[j]._parent is not new:
+                return False
+            back += 1
+            tags = True
+        elif isinstance(a, Slot) or type(a) is not type(children_b[j]) or a != children_b[j]:
+            return False
+    del new, a  # this frame's own references would count
+    if weakref.getweakrefcount(nodes[i]) or _refs(nodes, i) - back != _ALONE:
+        return False
+    if tags:
+        for j in range(len(children_a)):
+            if isinstance(children_a[j], Node) and not _alike(children_a[j], children_b, j):
+                return False
+    return True
+
+
+_getrefcount = getattr(sys, "getrefcount", None)  # CPython's; elsewhere no tag is kept
+
+
+def _refs(nodes: list[Any], i: int) -> int:
+    return _getrefcount(nodes[i]) if _getrefcount is not None else 0
+
+
+class _Probe:
+    __slots__ = ()
+
+
+#: What ``_refs(nodes, i)`` counts for an object that ``nodes`` alone refers to (once):
+#: measured, not assumed, as the call's own references differ between Python versions.
+_ALONE = _refs([_Probe()], 0) if _getrefcount is not None else -(1 << 62)  # never matches
 
 
 def same_render(a: Any, b: Any) -> bool:
@@ -335,8 +441,11 @@ def reconcile(parent_id: str, old_ids: list[str], new: list[Node], anchor: str |
     """Patch operations turning the element list ``old_ids`` into ``new`` (see the module
     docstring). ``anchor`` is the id of the element after the list (``None``: the end).
     Returns ``(removals, ops)``; apply removals first, then ``ops`` in order."""
-    position = {oid: i for i, oid in enumerate(old_ids)}
     new_ids = [n.id for n in new]
+    if new_ids == old_ids:  # the same elements in the same order (a row changed in place)
+        return [], [Morph(nid, _html(node)) for node, nid in zip(reversed(new), reversed(new_ids), strict=True)
+                    if nid in changed] if changed else []
+    position = {oid: i for i, oid in enumerate(old_ids)}
     kept = set(new_ids)
     removals: list[PatchOp] = [Remove(oid) for oid in old_ids if oid not in kept]
     stable = _lis_members([position[i] for i in new_ids if i in position])

@@ -23,13 +23,25 @@ def render_into(node: Node, out: list[str]) -> None:
     if name is None:
         _render_children_into(node, out)
         return
-    out.append(f"<{name}{render_attrs(node)}>")
+    if node._attrs or node._handlers:
+        out.append(f"<{name}{render_attrs(node)}>")
+    else:  # no attribute, so no id of the user's: the generated one needs no escaping
+        out.append(f'<{name} id="{node._lt_id}">')
     if name in VOID_ELEMENTS:
         return
     if name == "textarea" and "value" in node._attrs:
         out.append(escape_text(str(node._attrs["value"] or "")))
-    else:
+    elif name in RAW_TEXT_ELEMENTS:
         _render_children_into(node, out)
+    else:
+        # render_child, written out for the common children (a page has thousands)
+        for child in node._children:
+            if type(child) is str:
+                out.append(escape_text(child) if "&" in child or "<" in child or ">" in child else child)
+            elif isinstance(child, Node):
+                render_into(child, out)
+            else:
+                render_child(child, out)
     out.append(f"</{name}>")
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 _IMMUTABLE = (int, float, str, bytes, bool, type(None), tuple, frozenset, complex)
+_ATOMIC = frozenset({str, int, float, bool, type(None), bytes})
 _MUTATORS = frozenset({
     "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update", "setdefault",
     "popitem", "add", "discard", "difference_update", "intersection_update", "symmetric_difference_update",
@@ -45,6 +46,8 @@ tracking = _Tracking()
 
 def _wrap(value: Any, owner: State) -> Any:
     """A proxy for containers and plain objects; values, callables and tags as they are."""
+    if type(value) in _ATOMIC:  # the common case (a list of strings), answered first
+        return value
     if isinstance(value, (list, dict, set)):
         return Proxy(value, owner)
     if (

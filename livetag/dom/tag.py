@@ -152,9 +152,12 @@ class Tag(Node, metaclass=_TagFactory):
         cls._lt_plain_init = cls.init is base["init"]
 
     def __init__(self, *args: Any, key: Any = None, **kwargs: Any) -> None:
-        self._lt_id = _next_id()
+        # Every tag of a page goes through here (8,000 rows x 3 cells: 32,000 times), so
+        # the common cases are written out: _next_id inlined, text children appended.
+        self._lt_id = "lt%x" % next(_ids)  # noqa: UP031 - see _next_id
         self._attrs: dict[str, Any] = {}
-        self._children: list[Any] = []
+        children: list[Any] = []
+        self._children = children
         self._parent: Tag | None = None
         self._tree: Recorder | None = None
         self._handlers: dict[str, Handler] | None = None
@@ -166,8 +169,26 @@ class Tag(Node, metaclass=_TagFactory):
         stack = builders()
         outer = stack[-1] if stack else None
         if self._lt_plain_init and not init_kwargs:
-            if args:  # the default init builds nothing: add the children, skip the stack
-                self._add(args)
+            # The default init builds nothing: add the children, skip the stack. A new tag
+            # is in no tree, so text needs no recording.
+            for child in args:
+                kind = type(child)
+                if kind is str:
+                    children.append(child)
+                elif kind is list:  # Tag.tr([Tag.td(...) for ...])
+                    for item in child:
+                        if type(item) is str:
+                            children.append(item)
+                        elif isinstance(item, Tag) and item._parent is None:  # free: nothing to detach
+                            item._parent = self
+                            children.append(item)
+                        else:
+                            self._add((item,))
+                elif isinstance(child, Tag) and child._parent is None:
+                    child._parent = self
+                    children.append(child)
+                else:
+                    self._add((child,))
         else:
             stack.append(self)
             try:
@@ -184,14 +205,25 @@ class Tag(Node, metaclass=_TagFactory):
         an instance attribute (before ``init()``) and is also passed to ``init()`` when it
         accepts it. A name of the Tag API goes to ``init()`` only, or is assigned when the
         API allows it (``id``); otherwise ``TypeError``."""
-        names, var_kw = self._init_signature()
+        signature: tuple[frozenset[str], bool] | None = None
+        attrs = self._attrs
         for key, value in kwargs.items():
-            if key.startswith("_"):
+            if key[0] == "_":
                 if key.startswith("_on") and not callable(value) and not isinstance(value, str):
                     # _onclick=self.go() (called, not passed) would bind nothing, silently.
                     raise misused_handler(key[3:], value, caller_source())
-                self[attr_name(key)] = value
+                name = _KEYWORD_ATTRS.get(key)
+                if name is None or (callable(value) and not isinstance(value, type)) \
+                        or isinstance(value, State) or name == "id":
+                    self[attr_name(key)] = value  # handlers, slots, ids, checks: the general path
+                    if name is None:
+                        _KEYWORD_ATTRS[key] = attr_name(key)  # it passed the name check
+                else:
+                    attrs[name] = value  # a plain value on a fresh tag: nothing to check or record
                 continue
+            if signature is None:
+                signature = self._init_signature()
+            names, var_kw = signature
             accepted = var_kw or key in names
             if accepted:
                 init_kwargs[key] = value
@@ -230,8 +262,8 @@ class Tag(Node, metaclass=_TagFactory):
         set, otherwise a generated ``lt...`` id. Assigning it renames the element in the
         browser too; ``None`` goes back to the generated id. Ids must be unique in a page
         (HTML, 3.2.6): ``TreeError`` when another tag of the live tree has it."""
-        user = self._attrs.get("id")
-        return user if isinstance(user, str) and user else self._lt_id
+        # A user id is always stored as a str (_change_id): a falsy one means none.
+        return self._attrs.get("id") or self._lt_id
 
     @id.setter
     def id(self, value: Any) -> None:
@@ -906,6 +938,8 @@ def _edit_classes(source: Any, add: tuple[str, ...] = (), remove: tuple[str, ...
 _MISSING: Any = object()
 _NO_LOCK = contextlib.nullcontext()
 # HTML Living Standard, 13.1.2.3: attribute names exclude controls, space, " ' > / = and noncharacters.
+#: Keyword -> attribute name, for keywords already seen to make a valid name.
+_KEYWORD_ATTRS: dict[str, str] = {}
 _ATTR_NAME = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\"'>/=\ufdd0-\ufdef]+")
 MOUNT, UNMOUNT, DESTROY = 1, 2, 4
 

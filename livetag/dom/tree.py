@@ -85,14 +85,15 @@ class LiveTree:
                         self._new_statics.append(html)
             if t._lt_hooks & MOUNT:
                 self._mounted.append(t)
-            if t.__dict__:
-                pending = t.__dict__.pop("_lt_pending_js", None)
-                if pending:
-                    self._js.extend(pending)
-                    self._mark()
-                subs = t.__dict__.get("_lt_subs")
-                if subs and self.topics is not None:
-                    self._subscribe(t, subs)
+            # getattr, not t.__dict__: reading __dict__ creates it (72 bytes per live tag).
+            pending = getattr(t, "_lt_pending_js", None)
+            if pending:
+                del t._lt_pending_js  # type: ignore[attr-defined]
+                self._js.extend(pending)
+                self._mark()
+            subs = getattr(t, "_lt_subs", None)
+            if subs and self.topics is not None:
+                self._subscribe(t, subs)
 
     def _subscribe(self, tag: Tag, subs: list[tuple[str, Any]]) -> None:
         topics = cast("TopicHost", self.topics)
@@ -453,6 +454,8 @@ def _children_op(tag: Tag) -> PatchOp:
     children = tag._children
     if tag.tag_name == "textarea" and "value" in tag._attrs:
         return SetText(tag.id, str(tag["value"] or ""))
+    if all(type(c) is str for c in children):  # plain text (tag.text = ...): nothing to render
+        return SetText(tag.id, "".join(children))
     html = render_children_html(tag)  # refreshes reactive slots, so _nodes() is current
     nodes = list(tag._nodes()) if len(children) < 8 else children
     if all(isinstance(c, str) and not isinstance(c, HTML) for c in nodes):

@@ -18,7 +18,7 @@ from livetag.testing import TestClient
 
 
 def plain(e: object) -> None:
-    return None
+    time.sleep(0)  # a call: it may block
 
 
 def names_it() -> None:
@@ -49,6 +49,40 @@ def test_placement_rules() -> None:
     assert runs_on_loop(functools.partial(names_it)) and not runs_on_loop(functools.partial(plain, 1))
     assert runs_on_loop(Callable_())
     assert runs_on_loop(prevent(names_it)) and not runs_on_loop(prevent(plain))
+
+
+class Bumps:
+    count = 0
+    value = Tag.span("0")
+    items: list[str] = ["a"]
+
+    def bump(self, e: object) -> None:  # cannot wait: reads, writes, arithmetic
+        self.count += 1
+        self.value.text = f"{self.count}"
+        self.items[0] = "b" if self.count > 1 else "c"
+
+    def spin(self) -> None:
+        while self.count:  # a loop: it may spin for ever
+            pass
+
+    def with_lock(self) -> None:
+        with self.value:  # a context manager's __enter__ may wait
+            pass
+
+    def calls(self) -> None:
+        self.count = len(self.items)
+
+    def steps(self):  # type: ignore[no-untyped-def]
+        self.count = 1
+        yield
+
+
+def test_plain_code_that_cannot_wait_runs_on_the_loop() -> None:
+    b = Bumps()
+    assert runs_on_loop(b.bump) and runs_on_loop(lambda: None)
+    assert not any(runs_on_loop(f) for f in (b.spin, b.with_lock, b.calls, b.steps))
+    assert not runs_on_loop(in_thread(Bumps.bump.__get__(b)))  # the mark wins (it marks the function)
+    assert not runs_on_loop(b.bump)
 
 
 def test_marks_override_the_rule_and_follow_bound_methods() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import re
+import weakref
 from typing import Any
 
 import orjson
@@ -435,6 +436,74 @@ def test_unkeyed_rows_keep_the_handlers_of_the_new_objects() -> None:
         client.click("li:nth-of-type(2)")
         assert clicked == [1]  # the handler built by the last evaluation ran
         client.assert_synced()
+
+
+def test_unkeyed_rows_nothing_else_holds_keep_the_live_tags() -> None:
+    # Nobody can tell a throwaway row from the live one it renders like: the live one
+    # stays, so a change does not re-index the whole list.
+    items, ul, tree = unkeyed(10)
+    before = ul.childs
+    items[5] = "changed"
+    ops_of(tree)
+    after = ul.childs
+    assert [a is b for a, b in zip(before, after, strict=True)] == [True] * 5 + [False] + [True] * 4
+    assert tree.lookup(after[5].id) is after[5]
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+@pytest.mark.parametrize("hold", ["dict", "closure", "weakref", "attribute", "child"])
+def test_rows_the_app_holds_become_the_live_ones(keyed: bool, hold: str) -> None:
+    # A row the app keeps a reference to (to change it later) must be the live one,
+    # even when it renders like the row it replaces.
+    items = State(["a", "b", "c"])
+    held: dict[str, Any] = {}
+    refs: list[Any] = []
+
+    def row(i: int, x: str) -> Tag:
+        li = Tag.li(Tag.b(x) if hold == "child" else x, key=i if keyed else None)
+        if hold == "dict":
+            held[x] = li
+        elif hold == "closure":
+            refs.append(lambda: li)
+        elif hold == "weakref":
+            refs.append(weakref.ref(li))
+        elif hold == "attribute":
+            li.row = x
+        elif hold == "child":
+            held[x] = li.childs[0]
+        return li
+
+    ul = Tag.ul(lambda: [row(i, x) for i, x in enumerate(items)])
+    tree = mount(Tag.App(ul))
+    held.clear()
+    refs.clear()
+    items[1] = "B"
+    ops_of(tree)
+    live = ul.childs
+    if hold == "dict":
+        assert live[0] is held["a"] and live[2] is held["c"]
+        held["c"] <= "!"
+        assert ops_of(tree) == [["+", live[2].id, "!"]]
+    elif hold == "closure":
+        assert [f() for f in refs] == live
+    elif hold == "weakref":
+        assert [r() for r in refs] == live
+    elif hold == "attribute":
+        assert [li.row for li in live] == ["a", "B", "c"]
+    else:
+        assert [li.childs[0] for li in live] == [held["a"], held["B"], held["c"]]
+        held["c"] <= "!"
+        assert ops_of(tree) == [["+", held["c"].id, "!"]]
+
+
+def test_unkeyed_rows_with_new_handler_closures_are_not_kept() -> None:
+    items, seen = State(["a", "b"]), []
+    ul = Tag.ul(lambda: [Tag.li(x, _onclick=lambda e, x=x: seen.append(x)) for x in items])
+    tree = mount(Tag.App(ul))
+    first = ul.childs
+    items.append("c")
+    ops_of(tree)
+    assert not any(a is b for a, b in zip(first, ul.childs, strict=False))
 
 
 def test_unkeyed_random_edits_reach_the_page_exactly() -> None:

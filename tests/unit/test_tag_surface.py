@@ -4,6 +4,8 @@ framework internals kept out of the component's namespace."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from livetag import State, Tag
@@ -106,3 +108,15 @@ def test_update_throttle_sends_at_once_or_later() -> None:
         assert client.text("span") == "1"
         with pytest.raises(ValueError, match="throttle"):
             app.update(throttle=-1)
+
+
+@pytest.mark.parametrize("wrap", [lambda x: x, lambda x: [x], lambda x: (x,)])
+def test_a_child_given_to_a_new_tag_moves_there_from_its_parent(wrap: Any) -> None:
+    moved, kept = Tag.td("a"), Tag.td("b")
+    old_row = Tag.tr(moved, kept)
+    row = Tag.tr(wrap(moved), ["x", Tag.td("c"), 3, None])
+    assert moved.parent is row and old_row.childs == [kept]
+    assert [c if isinstance(c, str) else c.tag for c in row.childs] == ["td", "x", "td", "3"]
+    assert all(c.parent is row for c in row.childs if isinstance(c, Tag))
+    twice = Tag.tr([moved, moved])  # the same tag twice is added once, at its last place
+    assert twice.childs == [moved] and row.childs[0] != moved
