@@ -20,11 +20,11 @@ The rule that keeps both (measured in ``docs/guide.md``, "Where your code runs")
 - ``@on_loop`` and ``@in_thread`` override the rule for one function.
 
 What gives way: plain code that names asyncio *and* blocks stalls the loop for as long
-as it blocks (so does code without calls whose property setter or operator method of the
-app's own blocks: name it ``@in_thread``) (write it ``async def`` and ``await asyncio.to_thread(...)`` the blocking
-part); plain code running in a thread that reaches asyncio through another function
-gets ``AsyncioOutsideLoop``, which names the fix, instead of asyncio's bare
-"no running event loop". A ``Runner`` session process runs everything inline on its
+as it blocks (write it ``async def`` and ``await asyncio.to_thread(...)`` the blocking
+part), and so does code without calls that reaches a blocking property setter or
+operator method of the app's own classes (mark it ``@in_thread``). Plain code running in
+a thread that reaches asyncio through another function gets ``AsyncioOutsideLoop``,
+which names the fix, instead of asyncio's bare "no running event loop". A ``Runner`` session process runs everything inline on its
 loop: there the process is the isolation.
 """
 

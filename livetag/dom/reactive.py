@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import sys
-import traceback
 import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterable

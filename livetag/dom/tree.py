@@ -106,7 +106,7 @@ class LiveTree:
     def detach(self, tag: Tag) -> None:
         for t in iter_subtree(tag):
             t._tree = None
-            if self.topics is not None and t.__dict__ and t.__dict__.get("_lt_subs"):
+            if self.topics is not None and getattr(t, "_lt_subs", None):
                 self.topics.remove(t)
             if self.index.get(t.id) is t:
                 del self.index[t.id]
