@@ -24,8 +24,8 @@ as it blocks (write it ``async def`` and ``await asyncio.to_thread(...)`` the bl
 part), and so does code without calls that reaches a blocking property setter or
 operator method of the app's own classes (mark it ``@in_thread``). Plain code running in
 a thread that reaches asyncio through another function gets ``AsyncioOutsideLoop``,
-which names the fix, instead of asyncio's bare "no running event loop". A ``Runner`` session process runs everything inline on its
-loop: there the process is the isolation.
+which names the fix, instead of asyncio's bare "no running event loop". A ``Runner``
+session process runs everything inline on its loop: there the process is the isolation.
 """
 
 from __future__ import annotations
