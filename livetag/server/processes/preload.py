@@ -1,4 +1,4 @@
-"""Imported once by the fork server (``set_forkserver_preload``): livetag, the session
+"""Imported once by the fork server (``zygote``): livetag, the session
 process code and the apps named in ``$LIVETAG_RUNNER_PRELOAD``, so that each session
 process starts as a fork of an interpreter that has everything loaded. Then a warm-up:
 the ``WebApp`` most sessions will use is built (``$LIVETAG_RUNNER_EXPECTED``) and the
@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from . import process  # the import is the point too: WebApp, Starlette, uvloop...
+from . import forkserver, process  # noqa: F401 - the import is the point too: WebApp, Starlette, ctypes...
 from .appref import AppRef
 
 PRELOAD_ENV = "LIVETAG_RUNNER_PRELOAD"
@@ -67,11 +67,7 @@ def _preload() -> None:
         configure_logging(level)
     try:
         # What a session process would otherwise import after the fork, each on its own
-        # (time, and memory that is not shared): uvloop, the cookie session, and ctypes
-        # with multiprocessing's shared memory (its ``SharedField`` doubles are unpickled there).
-        import multiprocessing.popen_forkserver
-        import multiprocessing.sharedctypes  # noqa: F401
-
+        # (time, and memory that is not shared): uvloop, the cookie session.
         import starlette.middleware.sessions  # noqa: F401
         import uvloop  # noqa: F401
     except ImportError:  # pragma: no cover
@@ -131,7 +127,13 @@ def _warm_up(expected: process.ProcessConfig | None) -> None:
     HANDLER_THREADS.inline = True
     disabled = logging.root.manager.disable
     logging.disable(max(disabled, logging.INFO))  # "session created": not a session anyone opened
-    loop = asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop
+    try:  # the loop session processes run (what it creates lazily is then shared)
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(run())
     finally:

@@ -1,6 +1,6 @@
 """The session process: one ``WebApp`` bound to one session, serving ASGI over IPC.
 
-Started by the supervisor through multiprocessing's fork server (which imported livetag
+Started by the supervisor through livetag's fork server (``zygote``, which imported livetag
 and the app once). It runs a real ``WebApp`` whose registry is bound to one session id
 (issued by the web workers, never by this process): every transport, defence, parano
 mode and ``request.session`` of ``WebApp`` works unchanged. The session itself is made
@@ -64,7 +64,7 @@ MAX_ASSIGNMENT_BYTES = 64 << 10
 
 
 class SharedField(enum.IntEnum):
-    """Indexes of the shared doubles (``multiprocessing.RawArray("d", len(SharedField))``)."""
+    """Indexes of the shared doubles (``forkserver.SharedDoubles(len(SharedField))``)."""
 
     BUSY_SINCE = 0     # time.monotonic() when the running interaction started; 0: none
     LAST_ACTIVE = 1    # time.monotonic() of the last interaction or page load
@@ -84,8 +84,8 @@ class StopReason(enum.IntEnum):
 
 @dataclass(frozen=True)
 class ProcessConfig:
-    """Everything a session process needs: pickled to it by the fork server (``main``),
-    or sent as JSON to a spare (``to_json``). ``session_id`` is empty in the configuration
+    """Everything a session process needs: sent as JSON (``to_json``) to the fork server
+    (``main``) or to a spare. ``session_id`` is empty in the configuration
     a spare is started with (what it expects to be assigned, to build its ``WebApp``
     ahead)."""
 
