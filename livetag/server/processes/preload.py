@@ -156,7 +156,7 @@ async def _get(webapp: Any, path: str) -> None:
              "server": ("127.0.0.1", 0), "session": {}}
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     reader, writer = await asyncio.open_unix_connection(sock=ours)
-    served = asyncio.ensure_future(bridge.serve(*await asyncio.open_unix_connection(sock=theirs), webapp.app))
+    served = asyncio.ensure_future(bridge.serve_one(theirs, webapp.app))
     writer.write(bridge.encode_scope(scope) + bridge.encode({"type": "http.request", "body": b"", "more_body": False}))
     status: list[int] = []
     try:

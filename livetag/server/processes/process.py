@@ -196,7 +196,6 @@ class SessionHost:
         self.registry: BoundRegistry | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._connections: set[asyncio.Task[None]] = set()
         self._heartbeat: asyncio.TimerHandle | None = None
         self._servers: list[asyncio.AbstractServer] = []
 
@@ -240,7 +239,7 @@ class SessionHost:
         self._loop.create_task(self._serve_also(sock))  # type: ignore[union-attr]
 
     async def _serve_also(self, sock: socket.socket) -> None:
-        self._servers.append(await asyncio.start_unix_server(self._accept, sock=sock))
+        self._servers.append(await bridge.serve(sock, self.webapp.app, self._on_scope))  # type: ignore[union-attr]
 
     def mark_busy(self, busy: bool, activity: bool = True) -> None:
         """``Session.busy_hook``: an interaction starts (``busy``) or ends; one that was not
@@ -274,7 +273,7 @@ class SessionHost:
         webapp.registry = self.registry
         Session.busy_hook = self.mark_busy  # this process hosts one session: a class-wide hook
         async with webapp.lifespan():
-            server = await asyncio.start_unix_server(self._accept, sock=self.listener)
+            server = await bridge.serve(self.listener, webapp.app, self._on_scope)
             self._loop.add_reader(self.lifeline.fileno(), self._supervisor_gone)
             self._loop.add_signal_handler(signal.SIGTERM, self._stop.set)
             self.shared[SharedField.BUSY_SINCE] = 0.0  # started: what follows is the app's time
@@ -332,16 +331,6 @@ class SessionHost:
         pending = {t for t in destroying if not t.done()}
         if pending:
             await asyncio.wait(pending, timeout=CLOSE_GRACE_SECONDS)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._connections.add(task)
-        try:
-            await bridge.serve(reader, writer, self.webapp.app, on_scope=self._on_scope)  # type: ignore[union-attr]
-        finally:
-            if task is not None:
-                self._connections.discard(task)
 
     def _on_scope(self, scope: dict[str, Any]) -> None:
         # A page load counts as activity (``tag.update()`` from the app does not).
