@@ -22,6 +22,7 @@ import select
 import signal
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import orjson
@@ -29,7 +30,8 @@ import orjson
 log = logging.getLogger("livetag.server.processes.zygote")
 
 _STATUS = struct.Struct("!q")
-ENTRIES = ("spare", "session")
+#: Makes (entry point, arguments) of a process from (config, priority, socket, shared doubles).
+Entry = Callable[[Any, "int | None", socket.socket, Any], "tuple[Callable[..., None], tuple[Any, ...]]"]
 
 
 def main(requests_fd: int, lifeline_fd: int) -> NoReturn:
@@ -43,6 +45,16 @@ def main(requests_fd: int, lifeline_fd: int) -> NoReturn:
     except BaseException:
         log.exception("the fork server could not preload")
         os._exit(1)
+    from .process import SharedField, SpareConfig, spare_main
+    from .process import main as session_main
+
+    entries: dict[str, Entry] = {
+        "spare": lambda config, priority, conn, shared: (spare_main, (SpareConfig(config, priority), conn, shared,
+                                                                      lifeline)),
+        "session": lambda config, priority, conn, shared: (session_main, (config, conn, shared, lifeline)),
+    }
+    lifeline = socket.socket(fileno=lifeline_fd)
+    size = len(SharedField)
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # a Python handler: the wake-up fd is written
@@ -69,28 +81,30 @@ def main(requests_fd: int, lifeline_fd: int) -> NoReturn:
                 data, fds, flags = b"", [], 0
             if not data:
                 os._exit(0)  # the supervisor is gone (or closed us): children live on
-            child = _fork(data, fds, flags, statuses)
+            child = _fork(data, fds, flags, statuses, entries, size)
             if child is not None:  # in the child
-                entry, config, priority, conn_fd, mem_fd = child
                 for own in (*statuses.values(), wake_r, wake_w):
                     os.close(own)
                 requests.close()
-                _child(entry, config, priority, conn_fd, mem_fd, lifeline_fd)
+                _child(*child)
 
 
-def _fork(data: bytes, fds: list[int], flags: int,
-          statuses: dict[int, int]) -> tuple[str, Any, Any, int, int] | None:
+def _fork(data: bytes, fds: list[int], flags: int, statuses: dict[int, int], entries: dict[str, Entry],
+          size: int) -> tuple[Callable[..., None], tuple[Any, ...]] | None:
     """Fork for one request. In the zygote: ``None`` (the child's pid sent); in the
-    child: what it runs."""
+    child: its entry point and arguments. The arguments are made before the fork, so
+    that a child starts with them built (not writing the fork server's pages to build
+    them), and the fork server drops its copies."""
+    from .forkserver import SharedDoubles
     from .process import ProcessConfig
 
     try:
         if len(fds) != 3 or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
             raise ValueError(f"expected 3 descriptors, got {len(fds)}")
         request = orjson.loads(data)
-        entry = request["entry"]
-        if entry not in ENTRIES:
-            raise ValueError(f"expected an entry among {ENTRIES}, got {entry!r}")
+        make = entries.get(request["entry"])
+        if make is None:
+            raise ValueError(f"expected an entry among {sorted(entries)}, got {request['entry']!r}")
         config = ProcessConfig.from_json(request["config"].encode())
         priority = request.get("priority")
         priority = None if priority is None else int(priority)
@@ -100,14 +114,23 @@ def _fork(data: bytes, fds: list[int], flags: int,
             os.close(fd)  # the status pipe's end: the supervisor reads end of stream
         return None
     conn_fd, mem_fd, status_w = fds
+    try:
+        shared = SharedDoubles(size, mem_fd)  # closes mem_fd
+    except OSError as exc:
+        log.error("the fork server could not map a process's shared doubles (%s)", exc)
+        os.close(conn_fd)
+        os.close(status_w)
+        return None
+    conn = socket.socket(fileno=conn_fd)
+    target, args = make(config, priority, conn, shared)
     pid = os.fork()
     if pid == 0:
         os.close(status_w)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        return entry, config, priority, conn_fd, mem_fd
-    os.close(conn_fd)
-    os.close(mem_fd)
+        return target, args
+    conn.close()
+    del args, shared  # the fork server's mapping goes, the child's stays
     try:
         os.write(status_w, _STATUS.pack(pid))
     except OSError:  # the supervisor gave up on it: it is reaped all the same
@@ -132,21 +155,11 @@ def _reap(statuses: dict[int, int]) -> None:
             os.close(fd)
 
 
-def _child(entry: str, config: Any, priority: int | None, conn_fd: int, mem_fd: int, lifeline_fd: int) -> NoReturn:
+def _child(target: Callable[..., None], args: tuple[Any, ...]) -> NoReturn:
     code = 1
     try:
-        from .forkserver import SharedDoubles
-        from .process import SharedField, SpareConfig, spare_main
-        from .process import main as session_main
-
-        shared = SharedDoubles(len(SharedField), mem_fd)
-        conn = socket.socket(fileno=conn_fd)
-        lifeline = socket.socket(fileno=lifeline_fd)
-        if entry == "spare":
-            spare_main(SpareConfig(config, priority), conn, shared, lifeline)
-        else:
-            session_main(config, conn, shared, lifeline)
-        code = 0  # pragma: no cover - both end with os._exit
+        target(*args)
+        code = 0  # pragma: no cover - both entry points end with os._exit
     except BaseException:
         log.exception("process %d could not start", os.getpid())
     finally:
