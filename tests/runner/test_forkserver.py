@@ -120,5 +120,9 @@ def test_a_fork_server_that_cannot_preload_is_an_error(monkeypatch: pytest.Monke
         stack.callback(lifeline.close)
         stack.callback(child_end.close)
         stack.callback(server.close)
+        server.start()  # it preloads in the background: the first fork finds out
+        conn, other = socket.socketpair()
+        stack.callback(conn.close)
+        stack.callback(other.close)
         with pytest.raises(ForkServerError, match="ready"):
-            server.start()
+            server.fork("spare", CONFIG, conn, SharedDoubles(len(SharedField)), None)

@@ -143,14 +143,16 @@ class ForkServer:
         self.popen: subprocess.Popen[bytes] | None = None
         self._socket: socket.socket | None = None
         self._lock = threading.Lock()
+        self._ready = False  # the zygote said it has preloaded
 
     @property
     def pid(self) -> int | None:
         return None if self.popen is None else self.popen.pid
 
     def start(self) -> None:
-        """Start the zygote (at this thread's nice value, which its children inherit) and
-        wait until it has preloaded. Raises ``ForkServerError``."""
+        """Start the zygote (at this thread's nice value, which its children inherit); it
+        preloads in the background (the first ``fork`` waits for it). Raises
+        ``ForkServerError``."""
         with self._lock:
             self._start()
 
@@ -169,16 +171,21 @@ class ForkServer:
             raise ForkServerError(f"expected to start the fork server, got {exc}") from exc
         finally:
             theirs.close()
-        ours.settimeout(START_SECONDS)
+        self._socket = ours
+        self._ready = False
+
+    def _wait_ready(self) -> None:
+        assert self._socket is not None
+        self._socket.settimeout(START_SECONDS)
         try:
-            ready = ours.recv(64)
+            ready = self._socket.recv(64)
         except OSError:
             ready = b""
-        ours.settimeout(None)
-        self._socket = ours
+        self._socket.settimeout(None)
         if ready != b"ready":
             self._stop()
             raise ForkServerError(f"expected the fork server to be ready, got {ready!r}")
+        self._ready = True
 
     def _stop(self) -> None:
         if self._socket is not None:
@@ -205,6 +212,8 @@ class ForkServer:
         with self._lock:
             if self.popen is None or self.popen.poll() is not None:
                 self._start()
+            if not self._ready:
+                self._wait_ready()
             assert self._socket is not None
             status_r, status_w = os.pipe2(os.O_CLOEXEC)
             try:
