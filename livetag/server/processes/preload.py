@@ -89,44 +89,22 @@ def _preload() -> None:
 
 def _warm_up(expected: process.ProcessConfig | None) -> None:
     """Build the expected ``WebApp`` (and its Starlette stack: one request for the client
-    script), then load ``WARM_UP_PAGES`` pages of a built-in app as a session process
-    does: a ``WebApp`` of the same options, a ``BoundRegistry``, the request relayed over
-    a socket pair (``bridge``). On a loop of its own, closed after; handlers inline (no
-    thread may outlive this: the fork server forks)."""
-    from ...dom.tag import Tag
+    script), then load ``WARM_UP_PAGES`` pages of a built-in app (``load_pages``). On a
+    loop of its own, closed after; handlers inline (no thread may outlive this: the fork
+    server forks)."""
     from ...threads import HANDLER_THREADS
-    from ..webapp import WebApp
-
-    class WarmUp(Tag.div):
-        def init(self) -> None:
-            self.value = Tag.span("0", _class="value")
-            self <= Tag.button("+", _class="inc", _onclick=self.increment)
-            self <= self.value
-
-        def increment(self, event: Any) -> None:
-            self.value.text = "1"
 
     async def run() -> None:
         options: dict[str, Any] = {}
         if expected is not None:
             webapp = process.prebuild_webapp(expected)
-            await _get(webapp, "/_lt/livetag.js")
-            options = {"debug": expected.debug, "parano": expected.parano, "http_only": expected.http_only}
-        warm = WebApp(WarmUp, **options)
-        # A host with no listener and no lifeline: the warm-up relays its requests itself.
-        host = process.SessionHost(process.ProcessConfig("", AppRef("", "")), None,  # type: ignore[arg-type]
-                                   [0.0] * len(process.SharedField), None, warm)  # type: ignore[arg-type]
-        async with warm.lifespan():
-            for n in range(WARM_UP_PAGES):
-                warm.registry = process.BoundRegistry(WarmUp, debug=warm.debug, session_id=f"warm-up-{n}", host=host)
-                await _get(warm, "/")
-                warm.registry.close_all()
+            await get_page(webapp, "/_lt/livetag.js")
+            options = page_options(expected)
+        await load_pages(options, WARM_UP_PAGES)
         for task in asyncio.all_tasks() - {asyncio.current_task()}:
             task.cancel()
 
     HANDLER_THREADS.inline = True
-    disabled = logging.root.manager.disable
-    logging.disable(max(disabled, logging.INFO))  # "session created": not a session anyone opened
     loop: asyncio.AbstractEventLoop
     try:  # the loop session processes run (what it creates lazily is then shared)
         import uvloop
@@ -139,11 +117,61 @@ def _warm_up(expected: process.ProcessConfig | None) -> None:
     finally:
         loop.close()
         asyncio.set_event_loop(None)
-        logging.disable(disabled)
         HANDLER_THREADS.inline = False
 
 
-async def _get(webapp: Any, path: str) -> None:
+def page_options(config: process.ProcessConfig) -> dict[str, Any]:
+    """The ``WebApp`` options of ``config`` that change the page path."""
+    return {"debug": config.debug, "parano": config.parano, "http_only": config.http_only}
+
+
+_WARM_UP_APP: Any = None
+
+
+def warm_up_app() -> Any:
+    """The built-in app of the warm-ups (made once)."""
+    global _WARM_UP_APP
+    if _WARM_UP_APP is None:
+        from ...dom.tag import Tag
+
+        class WarmUp(Tag.div):
+            def init(self) -> None:
+                self.value = Tag.span("0", _class="value")
+                self <= Tag.button("+", _class="inc", _onclick=self.increment)
+                self <= self.value
+
+            def increment(self, event: Any) -> None:
+                self.value.text = "1"
+
+        _WARM_UP_APP = WarmUp
+    return _WARM_UP_APP
+
+
+async def load_pages(options: dict[str, Any], count: int) -> None:
+    """Load ``count`` pages of a built-in app (never the user's) as a session process
+    does: a ``WebApp`` of ``options``, a ``BoundRegistry``, the request relayed over a
+    socket pair (``bridge``); then close them. Raises ``RuntimeError`` when a page is
+    not served."""
+    from ..webapp import WebApp
+
+    app = warm_up_app()
+    disabled = logging.root.manager.disable
+    logging.disable(max(disabled, logging.INFO))  # "session created": not a session anyone opened
+    try:
+        warm = WebApp(app, **options)
+        # A host with no listener and no lifeline: the warm-up relays its requests itself.
+        host = process.SessionHost(process.ProcessConfig("", AppRef("", "")), None,  # type: ignore[arg-type]
+                                   [0.0] * len(process.SharedField), None, warm)  # type: ignore[arg-type]
+        async with warm.lifespan():
+            for n in range(count):
+                warm.registry = process.BoundRegistry(app, debug=warm.debug, session_id=f"warm-up-{n}", host=host)
+                await get_page(warm, "/")
+                warm.registry.close_all()
+    finally:
+        logging.disable(disabled)
+
+
+async def get_page(webapp: Any, path: str) -> None:
     """One ``GET path`` through ``webapp``, relayed over a socket pair as a web worker
     relays it to a session process. Raises ``RuntimeError`` unless it answers 200."""
     import socket

@@ -59,6 +59,8 @@ log = logging.getLogger("livetag.server.processes.process")
 UNUSED_PROCESS_SECONDS = 60.0
 #: Time given to the last messages (``bye``) and ``on_destroy`` coroutines before exiting.
 CLOSE_GRACE_SECONDS = 2.0
+#: Pages of a built-in app a spare loads while it waits (see ``_touch_page_path``).
+SPARE_WARM_UP_PAGES = 1
 #: Largest assignment message a spare accepts (bytes; one ``SOCK_SEQPACKET`` datagram).
 MAX_ASSIGNMENT_BYTES = 64 << 10
 
@@ -419,6 +421,10 @@ async def _spare(spare: SpareConfig, control: socket.socket, shared: Any, lifeli
     except Exception:  # reported, if it matters, when the assigned session needs it
         webapp = None
     shared[SharedField.BUSY_SINCE] = 0.0  # ready: waiting is not an interaction (started by the supervisor)
+    if webapp is not None and SPARE_WARM_UP_PAGES:
+        # Ready already: an assignment that comes meanwhile waits in the socket for a
+        # few milliseconds (at the normal priority the handoff gives), never for a timeout.
+        await _touch_page_path(webapp)
     assignment = await receive_assignment(control, lifeline)
     control.close()
     if assignment is None:
@@ -434,6 +440,38 @@ async def _spare(spare: SpareConfig, control: socket.socket, shared: Any, lifeli
     if webapp is not None and not config.same_webapp(spare.expected):
         webapp = None  # built for other options: ``SessionHost`` builds the right one
     await SessionHost(config, listener, shared, lifeline, webapp).run()
+
+
+async def _touch_page_path(webapp: WebApp) -> None:
+    """Load ``SPARE_WARM_UP_PAGES`` pages of a built-in app through ``webapp`` (the one
+    the session will use, its registry swapped for the time) while the spare waits: the
+    pages of the fork server that a session's first page load writes to (reference
+    counts of the code and objects of the page path) are copied now, at the spare's low
+    priority, instead of while a user waits for that page; what the warm-up allocates is
+    freed for the session to reuse."""
+    from . import preload
+
+    app = preload.warm_up_app()
+    before = asyncio.all_tasks()
+    registry = webapp.registry
+    disabled = logging.root.manager.disable
+    logging.disable(max(disabled, logging.INFO))  # "session created": not a session anyone opened
+    host = SessionHost(ProcessConfig("", AppRef("", "")), None, [0.0] * len(SharedField), None,  # type: ignore[arg-type]
+                       webapp)
+    try:
+        for n in range(SPARE_WARM_UP_PAGES):
+            webapp.registry = BoundRegistry(app, debug=webapp.debug, session_id=f"warm-up-{n}", host=host)
+            try:
+                await preload.get_page(webapp, "/")
+            finally:
+                webapp.registry.close_all()
+    except Exception as exc:  # an optimisation only
+        log.info("spare process %d: warm-up failed (%s)", os.getpid(), exc)
+    finally:
+        webapp.registry = registry
+        logging.disable(disabled)
+    for task in asyncio.all_tasks() - before - {asyncio.current_task()}:
+        task.cancel()
 
 
 def spare_main(spare: SpareConfig, control: socket.socket, shared: Any, lifeline: socket.socket) -> None:
