@@ -20,6 +20,7 @@ Session processes:
 - ``forkserver``         the supervisor's side of the fork server; ``SharedDoubles``
 - ``zygote``             the fork server: preloaded, forks session and spare processes
 - ``preload``            what the fork server imports and warms up
+- ``warmup``             the built-in app and page load of the warm-ups (fork server, spares)
 - ``appref``             naming an app so that another process imports it
 """
 

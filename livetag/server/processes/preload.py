@@ -26,6 +26,7 @@ import orjson
 
 from . import forkserver, process  # noqa: F401 - the import is the point too: WebApp, Starlette, ctypes...
 from .appref import AppRef
+from .warmup import get_page, warm_up_app
 
 PRELOAD_ENV = "LIVETAG_RUNNER_PRELOAD"
 LOG_LEVEL_ENV = "LIVETAG_RUNNER_LOG_LEVEL"
@@ -125,28 +126,6 @@ def page_options(config: process.ProcessConfig) -> dict[str, Any]:
     return {"debug": config.debug, "parano": config.parano, "http_only": config.http_only}
 
 
-_WARM_UP_APP: Any = None
-
-
-def warm_up_app() -> Any:
-    """The built-in app of the warm-ups (made once)."""
-    global _WARM_UP_APP
-    if _WARM_UP_APP is None:
-        from ...dom.tag import Tag
-
-        class WarmUp(Tag.div):
-            def init(self) -> None:
-                self.value = Tag.span("0", _class="value")
-                self <= Tag.button("+", _class="inc", _onclick=self.increment)
-                self <= self.value
-
-            def increment(self, event: Any) -> None:
-                self.value.text = "1"
-
-        _WARM_UP_APP = WarmUp
-    return _WARM_UP_APP
-
-
 async def load_pages(options: dict[str, Any], count: int) -> None:
     """Load ``count`` pages of a built-in app (never the user's) as a session process
     does: a ``WebApp`` of ``options``, a ``BoundRegistry``, the request relayed over a
@@ -169,36 +148,6 @@ async def load_pages(options: dict[str, Any], count: int) -> None:
                 warm.registry.close_all()
     finally:
         logging.disable(disabled)
-
-
-async def get_page(webapp: Any, path: str) -> None:
-    """One ``GET path`` through ``webapp``, relayed over a socket pair as a web worker
-    relays it to a session process. Raises ``RuntimeError`` unless it answers 200."""
-    import socket
-
-    from . import bridge
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
-             "headers": [(b"host", b"localhost"), (b"cookie", b"lt_sid=warm-up")], "client": ("127.0.0.1", 0),
-             "server": ("127.0.0.1", 0), "session": {}}
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    reader, writer = await asyncio.open_unix_connection(sock=ours)
-    served = asyncio.ensure_future(bridge.serve_one(theirs, webapp.app))
-    writer.write(bridge.encode_scope(scope) + bridge.encode({"type": "http.request", "body": b"", "more_body": False}))
-    status: list[int] = []
-    try:
-        while True:
-            message = await bridge.read_frame(reader)
-            if message["type"] == bridge.END:
-                break
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-    finally:
-        writer.close()
-        await served
-    if status != [200]:
-        raise RuntimeError(f"expected 200 from GET {path} in the warm-up, got {status}")
 
 
 _preload()

@@ -443,15 +443,15 @@ async def _spare(spare: SpareConfig, control: socket.socket, shared: Any, lifeli
 
 
 async def _touch_page_path(webapp: WebApp) -> None:
-    """Load ``SPARE_WARM_UP_PAGES`` pages of a built-in app through ``webapp`` (the one
+    """Load ``SPARE_WARM_UP_PAGES`` pages of a built-in app (``warmup``) through ``webapp`` (the one
     the session will use, its registry swapped for the time) while the spare waits: the
     pages of the fork server that a session's first page load writes to (reference
     counts of the code and objects of the page path) are copied now, at the spare's low
     priority, instead of while a user waits for that page; what the warm-up allocates is
     freed for the session to reuse."""
-    from . import preload
+    from .warmup import get_page, warm_up_app
 
-    app = preload.warm_up_app()
+    app = warm_up_app()
     before = asyncio.all_tasks()
     registry = webapp.registry
     disabled = logging.root.manager.disable
@@ -462,7 +462,7 @@ async def _touch_page_path(webapp: WebApp) -> None:
         for n in range(SPARE_WARM_UP_PAGES):
             webapp.registry = BoundRegistry(app, debug=webapp.debug, session_id=f"warm-up-{n}", host=host)
             try:
-                await preload.get_page(webapp, "/")
+                await get_page(webapp, "/")
             finally:
                 webapp.registry.close_all()
     except Exception as exc:  # an optimisation only
