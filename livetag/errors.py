@@ -264,6 +264,11 @@ class SupervisorUnavailable(SessionProcessError, ConnectionError):
     """The session supervisor could not be reached or started."""
 
 
+class ForkServerError(SessionProcessError, OSError):
+    """livetag's fork server (the zygote session processes are forked from) could not
+    start, or could not fork a process."""
+
+
 class AppNotImportable(SessionProcessError, ValueError):
     """An app class that a session process cannot import by name (defined in a function,
     or in a module that is not on ``sys.path``)."""

@@ -17,7 +17,10 @@ Supervisor (one process per server):
 - ``files``              its private files (keys, sockets) and their repair; ``paths``: the directory rules
 Session processes:
 - ``process``            a ``WebApp`` bound to one session, serving ASGI over IPC; ``SharedField``
+- ``forkserver``         the supervisor's side of the fork server; ``SharedDoubles``
+- ``zygote``             the fork server: preloaded, forks session and spare processes
 - ``preload``            what the fork server imports and warms up
+- ``warmup``             the built-in app and page load of the warm-ups (fork server, spares)
 - ``appref``             naming an app so that another process imports it
 """
 

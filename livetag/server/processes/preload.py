@@ -1,4 +1,4 @@
-"""Imported once by the fork server (``set_forkserver_preload``): livetag, the session
+"""Imported once by the fork server (``zygote``): livetag, the session
 process code and the apps named in ``$LIVETAG_RUNNER_PRELOAD``, so that each session
 process starts as a fork of an interpreter that has everything loaded. Then a warm-up:
 the ``WebApp`` most sessions will use is built (``$LIVETAG_RUNNER_EXPECTED``) and the
@@ -24,8 +24,9 @@ from typing import Any
 
 import orjson
 
-from . import process  # the import is the point too: WebApp, Starlette, uvloop...
+from . import forkserver, process  # noqa: F401 - the import is the point too: WebApp, Starlette, ctypes...
 from .appref import AppRef
+from .warmup import get_page, warm_up_app
 
 PRELOAD_ENV = "LIVETAG_RUNNER_PRELOAD"
 LOG_LEVEL_ENV = "LIVETAG_RUNNER_LOG_LEVEL"
@@ -67,11 +68,7 @@ def _preload() -> None:
         configure_logging(level)
     try:
         # What a session process would otherwise import after the fork, each on its own
-        # (time, and memory that is not shared): uvloop, the cookie session, and ctypes
-        # with multiprocessing's shared memory (its ``SharedField`` doubles are unpickled there).
-        import multiprocessing.popen_forkserver
-        import multiprocessing.sharedctypes  # noqa: F401
-
+        # (time, and memory that is not shared): uvloop, the cookie session.
         import starlette.middleware.sessions  # noqa: F401
         import uvloop  # noqa: F401
     except ImportError:  # pragma: no cover
@@ -93,82 +90,64 @@ def _preload() -> None:
 
 def _warm_up(expected: process.ProcessConfig | None) -> None:
     """Build the expected ``WebApp`` (and its Starlette stack: one request for the client
-    script), then load ``WARM_UP_PAGES`` pages of a built-in app as a session process
-    does: a ``WebApp`` of the same options, a ``BoundRegistry``, the request relayed over
-    a socket pair (``bridge``). On a loop of its own, closed after; handlers inline (no
-    thread may outlive this: the fork server forks)."""
-    from ...dom.tag import Tag
+    script), then load ``WARM_UP_PAGES`` pages of a built-in app (``load_pages``). On a
+    loop of its own, closed after; handlers inline (no thread may outlive this: the fork
+    server forks)."""
     from ...threads import HANDLER_THREADS
-    from ..webapp import WebApp
-
-    class WarmUp(Tag.div):
-        def init(self) -> None:
-            self.value = Tag.span("0", _class="value")
-            self <= Tag.button("+", _class="inc", _onclick=self.increment)
-            self <= self.value
-
-        def increment(self, event: Any) -> None:
-            self.value.text = "1"
 
     async def run() -> None:
         options: dict[str, Any] = {}
         if expected is not None:
             webapp = process.prebuild_webapp(expected)
-            await _get(webapp, "/_lt/livetag.js")
-            options = {"debug": expected.debug, "parano": expected.parano, "http_only": expected.http_only}
-        warm = WebApp(WarmUp, **options)
-        # A host with no listener and no lifeline: the warm-up relays its requests itself.
-        host = process.SessionHost(process.ProcessConfig("", AppRef("", "")), None,  # type: ignore[arg-type]
-                                   [0.0] * len(process.SharedField), None, warm)  # type: ignore[arg-type]
-        async with warm.lifespan():
-            for n in range(WARM_UP_PAGES):
-                warm.registry = process.BoundRegistry(WarmUp, debug=warm.debug, session_id=f"warm-up-{n}", host=host)
-                await _get(warm, "/")
-                warm.registry.close_all()
+            await get_page(webapp, "/_lt/livetag.js")
+            options = page_options(expected)
+        await load_pages(options, WARM_UP_PAGES)
         for task in asyncio.all_tasks() - {asyncio.current_task()}:
             task.cancel()
 
     HANDLER_THREADS.inline = True
-    disabled = logging.root.manager.disable
-    logging.disable(max(disabled, logging.INFO))  # "session created": not a session anyone opened
-    loop = asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop
+    try:  # the loop session processes run (what it creates lazily is then shared)
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(run())
     finally:
         loop.close()
         asyncio.set_event_loop(None)
-        logging.disable(disabled)
         HANDLER_THREADS.inline = False
 
 
-async def _get(webapp: Any, path: str) -> None:
-    """One ``GET path`` through ``webapp``, relayed over a socket pair as a web worker
-    relays it to a session process. Raises ``RuntimeError`` unless it answers 200."""
-    import socket
+def page_options(config: process.ProcessConfig) -> dict[str, Any]:
+    """The ``WebApp`` options of ``config`` that change the page path."""
+    return {"debug": config.debug, "parano": config.parano, "http_only": config.http_only}
 
-    from . import bridge
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
-             "headers": [(b"host", b"localhost"), (b"cookie", b"lt_sid=warm-up")], "client": ("127.0.0.1", 0),
-             "server": ("127.0.0.1", 0), "session": {}}
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    reader, writer = await asyncio.open_unix_connection(sock=ours)
-    served = asyncio.ensure_future(bridge.serve(*await asyncio.open_unix_connection(sock=theirs), webapp.app))
-    writer.write(bridge.encode_scope(scope) + bridge.encode({"type": "http.request", "body": b"", "more_body": False}))
-    status: list[int] = []
+async def load_pages(options: dict[str, Any], count: int) -> None:
+    """Load ``count`` pages of a built-in app (never the user's) as a session process
+    does: a ``WebApp`` of ``options``, a ``BoundRegistry``, the request relayed over a
+    socket pair (``bridge``); then close them. Raises ``RuntimeError`` when a page is
+    not served."""
+    from ..webapp import WebApp
+
+    app = warm_up_app()
+    disabled = logging.root.manager.disable
+    logging.disable(max(disabled, logging.INFO))  # "session created": not a session anyone opened
     try:
-        while True:
-            message = await bridge.read_frame(reader)
-            if message["type"] == bridge.END:
-                break
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
+        warm = WebApp(app, **options)
+        # A host with no listener and no lifeline: the warm-up relays its requests itself.
+        host = process.SessionHost(process.ProcessConfig("", AppRef("", "")), None,  # type: ignore[arg-type]
+                                   [0.0] * len(process.SharedField), None, warm)  # type: ignore[arg-type]
+        async with warm.lifespan():
+            for n in range(count):
+                warm.registry = process.BoundRegistry(app, debug=warm.debug, session_id=f"warm-up-{n}", host=host)
+                await get_page(warm, "/")
+                warm.registry.close_all()
     finally:
-        writer.close()
-        await served
-    if status != [200]:
-        raise RuntimeError(f"expected 200 from GET {path} in the warm-up, got {status}")
+        logging.disable(disabled)
 
 
 _preload()

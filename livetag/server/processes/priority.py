@@ -8,8 +8,6 @@ else everything runs at the priority it was born with.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import multiprocessing.process
 import os
 import sys
 import threading
@@ -51,17 +49,16 @@ def priority_restorable() -> bool:
     return bool(result and result[0])
 
 
-def start_fork_server(priority: int | None) -> None:
-    """Start multiprocessing's fork server (from a thread of the executor), at nice value
-    ``priority`` (None: this one), which every process forked from it inherits."""
-    from multiprocessing import forkserver
-
+def start_fork_server(forks: Any, priority: int | None) -> None:
+    """Start the fork server ``forks`` (``forkserver.ForkServer``, from a thread of the
+    executor), at nice value ``priority`` (None: this one), which every process forked
+    from it inherits."""
     tid = threading.get_native_id()
     own = os.getpriority(os.PRIO_PROCESS, tid)
     if priority is not None:
         os.setpriority(os.PRIO_PROCESS, tid, priority)  # per thread: this one only, and what it starts
     try:
-        forkserver.ensure_running()
+        forks.start()
     finally:
         if priority is not None:
             os.setpriority(os.PRIO_PROCESS, tid, own)
@@ -83,9 +80,6 @@ def start_process(process: Any, priority: int | None, own_priority: int | None) 
     if priority is not None:
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, process.pid, priority)
-    # The supervisor watches its processes itself (sentinels in its loop); left in
-    # multiprocessing's registry they would be polled from this thread too and joined at exit.
-    multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
 
 
 def restore_priority(pid: int, nice: int) -> None:

@@ -1,6 +1,6 @@
 """The session process: one ``WebApp`` bound to one session, serving ASGI over IPC.
 
-Started by the supervisor through multiprocessing's fork server (which imported livetag
+Started by the supervisor through livetag's fork server (``zygote``, which imported livetag
 and the app once). It runs a real ``WebApp`` whose registry is bound to one session id
 (issued by the web workers, never by this process): every transport, defence, parano
 mode and ``request.session`` of ``WebApp`` works unchanged. The session itself is made
@@ -60,12 +60,14 @@ log = logging.getLogger("livetag.server.processes.process")
 UNUSED_PROCESS_SECONDS = 60.0
 #: Time given to the last messages (``bye``) and ``on_destroy`` coroutines before exiting.
 CLOSE_GRACE_SECONDS = 2.0
+#: Pages of a built-in app a spare loads while it waits (see ``_touch_page_path``).
+SPARE_WARM_UP_PAGES = 1
 #: Largest assignment message a spare accepts (bytes; one ``SOCK_SEQPACKET`` datagram).
 MAX_ASSIGNMENT_BYTES = 64 << 10
 
 
 class SharedField(enum.IntEnum):
-    """Indexes of the shared doubles (``multiprocessing.RawArray("d", len(SharedField))``)."""
+    """Indexes of the shared doubles (``forkserver.SharedDoubles(len(SharedField))``)."""
 
     BUSY_SINCE = 0     # time.monotonic() when the running interaction started; 0: none
     LAST_ACTIVE = 1    # time.monotonic() of the last interaction or page load
@@ -85,8 +87,8 @@ class StopReason(enum.IntEnum):
 
 @dataclass(frozen=True)
 class ProcessConfig:
-    """Everything a session process needs: pickled to it by the fork server (``main``),
-    or sent as JSON to a spare (``to_json``). ``session_id`` is empty in the configuration
+    """Everything a session process needs: sent as JSON (``to_json``) to the fork server
+    (``main``) or to a spare. ``session_id`` is empty in the configuration
     a spare is started with (what it expects to be assigned, to build its ``WebApp``
     ahead)."""
 
@@ -209,7 +211,6 @@ class SessionHost:
         self.registry: BoundRegistry | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._connections: set[asyncio.Task[None]] = set()
         self._heartbeat: asyncio.TimerHandle | None = None
         self._servers: list[asyncio.AbstractServer] = []
 
@@ -253,7 +254,7 @@ class SessionHost:
         self._loop.create_task(self._serve_also(sock))  # type: ignore[union-attr]
 
     async def _serve_also(self, sock: socket.socket) -> None:
-        self._servers.append(await asyncio.start_unix_server(self._accept, sock=sock))
+        self._servers.append(await bridge.serve(sock, self.webapp.app, self._on_scope))  # type: ignore[union-attr]
 
     def mark_busy(self, busy: bool, activity: bool = True) -> None:
         """``Session.busy_hook``: an interaction starts (``busy``) or ends; one that was not
@@ -287,7 +288,7 @@ class SessionHost:
         webapp.registry = self.registry
         Session.busy_hook = self.mark_busy  # this process hosts one session: a class-wide hook
         async with webapp.lifespan():
-            server = await asyncio.start_unix_server(self._accept, sock=self.listener)
+            server = await bridge.serve(self.listener, webapp.app, self._on_scope)
             self._loop.add_reader(self.lifeline.fileno(), self._supervisor_gone)
             self._loop.add_signal_handler(signal.SIGTERM, self._stop.set)
             self.shared[SharedField.BUSY_SINCE] = 0.0  # started: what follows is the app's time
@@ -364,16 +365,6 @@ class SessionHost:
         pending = {t for t in destroying if not t.done()}
         if pending:
             await asyncio.wait(pending, timeout=CLOSE_GRACE_SECONDS)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._connections.add(task)
-        try:
-            await bridge.serve(reader, writer, self.webapp.app, on_scope=self._on_scope)  # type: ignore[union-attr]
-        finally:
-            if task is not None:
-                self._connections.discard(task)
 
     def _on_scope(self, scope: dict[str, Any]) -> None:
         # A page load counts as activity (``tag.update()`` from the app does not).
@@ -466,6 +457,10 @@ async def _spare(spare: SpareConfig, control: socket.socket, shared: Any, lifeli
     except Exception:  # reported, if it matters, when the assigned session needs it
         webapp = None
     shared[SharedField.BUSY_SINCE] = 0.0  # ready: waiting is not an interaction (started by the supervisor)
+    if webapp is not None and SPARE_WARM_UP_PAGES:
+        # Ready already: an assignment that comes meanwhile waits in the socket for a
+        # few milliseconds (at the normal priority the handoff gives), never for a timeout.
+        await _touch_page_path(webapp)
     assignment = await receive_assignment(control, lifeline)
     control.close()
     if assignment is None:
@@ -481,6 +476,38 @@ async def _spare(spare: SpareConfig, control: socket.socket, shared: Any, lifeli
     if webapp is not None and not config.same_webapp(spare.expected):
         webapp = None  # built for other options: ``SessionHost`` builds the right one
     await SessionHost(config, listener, shared, lifeline, webapp).run()
+
+
+async def _touch_page_path(webapp: WebApp) -> None:
+    """Load ``SPARE_WARM_UP_PAGES`` pages of a built-in app (``warmup``) through ``webapp`` (the one
+    the session will use, its registry swapped for the time) while the spare waits: the
+    pages of the fork server that a session's first page load writes to (reference
+    counts of the code and objects of the page path) are copied now, at the spare's low
+    priority, instead of while a user waits for that page; what the warm-up allocates is
+    freed for the session to reuse."""
+    from .warmup import get_page, warm_up_app
+
+    app = warm_up_app()
+    before = asyncio.all_tasks()
+    registry = webapp.registry
+    disabled = logging.root.manager.disable
+    logging.disable(max(disabled, logging.INFO))  # "session created": not a session anyone opened
+    host = SessionHost(ProcessConfig("", AppRef("", "")), None, [0.0] * len(SharedField), None,  # type: ignore[arg-type]
+                       webapp)
+    try:
+        for n in range(SPARE_WARM_UP_PAGES):
+            webapp.registry = BoundRegistry(app, debug=webapp.debug, session_id=f"warm-up-{n}", host=host)
+            try:
+                await get_page(webapp, "/")
+            finally:
+                webapp.registry.close_all()
+    except Exception as exc:  # an optimisation only
+        log.info("spare process %d: warm-up failed (%s)", os.getpid(), exc)
+    finally:
+        webapp.registry = registry
+        logging.disable(disabled)
+    for task in asyncio.all_tasks() - before - {asyncio.current_task()}:
+        task.cancel()
 
 
 def spare_main(spare: SpareConfig, control: socket.socket, shared: Any, lifeline: socket.socket) -> None:

@@ -1,6 +1,6 @@
 """The spare pool: processes started ahead of need, each waiting for the next new session.
 
-A *spare* is forked (through the fork server), runs its event loop and waits; a new
+A *spare* is forked (through the fork server, ``forkserver``), runs its event loop and waits; a new
 session is handed to it (its ``ProcessConfig`` and listening socket over a socket pair,
 ``SCM_RIGHTS``), so that a new session costs a message rather than a fork, and the next
 spare starts in the background. Spares start at low priority when that can be undone
@@ -24,8 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .forkserver import ForkedProcess, ForkServer, SharedDoubles
 from .priority import restore_priority, start_process
-from .process import ProcessConfig, SharedField, SpareConfig, StopReason, spare_main
+from .process import ProcessConfig, SharedField, StopReason
 
 log = logging.getLogger("livetag.server.processes.supervisor")
 
@@ -62,20 +63,18 @@ class Spare:
 
 
 class SparePool:
-    """Keeps ``count`` spares waiting. ``ctx``: the forkserver multiprocessing context;
-    ``executor``: the one thread that starts processes; ``lifeline``: the end of the
-    supervisor's lifeline each process holds; ``base_priority``: the supervisor's nice
+    """Keeps ``count`` spares waiting. ``forks``: the fork server;
+    ``executor``: the one thread that starts processes; ``base_priority``: the supervisor's nice
     value (what a session gets); ``has_room``: whether a new session could still start
     (no spare is started otherwise). Set before use: ``loop`` and ``low_priority`` (the
     nice value spares start at, ``None``: as born) by ``Supervisor.run``; ``expected``:
     the configuration the next spare builds its ``WebApp`` for (the last session's);
     ``stopping`` once the server stops."""
 
-    def __init__(self, ctx: Any, executor: ThreadPoolExecutor, lifeline: socket.socket, count: int,
+    def __init__(self, forks: ForkServer, executor: ThreadPoolExecutor, count: int,
                  base_priority: int, has_room: Callable[[], bool], expected: ProcessConfig | None) -> None:
-        self.ctx = ctx
+        self.forks = forks
         self.executor = executor
-        self.lifeline = lifeline
         self.count = count
         self.base_priority = base_priority
         self.has_room = has_room
@@ -158,16 +157,14 @@ class SparePool:
     async def _start(self) -> None:
         assert self.loop is not None and self.expected is not None
         try:
-            shared = self.ctx.RawArray("d", len(SharedField))
+            shared = SharedDoubles(len(SharedField))
             shared[SharedField.BUSY_SINCE] = time.monotonic()  # its start has the interaction timeout too
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             ours.setblocking(False)
             spare = Spare(self.expected, shared, ours, niced=self.low_priority is not None)
             try:
-                process = self.ctx.Process(target=spare_main, name="livetag-spare", daemon=False,
-                                           args=(SpareConfig(spare.expected,
-                                                             self.base_priority if spare.niced else None),
-                                                 theirs, shared, self.lifeline))
+                process = ForkedProcess(self.forks, "spare", spare.expected.to_json(), theirs, shared,
+                                        self.base_priority if spare.niced else None)
                 await self.loop.run_in_executor(self.executor, start_process, process, None, self.low_priority)
             except BaseException:
                 ours.close()

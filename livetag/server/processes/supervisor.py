@@ -19,8 +19,8 @@ reach session processes directly through their sockets; the supervisor is not on
 path of events.
 
 Session processes are forks of a fork server that preloaded livetag and the app
-(multiprocessing ``forkserver``), started from a thread so that the supervisor's loop
-never waits for one. ``spare_processes`` of them (default 1) are started ahead of need:
+(livetag's own, ``forkserver``/``zygote``), asked from a thread so that the supervisor's
+loop never waits for one. ``spare_processes`` of them (default 1) are started ahead of need:
 a *spare* is forked, runs its event loop and waits; a new session is handed to it (its
 configuration and listening socket over a socket pair, ``SCM_RIGHTS``), so that it costs
 a message rather than a fork, and the next spare starts in the background. When a
@@ -44,7 +44,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import multiprocessing
 import os
 import secrets
 import signal
@@ -67,10 +66,10 @@ from .appref import AppRef
 from .config import SupervisorConfig
 from .control import ControlServer
 from .files import InstanceFiles
+from .forkserver import ForkedProcess, ForkServer, SharedDoubles
 from .preload import EXPECTED_ENV
 from .priority import SPARE_NICE, priority_restorable, start_fork_server, start_process
 from .process import ProcessConfig, SharedField
-from .process import main as process_main
 from .pubsub import PubSubHub, peer_pid
 from .sessions import TERM_GRACE_SECONDS, EndReason, ProcessState, SessionRecord, SessionTable, normalised_query
 from .spares import SparePool
@@ -98,7 +97,6 @@ class Supervisor:
         #: New sessions per client address, for every web worker at once.
         self.new_sessions = AddressBudget(*config.new_sessions)
         self.table = SessionTable(self.files.sockets)
-        self.ctx = multiprocessing.get_context("forkserver")
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livetag-spawn")
         self._counter = itertools.count()
         self._stopping = False
@@ -108,9 +106,11 @@ class Supervisor:
         self._low_priority: int | None = None
         # Each session process holds the other end: EOF there = this supervisor died.
         self._lifeline, self._lifeline_child = socket.socketpair()
+        #: Forks every session and spare process (``forkserver``).
+        self.forks = ForkServer(self._lifeline_child)
         #: What the next spare builds its ``WebApp`` for: the last session's configuration.
         expected = self._config("", AppRef.from_json(config.preload[0]), config.options) if config.preload else None
-        self.spares = SparePool(self.ctx, self.executor, self._lifeline_child, config.spare_processes,
+        self.spares = SparePool(self.forks, self.executor, config.spare_processes,
                                 self._base_priority, lambda: len(self.table) < self.max_sessions, expected)
         self.control = ControlServer(self)
         #: Publish/subscribe between the session processes (``processes.pubsub``).
@@ -138,12 +138,11 @@ class Supervisor:
         self.spares.loop = loop
         self._done = asyncio.Event()
         self.files.make()
-        self.ctx.set_forkserver_preload(["livetag.server.processes.preload"])
         if self.spares.expected is not None:  # the fork server builds its WebApp ahead (see ``preload``)
             os.environ[EXPECTED_ENV] = self.spares.expected.to_json().decode()
         if self.spares.count and priority_restorable():
             self._low_priority = self.spares.low_priority = min(19, self._base_priority + SPARE_NICE)
-        warm = loop.run_in_executor(self.executor, start_fork_server, self._low_priority)
+        warm = loop.run_in_executor(self.executor, start_fork_server, self.forks, self._low_priority)
         await self.control.open(str(self.files.control))
         loop.add_signal_handler(signal.SIGTERM, self.request_shutdown)
         watch_anchor(loop, self.anchor, self.request_shutdown)
@@ -213,6 +212,7 @@ class Supervisor:
         self.files.remove()
         if self.store is not None:
             await self.store.close()
+        await asyncio.get_running_loop().run_in_executor(self.executor, self.forks.close)
         log.info("session supervisor %d stopped", os.getpid())
         self._done.set()  # type: ignore[union-attr]
 
@@ -425,12 +425,11 @@ class Supervisor:
     async def _start_session(self, config: ProcessConfig, listener: socket.socket, name: str) -> tuple[Any, Any]:
         """Fork a process for ``config`` (no spare at hand). Returns (process, shared)."""
         assert self._loop is not None
-        shared = self.ctx.RawArray("d", len(SharedField))
+        shared = SharedDoubles(len(SharedField))
         now = time.monotonic()
         shared[SharedField.BUSY_SINCE] = now  # starting counts as an interaction: same timeout
         shared[SharedField.LAST_ACTIVE] = now
-        process = self.ctx.Process(target=process_main, args=(config, listener, shared, self._lifeline_child),
-                                   name=f"livetag-session-{name[:8]}", daemon=False)
+        process = ForkedProcess(self.forks, "session", config.to_json(), listener, shared)
         await self._loop.run_in_executor(self.executor, start_process, process,
                                          None if self._low_priority is None else self._base_priority, None)
         return process, shared
