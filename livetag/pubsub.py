@@ -168,7 +168,7 @@ class SessionTopics:
         self._handlers: dict[str, list[tuple[Any, Handler]]] = {}
         self._subs: dict[str, Subscription] = {}
         self._count = 0
-        self._inbox: deque[tuple[str, bytes]] = deque()
+        self._inbox: deque[tuple[str, bytes]] | None = None  # made on the first message: most sessions get none
         self._queued_bytes = 0
         self._dropped = 0
         self._last_drop_log = 0.0
@@ -255,12 +255,15 @@ class SessionTopics:
         with self._lock:
             if self.closed or topic not in self._handlers:
                 return
-            was_empty = not self._inbox
-            self._inbox.append((topic, data))
+            inbox = self._inbox
+            if inbox is None:
+                inbox = self._inbox = deque()
+            was_empty = not inbox
+            inbox.append((topic, data))
             self._queued_bytes += len(data)
             dropped = 0
-            while len(self._inbox) > MAX_QUEUED or (self._queued_bytes > MAX_QUEUED_BYTES and len(self._inbox) > 1):
-                _, old = self._inbox.popleft()
+            while len(inbox) > MAX_QUEUED or (self._queued_bytes > MAX_QUEUED_BYTES and len(inbox) > 1):
+                _, old = inbox.popleft()
                 self._queued_bytes -= len(old)
                 dropped += 1
             if dropped:
@@ -277,14 +280,14 @@ class SessionTopics:
     @property
     def pending(self) -> int:
         """Messages received and not taken yet."""
-        return len(self._inbox)
+        return len(self._inbox) if self._inbox is not None else 0
 
     def take(self, limit: int) -> list[tuple[str, bytes, list[tuple[Any, Handler]]]]:
         """Up to ``limit`` messages, oldest first, each with its topic and the handlers
         subscribed to it now."""
         batch: list[tuple[str, bytes, list[tuple[Any, Handler]]]] = []
         with self._lock:
-            while self._inbox and len(batch) < limit:
+            while self._inbox and len(batch) < limit:  # (None: nothing came yet)
                 topic, data = self._inbox.popleft()
                 self._queued_bytes -= len(data)
                 handlers = self._handlers.get(topic)
@@ -300,7 +303,7 @@ class SessionTopics:
             self._subs.clear()
             self._handlers.clear()
             self._count = 0
-            self._inbox.clear()
+            self._inbox = None
             self._queued_bytes = 0
         for sub in subs:
             sub.cancel()

@@ -47,11 +47,13 @@ class LiveTree:
         self._attrs: dict[Tag, set[str]] = {}
         self._appended: dict[Tag, list[Any]] = {}
         self._removed: dict[Tag, list[str]] = {}
-        self._reset: set[Tag] = set()
-        self._new: set[Tag] = set()
+        # Sets kept as dicts (keys only): an empty dict costs 64 bytes, an empty set 216,
+        # and every idle session holds these.
+        self._reset: dict[Tag, None] = {}
+        self._new: dict[Tag, None] = {}
         self._old_ids: dict[Tag, str] = {}
         self._js: list[str] = []
-        self._slots: set[Slot] = set()
+        self._slots: dict[Slot, None] = {}
         self._slot_ops: dict[Tag, list[PatchOp]] = {}
         self.statics_sent: dict[str, None] = {}  # ordered set of statics the client has
         self._new_statics: list[str] = []
@@ -168,7 +170,7 @@ class LiveTree:
             return
         self._appended.setdefault(parent, []).append(child)
         if isinstance(child, Tag):
-            self._new.add(child)
+            self._new[child] = None
         self._mark()
 
     def removed(self, parent: Tag, child: Tag) -> None:
@@ -194,7 +196,7 @@ class LiveTree:
             self._fragment_changed(parent)
             return
         if child in self._new:
-            self._new.discard(child)
+            del self._new[child]
             pending = self._appended.get(parent)
             if pending is not None:
                 for i, c in enumerate(pending):
@@ -210,7 +212,7 @@ class LiveTree:
         if parent.tag_name is None:
             self._fragment_changed(parent)
             return
-        self._reset.add(parent)
+        self._reset[parent] = None
         self._appended.pop(parent, None)
         self._removed.pop(parent, None)
         self._mark()
@@ -226,7 +228,7 @@ class LiveTree:
 
     def slot_changed(self, slot: Slot) -> None:
         with self.lock:
-            self._slots.add(slot)
+            self._slots[slot] = None
             self._mark()
 
     def is_stale(self, slot: Slot) -> bool:
@@ -310,7 +312,7 @@ class LiveTree:
         self._evaluate_slots(removals)
         record = _Record(self)
         self._attrs, self._appended, self._removed = {}, {}, {}
-        self._reset, self._new, self._old_ids, self._slot_ops, self._js = set(), set(), {}, {}, []
+        self._reset, self._new, self._old_ids, self._slot_ops, self._js = {}, {}, {}, {}, []
         self._pending = False
         touched = set(record.attrs)
         touched.update(record.appended, record.removed, record.reset, record.slot_ops)
@@ -344,7 +346,7 @@ class LiveTree:
         return removals + ops, record.js
 
     def _evaluate_slots(self, removals: list[PatchOp]) -> None:
-        slots, self._slots = self._slots, set()
+        slots, self._slots = self._slots, {}
         child_slots: list[tuple[int, ChildSlot]] = []
         for slot in slots:
             owner = cast(Tag, slot.owner)
@@ -398,7 +400,7 @@ class _Record:
         return _uncovered_depth(tag, self.reset, self.new)
 
 
-def _uncovered_depth(tag: Tag, reset: set[Tag], new: set[Tag]) -> int:
+def _uncovered_depth(tag: Tag, reset: dict[Tag, None], new: dict[Tag, None]) -> int:
     """``tag``'s depth, or -1 when a pending patch of an ancestor already renders it."""
     if tag in new:
         return -1
