@@ -260,7 +260,7 @@ class Session:
         with self.tree.lock:  # what failed in the page's render (load, or the join's)
             unreported, self._unreported = self._unreported + self.tree.take_failures(), []
         for what, exc in unreported:
-            self._report_render_failure(what, exc, [client])
+            self._report_failure([client], what, exc, ErrorCode.RENDER_ERROR)
         self._forget_old_clients()
         self.last_active = time.monotonic()
         self._run_lifecycle()  # mount work waits for a connected client
@@ -312,7 +312,7 @@ class Session:
             with self.tree.lock:
                 failures = self.tree.take_failures()
             for what, exc in failures:
-                self._report_render_failure(what, exc, [client])
+                self._report_failure([client], what, exc, ErrorCode.RENDER_ERROR)
 
     def full_render(self, target: str | None = None) -> list[PatchOp]:
         """The whole app as one ``Morph`` of ``target`` (default: the app's id)."""
@@ -415,20 +415,21 @@ class Session:
             running_session.reset(session_token)
             current_request.reset(token)
 
-    def _report_failure(self, clients: list[Client], what: str, exc: BaseException) -> None:
-        """User code raised ``exc``: the log gets the traceback and an error id; each of
-        ``clients`` an ``err`` (with the app's frames first when ``debug``, else only the
-        id). The session carries on."""
+    def _report_failure(self, clients: list[Client], what: str, exc: BaseException,
+                        code: ErrorCode = ErrorCode.HANDLER_ERROR) -> None:
+        """User code raised ``exc`` (a handler, a hook: ``HANDLER_ERROR``; a reactive source
+        while rendering: ``RENDER_ERROR``, the page keeps its last content): the log gets
+        the traceback and an error id; each of ``clients`` an ``err`` (with the app's
+        frames first when ``debug``, else only the id). The session carries on."""
         error_id = secrets.token_hex(4)
         log.error("session %s: %s raised (error id %s)", self.log_id, what, error_id,
                   exc_info=(type(exc), exc, exc.__traceback__))
         trace = format_user_trace(exc) if self.debug else None
         for client in clients:
             if self.debug:
-                self._send_error(client, ErrorCode.HANDLER_ERROR, f"{what} raised {type(exc).__name__}: {exc}",
-                                 error_id, trace)
+                self._send_error(client, code, f"{what} raised {type(exc).__name__}: {exc}", error_id, trace)
             else:
-                self._send_error(client, ErrorCode.HANDLER_ERROR, "an internal error occurred", error_id)
+                self._send_error(client, code, "an internal error occurred", error_id)
 
     def background_failed(self, task: asyncio.Task[Any]) -> None:
         """``task``, created by this session's user code, ended with an exception nobody
@@ -439,21 +440,6 @@ class Session:
         if exc is not None:
             name = getattr(task.get_coro(), "__qualname__", None) or task.get_name()
             self._report_failure(self.connected_clients, f"background task {name}", exc)
-
-    def _report_render_failure(self, what: str, exc: BaseException, clients: list[Client]) -> None:
-        """A reactive source raised ``exc`` while rendering: the page keeps its last
-        content; the log gets the traceback, ``clients`` an ``err`` (with the app's frames
-        first when ``debug``)."""
-        error_id = secrets.token_hex(4)
-        log.error("session %s: %s raised (error id %s)", self.log_id, what, error_id,
-                  exc_info=(type(exc), exc, exc.__traceback__))
-        trace = format_user_trace(exc) if self.debug else None
-        for client in clients:
-            if self.debug:
-                self._send_error(client, ErrorCode.RENDER_ERROR, f"{what} raised {type(exc).__name__}: {exc}",
-                                 error_id, trace)
-            else:
-                self._send_error(client, ErrorCode.RENDER_ERROR, "an internal error occurred", error_id)
 
     def _send_error(self, client: Client, code: ErrorCode | str, message: str, error_id: str | None = None,
                     trace: str | None = None) -> None:
@@ -554,7 +540,7 @@ class Session:
         elif ack_to is not None and ack_to.sink is not None:
             ack_to.sink(encode_ack(ack_to.last_seq))
         for what, exc in failures:
-            self._report_render_failure(what, exc, self.connected_clients)
+            self._report_failure(self.connected_clients, what, exc, ErrorCode.RENDER_ERROR)
         self._run_lifecycle()
         if self.on_flush is not None:
             self.on_flush()

@@ -78,7 +78,9 @@ def python_side() -> dict[str, Any]:
     raised = set(re.findall(r"StalePage\([^)]*?ErrorCode\.(\w+)\)", every, re.S))
     assert raised and {ErrorCode[name].value for name in raised} <= refused
     # err codes shown in the page: the failures of the app's own code, as livetag.session sends them.
-    sent = set(re.findall(r"_send_error\(\s*\w+,\s*ErrorCode\.(\w+)", _sources(livetag.session)))
+    source = _sources(livetag.session)
+    sent = set(re.findall(r"_send_error\(\s*\w+,\s*ErrorCode\.(\w+)", source))
+    sent |= set(re.findall(r"_report_failure\([^)]*?ErrorCode\.(\w+)", source, re.S))
     shown = {code.value for code in PAGE_ERRORS}
     assert {ErrorCode[name].value for name in sent} == shown
 
