@@ -206,16 +206,17 @@ class _Throttle:
 
 
 class RelayServer:
-    """The relay listener of one machine: accepts peers that prove the cluster secret and
+    """The relay listener of one machine (``listen``: host and port; port 0 picks a
+    free one, see ``port``): accepts peers that prove the cluster secret and
     splices each one to the session socket it names. ``sockets``: the directory of this
     supervisor's session sockets; ``name_of(base, sid)``: a session's socket name there
     (``processes.paths.session_name`` with the supervisor's key). Lives in the supervisor,
     so web workers come and go under it."""
 
-    def __init__(self, address: str, secret: str, sockets: Callable[[], Path],
+    def __init__(self, listen: tuple[str, int], secret: str, sockets: Callable[[], Path],
                  name_of: Callable[[str, str], str], *, handshake_seconds: float = HANDSHAKE_SECONDS,
                  max_peers: int = 4096) -> None:
-        self.address = address
+        self.listen = listen
         self.key = relay_key(secret)
         self.sockets = sockets
         self.name_of = name_of
@@ -237,10 +238,10 @@ class RelayServer:
 
     async def start(self) -> None:
         """Listen. Raises ``OSError`` when the address cannot be bound."""
-        host, port = parse_relay(self.address)
+        host, port = self.listen
         self._server = await asyncio.start_server(self._accept, host, port, limit=CHUNK, reuse_address=True,
                                                   backlog=512)
-        log.info("relay listening on %s", self.address)
+        log.info("relay listening on %s:%d", host, self.port)
 
     async def close(self) -> None:
         """Stop listening and cut every relayed connection."""

@@ -58,7 +58,7 @@ from typing import Any
 import orjson
 
 from ...errors import StoreUnavailable
-from ..cluster.config import ClusterConfig
+from ..cluster.config import ClusterConfig, parse_relay
 from ..cluster.relay import RelayServer
 from ..limits import AddressBudget
 from ..persistence import key as store_key
@@ -131,7 +131,7 @@ class Supervisor:
         #: when the cluster configuration names an address; here so that it outlives web workers.
         cluster = ClusterConfig.from_dict(config.cluster) if config.cluster else None
         self.relay = None if cluster is None or cluster.relay is None else RelayServer(
-            cluster.relay, cluster.secret, lambda: self.files.sockets,
+            parse_relay(cluster.relay), cluster.secret, lambda: self.files.sockets,
             lambda base, sid: paths.session_name(self.files.path_key, base, sid))
 
     # -- life cycle -----------------------------------------------------------------------
@@ -157,7 +157,7 @@ class Supervisor:
             try:
                 await self.relay.start()
             except OSError as exc:  # sessions still work here; other machines cannot reach them
-                log.error("the relay cannot listen on %s: %s", self.relay.address, exc)
+                log.error("the relay cannot listen on %s:%d: %s", *self.relay.listen, exc)
                 self.relay = None
         loop.add_signal_handler(signal.SIGTERM, self.request_shutdown)
         watch_anchor(loop, self.anchor, self.request_shutdown)
