@@ -143,7 +143,7 @@ async def test_a_wrong_secret_is_refused_and_logged_without_it(owner: tuple[Rela
 
 
 async def test_a_replayed_handshake_is_refused(owner: tuple[RelayServer, Session, str]) -> None:
-    server, session, _ = owner
+    server, _, _ = owner
     nonce = secrets.token_bytes(32)
     request = orjson.dumps({"base": BASE, "sid": SID})
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
@@ -180,7 +180,7 @@ async def test_a_replayed_handshake_is_refused(owner: tuple[RelayServer, Session
     b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",       # a browser or a scanner
 ])
 async def test_malformed_handshakes_are_refused(owner: tuple[RelayServer, Session, str], sent: bytes) -> None:
-    server, session, address = owner
+    server, _, address = owner
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(sent)
     if sent:
@@ -221,7 +221,7 @@ async def test_a_slow_peer_hits_the_handshake_deadline(owner: tuple[RelayServer,
 async def test_a_worker_gives_up_on_a_silent_owner() -> None:
     silent = await asyncio.start_server(lambda r, w: asyncio.sleep(30), "127.0.0.1", 0)
     port = silent.sockets[0].getsockname()[1]
-    with pytest.raises(RelayUnavailable, match="no answer within 0.3 s"):
+    with pytest.raises(RelayUnavailable, match=r"no answer within 0\.3 s"):
         await open_remote_session(f"127.0.0.1:{port}", SECRET, BASE, SID, timeout=0.3)
     silent.close()
 
@@ -242,7 +242,7 @@ async def test_an_unreachable_owner_raises_relay_unavailable() -> None:
 async def test_requests_that_are_not_a_session_are_refused(owner: tuple[RelayServer, Session, str], base: str,
                                                            sid: str) -> None:
     server, session, address = owner
-    with pytest.raises(RelayUnavailable, match="the owner refused: expected a (mount path|session id)"):
+    with pytest.raises(RelayUnavailable, match=r"the owner refused: expected a (mount path|session id)"):
         await open_remote_session(address, SECRET, base, sid)
     assert server.spliced == 0 and not session.writers
 

@@ -20,9 +20,9 @@ from redis_server import RedisServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runner"))
 
-from rt_procs import ROOT, Server, pid_alive, supervisor_pids, wait_until  # noqa: E402
+from rt_procs import ROOT, Server, pid_alive, supervisor_pids, wait_until
 
-from livetag.testing.wire import SyncTab, texts  # noqa: E402
+from livetag.testing.wire import SyncTab, texts
 
 HERE = Path(__file__).resolve().parent
 SECRET = "relay-test-secret-" + "x" * 30
