@@ -11,7 +11,7 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -38,6 +38,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def listening(host: str, port: int) -> bool:
     try:
         socket.create_connection((host, port), timeout=5).close()
@@ -47,8 +51,10 @@ def listening(host: str, port: int) -> bool:
 
 
 class Machines:
-    def __init__(self, a: Server, b: Server, relay_a: str) -> None:
+    def __init__(self, a: Server, b: Server, relay_a: str, start: Callable[[str, str | None], Server]) -> None:
         self.a, self.b, self.relay_a = a, b, relay_a
+        #: ``start(relay, locate)``: one more machine, stopped after the test.
+        self.start = start
 
     def tab(self, transport: str) -> SyncTab:
         """A tab whose page was loaded on A, its transports pointed at B."""
@@ -79,7 +85,7 @@ def machines(redis_server: RedisServer) -> Iterator[Machines]:
     try:
         a = start(relay_a, None)
         b = start(f"127.0.0.1:{free_port()}", relay_a)
-        yield Machines(a, b, relay_a)
+        yield Machines(a, b, relay_a, start)
     finally:
         for server in started:
             server.stop()
@@ -97,9 +103,13 @@ def count_through_b(tab: SyncTab) -> None:
 def test_a_counter_clicked_through_another_machine_is_exact(machines: Machines, transport: str) -> None:
     tab = machines.tab(transport)
     pid = int(tab.text(".pid"))
+    [supervisor] = supervisor_pids(machines.a.runtime)
+    before = open_fds(supervisor)
     tab.join()
     count_through_b(tab)
     tab.close()
+    # Every relayed connection (one per POST over HTTP) was closed on A's side too.
+    wait_until(lambda: open_fds(supervisor) <= before + 1, what="A's relay to close what it relayed")
     # The session lives on A, in the same process: its page there shows every click once.
     again = SyncTab(machines.a.url, http=tab.http)
     again.load()
@@ -146,3 +156,21 @@ def test_losing_the_owner_mid_stream_closes_cleanly(machines: Machines, transpor
     machines.b.wait_for("expected the relay at 127.0.0.1:")
     tab.aclose()
 
+
+
+def test_a_failing_lookup_tells_the_page_its_session_ended(machines: Machines) -> None:
+    c = machines.start(f"127.0.0.1:{free_port()}", "down")
+    tab = machines.tab("ws")
+    tab.url, tab.origin = c.url + "/", c.url
+    code, _, messages = _ws_refused(tab)
+    assert code == 4410
+    assert [m["code"] for m in messages if m["t"] == "bye"] == ["ended"]
+    response = tab.post("join", {"t": "join", "v": 1, "token": tab.token, "cid": None, "rev": 0})
+    assert response.status_code == 410 and orjson.loads(response.content)[0]["code"] == "ended"
+    c.wait_for("the lookup failed: StoreUnavailable")
+    tab.aclose()
+
+
+def _ws_refused(tab: SyncTab) -> tuple[int, str, list[dict]]:  # type: ignore[type-arg]
+    tab.connect()
+    return tab.closed()

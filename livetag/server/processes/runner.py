@@ -532,7 +532,10 @@ class Runner:
             except OSError:
                 pass
             if self.locate is not None and self.cluster is not None:
-                address = await self.locate(base, sid)
+                try:
+                    address = await self.locate(base, sid)
+                except Exception as exc:  # the directory down: said to the page, not a 500
+                    raise RelayUnavailable("(the owner's, unknown)", f"the lookup failed: {exc!r}") from exc
                 if address is not None:
                     return await cluster_relay.open_remote_session(address, self.cluster.secret, base, sid)
             if asyncio.get_running_loop().time() > deadline:
