@@ -5,6 +5,7 @@ through ``open_remote_session``, hostile ones writing frames by hand)."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import hmac
 import logging
@@ -68,10 +69,11 @@ class Session:
 @pytest.fixture
 async def owner(sockets: Path) -> AsyncIterator[tuple[RelayServer, Session, str]]:
     server = RelayServer(("127.0.0.1", 0), SECRET, lambda: sockets, lambda b, s: session_name(KEY, b, s),
-                         handshake_seconds=0.5)
+                         handshake_seconds=0.5, idle_seconds=1.0)
     await server.start()
     session = await Session().start(sockets / session_name(KEY, BASE, SID))
     yield server, session, f"127.0.0.1:{server.port}"
+    await relay.pool().close()
     session.close()
     await server.close()
 
@@ -129,8 +131,7 @@ async def test_a_wrong_secret_is_refused_and_logged_without_it(owner: tuple[Rela
         nonce = secrets.token_bytes(32)
         writer.write(frame(MAGIC + nonce))
         hello = await read_frame(reader)
-        request = orjson.dumps({"base": BASE, "sid": SID})
-        writer.write(frame(proof(other, b"worker", nonce, hello[4:36], request) + request))
+        writer.write(frame(proof(other, b"worker", nonce, hello[4:36])))
         assert await closed_by_owner(reader) == b""
         writer.close()
         # The owner proves itself first: a worker with another secret stops there.
@@ -149,8 +150,9 @@ async def test_a_replayed_handshake_is_refused(owner: tuple[RelayServer, Session
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(frame(MAGIC + nonce))
     hello = await read_frame(reader)
-    recorded = [frame(MAGIC + nonce), frame(proof(SECRET, b"worker", nonce, hello[4:36], request) + request)]
-    writer.write(recorded[1])
+    recorded = [frame(MAGIC + nonce), frame(proof(SECRET, b"worker", nonce, hello[4:36])),
+                frame(proof(SECRET, b"request", nonce, hello[4:36], request) + request)]
+    writer.write(recorded[1] + recorded[2])
     assert (await read_frame(reader))[0] == Status.CONNECTED
     writer.close()
     # The same bytes again: the owner's fresh nonce makes the recorded proof worthless.
@@ -164,10 +166,18 @@ async def test_a_replayed_handshake_is_refused(owner: tuple[RelayServer, Session
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(frame(MAGIC + nonce))
     hello3 = await read_frame(reader)
-    writer.write(frame(hello3[36:] + request))
+    writer.write(frame(hello3[36:]))
     assert await closed_by_owner(reader) == b""
     writer.close()
-    assert server.spliced == 1 and server.refused == 2
+    # A request signed for another connection is refused, after a valid proof.
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(frame(MAGIC + nonce))
+    hello4 = await read_frame(reader)
+    writer.write(frame(proof(SECRET, b"worker", nonce, hello4[4:36])) + recorded[2])
+    assert await closed_by_owner(reader) == b""
+    writer.close()
+    await asyncio.wait_for(_until(lambda: server.refused == 3), WAIT)
+    assert server.spliced == 1
 
 
 @pytest.mark.parametrize("sent", [
@@ -196,17 +206,74 @@ async def test_malformed_handshakes_are_refused(owner: tuple[RelayServer, Sessio
     w.close()
 
 
-async def test_an_oversized_proof_frame_is_refused(owner: tuple[RelayServer, Session, str]) -> None:
+@pytest.mark.parametrize("stage", ["proof", "request"])
+async def test_oversized_frames_after_the_hello_are_refused(owner: tuple[RelayServer, Session, str],
+                                                            stage: str) -> None:
     server, _, _ = owner
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     nonce = secrets.token_bytes(32)
     writer.write(frame(MAGIC + nonce))
     hello = await read_frame(reader)
-    request = orjson.dumps({"base": BASE, "sid": "a" * 2000})
-    writer.write(struct.pack("!H", 32 + len(request)) + proof(SECRET, b"worker", nonce, hello[4:36], request))
-    assert await closed_by_owner(reader) == b""  # before its body is sent
+    if stage == "request":
+        writer.write(frame(proof(SECRET, b"worker", nonce, hello[4:36])))
+    writer.write(struct.pack("!H", 2000) + b"x" * 32)  # the rest never comes: refused on the length
+    assert await closed_by_owner(reader) == b""
     writer.close()
-    assert server.refused == 1
+    await asyncio.wait_for(_until(lambda: server.refused == 1), WAIT)
+
+
+async def test_an_idle_authenticated_connection_is_closed_quietly(owner: tuple[RelayServer, Session, str],
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    server, _, _ = owner
+    with caplog.at_level(logging.WARNING, "livetag.server.cluster.relay"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        nonce = secrets.token_bytes(32)
+        writer.write(frame(MAGIC + nonce))
+        hello = await read_frame(reader)
+        writer.write(frame(proof(SECRET, b"worker", nonce, hello[4:36])))
+        assert await closed_by_owner(reader) == b""  # after idle_seconds (1 s here)
+        writer.close()
+    assert server.refused == 0 and "refused" not in caplog.text
+
+
+async def test_warm_connections_serve_the_next_sessions(owner: tuple[RelayServer, Session, str]) -> None:
+    server, _, address = owner
+    reader, writer = await open_remote_session(address, SECRET, BASE, SID)
+    warm = relay.pool()
+    key = relay.relay_key(SECRET)
+    await asyncio.wait_for(_until(lambda: len(warm.idle.get((address, key), ())) == warm.spares), WAIT)
+    assert server.connections == 1 + warm.spares
+    reader2, writer2 = await open_remote_session(address, SECRET, BASE, SID)
+    assert server.connections == 1 + warm.spares  # no new connection for it: a warm one
+    for r, w in ((reader, writer), (reader2, writer2)):
+        w.write(b"hi")
+        assert await asyncio.wait_for(r.readexactly(2), WAIT) == b"hi"
+        w.close()
+    assert server.spliced == 2
+
+
+async def test_warm_connections_the_owner_closed_are_not_used(sockets: Path) -> None:
+    server = RelayServer(("127.0.0.1", 0), SECRET, lambda: sockets, lambda b, s: session_name(KEY, b, s),
+                         idle_seconds=0.2)
+    await server.start()
+    session = await Session().start(sockets / session_name(KEY, BASE, SID))
+    address = f"127.0.0.1:{server.port}"
+    try:
+        _, writer = await open_remote_session(address, SECRET, BASE, SID)
+        writer.close()
+        warm = relay.pool()
+        links = warm.idle.setdefault((address, relay.relay_key(SECRET)), collections.deque())
+        await asyncio.wait_for(_until(lambda: len(links) == warm.spares and all(k.reader.at_eof() for k in links)),
+                               WAIT)  # the owner closed them, idle too long
+        reader, writer = await open_remote_session(address, SECRET, BASE, SID)
+        writer.write(b"ok")
+        assert await asyncio.wait_for(reader.readexactly(2), WAIT) == b"ok"
+        writer.close()
+        assert server.spliced == 2
+    finally:
+        await relay.pool().close()
+        session.close()
+        await server.close()
 
 
 async def test_a_slow_peer_hits_the_handshake_deadline(owner: tuple[RelayServer, Session, str]) -> None:

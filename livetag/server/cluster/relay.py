@@ -16,10 +16,14 @@ v1"), so the secret itself never keys anything that crosses the wire)::
 
     worker -> owner   MAGIC | nw                      nw: 32 fresh random bytes
     owner  -> worker  MAGIC | no | HMAC(K, "owner"  | nw | no)
-    worker -> owner   HMAC(K, "worker" | nw | no | request) | request
+    worker -> owner   HMAC(K, "worker" | nw | no)     (the connection is authenticated)
+      ... a warm connection waits here, IDLE_SECONDS at most ...
+    worker -> owner   HMAC(K, "request" | nw | no | request) | request
     owner  -> worker  status byte (0: connected) | message (UTF-8, for the log)
 
-``request`` is JSON ``{"base": mount path, "sid": session id}``. The owner proves itself
+``request`` is JSON ``{"base": mount path, "sid": session id}``. A web worker keeps a few
+authenticated connections per owner ready (``RelayPool``), so a relayed request waits only
+for its request frame's round trip; each connection still carries one session socket. The owner proves itself
 before the worker says which session it wants (the session id is a bearer credential);
 each side's proof covers the other's fresh nonce, so a recorded handshake cannot be
 replayed, and the labels differ, so a proof cannot be reflected back. Proofs are compared
@@ -34,7 +38,9 @@ their cookies. Run it on a private network (or a VPN/WireGuard link) between mac
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import dataclasses
 import enum
 import hashlib
 import hmac
@@ -46,6 +52,7 @@ import socket
 import stat
 import struct
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,6 +71,8 @@ MAC = 32
 MAX_HANDSHAKE_FRAME = 1024
 #: Seconds a peer has to complete the handshake (a slow peer holds nothing longer).
 HANDSHAKE_SECONDS = 5.0
+#: Seconds an authenticated connection may wait for its request (a worker's warm one).
+IDLE_SECONDS = 30.0
 #: Bytes read at once while splicing, and the streams' buffer limit.
 CHUNK = 256 << 10
 #: Longest mount path and session id accepted in a request.
@@ -145,42 +154,153 @@ def is_remote(writer: asyncio.StreamWriter) -> bool:
 # -- worker side --------------------------------------------------------------------------
 
 
+class _Stale(HandshakeError):
+    """A warm connection the owner closed meanwhile (restarted, idle too long)."""
+
+
+@dataclasses.dataclass(slots=True)
+class _Link:
+    """An authenticated connection to an owner, not yet given a session."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    mine: bytes
+    theirs: bytes
+    born: float
+
+    def usable(self, max_age: float) -> bool:
+        return (time.monotonic() - self.born < max_age and not self.reader.at_eof()
+                and not self.writer.is_closing())
+
+
+async def _authenticate(address: str, key: bytes) -> _Link:
+    host, port = parse_relay(address)
+    reader, writer = await asyncio.open_connection(host, port, limit=CHUNK)
+    try:
+        _nodelay(writer)
+        mine = secrets.token_bytes(NONCE)
+        writer.write(_frame(MAGIC + mine))
+        hello = await _read(reader, "owner hello")
+        if len(hello) != len(MAGIC) + NONCE + MAC or not hello.startswith(MAGIC):
+            raise HandshakeError(f"expected the owner's hello of {len(MAGIC) + NONCE + MAC} bytes, got {len(hello)}")
+        theirs, proof = hello[len(MAGIC):-MAC], hello[-MAC:]
+        if not hmac.compare_digest(proof, _proof(key, b"owner", mine, theirs)):
+            raise HandshakeError("expected the owner to prove the cluster secret, got a wrong proof")
+        writer.write(_frame(_proof(key, b"worker", mine, theirs)))
+        return _Link(reader, writer, mine, theirs, time.monotonic())
+    except BaseException:
+        writer.close()
+        raise
+
+
+async def _ask(link: _Link, key: bytes, base: str, sid: str) -> None:
+    request = orjson.dumps({"base": base, "sid": sid})
+    link.writer.write(_frame(_proof(key, b"request", link.mine, link.theirs, request) + request))
+    try:
+        answer = await _read(link.reader, "owner answer")
+    except HandshakeError as exc:
+        raise _Stale(str(exc)) from None
+    if not answer:
+        raise HandshakeError("expected the owner's answer, got an empty frame")
+    if answer[0] != Status.CONNECTED:
+        raise HandshakeError(f"the owner refused: {answer[1:200].decode(errors='replace')}")
+
+
+class RelayPool:
+    """Warm connections of one event loop (a web worker's): up to ``spares``
+    authenticated, idle connections per owner, so that a relayed request does not wait
+    for a TCP connect and the proofs (each connection still serves one session socket).
+    A connection older than ``max_age`` seconds (the owner closes idle ones after
+    ``IDLE_SECONDS``) is dropped, not used."""
+
+    def __init__(self, spares: int = 2, max_age: float = IDLE_SECONDS / 2) -> None:
+        self.spares = spares
+        self.max_age = max_age
+        self.idle: dict[tuple[str, bytes], collections.deque[_Link]] = {}
+        self._filling: dict[tuple[str, bytes], asyncio.Task[None]] = {}
+
+    def take(self, address: str, key: bytes) -> _Link | None:
+        links = self.idle.get((address, key))
+        while links:
+            link = links.popleft()
+            if link.usable(self.max_age):
+                return link
+            link.writer.close()
+        return None
+
+    def refill(self, address: str, key: bytes) -> None:
+        """Top the idle connections to ``address`` up to ``spares``, in the background."""
+        slot = (address, key)
+        if self.spares <= 0 or slot in self._filling:
+            return
+        self._filling[slot] = asyncio.get_running_loop().create_task(self._fill(slot))
+
+    async def _fill(self, slot: tuple[str, bytes]) -> None:
+        try:
+            links = self.idle.setdefault(slot, collections.deque())
+            while sum(link.usable(self.max_age) for link in links) < self.spares:
+                async with asyncio.timeout(HANDSHAKE_SECONDS):
+                    links.append(await _authenticate(*slot))
+        except (TimeoutError, OSError, HandshakeError) as exc:
+            log.debug("relay: no warm connection to %s: %s", slot[0], exc)
+        finally:
+            self._filling.pop(slot, None)
+
+    async def close(self) -> None:
+        for task in list(self._filling.values()):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        for links in self.idle.values():
+            for link in links:
+                link.writer.close()
+        self.idle.clear()
+
+
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RelayPool] = weakref.WeakKeyDictionary()
+
+
+def pool() -> RelayPool:
+    """The running loop's ``RelayPool``."""
+    loop = asyncio.get_running_loop()
+    found = _pools.get(loop)
+    if found is None:
+        found = _pools[loop] = RelayPool()
+    return found
+
+
 async def open_remote_session(address: str, secret: str, base: str, sid: str,
-                              timeout: float = HANDSHAKE_SECONDS
+                              timeout: float = HANDSHAKE_SECONDS, *, warm: bool = True
                               ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A stream to session ``sid`` (mounted at ``base``) on the machine whose relay
     listens at ``address`` (``host:port``): it speaks what the session's unix socket
-    speaks (``processes.bridge``). Raises ``RelayUnavailable`` when the owner cannot be
-    reached in ``timeout`` seconds, fails to prove the secret, or has no such session."""
-    host, port = parse_relay(address)
+    speaks (``processes.bridge``). ``warm``: take an authenticated connection from the
+    loop's ``RelayPool`` when there is one (and keep the pool topped up). Raises
+    ``RelayUnavailable`` when the owner cannot be reached in ``timeout`` seconds, fails
+    to prove the secret, or has no such session."""
+    parse_relay(address)
     key = relay_key(secret)
-    writer: asyncio.StreamWriter | None = None
+    warm_pool = pool() if warm else None
+    link = warm_pool.take(address, key) if warm_pool is not None else None
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port, limit=CHUNK)
-            _nodelay(writer)
-            mine = secrets.token_bytes(NONCE)
-            writer.write(_frame(MAGIC + mine))
-            hello = await _read(reader, "owner hello")
-            if len(hello) != len(MAGIC) + NONCE + MAC or not hello.startswith(MAGIC):
-                raise HandshakeError(f"expected the owner's hello of {len(MAGIC) + NONCE + MAC} bytes, "
-                                     f"got {len(hello)}")
-            theirs, proof = hello[len(MAGIC):-MAC], hello[-MAC:]
-            if not hmac.compare_digest(proof, _proof(key, b"owner", mine, theirs)):
-                raise HandshakeError("expected the owner to prove the cluster secret, got a wrong proof")
-            request = orjson.dumps({"base": base, "sid": sid})
-            writer.write(_frame(_proof(key, b"worker", mine, theirs, request) + request))
-            answer = await _read(reader, "owner answer")
-            if not answer:
-                raise HandshakeError("expected the owner's answer, got an empty frame")
-            if answer[0] != Status.CONNECTED:
-                raise HandshakeError(f"the owner refused: {answer[1:200].decode(errors='replace')}")
-            return reader, writer
+            if link is not None:
+                try:
+                    await _ask(link, key, base, sid)
+                except (_Stale, OSError):  # closed meanwhile: a fresh one below
+                    link.writer.close()
+                    link = None
+            if link is None:
+                link = await _authenticate(address, key)
+                await _ask(link, key, base, sid)
     except (TimeoutError, OSError, HandshakeError) as exc:
-        if writer is not None:
-            writer.close()
+        if link is not None:
+            link.writer.close()
         why = f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else str(exc)
         raise RelayUnavailable(address, why) from None
+    if warm_pool is not None:  # only for an owner that answered: a dead one is not hammered
+        warm_pool.refill(address, key)
+    return link.reader, link.writer
 
 
 # -- owner side ---------------------------------------------------------------------------
@@ -215,17 +335,19 @@ class RelayServer:
 
     def __init__(self, listen: tuple[str, int], secret: str, sockets: Callable[[], Path],
                  name_of: Callable[[str, str], str], *, handshake_seconds: float = HANDSHAKE_SECONDS,
-                 max_peers: int = 4096) -> None:
+                 idle_seconds: float = IDLE_SECONDS, max_peers: int = 4096) -> None:
         self.listen = listen
         self.key = relay_key(secret)
         self.sockets = sockets
         self.name_of = name_of
         self.handshake_seconds = handshake_seconds
+        self.idle_seconds = idle_seconds
         self.max_peers = max_peers
         self._server: asyncio.Server | None = None
         self._peers: set[asyncio.Task[None]] = set()
         self._throttle = _Throttle()
-        #: Connections refused at the handshake, and spliced so far (for tests and ``list``).
+        #: Connections accepted, refused at the handshake, and spliced so far.
+        self.connections = 0
         self.refused = 0
         self.spliced = 0
 
@@ -263,6 +385,7 @@ class RelayServer:
             writer.close()
             return
         self._peers.add(task)
+        self.connections += 1
         try:
             await self._serve(reader, writer)
         finally:
@@ -273,7 +396,25 @@ class RelayServer:
         _nodelay(writer)
         try:
             async with asyncio.timeout(self.handshake_seconds):
-                path = await self._handshake(reader, writer)
+                nonces = await self._authenticate(reader, writer)
+        except (TimeoutError, HandshakeError, OSError) as exc:
+            self.refused += 1
+            why = f"no handshake within {self.handshake_seconds:g} s" if isinstance(exc, TimeoutError) else str(exc)
+            self._throttle("auth", "relay: refused a peer from %s: %s", _peer(writer), why)
+            return
+        try:
+            async with asyncio.timeout(self.idle_seconds):
+                request = await _read(reader, "request")
+        except TimeoutError:
+            return  # a warm connection its worker did not need: not an attack
+        except (HandshakeError, OSError) as exc:
+            if not reader.at_eof():  # else the worker closed it: not an attack either
+                self.refused += 1
+                self._throttle("auth", "relay: refused a peer from %s: %s", _peer(writer), exc)
+            return
+        try:
+            async with asyncio.timeout(self.handshake_seconds):
+                path = await self._request(writer, nonces, request)
                 if path is None:
                     return
                 try:
@@ -290,7 +431,8 @@ class RelayServer:
         self.spliced += 1
         await splice(reader, writer, inner_reader, inner_writer)
 
-    async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Path | None:
+    async def _authenticate(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        """The proofs; returns both nonces (the worker's, then ours)."""
         hello = await _read(reader, "worker hello")
         if len(hello) != len(MAGIC) + NONCE or not hello.startswith(MAGIC):
             raise HandshakeError(f"expected a hello of {len(MAGIC) + NONCE} bytes starting with {MAGIC!r}, "
@@ -298,10 +440,15 @@ class RelayServer:
         theirs, mine = hello[len(MAGIC):], secrets.token_bytes(NONCE)
         writer.write(_frame(MAGIC + mine + _proof(self.key, b"owner", theirs, mine)))
         await writer.drain()
-        proved = await _read(reader, "worker proof")
-        proof, request = proved[:MAC], proved[MAC:]
-        if len(proof) != MAC or not hmac.compare_digest(proof, _proof(self.key, b"worker", theirs, mine, request)):
+        proof = await _read(reader, "worker proof")
+        if len(proof) != MAC or not hmac.compare_digest(proof, _proof(self.key, b"worker", theirs, mine)):
             raise HandshakeError("expected the worker to prove the cluster secret, got a wrong proof")
+        return theirs + mine
+
+    async def _request(self, writer: asyncio.StreamWriter, nonces: bytes, frame: bytes) -> Path | None:
+        proof, request = frame[:MAC], frame[MAC:]
+        if len(proof) != MAC or not hmac.compare_digest(proof, _proof(self.key, b"request", nonces, request)):
+            raise HandshakeError("expected a request signed for this connection, got a wrong signature")
         try:
             base, sid = check_request(orjson.loads(request))
         except (orjson.JSONDecodeError, HandshakeError) as exc:
