@@ -3,9 +3,10 @@ session lives on the machine the request reached, against one relayed from anoth
 
 Usage: ``.venv/bin/python bench/cluster_relay.py [--quick] [--output PATH]``
 
-Two "machines" on this host: each a uvicorn process serving ``Runner(Counter)`` with its
-own port, runtime directory and supervisor, the same cluster secret; a ``redis-server``
-on a free port names the cluster (the relay itself does not use it). Machine B's
+Three "machines" on this host: each a uvicorn process serving ``Runner(Counter)`` with its
+own port, runtime directory and supervisor, the same cluster secret (C keeps no warm
+relay connections); a ``redis-server``
+on a free port names the cluster (the relay itself does not use it). Machines B and C's
 ``locate`` places every session it does not hold on machine A. This process drives them
 over the real protocol (``livetag.testing.wire.SyncTab``) and measures, interleaved in
 blocks so that both see the same load:
@@ -69,6 +70,10 @@ async def _locate(base: str, sid: str) -> str | None:
 
 if app is not None and _owner is not None:
     app.locate = _locate
+if os.environ.get("LT_COLD"):  # no warm connections: every relayed request pays the handshake
+    from livetag.server.cluster import relay
+
+    relay.WARM_SPARES = 0
 
 
 def free_port() -> int:
@@ -128,22 +133,25 @@ def timed(tab: Any) -> float:
     return time.perf_counter() - started
 
 
-async def handshakes(address: str, sid: str, n: int) -> list[float]:
-    from livetag.server.cluster.relay import open_remote_session
+async def handshakes(address: str, sid: str, n: int, warm: bool) -> list[float]:
+    from livetag.server.cluster.relay import open_remote_session, pool
 
     out = []
     for _ in range(n):
+        if warm:  # as between a worker's requests: the pool topped up
+            await asyncio.sleep(0.05)
         started = time.perf_counter()
-        _, writer = await open_remote_session(address, SECRET, "", sid)
+        _, writer = await open_remote_session(address, SECRET, "", sid, warm=warm)
         out.append(time.perf_counter() - started)
         writer.close()
         await writer.wait_closed()
+    await pool().close()
     return out
 
 
 def measure(quick: bool) -> dict[str, Any]:
     n, blocks = (100, 2) if quick else (1000, 10)
-    runtimes = [tempfile.mkdtemp(prefix="ltb", dir="/tmp") for _ in range(2)]
+    runtimes = [tempfile.mkdtemp(prefix="ltb", dir="/tmp") for _ in range(3)]
     redis_port = free_port()
     processes: list[Process] = []
     relay_a = f"127.0.0.1:{free_port()}"
@@ -151,9 +159,11 @@ def measure(quick: bool) -> dict[str, Any]:
         processes.append(Process([REDIS_SERVER, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                                   "--appendonly", "no"]))
         urls = []
-        for runtime, relay, locate in ((runtimes[0], relay_a, ""), (runtimes[1], f"127.0.0.1:{free_port()}", relay_a)):
+        machines = ((runtimes[0], relay_a, "", ""), (runtimes[1], f"127.0.0.1:{free_port()}", relay_a, ""),
+                    (runtimes[2], f"127.0.0.1:{free_port()}", relay_a, "1"))
+        for runtime, relay, locate, cold in machines:
             port = free_port()
-            env = {"XDG_RUNTIME_DIR": runtime, "PYTHONPATH": str(ROOT), "LT_LOCATE": locate,
+            env = {"XDG_RUNTIME_DIR": runtime, "PYTHONPATH": str(ROOT), "LT_LOCATE": locate, "LT_COLD": cold,
                    "LIVETAG_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "LIVETAG_CLUSTER_SECRET": SECRET,
                    "LIVETAG_RELAY": relay}
             processes.append(Process([sys.executable, "-m", "uvicorn", "bench.cluster_relay:app", "--host",
@@ -161,23 +171,27 @@ def measure(quick: bool) -> dict[str, Any]:
             urls.append(f"http://127.0.0.1:{port}")
         for url in urls:
             wait_http(url)
-        a, b = urls
+        a, b, c = urls
         result: dict[str, Any] = {"n": n * blocks}
         for transport in ("ws", "http"):
-            direct, relayed = tab_on(a, a, transport), tab_on(a, b, transport)
-            for tab in (direct, relayed):
+            tabs = {"direct": tab_on(a, a, transport), "relayed": tab_on(a, b, transport)}
+            if transport == "http":
+                tabs["cold"] = tab_on(a, c, transport)
+            for tab in tabs.values():
                 for _ in range(min(n, 200)):  # warm-up
                     timed(tab)
-            times: dict[str, list[float]] = {"direct": [], "relayed": []}
+            times: dict[str, list[float]] = {name: [] for name in tabs}
             for _ in range(blocks):
-                times["direct"] += [timed(direct) for _ in range(n)]
-                times["relayed"] += [timed(relayed) for _ in range(n)]
+                for name, tab in tabs.items():
+                    times[name] += [timed(tab) for _ in range(n)]
             result[transport] = times
             if transport == "http":
-                result["sid"] = relayed.session_id
-            direct.aclose()
-            relayed.aclose()
-        result["handshake"] = asyncio.run(handshakes(relay_a, result.pop("sid"), n * blocks // 2))
+                result["sid"] = tabs["relayed"].session_id
+            for tab in tabs.values():
+                tab.aclose()
+        sid = result.pop("sid")
+        result["handshake"] = asyncio.run(handshakes(relay_a, sid, n * blocks // 2, warm=False))
+        result["warm"] = asyncio.run(handshakes(relay_a, sid, n * blocks // 2, warm=True))
         return result
     finally:
         for process in reversed(processes):
@@ -207,20 +221,25 @@ def report(r: dict[str, Any]) -> str:
         row("WebSocket event, direct (on the owner)", ws["direct"]),
         row("WebSocket event, relayed (through another machine)", ws["relayed"]),
         row("HTTP event POST, direct", http["direct"]),
-        row("HTTP event POST, relayed (a relay connection per POST)", http["relayed"]),
-        row("relay handshake alone (connect, proofs, session socket)", r["handshake"]),
+        row("HTTP event POST, relayed over a warm connection (the default)", http["relayed"]),
+        row("HTTP event POST, relayed, no warm connections (a handshake per POST)", http["cold"]),
+        row("opening a relayed session stream, cold (connect, proofs, request)", r["handshake"]),
+        row("opening a relayed session stream, warm (request only)", r["warm"]),
         "",
-        f"Relay cost per event, p50: WebSocket +{ms(ws['relayed']) - ms(ws['direct']):.3f} ms, "
-        f"HTTP POST +{ms(http['relayed']) - ms(http['direct']):.3f} ms, of which the handshake is "
-        f"{ms(r['handshake']):.3f} ms.",
+        f"Relay cost per event, p50: WebSocket +{ms(ws['relayed']) - ms(ws['direct']):.3f} ms; HTTP POST "
+        f"+{ms(http['relayed']) - ms(http['direct']):.3f} ms with warm connections, "
+        f"+{ms(http['cold']) - ms(http['direct']):.3f} ms without.",
         "",
         "Method: two uvicorn processes (uvloop, httptools) on 127.0.0.1, each a `Runner` with its own runtime "
         "directory and supervisor; B's `locate` names A's relay for every session it does not hold. Each row "
         "pair uses two sessions of A: one driven on A, one whose transports go to B (its page loaded on A). "
         "Warm-up, then interleaved blocks (direct, relayed). A relayed WebSocket is one relay connection for "
-        "its life; each relayed HTTP request opens one (TCP connect, the HMAC handshake, then the session's "
-        "unix socket on A), which the handshake row isolates (measured from this process with "
-        "`open_remote_session`). The client is this process (httpx, the `websockets` sync client), on the "
+        "its life; each relayed HTTP request uses one: a warm one (authenticated ahead, `RelayPool`: "
+        "the request frame and A's connect to the session's unix socket remain), or, on machine C "
+        "(`WARM_SPARES = 0`), a new one (TCP connect, the HMAC handshake, then the request). The last two "
+        "rows isolate that step, measured from this process with `open_remote_session`. "
+        "(The session processes log a refused connection for each of those: they get no ASGI scope.) "
+        "The client is this process (httpx, the `websockets` sync client), on the "
         "same 2 CPUs as both servers: absolute numbers are inflated by the sharing, the differences are "
         "what the relay adds. Nothing crosses a real network: on one, add its round trip per relayed "
         "message (twice per relayed HTTP request: connect and exchange).",

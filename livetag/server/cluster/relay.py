@@ -73,6 +73,10 @@ MAX_HANDSHAKE_FRAME = 1024
 HANDSHAKE_SECONDS = 5.0
 #: Seconds an authenticated connection may wait for its request (a worker's warm one).
 IDLE_SECONDS = 30.0
+#: Warm connections a web worker keeps per owner machine (``RelayPool``; 0: none).
+WARM_SPARES = 2
+#: Seconds between taking a warm connection and starting to replace it.
+REFILL_DELAY = 0.02
 #: Bytes read at once while splicing, and the streams' buffer limit.
 CHUNK = 256 << 10
 #: Longest mount path and session id accepted in a request.
@@ -213,8 +217,8 @@ class RelayPool:
     A connection older than ``max_age`` seconds (the owner closes idle ones after
     ``IDLE_SECONDS``) is dropped, not used."""
 
-    def __init__(self, spares: int = 2, max_age: float = IDLE_SECONDS / 2) -> None:
-        self.spares = spares
+    def __init__(self, spares: int | None = None, max_age: float = IDLE_SECONDS / 2) -> None:
+        self.spares = WARM_SPARES if spares is None else spares
         self.max_age = max_age
         self.idle: dict[tuple[str, bytes], collections.deque[_Link]] = {}
         self._filling: dict[tuple[str, bytes], asyncio.Task[None]] = {}
@@ -237,6 +241,9 @@ class RelayPool:
 
     async def _fill(self, slot: tuple[str, bytes]) -> None:
         try:
+            # After the request that took a connection, not during it: on the same CPUs
+            # the handshake would slow the very request it is meant to speed up.
+            await asyncio.sleep(REFILL_DELAY)
             links = self.idle.setdefault(slot, collections.deque())
             while sum(link.usable(self.max_age) for link in links) < self.spares:
                 async with asyncio.timeout(HANDSHAKE_SECONDS):
