@@ -20,7 +20,7 @@ from redis_server import RedisServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runner"))
 
-from rt_procs import ROOT, Server, pid_alive, supervisor_pids, wait_until
+from rt_procs import ROOT, Server, pid_alive, supervisor_pids, supervisor_request, wait_until
 
 from livetag.testing.wire import SyncTab, texts
 
@@ -116,6 +116,8 @@ def test_a_counter_clicked_through_another_machine_is_exact(machines: Machines, 
     again.load()
     assert again.text(".value") == str(CLICKS) and int(again.text(".pid")) == pid
     assert "refused a peer" not in machines.a.output
+    relayed = supervisor_request(machines.a.runtime, {"op": "list"})["relay"]
+    assert relayed["refused"] == 0 and relayed["spliced"] >= (1 if transport == "ws" else CLICKS)
     tab.aclose()
 
 

@@ -14,6 +14,9 @@ Request path in a web worker (any worker, no sticky sessions):
   relayed straight to the session's process socket (ASGI over IPC, see ``bridge``). A
   process that is gone is reported as ``{"t": "bye", "code": "ended", "msg": ...}``: on a
   WebSocket before close code 4410, over HTTP as status 410.
+- in a cluster, a session with no socket on this machine that ``locate`` places on
+  another one: its transports are relayed to that machine's relay (``cluster.relay``);
+  one that cannot be reached is reported as a gone process is.
 - anything else: the routes added with ``add_route`` / ``mount`` (a Starlette app the
   Runner holds, ``.app``; the Runner is an ASGI app of its own, not a Starlette subclass).
 - a GET no route serves: the app's page at that path, relayed as ``/`` is, when the app

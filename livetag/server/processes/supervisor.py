@@ -242,7 +242,10 @@ class Supervisor:
                              for r in self.table.sessions.values()],
                 "spares": [{"pid": s.pid, "state": s.state.name, "ready": not s.shared[SharedField.BUSY_SINCE]}
                            for s in self.spares.spares],
-                "pubsub": self.hub.listing()}
+                "pubsub": self.hub.listing(),
+                "relay": None if self.relay is None else {"connections": self.relay.connections,
+                                                          "refused": self.relay.refused,
+                                                          "spliced": self.relay.spliced}}
 
     async def stop_from(self, anchor: int) -> dict[str, Any]:
         if anchor != self.anchor:
