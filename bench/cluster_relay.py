@@ -138,8 +138,7 @@ async def handshakes(address: str, sid: str, n: int, warm: bool) -> list[float]:
 
     out = []
     for _ in range(n):
-        if warm:  # as between a worker's requests: the pool topped up
-            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # as between a worker's requests (the pool topped up); both alike
         started = time.perf_counter()
         _, writer = await open_remote_session(address, SECRET, "", sid, warm=warm)
         out.append(time.perf_counter() - started)
@@ -190,8 +189,9 @@ def measure(quick: bool) -> dict[str, Any]:
             for tab in tabs.values():
                 tab.aclose()
         sid = result.pop("sid")
-        result["handshake"] = asyncio.run(handshakes(relay_a, sid, n * blocks // 2, warm=False))
-        result["warm"] = asyncio.run(handshakes(relay_a, sid, n * blocks // 2, warm=True))
+        result["opens"] = n * blocks // 10
+        result["handshake"] = asyncio.run(handshakes(relay_a, sid, n * blocks // 10, warm=False))
+        result["warm"] = asyncio.run(handshakes(relay_a, sid, n * blocks // 10, warm=True))
         return result
     finally:
         for process in reversed(processes):
@@ -230,17 +230,18 @@ def report(r: dict[str, Any]) -> str:
         f"+{ms(http['relayed']) - ms(http['direct']):.3f} ms with warm connections, "
         f"+{ms(http['cold']) - ms(http['direct']):.3f} ms without.",
         "",
-        "Method: two uvicorn processes (uvloop, httptools) on 127.0.0.1, each a `Runner` with its own runtime "
-        "directory and supervisor; B's `locate` names A's relay for every session it does not hold. Each row "
-        "pair uses two sessions of A: one driven on A, one whose transports go to B (its page loaded on A). "
-        "Warm-up, then interleaved blocks (direct, relayed). A relayed WebSocket is one relay connection for "
+        "Method: three uvicorn processes (uvloop, httptools) on 127.0.0.1, each a `Runner` with its own runtime "
+        "directory and supervisor; B's and C's `locate` name A's relay for every session they do not hold. "
+        "Each session lives on A: one driven on A, the others' transports go to B or C (their pages loaded "
+        "on A). Warm-up, then interleaved blocks (direct, relayed). A relayed WebSocket is one relay connection for "
         "its life; each relayed HTTP request uses one: a warm one (authenticated ahead, `RelayPool`: "
         "the request frame and A's connect to the session's unix socket remain), or, on machine C "
         "(`WARM_SPARES = 0`), a new one (TCP connect, the HMAC handshake, then the request). The last two "
-        "rows isolate that step, measured from this process with `open_remote_session`. "
+        "rows isolate that step, measured from this process with `open_remote_session` "
+        f"({r['opens']} each, 50 ms apart, so the pool is topped up between them). "
         "(The session processes log a refused connection for each of those: they get no ASGI scope.) "
         "The client is this process (httpx, the `websockets` sync client), on the "
-        "same 2 CPUs as both servers: absolute numbers are inflated by the sharing, the differences are "
+        "same 2 CPUs as the servers: absolute numbers are inflated by the sharing, the differences are "
         "what the relay adds. Nothing crosses a real network: on one, add its round trip per relayed "
         "message (twice per relayed HTTP request: connect and exchange).",
         "",
