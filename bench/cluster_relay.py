@@ -243,7 +243,17 @@ def report(r: dict[str, Any]) -> str:
         "The client is this process (httpx, the `websockets` sync client), on the "
         "same 2 CPUs as the servers: absolute numbers are inflated by the sharing, the differences are "
         "what the relay adds. Nothing crosses a real network: on one, add its round trip per relayed "
-        "message (twice per relayed HTTP request: connect and exchange).",
+        "message, and per relayed HTTP request one round trip with a warm connection, three without "
+        "(TCP connect, hello, proof and request).",
+        "",
+        "Reading: a relayed WebSocket costs little (one more hop per message, no handshake after the "
+        "first). A relayed HTTP request costs about a millisecond here, mostly the extra hop (B's "
+        "worker, A's supervisor splicing, A's session socket), not the handshake: on one host with "
+        "shared CPUs the warm connections do not shorten it (their handshakes still run, on the same "
+        "CPUs, between requests); what they save, opening a stream without the connect and the proofs, "
+        "the last two rows show, and between real machines they save two network round trips per "
+        "relayed request. One multiplexed connection per pair of machines (the plan) would save the "
+        "same round trips and the per-request socket, at the price of per-stream flow control; not done.",
         "",
     ]
     return "\n".join(lines)
