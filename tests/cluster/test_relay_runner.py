@@ -51,9 +51,9 @@ def listening(host: str, port: int) -> bool:
 
 
 class Machines:
-    def __init__(self, a: Server, b: Server, relay_a: str, start: Callable[[str, str | None], Server]) -> None:
+    def __init__(self, a: Server, b: Server, relay_a: str, start: Callable[..., Server]) -> None:
         self.a, self.b, self.relay_a = a, b, relay_a
-        #: ``start(relay, locate)``: one more machine, stopped after the test.
+        #: ``start(relay, locate, kind="uvicorn")``: one more machine, stopped after the test.
         self.start = start
 
     def tab(self, transport: str) -> SyncTab:
@@ -70,14 +70,14 @@ def machines(redis_server: RedisServer) -> Iterator[Machines]:
     started: list[Server] = []
     runtimes: list[str] = []
 
-    def start(relay: str, locate: str | None) -> Server:
+    def start(relay: str, locate: str | None, kind: str = "uvicorn") -> Server:
         runtime = tempfile.mkdtemp(prefix="ltm", dir="/tmp")
         runtimes.append(runtime)
         env = {"LIVETAG_REDIS_URL": redis_server.url, "LIVETAG_CLUSTER_SECRET": SECRET, "LIVETAG_RELAY": relay,
                "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "tests" / "runner"), str(ROOT)])}
         if locate:
             env["LT_LOCATE"] = locate
-        server = Server("uvicorn", runtime, env=env, target="relay_apps:app")
+        server = Server(kind, runtime, env=env, target="relay_apps:app")
         started.append(server)
         return server.ready()
 
@@ -177,3 +177,28 @@ def test_a_failing_lookup_tells_the_page_its_session_ended(machines: Machines) -
 def _ws_refused(tab: SyncTab) -> tuple[int, str, list[dict]]:  # type: ignore[type-arg]
     tab.connect()
     return tab.closed()
+
+
+def test_the_relay_outlives_the_owners_web_workers(machines: Machines) -> None:
+    # A gunicorn owner: its relay lives in the supervisor, so relayed sockets and new
+    # relayed requests go on while gunicorn replaces its web workers.
+    relay_g = f"127.0.0.1:{free_port()}"
+    owner = machines.start(relay_g, None, "gunicorn")
+    other = machines.start(f"127.0.0.1:{free_port()}", relay_g)
+    tab = SyncTab(owner.url)
+    tab.load()
+    tab.url, tab.origin = other.url + "/", other.url
+    tab.join()
+    assert texts(tab.click(".inc")) == ["1"]
+    workers = owner.worker_pids()
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: len(set(owner.worker_pids()) - set(workers)) == 2, what="gunicorn to replace its workers")
+    for n in range(2, 12):  # the same relayed WebSocket
+        assert texts(tab.click(".inc")) == [str(n)]
+    tab.close()
+    tab.cid = None
+    tab.join(transport="http")  # new relayed requests, one relay connection each
+    for n in range(12, 22):
+        assert texts(tab.click(".inc")) == [str(n)]
+    tab.aclose()
