@@ -350,3 +350,28 @@ async def test_refusals_are_logged_at_most_once_per_period(owner: tuple[RelaySer
 async def _until(condition: object) -> None:
     while not condition():  # type: ignore[operator]
         await asyncio.sleep(0.01)
+
+
+async def test_a_flood_of_connections_is_capped(sockets: Path) -> None:
+    server = RelayServer(("127.0.0.1", 0), SECRET, lambda: sockets, lambda b, s: session_name(KEY, b, s),
+                         handshake_seconds=60.0, max_peers=2)  # longer than WAIT: a close comes from the cap
+    await server.start()
+    session = await Session().start(sockets / session_name(KEY, BASE, SID))
+    held = []
+    try:
+        for _ in range(2):  # two silent peers take every slot
+            held.append(await asyncio.open_connection("127.0.0.1", server.port))
+        await asyncio.wait_for(_until(lambda: server.connections == 2), WAIT)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        assert await closed_by_owner(reader) == b""  # by the cap: the deadline is past WAIT
+        writer.close()
+        for _, w in held:
+            w.close()
+        await asyncio.wait_for(_until(lambda: not server._peers), WAIT)
+        r, w = await open_remote_session(f"127.0.0.1:{server.port}", SECRET, BASE, SID, warm=False)
+        w.write(b"ok")
+        assert await asyncio.wait_for(r.readexactly(2), WAIT) == b"ok"
+        w.close()
+    finally:
+        session.close()
+        await server.close()
