@@ -11,8 +11,9 @@ Owner side: ``RelayServer`` (started by the supervisor, so it outlives web worke
 Worker side: ``open_remote_session(address, secret, base, sid)``.
 
 Handshake (every frame is ``!H`` length + payload, at most ``MAX_HANDSHAKE_FRAME`` bytes;
-the whole handshake within ``HANDSHAKE_SECONDS``; ``K`` = HMAC-SHA256(secret, "livetag relay
-v1"), so the secret itself never keys anything that crosses the wire)::
+the proofs within ``HANDSHAKE_SECONDS``, the request within ``IDLE_SECONDS`` after them;
+``K`` = HMAC-SHA256(secret, "livetag relay v1"), so the secret itself never keys anything
+that crosses the wire)::
 
     worker -> owner   MAGIC | nw                      nw: 32 fresh random bytes
     owner  -> worker  MAGIC | no | HMAC(K, "owner"  | nw | no)
@@ -21,10 +22,10 @@ v1"), so the secret itself never keys anything that crosses the wire)::
     worker -> owner   HMAC(K, "request" | nw | no | request) | request
     owner  -> worker  status byte (0: connected) | message (UTF-8, for the log)
 
-``request`` is JSON ``{"base": mount path, "sid": session id}``. A web worker keeps a few
-authenticated connections per owner ready (``RelayPool``), so a relayed request waits only
-for its request frame's round trip; each connection still carries one session socket. The owner proves itself
-before the worker says which session it wants (the session id is a bearer credential);
+``request`` is JSON ``{"base": mount path, "sid": session id}``. A web worker keeps a
+few authenticated connections per owner ready (``RelayPool``), so a relayed request waits
+only for its request frame's round trip; each connection still carries one session
+socket. The owner proves itself before the worker says which session it wants (the session id is a bearer credential);
 each side's proof covers the other's fresh nonce, so a recorded handshake cannot be
 replayed, and the labels differ, so a proof cannot be reflected back. Proofs are compared
 in constant time. The owner maps (base, sid) to the session's socket with its own key
