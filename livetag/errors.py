@@ -307,3 +307,13 @@ class StoreCorrupt(LivetagError, ValueError):
     def __init__(self, where: str, expected: str, got: str) -> None:
         super().__init__(f"expected {expected} at {where} in the session store, got {got}")
         self.where = where
+
+
+class RelayUnavailable(LivetagError, ConnectionError):
+    """The machine that owns a session could not be reached through its relay (down,
+    unreachable, a peer without the cluster secret, or no such session there). The web
+    worker reports it to the page as a session that ended."""
+
+    def __init__(self, address: str, why: str) -> None:
+        super().__init__(f"expected the relay at {address} to connect the session, got {why}")
+        self.address = address

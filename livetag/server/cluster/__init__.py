@@ -9,6 +9,10 @@ progress: ``docs/cluster.md`` says what works today and what comes next.
 - ``directory``  ``Directory``: machine leases, session owners, claims, ``holds``/``owns``
 - ``broker``     ``RedisBroker``: the ``Broker`` of ``livetag.pubsub`` across machines
 - ``member``     ``ClusterMember``: the three of them for one machine
+- ``relay``      ``RelayServer`` (in the supervisor) and ``open_remote_session`` (in web
+                 workers): a session's socket reached from another machine, authenticated
+                 by the cluster secret
 
-Everything but ``config`` needs the ``cluster`` extra (``pip install 'livetag[cluster]'``).
+Everything but ``config`` and ``relay`` needs the ``cluster`` extra (``pip install
+'livetag[cluster]'``).
 """

@@ -14,6 +14,9 @@ Request path in a web worker (any worker, no sticky sessions):
   relayed straight to the session's process socket (ASGI over IPC, see ``bridge``). A
   process that is gone is reported as ``{"t": "bye", "code": "ended", "msg": ...}``: on a
   WebSocket before close code 4410, over HTTP as status 410.
+- in a cluster, a session with no socket on this machine that ``locate`` places on
+  another one: its transports are relayed to that machine's relay (``cluster.relay``);
+  one that cannot be reached is reported as a gone process is.
 - anything else: the routes added with ``add_route`` / ``mount`` (a Starlette app the
   Runner holds, ``.app``; the Runner is an ASGI app of its own, not a Starlette subclass).
 - a GET no route serves: the app's page at that path, relayed as ``/`` is, when the app
@@ -32,7 +35,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -41,10 +44,11 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from ...errors import ServerStopping, SessionEnded, SessionExpired, SupervisorUnavailable
+from ...errors import RelayUnavailable, ServerStopping, SessionEnded, SessionExpired, SupervisorUnavailable
 from ...protocol.closing import CloseCode, close_code_for, http_status_for
 from ...protocol.server_messages import Bye, Error
 from ..assets import CLIENT_FILES, client_file_response
+from ..cluster import relay as cluster_relay
 from ..cluster.config import ClusterConfig
 from ..compat import get_route_path
 from ..cookies import SECRET_ENV, OptionalSessionMiddleware, session_cookie_name, set_cookie_header
@@ -68,6 +72,8 @@ WORKER_HEADER = b"x-livetag-worker"
 REATTACH_SECONDS = 5.0
 #: Seconds a worker waits for a live session's socket to be put back (see ``_open_session``).
 SOCKET_RETURN_SECONDS = 8.0
+#: What a page is told when the machine holding its session cannot be reached.
+RELAY_LOST = "The server holding this session cannot be reached. Reload the page."
 
 
 def _cookie_header(headers: list[tuple[bytes, bytes]], name: str, value: str) -> list[tuple[bytes, bytes]]:
@@ -178,6 +184,11 @@ class Runner:
         self.app.router.default = self._other_paths
         #: The cluster this server joins (``None``: none, the one-machine default).
         self.cluster = ClusterConfig.resolve(redis_url=redis_url, cluster_secret=cluster_secret, relay=relay)
+        #: Where a session that has no socket on this machine lives: ``await locate(base,
+        #: sid)`` gives the owner machine's relay address (``host:port``), or ``None``
+        #: (here, or nobody: handled as today). ``None``: this machine only. Consulted
+        #: only in a cluster, when the session's local socket is missing.
+        self.locate: Callable[[str, str], Awaitable[str | None]] | None = None
         if self.cluster is not None and not in_helper_process():
             log.warning("cluster mode is in progress: the configuration is checked and handed to the supervisor, "
                         "but sessions still live on this machine only (docs/cluster.md)")
@@ -391,7 +402,11 @@ class Runner:
             relayed = dict(scope)
             relayed.update(root_path=base, path=base + path, raw_path=raw_path, headers=headers)
             state = bridge.RelayState()
-            opened = await self._open_session(scope, base, sid)
+            try:
+                opened = await self._open_session(scope, base, sid)
+            except RelayUnavailable as exc:
+                log.warning("page load of a session on another machine: %s", exc)
+                opened = None
             if opened is None:
                 outcome = bridge.Outcome.PROCESS_GONE
             else:
@@ -438,13 +453,20 @@ class Runner:
             return
         name = instance.session_name(base, sid)
         state = bridge.RelayState()
-        opened = await self._open_session(scope, base, sid)
-        if opened is None and self.store is not None and await self._revive(scope, base, sid):
+        remote = False
+        try:
             opened = await self._open_session(scope, base, sid)
+            if opened is None and self.store is not None and await self._revive(scope, base, sid):
+                opened = await self._open_session(scope, base, sid)
+        except RelayUnavailable as exc:
+            log.warning("%s", exc)
+            await self._gone(scope, receive, send, state, SessionEnded.code, RELAY_LOST)
+            return
         if opened is None:
             outcome = bridge.Outcome.PROCESS_GONE
         else:
             reader, writer = opened
+            remote = cluster_relay.is_remote(writer)
             # The session's WebApp is mounted at ``base``: its routes are relative to it.
             relayed = dict(scope) if scope.get("root_path", "") == base else {**scope, "root_path": base}
             relay = bridge.relay(relayed, receive, send, reader, writer, state, self._on_start())
@@ -452,7 +474,10 @@ class Runner:
                 outcome = await self._until_stop(relay, scope, receive, send, state)
             else:
                 outcome = await relay
-        if outcome is bridge.Outcome.PROCESS_GONE:
+        if outcome is bridge.Outcome.PROCESS_GONE and remote:
+            log.warning("the relay to the machine holding a session closed before the session ended")
+            await self._gone(scope, receive, send, state, SessionEnded.code, RELAY_LOST)
+        elif outcome is bridge.Outcome.PROCESS_GONE:
             status = await self._status(scope, name)
             await self._gone(scope, receive, send, state, status.get("code", "expired"), status.get("msg", ""))
 
@@ -497,7 +522,9 @@ class Runner:
         """A connection to the process of session ``sid`` (mounted at ``base``), or
         ``None`` when it is gone. A socket file that is missing while the supervisor says
         the process lives (a deleted runtime directory being made again) is waited for,
-        ``SOCKET_RETURN_SECONDS`` at most."""
+        ``SOCKET_RETURN_SECONDS`` at most. In a cluster, a session without a local socket
+        that ``locate`` places on another machine is reached through that machine's relay
+        (``cluster.relay``); raises ``RelayUnavailable`` when it cannot be."""
         deadline = asyncio.get_running_loop().time() + SOCKET_RETURN_SECONDS
         while True:
             instance = self._instance
@@ -507,6 +534,13 @@ class Runner:
                 return await asyncio.open_unix_connection(instance.session_path(name))
             except OSError:
                 pass
+            if self.locate is not None and self.cluster is not None:
+                try:
+                    address = await self.locate(base, sid)
+                except Exception as exc:  # the directory down: said to the page, not a 500
+                    raise RelayUnavailable("(the owner's, unknown)", f"the lookup failed: {exc!r}") from exc
+                if address is not None:
+                    return await cluster_relay.open_remote_session(address, self.cluster.secret, base, sid)
             if asyncio.get_running_loop().time() > deadline:
                 return None
             try:

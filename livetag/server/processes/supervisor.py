@@ -57,6 +57,8 @@ from typing import Any
 import orjson
 
 from ...errors import StoreUnavailable
+from ..cluster.config import ClusterConfig, parse_relay
+from ..cluster.relay import RelayServer
 from ..limits import AddressBudget
 from ..persistence import key as store_key
 from ..store.sqlite import SQLiteStore
@@ -125,6 +127,12 @@ class Supervisor:
         #: looks snapshots up (to revive a session after a restart) and deletes them (a
         #: session replaced or discarded on purpose); session processes write them.
         self.store = SQLiteStore(config.store) if config.store else None
+        #: The relay other machines reach this machine's sessions through (``cluster.relay``),
+        #: when the cluster configuration names an address; here so that it outlives web workers.
+        cluster = ClusterConfig.from_dict(config.cluster) if config.cluster else None
+        self.relay = None if cluster is None or cluster.relay is None else RelayServer(
+            parse_relay(cluster.relay), cluster.secret, lambda: self.files.sockets,
+            lambda base, sid: paths.session_name(self.files.path_key, base, sid))
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -144,6 +152,12 @@ class Supervisor:
             self._low_priority = self.spares.low_priority = min(19, self._base_priority + SPARE_NICE)
         warm = loop.run_in_executor(self.executor, start_fork_server, self.forks, self._low_priority)
         await self.control.open(str(self.files.control))
+        if self.relay is not None:
+            try:
+                await self.relay.start()
+            except OSError as exc:  # sessions still work here; other machines cannot reach them
+                log.error("the relay cannot listen on %s:%d: %s", *self.relay.listen, exc)
+                self.relay = None
         loop.add_signal_handler(signal.SIGTERM, self.request_shutdown)
         watch_anchor(loop, self.anchor, self.request_shutdown)
         watchdog = loop.create_task(self.watchdog.run())
@@ -191,6 +205,8 @@ class Supervisor:
             return
         self._stopping = True
         self.control.close()
+        if self.relay is not None:
+            await self.relay.close()
         with contextlib.suppress(OSError):
             os.unlink(self.files.control)
         self.spares.stop()
@@ -226,7 +242,10 @@ class Supervisor:
                              for r in self.table.sessions.values()],
                 "spares": [{"pid": s.pid, "state": s.state.name, "ready": not s.shared[SharedField.BUSY_SINCE]}
                            for s in self.spares.spares],
-                "pubsub": self.hub.listing()}
+                "pubsub": self.hub.listing(),
+                "relay": None if self.relay is None else {"connections": self.relay.connections,
+                                                          "refused": self.relay.refused,
+                                                          "spliced": self.relay.spliced}}
 
     async def stop_from(self, anchor: int) -> dict[str, Any]:
         if anchor != self.anchor:
