@@ -160,6 +160,11 @@ class Session:
     #: process-per-session ``Runner`` marks "interaction in progress" with it, so that a
     #: supervisor can enforce ``timeout_interaction`` from outside). ``None``: nothing.
     busy_hook: BusyHook | None = None
+    #: Asked before an update goes out (``flush``): ``False`` holds it back, the changes
+    #: kept for the next flush. A cluster's session process sets it (class-wide: it hosts
+    #: one session) so that an owner that lost its claim sends nothing (fencing, see
+    #: ``livetag.server.cluster.ownership``). ``None``: always send.
+    send_gate: Callable[[], bool] | None = None
 
     def __init__(self, app: AppSource, *, debug: bool = False, request: Any = None,
                  broker: Broker | None = None) -> None:
@@ -273,6 +278,21 @@ class Session:
         if not any(c.sink is not None for c in self._clients.values()):
             self._request = None  # do not keep a dead connection's request alive
         self.last_active = time.monotonic()
+
+    def acknowledged(self) -> dict[str, int]:
+        """The last event sequence number applied for each client id (what a snapshot
+        keeps, so that events a page re-sends after a failover apply once)."""
+        return {cid: c.last_seq for cid, c in self._clients.items() if c.last_seq}
+
+    def resume_clients(self, acknowledged: dict[str, int]) -> None:
+        """Know the clients of a restored session (``acknowledged()`` of the session it
+        resumes): a page joining with one of these ids is told which of its events were
+        applied already; those it re-sends are acknowledged, not applied again."""
+        for cid, seq in list(acknowledged.items())[-MAX_CLIENTS:]:
+            client = self._clients.get(cid)
+            if client is None:
+                client = self._clients[cid] = Client(cid)
+            client.last_seq = max(client.last_seq, seq)
 
     def _forget_old_clients(self) -> None:
         """Keep at most ``MAX_CLIENTS``: forget disconnected ones first, oldest first;
@@ -528,6 +548,8 @@ class Session:
         """Collect the changes and send one update to every connected client; ``synced``
         (values typed in ``ack_to``'s page) goes first, to the other clients only. With
         nothing to send, ``ack_to`` gets an ``ack`` for its events."""
+        if self.send_gate is not None and not self.send_gate():
+            return  # held back: the changes stay in the tree, the gate flushes again
         with self.tree.lock:
             if self.tree.has_changes:
                 ops, js = self.tree.collect()

@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -47,12 +47,16 @@ from ...pubsub import Broker
 from ...session import Session
 from ...threads import HANDLER_THREADS
 from ..registry import SessionRegistry
+from ..store import SessionStore
 from ..store.sqlite import SQLiteStore
 from ..webapp import WebApp
 from . import bridge
 from .appref import AppRef
 from .files import control_of
 from .pubsub import RelayBroker
+
+if TYPE_CHECKING:  # the cluster's modules need redis-py (the ``cluster`` extra): imported when used
+    from ..cluster.fence import SessionFence
 
 log = logging.getLogger("livetag.server.processes.process")
 
@@ -72,6 +76,11 @@ class SharedField(enum.IntEnum):
     STOP_REASON = 2    # a StopReason value, written by the supervisor before SIGTERM
     JOINED = 3         # 1.0 once a page joined the session (0.0: only page loads so far)
     HEARTBEAT = 4      # time.monotonic() of the event loop's last tick (0.0: not started)
+    # In a cluster (``livetag.server.cluster.fence``), written by the supervisor:
+    EPOCH = 5          # the epoch of the supervisor's claim on this session (0: none)
+    CLAIMED_AT = 6     # time.monotonic() when that claim was sent
+    LEASE_SINCE = 7    # this machine's lease is surely held from then...
+    LEASE_UNTIL = 8    # ...until then (0.0: not held)
 
 
 class StopReason(enum.IntEnum):
@@ -81,6 +90,7 @@ class StopReason(enum.IntEnum):
     INACTIVITY = 1     # timeout_inactivity passed
     REPLACED = 2       # the page was opened again with other query parameters
     DISCARDED = 3      # ``?n``: the user asked for a new session
+    FENCED = 4         # another machine owns the session now (set by the process itself)
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,15 @@ class ProcessConfig:
     #: ``livetag.server.persistence``) and the snapshots' lifetime in seconds.
     store: str = ""
     snapshot_ttl: float = 3600.0
+    #: In a cluster: Redis (snapshots go there instead of ``store``), this machine's id
+    #: and incarnation, the session's store key and how long ownership records live
+    #: (``livetag.server.cluster``). ``""``: not in a cluster.
+    redis_url: str = field(default="", repr=False)
+    redis_prefix: str = ""
+    machine: str = ""
+    incarnation: str = ""
+    claim_key: str = ""
+    claim_ttl: float = 24 * 3600.0
 
     def to_json(self) -> bytes:
         return orjson.dumps({**dataclasses.asdict(self), "app": self.app.to_json()})
@@ -124,11 +143,16 @@ class ProcessConfig:
                    else tuple(str(h) for h in fields["allowed_hosts"]),
                    limits=dict(fields["limits"]), timeout_inactivity=float(fields["timeout_inactivity"]),
                    heartbeat=float(fields.get("heartbeat", 5.0)), socket_path=str(fields.get("socket_path", "")),
-                   store=str(fields.get("store") or ""), snapshot_ttl=float(fields.get("snapshot_ttl", 3600.0)))
+                   store=str(fields.get("store") or ""), snapshot_ttl=float(fields.get("snapshot_ttl", 3600.0)),
+                   redis_url=str(fields.get("redis_url") or ""), redis_prefix=str(fields.get("redis_prefix") or ""),
+                   machine=str(fields.get("machine") or ""), incarnation=str(fields.get("incarnation") or ""),
+                   claim_key=str(fields.get("claim_key") or ""),
+                   claim_ttl=float(fields.get("claim_ttl", 24 * 3600.0)))
 
     def same_webapp(self, other: ProcessConfig) -> bool:
         """True when both build the same ``WebApp`` (everything but the session)."""
-        ignored: dict[str, Any] = {"session_id": "", "timeout_inactivity": 0.0, "heartbeat": 0.0, "socket_path": ""}
+        ignored: dict[str, Any] = {"session_id": "", "timeout_inactivity": 0.0, "heartbeat": 0.0, "socket_path": "",
+                                   "claim_key": ""}
         return dataclasses.replace(self, **ignored) == dataclasses.replace(other, **ignored)
 
 
@@ -285,6 +309,7 @@ class SessionHost:
         self.registry = BoundRegistry(webapp.registry.source, debug=config.debug, session_id=config.session_id,
                                       host=self, join_grace=webapp.limits.join_grace, broker=webapp.broker)
         webapp.registry = self.registry
+        fence = self._fence(webapp)
         Session.busy_hook = self.mark_busy  # this process hosts one session: a class-wide hook
         async with webapp.lifespan():
             server = await asyncio.start_unix_server(self._accept, sock=self.listener)
@@ -307,6 +332,44 @@ class SessionHost:
             await self._drain(asyncio.all_tasks() - before)  # the on_destroy coroutines
             if relay is not None:
                 relay.close()
+            if fence is not None:
+                await fence.close()
+
+    def _fence(self, webapp: WebApp) -> SessionFence | None:
+        """In a cluster: save under the supervisor's claim, and send nothing once another
+        machine owns the session (``livetag.server.cluster.fence``)."""
+        config, persistence = self.config, webapp.persistence
+        if not config.redis_url or persistence is None:
+            return None
+        from ..cluster.fence import ClaimedStore, SessionFence, window_of
+
+        store = persistence.store
+        if not isinstance(store, ClaimedStore):
+            return None
+        window = window_of(self.shared, (SharedField.EPOCH, SharedField.CLAIMED_AT, SharedField.LEASE_SINCE,
+                                         SharedField.LEASE_UNTIL))
+        store.current = lambda: window().epoch
+        fence = SessionFence(store.store.redis, prefix=config.redis_prefix, machine=config.machine,
+                             incarnation=config.incarnation, key=config.claim_key, window=window,
+                             flush=self._flush_session, on_fenced=self._fenced)
+        Session.send_gate = fence.gate  # this process hosts one session: a class-wide hook
+        persistence.on_fenced = lambda session, exc: self._fenced(exc.current)
+        return fence
+
+    def _flush_session(self) -> None:
+        registry = self.registry
+        session = registry._sessions.get(registry.session_id) if registry is not None else None
+        if session is not None and not session.closed:
+            session.flush()
+
+    def _fenced(self, epoch: int) -> None:
+        """Another machine claimed this session (epoch ``epoch``): end without saving or
+        sending anything more; the pages join again (through the load balancer)."""
+        if self.shared[SharedField.STOP_REASON] == StopReason.FENCED:
+            return
+        log.warning("session process %d: its session is owned elsewhere now (epoch %d): ending", os.getpid(), epoch)
+        self.shared[SharedField.STOP_REASON] = StopReason.FENCED
+        self._stop.set()  # type: ignore[union-attr]
 
     async def _persist_on_stop(self, webapp: WebApp) -> None:
         """The server stops (or lost its supervisor): save the session for the next one.
@@ -318,6 +381,11 @@ class SessionHost:
         reason = StopReason(int(self.shared[SharedField.STOP_REASON]))
         if reason is StopReason.SHUTDOWN:
             await persistence.save_all()
+            return
+        if reason is StopReason.FENCED:  # the snapshot is the new owner's: neither saved nor deleted
+            persistence.stopping = True
+            for session in list(self.registry._sessions.values()) if self.registry is not None else []:
+                persistence.discarded(session)
             return
         # Inactivity: this process forgets the snapshot itself. ``?n`` or other parameters:
         # the supervisor deletes it before the successor starts (no race with it here).
@@ -350,6 +418,8 @@ class SessionHost:
             seconds = self.config.timeout_inactivity
             session.close("ended", f"This session ended after {seconds:g} s without activity. "
                                    "Reload the page to start a new one.")
+        elif reason is StopReason.FENCED:
+            session.close("rejoin", "this session moved to another server")
         elif reason is StopReason.REPLACED:
             session.close("ended", "This session was opened again in another page with other parameters. "
                                    "Reload the page to continue here.")
@@ -406,11 +476,19 @@ def build_webapp(config: ProcessConfig) -> WebApp:
         _prebuilt = None
         if expected.same_webapp(config):
             return webapp
+    store: SessionStore | None = None
+    if config.redis_url:  # a cluster: Redis, under the supervisor's claims
+        from ..cluster.config import DEFAULT_PREFIX
+        from ..cluster.fence import ClaimedStore
+        from ..cluster.store import RedisStore
+
+        store = ClaimedStore(RedisStore(config.redis_url, prefix=config.redis_prefix or DEFAULT_PREFIX,
+                                        claim_ttl=config.claim_ttl))
+    elif config.store:  # one session on one thread: the store's I/O inline (see ``SQLiteStore``)
+        store = SQLiteStore(config.store, threaded=False)
     return WebApp(config.app.resolve(), debug=config.debug, parano=config.parano, http_only=config.http_only,
                   allowed_origins=config.allowed_origins, allowed_hosts=config.allowed_hosts,
-                  # One session on one thread: the store's I/O inline (see ``SQLiteStore``).
-                  store=SQLiteStore(config.store, threaded=False) if config.store else None,
-                  persist=bool(config.store), snapshot_ttl=config.snapshot_ttl,
+                  store=store, persist=store is not None, snapshot_ttl=config.snapshot_ttl,
                   **config.limits)
 
 

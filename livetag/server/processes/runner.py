@@ -45,7 +45,7 @@ from ...errors import ServerStopping, SessionEnded, SessionExpired, SupervisorUn
 from ...protocol.closing import CloseCode, close_code_for, http_status_for
 from ...protocol.server_messages import Bye, Error
 from ..assets import CLIENT_FILES, client_file_response
-from ..cluster.config import ClusterConfig
+from ..cluster.config import ClusterConfig, redacted
 from ..compat import get_route_path
 from ..cookies import SECRET_ENV, OptionalSessionMiddleware, session_cookie_name, set_cookie_header
 from ..hosts import AllowedHosts, default_hosts, header, hosts_for_bind, refuse_host
@@ -179,8 +179,8 @@ class Runner:
         #: The cluster this server joins (``None``: none, the one-machine default).
         self.cluster = ClusterConfig.resolve(redis_url=redis_url, cluster_secret=cluster_secret, relay=relay)
         if self.cluster is not None and not in_helper_process():
-            log.warning("cluster mode is in progress: the configuration is checked and handed to the supervisor, "
-                        "but sessions still live on this machine only (docs/cluster.md)")
+            log.info("machine %s joins the cluster on %s (docs/cluster.md)", self.cluster.machine_id,
+                     redacted(self.cluster.redis_url))
 
     # -- your routes (the Starlette app's) -----------------------------------------------
 
@@ -417,6 +417,13 @@ class Runner:
                                     "please retry in a moment.</p>", status_code=429,
                                     headers={"Retry-After": str(int(reply.get("retry", 1))),
                                              "Cache-Control": "no-store"})
+        elif reply["error"] in ("elsewhere", "unavailable"):
+            # Another live machine owns the session (the relay between machines carries
+            # such requests, see docs/cluster.md), or Redis cannot say who does.
+            log.warning("a page of a session this machine cannot serve: %s", reply)
+            response = HTMLResponse("<!DOCTYPE html><title>Busy</title><p>This session is served by another "
+                                    "server right now; please retry in a moment.</p>", status_code=503,
+                                    headers={"Retry-After": "1", "Cache-Control": "no-store"})
         else:
             log.error("the supervisor could not open a session: %s", reply.get("msg"))
             response = HTMLResponse("<!DOCTYPE html><title>Error</title><p>The application failed to start.</p>",
@@ -439,8 +446,15 @@ class Runner:
         name = instance.session_name(base, sid)
         state = bridge.RelayState()
         opened = await self._open_session(scope, base, sid)
-        if opened is None and self.store is not None and await self._revive(scope, base, sid):
-            opened = await self._open_session(scope, base, sid)
+        if opened is None and (self.store is not None or self.cluster is not None):
+            revived = await self._revive(scope, base, sid)
+            if revived.get("error") in ("elsewhere", "unavailable"):
+                # In a cluster: a live machine owns it (the relay carries such requests,
+                # docs/cluster.md) or Redis cannot say: the page retries, keeping its events.
+                await self._unavailable(scope, receive, send)
+                return
+            if "pid" in revived:
+                opened = await self._open_session(scope, base, sid)
         if opened is None:
             outcome = bridge.Outcome.PROCESS_GONE
         else:
@@ -517,18 +531,18 @@ class Runner:
                 return None
             await asyncio.sleep(0.2)
 
-    async def _revive(self, scope: Scope, base: str, sid: str) -> bool:
+    async def _revive(self, scope: Scope, base: str, sid: str) -> dict[str, Any]:
         """Ask the supervisor to start the process of session ``sid`` from its snapshot
-        (the server restarted under an open page); true when it did. The app is the one
-        last served at ``base`` by this worker, else the Runner's."""
+        (the server restarted under an open page; in a cluster, its machine died): its
+        reply, with ``pid`` when it did. The app is the one last served at ``base`` by
+        this worker, else the Runner's."""
         ref = self._bases.get(base, self.app_ref)
         message = {"op": "revive", "base": base, "sid": sid, "app": ref.to_json(),
                    "options": [self.debug, self.parano, self.http_only]}
         try:
-            reply = await self._request(scope, message)
+            return await self._request(scope, message)
         except SupervisorUnavailable:
-            return False
-        return "pid" in reply
+            return {"error": "unknown"}
 
     async def _status(self, scope: Scope, name: str) -> dict[str, Any]:
         """Why the session ``name`` is gone, from the supervisor. Its socket closing can
