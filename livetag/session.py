@@ -548,7 +548,8 @@ class Session:
         """Collect the changes and send one update to every connected client; ``synced``
         (values typed in ``ack_to``'s page) goes first, to the other clients only. With
         nothing to send, ``ack_to`` gets an ``ack`` for its events."""
-        if self.send_gate is not None and not self.send_gate():
+        gate = type(self).send_gate  # through the class: a plain function is not bound
+        if gate is not None and not gate():
             return  # held back: the changes stay in the tree, the gate flushes again
         with self.tree.lock:
             if self.tree.has_changes:

@@ -184,7 +184,11 @@ async def test_a_session_survives_a_redis_restart(machines: Machines, redis_serv
         redis_server.start()  # without its data (no persistence): the session is claimed again
         await t.event(t.id(".inc"))
         assert t.text(".value") == "6"
-        wait_until(lambda: owner(a, t.session_id)["where"] == "here", what="the claim again")
+        try:
+            wait_until(lambda: owner(a, t.session_id)["where"] == "here", what="the claim again", timeout=8)
+        except AssertionError:
+            print(owner(a, t.session_id), a.server.output[-6000:])
+            raise
         await t.event(t.id(".inc"))
         wait_until(lambda: (snapshot(r, key) or {}).get("acks", {}).get(t.cid) == 7, what="snapshots to resume")
         assert t.text(".value") == "7"

@@ -145,6 +145,38 @@ async def test_rejoin_with_client_id_resumes_its_sequence(setup: Setup) -> None:
     assert app.log == [None, None]
 
 
+async def test_a_restored_session_knows_its_pages_acknowledged_events(setup: Setup) -> None:
+    session, app, client, _sink = setup
+    await session.dispatch(client, ev(1, app.button))
+    await session.dispatch(client, ev(2, app.button))
+    assert session.acknowledged() == {client.cid: 2}
+    restored = Session(App)  # on another machine, from the snapshot
+    restored.resume_clients(session.acknowledged())
+    again = Sink()
+    resumed = join(restored, again, cid=client.cid, rev=0)
+    assert again.messages[0]["ack"] == 2 and resumed.cid == client.cid
+    assert isinstance(restored.app, App)
+    await restored.dispatch(resumed, ev(2, restored.app.button))  # re-sent: already in the snapshot
+    assert restored.app.log == []
+    await restored.dispatch(resumed, ev(3, restored.app.button))  # after it: applied, once
+    assert restored.app.log == [None]
+    assert Session(App).acknowledged() == {}
+
+
+async def test_the_send_gate_holds_updates_back_until_it_opens(setup: Setup) -> None:
+    session, app, client, sink = setup
+    gate = [False]
+    Session.send_gate = lambda: gate[0]
+    try:
+        await session.dispatch(client, ev(1, app.button))
+        assert app.log == [None] and sink.messages == []  # applied, nothing sent
+        gate[0] = True
+        session.flush()
+        assert [m["t"] for m in sink.messages] == ["up"] and sink.messages[0]["ack"] == 1
+    finally:
+        Session.send_gate = None
+
+
 # -- events -----------------------------------------------------------------------------------
 
 

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ...errors import StoreUnavailable
+from ...errors import Fenced, StoreUnavailable
 from ..store import Snapshot
 from . import scripts
 from .client import Keys, aioredis, as_int, as_text, mapped, short
@@ -72,7 +72,17 @@ class ClaimedStore:
         return epoch
 
     async def save(self, key: str, data: bytes, *, epoch: int, ttl: float) -> None:
-        await self.store.save(key, data, epoch=self.current() or epoch, ttl=ttl)
+        """``RedisStore.save`` under the current claim. A session whose ownership record
+        is gone (Redis lost its data, or the record expired) is not another's: that
+        raises ``StoreUnavailable`` (retried at the next change, once the supervisor
+        claimed it again), not ``Fenced``."""
+        try:
+            await self.store.save(key, data, epoch=self.current() or epoch, ttl=ttl)
+        except Fenced as exc:
+            if exc.current != 0:
+                raise
+            raise StoreUnavailable(f"expected the ownership record of session {short(key)} in Redis, got none "
+                                   "(Redis lost it?): this machine claims it again") from None
 
     async def load(self, key: str) -> Snapshot | None:
         return await self.store.load(key)
