@@ -200,6 +200,9 @@ class Session:
         #: For a restored session: ``static_digests()`` of the session it resumes. Those
         #: pages already hold these statics: their first join does not send them again.
         self.restored_statics: frozenset[str] = frozenset()
+        #: For a restored session: the revision its snapshot was taken at. A page that
+        #: joins from a later one saw changes the snapshot lacks: it is told (``restored``).
+        self.restored_revision: int | None = None
         #: Told after every ``flush`` (an event ran, background changes went out): the
         #: persistence layer snapshots the session from there, debounced. ``None``: nothing.
         self.on_flush: Callable[[], None] | None = None
@@ -260,6 +263,10 @@ class Session:
             self._clients.move_to_end(client.cid)
         sink(self._joined(client, msg.revision).encode())
         client.connect(sink, on_bye)
+        root, saved = self.restored_root, self.restored_revision
+        if root is not None and saved is not None and msg.revision is not None and saved < msg.revision < root[1]:
+            self._send_error(client, ErrorCode.RESTORED, "This session was resumed after its server stopped: its "
+                             "last changes before that could not be restored. Please check what you did last.")
         with self.tree.lock:  # what failed in the page's render (load, or the join's)
             unreported, self._unreported = self._unreported + self.tree.take_failures(), []
         for what, exc in unreported:

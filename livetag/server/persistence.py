@@ -341,6 +341,7 @@ class Persistence:
         session.restored_token_hashes = envelope.csrf
         session.restored_root = (envelope.root, session.revision)
         session.restored_statics = envelope.statics
+        session.restored_revision = envelope.revision
         session.resume_clients(envelope.acks)
         try:
             epoch = await self.store.claim(store_key)

@@ -163,6 +163,17 @@ async def test_a_restored_session_knows_its_pages_acknowledged_events(setup: Set
     assert Session(App).acknowledged() == {}
 
 
+async def test_a_page_that_saw_more_than_the_snapshot_is_told() -> None:
+    session = Session(App)
+    session.revision = 1005
+    session.restored_root, session.restored_revision = (session.app.id, 1005), 5
+    behind, ahead = Sink(), Sink()
+    join(session, behind, rev=5)  # the snapshot holds all it saw
+    join(session, ahead, rev=7)  # it saw two updates the snapshot lacks
+    assert [m["t"] for m in behind.messages] == ["joined"]
+    assert [m["t"] for m in ahead.messages] == ["joined", "err"] and ahead.messages[1]["code"] == "restored"
+
+
 async def test_the_send_gate_holds_updates_back_until_it_opens(setup: Setup) -> None:
     session, app, client, sink = setup
     gate = [False]
