@@ -184,11 +184,25 @@ async def test_a_session_survives_a_redis_restart(machines: Machines, redis_serv
         redis_server.start()  # without its data (no persistence): the session is claimed again
         await t.event(t.id(".inc"))
         assert t.text(".value") == "6"
-        try:
-            wait_until(lambda: owner(a, t.session_id)["where"] == "here", what="the claim again", timeout=8)
-        except AssertionError:
-            print(owner(a, t.session_id), a.server.output[-6000:])
-            raise
+        wait_until(lambda: owner(a, t.session_id)["where"] == "here", what="the claim again")
         await t.event(t.id(".inc"))
         wait_until(lambda: (snapshot(r, key) or {}).get("acks", {}).get(t.cid) == 7, what="snapshots to resume")
         assert t.text(".value") == "7"
+
+
+async def test_a_stopped_machine_hands_its_sessions_over(machines: Machines, r: Any) -> None:
+    a, b = machines("a"), machines("b")
+    async with Tab(a.url + "/") as t:
+        await t.load()
+        await t.join()
+        for _ in range(2):
+            await t.event(t.id(".inc"))
+        key = store_key("", t.session_id)
+        a.server.stop()  # SIGTERM: its session is saved, its claim released, the machine leaves
+        wait_until(lambda: r.hget(f"{PREFIX}s:{key}", "o") == b"", what="the claim released")
+        wait_until(lambda: not r.exists(f"{PREFIX}m:a"), what="a to leave the cluster")
+        move(t, b)
+        joined = await t.join()  # at once: no lease to wait for
+        assert joined["ack"] == 2 and t.text(".value") == "2"
+        await t.event(t.id(".inc"))
+        assert t.text(".value") == "3"

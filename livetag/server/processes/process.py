@@ -414,12 +414,19 @@ class SessionHost:
         if session is None or session.closed:
             return
         reason = StopReason(int(self.shared[SharedField.STOP_REASON]))
+        if reason is StopReason.FENCED or (reason is StopReason.SHUTDOWN and self.config.redis_url):
+            # In a cluster the session goes on elsewhere (another machine owns it, or will
+            # restore it from the snapshot just saved): its pages are not told it ended,
+            # and its app is not destroyed. Their connections drop with this process; they
+            # join again, through the load balancer, with their unacknowledged events.
+            for client in session.connected_clients:
+                session.leave(client)
+            registry._sessions.clear()
+            return
         if reason is StopReason.INACTIVITY:
             seconds = self.config.timeout_inactivity
             session.close("ended", f"This session ended after {seconds:g} s without activity. "
                                    "Reload the page to start a new one.")
-        elif reason is StopReason.FENCED:
-            session.close("rejoin", "this session moved to another server")
         elif reason is StopReason.REPLACED:
             session.close("ended", "This session was opened again in another page with other parameters. "
                                    "Reload the page to continue here.")

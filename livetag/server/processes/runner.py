@@ -468,6 +468,9 @@ class Runner:
                 outcome = await relay
         if outcome is bridge.Outcome.PROCESS_GONE:
             status = await self._status(scope, name)
+            if status.get("moved"):  # a cluster's session that goes on (elsewhere, or here revived)
+                await self._moved(scope, receive, send, state)
+                return
             await self._gone(scope, receive, send, state, status.get("code", "expired"), status.get("msg", ""))
 
     def server_stopping(self) -> None:
@@ -612,6 +615,28 @@ class Runner:
                 response = Response(b"[" + bye + b"]", status_code=http_status_for(gone), media_type="application/json",
                                     headers={"Cache-Control": "no-store"})
                 await self._send_response(response, scope, receive, send)
+            elif not state.closed:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except (OSError, RuntimeError):
+            pass  # the browser went away too
+
+    async def _moved(self, scope: Scope, receive: Receive, send: Send, state: bridge.RelayState) -> None:
+        """Tell a transport to join again (in a cluster, its session moved to another
+        machine, or this one stops): a WebSocket closed as "service restart" (1012), an
+        HTTP request answered 503 as when the server stops; the page keeps its
+        unacknowledged events and re-sends them after joining."""
+        try:
+            if scope["type"] == "websocket":
+                if not state.closed:
+                    await send({"type": "websocket.close", "code": 1012 if state.accepted else 1013,
+                                "reason": "moved"})
+            elif not state.started:
+                refusal = ServerStopping()
+                body = b"[" + Error(refusal.code, "this session moved; join again").encode() + b"]"
+                await self._send_response(Response(body, status_code=http_status_for(refusal),
+                                                   media_type="application/json",
+                                                   headers={"Retry-After": "1", "Cache-Control": "no-store"}),
+                                          scope, receive, send)
             elif not state.closed:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except (OSError, RuntimeError):

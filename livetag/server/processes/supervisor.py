@@ -70,7 +70,7 @@ from .control import ControlServer
 from .files import InstanceFiles
 from .preload import EXPECTED_ENV
 from .priority import SPARE_NICE, priority_restorable, start_fork_server, start_process
-from .process import ProcessConfig, SharedField
+from .process import ProcessConfig, SharedField, StopReason
 from .process import main as process_main
 from .pubsub import PubSubHub, peer_pid
 from .sessions import TERM_GRACE_SECONDS, EndReason, ProcessState, SessionRecord, SessionTable, normalised_query
@@ -333,6 +333,14 @@ class Supervisor:
                         continue
                     # else: issued before a restart, snapshotted: it resumes in a new process
                 else:  # its process ended (killed, crashed, expired): a fresh one, same id
+                    tomb = table.tombstones.get(name)
+                    if not request.get("new") and tomb is not None and self._moves(tomb[0]):
+                        elsewhere = await self._elsewhere(base, sid)
+                        if elsewhere is not None:
+                            return elsewhere
+                        if await self._has_snapshot(base, sid):
+                            del table.tombstones[name]  # it resumes here, from its snapshot
+                            continue
                     await self._forget_snapshot(base, sid)
             else:
                 wait = self.new_sessions.refuse(str(request.get("client") or "unknown"))
@@ -364,7 +372,8 @@ class Supervisor:
         existing = self.table.sessions.get(name)
         if existing is not None and self.table.alive(existing):
             return {"pid": existing.pid}
-        if existing is not None or name in self.table.tombstones:
+        tomb = self.table.tombstones.get(name)
+        if existing is not None or (tomb is not None and not self._moves(tomb[0])):
             return {"error": "unknown", "msg": "no snapshot to resume"}
         elsewhere = await self._elsewhere(base, sid)
         if elsewhere is not None:
@@ -434,6 +443,11 @@ class Supervisor:
             log.warning("cannot claim a session to restore it: %s", exc)
             return {"error": "unavailable", "msg": "the cluster's store cannot be reached; retry in a moment"}
 
+    def _moves(self, reason: EndReason) -> bool:
+        """In a cluster, whether a session whose process ended for ``reason`` goes on
+        (on another machine, or here from its snapshot) rather than ending."""
+        return self.cluster is not None and reason in (EndReason.MOVED, EndReason.SHUTDOWN)
+
     def _share_claim(self, record: SessionRecord, claim: Claim | None) -> None:
         shared = record.shared
         shared[SharedField.EPOCH] = float(claim.epoch) if claim is not None else 0.0
@@ -502,7 +516,10 @@ class Supervisor:
         tomb = self.table.tombstones.get(name)
         if tomb is not None:
             reason = tomb[0]
-            return {"state": "ended", "code": reason.code, "msg": self.messages(reason)}
+            reply: dict[str, Any] = {"state": "ended", "code": reason.code, "msg": self.messages(reason)}
+            if self._moves(reason):
+                reply["moved"] = True  # its pages join again (elsewhere): the web worker says "retry"
+            return reply
         return {"state": "unknown", "code": "expired", "msg": "session expired"}
 
     # -- processes ------------------------------------------------------------------------
@@ -601,6 +618,8 @@ class Supervisor:
             return
         assert self._loop is not None
         self._loop.remove_reader(record.process.sentinel)
+        if record.reason is None and record.shared[SharedField.STOP_REASON] == StopReason.FENCED:
+            record.reason = EndReason.MOVED
         self.table.ended(record)
         claimed = self._claimed.pop(record.pid, None)
         if claimed is not None and self.ownership is not None:
