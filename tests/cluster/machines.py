@@ -88,6 +88,9 @@ class Machine:
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         self.server.popen.wait(10)
+        # The listening socket was bound here (rt_procs.bind): closed, its port refuses
+        # connections as a dead machine's does (else they would wait in its backlog).
+        self.server.sock.close()
 
     def stop(self) -> None:
         self.resume()
