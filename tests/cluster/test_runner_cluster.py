@@ -74,6 +74,15 @@ async def test_the_owner_is_known_to_every_machine(machines: Machines) -> None:
         assert response.status_code == 503 and "retry" in response.text
 
 
+async def test_a_malformed_owner_request_is_refused(machines: Machines) -> None:
+    a = machines("a")
+    for request in ({}, {"sid": 7}, {"sid": ""}, {"sid": "x" * 129}, {"sid": ["a"]},
+                    {"sid": "a", "base": "/x" * 5000}, {"sid": "a", "base": None}):
+        reply = a.request({"op": "owner", **request})
+        assert reply.get("error") == "unknown" or reply.get("where") == "nobody", (request, reply)
+    assert a.request({"op": "owner", "base": "", "sid": "still-answers"})["where"] == "nobody"
+
+
 async def test_a_killed_machine_s_session_resumes_on_another_exactly_once(machines: Machines, r: Any) -> None:
     a, b = machines("a"), machines("b")
     async with Tab(a.url + "/") as t:

@@ -110,7 +110,7 @@ class ClusterConfig:
                              f"got {self.prefix!r}")
         for name in ("lease", "snapshot_ttl", "claim_ttl"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or value < 0.1:
+            if not isinstance(value, int | float) or not 0.1 <= value < float("inf"):  # NaN fails too
                 raise ValueError(f"expected {name} as seconds >= 0.1, got {value!r}")
 
     @classmethod

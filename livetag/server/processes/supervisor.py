@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ...errors import StoreUnavailable
+from ...errors import StoreCorrupt, StoreUnavailable
 from ..cluster.config import ClusterConfig
 from ..limits import AddressBudget
 from ..persistence import key as store_key
@@ -375,7 +375,7 @@ class Supervisor:
         tomb = self.table.tombstones.get(name)
         if existing is not None or (tomb is not None and not self._moves(tomb[0])):
             return {"error": "unknown", "msg": "no snapshot to resume"}
-        elsewhere = await self._elsewhere(base, sid)
+        elsewhere = await self._elsewhere(base, sid, strict=True)
         if elsewhere is not None:
             return elsewhere
         if not await self._has_snapshot(base, sid):
@@ -407,9 +407,10 @@ class Supervisor:
             return {"where": "unknown", "msg": str(exc)}
         return location.to_dict()
 
-    async def _elsewhere(self, base: str, sid: str) -> dict[str, Any] | None:
-        """The reply for a session a live other machine owns, else ``None`` (also when
-        Redis cannot tell: then nobody can claim it either, and a restore fails)."""
+    async def _elsewhere(self, base: str, sid: str, *, strict: bool = False) -> dict[str, Any] | None:
+        """The reply for a session a live other machine owns, else ``None``. When Redis
+        cannot tell: an ``unavailable`` reply with ``strict`` (an open page's transport:
+        it retries, keeping its state), else ``None`` (a page load gets a new session)."""
         if self.ownership is None or len(sid) > 128:
             return None
         from ..cluster.ownership import Where
@@ -418,7 +419,8 @@ class Supervisor:
             location = await self.ownership.locate(store_key(base, sid))
         except StoreUnavailable as exc:
             log.warning("cannot look up a session's owner: %s", exc)
-            return None
+            return {"error": "unavailable", "msg": "the cluster's store cannot be reached; retry in a moment"} \
+                if strict else None
         if location.where is not Where.ELSEWHERE:
             return None
         return {"error": "elsewhere", **location.to_dict()}
@@ -495,7 +497,7 @@ class Supervisor:
             return False
         try:
             return await self.store.load(store_key(base, sid)) is not None
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, StoreCorrupt) as exc:
             log.warning("cannot look for a session snapshot: %s", exc)
             return False
 
