@@ -56,7 +56,7 @@ def test_the_lease_comes_from_the_environment_too() -> None:
     assert ClusterConfig.resolve(environ=env, lease=4).lease == 4  # type: ignore[union-attr]
     assert ClusterConfig.resolve(environ={**env, "LIVETAG_LEASE": ""}).lease == 10.0  # type: ignore[union-attr]
     for bad in ("soon", "0", "-1", "nan"):
-        with pytest.raises(ValueError, match="LIVETAG_LEASE|lease"):
+        with pytest.raises(ValueError, match=r"LIVETAG_LEASE|lease"):
             ClusterConfig.resolve(environ={**env, "LIVETAG_LEASE": bad})
 
 
