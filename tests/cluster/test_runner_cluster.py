@@ -19,7 +19,7 @@ from redis_server import RedisServer
 from rt_procs import wait_until
 
 from livetag.server.persistence import key as store_key
-from livetag.testing.wire import Tab
+from livetag.testing.wire import Tab, UnexpectedMessage
 
 Machines = Callable[..., Machine]
 PREFIX = "livetag:"
@@ -144,6 +144,8 @@ async def test_a_paused_owner_never_writes_nor_sends_again(machines: Machines, r
                 got.append(await old.recv(10))
         assert not [m for m in got if m.get("t") in ("up", "ack", "joined")], got
         assert r.hgetall(f"{PREFIX}d:{key}") == written  # a wrote nothing
+        with pytest.raises(UnexpectedMessage, match="503"):  # a page load there: "retry", never a's state
+            await old.load()
         await new.event(new.id(".inc"))  # b goes on
         assert new.text(".value") == "3"
         a.server.wait_for("sends nothing more and ends")

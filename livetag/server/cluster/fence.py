@@ -126,6 +126,23 @@ class SessionFence:
             self._checking = asyncio.get_running_loop().create_task(self._check())
         return False
 
+    async def verify(self) -> bool:
+        """Whether this process may serve a new connection (a page load, a join): the
+        window vouches for the claim, or Redis does (``_ask``). ``False`` once fenced
+        (``on_fenced`` was told)."""
+        if self.fenced:
+            return False
+        if self.window().holds(time.monotonic()) or time.monotonic() < self._unreachable_until:
+            return True
+        verdict = await self._ask()
+        if verdict is None or self.fenced:
+            return not self.fenced
+        self.fenced = True
+        log.warning("session %s: machine %s lost it (now epoch %d, this process had %d): this process "
+                    "sends nothing more and ends", short(self.key), self.machine, verdict, self.window().epoch)
+        self.on_fenced(verdict)
+        return False
+
     async def _check(self) -> None:
         try:
             verdict = await self._ask()

@@ -236,6 +236,7 @@ class SessionHost:
         self._connections: set[asyncio.Task[None]] = set()
         self._heartbeat: asyncio.TimerHandle | None = None
         self._servers: list[asyncio.AbstractServer] = []
+        self._fence: SessionFence | None = None
 
     def _beat(self) -> None:
         # The supervisor kills a process whose loop stops ticking for timeout_interaction:
@@ -309,7 +310,8 @@ class SessionHost:
         self.registry = BoundRegistry(webapp.registry.source, debug=config.debug, session_id=config.session_id,
                                       host=self, join_grace=webapp.limits.join_grace, broker=webapp.broker)
         webapp.registry = self.registry
-        fence = self._fence(webapp)
+        fence = self._fence_for(webapp)
+        self._fence = fence
         Session.busy_hook = self.mark_busy  # this process hosts one session: a class-wide hook
         async with webapp.lifespan():
             server = await asyncio.start_unix_server(self._accept, sock=self.listener)
@@ -335,7 +337,7 @@ class SessionHost:
             if fence is not None:
                 await fence.close()
 
-    def _fence(self, webapp: WebApp) -> SessionFence | None:
+    def _fence_for(self, webapp: WebApp) -> SessionFence | None:
         """In a cluster: save under the supervisor's claim, and send nothing once another
         machine owns the session (``livetag.server.cluster.fence``)."""
         config, persistence = self.config, webapp.persistence
@@ -444,6 +446,9 @@ class SessionHost:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        if self._fence is not None and not await self._fence.verify():
+            writer.close()  # another machine owns the session: the web worker tells the page to retry
+            return
         if task is not None:
             self._connections.add(task)
         try:

@@ -334,13 +334,14 @@ class Supervisor:
                     # else: issued before a restart, snapshotted: it resumes in a new process
                 else:  # its process ended (killed, crashed, expired): a fresh one, same id
                     tomb = table.tombstones.get(name)
-                    if not request.get("new") and tomb is not None and self._moves(tomb[0]):
+                    if not request.get("new") and self.cluster is not None:
                         elsewhere = await self._elsewhere(base, sid)
                         if elsewhere is not None:
-                            return elsewhere
-                        if await self._has_snapshot(base, sid):
-                            del table.tombstones[name]  # it resumes here, from its snapshot
-                            continue
+                            return elsewhere  # its process here was fenced: the session lives there
+                    if not request.get("new") and tomb is not None and self._moves(tomb[0]) \
+                            and await self._has_snapshot(base, sid):
+                        del table.tombstones[name]  # it resumes here, from its snapshot
+                        continue
                     await self._forget_snapshot(base, sid)
             else:
                 wait = self.new_sessions.refuse(str(request.get("client") or "unknown"))
@@ -504,6 +505,15 @@ class Supervisor:
     async def _forget_snapshot(self, base: str, sid: str) -> None:
         if self.store is None:
             return
+        if self.ownership is not None:  # never another machine's session
+            from ..cluster.ownership import Where
+
+            try:
+                if (await self.ownership.locate(store_key(base, sid))).where is Where.ELSEWHERE:
+                    return
+            except StoreUnavailable as exc:
+                log.warning("a replaced session's snapshot was not deleted (it expires on its own): %s", exc)
+                return
         try:
             await self.store.delete(store_key(base, sid))
         except StoreUnavailable as exc:
