@@ -24,5 +24,5 @@ class Clicks(Tag.App):
         self.s.count += 1
 
 
-app = Runner(Clicks, timeout_interaction=30, spare_processes=0)
+app = Runner(Clicks, timeout_interaction=30)  # a spare process: sessions start in one
 chat = Runner(Chat, timeout_interaction=30, spare_processes=0)

@@ -34,12 +34,13 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def machines(redis_server: RedisServer) -> Iterator[Callable[..., Machine]]:
-    """``machines(name, target=...)``: a started Runner "machine" in the cluster of the
-    test's redis-server (``machines.Machine``), stopped by PID after the test."""
+    """``machines(name, target=..., kind="uvicorn" | "gunicorn")``: a started Runner
+    "machine" in the cluster of the test's redis-server (``machines.Machine``), stopped
+    by PID after the test."""
     started: list[Machine] = []
 
-    def start(name: str, target: str = "cluster_apps:app") -> Machine:
-        machine = Machine(name, redis_server.url, target)
+    def start(name: str, target: str = "cluster_apps:app", kind: str = "uvicorn") -> Machine:
+        machine = Machine(name, redis_server.url, target, kind)
         started.append(machine)
         return machine.start()
 

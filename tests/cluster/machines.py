@@ -42,13 +42,13 @@ class Machine:
     (SIGKILL all of them, frozen first so that none reacts), ``pause()`` / ``resume()``
     (SIGSTOP / SIGCONT all of them); ``stop()``."""
 
-    def __init__(self, name: str, redis_url: str, target: str = "cluster_apps:app") -> None:
+    def __init__(self, name: str, redis_url: str, target: str = "cluster_apps:app", kind: str = "uvicorn") -> None:
         self.name = name
         self.runtime = tempfile.mkdtemp(prefix="ltc", dir="/tmp")
         env = {"LIVETAG_REDIS_URL": redis_url, "LIVETAG_CLUSTER_SECRET": SECRET, "LIVETAG_MACHINE_ID": name,
                "LIVETAG_LEASE": str(LEASE), "LIVETAG_SESSION_SECRET": SECRET,
                "PYTHONPATH": os.pathsep.join([str(HERE), str(RUNNER_TESTS), str(ROOT)])}
-        self.server = Server("uvicorn", self.runtime, env=env, target=target)
+        self.server = Server(kind, self.runtime, env=env, target=target)
         self.url = self.server.url
         self.paused: list[int] = []
 

@@ -83,8 +83,10 @@ async def test_a_malformed_owner_request_is_refused(machines: Machines) -> None:
     assert a.request({"op": "owner", "base": "", "sid": "still-answers"})["where"] == "nobody"
 
 
-async def test_a_killed_machine_s_session_resumes_on_another_exactly_once(machines: Machines, r: Any) -> None:
-    a, b = machines("a"), machines("b")
+@pytest.mark.parametrize("kind", ["uvicorn", "gunicorn"])
+async def test_a_killed_machine_s_session_resumes_on_another_exactly_once(machines: Machines, r: Any,
+                                                                          kind: str) -> None:
+    a, b = machines("a", kind=kind), machines("b", kind=kind)
     async with Tab(a.url + "/") as t:
         await t.load()
         await t.join()
