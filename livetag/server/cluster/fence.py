@@ -134,7 +134,11 @@ class SessionFence:
             return False
         if self.window().holds(time.monotonic()) or time.monotonic() < self._unreachable_until:
             return True
-        verdict = await self._ask()
+        try:
+            verdict = await self._ask()
+        except Exception:  # a corrupt record, a bug: logged; the send gate asks again
+            log.exception("checking the ownership of session %s failed", short(self.key))
+            return True
         if verdict is None or self.fenced:
             return not self.fenced
         self.fenced = True

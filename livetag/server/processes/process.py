@@ -237,6 +237,7 @@ class SessionHost:
         self._heartbeat: asyncio.TimerHandle | None = None
         self._servers: list[asyncio.AbstractServer] = []
         self._fence: SessionFence | None = None
+        self._claim_check: asyncio.Task[bool] | None = None
 
     def _beat(self) -> None:
         # The supervisor kills a process whose loop stops ticking for timeout_interaction:
@@ -244,6 +245,17 @@ class SessionHost:
         self.shared[SharedField.HEARTBEAT] = time.monotonic()
         self._heartbeat = self._loop.call_later(self.config.heartbeat, self._beat)  # type: ignore[union-attr]
         self._check_socket()
+        self._check_claim()
+
+    def _check_claim(self) -> None:
+        """In a cluster, when the shared window no longer vouches for this session's
+        claim (a pause, a lapsed lease), ask Redis now rather than at the next update or
+        connection: a fenced process ends without waiting for traffic."""
+        fence = self._fence
+        if fence is None or fence.fenced or (self._claim_check is not None and not self._claim_check.done()):
+            return
+        if not fence.window().holds(time.monotonic()):
+            self._claim_check = self._loop.create_task(fence.verify())  # type: ignore[union-attr]
 
     def _check_socket(self) -> None:
         """Put this session's socket back when its file was deleted (a cleaned runtime
