@@ -209,6 +209,7 @@ class Session:
         self.revision = 0
         self.last_active = time.monotonic()
         self._clients: OrderedDict[str, Client] = OrderedDict()
+        self._held_acks: set[str] = set()  # clients whose ack a closed ``send_gate`` held back
         self._lock = asyncio.Lock()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
@@ -557,7 +558,10 @@ class Session:
         nothing to send, ``ack_to`` gets an ``ack`` for its events."""
         gate = type(self).send_gate  # through the class: a plain function is not bound
         if gate is not None and not gate():
+            if ack_to is not None:  # its acknowledgement goes out with the next flush
+                self._held_acks.add(ack_to.cid)
             return  # held back: the changes stay in the tree, the gate flushes again
+        held, self._held_acks = self._held_acks, set()
         with self.tree.lock:
             if self.tree.has_changes:
                 ops, js = self.tree.collect()
@@ -580,8 +584,11 @@ class Session:
                 if client.sink is not None:
                     patch = ops_json if client is ack_to else others_json
                     client.sink(encode_update(self.revision, client.last_seq, patch, extras))
-        elif ack_to is not None and ack_to.sink is not None:
-            ack_to.sink(encode_ack(ack_to.last_seq))
+        else:
+            for cid in held | ({ack_to.cid} if ack_to is not None else set()):
+                acked = self._clients.get(cid)
+                if acked is not None and acked.sink is not None:
+                    acked.sink(encode_ack(acked.last_seq))
         for what, exc in failures:
             self._report_render_failure(what, exc, self.connected_clients)
         self._run_lifecycle()

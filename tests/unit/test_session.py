@@ -184,6 +184,13 @@ async def test_the_send_gate_holds_updates_back_until_it_opens(setup: Setup) -> 
         gate[0] = True
         session.flush()
         assert [m["t"] for m in sink.messages] == ["up"] and sink.messages[0]["ack"] == 1
+        bind(session, sink, app.plain, lambda e: None)
+        gate[0] = False
+        await session.dispatch(client, ev(2, app.plain))  # nothing changes: only an ack is due
+        assert sink.messages == []
+        gate[0] = True
+        session.flush()
+        assert sink.messages == [{"t": "ack", "ack": 2}]  # held back, then sent
     finally:
         Session.send_gate = None
 
