@@ -203,8 +203,9 @@ async def test_a_session_survives_a_redis_restart(machines: Machines, redis_serv
         assert t.text(".value") == "7"
 
 
-async def test_a_stopped_machine_hands_its_sessions_over(machines: Machines, r: Any) -> None:
-    a, b = machines("a"), machines("b")
+@pytest.mark.parametrize("kind", ["uvicorn", "gunicorn"])
+async def test_a_stopped_machine_hands_its_sessions_over(machines: Machines, r: Any, kind: str) -> None:
+    a, b = machines("a", kind=kind), machines("b")
     async with Tab(a.url + "/") as t:
         await t.load()
         await t.join()
