@@ -101,6 +101,8 @@ async def test_the_fence_lets_updates_out_only_while_the_claim_is_this_machine_s
         current = ClaimWindow(claim.epoch, claim.sent_at, since, until)
         fence, flushed, fenced = fence_for(a, claim, store, lambda: current)
         assert fence.gate() and await fence.verify()  # the window vouches: no I/O
+        unclaimed, _, _ = fence_for(a, claim, store, lambda: ClaimWindow(0, 0.0, 0.0, 0.0))
+        assert unclaimed.gate() and await unclaimed.verify()  # started while Redis was down: nothing to fence
         current = ClaimWindow(claim.epoch, claim.sent_at, 0.0, 0.0)  # not sure any more (a gap)
         assert not fence.gate()  # held back, and Redis asked
         await wait_for(lambda: flushed == ["flush"])

@@ -13,7 +13,9 @@ waits in the tree) and asks Redis once who owns the session: the same epoch, or 
 at all (Redis lost its data: nobody else claimed it, the supervisor claims it again), and
 the update goes out; another epoch, and the process is *fenced*: ``on_fenced`` ends it,
 the update is never sent. When Redis cannot be reached, nobody can claim the session
-either: the update goes out, and Redis is asked again a second later.
+either: the update goes out, and Redis is asked again a second later. A session that
+started unclaimed (epoch 0: Redis was down) is never snapshotted, so no other machine can
+resume it: its updates always go out.
 """
 
 from __future__ import annotations
@@ -117,7 +119,10 @@ class SessionFence:
         if self.fenced:
             return False
         now = time.monotonic()
-        if self.window().holds(now) or now < self._unreachable_until:
+        window = self.window()
+        # Epoch 0: a session started unclaimed (Redis was down): never snapshotted, so no
+        # other machine can resume it; nothing to fence.
+        if window.epoch == 0 or window.holds(now) or now < self._unreachable_until:
             return True
         if self._confirmed:
             self._confirmed = False  # one flush per answer: the next asks again
@@ -132,7 +137,8 @@ class SessionFence:
         (``on_fenced`` was told)."""
         if self.fenced:
             return False
-        if self.window().holds(time.monotonic()) or time.monotonic() < self._unreachable_until:
+        window = self.window()
+        if window.epoch == 0 or window.holds(time.monotonic()) or time.monotonic() < self._unreachable_until:
             return True
         try:
             verdict = await self._ask()

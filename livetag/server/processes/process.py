@@ -254,7 +254,8 @@ class SessionHost:
         fence = self._fence
         if fence is None or fence.fenced or (self._claim_check is not None and not self._claim_check.done()):
             return
-        if not fence.window().holds(time.monotonic()):
+        window = fence.window()
+        if window.epoch and not window.holds(time.monotonic()):
             self._claim_check = self._loop.create_task(fence.verify())  # type: ignore[union-attr]
 
     def _check_socket(self) -> None:
