@@ -20,7 +20,10 @@ Shared with the supervisor (a few doubles in shared memory, see ``SharedField``)
 interaction (event or ``init``) is running, when the last one happened, why the
 supervisor asks this process to stop (SIGTERM), whether a page ever joined, and a
 heartbeat its event loop writes every ``ProcessConfig.heartbeat`` seconds. The
-supervisor enforces the timeouts; this process only reports.
+supervisor enforces the timeouts; this process only reports. In a cluster the supervisor
+also writes there the epoch of its claim on the session and this machine's lease window:
+the process saves under that claim and sends nothing once it lost it
+(``livetag.server.cluster.fence``).
 """
 
 from __future__ import annotations

@@ -36,6 +36,14 @@ SIGKILL), ``timeout_inactivity`` (SIGTERM: a clean close with ``on_destroy``); i
 notices a death at once (the process's sentinel in its event loop) and remembers why,
 so that the pages of that session are told in plain words. A spare that dies is
 replaced (after a growing pause if spares keep dying young).
+
+In a cluster (``SupervisorConfig.cluster``), the supervisor is this machine's
+``ClusterMember``: it claims each session in the directory before its process starts
+(the epoch and the machine's lease window go to the process in the shared doubles,
+``cluster.fence``), snapshots live in Redis, its hub publishes through Redis, and a
+session this machine does not hold is located (``owner``), refused (``elsewhere``: the
+relay's case) or claimed here and restored (``revive``): see ``cluster.ownership`` and
+``docs/cluster.md``.
 """
 
 from __future__ import annotations
