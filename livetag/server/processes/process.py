@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...pubsub import Broker
 from ...session import Session
@@ -328,6 +329,9 @@ class SessionHost:
         webapp.registry = self.registry
         fence = self._fence_for(webapp)
         self._fence = fence
+        if fence is not None:  # every request and socket checks the claim first
+            starlette = webapp.app
+            starlette.middleware_stack = _Admit(fence, starlette.middleware_stack or starlette.build_middleware_stack())
         Session.busy_hook = self.mark_busy  # this process hosts one session: a class-wide hook
         async with webapp.lifespan():
             server = await asyncio.start_unix_server(self._accept, sock=self.listener)
@@ -462,9 +466,6 @@ class SessionHost:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        if self._fence is not None and not await self._fence.verify():
-            writer.close()  # another machine owns the session: the web worker tells the page to retry
-            return
         if task is not None:
             self._connections.add(task)
         try:
@@ -477,6 +478,27 @@ class SessionHost:
         # A page load counts as activity (``tag.update()`` from the app does not).
         if scope["type"] == "http" and scope.get("method") == "GET" and "/_lt/" not in scope["path"]:
             self.shared[SharedField.LAST_ACTIVE] = time.monotonic()
+
+
+class _Admit:
+    """ASGI: in a cluster, a request or socket reaches the session only while this process
+    owns it (``SessionFence.verify``); a fenced one is told to retry (HTTP 503, WebSocket
+    closed with 1012), and its page joins again elsewhere."""
+
+    def __init__(self, fence: SessionFence, app: ASGIApp) -> None:
+        self.fence, self.app = fence, app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not await self.fence.verify():
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1012, "reason": "moved"})
+            else:
+                await send({"type": "http.response.start", "status": 503,
+                            "headers": [(b"retry-after", b"1"), (b"cache-control", b"no-store"),
+                                        (b"content-type", b"text/plain; charset=utf-8")]})
+                await send({"type": "http.response.body", "body": b"This session moved to another server; retry."})
+            return
+        await self.app(scope, receive, send)
 
 
 #: A ``WebApp`` the fork server built (``preload``) for the configuration sessions most
