@@ -161,6 +161,11 @@ class Session:
     #: process-per-session ``Runner`` marks "interaction in progress" with it, so that a
     #: supervisor can enforce ``timeout_interaction`` from outside). ``None``: nothing.
     busy_hook: BusyHook | None = None
+    #: Asked before an update goes out (``flush``): ``False`` holds it back, the changes
+    #: kept for the next flush. A cluster's session process sets it (class-wide: it hosts
+    #: one session) so that an owner that lost its claim sends nothing (fencing, see
+    #: ``livetag.server.cluster.ownership``). ``None``: always send.
+    send_gate: Callable[[], bool] | None = None
 
     def __init__(self, app: AppSource, *, debug: bool = False, request: Any = None,
                  broker: Broker | None = None) -> None:
@@ -196,12 +201,16 @@ class Session:
         #: For a restored session: ``static_digests()`` of the session it resumes. Those
         #: pages already hold these statics: their first join does not send them again.
         self.restored_statics: frozenset[str] = _NONE
+        #: For a restored session: the revision its snapshot was taken at. A page that
+        #: joins from a later one saw changes the snapshot lacks: it is told (``restored``).
+        self.restored_revision: int | None = None
         #: Told after every ``flush`` (an event ran, background changes went out): the
         #: persistence layer snapshots the session from there, debounced. ``None``: nothing.
         self.on_flush: Callable[[], None] | None = None
         self.revision = 0
         self.last_active = time.monotonic()
         self._clients: OrderedDict[str, Client] = OrderedDict()
+        self._held_acks: set[str] = set()  # clients whose ack a closed ``send_gate`` held back
         self._lock = asyncio.Lock()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
@@ -257,6 +266,10 @@ class Session:
             self._clients.move_to_end(client.cid)
         sink(self._joined(client, msg.revision).encode())
         client.connect(sink, on_bye)
+        root, saved = self.restored_root, self.restored_revision
+        if root is not None and saved is not None and msg.revision is not None and saved < msg.revision < root[1]:
+            self._send_error(client, ErrorCode.RESTORED, "This session was resumed after its server stopped: its "
+                             "last changes before that could not be restored. Please check what you did last.")
         with self.tree.lock:  # what failed in the page's render (load, or the join's)
             unreported, self._unreported = self._unreported + self.tree.take_failures(), []
         for what, exc in unreported:
@@ -275,6 +288,21 @@ class Session:
         if not any(c.sink is not None for c in self._clients.values()):
             self._request = None  # do not keep a dead connection's request alive
         self.last_active = time.monotonic()
+
+    def acknowledged(self) -> dict[str, int]:
+        """The last event sequence number applied for each client id (what a snapshot
+        keeps, so that events a page re-sends after a failover apply once)."""
+        return {cid: c.last_seq for cid, c in self._clients.items() if c.last_seq}
+
+    def resume_clients(self, acknowledged: dict[str, int]) -> None:
+        """Know the clients of a restored session (``acknowledged()`` of the session it
+        resumes): a page joining with one of these ids is told which of its events were
+        applied already; those it re-sends are acknowledged, not applied again."""
+        for cid, seq in list(acknowledged.items())[-MAX_CLIENTS:]:
+            client = self._clients.get(cid)
+            if client is None:
+                client = self._clients[cid] = Client(cid)
+            client.last_seq = max(client.last_seq, seq)
 
     def _forget_old_clients(self) -> None:
         """Keep at most ``MAX_CLIENTS``: forget disconnected ones first, oldest first;
@@ -515,6 +543,12 @@ class Session:
         """Collect the changes and send one update to every connected client; ``synced``
         (values typed in ``ack_to``'s page) goes first, to the other clients only. With
         nothing to send, ``ack_to`` gets an ``ack`` for its events."""
+        gate = type(self).send_gate  # through the class: a plain function is not bound
+        if gate is not None and not gate():
+            if ack_to is not None:  # its acknowledgement goes out with the next flush
+                self._held_acks.add(ack_to.cid)
+            return  # held back: the changes stay in the tree, the gate flushes again
+        held, self._held_acks = self._held_acks, set()
         with self.tree.lock:
             if self.tree.has_changes:
                 ops, js = self.tree.collect()
@@ -537,8 +571,11 @@ class Session:
                 if client.sink is not None:
                     patch = ops_json if client is ack_to else others_json
                     client.sink(encode_update(self.revision, client.last_seq, patch, extras))
-        elif ack_to is not None and ack_to.sink is not None:
-            ack_to.sink(encode_ack(ack_to.last_seq))
+        else:
+            for cid in held | ({ack_to.cid} if ack_to is not None else set()):
+                acked = self._clients.get(cid)
+                if acked is not None and acked.sink is not None:
+                    acked.sink(encode_ack(acked.last_seq))
         for what, exc in failures:
             self._report_failure(self.connected_clients, what, exc, ErrorCode.RENDER_ERROR)
         self._run_lifecycle()

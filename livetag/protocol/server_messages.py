@@ -52,6 +52,9 @@ class ErrorCode(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     #: The server is stopping (``ServerStopping``).
     STOPPING = "stopping"
+    #: The session was resumed from a snapshot older than what the page showed (its
+    #: machine died between a change and its snapshot): the page says what was lost.
+    RESTORED = "restored"
 
 
 class ByeCode(enum.StrEnum):
@@ -69,7 +72,7 @@ class ByeCode(enum.StrEnum):
 
 #: The ``err`` codes a page shows to its user (failures of the app's own code); any
 #: other goes to the browser's console only.
-PAGE_ERRORS: frozenset[ErrorCode] = frozenset({ErrorCode.HANDLER_ERROR, ErrorCode.RENDER_ERROR})
+PAGE_ERRORS: frozenset[ErrorCode] = frozenset({ErrorCode.HANDLER_ERROR, ErrorCode.RENDER_ERROR, ErrorCode.RESTORED})
 
 _JOINED, _ERR, _BYE, _COOKIE = (MessageType.JOINED.value, MessageType.ERROR.value, MessageType.BYE.value,
                                 MessageType.COOKIE.value)

@@ -5,10 +5,15 @@ attributes and the names in its ``persist``), inside an envelope that adds the r
 and the sha256 of the session's CSRF token::
 
     {"v": 1, "rev": <int>, "root": "<the app's element id>", "statics": ["<digest>", ...],
-     "csrf": ["<sha256 hex of a token>", ...], "app": {...snapshot...}}
+     "csrf": ["<sha256 hex of a token>", ...], "acks": {"<client id>": <seq>, ...},
+     "app": {...snapshot...}}
 
 ``root`` and ``statics`` let the open page's first join after a restart morph the right
-element and skip the ``<style>``/``<script>`` statics it already holds.
+element and skip the ``<style>``/``<script>`` statics it already holds. ``acks`` is the
+last event sequence number applied for each page (client id), captured with the app's
+state: a page that reconnects to the resumed session (after a restart, or on another
+machine after a failover) re-sends its unacknowledged events; those the snapshot already
+holds are acknowledged and skipped, the others applied (exactly once).
 
 When: after an update (``Session.on_flush``), debounced to one save per ``DEBOUNCE``
 seconds and only when the bytes changed; once more for every session when the server
@@ -131,6 +136,9 @@ class Persistence:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self.stopping = False
+        #: Told when a save was refused as ``Fenced`` (another process or machine owns
+        #: the session now): a cluster's session process ends itself from there.
+        self.on_fenced: Callable[[Session, Fenced], None] | None = None
 
     # -- sessions made here ---------------------------------------------------------------
 
@@ -196,8 +204,10 @@ class Persistence:
             restored = session.restored_root
             root = restored[0] if restored is not None and revision < restored[1] + 1 else session.app.id
             statics = sorted(set(session.static_digests()) | session.restored_statics)
+            acks = session.acknowledged()
         return orjson.dumps({"v": ENVELOPE_VERSION, "rev": revision, "root": root, "statics": statics,
-                             "csrf": [h.hex() for h in token_hashes(session)], "app": orjson.Fragment(app)})
+                             "csrf": [h.hex() for h in token_hashes(session)], "acks": acks,
+                             "app": orjson.Fragment(app)})
 
     async def _save(self, session: Session, tracked: _Tracked) -> None:
         if tracked.stopped or tracked.epoch is None:
@@ -217,6 +227,8 @@ class Persistence:
             tracked.stopped = True
             log.warning("session %s: another process owns it now (%s); this one stops saving it",
                         session.log_id, exc)
+            if self.on_fenced is not None:
+                self.on_fenced(session, exc)
             return
         except StoreUnavailable as exc:
             log.warning("session %s: snapshot not saved: %s", session.log_id, exc)
@@ -329,6 +341,8 @@ class Persistence:
         session.restored_token_hashes = envelope.csrf
         session.restored_root = (envelope.root, session.revision)
         session.restored_statics = envelope.statics
+        session.restored_revision = envelope.revision
+        session.resume_clients(envelope.acks)
         try:
             epoch = await self.store.claim(store_key)
         except StoreUnavailable as exc:
@@ -342,11 +356,12 @@ class Persistence:
 
 
 class _Envelope:
-    __slots__ = ("app", "csrf", "revision", "root", "statics")
+    __slots__ = ("acks", "app", "csrf", "revision", "root", "statics")
 
     def __init__(self, app: bytes, csrf: tuple[bytes, ...], revision: int, root: str,
-                 statics: frozenset[str]) -> None:
+                 statics: frozenset[str], acks: dict[str, int]) -> None:
         self.app, self.csrf, self.revision, self.root, self.statics = app, csrf, revision, root, statics
+        self.acks = acks
 
 
 def _open_envelope(data: bytes) -> _Envelope:
@@ -377,4 +392,9 @@ def _open_envelope(data: bytes) -> _Envelope:
     statics = document.get("statics", [])
     if not isinstance(statics, list) or len(statics) > 10_000 or not all(isinstance(d, str) for d in statics):
         raise SnapshotError("expected a list of static digests, got another value")
-    return _Envelope(orjson.dumps(app), digests, revision, root, frozenset(statics))
+    acks = document.get("acks", {})  # absent in snapshots of before it was kept
+    if not isinstance(acks, dict) or len(acks) > 1000 or not all(
+            isinstance(c, str) and 0 < len(c) <= 64 and isinstance(n, int) and not isinstance(n, bool)
+            and 0 <= n < 1 << 52 for c, n in acks.items()):
+        raise SnapshotError("expected the pages' acknowledged sequence numbers ({client id: int}), got another value")
+    return _Envelope(orjson.dumps(app), digests, revision, root, frozenset(statics), acks)

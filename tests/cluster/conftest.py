@@ -14,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from machines import Machine
 from redis_server import REDIS_SERVER, RedisServer
 
 HERE = Path(__file__).resolve().parent
@@ -29,6 +30,23 @@ def redis_server() -> Iterator[RedisServer]:
     server = RedisServer().start()
     yield server
     server.close()
+
+
+@pytest.fixture
+def machines(redis_server: RedisServer) -> Iterator[Callable[..., Machine]]:
+    """``machines(name, target=..., kind="uvicorn" | "gunicorn", relay=False)``: a started Runner
+    "machine" in the cluster of the test's redis-server (``machines.Machine``), stopped
+    by PID after the test."""
+    started: list[Machine] = []
+
+    def start(name: str, target: str = "cluster_apps:app", kind: str = "uvicorn", relay: bool = False) -> Machine:
+        machine = Machine(name, redis_server.url, target, kind, relay)
+        started.append(machine)
+        return machine.start()
+
+    yield start
+    for machine in started:
+        machine.stop()
 
 
 @pytest.fixture

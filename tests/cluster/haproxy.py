@@ -36,12 +36,14 @@ backend machines
 
 
 class HAProxy:
-    """``HAProxy([port, ...]).start()``; ``url``; ``stop()``."""
+    """``HAProxy([port, ...]).start()``; ``url``; ``stop()``. ``backups``: ports that
+    get traffic only while every one of ``backends`` is down (haproxy's ``backup``)."""
 
-    def __init__(self, backends: list[int], port: int | None = None) -> None:
+    def __init__(self, backends: list[int], port: int | None = None, backups: list[int] | tuple[int, ...] = ()) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="lthap", dir="/tmp"))
         self.port = port or free_port()
         self.backends = backends
+        self.backups = list(backups)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -51,6 +53,8 @@ class HAProxy:
     def start(self) -> HAProxy:
         servers = "\n".join(f"    server m{n} 127.0.0.1:{port} check inter 200ms fall 1 rise 1"
                             for n, port in enumerate(self.backends))
+        servers += "".join(f"\n    server b{n} 127.0.0.1:{port} check inter 200ms fall 1 rise 1 backup"
+                           for n, port in enumerate(self.backups))
         config = self.dir / "haproxy.cfg"
         config.write_text(CONFIG.format(port=self.port, servers=servers))
         checked = subprocess.run([HAPROXY, "-c", "-q", "-f", str(config)], capture_output=True, text=True)

@@ -21,7 +21,7 @@ class App(Tag.App):
 @pytest.fixture(autouse=True)
 def no_cluster_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("LIVETAG_REDIS_URL", "LIVETAG_CLUSTER_SECRET", "LIVETAG_RELAY", "LIVETAG_MACHINE_ID",
-                 "LIVETAG_REDIS_PREFIX"):
+                 "LIVETAG_REDIS_PREFIX", "LIVETAG_LEASE"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -48,6 +48,16 @@ def test_arguments_win_over_the_environment() -> None:
         "redis://env:6379", "e" * 40, "10.0.0.7:9000", "m1", "shop:")
     config = ClusterConfig.resolve(redis_url=URL, cluster_secret=SECRET, relay="127.0.0.1:9100", environ=env)
     assert config is not None and (config.redis_url, config.secret, config.relay) == (URL, SECRET, "127.0.0.1:9100")
+
+
+def test_the_lease_comes_from_the_environment_too() -> None:
+    env = {"LIVETAG_REDIS_URL": URL, "LIVETAG_CLUSTER_SECRET": SECRET, "LIVETAG_LEASE": "1.5"}
+    assert ClusterConfig.resolve(environ=env).lease == 1.5  # type: ignore[union-attr]
+    assert ClusterConfig.resolve(environ=env, lease=4).lease == 4  # type: ignore[union-attr]
+    assert ClusterConfig.resolve(environ={**env, "LIVETAG_LEASE": ""}).lease == 10.0  # type: ignore[union-attr]
+    for bad in ("soon", "0", "-1", "nan"):
+        with pytest.raises(ValueError, match=r"LIVETAG_LEASE|lease"):
+            ClusterConfig.resolve(environ={**env, "LIVETAG_LEASE": bad})
 
 
 def test_values_are_checked() -> None:

@@ -206,3 +206,44 @@ async def test_a_corrupt_record_is_no_snapshot(tmp_path: Path) -> None:
     assert await Persistence(store, ttl=60).restore(key("", "sid"), build, lambda s: None) is None
     assert made == []
     await store.close()
+
+
+async def test_the_snapshot_keeps_each_pages_last_applied_event(store: Counted) -> None:
+    persistence = Persistence(store, ttl=60)
+    old = Session(Counter)
+    old.resume_clients({"page-a": 5, "page-b": 2})  # as if those pages had sent events
+    fenced: list[int] = []
+    persistence.on_fenced = lambda session, exc: fenced.append(exc.current)
+    persistence.attach(old, key("", "sid"))
+    old.app.s.count = 3
+    old.flush()
+    await settle(persistence)
+    loaded = await store.load(key("", "sid"))
+    assert loaded is not None and orjson.loads(loaded.data)["acks"] == {"page-a": 5, "page-b": 2}
+
+    async def build() -> Session:
+        return Session(Counter)
+
+    session = await Persistence(store, ttl=60).restore(key("", "sid"), build, lambda s: None)
+    assert session is not None and session.acknowledged() == {"page-a": 5, "page-b": 2}
+    old.app.s.count = 4  # the former owner is fenced: told once, by the hook
+    old.flush()
+    await settle(persistence)
+    assert len(fenced) == 1 and fenced[0] > 0
+
+
+@pytest.mark.parametrize("acks", [[1], {"c": "5"}, {"c": -1}, {"c": True}, {"": 1}, {"c" * 65: 1}])
+async def test_malformed_acknowledgements_make_the_snapshot_unusable(store: Counted, acks: Any) -> None:
+    good = Persistence(store, ttl=60)
+    session = Session(Counter)
+    good.attach(session, key("", "sid"))
+    await settle(good)
+    loaded = await store.load(key("", "sid"))
+    assert loaded is not None
+    envelope = {**orjson.loads(loaded.data), "acks": acks}
+    await store.save(key("", "sid"), orjson.dumps(envelope), epoch=loaded.epoch, ttl=60)
+
+    async def build() -> Session:
+        raise AssertionError("an unusable snapshot builds nothing")
+
+    assert await Persistence(store, ttl=60).restore(key("", "sid"), build, lambda s: None) is None

@@ -145,6 +145,56 @@ async def test_rejoin_with_client_id_resumes_its_sequence(setup: Setup) -> None:
     assert app.log == [None, None]
 
 
+async def test_a_restored_session_knows_its_pages_acknowledged_events(setup: Setup) -> None:
+    session, app, client, _sink = setup
+    await session.dispatch(client, ev(1, app.button))
+    await session.dispatch(client, ev(2, app.button))
+    assert session.acknowledged() == {client.cid: 2}
+    restored = Session(App)  # on another machine, from the snapshot
+    restored.resume_clients(session.acknowledged())
+    again = Sink()
+    resumed = join(restored, again, cid=client.cid, rev=0)
+    assert again.messages[0]["ack"] == 2 and resumed.cid == client.cid
+    assert isinstance(restored.app, App)
+    await restored.dispatch(resumed, ev(2, restored.app.button))  # re-sent: already in the snapshot
+    assert restored.app.log == []
+    await restored.dispatch(resumed, ev(3, restored.app.button))  # after it: applied, once
+    assert restored.app.log == [None]
+    assert Session(App).acknowledged() == {}
+
+
+async def test_a_page_that_saw_more_than_the_snapshot_is_told() -> None:
+    session = Session(App)
+    session.revision = 1005
+    session.restored_root, session.restored_revision = (session.app.id, 1005), 5
+    behind, ahead = Sink(), Sink()
+    join(session, behind, rev=5)  # the snapshot holds all it saw
+    join(session, ahead, rev=7)  # it saw two updates the snapshot lacks
+    assert [m["t"] for m in behind.messages] == ["joined"]
+    assert [m["t"] for m in ahead.messages] == ["joined", "err"] and ahead.messages[1]["code"] == "restored"
+
+
+async def test_the_send_gate_holds_updates_back_until_it_opens(setup: Setup) -> None:
+    session, app, client, sink = setup
+    gate = [False]
+    Session.send_gate = lambda: gate[0]
+    try:
+        await session.dispatch(client, ev(1, app.button))
+        assert app.log == [None] and sink.messages == []  # applied, nothing sent
+        gate[0] = True
+        session.flush()
+        assert [m["t"] for m in sink.messages] == ["up"] and sink.messages[0]["ack"] == 1
+        bind(session, sink, app.plain, lambda e: None)
+        gate[0] = False
+        await session.dispatch(client, ev(2, app.plain))  # nothing changes: only an ack is due
+        assert sink.messages == []
+        gate[0] = True
+        session.flush()
+        assert sink.messages == [{"t": "ack", "ack": 2}]  # held back, then sent
+    finally:
+        Session.send_gate = None
+
+
 # -- events -----------------------------------------------------------------------------------
 
 

@@ -26,7 +26,7 @@ export const HTTP = { BAD: 400, REFUSED: 403, REJOIN: 409, ENDED: 410, TOO_LARGE
 export const REFUSED = { CSRF: "csrf", VERSION: "version" };
 
 // "err" codes the user sees in the page; any other goes to the console only.
-export const ERR = { HANDLER: "handler_error", RENDER: "render_error" };
+export const ERR = { HANDLER: "handler_error", RENDER: "render_error", RESTORED: "restored" };
 
 // "bye" codes: expired reloads into a new session; ended and evicted are final; rejoin
 // comes with an HTTP 409, whose status says it all.

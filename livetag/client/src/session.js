@@ -78,7 +78,7 @@ export class Session {
         // A failing handler is for the user to see. Anything else (an event on a tag
         // the server removed a moment before, a rejected message) is a race or a bug
         // of the page that the user cannot act on: console only.
-        if (m.code === ERR.HANDLER || m.code === ERR.RENDER) showError(m);
+        if (Object.values(ERR).includes(m.code)) showError(m);
         else console.warn("livetag:", m.code, m.msg);
         break;
       case MSG.BYE:

@@ -1,5 +1,5 @@
-"""Several machines as one cluster, on Redis (``Runner(App, redis_url=...)``); in
-progress: ``docs/cluster.md`` says what works today and what comes next.
+"""Several machines as one cluster, on Redis (``Runner(App, redis_url=...)``);
+``docs/cluster.md`` says what works today and what comes next.
 
 - ``config``     ``ClusterConfig``: arguments and ``LIVETAG_*`` environment, validated;
                  imports nothing of redis-py (the Runner reads it without the extra)
@@ -9,6 +9,10 @@ progress: ``docs/cluster.md`` says what works today and what comes next.
 - ``directory``  ``Directory``: machine leases, session owners, claims, ``holds``/``owns``
 - ``broker``     ``RedisBroker``: the ``Broker`` of ``livetag.pubsub`` across machines
 - ``member``     ``ClusterMember``: the three of them for one machine
+- ``ownership``  ``Ownership``: the supervisor's "who owns session K" and "claim K here"
+                 (the seam between web workers, the relay and the directory)
+- ``fence``      a session process's side: saves under the supervisor's claim
+                 (``ClaimedStore``), no update once the claim is lost (``SessionFence``)
 - ``relay``      ``RelayServer`` (in the supervisor) and ``open_remote_session`` (in web
                  workers): a session's socket reached from another machine, authenticated
                  by the cluster secret

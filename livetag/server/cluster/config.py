@@ -15,6 +15,9 @@ or, with ``Runner(App)`` unchanged, the environment:
                             relay port, else host name and pid)
 ``LIVETAG_REDIS_PREFIX``    prefix of every Redis key and channel (default ``livetag:``), so
                             that several apps share one Redis
+``LIVETAG_LEASE``           seconds a machine counts as alive after its last heartbeat
+                            (default 10): how long its sessions wait before another
+                            machine may take them over when it dies
 =========================== ==============================================================
 
 This module imports nothing of redis-py: the ``Runner`` reads it whether or not the
@@ -37,6 +40,7 @@ SECRET_ENV = "LIVETAG_CLUSTER_SECRET"
 RELAY_ENV = "LIVETAG_RELAY"
 MACHINE_ENV = "LIVETAG_MACHINE_ID"
 PREFIX_ENV = "LIVETAG_REDIS_PREFIX"
+LEASE_ENV = "LIVETAG_LEASE"
 
 #: Shortest cluster secret accepted, in characters (``secrets.token_urlsafe(32)`` gives 43).
 MIN_SECRET = 32
@@ -106,7 +110,7 @@ class ClusterConfig:
                              f"got {self.prefix!r}")
         for name in ("lease", "snapshot_ttl", "claim_ttl"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or value < 0.1:
+            if not isinstance(value, int | float) or not 0.1 <= value < float("inf"):  # NaN fails too
                 raise ValueError(f"expected {name} as seconds >= 0.1, got {value!r}")
 
     @classmethod
@@ -127,6 +131,11 @@ class ClusterConfig:
             raise ModuleNotFoundError("redis_url needs redis-py: pip install 'livetag[cluster]'", name="redis")
         relay = relay or env.get(RELAY_ENV) or None
         machine = machine_id or env.get(MACHINE_ENV) or _default_machine_id(relay)
+        if "lease" not in times and env.get(LEASE_ENV):
+            try:
+                times["lease"] = float(env[LEASE_ENV])
+            except ValueError:
+                raise ValueError(f"expected ${LEASE_ENV} as seconds, got {env[LEASE_ENV][:20]!r}") from None
         return cls(redis_url=url, secret=cluster_secret or env.get(SECRET_ENV) or "", machine_id=machine,
                    relay=relay, prefix=prefix or env.get(PREFIX_ENV) or DEFAULT_PREFIX, **times)
 

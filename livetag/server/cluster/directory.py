@@ -178,6 +178,15 @@ class Directory:
                 log.info("this machine's lease is renewed again")
             trouble = problem
 
+    def lease_window(self) -> tuple[float, float]:
+        """``(since, until)``: this machine's lease is surely held between these monotonic
+        times (``since``: the send time of the heartbeat that made it, after any gap);
+        ``(0.0, 0.0)`` when it is not held. What the supervisor shares with its session
+        processes (``fence``)."""
+        if self._held_since is None or self._valid_until == -math.inf:
+            return 0.0, 0.0
+        return self._held_since, self._valid_until
+
     def lease_held(self) -> bool:
         """Whether this machine's lease is surely current, by the local clock (no I/O)."""
         return time.monotonic() < self._valid_until

@@ -3,7 +3,9 @@
 Length-prefixed JSON frames (``bridge.read_frame`` / ``bridge.encode``), one request, one
 reply, any number per connection. Requests are ``{"op": ..., ...}``: ``page`` (find or
 create the process of a session for a page load), ``revive`` (start the process of a
-snapshotted session a transport asks for after a restart), ``status`` (why a session is gone),
+snapshotted session a transport asks for after a restart; in a cluster, after claiming it
+here), ``owner`` (in a cluster: who owns a session, see
+``livetag.server.cluster.ownership``), ``status`` (why a session is gone),
 ``hello`` (who answers: pid, anchor, instance), ``list`` (sessions and spares),
 ``shutdown`` (from the server process only) and ``pubsub`` (from a session process: the
 connection becomes its publish/subscribe link, see ``processes.pubsub``). Replies are the handler's dicts, or
@@ -39,6 +41,8 @@ class ControlHandler(Protocol):
     def listing(self) -> dict[str, Any]: ...
 
     async def stop_from(self, anchor: int) -> dict[str, Any]: ...
+
+    async def owner(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
     async def pubsub(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None: ...
 
@@ -92,6 +96,8 @@ class ControlServer:
             return await self.handler.page(request)
         if op == "revive":
             return await self.handler.revive(request)
+        if op == "owner":
+            return await self.handler.owner(request)
         if op == "status":
             return self.handler.status(str(request["name"]))
         if op == "hello":

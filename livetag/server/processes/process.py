@@ -20,7 +20,10 @@ Shared with the supervisor (a few doubles in shared memory, see ``SharedField``)
 interaction (event or ``init``) is running, when the last one happened, why the
 supervisor asks this process to stop (SIGTERM), whether a page ever joined, and a
 heartbeat its event loop writes every ``ProcessConfig.heartbeat`` seconds. The
-supervisor enforces the timeouts; this process only reports.
+supervisor enforces the timeouts; this process only reports. In a cluster the supervisor
+also writes there the epoch of its claim on the session and this machine's lease window:
+the process saves under that claim and sends nothing once it lost it
+(``livetag.server.cluster.fence``).
 """
 
 from __future__ import annotations
@@ -39,20 +42,25 @@ import threading
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...pubsub import Broker
 from ...session import Session
 from ...threads import HANDLER_THREADS
 from ..registry import SessionRegistry
+from ..store import SessionStore
 from ..store.sqlite import SQLiteStore
 from ..webapp import WebApp
 from . import bridge
 from .appref import AppRef
 from .files import control_of
 from .pubsub import RelayBroker
+
+if TYPE_CHECKING:  # the cluster's modules need redis-py (the ``cluster`` extra): imported when used
+    from ..cluster.fence import SessionFence
 
 log = logging.getLogger("livetag.server.processes.process")
 
@@ -74,6 +82,11 @@ class SharedField(enum.IntEnum):
     STOP_REASON = 2    # a StopReason value, written by the supervisor before SIGTERM
     JOINED = 3         # 1.0 once a page joined the session (0.0: only page loads so far)
     HEARTBEAT = 4      # time.monotonic() of the event loop's last tick (0.0: not started)
+    # In a cluster (``livetag.server.cluster.fence``), written by the supervisor:
+    EPOCH = 5          # the epoch of the supervisor's claim on this session (0: none)
+    CLAIMED_AT = 6     # time.monotonic() when that claim was sent
+    LEASE_SINCE = 7    # this machine's lease is surely held from then...
+    LEASE_UNTIL = 8    # ...until then (0.0: not held)
 
 
 class StopReason(enum.IntEnum):
@@ -83,6 +96,7 @@ class StopReason(enum.IntEnum):
     INACTIVITY = 1     # timeout_inactivity passed
     REPLACED = 2       # the page was opened again with other query parameters
     DISCARDED = 3      # ``?n``: the user asked for a new session
+    FENCED = 4         # another machine owns the session now (set by the process itself)
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,15 @@ class ProcessConfig:
     #: ``livetag.server.persistence``) and the snapshots' lifetime in seconds.
     store: str = ""
     snapshot_ttl: float = 3600.0
+    #: In a cluster: Redis (snapshots go there instead of ``store``), this machine's id
+    #: and incarnation, the session's store key and how long ownership records live
+    #: (``livetag.server.cluster``). ``""``: not in a cluster.
+    redis_url: str = field(default="", repr=False)
+    redis_prefix: str = ""
+    machine: str = ""
+    incarnation: str = ""
+    claim_key: str = ""
+    claim_ttl: float = 24 * 3600.0
 
     def to_json(self) -> bytes:
         return orjson.dumps({**dataclasses.asdict(self), "app": self.app.to_json()})
@@ -126,11 +149,16 @@ class ProcessConfig:
                    else tuple(str(h) for h in fields["allowed_hosts"]),
                    limits=dict(fields["limits"]), timeout_inactivity=float(fields["timeout_inactivity"]),
                    heartbeat=float(fields.get("heartbeat", 5.0)), socket_path=str(fields.get("socket_path", "")),
-                   store=str(fields.get("store") or ""), snapshot_ttl=float(fields.get("snapshot_ttl", 3600.0)))
+                   store=str(fields.get("store") or ""), snapshot_ttl=float(fields.get("snapshot_ttl", 3600.0)),
+                   redis_url=str(fields.get("redis_url") or ""), redis_prefix=str(fields.get("redis_prefix") or ""),
+                   machine=str(fields.get("machine") or ""), incarnation=str(fields.get("incarnation") or ""),
+                   claim_key=str(fields.get("claim_key") or ""),
+                   claim_ttl=float(fields.get("claim_ttl", 24 * 3600.0)))
 
     def same_webapp(self, other: ProcessConfig) -> bool:
         """True when both build the same ``WebApp`` (everything but the session)."""
-        ignored: dict[str, Any] = {"session_id": "", "timeout_inactivity": 0.0, "heartbeat": 0.0, "socket_path": ""}
+        ignored: dict[str, Any] = {"session_id": "", "timeout_inactivity": 0.0, "heartbeat": 0.0, "socket_path": "",
+                                   "claim_key": ""}
         return dataclasses.replace(self, **ignored) == dataclasses.replace(other, **ignored)
 
 
@@ -213,6 +241,8 @@ class SessionHost:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heartbeat: asyncio.TimerHandle | None = None
         self._servers: list[asyncio.AbstractServer] = []
+        self._fence: SessionFence | None = None
+        self._claim_check: asyncio.Task[bool] | None = None
 
     def _beat(self) -> None:
         # The supervisor kills a process whose loop stops ticking for timeout_interaction:
@@ -220,6 +250,18 @@ class SessionHost:
         self.shared[SharedField.HEARTBEAT] = time.monotonic()
         self._heartbeat = self._loop.call_later(self.config.heartbeat, self._beat)  # type: ignore[union-attr]
         self._check_socket()
+        self._check_claim()
+
+    def _check_claim(self) -> None:
+        """In a cluster, when the shared window no longer vouches for this session's
+        claim (a pause, a lapsed lease), ask Redis now rather than at the next update or
+        connection: a fenced process ends without waiting for traffic."""
+        fence = self._fence
+        if fence is None or fence.fenced or (self._claim_check is not None and not self._claim_check.done()):
+            return
+        window = fence.window()
+        if window.epoch and not window.holds(time.monotonic()):
+            self._claim_check = self._loop.create_task(fence.verify())  # type: ignore[union-attr]
 
     def _check_socket(self) -> None:
         """Put this session's socket back when its file was deleted (a cleaned runtime
@@ -286,6 +328,11 @@ class SessionHost:
         self.registry = BoundRegistry(webapp.registry.source, debug=config.debug, session_id=config.session_id,
                                       host=self, join_grace=webapp.limits.join_grace, broker=webapp.broker)
         webapp.registry = self.registry
+        fence = self._fence_for(webapp)
+        self._fence = fence
+        if fence is not None:  # every request and socket checks the claim first
+            starlette = webapp.app
+            starlette.middleware_stack = _Admit(fence, starlette.middleware_stack or starlette.build_middleware_stack())
         Session.busy_hook = self.mark_busy  # this process hosts one session: a class-wide hook
         async with webapp.lifespan():
             server = await bridge.serve(self.listener, webapp.app, self._on_scope)
@@ -308,6 +355,44 @@ class SessionHost:
             await self._drain(asyncio.all_tasks() - before)  # the on_destroy coroutines
             if relay is not None:
                 relay.close()
+            if fence is not None:
+                await fence.close()
+
+    def _fence_for(self, webapp: WebApp) -> SessionFence | None:
+        """In a cluster: save under the supervisor's claim, and send nothing once another
+        machine owns the session (``livetag.server.cluster.fence``)."""
+        config, persistence = self.config, webapp.persistence
+        if not config.redis_url or persistence is None:
+            return None
+        from ..cluster.fence import ClaimedStore, SessionFence, window_of
+
+        store = persistence.store
+        if not isinstance(store, ClaimedStore):
+            return None
+        window = window_of(self.shared, (SharedField.EPOCH, SharedField.CLAIMED_AT, SharedField.LEASE_SINCE,
+                                         SharedField.LEASE_UNTIL))
+        store.current = lambda: window().epoch
+        fence = SessionFence(store.store.redis, prefix=config.redis_prefix, machine=config.machine,
+                             incarnation=config.incarnation, key=config.claim_key, window=window,
+                             flush=self._flush_session, on_fenced=self._fenced)
+        Session.send_gate = fence.gate  # this process hosts one session: a class-wide hook
+        persistence.on_fenced = lambda session, exc: self._fenced(exc.current)
+        return fence
+
+    def _flush_session(self) -> None:
+        registry = self.registry
+        session = registry._sessions.get(registry.session_id) if registry is not None else None
+        if session is not None and not session.closed:
+            session.flush()
+
+    def _fenced(self, epoch: int) -> None:
+        """Another machine claimed this session (epoch ``epoch``): end without saving or
+        sending anything more; the pages join again (through the load balancer)."""
+        if self.shared[SharedField.STOP_REASON] == StopReason.FENCED:
+            return
+        log.warning("session process %d: its session is owned elsewhere now (epoch %d): ending", os.getpid(), epoch)
+        self.shared[SharedField.STOP_REASON] = StopReason.FENCED
+        self._stop.set()  # type: ignore[union-attr]
 
     async def _persist_on_stop(self, webapp: WebApp) -> None:
         """The server stops (or lost its supervisor): save the session for the next one.
@@ -319,6 +404,11 @@ class SessionHost:
         reason = StopReason(int(self.shared[SharedField.STOP_REASON]))
         if reason is StopReason.SHUTDOWN:
             await persistence.save_all()
+            return
+        if reason is StopReason.FENCED:  # the snapshot is the new owner's: neither saved nor deleted
+            persistence.stopping = True
+            for session in list(self.registry._sessions.values()) if self.registry is not None else []:
+                persistence.discarded(session)
             return
         # Inactivity: this process forgets the snapshot itself. ``?n`` or other parameters:
         # the supervisor deletes it before the successor starts (no race with it here).
@@ -347,6 +437,15 @@ class SessionHost:
         if session is None or session.closed:
             return
         reason = StopReason(int(self.shared[SharedField.STOP_REASON]))
+        if reason is StopReason.FENCED or (reason is StopReason.SHUTDOWN and self.config.redis_url):
+            # In a cluster the session goes on elsewhere (another machine owns it, or will
+            # restore it from the snapshot just saved): its pages are not told it ended,
+            # and its app is not destroyed. Their connections drop with this process; they
+            # join again, through the load balancer, with their unacknowledged events.
+            for client in session.connected_clients:
+                session.leave(client)
+            registry._sessions.clear()
+            return
         if reason is StopReason.INACTIVITY:
             seconds = self.config.timeout_inactivity
             session.close("ended", f"This session ended after {seconds:g} s without activity. "
@@ -370,6 +469,27 @@ class SessionHost:
         # A page load counts as activity (``tag.update()`` from the app does not).
         if scope["type"] == "http" and scope.get("method") == "GET" and "/_lt/" not in scope["path"]:
             self.shared[SharedField.LAST_ACTIVE] = time.monotonic()
+
+
+class _Admit:
+    """ASGI: in a cluster, a request or socket reaches the session only while this process
+    owns it (``SessionFence.verify``); a fenced one is told to retry (HTTP 503, WebSocket
+    closed with 1012), and its page joins again elsewhere."""
+
+    def __init__(self, fence: SessionFence, app: ASGIApp) -> None:
+        self.fence, self.app = fence, app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not await self.fence.verify():
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1012, "reason": "moved"})
+            else:
+                await send({"type": "http.response.start", "status": 503,
+                            "headers": [(b"retry-after", b"1"), (b"cache-control", b"no-store"),
+                                        (b"content-type", b"text/plain; charset=utf-8")]})
+                await send({"type": "http.response.body", "body": b"This session moved to another server; retry."})
+            return
+        await self.app(scope, receive, send)
 
 
 #: A ``WebApp`` the fork server built (``preload``) for the configuration sessions most
@@ -397,11 +517,19 @@ def build_webapp(config: ProcessConfig) -> WebApp:
         _prebuilt = None
         if expected.same_webapp(config):
             return webapp
+    store: SessionStore | None = None
+    if config.redis_url:  # a cluster: Redis, under the supervisor's claims
+        from ..cluster.config import DEFAULT_PREFIX
+        from ..cluster.fence import ClaimedStore
+        from ..cluster.store import RedisStore
+
+        store = ClaimedStore(RedisStore(config.redis_url, prefix=config.redis_prefix or DEFAULT_PREFIX,
+                                        claim_ttl=config.claim_ttl))
+    elif config.store:  # one session on one thread: the store's I/O inline (see ``SQLiteStore``)
+        store = SQLiteStore(config.store, threaded=False)
     return WebApp(config.app.resolve(), debug=config.debug, parano=config.parano, http_only=config.http_only,
                   allowed_origins=config.allowed_origins, allowed_hosts=config.allowed_hosts,
-                  # One session on one thread: the store's I/O inline (see ``SQLiteStore``).
-                  store=SQLiteStore(config.store, threaded=False) if config.store else None,
-                  persist=bool(config.store), snapshot_ttl=config.snapshot_ttl,
+                  store=store, persist=store is not None, snapshot_ttl=config.snapshot_ttl,
                   **config.limits)
 
 

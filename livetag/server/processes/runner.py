@@ -49,7 +49,7 @@ from ...protocol.closing import CloseCode, close_code_for, http_status_for
 from ...protocol.server_messages import Bye, Error
 from ..assets import CLIENT_FILES, client_file_response
 from ..cluster import relay as cluster_relay
-from ..cluster.config import ClusterConfig
+from ..cluster.config import ClusterConfig, redacted
 from ..compat import get_route_path
 from ..cookies import SECRET_ENV, OptionalSessionMiddleware, session_cookie_name, set_cookie_header
 from ..hosts import AllowedHosts, default_hosts, header, hosts_for_bind, refuse_host
@@ -186,12 +186,13 @@ class Runner:
         self.cluster = ClusterConfig.resolve(redis_url=redis_url, cluster_secret=cluster_secret, relay=relay)
         #: Where a session that has no socket on this machine lives: ``await locate(base,
         #: sid)`` gives the owner machine's relay address (``host:port``), or ``None``
-        #: (here, or nobody: handled as today). ``None``: this machine only. Consulted
-        #: only in a cluster, when the session's local socket is missing.
+        #: (here, or nobody: the supervisor claims it and restores its snapshot).
+        #: ``None``: ask the supervisor, which asks the cluster's directory. Consulted only
+        #: in a cluster, when the session's local socket is missing.
         self.locate: Callable[[str, str], Awaitable[str | None]] | None = None
         if self.cluster is not None and not in_helper_process():
-            log.warning("cluster mode is in progress: the configuration is checked and handed to the supervisor, "
-                        "but sessions still live on this machine only (docs/cluster.md)")
+            log.info("machine %s joins the cluster on %s (docs/cluster.md)", self.cluster.machine_id,
+                     redacted(self.cluster.redis_url))
 
     # -- your routes (the Starlette app's) -----------------------------------------------
 
@@ -390,6 +391,11 @@ class Runner:
                 log.error("no session supervisor: %s", exc)
                 await self._unavailable(scope, receive, send)
                 return
+            if (reply.get("error") == "elsewhere" and reply.get("relay") and self.cluster is not None
+                    and isinstance(message.get("sid"), str)):
+                # A live machine of the cluster owns this page's session: load it there,
+                # through its relay (``_open_session`` finds it), as any of its requests.
+                reply = {"sid": message["sid"]}
             if "error" in reply:
                 await self._refuse(scope, receive, send, reply)
                 return
@@ -432,6 +438,13 @@ class Runner:
                                     "please retry in a moment.</p>", status_code=429,
                                     headers={"Retry-After": str(int(reply.get("retry", 1))),
                                              "Cache-Control": "no-store"})
+        elif reply["error"] in ("elsewhere", "unavailable"):
+            # Another live machine owns the session (the relay between machines carries
+            # such requests, see docs/cluster.md), or Redis cannot say who does.
+            log.warning("a page of a session this machine cannot serve: %s", reply)
+            response = HTMLResponse("<!DOCTYPE html><title>Busy</title><p>This session is served by another "
+                                    "server right now; please retry in a moment.</p>", status_code=503,
+                                    headers={"Retry-After": "1", "Cache-Control": "no-store"})
         else:
             log.error("the supervisor could not open a session: %s", reply.get("msg"))
             response = HTMLResponse("<!DOCTYPE html><title>Error</title><p>The application failed to start.</p>",
@@ -456,8 +469,15 @@ class Runner:
         remote = False
         try:
             opened = await self._open_session(scope, base, sid)
-            if opened is None and self.store is not None and await self._revive(scope, base, sid):
-                opened = await self._open_session(scope, base, sid)
+            if opened is None and (self.store is not None or self.cluster is not None):
+                revived = await self._revive(scope, base, sid)
+                if revived.get("error") in ("elsewhere", "unavailable"):
+                    # In a cluster: a live machine owns it and its relay could not be found,
+                    # or Redis cannot say: the page retries, keeping its events.
+                    await self._unavailable(scope, receive, send)
+                    return
+                if "pid" in revived:
+                    opened = await self._open_session(scope, base, sid)
         except RelayUnavailable as exc:
             log.warning("%s", exc)
             await self._gone(scope, receive, send, state, SessionEnded.code, RELAY_LOST)
@@ -479,6 +499,9 @@ class Runner:
             await self._gone(scope, receive, send, state, SessionEnded.code, RELAY_LOST)
         elif outcome is bridge.Outcome.PROCESS_GONE:
             status = await self._status(scope, name)
+            if status.get("moved"):  # a cluster's session that goes on (elsewhere, or here revived)
+                await self._moved(scope, receive, send, state)
+                return
             await self._gone(scope, receive, send, state, status.get("code", "expired"), status.get("msg", ""))
 
     def server_stopping(self) -> None:
@@ -534,9 +557,10 @@ class Runner:
                 return await asyncio.open_unix_connection(instance.session_path(name))
             except OSError:
                 pass
-            if self.locate is not None and self.cluster is not None:
+            if self.cluster is not None:
                 try:
-                    address = await self.locate(base, sid)
+                    address = await (self.locate(base, sid) if self.locate is not None
+                                     else self._owner_relay(scope, base, sid))
                 except Exception as exc:  # the directory down: said to the page, not a 500
                     raise RelayUnavailable("(the owner's, unknown)", f"the lookup failed: {exc!r}") from exc
                 if address is not None:
@@ -551,18 +575,28 @@ class Runner:
                 return None
             await asyncio.sleep(0.2)
 
-    async def _revive(self, scope: Scope, base: str, sid: str) -> bool:
+    async def _owner_relay(self, scope: Scope, base: str, sid: str) -> str | None:
+        """The relay address of the live machine that owns session ``sid`` at ``base``
+        when it is another one (the supervisor asks the cluster's directory), else
+        ``None`` (here, nobody, an owner without a relay, or Redis cannot say: the caller's
+        revive path then claims it, or tells the page to retry, keeping its events).
+        Raises ``SupervisorUnavailable`` without a supervisor."""
+        reply = await self._request(scope, {"op": "owner", "base": base, "sid": sid})
+        relay = reply.get("relay")
+        return relay if reply.get("where") == "elsewhere" and isinstance(relay, str) and relay else None
+
+    async def _revive(self, scope: Scope, base: str, sid: str) -> dict[str, Any]:
         """Ask the supervisor to start the process of session ``sid`` from its snapshot
-        (the server restarted under an open page); true when it did. The app is the one
-        last served at ``base`` by this worker, else the Runner's."""
+        (the server restarted under an open page; in a cluster, its machine died): its
+        reply, with ``pid`` when it did. The app is the one last served at ``base`` by
+        this worker, else the Runner's."""
         ref = self._bases.get(base, self.app_ref)
         message = {"op": "revive", "base": base, "sid": sid, "app": ref.to_json(),
                    "options": [self.debug, self.parano, self.http_only]}
         try:
-            reply = await self._request(scope, message)
+            return await self._request(scope, message)
         except SupervisorUnavailable:
-            return False
-        return "pid" in reply
+            return {"error": "unknown"}
 
     async def _status(self, scope: Scope, name: str) -> dict[str, Any]:
         """Why the session ``name`` is gone, from the supervisor. Its socket closing can
@@ -632,6 +666,28 @@ class Runner:
                 response = Response(b"[" + bye + b"]", status_code=http_status_for(gone), media_type="application/json",
                                     headers={"Cache-Control": "no-store"})
                 await self._send_response(response, scope, receive, send)
+            elif not state.closed:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except (OSError, RuntimeError):
+            pass  # the browser went away too
+
+    async def _moved(self, scope: Scope, receive: Receive, send: Send, state: bridge.RelayState) -> None:
+        """Tell a transport to join again (in a cluster, its session moved to another
+        machine, or this one stops): a WebSocket closed as "service restart" (1012), an
+        HTTP request answered 503 as when the server stops; the page keeps its
+        unacknowledged events and re-sends them after joining."""
+        try:
+            if scope["type"] == "websocket":
+                if not state.closed:
+                    await send({"type": "websocket.close", "code": 1012 if state.accepted else 1013,
+                                "reason": "moved"})
+            elif not state.started:
+                refusal = ServerStopping()
+                body = b"[" + Error(refusal.code, "this session moved; join again").encode() + b"]"
+                await self._send_response(Response(body, status_code=http_status_for(refusal),
+                                                   media_type="application/json",
+                                                   headers={"Retry-After": "1", "Cache-Control": "no-store"}),
+                                          scope, receive, send)
             elif not state.closed:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except (OSError, RuntimeError):

@@ -57,6 +57,8 @@ class EndReason(enum.Enum):
     DISCARDED = ("expired", "the session ended")
     EXPIRED = ("expired", "the session expired")
     SHUTDOWN = ("expired", "the server stopped")
+    #: In a cluster: another machine owns the session now (its process was fenced).
+    MOVED = ("expired", "the session moved to another server")
 
     @property
     def code(self) -> str:
@@ -68,7 +70,7 @@ STOP_REASONS = {EndReason.INACTIVITY: StopReason.INACTIVITY, EndReason.REPLACED:
                 EndReason.DISCARDED: StopReason.DISCARDED, EndReason.SHUTDOWN: StopReason.SHUTDOWN}
 #: Ends that are the normal course of things (logged at INFO; the others at WARNING).
 EXPECTED_ENDS = (EndReason.EXPIRED, EndReason.SHUTDOWN, EndReason.DISCARDED, EndReason.REPLACED,
-                 EndReason.INACTIVITY)
+                 EndReason.INACTIVITY, EndReason.MOVED)
 
 
 class ServerFull(Exception):

@@ -36,6 +36,14 @@ SIGKILL), ``timeout_inactivity`` (SIGTERM: a clean close with ``on_destroy``); i
 notices a death at once (the process's sentinel in its event loop) and remembers why,
 so that the pages of that session are told in plain words. A spare that dies is
 replaced (after a growing pause if spares keep dying young).
+
+In a cluster (``SupervisorConfig.cluster``), the supervisor is this machine's
+``ClusterMember``: it claims each session in the directory before its process starts
+(the epoch and the machine's lease window go to the process in the shared doubles,
+``cluster.fence``), snapshots live in Redis, its hub publishes through Redis, and a
+session this machine does not hold is located (``owner``), refused (``elsewhere``: the
+relay's case) or claimed here and restored (``revive``): see ``cluster.ownership`` and
+``docs/cluster.md``.
 """
 
 from __future__ import annotations
@@ -52,11 +60,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ...errors import StoreUnavailable
+from ...errors import StoreCorrupt, StoreUnavailable
 from ..cluster.config import ClusterConfig, parse_relay
 from ..cluster.relay import RelayServer
 from ..limits import AddressBudget
@@ -71,11 +79,17 @@ from .files import InstanceFiles
 from .forkserver import ForkedProcess, ForkServer, SharedDoubles
 from .preload import EXPECTED_ENV
 from .priority import SPARE_NICE, priority_restorable, start_fork_server, start_process
-from .process import ProcessConfig, SharedField
+from .process import ProcessConfig, SharedField, StopReason
 from .pubsub import PubSubHub, peer_pid
 from .sessions import TERM_GRACE_SECONDS, EndReason, ProcessState, SessionRecord, SessionTable, normalised_query
 from .spares import SparePool
 from .watchdog import Watchdog, heartbeat_for
+
+if TYPE_CHECKING:  # the cluster's modules need redis-py (the ``cluster`` extra): imported when used
+    from ..cluster.directory import Claim
+    from ..cluster.member import ClusterMember
+    from ..cluster.ownership import Ownership
+    from ..store import SessionStore
 
 log = logging.getLogger("livetag.server.processes.supervisor")
 
@@ -110,13 +124,27 @@ class Supervisor:
         self._lifeline, self._lifeline_child = socket.socketpair()
         #: Forks every session and spare process (``forkserver``).
         self.forks = ForkServer(self._lifeline_child)
+        #: The cluster this machine belongs to (``None``: none): its member (directory,
+        #: store, broker) and the claims of its sessions (``cluster.ownership``).
+        self.cluster = ClusterConfig.from_dict(config.cluster) if config.cluster else None
+        self.member: ClusterMember | None = None
+        self.ownership: Ownership | None = None
+        self._claimed: dict[int, tuple[SessionRecord, str, int]] = {}  # pid -> (record, store key, epoch)
+        if self.cluster is not None:
+            from ..cluster.member import ClusterMember
+            from ..cluster.ownership import Ownership
+
+            self.member = ClusterMember(self.cluster)
+            self.ownership = Ownership(self.member.directory)
+            self.ownership.on_change = self._claim_changed
         #: What the next spare builds its ``WebApp`` for: the last session's configuration.
         expected = self._config("", AppRef.from_json(config.preload[0]), config.options) if config.preload else None
         self.spares = SparePool(self.forks, self.executor, config.spare_processes,
                                 self._base_priority, lambda: len(self.table) < self.max_sessions, expected)
         self.control = ControlServer(self)
-        #: Publish/subscribe between the session processes (``processes.pubsub``).
-        self.hub = PubSubHub()
+        #: Publish/subscribe between the session processes (``processes.pubsub``), and
+        #: across machines in a cluster (the member's ``RedisBroker``).
+        self.hub = PubSubHub(self.member.broker if self.member is not None else None)
         self.watchdog = Watchdog(self.table, self.spares, timeout_interaction=self.timeout_interaction,
                                  heartbeat=self.heartbeat, timeout_inactivity=self.timeout_inactivity,
                                  max_memory_mb=self.max_memory_mb, check_files=self._check_files,
@@ -126,12 +154,12 @@ class Supervisor:
         #: Where sessions are snapshotted (``None``: not persisted). The supervisor only
         #: looks snapshots up (to revive a session after a restart) and deletes them (a
         #: session replaced or discarded on purpose); session processes write them.
-        self.store = SQLiteStore(config.store) if config.store else None
+        self.store: SessionStore | None = (self.member.store if self.member is not None
+                                           else SQLiteStore(config.store) if config.store else None)
         #: The relay other machines reach this machine's sessions through (``cluster.relay``),
         #: when the cluster configuration names an address; here so that it outlives web workers.
-        cluster = ClusterConfig.from_dict(config.cluster) if config.cluster else None
-        self.relay = None if cluster is None or cluster.relay is None else RelayServer(
-            parse_relay(cluster.relay), cluster.secret, lambda: self.files.sockets,
+        self.relay = None if self.cluster is None or self.cluster.relay is None else RelayServer(
+            parse_relay(self.cluster.relay), self.cluster.secret, lambda: self.files.sockets,
             lambda base, sid: paths.session_name(self.files.path_key, base, sid))
 
     # -- life cycle -----------------------------------------------------------------------
@@ -161,6 +189,10 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGTERM, self.request_shutdown)
         watch_anchor(loop, self.anchor, self.request_shutdown)
         watchdog = loop.create_task(self.watchdog.run())
+        cluster: asyncio.Task[None] | None = None
+        if self.member is not None:
+            await self.member.start()  # returns at once: it joins when Redis answers
+            cluster = loop.create_task(self._cluster_loop())
         try:
             await warm
         except Exception:
@@ -173,6 +205,8 @@ class Supervisor:
         self.spares.refill()
         await self._done.wait()
         watchdog.cancel()
+        if cluster is not None:
+            cluster.cancel()
 
     def _check_files(self) -> None:
         """The watchdog's hook: when the private files are gone or damaged, make them again."""
@@ -226,7 +260,14 @@ class Supervisor:
         while (table.closing or self.spares.spares) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         self.files.remove()
-        if self.store is not None:
+        if self.member is not None:
+            # Every process saved its session: release their claims, then end the lease
+            # (its sessions are claimable elsewhere at once, from their snapshots).
+            assert self.ownership is not None
+            for key in list(self.ownership.claims):
+                await self.ownership.release(key)
+            await self.member.close(leave=True)
+        elif self.store is not None:
             await self.store.close()
         await asyncio.get_running_loop().run_in_executor(self.executor, self.forks.close)
         log.info("session supervisor %d stopped", os.getpid())
@@ -308,11 +349,24 @@ class Supervisor:
                     table.terminate(existing, EndReason.REPLACED)  # the app is recreated for them
                     await self._forget_snapshot(base, sid)
                 elif existing is None and name not in table.tombstones:
+                    if not request.get("new"):
+                        elsewhere = await self._elsewhere(base, sid)
+                        if elsewhere is not None:
+                            return elsewhere  # the web worker relays it (or says why it cannot)
                     if request.get("new") or not await self._has_snapshot(base, sid):
                         sid = None  # not one of ours (or long gone): never adopt a client's id
                         continue
                     # else: issued before a restart, snapshotted: it resumes in a new process
                 else:  # its process ended (killed, crashed, expired): a fresh one, same id
+                    tomb = table.tombstones.get(name)
+                    if not request.get("new") and self.cluster is not None:
+                        elsewhere = await self._elsewhere(base, sid)
+                        if elsewhere is not None:
+                            return elsewhere  # its process here was fenced: the session lives there
+                    if not request.get("new") and tomb is not None and self._moves(tomb[0]) \
+                            and await self._has_snapshot(base, sid):
+                        del table.tombstones[name]  # it resumes here, from its snapshot
+                        continue
                     await self._forget_snapshot(base, sid)
             else:
                 wait = self.new_sessions.refuse(str(request.get("client") or "unknown"))
@@ -321,7 +375,10 @@ class Supervisor:
                 sid = secrets.token_urlsafe(32)  # 256 bits
                 issued = True
                 name = self._name(base, sid)
-            record = await self._create(name, sid, base, query, app, options)
+            claimed = await self._claim(base, sid, fresh=issued)
+            if isinstance(claimed, dict):
+                return claimed
+            record = await self._create(name, sid, base, query, app, options, claimed)
             return {"sid": sid, "issued": issued, "pid": record.pid}
 
     async def revive(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -341,26 +398,147 @@ class Supervisor:
         existing = self.table.sessions.get(name)
         if existing is not None and self.table.alive(existing):
             return {"pid": existing.pid}
-        if existing is not None or name in self.table.tombstones or not await self._has_snapshot(base, sid):
+        tomb = self.table.tombstones.get(name)
+        if existing is not None or (tomb is not None and not self._moves(tomb[0])):
             return {"error": "unknown", "msg": "no snapshot to resume"}
+        elsewhere = await self._elsewhere(base, sid, strict=True)
+        if elsewhere is not None:
+            return elsewhere
+        if not await self._has_snapshot(base, sid):
+            return {"error": "unknown", "msg": "no snapshot to resume"}
+        claimed = await self._claim(base, sid, fresh=False)
+        if isinstance(claimed, dict):
+            return claimed
         app = AppRef.from_json(request["app"])
         options = tuple(bool(x) for x in request.get("options", (False, False, False)))
-        record = await self._create(name, sid, base, (), app, options)
+        record = await self._create(name, sid, base, (), app, options, claimed)
         log.info("session %s revived from its snapshot", record.log_id)
         return {"pid": record.pid}
+
+    # -- the cluster (``livetag.server.cluster.ownership``) ----------------------------------
+
+    async def owner(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Who owns session ``sid`` at ``base``: ``{"where": "here" | "elsewhere" |
+        "nobody", "machine", "relay", "epoch"}``; ``{"where": "unknown", "msg"}`` when
+        Redis cannot be reached; ``{"error": "unknown"}`` outside a cluster. Does not
+        claim (``revive`` does: "claim it here and restore it")."""
+        base, sid = str(request.get("base", "")), request.get("sid")
+        if self.ownership is None:
+            return {"error": "unknown", "msg": "this server is not in a cluster"}
+        if not isinstance(sid, str) or not 0 < len(sid) <= 128:
+            return {"error": "unknown", "msg": "expected a session id"}
+        try:
+            location = await self.ownership.locate(store_key(base, sid))
+        except StoreUnavailable as exc:
+            return {"where": "unknown", "msg": str(exc)}
+        return location.to_dict()
+
+    async def _elsewhere(self, base: str, sid: str, *, strict: bool = False) -> dict[str, Any] | None:
+        """The reply for a session a live other machine owns, else ``None``. When Redis
+        cannot tell: an ``unavailable`` reply with ``strict`` (an open page's transport:
+        it retries, keeping its state), else ``None`` (a page load gets a new session)."""
+        if self.ownership is None or len(sid) > 128:
+            return None
+        from ..cluster.ownership import Where
+
+        try:
+            location = await self.ownership.locate(store_key(base, sid))
+        except StoreUnavailable as exc:
+            log.warning("cannot look up a session's owner: %s", exc)
+            return {"error": "unavailable", "msg": "the cluster's store cannot be reached; retry in a moment"} \
+                if strict else None
+        if location.where is not Where.ELSEWHERE:
+            return None
+        return {"error": "elsewhere", **location.to_dict()}
+
+    async def _claim(self, base: str, sid: str, *, fresh: bool) -> Claim | dict[str, Any] | None:
+        """Claim session ``sid`` for this machine before its process starts (``None``
+        outside a cluster). A new session (``fresh``) starts unclaimed when Redis cannot
+        be reached (it works here, without snapshots: logged); a session to restore
+        gets an error reply then, as when another live machine owns it."""
+        if self.ownership is None or self.member is None:
+            return None
+        from ..cluster.ownership import OwnedElsewhere
+
+        try:
+            return await self.ownership.claim(store_key(base, sid))
+        except OwnedElsewhere as exc:
+            return {"error": "elsewhere", **exc.location.to_dict()}
+        except StoreUnavailable as exc:
+            if fresh:
+                log.warning("a new session starts unclaimed, without snapshots (%s)", exc)
+                return None
+            log.warning("cannot claim a session to restore it: %s", exc)
+            return {"error": "unavailable", "msg": "the cluster's store cannot be reached; retry in a moment"}
+
+    def _moves(self, reason: EndReason) -> bool:
+        """In a cluster, whether a session whose process ended for ``reason`` goes on
+        (on another machine, or here from its snapshot) rather than ending."""
+        return self.cluster is not None and reason in (EndReason.MOVED, EndReason.SHUTDOWN)
+
+    def _share_claim(self, record: SessionRecord, claim: Claim | None) -> None:
+        shared = record.shared
+        shared[SharedField.EPOCH] = float(claim.epoch) if claim is not None else 0.0
+        shared[SharedField.CLAIMED_AT] = claim.sent_at if claim is not None else 0.0
+        self._share_lease(record)
+
+    def _share_lease(self, record: SessionRecord) -> None:
+        if self.member is None:
+            return
+        since, until = self.member.directory.lease_window()
+        record.shared[SharedField.LEASE_SINCE] = since
+        record.shared[SharedField.LEASE_UNTIL] = until
+
+    def _claim_changed(self, key: str, claim: Claim) -> None:
+        for pid, (record, claimed, _) in list(self._claimed.items()):
+            if claimed == key:
+                self._claimed[pid] = (record, key, claim.epoch)
+                self._share_claim(record, claim)
+
+    async def _cluster_loop(self) -> None:
+        """Share this machine's lease with the session processes, and check the claims
+        again after a gap in it (``Ownership.reassert``)."""
+        assert self.member is not None and self.ownership is not None
+        directory = self.member.directory
+        interval = max(0.05, min(0.5, directory.lease / 8))
+        vouched = 0.0  # the lease's start that the claims were last checked against
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                for record in list(self.table.sessions.values()):
+                    self._share_lease(record)
+                since, _ = directory.lease_window()
+                if since and since != vouched and self.ownership.claims:
+                    await self.ownership.reassert()
+                    vouched = since
+                elif since:
+                    vouched = since
+            except StoreUnavailable as exc:
+                log.warning("cannot check this machine's claims: %s", exc)
+            except Exception:  # a bug must not end the loop for good
+                log.exception("the cluster loop failed")
 
     async def _has_snapshot(self, base: str, sid: str) -> bool:
         if self.store is None or len(sid) > 128:
             return False
         try:
             return await self.store.load(store_key(base, sid)) is not None
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, StoreCorrupt) as exc:
             log.warning("cannot look for a session snapshot: %s", exc)
             return False
 
     async def _forget_snapshot(self, base: str, sid: str) -> None:
         if self.store is None:
             return
+        if self.ownership is not None:  # never another machine's session
+            from ..cluster.ownership import Where
+
+            try:
+                if (await self.ownership.locate(store_key(base, sid))).where is Where.ELSEWHERE:
+                    return
+            except StoreUnavailable as exc:
+                log.warning("a replaced session's snapshot was not deleted (it expires on its own): %s", exc)
+                return
         try:
             await self.store.delete(store_key(base, sid))
         except StoreUnavailable as exc:
@@ -375,21 +553,33 @@ class Supervisor:
         tomb = self.table.tombstones.get(name)
         if tomb is not None:
             reason = tomb[0]
-            return {"state": "ended", "code": reason.code, "msg": self.messages(reason)}
+            reply: dict[str, Any] = {"state": "ended", "code": reason.code, "msg": self.messages(reason)}
+            if self._moves(reason):
+                reply["moved"] = True  # its pages join again (elsewhere): the web worker says "retry"
+            return reply
         return {"state": "unknown", "code": "expired", "msg": "session expired"}
 
     # -- processes ------------------------------------------------------------------------
 
     def _config(self, sid: str, app: AppRef, options: tuple[bool, ...]) -> ProcessConfig:
         debug, parano, http_only = options
+        fields: dict[str, Any] = {"store": self.config.store or "", "snapshot_ttl": self.config.snapshot_ttl,
+                                  **self._cluster_fields()}
         return ProcessConfig(sid, app, debug=debug, parano=parano, http_only=http_only,
                              allowed_origins=self.config.allowed_origins, allowed_hosts=self.config.allowed_hosts,
                              limits=dict(self.config.limits), timeout_inactivity=self.timeout_inactivity,
-                             heartbeat=self.heartbeat, store=self.config.store or "",
-                             snapshot_ttl=self.config.snapshot_ttl)
+                             heartbeat=self.heartbeat, **fields)
+
+    def _cluster_fields(self) -> dict[str, Any]:
+        cluster, member = self.cluster, self.member
+        if cluster is None or member is None:
+            return {}
+        return {"store": "", "redis_url": cluster.redis_url, "redis_prefix": cluster.prefix,
+                "machine": cluster.machine_id, "incarnation": member.directory.incarnation,
+                "claim_ttl": cluster.claim_ttl, "snapshot_ttl": cluster.snapshot_ttl}
 
     async def _create(self, name: str, sid: str, base: str, query: tuple[tuple[str, str], ...], app: AppRef,
-                      options: tuple[bool, ...]) -> SessionRecord:
+                      options: tuple[bool, ...], claim: Claim | None = None) -> SessionRecord:
         assert self._loop is not None
         table = self.table
         future: asyncio.Future[SessionRecord] = self._loop.create_future()
@@ -397,7 +587,8 @@ class Supervisor:
         try:
             if len(table) >= self.max_sessions:
                 table.make_room()
-            config = replace(self._config(sid, app, options), socket_path=str(self.files.sockets / name))
+            config = replace(self._config(sid, app, options), socket_path=str(self.files.sockets / name),
+                             claim_key=store_key(base, sid) if self.cluster is not None else "")
             self.spares.expected = self._config("", app, options)
             listener = self._listen(name)
             try:
@@ -411,6 +602,10 @@ class Supervisor:
             record.process, record.pid = process, process.pid
             record.socket_ino = os.stat(self.files.sockets / name).st_ino
             record.state = ProcessState.LIVE
+            if self.cluster is not None:
+                self._share_claim(record, claim)  # before any request reaches the process
+                if claim is not None:
+                    self._claimed[record.pid] = (record, claim.key, claim.epoch)
             table.add(record)
             self._loop.add_reader(process.sentinel, self._on_exit, record)
             log.info("session process %d started for %s (%d live)", record.pid, record.log_id, len(table))
@@ -459,5 +654,12 @@ class Supervisor:
             return
         assert self._loop is not None
         self._loop.remove_reader(record.process.sentinel)
+        if record.reason is None and record.shared[SharedField.STOP_REASON] == StopReason.FENCED:
+            record.reason = EndReason.MOVED
         self.table.ended(record)
+        claimed = self._claimed.pop(record.pid, None)
+        if claimed is not None and self.ownership is not None:
+            # Its snapshot is what the session is now: claimable at once, here or elsewhere
+            # (unless a newer process of this machine claimed it since: that claim stays).
+            self._loop.create_task(self.ownership.release(claimed[1], claimed[2]))
         self.spares.refill()  # none is started while the server is full

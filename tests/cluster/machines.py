@@ -1,0 +1,112 @@
+"""Machines of a cluster on one host, for tests: each a real Runner server (uvicorn, its
+own port and runtime directory) joined to the test's redis-server, with a short lease.
+A machine is killed or paused as a whole (its server, its supervisor and every process
+under it), by PID."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUNNER_TESTS = HERE.parent / "runner"
+sys.path.insert(0, str(RUNNER_TESTS))
+
+from rt_procs import ROOT, Server, pid_alive, supervisor_pids, supervisor_request  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+SECRET = "a-cluster-secret-for-tests-only-0123456789"
+#: Seconds of a machine's lease in these tests: a dead machine's sessions move after it.
+LEASE = 1.5
+
+
+def descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            kids = [int(p) for p in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+        except OSError:
+            kids = []
+        out.extend(kids)
+        todo.extend(kids)
+    return out
+
+
+class Machine:
+    """``start()``; ``url``; ``pids()`` (every process of the machine); ``kill()``
+    (SIGKILL all of them, frozen first so that none reacts), ``pause()`` / ``resume()``
+    (SIGSTOP / SIGCONT all of them); ``stop()``."""
+
+    def __init__(self, name: str, redis_url: str, target: str = "cluster_apps:app", kind: str = "uvicorn",
+                 relay: bool = False) -> None:
+        self.name = name
+        self.runtime = tempfile.mkdtemp(prefix="ltc", dir="/tmp")
+        env = {"LIVETAG_REDIS_URL": redis_url, "LIVETAG_CLUSTER_SECRET": SECRET, "LIVETAG_MACHINE_ID": name,
+               "LIVETAG_LEASE": str(LEASE), "LIVETAG_SESSION_SECRET": SECRET,
+               "PYTHONPATH": os.pathsep.join([str(HERE), str(RUNNER_TESTS), str(ROOT)])}
+        if relay:  # other machines reach its sessions there (livetag.server.cluster.relay)
+            env["LIVETAG_RELAY"] = f"127.0.0.1:{free_port()}"
+        self.server = Server(kind, self.runtime, env=env, target=target)
+        self.url = self.server.url
+        self.paused: list[int] = []
+
+    def start(self) -> Machine:
+        """Ready, with its supervisor running (a web worker starts it at its first page)."""
+        self.server.ready()
+        with urllib.request.urlopen(self.url + "/", timeout=30) as response:
+            assert response.status == 200
+        return self
+
+    def supervisor(self) -> int:
+        [pid] = supervisor_pids(self.runtime)
+        return pid
+
+    def request(self, message: dict) -> dict:  # type: ignore[type-arg]
+        return supervisor_request(self.runtime, message)
+
+    def pids(self) -> list[int]:
+        roots = [self.server.pid, *supervisor_pids(self.runtime)]
+        return [p for root in roots for p in [root, *descendants(root)] if pid_alive(p)]
+
+    def pause(self) -> None:
+        self.paused = self.pids()
+        for pid in self.paused:
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self.paused:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGCONT)
+        self.paused = []
+
+    def kill(self) -> None:
+        pids = self.pids()
+        for pid in pids:  # frozen first: no process of it sees another die and reacts
+            os.kill(pid, signal.SIGSTOP)
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        self.server.popen.wait(10)
+        # The listening socket was bound here (rt_procs.bind): closed, its port refuses
+        # connections as a dead machine's does (else they would wait in its backlog).
+        self.server.sock.close()
+
+    def stop(self) -> None:
+        self.resume()
+        left = [p for p in self.pids() if p != self.server.pid]
+        self.server.stop()
+        for pid in left:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.runtime, ignore_errors=True)

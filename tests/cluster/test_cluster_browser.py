@@ -1,0 +1,63 @@
+"""The cluster in Chromium: a page behind haproxy whose machine is killed resumes on
+another machine with its state, and the clicks made while it was away apply once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+import redis
+from haproxy import HAPROXY, HAProxy
+from machines import Machine
+from playwright.sync_api import expect
+from redis_server import RedisServer
+from rt_procs import wait_until
+
+from livetag.server.persistence import key as store_key
+
+pytestmark = pytest.mark.browser
+
+if not os.access(HAPROXY, os.X_OK):
+    pytest.skip(f"no haproxy at {HAPROXY} (scripts/bootstrap installs Debian's)", allow_module_level=True)
+
+
+def test_a_page_resumes_on_another_machine_when_its_machine_dies(machines: Callable[..., Machine], context: Any,
+                                                                  redis_server: RedisServer) -> None:
+    a, b = machines("a"), machines("b")
+    # Every request to a while it lives, to b once haproxy sees a dead: as a balancer
+    # without a relay between machines would have to.
+    proxy = HAProxy([a.server.port], backups=[b.server.port]).start()
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(proxy.url + "/")
+        page.wait_for_function("window.livetag && window.livetag.connected")
+        for _ in range(5):
+            page.click("button.inc")
+        expect(page.locator(".value")).to_have_text("5")
+        sid = next(c["value"] for c in context.cookies() if c["name"].startswith("lt_sid"))
+        key = store_key("", sid)
+
+        def saved() -> int:
+            raw = client.hget(f"livetag:d:{key}", "d")
+            return -1 if raw is None else int(orjson.loads(raw)["app"]["states"]["s"]["count"])
+
+        wait_until(lambda: saved() == 5, what="the snapshot of 5 clicks")
+        pid_a = page.locator(".pid").inner_text()
+        a.kill()
+        for _ in range(3):  # while the page is away: kept, re-sent once it joins again
+            page.click("button.inc")
+        expect(page.locator(".pid")).not_to_have_text(pid_a, timeout=30_000)
+        expect(page.locator(".value")).to_have_text("8", timeout=30_000)
+        page.click("button.inc")
+        expect(page.locator(".value")).to_have_text("9")
+        wait_until(lambda: saved() == 9, what="b's snapshot")
+        assert errors == []
+    finally:
+        client.close()
+        proxy.close()
