@@ -116,6 +116,9 @@ class Supervisor:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livetag-spawn")
         self._counter = itertools.count()
         self._stopping = False
+        #: Page loads in progress per cookie (``(base, sid)`` -> [lock, users]): two first
+        #: loads of one session find or make one process, even across the awaits in between.
+        self._page_locks: dict[tuple[str, str], tuple[asyncio.Lock, list[int]]] = {}
         self._done: asyncio.Event | None = None
         self._base_priority = os.getpriority(os.PRIO_PROCESS, 0)
         #: The fork server's (so spares') nice value when it can be undone, else None.
@@ -321,6 +324,20 @@ class Supervisor:
         process ended) loses its snapshot: it starts afresh, as before persistence."""
         if self._stopping:
             raise ConnectionError("the supervisor is stopping")
+        base, sid = str(request.get("base", "")), request.get("sid") or None
+        if not isinstance(sid, str):
+            return await self._page(request)
+        lock, users = self._page_locks.setdefault((base, sid), (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                return await self._page(request)
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._page_locks[(base, sid)]
+
+    async def _page(self, request: dict[str, Any]) -> dict[str, Any]:
         table = self.table
         base = str(request.get("base", ""))
         sid = request.get("sid") or None
