@@ -15,18 +15,13 @@ Transports (WebSocket, SSE, HTTP, the test client) talk to a session through ``j
 its client (a WebSocket closes) passes ``on_bye`` to ``join``: the ``Bye`` comes there
 too, after its bytes went through the sink.
 
-A client's life cycle (``ClientState``)::
-
-    DISCONNECTED --join--> CONNECTED --leave--> DISCONNECTED   (kept: a page resumes it)
-    CONNECTED --join again (a new connection of the same page)--> CONNECTED
-    CONNECTED or DISCONNECTED --bye / forgotten--> ENDED        (final)
+Its clients and their life cycle are ``livetag.clients``'s; the asyncio tasks its user
+code starts are watched by ``livetag.background``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import enum
 import hashlib
 import hmac
 import inspect
@@ -39,6 +34,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from .background import running_session, watch_tasks
+from .clients import ByeHook, Client, ClientState, Sink
 from .dom.events import Event
 from .dom.forms import apply_live_values, is_disabled
 from .dom.render import render_html
@@ -46,7 +43,6 @@ from .dom.tag import Tag, current_request, handler_of
 from .dom.tree import LiveTree
 from .errors import ForbiddenEvent, StalePage
 from .execution import run_user_code
-from .lifecycle import Transitions
 from .protocol import PROTOCOL_VERSION, EventMessage, Join
 from .protocol.patch import Morph, PatchOp
 from .protocol.server_messages import Bye, ByeCode, Error, ErrorCode, Joined, encode_ack, encode_extras, encode_update
@@ -55,9 +51,6 @@ from .tracebacks import format_user_trace
 
 log = logging.getLogger("livetag.session")
 
-Sink = Callable[[bytes], None]
-#: Told the ``Bye`` with which the session ended a client (after its sink got the bytes).
-ByeHook = Callable[[Bye], None]
 AppSource = type[Tag] | Tag | Callable[[], Tag]
 
 #: At most this many clients (tabs) are remembered per session, connected or not.
@@ -76,76 +69,12 @@ class BusyHook(Protocol):
 
     def __call__(self, busy: bool, activity: bool = True) -> None: ...
 
-#: The session whose user code is running: asyncio tasks that code creates inherit it,
-#: so that one failing with nobody awaiting it is reported to that session's pages.
-running_session: contextvars.ContextVar[Session | None] = contextvars.ContextVar("livetag_session", default=None)
 
 
 def static_digest(html: str) -> str:
     """A short digest of a static's markup (hex, 64 bits of sha256): how a snapshot names
     the statics its pages hold."""
     return hashlib.sha256(html.encode()).hexdigest()[:16]
-
-
-class ClientState(enum.Enum):
-    """Where a client (a page) of a session is in its life cycle (module docstring)."""
-
-    #: Known (its events are counted), no connection: updates are not rendered for it.
-    DISCONNECTED = enum.auto()
-    #: A transport delivers its messages through ``sink``.
-    CONNECTED = enum.auto()
-    #: Told ``bye`` or forgotten: final.
-    ENDED = enum.auto()
-
-
-CLIENT_LIFECYCLE: Transitions[ClientState] = Transitions("a session's client", {
-    ClientState.DISCONNECTED: {ClientState.CONNECTED, ClientState.ENDED},
-    ClientState.CONNECTED: {ClientState.CONNECTED, ClientState.DISCONNECTED, ClientState.ENDED},
-})
-
-
-class Client:
-    """One page (browser tab) of a session: its id, the last event applied, its state
-    and, while ``CONNECTED`` (only then), its sink."""
-
-    __slots__ = ("_on_bye", "cid", "last_seq", "sink", "state")
-
-    def __init__(self, cid: str) -> None:
-        self.cid = cid
-        self.last_seq = 0
-        self.state = ClientState.DISCONNECTED
-        self.sink: Sink | None = None  # not None exactly while CONNECTED
-        self._on_bye: ByeHook | None = None
-
-    @property
-    def connected(self) -> bool:
-        return self.state is ClientState.CONNECTED
-
-    def connect(self, sink: Sink, on_bye: ByeHook | None = None) -> None:
-        """Deliver to ``sink`` from now on (a new connection replaces an older one)."""
-        self.state = CLIENT_LIFECYCLE.check(self.state, ClientState.CONNECTED)
-        self.sink = sink
-        self._on_bye = on_bye
-
-    def disconnect(self) -> None:
-        """The connection went away; the client is kept so that its page may resume."""
-        self.state = CLIENT_LIFECYCLE.check(self.state, ClientState.DISCONNECTED)
-        self.sink = None
-        self._on_bye = None
-
-    def end(self, bye: Bye | None = None) -> None:
-        """End the client: a connected one is sent ``bye`` first (and its ``on_bye`` told).
-        Ending an ended client does nothing."""
-        if self.state is ClientState.ENDED:
-            return
-        sink, on_bye = self.sink, self._on_bye
-        self.state = CLIENT_LIFECYCLE.check(self.state, ClientState.ENDED)
-        self.sink = None
-        self._on_bye = None
-        if sink is not None and bye is not None:
-            sink(bye.encode())
-            if on_bye is not None:
-                on_bye(bye)
 
 
 class Session:
@@ -685,35 +614,3 @@ class Session:
         for client in self._clients.values():
             client.end(bye)
         self._clients.clear()
-
-
-def watch_tasks(loop: asyncio.AbstractEventLoop) -> None:
-    """Make ``loop`` report the asyncio tasks that user code of a session creates and that
-    fail with nobody retrieving the exception (``Session.background_failed``). Installs
-    a task factory wrapping the loop's own (once per loop; any factory set before is kept)."""
-    previous = loop.get_task_factory()
-    if getattr(previous, "livetag_watch", False):
-        return
-
-    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
-        task: asyncio.Future[Any] = (previous(loop, coro, **kwargs) if previous is not None
-                                     else asyncio.Task(coro, loop=loop, **kwargs))
-        session = running_session.get()
-        if session is not None and isinstance(task, asyncio.Task):
-            task.add_done_callback(lambda t: _check_later(session, t))
-        return task
-
-    factory.livetag_watch = True  # type: ignore[attr-defined]
-    loop.set_task_factory(factory)
-
-
-def _check_later(session: Session, task: asyncio.Task[Any]) -> None:
-    # Whoever awaits the task is woken by a done callback registered after this one:
-    # look one turn later, once it had the chance to retrieve the exception.
-    task.get_loop().call_soon(_check, session, task)
-
-
-def _check(session: Session, task: asyncio.Task[Any]) -> None:
-    # asyncio's own "exception was never retrieved" flag; absent: assume retrieved.
-    if not task.cancelled() and getattr(task, "_log_traceback", False):
-        session.background_failed(task)

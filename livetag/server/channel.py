@@ -19,8 +19,9 @@ import time
 from collections import deque
 from typing import Any
 
+from ..clients import Client, Sink
 from ..lifecycle import Transitions
-from ..session import Client, Session, Sink
+from ..session import Session
 
 
 class MailboxState(enum.Enum):

@@ -33,12 +33,13 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..clients import Client
 from ..errors import ClientTooSlow, MessageTooLarge, ProtocolError, RateLimited, StalePage
 from ..lifecycle import Transitions
 from ..protocol import EventMessage, Join, Resync, decode
 from ..protocol.closing import CloseCode, close_code_for, close_code_for_bye
 from ..protocol.server_messages import Bye, CookieSync, Error, ErrorCode
-from ..session import Client, Session
+from ..session import Session
 from .limits import TokenBucket
 from .parano import CLEAR, Codec
 

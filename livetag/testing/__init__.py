@@ -35,13 +35,14 @@ import orjson
 from bs4 import BeautifulSoup
 from bs4 import Tag as Node
 
+from ..clients import Client
 from ..dom.files import Download, UploadedFile, attach, safe_filename
 from ..dom.render import render_html
 from ..dom.tag import Tag
 from ..execution import init_runs_on_loop
 from ..protocol import PROTOCOL_VERSION, EventMessage, Join
 from ..pubsub import Broker, LocalBroker
-from ..session import AppSource, Client, Session
+from ..session import AppSource, Session
 from .page import (
     CONTROLS,
     Element,

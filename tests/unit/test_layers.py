@@ -11,7 +11,8 @@ the ones below it, never one above):
 2. ``livetag.protocol``: messages and codecs
 3. ``livetag.threads``, ``livetag.execution``: where user code runs; ``livetag.pubsub``:
    the broker interface sessions publish through
-4. ``livetag.session``: one app and its event discipline, transport-free
+4. ``livetag.session``: one app and its event discipline, transport-free; its clients
+   (``livetag.clients``) and the tasks its code starts (``livetag.background``)
 5. ``livetag.testing``: the browserless test client
 6. ``livetag.server`` and its subpackages: ASGI, cookies, limits, session processes
 7. ``livetag.runners``: reload, browsers, the command line
@@ -51,6 +52,8 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("livetag.execution", 3),
     ("livetag.pubsub", 3),
     ("livetag.session", 4),
+    ("livetag.clients", 4),
+    ("livetag.background", 4),
     ("livetag.testing", 5),
     ("livetag.server", 6),
     ("livetag.runners", 7),

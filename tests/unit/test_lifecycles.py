@@ -8,13 +8,14 @@ import orjson
 import pytest
 
 from livetag import Tag
+from livetag.clients import CLIENT_LIFECYCLE, Client, ClientState
 from livetag.errors import InvalidTransition
 from livetag.lifecycle import Transitions
 from livetag.protocol import PROTOCOL_VERSION, Join
 from livetag.protocol.server_messages import Bye, ByeCode
 from livetag.server.channel import MAILBOX_LIFECYCLE, Mailbox, MailboxState
 from livetag.server.websocket import CONNECTION_LIFECYCLE, ConnectionState
-from livetag.session import CLIENT_LIFECYCLE, Client, ClientState, Session
+from livetag.session import Session
 
 
 class Door(enum.Enum):

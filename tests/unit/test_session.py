@@ -12,9 +12,10 @@ import orjson
 import pytest
 
 from livetag import Event, Tag
+from livetag.clients import Client
 from livetag.errors import ProtocolError
 from livetag.protocol import PROTOCOL_VERSION, EventMessage, Join
-from livetag.session import Client, Session
+from livetag.session import Session
 
 
 class Sink:

@@ -48,7 +48,7 @@ def server_anchor() -> int:
 class SupervisorClient:
     """The RPC client of a running supervisor, as a web worker knows it: where its
     control socket and session sockets are, and the keys it shares with web workers.
-    (Not ``livetag.session.Client``, a browser tab of a session.)"""
+    (Not ``livetag.clients.Client``, a browser tab of a session.)"""
 
     base: Path
     dir: Path
