@@ -59,7 +59,7 @@ async def hub() -> AsyncIterator[tuple[PubSubHub, str]]:
         server = ControlServer(handler)
         await server.open(path)
         yield handler.hub, path
-        server.close()
+        await server.aclose()
 
 
 async def until(condition: Callable[[], Any], what: str = "a condition") -> None:

@@ -55,6 +55,7 @@ class ControlServer:
         self.handler = handler
         self.server: asyncio.AbstractServer | None = None
         self.ino = 0
+        self._connections: set[asyncio.Task[None]] = set()
 
     async def open(self, path: str) -> None:
         """(Re)open the control socket at ``path``. Raises ``OSError``."""
@@ -63,10 +64,25 @@ class ControlServer:
         self.ino = os.stat(path).st_ino
 
     def close(self) -> None:
+        """Stop accepting (connections being served go on: ``open`` re-makes the socket
+        under live pubsub links)."""
         if self.server is not None:
             self.server.close()
 
+    async def aclose(self) -> None:
+        """Stop accepting, cancel the connections being served (pubsub links last), and
+        wait until their handlers have ended."""
+        tasks = list(self._connections)
+        self.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
         try:
             while True:
                 try:
