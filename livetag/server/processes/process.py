@@ -617,7 +617,8 @@ async def _touch_page_path(webapp: WebApp) -> None:
 
     app = warm_up_app()
     before = asyncio.all_tasks()
-    registry = webapp.registry
+    registry, persistence = webapp.registry, webapp.persistence
+    webapp.persistence = None  # a warm-up page is nobody's session: never snapshotted (nor claimed)
     disabled = logging.root.manager.disable
     logging.disable(max(disabled, logging.INFO))  # "session created": not a session anyone opened
     host = SessionHost(ProcessConfig("", AppRef("", "")), None, [0.0] * len(SharedField), None,  # type: ignore[arg-type]
@@ -632,7 +633,7 @@ async def _touch_page_path(webapp: WebApp) -> None:
     except Exception as exc:  # an optimisation only
         log.info("spare process %d: warm-up failed (%s)", os.getpid(), exc)
     finally:
-        webapp.registry = registry
+        webapp.registry, webapp.persistence = registry, persistence
         logging.disable(disabled)
     for task in asyncio.all_tasks() - before - {asyncio.current_task()}:
         task.cancel()

@@ -1,0 +1,32 @@
+"""A spare process's warm-up (``processes.process._touch_page_path``) loads a page of a
+built-in app through the ``WebApp`` its session will use: nobody's session, so never
+claimed nor snapshotted in the session store (several spares would otherwise claim and
+fence each other on one key)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from livetag import Tag, WebApp
+from livetag.server.processes.process import _touch_page_path
+from livetag.server.store.sqlite import SQLiteStore
+
+
+class Page(Tag.App):
+    def init(self) -> None:
+        self <= Tag.p("hello")
+
+
+async def test_the_warm_up_page_touches_no_snapshot(tmp_path: Path) -> None:
+    path = tmp_path / "store" / "sessions.sqlite3"
+    store = SQLiteStore(path, threaded=False)
+    webapp = WebApp(Page, store=store)
+    await _touch_page_path(webapp)
+    assert webapp.persistence is not None  # given back after the warm-up
+    if path.exists():  # the store opens its file on first use: none, nothing was claimed
+        with sqlite3.connect(path) as db:
+            last = db.execute("SELECT last FROM epochs").fetchall()
+            rows = db.execute("SELECT COUNT(*) FROM snapshots").fetchone()
+        assert last in ([], [(0,)]) and rows == (0,), (last, rows)  # no claim was ever made
+    await store.close()
