@@ -14,9 +14,10 @@ Request path in a web worker (any worker, no sticky sessions):
   relayed straight to the session's process socket (ASGI over IPC, see ``bridge``). A
   process that is gone is reported as ``{"t": "bye", "code": "ended", "msg": ...}``: on a
   WebSocket before close code 4410, over HTTP as status 410.
-- in a cluster, a session with no socket on this machine that ``locate`` places on
-  another one: its transports are relayed to that machine's relay (``cluster.relay``);
-  one that cannot be reached is reported as a gone process is.
+- in a cluster, a session with no socket on this machine that another live machine owns
+  (the supervisor asks the directory; ``locate`` replaces that lookup when set): its
+  page loads and transports are relayed to that machine's relay (``cluster.relay``); one
+  that cannot be reached is reported as a gone process is.
 - anything else: the routes added with ``add_route`` / ``mount`` (a Starlette app the
   Runner holds, ``.app``; the Runner is an ASGI app of its own, not a Starlette subclass).
 - a GET no route serves: the app's page at that path, relayed as ``/`` is, when the app
@@ -121,8 +122,8 @@ class Runner:
     processes; spares come on top and are not started while the server is full).
     ``redis_url`` (or ``$LIVETAG_REDIS_URL``), ``cluster_secret`` (or
     ``$LIVETAG_CLUSTER_SECRET``), ``relay`` (``host:port``, or ``$LIVETAG_RELAY``): join
-    machines into one cluster (``livetag.server.cluster.config``; in progress, see
-    ``docs/cluster.md``); a URL without a secret raises ``ValueError``.
+    machines into one cluster (``livetag.server.cluster.config``, ``docs/cluster.md``); a
+    URL without a secret raises ``ValueError``.
 
     Raises ``AppNotImportable`` for an app that another process cannot import by name.
     """
