@@ -61,3 +61,29 @@ def test_a_page_resumes_on_another_machine_when_its_machine_dies(machines: Calla
     finally:
         client.close()
         proxy.close()
+
+
+@pytest.mark.parametrize("mode", ["ws", "sse", "http"])
+def test_a_counter_clicked_through_round_robin_is_exact(machines: Callable[..., Machine], context: Any,
+                                                        mode: str) -> None:
+    # Three machines behind haproxy in round robin, no stickiness: the page's requests land
+    # on any of them, the ones that do not own its session relay to the one that does.
+    a, b, c = (machines(name, relay=True) for name in "abc")
+    proxy = HAProxy([a.server.port, b.server.port, c.server.port]).start()
+    try:
+        if mode != "ws":
+            context.add_cookies([{"name": "livetag_mode", "value": mode, "url": proxy.url}])
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(proxy.url + "/")
+        page.wait_for_function("window.livetag && window.livetag.connected")
+        pid = page.locator(".pid").inner_text()
+        for _ in range(100):
+            page.click("button.inc")
+        expect(page.locator(".value")).to_have_text("100", timeout=30_000)
+        page.reload()  # the page load lands anywhere too: the same session, the same process
+        expect(page.locator(".value")).to_have_text("100")
+        assert page.locator(".pid").inner_text() == pid and errors == []
+    finally:
+        proxy.stop()
