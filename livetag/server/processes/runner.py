@@ -93,6 +93,16 @@ def _cookie_header(headers: list[tuple[bytes, bytes]], name: str, value: str) ->
     return out
 
 
+def _stopping_response(message: str) -> Response:
+    """What an HTTP transport of a page gets when its session's process stops under it
+    (the server stops, or the session moved to another machine): ``ServerStopping``'s
+    status with an ``err`` saying ``message``; the page joins again after a second."""
+    refusal = ServerStopping()
+    body = b"[" + Error(refusal.code, message).encode() + b"]"
+    return Response(body, status_code=http_status_for(refusal), media_type="application/json",
+                    headers={"Retry-After": "1", "Cache-Control": "no-store"})
+
+
 class Runner:
     """Serve ``app`` (a ``Tag`` subclass defined at the top level of a module) with one
     OS process per session: an ASGI application.
@@ -530,12 +540,7 @@ class Runner:
             await relaying
         try:
             if not state.started:
-                refusal = ServerStopping()
-                bye = Error(refusal.code, str(refusal)).encode()
-                await self._send_response(Response(b"[" + bye + b"]", status_code=http_status_for(refusal),
-                                                   media_type="application/json",
-                                                   headers={"Retry-After": "1", "Cache-Control": "no-store"}),
-                                          scope, receive, send)
+                await self._send_response(_stopping_response(str(ServerStopping())), scope, receive, send)
             elif not state.closed:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except (OSError, RuntimeError):
@@ -683,12 +688,7 @@ class Runner:
                     await send({"type": "websocket.close", "code": 1012 if state.accepted else 1013,
                                 "reason": "moved"})
             elif not state.started:
-                refusal = ServerStopping()
-                body = b"[" + Error(refusal.code, "this session moved; join again").encode() + b"]"
-                await self._send_response(Response(body, status_code=http_status_for(refusal),
-                                                   media_type="application/json",
-                                                   headers={"Retry-After": "1", "Cache-Control": "no-store"}),
-                                          scope, receive, send)
+                await self._send_response(_stopping_response("this session moved; join again"), scope, receive, send)
             elif not state.closed:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except (OSError, RuntimeError):
