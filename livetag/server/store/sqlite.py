@@ -115,10 +115,8 @@ class SQLiteStore:
         await self._run(self._delete, key)
 
     async def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
+        if not self._mark_closed():
+            return
         if not self.threaded:
             self._close_db()
             return
@@ -129,15 +127,21 @@ class SQLiteStore:
 
     def close_now(self) -> None:
         """``close`` for code without an event loop (blocks until pending calls ended)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
+        if not self._mark_closed():
+            return
         if not self.threaded:
             self._close_db()
             return
         self._executor.submit(self._close_db).result()
         self._executor.shutdown(wait=True)
+
+    def _mark_closed(self) -> bool:
+        """Mark the store closed; ``False`` when it already was (closing is idempotent)."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._closed = True
+            return True
 
     # -- the store's thread -----------------------------------------------------------------
 
