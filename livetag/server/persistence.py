@@ -35,7 +35,8 @@ hash is stored: the store alone never lets anyone act as a page). Its revision j
 
 A save refused as ``Fenced`` (another process claimed the session since) stops this
 process's saves for that session; ``StoreUnavailable`` is logged and retried at the next
-change. With ``debug``, a value JSON cannot carry is logged with the app's attribute and
+change (a claim that failed too, at most every ``CLAIM_RETRY`` seconds, or at once
+through ``claim_again``). With ``debug``, a value JSON cannot carry is logged with the app's attribute and
 the error at every failing save; without, once per session.
 """
 
@@ -67,6 +68,8 @@ STORE_ENV = "LIVETAG_STORE"
 
 #: Seconds between two saves of one session (changes in between are coalesced).
 DEBOUNCE = 0.1
+#: Seconds before a failed claim is tried again, at the next change.
+CLAIM_RETRY = 5.0
 #: Envelope version (``snapshot.SCHEMA_VERSION`` versions the app part).
 ENVELOPE_VERSION = 1
 #: CSRF token hashes a snapshot keeps (the session's own and the latest inherited ones):
@@ -108,11 +111,13 @@ def key(base: str, session_id: str) -> str:
 class _Tracked:
     """What ``Persistence`` knows about one session."""
 
-    __slots__ = ("epoch", "failed", "handle", "key", "last", "saving", "stopped")
+    __slots__ = ("claim_after", "claiming", "epoch", "failed", "handle", "key", "last", "saving", "stopped")
 
     def __init__(self, key: str, epoch: int | None) -> None:
         self.key = key
-        self.epoch = epoch  # None until the claim answered
+        self.epoch = epoch  # None until a claim succeeded
+        self.claiming: asyncio.Task[None] | None = None
+        self.claim_after = 0.0  # loop time: after a failed claim, when the next change tries again
         self.last: bytes | None = None  # the bytes last stored
         self.handle: asyncio.TimerHandle | None = None
         self.saving: asyncio.Task[None] | None = None
@@ -146,7 +151,7 @@ class Persistence:
         """Snapshot the new ``session`` under ``store_key`` from now on (claims it first).
         Call it on the event loop."""
         tracked = self._track(session, store_key, None)
-        self._spawn(self._claim(session, tracked))
+        tracked.claiming = self._spawn(self._claim(session, tracked))
 
     def _track(self, session: Session, store_key: str, epoch: int | None) -> _Tracked:
         self._loop = asyncio.get_running_loop()
@@ -159,11 +164,25 @@ class Persistence:
         try:
             tracked.epoch = await self.store.claim(tracked.key)
         except StoreUnavailable as exc:
-            log.warning("session %s: cannot claim its snapshot (%s); it will not survive a restart",
-                        session.log_id, exc)
-            tracked.stopped = True
+            if not tracked.claim_after:
+                log.warning("session %s: cannot claim its snapshot yet (%s): not saved until the store "
+                            "answers", session.log_id, exc)
+            tracked.claim_after = asyncio.get_running_loop().time() + CLAIM_RETRY
             return
+        finally:
+            tracked.claiming = None
+        if tracked.claim_after:
+            log.info("session %s: claimed its snapshot at last (epoch %d): saved from now on",
+                     session.log_id, tracked.epoch)
         self._changed(session)  # anything changed while the claim ran
+
+    def claim_again(self) -> None:
+        """Claim now every session whose claim failed (the store answers again: in a
+        cluster, the supervisor claimed a session that started while Redis was down).
+        Call it on the event loop."""
+        for session, tracked in list(self._tracked.items()):
+            if tracked.epoch is None and not tracked.stopped and tracked.claiming is None:
+                tracked.claiming = self._spawn(self._claim(session, tracked))
 
     def _spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coroutine)
@@ -181,7 +200,11 @@ class Persistence:
             loop.call_soon_threadsafe(self._changed, session)
             return
         tracked = self._tracked.get(session)
-        if tracked is None or tracked.stopped or tracked.epoch is None or tracked.handle is not None:
+        if tracked is None or tracked.stopped or tracked.handle is not None:
+            return
+        if tracked.epoch is None:  # not claimed yet: a failed claim is tried again, not too often
+            if tracked.claiming is None and tracked.claim_after and loop.time() >= tracked.claim_after:
+                tracked.claiming = self._spawn(self._claim(session, tracked))
             return
         tracked.handle = loop.call_later(DEBOUNCE, self._due, session)
 
@@ -343,15 +366,10 @@ class Persistence:
         session.restored_statics = envelope.statics
         session.restored_revision = envelope.revision
         session.resume_clients(envelope.acks)
-        try:
-            epoch = await self.store.claim(store_key)
-        except StoreUnavailable as exc:
-            log.warning("session %s: resumed, but cannot claim its snapshot (%s): not saved from now on",
-                        session.log_id, exc)
-            return session
-        tracked = self._track(session, store_key, epoch)
+        tracked = self._track(session, store_key, None)
         tracked.last = stored.data
-        log.info("session %s resumed from its snapshot (epoch %d)", session.log_id, epoch)
+        await self._claim(session, tracked)
+        log.info("session %s resumed from its snapshot (epoch %s)", session.log_id, tracked.epoch or "not claimed yet")
         return session
 
 

@@ -34,13 +34,15 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def machines(redis_server: RedisServer) -> Iterator[Callable[..., Machine]]:
-    """``machines(name, target=..., kind="uvicorn" | "gunicorn", relay=False)``: a started Runner
-    "machine" in the cluster of the test's redis-server (``machines.Machine``), stopped
-    by PID after the test."""
+    """``machines(name, target=..., kind="uvicorn" | "gunicorn", relay=False, redis_url=None)``:
+    a started Runner "machine" in the cluster of the test's redis-server
+    (``machines.Machine``; ``redis_url``: reach it another way, a ``partition.Partition``
+    say), stopped by PID after the test."""
     started: list[Machine] = []
 
-    def start(name: str, target: str = "cluster_apps:app", kind: str = "uvicorn", relay: bool = False) -> Machine:
-        machine = Machine(name, redis_server.url, target, kind, relay)
+    def start(name: str, target: str = "cluster_apps:app", kind: str = "uvicorn", relay: bool = False,
+              redis_url: str | None = None) -> Machine:
+        machine = Machine(name, redis_url or redis_server.url, target, kind, relay)
         started.append(machine)
         return machine.start()
 

@@ -15,6 +15,7 @@ import orjson
 import pytest
 import redis
 from machines import Machine
+from partition import Partition
 from redis_server import RedisServer
 from rt_procs import wait_until
 
@@ -153,6 +154,46 @@ async def test_a_paused_owner_never_writes_nor_sends_again(machines: Machines, r
         a.server.wait_for("sends nothing more and ends")
 
 
+async def test_a_partitioned_owner_never_sends_once_another_machine_could_claim(machines: Machines, r: Any,
+                                                                                 redis_server: RedisServer) -> None:
+    # a alone is cut off Redis; its page still reaches it. Past a's lease, b may claim the
+    # session (and does): from then on a must send nothing, though it cannot know b did.
+    cut = Partition(int(redis_server.url.rsplit(":", 1)[1].split("/")[0])).start()
+    try:
+        a, b = machines("a", redis_url=cut.url), machines("b")
+        async with Tab(a.url + "/") as old, Tab(a.url + "/") as new:
+            await old.load()
+            await old.join()
+            await old.event(old.id(".inc"))
+            key = store_key("", old.session_id)
+            wait_until(lambda: (snapshot(r, key) or {}).get("acks", {}).get(old.cid) == 1, what="a's snapshot")
+            cut.cut()
+            await old.event(old.id(".inc"))  # within a's lease: it works
+            assert old.text(".value") == "2"
+            wait_until(lambda: owner(b, old.session_id)["where"] == "nobody", what="a's lease to run out")
+            await old.send(old.ev(old.id(".inc")))  # applied on a, but nothing goes out
+            assert [m for m in await drain(old, 1.0) if m["t"] in ("up", "ack")] == []
+            new.http.cookies.set(next(c.name for c in old.http.cookies.jar), old.session_id)
+            new._loaded(old.html, None)
+            new.cid, new.seq = old.cid, old.seq
+            move(new, b)
+            await new.join()  # b claims it, from the snapshot of one click
+            assert new.text(".value") == "1"
+            await new.event(new.id(".inc"))  # b goes on from its snapshot
+            assert new.text(".value") == "2"
+            cut.heal()  # a reaches Redis again, sees b's epoch, and ends unheard
+            got = []
+            with pytest.raises(Exception):  # noqa: B017 - the socket closes: the process ended
+                while True:
+                    got.append(await old.recv(10))
+            assert not [m for m in got if m.get("t") in ("up", "ack", "joined")], got
+            a.server.wait_for("sends nothing more and ends")
+            await new.event(new.id(".inc"))
+            assert owner(b, old.session_id)["where"] == "here"
+    finally:
+        cut.close()
+
+
 async def test_the_chat_across_two_machines(machines: Machines) -> None:
     a, b = machines("a", "cluster_apps:chat"), machines("b", "cluster_apps:chat")
     async with Tab(a.url + "/") as ann, Tab(b.url + "/") as bob:
@@ -192,15 +233,43 @@ async def test_a_session_survives_a_redis_restart(machines: Machines, redis_serv
             await t.event(t.id(".inc"))
             assert t.text(".value") == str(n)
         await asyncio.sleep(2.5)  # past a lease: the machine's own lease lapsed too
-        await t.event(t.id(".inc"))
-        assert t.text(".value") == "5"
+        # Another machine could claim the session now (were this a partition that cut a
+        # alone off Redis): the event is applied, its update waits for Redis.
+        await t.send(t.ev(t.id(".inc")))
+        assert [m for m in await drain(t, 1.5) if m["t"] in ("up", "ack")] == []
+        assert t.text(".value") == "4"
         redis_server.start()  # without its data (no persistence): the session is claimed again
+        await t.until_ack(timeout=20)
+        assert t.text(".value") == "5"
         await t.event(t.id(".inc"))
         assert t.text(".value") == "6"
         wait_until(lambda: owner(a, t.session_id)["where"] == "here", what="the claim again")
         await t.event(t.id(".inc"))
         wait_until(lambda: (snapshot(r, key) or {}).get("acks", {}).get(t.cid) == 7, what="snapshots to resume")
         assert t.text(".value") == "7"
+
+
+async def test_a_session_started_while_redis_was_down_is_claimed_and_saved_once_it_is_back(
+        machines: Machines, redis_server: RedisServer, r: Any) -> None:
+    a, b = machines("a"), machines("b")
+    redis_server.stop()
+    async with Tab(a.url + "/") as t:
+        await t.load()  # a new session works without Redis: unclaimed, not snapshotted
+        await t.join()
+        for n in range(1, 4):
+            await t.event(t.id(".inc"))
+            assert t.text(".value") == str(n)
+        redis_server.start()  # a claims it, and its process saves what it has
+        key = store_key("", t.session_id)
+        wait_until(lambda: owner(a, t.session_id)["where"] == "here", what="a's claim")
+        wait_until(lambda: (snapshot(r, key) or {}).get("acks", {}).get(t.cid) == 3, what="the first snapshot")
+        a.kill()  # so it survives its machine, as any other session
+        move(t, b)
+        wait_until(lambda: owner(b, t.session_id)["where"] == "nobody", what="a's lease to run out")
+        joined = await t.join()
+        assert joined["ack"] == 3 and t.text(".value") == "3"
+        await t.event(t.id(".inc"))
+        assert t.text(".value") == "4"
 
 
 @pytest.mark.parametrize("kind", ["uvicorn", "gunicorn"])

@@ -9,13 +9,20 @@ decides without I/O, as ``Directory.holds`` does, that it still owns the session
 
 ``SessionFence.gate`` is ``Session.send_gate``: asked before every update goes out.
 When the window vouches for the claim it answers yes. Otherwise it answers no (the update
-waits in the tree) and asks Redis once who owns the session: the same epoch, or no record
-at all (Redis lost its data: nobody else claimed it, the supervisor claims it again), and
-the update goes out; another epoch, and the process is *fenced*: ``on_fenced`` ends it,
-the update is never sent. When Redis cannot be reached, nobody can claim the session
-either: the update goes out, and Redis is asked again a second later. A session that
-started unclaimed (epoch 0: Redis was down) is never snapshotted, so no other machine can
-resume it: its updates always go out.
+waits in the tree; events go on being applied, their acknowledgements wait with it) and
+asks Redis who owns the session: the same epoch, or no record at all (Redis lost its
+data: nobody else claimed it, the supervisor claims it again), and the update goes out;
+another epoch, and the process is *fenced*: ``on_fenced`` ends it, the update is never
+sent, and the page re-sends the events it has no acknowledgement for to the new owner.
+
+When Redis cannot be reached, a process cannot tell a Redis outage (nobody can claim its
+session) from a partition that cuts its machine alone off Redis (another machine may
+claim the session once this machine's lease ran out). So past the lease it holds its
+updates and asks again every ``UNREACHABLE_RETRY`` seconds: an outage shorter than the
+lease goes unnoticed; a longer one pauses this machine's pages (their events wait, none
+is lost) until Redis answers. A session that started unclaimed (epoch 0: Redis was
+down) has neither record nor snapshot, so no other machine can resume it: its updates go
+out, and its supervisor claims it once Redis answers.
 """
 
 from __future__ import annotations
@@ -36,8 +43,8 @@ from .store import RedisStore
 
 log = logging.getLogger("livetag.server.cluster")
 
-#: Seconds a process trusts that Redis is down (and so that nobody claims its session)
-#: before asking again.
+#: Seconds between two questions to Redis while it cannot be reached and the window does
+#: not vouch for the claim (updates wait meanwhile).
 UNREACHABLE_RETRY = 1.0
 
 
@@ -112,79 +119,96 @@ class SessionFence:
         self._owner_of = redis.register_script(scripts.OWNER_OF)
         self.fenced = False
         self._checking: asyncio.Task[None] | None = None
-        self._unreachable_until = 0.0
+        self._retry: asyncio.TimerHandle | None = None  # Redis could not be reached: ask again then
+        self._unreachable = False
         self._confirmed = False  # Redis just said yes: the next flush goes out
 
     def gate(self) -> bool:
         if self.fenced:
             return False
-        now = time.monotonic()
         window = self.window()
-        # Epoch 0: a session started unclaimed (Redis was down): never snapshotted, so no
-        # other machine can resume it; nothing to fence.
-        if window.epoch == 0 or window.holds(now) or now < self._unreachable_until:
+        # Epoch 0: a session started unclaimed (Redis was down): no record, no snapshot,
+        # so no other machine can resume it; nothing to fence.
+        if window.epoch == 0 or window.holds(time.monotonic()):
             return True
         if self._confirmed:
             self._confirmed = False  # one flush per answer: the next asks again
             return True
-        if self._checking is None:
+        if self._checking is None and self._retry is None:
             self._checking = asyncio.get_running_loop().create_task(self._check())
         return False
 
     async def verify(self) -> bool:
         """Whether this process may serve a new connection (a page load, a join): the
         window vouches for the claim, or Redis does (``_ask``). ``False`` once fenced
-        (``on_fenced`` was told)."""
+        (``on_fenced`` was told), and while Redis cannot be reached past the lease (the
+        page retries, here or elsewhere, until a machine can vouch for its session)."""
         if self.fenced:
             return False
         window = self.window()
-        if window.epoch == 0 or window.holds(time.monotonic()) or time.monotonic() < self._unreachable_until:
+        if window.epoch == 0 or window.holds(time.monotonic()):
             return True
         try:
             verdict = await self._ask()
+        except StoreUnavailable:
+            return False
         except Exception:  # a corrupt record, a bug: logged; the send gate asks again
             log.exception("checking the ownership of session %s failed", short(self.key))
             return True
-        if verdict is None or self.fenced:
-            return not self.fenced
-        self.fenced = True
-        log.warning("session %s: machine %s lost it (now epoch %d, this process had %d): this process "
-                    "sends nothing more and ends", short(self.key), self.machine, verdict, self.window().epoch)
-        self.on_fenced(verdict)
-        return False
+        if verdict is not None:
+            self._fence(verdict)
+        return not self.fenced
 
     async def _check(self) -> None:
         try:
             verdict = await self._ask()
+        except StoreUnavailable:
+            # Hold on and ask again: the flush then comes back through ``gate``.
+            self._retry = asyncio.get_running_loop().call_later(UNREACHABLE_RETRY, self._ask_again)
+            return
         except Exception:  # a bug must not hold updates forever: fail open, logged
             log.exception("checking the ownership of session %s failed", short(self.key))
             verdict = None
         finally:
             self._checking = None
         if verdict is not None:
-            self.fenced = True
-            log.warning("session %s: machine %s lost it (now epoch %d, this process had %d): this process "
-                        "sends nothing more and ends", short(self.key), self.machine, verdict, self.window().epoch)
-            self.on_fenced(verdict)
+            self._fence(verdict)
             return
         self._confirmed = True
         self.flush()
 
+    def _ask_again(self) -> None:
+        self._retry = None
+        if not self.fenced:
+            self.flush()
+
+    def _fence(self, epoch: int) -> None:
+        if self.fenced:
+            return
+        self.fenced = True
+        log.warning("session %s: machine %s lost it (now epoch %d, this process had %d): this process "
+                    "sends nothing more and ends", short(self.key), self.machine, epoch, self.window().epoch)
+        self.on_fenced(epoch)
+
     async def _ask(self) -> int | None:
         """``None`` when this process may send (it owns the session, or nobody else
-        does, or Redis cannot tell); else the epoch of the new owner."""
+        does); else the epoch of the new owner. Raises ``StoreUnavailable`` when Redis
+        cannot be reached (logged once per outage)."""
         where = self.keys.owner(self.key)
         try:
             with mapped("check a session's owner", where):
                 epoch, machine, incarnation, _live = await self._owner_of(keys=[where],
                                                                           args=[self.keys.machine_prefix])
         except StoreUnavailable as exc:
-            if self._unreachable_until == 0.0:
-                log.warning("session %s: cannot check its ownership (%s); carrying on: nobody can claim it "
-                            "while Redis is unreachable", short(self.key), exc)
-            self._unreachable_until = time.monotonic() + UNREACHABLE_RETRY
-            return None
-        self._unreachable_until = 0.0
+            if not self._unreachable:
+                log.warning("session %s: cannot check its ownership (%s): its updates wait until Redis "
+                            "answers (another machine may claim it once this machine's lease ran out)",
+                            short(self.key), exc)
+            self._unreachable = True
+            raise
+        if self._unreachable:
+            log.info("session %s: Redis answers again", short(self.key))
+        self._unreachable = False
         current = as_int(epoch, where, "an integer epoch")
         mine = self.window().epoch
         if current == 0 or current == mine:
@@ -194,6 +218,9 @@ class SessionFence:
         return current
 
     async def close(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         if self._checking is not None:
             self._checking.cancel()
             with contextlib.suppress(BaseException):

@@ -243,6 +243,7 @@ class SessionHost:
         self._servers: list[asyncio.AbstractServer] = []
         self._fence: SessionFence | None = None
         self._claim_check: asyncio.Task[bool] | None = None
+        self._claimed_once = False  # the shared epoch was seen non-zero (see ``_check_claim``)
 
     def _beat(self) -> None:
         # The supervisor kills a process whose loop stops ticking for timeout_interaction:
@@ -255,11 +256,20 @@ class SessionHost:
     def _check_claim(self) -> None:
         """In a cluster, when the shared window no longer vouches for this session's
         claim (a pause, a lapsed lease), ask Redis now rather than at the next update or
-        connection: a fenced process ends without waiting for traffic."""
+        connection: a fenced process ends without waiting for traffic. A session that
+        started unclaimed starts saving once its supervisor claimed it."""
         fence = self._fence
-        if fence is None or fence.fenced or (self._claim_check is not None and not self._claim_check.done()):
+        if fence is None or fence.fenced:
             return
         window = fence.window()
+        if window.epoch and not self._claimed_once:
+            # Started while Redis was down, claimed by the supervisor since: saved from now on.
+            self._claimed_once = True
+            persistence = self.webapp.persistence if self.webapp is not None else None
+            if persistence is not None:
+                persistence.claim_again()
+        if self._claim_check is not None and not self._claim_check.done():
+            return
         if window.epoch and not window.holds(time.monotonic()):
             self._claim_check = self._loop.create_task(fence.verify())  # type: ignore[union-attr]
 
@@ -473,8 +483,9 @@ class SessionHost:
 
 class _Admit:
     """ASGI: in a cluster, a request or socket reaches the session only while this process
-    owns it (``SessionFence.verify``); a fenced one is told to retry (HTTP 503, WebSocket
-    closed with 1012), and its page joins again elsewhere."""
+    surely owns it (``SessionFence.verify``); otherwise (fenced, or Redis unreachable past
+    the lease) it is told to retry (HTTP 503, WebSocket closed with 1012), and its page
+    joins again, here or elsewhere."""
 
     def __init__(self, fence: SessionFence, app: ASGIApp) -> None:
         self.fence, self.app = fence, app
@@ -487,7 +498,7 @@ class _Admit:
                 await send({"type": "http.response.start", "status": 503,
                             "headers": [(b"retry-after", b"1"), (b"cache-control", b"no-store"),
                                         (b"content-type", b"text/plain; charset=utf-8")]})
-                await send({"type": "http.response.body", "body": b"This session moved to another server; retry."})
+                await send({"type": "http.response.body", "body": b"This session is not served here now; retry."})
             return
         await self.app(scope, receive, send)
 

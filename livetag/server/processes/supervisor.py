@@ -133,6 +133,7 @@ class Supervisor:
         self.member: ClusterMember | None = None
         self.ownership: Ownership | None = None
         self._claimed: dict[int, tuple[SessionRecord, str, int]] = {}  # pid -> (record, store key, epoch)
+        self._unclaimed: dict[int, tuple[SessionRecord, str]] = {}  # started while Redis was down
         if self.cluster is not None:
             from ..cluster.member import ClusterMember
             from ..cluster.ownership import Ownership
@@ -513,8 +514,9 @@ class Supervisor:
                 self._share_claim(record, claim)
 
     async def _cluster_loop(self) -> None:
-        """Share this machine's lease with the session processes, and check the claims
-        again after a gap in it (``Ownership.reassert``)."""
+        """Share this machine's lease with the session processes, check the claims again
+        after a gap in it (``Ownership.reassert``), and claim the sessions that started
+        while Redis was down once it answers (``_claim_unclaimed``)."""
         assert self.member is not None and self.ownership is not None
         directory = self.member.directory
         interval = max(0.05, min(0.5, directory.lease / 8))
@@ -530,10 +532,35 @@ class Supervisor:
                     vouched = since
                 elif since:
                     vouched = since
+                if since and self._unclaimed:
+                    await self._claim_unclaimed()
             except StoreUnavailable as exc:
                 log.warning("cannot check this machine's claims: %s", exc)
             except Exception:  # a bug must not end the loop for good
                 log.exception("the cluster loop failed")
+
+    async def _claim_unclaimed(self) -> None:
+        """Claim the sessions that started unclaimed: their processes see the epoch in
+        their shared window and save from then on. One that another machine claimed
+        meanwhile (it cannot resume it: there is no snapshot; a bug, or a forged
+        record) is ended here: two owners must never send."""
+        assert self.ownership is not None
+        from ..cluster.ownership import OwnedElsewhere
+
+        for pid, (record, key) in list(self._unclaimed.items()):
+            try:
+                claim = await self.ownership.claim(key)
+            except OwnedElsewhere as exc:
+                del self._unclaimed[pid]
+                log.warning("session %s: %s; ending it here", record.log_id, exc)
+                self.table.kill(record, EndReason.MOVED)
+                continue
+            if self._unclaimed.pop(pid, None) is None or record.state is not ProcessState.LIVE:
+                await self.ownership.release(key, claim.epoch)  # it ended meanwhile
+                continue
+            self._claimed[pid] = (record, key, claim.epoch)
+            self._share_claim(record, claim)
+            log.info("session %s: claimed now that Redis answers (epoch %d)", record.log_id, claim.epoch)
 
     async def _has_snapshot(self, base: str, sid: str) -> bool:
         if self.store is None or len(sid) > 128:
@@ -623,6 +650,8 @@ class Supervisor:
                 self._share_claim(record, claim)  # before any request reaches the process
                 if claim is not None:
                     self._claimed[record.pid] = (record, claim.key, claim.epoch)
+                else:
+                    self._unclaimed[record.pid] = (record, config.claim_key)
             table.add(record)
             self._loop.add_reader(process.sentinel, self._on_exit, record)
             log.info("session process %d started for %s (%d live)", record.pid, record.log_id, len(table))
@@ -674,6 +703,7 @@ class Supervisor:
         if record.reason is None and record.shared[SharedField.STOP_REASON] == StopReason.FENCED:
             record.reason = EndReason.MOVED
         self.table.ended(record)
+        self._unclaimed.pop(record.pid, None)
         claimed = self._claimed.pop(record.pid, None)
         if claimed is not None and self.ownership is not None:
             # Its snapshot is what the session is now: claimable at once, here or elsewhere
