@@ -25,6 +25,7 @@ from .messages import (
     EventMessage,
     Join,
     MessageType,
+    Ping,
     Resync,
     decode,
     validate,
@@ -38,6 +39,7 @@ from .server_messages import (
     Error,
     ErrorCode,
     Joined,
+    Pong,
     ServerMessage,
     Update,
     encode,
@@ -49,7 +51,7 @@ from .server_messages import (
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES", "MAX_SEQ", "MAX_SYNC_ENTRIES", "PROTOCOL_VERSION", "Ack", "Bye", "ByeCode",
     "ClientMessage", "CloseCode", "CookieSync", "Error", "ErrorCode", "EventMessage", "HttpStatus", "Join",
-    "Joined", "MessageType", "OpCode", "Patch", "PatchOp", "Resync", "ServerMessage", "Update", "close_code_for",
-    "close_code_for_bye", "decode", "encode", "encode_ack", "encode_extras", "encode_update", "http_status_for",
-    "validate",
+    "Joined", "MessageType", "OpCode", "Patch", "PatchOp", "Ping", "Pong", "Resync", "ServerMessage", "Update",
+    "close_code_for", "close_code_for_bye", "decode", "encode", "encode_ack", "encode_extras", "encode_update",
+    "http_status_for", "validate",
 ]

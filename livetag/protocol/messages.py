@@ -18,6 +18,10 @@ Client -> server
         list of str for a multiple select) of form controls changed since the last event.
     ``{"t": "sync"}``
         The page lost track: send the whole tree again.
+    ``{"t": "ping"}``
+        The page heard nothing from the server for a while (``Limits.heartbeat``): is
+        it still there? Answered with ``pong`` on a WebSocket; on HTTP transports the
+        response to the POST that carried it is the answer.
 
 Server -> client
     ``{"t": "joined", "cid": str, "ack": int, "rev": int, "p": [op...], "st": [html...]}``
@@ -43,6 +47,8 @@ Server -> client
     ``{"t": "cookie"}``
         A handler run over WebSocket changed ``request.session``: the page fetches the
         cookie with ``POST /_lt/cookie`` (a WebSocket cannot set cookies).
+    ``{"t": "pong"}``
+        The answer to ``ping``.
 """
 
 from __future__ import annotations
@@ -72,16 +78,19 @@ class MessageType(enum.StrEnum):
     JOIN = "join"
     EVENT = "ev"
     SYNC = "sync"
+    PING = "ping"
     JOINED = "joined"
     UPDATE = "up"
     ACK = "ack"
     ERROR = "err"
     BYE = "bye"
     COOKIE = "cookie"
+    PONG = "pong"
 
 
 # Plain strings for the decoder, which runs for every event (an enum member costs a lookup).
-_EVENT, _JOIN, _SYNC = MessageType.EVENT.value, MessageType.JOIN.value, MessageType.SYNC.value
+_EVENT, _JOIN, _SYNC, _PING = (MessageType.EVENT.value, MessageType.JOIN.value, MessageType.SYNC.value,
+                               MessageType.PING.value)
 
 
 @dataclass(slots=True, frozen=True)
@@ -106,7 +115,14 @@ class Resync:
     pass
 
 
-ClientMessage = Join | EventMessage | Resync
+@dataclass(slots=True, frozen=True)
+class Ping:
+    pass
+
+
+ClientMessage = Join | EventMessage | Resync | Ping
+
+_PING_MESSAGE: Final = Ping()
 
 
 def _describe(value: Any) -> str:
@@ -154,7 +170,9 @@ def validate(msg: Any) -> ClientMessage:
         return _decode_join(msg)
     if kind == _SYNC:
         return Resync()
-    raise ProtocolError(f"expected message type 'join', 'ev' or 'sync', got {_describe(kind)}")
+    if kind == _PING:
+        return _PING_MESSAGE
+    raise ProtocolError(f"expected message type 'join', 'ev', 'sync' or 'ping', got {_describe(kind)}")
 
 
 def _decode_join(msg: dict[str, Any]) -> Join:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import orjson
 
@@ -181,7 +181,19 @@ class CookieSync:
         return b'{"t":"%s"}' % _COOKIE.encode()
 
 
-ServerMessage = Joined | Update | Ack | Error | Bye | CookieSync
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """``{"t": "pong"}``: the server is there (the answer to a page's ``ping``)."""
+
+    kind: ClassVar[MessageType] = MessageType.PONG
+
+    def encode(self) -> bytes:
+        return PONG_BYTES
+
+
+PONG_BYTES: Final = b'{"t":"pong"}'
+
+ServerMessage = Joined | Update | Ack | Error | Bye | CookieSync | Pong
 
 
 def encode_extras(statics: Sequence[str], scripts: Sequence[str]) -> bytes:

@@ -56,7 +56,7 @@ from ..errors import (
     StalePage,
     UnknownClient,
 )
-from ..protocol import EventMessage, Join, Resync, decode, validate
+from ..protocol import EventMessage, Join, Ping, Resync, decode, validate
 from ..protocol.closing import BYE_STATUSES, http_status_for
 from ..protocol.server_messages import Bye, Error, ErrorCode
 from ..session import MAX_CLIENTS, Session
@@ -258,6 +258,8 @@ class HttpTransport:
                 await session.dispatch(client, message, request)
             elif isinstance(message, Resync):
                 session.resync(client)
+            elif isinstance(message, Ping):
+                pass  # this response is the answer
             else:
                 mailbox.put(Error(ErrorCode.ALREADY_JOINED, "expected events, got a join").encode())
         if request.query_params.get("mode") == "sse":

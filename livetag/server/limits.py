@@ -26,6 +26,10 @@ class Limits:
     ``max_upload_bytes``: one uploaded file; ``max_session_upload_bytes``: every upload a
     session holds at once (received or being received, not yet handled) (HTTP 413).
     ``download_seconds``: how long the URL of a ``Tag.download`` stays valid.
+    ``heartbeat``: seconds of silence from the server after which a page asks whether it
+    is still there (``ping``); after twice that without any answer the page takes the
+    connection for dead and reconnects (a machine that died or froze sends no TCP reset:
+    without this its pages would wait forever). ``0``: never.
     """
 
     max_message_bytes: int = 1 << 20
@@ -41,6 +45,7 @@ class Limits:
     max_upload_bytes: int = 64 << 20
     max_session_upload_bytes: int = 256 << 20
     download_seconds: float = 300.0
+    heartbeat: float = 30.0
 
 
 class TokenBucket:

@@ -35,11 +35,13 @@ STATUS_CSS = (
 )
 
 
-def render_page(session: Session, *, base: str, script_url: str, debug: bool, parano_key: str | None = None) -> str:
+def render_page(session: Session, *, base: str, script_url: str, debug: bool, parano_key: str | None = None,
+                heartbeat: float = 30.0) -> str:
     """The whole document for ``session``, rendered at its current revision.
 
     ``base`` is the mount path without trailing slash (``""`` at the root); the client
-    derives its endpoints from it. Every interpolated value is escaped for its context.
+    derives its endpoints from it; ``heartbeat``: ``Limits.heartbeat`` (seconds). Every
+    interpolated value is escaped for its context.
     """
     app = session.app
     body, statics_list = session.render_document()
@@ -51,7 +53,7 @@ def render_page(session: Session, *, base: str, script_url: str, debug: bool, pa
     return (
         "<!DOCTYPE html>"
         f'<html lang="en" data-lt-base="{escape_attr(base)}" data-lt-token="{escape_attr(session.csrf_token)}"'
-        f' data-lt-rev="{session.revision}"{" data-lt-debug" if debug else ""}'
+        f' data-lt-rev="{session.revision}" data-lt-heartbeat="{heartbeat:g}"{" data-lt-debug" if debug else ""}'
         f"{key_attr}>"
         '<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{title}</title>"

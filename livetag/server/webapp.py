@@ -120,7 +120,8 @@ class WebApp:
                  snapshot_ttl: float | None = None,
                  max_upload_bytes: int = Limits.max_upload_bytes,
                  max_session_upload_bytes: int = Limits.max_session_upload_bytes,
-                 download_seconds: float = Limits.download_seconds, upload_dir: str | None = None) -> None:
+                 download_seconds: float = Limits.download_seconds, upload_dir: str | None = None,
+                 heartbeat: float = Limits.heartbeat) -> None:
         self.debug = bool(debug)
         #: ``debug`` was not given: a development runner may turn it on (``set_debug``).
         self.debug_default = debug is None
@@ -132,7 +133,8 @@ class WebApp:
         self.allowed_hosts = AllowedHosts(default_hosts() if allowed_hosts is None else allowed_hosts)
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates,
                              max_sessions, session_timeout, max_queued_bytes, join_grace, new_sessions_per_second,
-                             new_session_burst, max_upload_bytes, max_session_upload_bytes, download_seconds)
+                             new_session_burst, max_upload_bytes, max_session_upload_bytes, download_seconds,
+                             heartbeat)
         #: Where sessions publish (``Tag.publish``) and subscribe: one ``LocalBroker`` per
         #: ``WebApp`` unless given (see ``livetag.pubsub``).
         self.broker: Broker = broker if broker is not None else LocalBroker()
@@ -444,7 +446,8 @@ class WebApp:
                 return app_error_page(exc, error_id, debug=self.debug)
         self.files(session).base = base
         html = render_page(session, base=base, script_url=f"{base}/_lt/livetag.js?v={CLIENT_SCRIPT_HASH}",
-                           debug=self.debug, parano_key=self.codec(session).key_b64)
+                           debug=self.debug, parano_key=self.codec(session).key_b64,
+                           heartbeat=self.limits.heartbeat)
         if self.http_only:  # the client then uses POST + long-poll only
             html = html.replace("<html ", '<html data-lt-mode="http" ', 1)
         response = HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})

@@ -36,9 +36,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..clients import Client
 from ..errors import ClientTooSlow, MessageTooLarge, ProtocolError, RateLimited, StalePage
 from ..lifecycle import Transitions
-from ..protocol import EventMessage, Join, Resync, decode
+from ..protocol import EventMessage, Join, Ping, Resync, decode
 from ..protocol.closing import CloseCode, close_code_for, close_code_for_bye
-from ..protocol.server_messages import Bye, CookieSync, Error, ErrorCode
+from ..protocol.server_messages import PONG_BYTES, Bye, CookieSync, Error, ErrorCode
 from ..session import Session
 from .limits import TokenBucket
 from .parano import CLEAR, Codec
@@ -255,6 +255,8 @@ class WebSocketConnection:
                     await self._dispatch(message)
                 elif isinstance(message, Resync):
                     self.session.resync(self.client)  # type: ignore[arg-type]
+                elif isinstance(message, Ping):
+                    self._sink(PONG_BYTES)
                 else:
                     raise ProtocolError("expected an event or sync message, got a second join",
                                         ErrorCode.ALREADY_JOINED)

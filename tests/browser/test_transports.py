@@ -63,6 +63,35 @@ class Refuse:
         await self.app(scope, receive, send)
 
 
+class Freeze:
+    """An ASGI wrapper whose open WebSockets go silent at ``freeze()``, as those of a
+    machine that froze or lost power: no close, no reset, what either side sends is lost.
+    Connections opened later work (the load balancer sends them to a live machine)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app, self.generation = app, 0
+
+    def freeze(self) -> None:
+        self.generation += 1
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            return await self.app(scope, receive, send)
+        born = self.generation
+
+        async def silent_receive() -> Any:
+            while True:
+                message = await receive()
+                if self.generation == born or message["type"] == "websocket.disconnect":
+                    return message
+
+        async def silent_send(message: Any) -> None:
+            if self.generation == born or message["type"] != "websocket.send":
+                await send(message)
+
+        await self.app(scope, silent_receive, silent_send)
+
+
 def force(page: Page, url: str, mode: str) -> None:
     page.context.add_cookies([{"name": "livetag_mode", "value": mode, "url": url}])
 
@@ -176,4 +205,20 @@ def test_parano_mode_works_on_every_transport_and_hides_the_payloads(live_server
         assert sent, "expected payloads on the wire"
         for payload in sent:
             assert '"t"' not in payload and "join" not in payload and "click" not in payload, payload
+        no_error_overlay(page)
+
+
+def test_a_server_gone_silent_is_left_for_a_new_connection(live_server: Serve, page: Page) -> None:
+    # Without the heartbeat the page would wait on the silent socket forever.
+    frozen = Freeze(WebApp(Counter, heartbeat=1).app)
+    with live_server(frozen) as server:
+        page.goto(server.url + "/")
+        connected(page)
+        page.click("button.inc")
+        expect(page.locator(".value")).to_have_text("1")
+        frozen.freeze()
+        page.click("button.inc")  # lost on the way: the page re-sends it once it joined again
+        expect(page.locator(".value")).to_have_text("2", timeout=20_000)
+        page.click("button.inc")
+        expect(page.locator(".value")).to_have_text("3")
         no_error_overlay(page)

@@ -177,3 +177,42 @@ test("payloads are decoded and received in arrival order, whatever each one take
   const errors = console.error.mock.calls.filter((c) => String(c.arguments[0]).startsWith("livetag:"));
   assert.equal(errors.length, 1);
 });
+
+test("heartbeat: a ping after a silence, the transport given up after twice that", () => {
+  const { conn, ui, last } = connection({ heartbeat: 1000 });
+  conn.connect();
+  conn.join("cid-1");
+  const first = last();
+  mock.timers.tick(500);
+  assert.deepEqual(first.sent, [], "nothing to ask yet");
+  mock.timers.tick(500);
+  assert.deepEqual(first.sent, [{ t: "ping" }]);
+  conn.deliver('{"t":"pong"}'); // an answer, or anything else the server says
+  mock.timers.tick(1500);
+  assert.equal(conn.state, JOINED, "the answer counted");
+  assert.equal(first.closed, false);
+  mock.timers.tick(500);
+  assert.equal(first.closed, true, "no word for twice the heartbeat: the socket is dead");
+  assert.equal(conn.state, WAITING);
+  assert.deepEqual(ui.statuses, [OFFLINE_TEXT]);
+  mock.timers.tick(5000);
+  assert.notEqual(last(), first, "and a new transport joins");
+  assert.equal(conn.state, CONNECTING);
+});
+
+test("heartbeat: link.heard (an empty HTTP answer) keeps the connection; 0 turns it off", () => {
+  const { conn, last } = connection({ heartbeat: 1000 });
+  conn.connect();
+  conn.join("cid-1");
+  for (let i = 0; i < 10; i++) {
+    mock.timers.tick(900);
+    last().link.heard();
+  }
+  assert.equal(conn.state, JOINED);
+  const off = connection({ heartbeat: 0 });
+  off.conn.connect();
+  off.conn.join("cid-2");
+  mock.timers.tick(60_000);
+  assert.equal(off.conn.state, JOINED);
+  assert.deepEqual(off.last().sent, []);
+});

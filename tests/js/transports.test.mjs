@@ -6,15 +6,17 @@ import { http, MAX_BATCH, webSocket } from "../../livetag/client/src/transports.
 // What a transport reports to its connection, in order.
 function link(overrides = {}) {
   const events = [];
-  return {
-    events, base: "/ui", token: "tok", codec: codec(null),
+  const l = {
+    events, heards: 0, base: "/ui", token: "tok", codec: codec(null),
     join: () => ({ t: "join", cid: null }), cid: () => "cid-1",
     deliver: async (payload) => { events.push(["deliver", payload]); },
     lost: (established) => events.push(["lost", established]),
     expired: () => events.push(["expired"]),
     ended: (msg) => events.push(["ended", msg]),
+    heard: () => { l.heards += 1; }, // an answer without messages: the server is there
     ...overrides,
   };
+  return l;
 }
 const settle = () => new Promise((r) => setImmediate(r));
 
@@ -111,6 +113,7 @@ test("http: joins, long-polls, and posts events in batches with the token", asyn
   const posts = requests.filter((r) => r.url.startsWith("/ui/_lt/event"));
   assert.equal(posts[0].url, "/ui/_lt/event?cid=cid-1&mode=http");
   assert.deepEqual(posts.map((r) => JSON.parse(r.body).length), [MAX_BATCH, 1]);
+  assert.equal(l.heards, 2, "each 204 says the server is there");
   assert.deepEqual(l.events.slice(0, 2), [["deliver", '[{"t":"joined"}]'], ["deliver", '{"t":"up"}']]);
   assert.ok(!l.events.some(([kind]) => kind === "lost"));
 });

@@ -141,6 +141,25 @@ async def test_join_event_update_round_trip(live_server: Serve, tab: MakeTab) ->
         assert text_of(await t.load(), value) == "2"
 
 
+async def test_a_ping_is_answered_on_every_transport(live_server: Serve, tab: MakeTab) -> None:
+    with live_server(WebApp(Counter, heartbeat=7.5).app) as server:
+        t = tab(server.url)
+        html = await t.load()
+        assert 'data-lt-heartbeat="7.5"' in html  # the page asks after 7.5 s of silence
+        await t.join()
+        await t.send({"t": "ping"})
+        assert await t.recv() == {"t": "pong"}
+        await t.event(element_id(html, "inc"))  # the session goes on as before
+        for mode in ("sse", "http"):  # the response to the POST is the answer
+            other = tab(server.url)
+            await other.load()
+            await other.join(transport=mode)
+            answer = await other.post_events([{"t": "ping"}], mode=mode)
+            assert answer.status_code == 204 if mode == "sse" else answer.json() == []
+            await other.close()
+        await t.close()
+
+
 async def test_rejoin_resumes_and_rerenders_a_stale_page(live_server: Serve, tab: MakeTab) -> None:
     with live_server(WebApp(Counter).app) as server:
         t = tab(server.url)

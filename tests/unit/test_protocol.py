@@ -9,6 +9,8 @@ import pytest
 
 from livetag.errors import MessageTooLarge, ProtocolError
 from livetag.protocol import MAX_SEQ, MAX_SYNC_ENTRIES, PROTOCOL_VERSION, EventMessage, Join, Resync, decode, encode
+from livetag.protocol.messages import Ping
+from livetag.protocol.server_messages import Pong
 
 EVENT: dict[str, Any] = {"t": "ev", "s": 1, "id": "lt1", "n": "click", "d": {"clientX": 1}, "sync": {"lt2": "x"}}
 JOIN: dict[str, Any] = {"t": "join", "v": PROTOCOL_VERSION, "token": "tok", "cid": None, "rev": 0}
@@ -29,6 +31,7 @@ def test_valid_messages() -> None:
     assert decode(orjson.dumps(JOIN).decode()) == Join(PROTOCOL_VERSION, "tok", None, 0)
     assert decode(with_(JOIN, cid="abcdefgh_-12", rev=7)) == Join(PROTOCOL_VERSION, "tok", "abcdefgh_-12", 7)
     assert decode(b'{"t":"sync"}') == Resync()
+    assert decode(b'{"t":"ping"}') == Ping() and Pong().encode() == b'{"t":"pong"}'
     # d and sync are optional; sync accepts bools and lists of str
     assert decode(with_(EVENT, d=..., sync=...)).data == {}
     sync = {"a": True, "b": ["x", "y"], "c": ""}
@@ -44,8 +47,8 @@ def test_valid_messages() -> None:
         (b"[1, 2]", "expected a JSON object, got a list"),
         (b'"ev"', "expected a JSON object, got 'ev'"),
         (b"null", "expected a JSON object, got None"),
-        (b'{"s": 1}', "expected message type 'join', 'ev' or 'sync', got None"),
-        (b'{"t": "hack"}', "expected message type 'join', 'ev' or 'sync', got 'hack'"),
+        (b'{"s": 1}', "expected message type 'join', 'ev', 'sync' or 'ping', got None"),
+        (b'{"t": "hack"}', "expected message type 'join', 'ev', 'sync' or 'ping', got 'hack'"),
         (b'{"t": 1}', "expected message type"),
         # events
         (with_(EVENT, s=...), "expected field 's' to be a sequence number (int), got None"),

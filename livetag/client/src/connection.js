@@ -7,6 +7,10 @@
 //
 // A transport that got through once (`settled`) is kept for the page's life: losing it
 // then means a network blip, not a proxy that refuses it.
+//
+// Heartbeat: a machine that died or froze sends no TCP reset, so a socket to it stays
+// open in the browser. After `heartbeat` ms without a word from the server the page asks
+// (`ping`); after twice that it takes the connection for dead and reconnects.
 import { MSG, PROTOCOL } from "./protocol.js";
 import { http, webSocket } from "./transports.js";
 
@@ -35,9 +39,13 @@ export const TRANSPORTS = { ws: webSocket, sse: (link) => http("sse", link), htt
 export class Connection {
   // base, token: the page's mount path and CSRF token; codec: see codec.js; modes: the
   // transports to try, best first; receive(message), rev(): the page's side (session.js);
-  // ui: { status(text | null, kind), error({msg}) }; transports and reload: for tests.
-  constructor({ base, token, codec, modes, receive, rev, ui, transports = TRANSPORTS, reload = () => location.reload() }) {
-    Object.assign(this, { base, token, codec, modes, receive, rev, ui, transports, reload });
+  // ui: { status(text | null, kind), error({msg}) }; heartbeat: ms (0: none); transports
+  // and reload: for tests.
+  constructor({ base, token, codec, modes, receive, rev, ui, heartbeat = 0, transports = TRANSPORTS,
+    reload = () => location.reload() }) {
+    Object.assign(this, { base, token, codec, modes, receive, rev, ui, heartbeat, transports, reload });
+    this.heardAt = 0; // Date.now() when the server last said anything
+    this.beat = null; // the heartbeat's timer
     this.state = "idle";
     this.mode = 0; // index in modes
     this.settled = false;
@@ -62,6 +70,7 @@ export class Connection {
       join: () => ({ t: MSG.JOIN, v: PROTOCOL, token: this.token, cid: this.cid, rev: this.rev() }),
       cid: () => this.cid,
       deliver: (payload) => this.deliver(payload),
+      heard: () => this.heard(),
       lost: (established) => this.lost(established),
       expired: () => this.expire(),
       ended: (msg) => this.end(msg),
@@ -71,6 +80,7 @@ export class Connection {
 
   // Payloads are opened and handled strictly one after the other, in arrival order.
   deliver(payload) {
+    this.heard();
     this.inbound = this.inbound
       .then(() => this.codec.decode(payload))
       .then((messages) => { for (const m of messages) this.receive(m); })
@@ -89,7 +99,32 @@ export class Connection {
     if (this.state !== CONNECTING) return false;
     this.to(JOINED);
     this.retries = 0;
+    this.heard();
+    this.watch();
     return true;
+  }
+
+  heard() { this.heardAt = Date.now(); }
+
+  // While joined, every heartbeat/2: ping after `heartbeat` of silence, give the
+  // transport up after twice that.
+  watch() {
+    clearTimeout(this.beat);
+    this.beat = null;
+    if (!this.heartbeat || this.state !== JOINED) return;
+    this.beat = setTimeout(() => {
+      this.beat = null;
+      if (this.state !== JOINED) return;
+      const silent = Date.now() - this.heardAt;
+      if (silent >= 2 * this.heartbeat) {
+        console.info(`livetag: no word from the server for ${Math.round(silent / 1000)} s: reconnecting`);
+        const transport = this.transport;
+        if (transport) transport.close(); // it reports nothing more: lost() is said here
+        return this.lost(true);
+      }
+      if (silent >= this.heartbeat) this.transport.send({ t: MSG.PING });
+      this.watch();
+    }, this.heartbeat / 2);
   }
 
   lost(established) {

@@ -49,6 +49,7 @@ const links = new PathLinks((id, name, data) => session.send(id, name, data), ba
 const conn = session.conn = new Connection({
   base, token, codec: codec(key && secure ? key : null), modes: forced ? [forced] : ["ws", "sse", "http"],
   receive: (m) => session.receive(m), rev: () => session.rev, ui: { status: setStatus, error: showError },
+  heartbeat: Number(doc.dataset.ltHeartbeat || 0) * 1000,
 });
 
 // An event the page's own script fires. `data` is copied through JSON now: the event

@@ -7,8 +7,8 @@ export const PROTOCOL = 1; // messages.PROTOCOL_VERSION: sent in every join
 
 // Message types (the "t" field): client -> server, then server -> client.
 export const MSG = {
-  JOIN: "join", EVENT: "ev", SYNC: "sync",
-  JOINED: "joined", UPDATE: "up", ACK: "ack", ERROR: "err", BYE: "bye", COOKIE: "cookie",
+  JOIN: "join", EVENT: "ev", SYNC: "sync", PING: "ping",
+  JOINED: "joined", UPDATE: "up", ACK: "ack", ERROR: "err", BYE: "bye", COOKIE: "cookie", PONG: "pong",
 };
 
 // Patch operations: livetag.protocol.patch.OpCode, name for name.

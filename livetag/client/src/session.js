@@ -70,6 +70,8 @@ export class Session {
       case MSG.ACK:
         this.acknowledge(m.ack);
         break;
+      case MSG.PONG: // the server is there: the connection noted it (heard)
+        break;
       case MSG.COOKIE: // a handler changed request.session: only HTTP can set the cookie
         fetch(this.base + PATH.COOKIE, { method: "POST", credentials: "same-origin", headers: { "X-Livetag-Token": this.token } })
           .catch((err) => console.error("livetag: cookie update failed", err));

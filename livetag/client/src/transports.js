@@ -5,7 +5,8 @@
 // Each one is opened with a `link` (see connection.js): it joins with link.join(), sends
 // messages in order, hands every payload that comes to link.deliver, and reports its end
 // once: link.lost(established), link.expired() (reload into a new session) or
-// link.ended(msg) (the session is over for good).
+// link.ended(msg) (the session is over for good). An HTTP answer with nothing in it
+// still tells that the server is there: link.heard().
 import { BYE, CLOSE, HTTP, MSG, PATH, REFUSED } from "./protocol.js";
 
 export const MAX_BATCH = 50; // events per HTTP POST; the server's default burst is 100
@@ -56,7 +57,7 @@ export function http(kind, link) {
   // True when the response was good; otherwise reacts (reload, rejoin...) and says false.
   async function handle(res) {
     if (res.status === 200) { await link.deliver(await res.text()); return true; }
-    if (res.status === 204) return true;
+    if (res.status === 204) { link.heard(); return true; }
     if (res.status === HTTP.ENDED || res.status === HTTP.REFUSED) {
       alive = false;
       const bye = res.status === HTTP.ENDED ? ((await res.json().catch(() => [])) || []).find((m) => m && m.t === MSG.BYE) : null;

@@ -155,7 +155,8 @@ class Runner:
                  download_seconds: float = Limits.download_seconds, upload_dir: str | None = None,
                  store: str | os.PathLike[str] | None = None, persist: bool = True,
                  snapshot_ttl: float | None = None, redis_url: str | None = None,
-                 cluster_secret: str | None = None, relay: str | None = None) -> None:
+                 cluster_secret: str | None = None, relay: str | None = None,
+                 heartbeat: float = Limits.heartbeat) -> None:
         #: Your routes, and the page of ``app`` at ``/``.
         self.app = _Routes(self, debug=debug, routes=[Route("/", self._index, methods=["GET", "HEAD"])],
                            lifespan=self._lifespan)
@@ -177,7 +178,7 @@ class Runner:
         self.spare_processes = int(spare_processes)
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates, max_sessions,
                              session_timeout, max_queued_bytes, join_grace, new_sessions_per_second, new_session_burst,
-                             max_upload_bytes, max_session_upload_bytes, download_seconds)
+                             max_upload_bytes, max_session_upload_bytes, download_seconds, heartbeat)
         self.upload_dir = upload_dir
         #: The SQLite file session processes snapshot their session to (``None``: off).
         self.store: str | None = str(store if store is not None else default_store_path(app)) if persist else None
@@ -291,6 +292,7 @@ class Runner:
                   "max_upload_bytes": self.limits.max_upload_bytes,
                   "max_session_upload_bytes": self.limits.max_session_upload_bytes,
                   "download_seconds": self.limits.download_seconds, "upload_dir": self.upload_dir,
+                  "heartbeat": self.limits.heartbeat,
                   # one budget for the whole server: the supervisor's (see ``new_sessions``)
                   "new_sessions_per_second": 0.0}
         return SupervisorConfig(timeout_interaction=self.timeout_interaction,
