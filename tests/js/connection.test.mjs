@@ -216,3 +216,17 @@ test("heartbeat: link.heard (an empty HTTP answer) keeps the connection; 0 turns
   assert.equal(off.conn.state, JOINED);
   assert.deepEqual(off.last().sent, []);
 });
+
+test("heartbeat: a join without an answer is given up (a frozen machine's kernel accepts it)", () => {
+  const { conn, last } = connection({ heartbeat: 1000 });
+  conn.connect();
+  const first = last();
+  mock.timers.tick(1999);
+  assert.equal(conn.state, CONNECTING);
+  mock.timers.tick(1);
+  assert.equal(first.closed, true);
+  assert.equal(last().kind, "sse", "never got through: the next transport");
+  conn.join("cid-1"); // the next one answers: the join's timer is the heartbeat's now
+  mock.timers.tick(1500);
+  assert.equal(conn.state, JOINED);
+});

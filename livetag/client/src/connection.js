@@ -10,7 +10,9 @@
 //
 // Heartbeat: a machine that died or froze sends no TCP reset, so a socket to it stays
 // open in the browser. After `heartbeat` ms without a word from the server the page asks
-// (`ping`); after twice that it takes the connection for dead and reconnects.
+// (`ping`); after twice that it takes the connection for dead and reconnects. A join
+// that gets no answer in that time (a frozen machine accepts connections in its kernel,
+// then says nothing) is given up the same way.
 import { MSG, PROTOCOL } from "./protocol.js";
 import { http, webSocket } from "./transports.js";
 
@@ -75,7 +77,15 @@ export class Connection {
       expired: () => this.expire(),
       ended: (msg) => this.end(msg),
     };
-    this.transport = this.transports[this.kind](link);
+    const transport = this.transport = this.transports[this.kind](link);
+    clearTimeout(this.beat);
+    this.beat = this.heartbeat ? setTimeout(() => {
+      this.beat = null;
+      if (this.state !== CONNECTING || this.transport !== transport) return;
+      console.info(`livetag: no answer to the join in ${Math.round(2 * this.heartbeat / 1000)} s: trying again`);
+      transport.close();
+      this.lost(false);
+    }, 2 * this.heartbeat) : null;
   }
 
   // Payloads are opened and handled strictly one after the other, in arrival order.
