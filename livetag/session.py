@@ -161,13 +161,20 @@ class Session:
 
     def check_token(self, token: str) -> bool:
         """Constant-time comparison of ``token`` with the session's CSRF token (or, for a
-        restored session, with the token its snapshot's page holds)."""
+        restored session, with the tokens its snapshot's pages hold: the one that matched
+        moves first, so that the next snapshot keeps it however many restores a page that
+        never reloads goes through)."""
         if hmac.compare_digest(token.encode(), self.csrf_token.encode()):
             return True
         if not self.restored_token_hashes:
             return False
         digest = hashlib.sha256(token.encode()).digest()
-        return any([hmac.compare_digest(digest, h) for h in self.restored_token_hashes])  # all compared
+        matched = [h for h in self.restored_token_hashes if hmac.compare_digest(digest, h)]  # all compared
+        if not matched:
+            return False
+        if self.restored_token_hashes[0] != matched[0]:
+            self.restored_token_hashes = (matched[0], *(h for h in self.restored_token_hashes if h != matched[0]))
+        return True
 
     def join(self, msg: Join, sink: Sink, request: Any = None, *, on_bye: ByeHook | None = None) -> Client:
         """Connect a client. Sends it ``joined`` (with a full re-render when its revision

@@ -253,3 +253,21 @@ async def test_malformed_acknowledgements_make_the_snapshot_unusable(store: Coun
         raise AssertionError("an unusable snapshot builds nothing")
 
     assert await Persistence(store, ttl=60).restore(key("", "sid"), build, lambda s: None) is None
+
+
+def test_a_page_that_never_reloads_keeps_its_token_through_any_number_of_restores() -> None:
+    import hashlib
+
+    from livetag.server.persistence import MAX_TOKENS, token_hashes
+
+    def digest(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    inherited = (digest("page"),)  # the token the open page was rendered with
+    for _ in range(MAX_TOKENS + 3):  # restore after restore; each restored session has a new token
+        session = Session(Counter)
+        session.restored_token_hashes = inherited
+        assert session.check_token("page")  # the page joins the restored session
+        assert not session.check_token("forged")
+        inherited = tuple(token_hashes(session))
+    assert digest("page") in inherited and len(inherited) <= MAX_TOKENS
