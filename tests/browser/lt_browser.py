@@ -30,3 +30,23 @@ def connected(page: Any) -> None:
 
 def no_error_overlay(page: Any) -> None:
     assert page.locator("#lt-error").count() == 0, page.locator("#lt-error").text_content()
+
+
+def open_chat(browser: Any, url: str, name: str, mode: str = "ws") -> tuple[Any, Any, list[str]]:
+    context = browser.new_context()
+    context.set_default_timeout(10_000)
+    if mode != "ws":
+        context.add_cookies([{"name": "livetag_mode", "value": mode, "url": url}])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url + "/")
+    page.wait_for_function("window.livetag && window.livetag.connected")
+    assert page.evaluate("livetag.transport") == mode
+    page.fill("input.name", name)
+    return context, page, errors
+
+
+def say(page: Any, text: str) -> None:
+    page.fill("input.text", text)
+    page.press("input.text", "Enter")

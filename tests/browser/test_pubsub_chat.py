@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from lt_browser import open_chat, say
 from playwright.sync_api import expect
 
 from livetag.runners.serve import BackgroundServer
@@ -17,26 +18,6 @@ from livetag.runners.serve import BackgroundServer
 pytestmark = pytest.mark.browser
 
 Serve = Callable[..., AbstractContextManager[BackgroundServer]]
-
-
-def open_chat(browser: Any, url: str, name: str, mode: str = "ws") -> tuple[Any, Any, list[str]]:
-    context = browser.new_context()
-    context.set_default_timeout(10_000)
-    if mode != "ws":
-        context.add_cookies([{"name": "livetag_mode", "value": mode, "url": url}])
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url + "/")
-    page.wait_for_function("window.livetag && window.livetag.connected")
-    assert page.evaluate("livetag.transport") == mode
-    page.fill("input.name", name)
-    return context, page, errors
-
-
-def say(page: Any, text: str) -> None:
-    page.fill("input.text", text)
-    page.press("input.text", "Enter")
 
 
 @pytest.mark.parametrize("mode", ["ws", "sse", "http"])
