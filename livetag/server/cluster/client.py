@@ -43,12 +43,6 @@ try:
 except ImportError as exc:  # pragma: no cover - the cluster extra is missing
     raise ImportError("livetag's cluster needs redis-py (redis>=5): pip install 'livetag[cluster]'") from exc
 
-try:  # redis-py 7+: the driver's name and version for CLIENT SETINFO
-    from redis import __version__ as _REDIS_VERSION
-    from redis.driver_info import DriverInfo
-except ImportError:  # pragma: no cover - redis-py 5 and 6 read their version once, at import
-    DriverInfo = None
-
 __all__ = ["LAYOUT", "TIMEOUT", "Keys", "aioredis", "as_int", "as_text", "check_key", "connect", "mapped",
            "redis_errors", "short", "stop_task"]
 
@@ -59,6 +53,23 @@ LAYOUT = 1
 #: Seconds a call waits for Redis (connect, then each reply) before it fails.
 TIMEOUT = 5.0
 
+
+
+def _driver() -> dict[str, Any]:
+    """redis-py's name and version for ``CLIENT SETINFO``, given rather than looked up:
+    without them redis-py 7+ reads its version from the installed packages' metadata
+    (``importlib.metadata``: every ``sys.path`` entry scanned, a METADATA file parsed) for
+    each client, about 1.4 MB of private memory in each session process of a cluster
+    (``bench/cluster_failover.py``). redis-py 5 and 6 read it once, at import."""
+    try:
+        from redis import __version__
+        from redis.driver_info import DriverInfo
+    except ImportError:  # pragma: no cover - redis-py before 7
+        return {}
+    return {"driver_info": DriverInfo(lib_version=__version__)}
+
+
+_DRIVER = _driver()
 _KEY = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 #: Replies of Redis that mean a key holds something livetag did not write.
 _CORRUPT = ("WRONGTYPE", "not an integer", "not a valid float", "livetag-corrupt")
@@ -73,12 +84,7 @@ def connect(url: str, *, timeout: float = TIMEOUT, retries: int = 1, name: str |
                                "health_check_interval": 0, "decode_responses": False, "protocol": 2}
     if name:
         options["client_name"] = name
-    if DriverInfo is not None:
-        # Given, not looked up: without it redis-py 8 reads its version from the installed
-        # packages' metadata (importlib.metadata: every sys.path entry scanned, METADATA
-        # parsed) at each client made, about 2 MB of private memory in each session process
-        # of a cluster (bench/cluster_failover.py).
-        options["driver_info"] = DriverInfo(lib_version=_REDIS_VERSION)
+    options.update(_DRIVER)
     client: aioredis.Redis = aioredis.Redis.from_url(url, **options)
     return client
 
