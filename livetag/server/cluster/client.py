@@ -52,6 +52,11 @@ log = logging.getLogger("livetag.server.cluster")
 LAYOUT = 1
 #: Seconds a call waits for Redis (connect, then each reply) before it fails.
 TIMEOUT = 5.0
+#: Connections one client may hold at once. redis-py 8 lowered its default to 100 and
+#: then refuses a call (``MaxConnectionsError``): a supervisor claiming or releasing more
+#: sessions at once (a burst of pages, a drain) would fail those. As before redis-py 8: no
+#: practical limit (Redis's ``maxclients`` still applies).
+MAX_CONNECTIONS = 1 << 16
 
 
 
@@ -81,7 +86,8 @@ def connect(url: str, *, timeout: float = TIMEOUT, retries: int = 1, name: str |
     itself); ``name``: ``CLIENT SETNAME``, to tell livetag's connections apart."""
     retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), retries) if retries else Retry(NoBackoff(), 0)
     options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": retry,
-                               "health_check_interval": 0, "decode_responses": False, "protocol": 2}
+                               "health_check_interval": 0, "decode_responses": False, "protocol": 2,
+                               "max_connections": MAX_CONNECTIONS}
     if name:
         options["client_name"] = name
     options.update(_DRIVER)
