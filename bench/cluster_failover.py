@@ -17,6 +17,8 @@ a WebSocket). Three parts:
    SIGKILLed); the page sees its socket close and joins again on another live machine
    (directly: no balancer), every 50 ms, until a ``joined`` renders the restored count.
    Timed from the kill. A fresh machine replaces each killed one (3 live before a kill).
+   A join refused for a stale page (its CSRF token) reloads the page first, as a browser
+   does; the report says how often.
 2. snapshot cost: CPU per event of the session process, its supervisor, the web worker
    (and Redis) for three servers side by side: a cluster machine (snapshots to Redis),
    a plain ``Runner`` with its default SQLite snapshots, one without persistence.
@@ -900,6 +902,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run, still written)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args()
+    # SIGTERM (a timeout, a Ctrl-C of a wrapper) unwinds too: every process is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     text = report(measure(args.quick))
     print(text)
     replace_sections(args.output, "Benchmarks of the cluster", OWN_SECTIONS, text)
