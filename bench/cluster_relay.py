@@ -266,8 +266,10 @@ def main() -> None:
     args = parser.parse_args()
     text = report(measure(args.quick))
     print(text)
-    if not args.quick:
-        args.output.write_text("# Benchmarks of the cluster\n\n" + text)
+    if not args.quick:  # this section only: bench/cluster_failover.py writes the others
+        from bench.mdsections import replace_sections
+
+        replace_sections(args.output, "Benchmarks of the cluster", ("## Relay between machines",), text)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,29 @@ log = logging.getLogger("livetag.server.cluster")
 LAYOUT = 1
 #: Seconds a call waits for Redis (connect, then each reply) before it fails.
 TIMEOUT = 5.0
+#: Connections one client may hold at once. redis-py 8 lowered its default to 100 and
+#: then refuses a call (``MaxConnectionsError``): a supervisor claiming or releasing more
+#: sessions at once (a burst of pages, a drain) would fail those. As before redis-py 8: no
+#: practical limit (Redis's ``maxclients`` still applies).
+MAX_CONNECTIONS = 1 << 16
 
+
+
+def _driver() -> dict[str, Any]:
+    """redis-py's name and version for ``CLIENT SETINFO``, given rather than looked up:
+    without them redis-py 7+ reads its version from the installed packages' metadata
+    (``importlib.metadata``: every ``sys.path`` entry scanned, a METADATA file parsed) for
+    each client, about 1.4 MB of private memory in each session process of a cluster
+    (``bench/cluster_failover.py``). redis-py 5 and 6 read it once, at import."""
+    try:
+        from redis import __version__
+        from redis.driver_info import DriverInfo
+    except ImportError:  # pragma: no cover - redis-py before 7
+        return {}
+    return {"driver_info": DriverInfo(lib_version=__version__)}
+
+
+_DRIVER = _driver()
 _KEY = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 #: Replies of Redis that mean a key holds something livetag did not write.
 _CORRUPT = ("WRONGTYPE", "not an integer", "not a valid float", "livetag-corrupt")
@@ -64,9 +86,11 @@ def connect(url: str, *, timeout: float = TIMEOUT, retries: int = 1, name: str |
     itself); ``name``: ``CLIENT SETNAME``, to tell livetag's connections apart."""
     retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), retries) if retries else Retry(NoBackoff(), 0)
     options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": retry,
-                               "health_check_interval": 0, "decode_responses": False, "protocol": 2}
+                               "health_check_interval": 0, "decode_responses": False, "protocol": 2,
+                               "max_connections": MAX_CONNECTIONS}
     if name:
         options["client_name"] = name
+    options.update(_DRIVER)
     client: aioredis.Redis = aioredis.Redis.from_url(url, **options)
     return client
 
