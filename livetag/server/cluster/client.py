@@ -59,7 +59,6 @@ TIMEOUT = 5.0
 MAX_CONNECTIONS = 1 << 16
 
 
-
 def _driver() -> dict[str, Any]:
     """redis-py's name and version for ``CLIENT SETINFO``, given rather than looked up:
     without them redis-py 7+ reads its version from the installed packages' metadata
