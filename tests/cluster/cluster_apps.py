@@ -1,7 +1,7 @@
 """Apps of the cluster's Runner tests, one machine per server (the cluster comes from the
 environment: ``LIVETAG_REDIS_URL``, ``LIVETAG_CLUSTER_SECRET``, ``LIVETAG_MACHINE_ID``,
-``LIVETAG_LEASE``): ``app``, a ``States`` counter that shows its process's pid; ``chat``,
-the chat example."""
+``LIVETAG_LEASE``): ``app``, a ``States`` counter that shows its process's pid
+(``beating``: the same with a heartbeat of one second); ``chat``, the chat example."""
 
 from __future__ import annotations
 
@@ -25,4 +25,6 @@ class Clicks(Tag.App):
 
 
 app = Runner(Clicks, timeout_interaction=30)  # a spare process: sessions start in one
+#: ``app`` whose pages check every second that their server still answers (``heartbeat``).
+beating = Runner(Clicks, timeout_interaction=30, heartbeat=1)
 chat = Runner(Chat, timeout_interaction=30, spare_processes=0)

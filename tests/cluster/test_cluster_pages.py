@@ -4,14 +4,22 @@ machine while the frozen one, woken, never writes again."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+import redis
+from haproxy import HAPROXY, HAProxy
 from machines import Machine
 from playwright.sync_api import expect
+from redis_server import RedisServer
+from rt_procs import wait_until
+
+from livetag.server.persistence import key as store_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
 
@@ -43,3 +51,53 @@ def test_the_chat_with_its_users_on_two_machines(machines: Machines, browser: An
     finally:
         alice_ctx.close()
         bob_ctx.close()
+
+
+@pytest.mark.skipif(not os.access(HAPROXY, os.X_OK), reason=f"no haproxy at {HAPROXY} (scripts/bootstrap installs it)")
+def test_a_frozen_owner_is_left_and_never_writes_again(machines: Machines, context: Any,
+                                                        redis_server: RedisServer) -> None:
+    # A frozen machine (SIGSTOP: a stuck VM, a long GC pause) sends no TCP reset: the page
+    # notices by its heartbeat, and joins again through haproxy, on the other machine once
+    # the frozen one's lease ran out. Woken (SIGCONT), the former owner is fenced.
+    a, b = (machines(name, "cluster_apps:beating", relay=True) for name in "ab")
+    proxy = HAProxy([a.server.port, b.server.port]).start()
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(proxy.url + "/")
+        page.wait_for_function("window.livetag && window.livetag.connected")
+        for _ in range(3):
+            page.click("button.inc")
+        expect(page.locator(".value")).to_have_text("3")
+        sid = next(c["value"] for c in context.cookies() if c["name"].startswith("lt_sid"))
+        key = store_key("", sid)
+
+        def saved() -> int:
+            raw = client.hget(f"livetag:d:{key}", "d")
+            return -1 if raw is None else int(orjson.loads(raw)["app"]["states"]["s"]["count"])
+
+        wait_until(lambda: saved() == 3, what="the snapshot of 3 clicks")
+        owner, other = (a, b) if a.request({"op": "owner", "base": "", "sid": sid})["where"] == "here" else (b, a)
+        pid = page.locator(".pid").inner_text()
+        owner.pause()
+        try:
+            page.click("button.inc")  # kept by the page until a machine acknowledges it
+            expect(page.locator(".pid")).not_to_have_text(pid, timeout=30_000)
+            expect(page.locator(".value")).to_have_text("4", timeout=30_000)
+            page.click("button.inc")
+            expect(page.locator(".value")).to_have_text("5")
+            wait_until(lambda: saved() == 5, what="the new owner's snapshot")
+            written = client.hgetall(f"livetag:d:{key}")
+        finally:
+            owner.resume()
+        owner.server.wait_for("sends nothing more and ends")  # woken, it learnt it lost the session
+        assert client.hgetall(f"livetag:d:{key}") == written  # and wrote nothing
+        assert other.request({"op": "owner", "base": "", "sid": sid})["where"] == "here"
+        page.click("button.inc")
+        expect(page.locator(".value")).to_have_text("6")
+        assert errors == []
+    finally:
+        client.close()
+        proxy.close()
