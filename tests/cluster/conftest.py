@@ -34,13 +34,14 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def machines(redis_server: RedisServer) -> Iterator[Callable[..., Machine]]:
-    """``machines(name, target=..., kind="uvicorn" | "gunicorn", relay=False)``: a started Runner
+    """``machines(name, target=..., kind="uvicorn" | "gunicorn", relay=False, env=None)``: a started Runner
     "machine" in the cluster of the test's redis-server (``machines.Machine``), stopped
     by PID after the test."""
     started: list[Machine] = []
 
-    def start(name: str, target: str = "cluster_apps:app", kind: str = "uvicorn", relay: bool = False) -> Machine:
-        machine = Machine(name, redis_server.url, target, kind, relay)
+    def start(name: str, target: str = "cluster_apps:app", kind: str = "uvicorn", relay: bool = False,
+              env: dict[str, str] | None = None) -> Machine:
+        machine = Machine(name, redis_server.url, target, kind, relay, env)
         started.append(machine)
         return machine.start()
 

@@ -60,7 +60,7 @@ from ..shutdown import on_stop_signal
 from ..webapp import PATHS_HEADER
 from . import bridge
 from .appref import AppRef, in_helper_process
-from .config import SupervisorConfig
+from .config import SupervisorConfig, drain_timeout as resolve_drain_timeout
 from .supervisor_client import SupervisorClient, reattach, server_anchor, start_or_attach
 
 log = logging.getLogger("livetag.server.processes")
@@ -133,7 +133,10 @@ class Runner:
     ``redis_url`` (or ``$LIVETAG_REDIS_URL``), ``cluster_secret`` (or
     ``$LIVETAG_CLUSTER_SECRET``), ``relay`` (``host:port``, or ``$LIVETAG_RELAY``): join
     machines into one cluster (``livetag.server.cluster.config``, ``docs/cluster.md``); a
-    URL without a secret raises ``ValueError``.
+    URL without a secret raises ``ValueError``. ``drain_timeout`` (s, or
+    ``$LIVETAG_DRAIN_TIMEOUT``, default 5): when the server stops, each session process
+    gets that long to finish its event and save its session, then is killed (its
+    session resumes from its last snapshot); the stop waits no longer for a stuck handler.
 
     Raises ``AppNotImportable`` for an app that another process cannot import by name.
     """
@@ -155,7 +158,8 @@ class Runner:
                  download_seconds: float = Limits.download_seconds, upload_dir: str | None = None,
                  store: str | os.PathLike[str] | None = None, persist: bool = True,
                  snapshot_ttl: float | None = None, redis_url: str | None = None,
-                 cluster_secret: str | None = None, relay: str | None = None) -> None:
+                 cluster_secret: str | None = None, relay: str | None = None,
+                 drain_timeout: float | None = None) -> None:
         #: Your routes, and the page of ``app`` at ``/``.
         self.app = _Routes(self, debug=debug, routes=[Route("/", self._index, methods=["GET", "HEAD"])],
                            lifespan=self._lifespan)
@@ -175,6 +179,8 @@ class Runner:
         if spare_processes < 0:
             raise ValueError(f"expected spare_processes >= 0, got {spare_processes}")
         self.spare_processes = int(spare_processes)
+        #: Seconds a stopping server waits for its session processes (then kills them).
+        self.drain_timeout = resolve_drain_timeout(drain_timeout)
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates, max_sessions,
                              session_timeout, max_queued_bytes, join_grace, new_sessions_per_second, new_session_burst,
                              max_upload_bytes, max_session_upload_bytes, download_seconds)
@@ -302,7 +308,8 @@ class Runner:
                                 options=(self.debug, self.parano, self.http_only),
                                 new_sessions=(self.limits.new_sessions_per_second, self.limits.new_session_burst),
                                 store=self.store, snapshot_ttl=self.snapshot_ttl,
-                                cluster=None if self.cluster is None else self.cluster.to_dict())
+                                cluster=None if self.cluster is None else self.cluster.to_dict(),
+                                drain_timeout=self.drain_timeout)
 
     async def _attach(self, scope: Scope, stale: SupervisorClient | None = None) -> SupervisorClient:
         if self._instance is not None and self._instance is not stale:

@@ -81,7 +81,7 @@ from .preload import EXPECTED_ENV
 from .priority import SPARE_NICE, priority_restorable, start_fork_server, start_process
 from .process import ProcessConfig, SharedField, StopReason
 from .pubsub import PubSubHub, peer_pid
-from .sessions import TERM_GRACE_SECONDS, EndReason, ProcessState, SessionRecord, SessionTable, normalised_query
+from .sessions import EndReason, ProcessState, SessionRecord, SessionTable, normalised_query
 from .spares import SparePool
 from .watchdog import Watchdog, heartbeat_for
 
@@ -234,8 +234,9 @@ class Supervisor:
             self._loop.create_task(self.shutdown())
 
     async def shutdown(self) -> None:
-        """End every session cleanly (SIGKILL after ``TERM_GRACE_SECONDS``), remove this
-        supervisor's files; the base directory too when nothing else is left in it."""
+        """End every session cleanly (SIGKILL after ``config.drain_timeout`` seconds: a
+        process stuck in a handler does not hold the stop), remove this supervisor's
+        files; the base directory too when nothing else is left in it."""
         if self._stopping:
             while not self._done.is_set():  # type: ignore[union-attr]
                 await asyncio.sleep(0.05)
@@ -253,8 +254,8 @@ class Supervisor:
         self.spares.kill_all()
         table = self.table
         for record in list(table.sessions.values()):
-            table.terminate(record, EndReason.SHUTDOWN)
-        deadline = time.monotonic() + TERM_GRACE_SECONDS + 1
+            table.terminate(record, EndReason.SHUTDOWN, self.config.drain_timeout)
+        deadline = time.monotonic() + self.config.drain_timeout + 1
         while (table.closing or self.spares.spares) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         for record in list(table.closing):
