@@ -60,7 +60,8 @@ from ..shutdown import on_stop_signal
 from ..webapp import PATHS_HEADER
 from . import bridge
 from .appref import AppRef, in_helper_process
-from .config import SupervisorConfig, drain_timeout as resolve_drain_timeout
+from .config import SupervisorConfig
+from .config import drain_timeout as resolve_drain_timeout
 from .supervisor_client import SupervisorClient, reattach, server_anchor, start_or_attach
 
 log = logging.getLogger("livetag.server.processes")
@@ -73,8 +74,6 @@ WORKER_HEADER = b"x-livetag-worker"
 REATTACH_SECONDS = 5.0
 #: Seconds a worker waits for a live session's socket to be put back (see ``_open_session``).
 SOCKET_RETURN_SECONDS = 8.0
-#: What a page is told when the machine holding its session cannot be reached.
-RELAY_LOST = "The server holding this session cannot be reached. Reload the page."
 
 
 def _cookie_header(headers: list[tuple[bytes, bytes]], name: str, value: str) -> list[tuple[bytes, bytes]]:
@@ -428,9 +427,10 @@ class Runner:
             state = bridge.RelayState()
             try:
                 opened = await self._open_session(scope, base, sid)
-            except RelayUnavailable as exc:
+            except RelayUnavailable as exc:  # its owner stops or died: claimable in a moment
                 log.warning("page load of a session on another machine: %s", exc)
-                opened = None
+                await self._refuse(scope, receive, send, {"error": "unavailable"})
+                return
             if opened is None:
                 outcome = bridge.Outcome.PROCESS_GONE
             else:
@@ -497,8 +497,12 @@ class Runner:
                 if "pid" in revived:
                     opened = await self._open_session(scope, base, sid)
         except RelayUnavailable as exc:
-            log.warning("%s", exc)
-            await self._gone(scope, receive, send, state, SessionEnded.code, RELAY_LOST)
+            # The owner's relay cannot be reached: it is stopping (it drains: its claims
+            # are released in a moment) or dead (its lease runs out in a moment); either
+            # way the session is claimable soon, here or elsewhere. The page retries,
+            # keeping its unacknowledged events, rather than being told its session ended.
+            log.warning("%s; the page retries", exc)
+            await self._unavailable(scope, receive, send)
             return
         if opened is None:
             outcome = bridge.Outcome.PROCESS_GONE
@@ -513,8 +517,11 @@ class Runner:
             else:
                 outcome = await relay
         if outcome is bridge.Outcome.PROCESS_GONE and remote:
-            log.warning("the relay to the machine holding a session closed before the session ended")
-            await self._gone(scope, receive, send, state, SessionEnded.code, RELAY_LOST)
+            # The owner closed the relayed connection: it drains (SIGTERM), or died. The
+            # page joins again (through the balancer) and re-sends what was not
+            # acknowledged; its session resumes where it is found, from its snapshot.
+            log.info("the relay to the machine holding a session closed: its page joins again")
+            await self._moved(scope, receive, send, state)
         elif outcome is bridge.Outcome.PROCESS_GONE:
             status = await self._status(scope, name)
             if status.get("moved"):  # a cluster's session that goes on (elsewhere, or here revived)
