@@ -35,10 +35,12 @@ def descendants(pid: int) -> list[int]:
     out, todo = [], [pid]
     while todo:
         current = todo.pop()
-        try:
-            kids = [int(p) for p in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
-        except OSError:
-            kids = []
+        kids = []
+        for task in Path(f"/proc/{current}/task").glob("*"):  # a thread's children are listed under it
+            try:
+                kids += [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                pass
         out.extend(kids)
         todo.extend(kids)
     return out
