@@ -73,14 +73,19 @@ class HAProxy:
 
     def states(self) -> dict[str, int]:
         """``{server name: srv_op_state}`` of the backend ``machines`` (2: up), from the
-        stats socket."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(WAIT)
-            sock.connect(str(self.stats))
-            sock.sendall(b"show servers state machines\n")
-            data = b""
-            while chunk := sock.recv(65536):
-                data += chunk
+        stats socket; ``{}`` when it does not answer (haproxy busy: ask again)."""
+        data = b""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(WAIT)
+                sock.connect(str(self.stats))
+                sock.sendall(b"show servers state machines\n")
+                while chunk := sock.recv(65536):
+                    data += chunk
+        except OSError:
+            return {}
+        if b"# be_id" not in data:
+            return {}
         lines = data.decode().splitlines()
         header = next(line for line in lines if line.startswith("# be_id"))[2:].split()
         rows = [dict(zip(header, line.split(), strict=False)) for line in lines[1:]
