@@ -93,6 +93,9 @@ if TYPE_CHECKING:  # the cluster's modules need redis-py (the ``cluster`` extra)
 
 log = logging.getLogger("livetag.server.processes.supervisor")
 
+#: Ends after which a cluster's session does not resume anywhere (its snapshot is deleted).
+FINAL_ENDS = (EndReason.TIMEOUT, EndReason.MEMORY, EndReason.CRASHED, EndReason.EXPIRED)
+
 
 class Supervisor:
     """See the module docstring. ``config``: what the starting web worker sent."""
@@ -489,6 +492,18 @@ class Supervisor:
             log.warning("cannot claim a session to restore it: %s", exc)
             return {"error": "unavailable", "msg": "the cluster's store cannot be reached; retry in a moment"}
 
+    async def _release(self, key: str, epoch: int, *, forget: bool) -> None:
+        """Release this machine's claim at ``epoch`` on ``key`` (its process ended); with
+        ``forget``, delete the session's snapshot first, while the claim is still ours."""
+        assert self.ownership is not None
+        held = self.ownership.claims.get(key)
+        if forget and self.store is not None and held is not None and held.epoch == epoch:
+            try:
+                await self.store.delete(key)
+            except StoreUnavailable as exc:  # it expires on its own
+                log.warning("the snapshot of a session that ended was not deleted: %s", exc)
+        await self.ownership.release(key, epoch)
+
     def _moves(self, reason: EndReason) -> bool:
         """In a cluster, whether a session whose process ended for ``reason`` goes on
         (on another machine, or here from its snapshot) rather than ending."""
@@ -679,5 +694,8 @@ class Supervisor:
         if claimed is not None and self.ownership is not None:
             # Its snapshot is what the session is now: claimable at once, here or elsewhere
             # (unless a newer process of this machine claimed it since: that claim stays).
-            self._loop.create_task(self.ownership.release(claimed[1], claimed[2]))
+            # A session that ended for good (killed for its time or memory, crashed,
+            # expired) loses its snapshot first: no machine resumes it (a page relayed from
+            # another machine joins again there, and is told it expired).
+            self._loop.create_task(self._release(claimed[1], claimed[2], forget=record.reason in FINAL_ENDS))
         self.spares.refill()  # none is started while the server is full
