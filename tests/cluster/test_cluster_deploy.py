@@ -104,6 +104,12 @@ class Page:
         self.page = context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        #: What the page saw of the network, printed when a test fails (``explain``).
+        self.log: list[str] = []
+        self.page.on("console", lambda message: self.log.append(f"console {message.text}"))
+        self.page.on("requestfailed", lambda request: self.log.append(f"failed {request.method} {request.url}"))
+        self.page.on("response", lambda response: self.log.append(f"{response.status} {response.request.method} "
+                                                                  f"{response.url}"))
         self.page.goto(url + "/")
         self.page.wait_for_function("window.livetag && window.livetag.connected")
         self.sid = next(c["value"] for c in context.cookies() if c["name"].startswith("lt_sid"))
@@ -123,6 +129,15 @@ class Page:
 
     def stop_clicking(self) -> int:
         return int(self.page.evaluate("window.ltStop()"))
+
+    def explain(self, fleet: list[Machine], client: redis.Redis) -> None:
+        """Print what may say why a page is stuck (pytest shows it with the failure)."""
+        print("page:", self.page.evaluate("[document.getElementById('lt-status')?.textContent,"
+                                          " document.getElementById('lt-error')?.textContent]"))
+        print("owner:", owner_of(client, self.key), "snapshot:", saved(client, self.key))
+        print("network and console, last 60:", *self.log[-60:], sep="\n  ")
+        for machine in fleet:
+            print(f"machine {machine.name}, last 30 lines:", *machine.server.lines[-30:], sep="\n  ")
 
     def assert_sound(self) -> None:
         """No uncaught error, no error shown, connected, no banner left."""
@@ -164,7 +179,11 @@ def test_a_rolling_restart_under_a_clicking_page_loses_and_doubles_nothing(
         wait_until(lambda name=f"m{n + 1}": proxy.up(name), what=f"haproxy to see m{n + 1} up again")
         pids.add(page.pid())
     clicks = page.stop_clicking()
-    expect(page.value()).to_have_text(str(clicks), timeout=RESUME_MS)
+    try:
+        expect(page.value()).to_have_text(str(clicks), timeout=RESUME_MS)
+    except AssertionError:
+        page.explain(fleet, r)
+        raise
     page.assert_sound()
     wait_until(lambda: saved(r, page.key) == clicks, what=f"the snapshot of {clicks} clicks")
     # It clicked while each machine stopped, and its session moved (a new process).
