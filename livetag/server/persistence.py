@@ -34,10 +34,12 @@ hash is stored: the store alone never lets anyone act as a page). Its revision j
 ``REVISION_GAP``, so the page's first join always gets a full render.
 
 A save refused as ``Fenced`` (another process claimed the session since) stops this
-process's saves for that session; ``StoreUnavailable`` is logged and retried at the next
-change (a claim that failed too, at most every ``CLAIM_RETRY`` seconds, or at once
-through ``claim_again``). With ``debug``, a value JSON cannot carry is logged with the app's attribute and
-the error at every failing save; without, once per session.
+process's saves for that session; ``StoreUnavailable`` is logged (once until a save
+succeeds again) and retried every ``RETRY_SECONDS``, or sooner at the next change, so
+the snapshot catches up once the store is back; a claim that failed is tried again at
+the next change (at most every ``CLAIM_RETRY`` seconds), or at once through
+``claim_again``. With ``debug``, a value JSON cannot carry is logged with the app's
+attribute and the error at every failing save; without, once per session.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ STORE_ENV = "LIVETAG_STORE"
 DEBOUNCE = 0.1
 #: Seconds before a failed claim is tried again, at the next change.
 CLAIM_RETRY = 5.0
+#: Seconds before a save the store could not take (``StoreUnavailable``: Redis down) is
+#: tried again, changes or not: the snapshot catches up once the store is back.
+RETRY_SECONDS = 1.0
 #: Envelope version (``snapshot.SCHEMA_VERSION`` versions the app part).
 ENVELOPE_VERSION = 1
 #: CSRF token hashes a snapshot keeps (the session's own and the latest inherited ones):
@@ -111,7 +116,8 @@ def key(base: str, session_id: str) -> str:
 class _Tracked:
     """What ``Persistence`` knows about one session."""
 
-    __slots__ = ("claim_after", "claiming", "epoch", "failed", "handle", "key", "last", "saving", "stopped")
+    __slots__ = ("claim_after", "claiming", "epoch", "failed", "handle", "key", "last", "saving", "stopped",
+                 "unsaved")
 
     def __init__(self, key: str, epoch: int | None) -> None:
         self.key = key
@@ -123,6 +129,7 @@ class _Tracked:
         self.saving: asyncio.Task[None] | None = None
         self.stopped = False  # fenced, or discarded
         self.failed = False  # a snapshot error was already logged
+        self.unsaved = False  # the store could not be reached (logged once), a retry is due
 
 
 class Persistence:
@@ -254,8 +261,16 @@ class Persistence:
                 self.on_fenced(session, exc)
             return
         except StoreUnavailable as exc:
-            log.warning("session %s: snapshot not saved: %s", session.log_id, exc)
+            log.log(logging.DEBUG if tracked.unsaved else logging.WARNING,
+                    "session %s: snapshot not saved (tried again every %g s): %s", session.log_id, RETRY_SECONDS, exc)
+            tracked.unsaved = True
+            loop = self._loop
+            if tracked.handle is None and not self.stopping and loop is not None and not loop.is_closed():
+                tracked.handle = loop.call_later(RETRY_SECONDS, self._due, session)
             return
+        if tracked.unsaved:
+            tracked.unsaved = False
+            log.info("session %s: snapshot saved again", session.log_id)
         tracked.last = data
 
     async def save_all(self) -> None:

@@ -6,6 +6,8 @@ environment: ``LIVETAG_REDIS_URL``, ``LIVETAG_CLUSTER_SECRET``, ``LIVETAG_MACHIN
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 from typing import Any
 
 from examples.chat import Chat
@@ -24,7 +26,21 @@ class Clicks(Tag.App):
         self.s.count += 1
 
 
+class Stuck(Clicks):
+    """``Clicks`` with a button whose handler never returns in time (a plain ``def``: it
+    blocks its process's loop); it first writes its pid to ``$XDG_RUNTIME_DIR/stuck``."""
+
+    def init(self) -> None:
+        super().init()
+        self <= Tag.button("stuck", _class="stuck", _onclick=self.hang)
+
+    def hang(self, e: Any) -> None:
+        Path(os.environ["XDG_RUNTIME_DIR"], "stuck").write_text(str(os.getpid()))
+        time.sleep(600)
+
+
 app = Runner(Clicks, timeout_interaction=30)  # a spare process: sessions start in one
 #: ``app`` whose pages check every second that their server still answers (``heartbeat``).
 beating = Runner(Clicks, timeout_interaction=30, heartbeat=1)
+stuck = Runner(Stuck, timeout_interaction=900)  # never killed for its time: only the drain ends it
 chat = Runner(Chat, timeout_interaction=30, spare_processes=0)

@@ -34,15 +34,15 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def machines(redis_server: RedisServer) -> Iterator[Callable[..., Machine]]:
-    """``machines(name, target=..., kind="uvicorn" | "gunicorn", relay=False, redis_url=None)``:
+    """``machines(name, target=..., kind="uvicorn" | "gunicorn", relay=False, env=None, redis_url=None)``:
     a started Runner "machine" in the cluster of the test's redis-server
     (``machines.Machine``; ``redis_url``: reach it another way, a ``partition.Partition``
     say), stopped by PID after the test."""
     started: list[Machine] = []
 
     def start(name: str, target: str = "cluster_apps:app", kind: str = "uvicorn", relay: bool = False,
-              redis_url: str | None = None) -> Machine:
-        machine = Machine(name, redis_url or redis_server.url, target, kind, relay)
+              env: dict[str, str] | None = None, redis_url: str | None = None) -> Machine:
+        machine = Machine(name, redis_url or redis_server.url, target, kind, relay, env)
         started.append(machine)
         return machine.start()
 

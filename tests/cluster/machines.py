@@ -18,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 RUNNER_TESTS = HERE.parent / "runner"
 sys.path.insert(0, str(RUNNER_TESTS))
 
-from rt_procs import ROOT, Server, pid_alive, supervisor_pids, supervisor_request  # noqa: E402
+from rt_procs import ROOT, Server, pid_alive, supervisor_pids, supervisor_request, wait_until  # noqa: E402
 
 
 def free_port() -> int:
@@ -35,10 +35,12 @@ def descendants(pid: int) -> list[int]:
     out, todo = [], [pid]
     while todo:
         current = todo.pop()
-        try:
-            kids = [int(p) for p in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
-        except OSError:
-            kids = []
+        kids = []
+        for task in Path(f"/proc/{current}/task").glob("*"):  # a thread's children are listed under it
+            try:
+                kids += [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                pass
         out.extend(kids)
         todo.extend(kids)
     return out
@@ -47,18 +49,23 @@ def descendants(pid: int) -> list[int]:
 class Machine:
     """``start()``; ``url``; ``pids()`` (every process of the machine); ``kill()``
     (SIGKILL all of them, frozen first so that none reacts), ``pause()`` / ``resume()``
-    (SIGSTOP / SIGCONT all of them); ``stop()``."""
+    (SIGSTOP / SIGCONT all of them); ``terminate()`` (SIGTERM: it drains) and
+    ``restart()`` (a new server on the same listening socket); ``stop()``. ``env``:
+    more environment for its server."""
 
     def __init__(self, name: str, redis_url: str, target: str = "cluster_apps:app", kind: str = "uvicorn",
-                 relay: bool = False) -> None:
+                 relay: bool = False, env: dict[str, str] | None = None) -> None:
         self.name = name
+        self.kind, self.target = kind, target
         self.runtime = tempfile.mkdtemp(prefix="ltc", dir="/tmp")
+        extra = env or {}
         env = {"LIVETAG_REDIS_URL": redis_url, "LIVETAG_CLUSTER_SECRET": SECRET, "LIVETAG_MACHINE_ID": name,
                "LIVETAG_LEASE": str(LEASE), "LIVETAG_SESSION_SECRET": SECRET,
                "PYTHONPATH": os.pathsep.join([str(HERE), str(RUNNER_TESTS), str(ROOT)])}
         if relay:  # other machines reach its sessions there (livetag.server.cluster.relay)
             env["LIVETAG_RELAY"] = f"127.0.0.1:{free_port()}"
-        self.server = Server(kind, self.runtime, env=env, target=target)
+        self.env = {**env, **extra}
+        self.server = Server(kind, self.runtime, env=self.env, target=target)
         self.url = self.server.url
         self.paused: list[int] = []
 
@@ -101,6 +108,24 @@ class Machine:
         # The listening socket was bound here (rt_procs.bind): closed, its port refuses
         # connections as a dead machine's does (else they would wait in its backlog).
         self.server.sock.close()
+
+    def terminate(self, timeout: float = 60) -> None:
+        """SIGTERM to the server (the gunicorn master), as a rolling deploy does; returns
+        once every process the machine had has exited (it drained). Its listening socket,
+        held here, stays open: connections meanwhile wait in its backlog (``restart``)."""
+        before = self.pids()
+        self.server.popen.send_signal(signal.SIGTERM)
+        self.server.popen.wait(timeout)
+        wait_until(lambda: not any(pid_alive(p) for p in before), timeout, f"machine {self.name} to drain and exit")
+
+    def restart(self) -> Machine:
+        """A new server on the same listening socket (port), runtime directory and
+        environment; returns once it serves (its supervisor started)."""
+        self.server = Server(self.kind, self.runtime, sock=self.server.sock, env=self.env, target=self.target)
+        self.server.ready()
+        with urllib.request.urlopen(self.url + "/_lt/livetag.js", timeout=30) as response:  # no session made
+            assert response.status == 200
+        return self
 
     def stop(self) -> None:
         self.resume()

@@ -138,6 +138,50 @@ async def test_an_unreachable_store_leaves_the_session_running(tmp_path: Path,
     await store.close()
 
 
+class Outage(SQLiteStore):
+    """An SQLiteStore whose saves fail as a Redis that is down does, while ``down``."""
+
+    down = False
+    refused = 0
+
+    async def save(self, key: str, data: bytes, *, epoch: int, ttl: float) -> None:
+        if self.down:
+            self.refused += 1
+            raise StoreUnavailable("the test's store is down")
+        await super().save(key, data, epoch=epoch, ttl=ttl)
+
+
+async def test_a_snapshot_the_store_could_not_take_catches_up_once_it_is_back(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="livetag.server.persistence")
+    store = Outage(tmp_path / "o" / "s.db")
+    persistence = Persistence(store, ttl=60)
+    session = Session(Counter)
+    persistence.attach(session, key("", "sid"))
+    await settle(persistence)
+    store.down = True
+    session.app.s.count = 5
+    session.flush()
+    for _ in range(300):  # retried while it is down, logged once
+        if store.refused >= 2:
+            break
+        await asyncio.sleep(0.02)
+    assert store.refused >= 2 and caplog.text.count("snapshot not saved") == 1
+    store.down = False  # and no change since: the retry alone saves it
+    for _ in range(300):
+        loaded = await store.load(key("", "sid"))
+        if loaded is not None and orjson.loads(loaded.data)["app"]["states"]["s"]["count"] == 5:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("expected the snapshot of 5 once the store is back")
+    await settle(persistence)
+    refused = store.refused
+    await asyncio.sleep(0.05)
+    assert store.refused == refused and "snapshot saved again" in caplog.text
+    await store.close()
+
+
 def test_a_ttl_must_be_positive() -> None:
     with pytest.raises(ValueError, match="ttl"):
         Persistence(SQLiteStore("/nonexistent/x.db"), ttl=0)

@@ -83,8 +83,8 @@ class ClaimedStore:
     async def save(self, key: str, data: bytes, *, epoch: int, ttl: float) -> None:
         """``RedisStore.save`` under the current claim. A session whose ownership record
         is gone (Redis lost its data, or the record expired) is not another's: that
-        raises ``StoreUnavailable`` (retried at the next change, once the supervisor
-        claimed it again), not ``Fenced``."""
+        raises ``StoreUnavailable`` (retried every second and at the next change, once
+        the supervisor claimed it again), not ``Fenced``."""
         try:
             await self.store.save(key, data, epoch=self.current() or epoch, ttl=ttl)
         except Fenced as exc:

@@ -9,10 +9,37 @@ JSON on the supervisor's stdin (``to_json`` / ``from_json``) and read by
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+#: The environment variable ``Runner(drain_timeout=None)`` reads (seconds).
+DRAIN_TIMEOUT_ENV = "LIVETAG_DRAIN_TIMEOUT"
+#: Seconds a stopping server gives its session processes by default (see ``drain_timeout``).
+DEFAULT_DRAIN_TIMEOUT = 5.0
+
+
+def drain_timeout(value: float | None = None, environ: Mapping[str, str] | None = None) -> float:
+    """The drain deadline in seconds: ``value``, else ``$LIVETAG_DRAIN_TIMEOUT``, else
+    ``DEFAULT_DRAIN_TIMEOUT``. Raises ``ValueError`` for anything but a finite number of
+    seconds from 0 to 3600."""
+    env = os.environ if environ is None else environ
+    where = "drain_timeout"
+    if value is None and env.get(DRAIN_TIMEOUT_ENV):
+        where, raw = f"${DRAIN_TIMEOUT_ENV}", env[DRAIN_TIMEOUT_ENV]
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"expected {where} as seconds, got {raw[:20]!r}") from None
+    seconds = DEFAULT_DRAIN_TIMEOUT if value is None else value
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds) \
+            or not 0 <= seconds <= 3600:
+        raise ValueError(f"expected {where} as seconds from 0 to 3600, got {seconds!r}")
+    return float(seconds)
 
 
 @dataclass(frozen=True)
@@ -33,6 +60,8 @@ class SupervisorConfig:
     ``store``: the SQLite file sessions are snapshotted to (``None``: not persisted),
     ``snapshot_ttl``: seconds a snapshot outlives its last save.
     ``cluster``: ``ClusterConfig.to_dict()`` of the cluster this server joins, or ``None``.
+    ``drain_timeout``: seconds the stopping supervisor gives its session processes to
+    finish their event and save their session before it kills them.
     Set when spawned: ``base`` (the server's private directory), ``anchor`` (the pid
     whose end ends the supervisor), ``sys_path`` (the web worker's), ``ready_fd`` (where
     the supervisor writes its ``{"pid", "instance"}`` line once ready)."""
@@ -53,6 +82,7 @@ class SupervisorConfig:
     store: str | None = None
     snapshot_ttl: float = 3600.0
     cluster: dict[str, Any] | None = None
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
     base: str = ""
     anchor: int = 0
     sys_path: tuple[str, ...] = ()
@@ -80,6 +110,7 @@ class SupervisorConfig:
                    log_level=f.get("log_level") or None, options=(debug, parano, http_only),
                    new_sessions=(float(rate), int(burst)), store=f.get("store") or None,
                    snapshot_ttl=float(f.get("snapshot_ttl") or 3600.0),
-                   cluster=dict(f["cluster"]) if f.get("cluster") else None, base=str(f.get("base", "")),
+                   cluster=dict(f["cluster"]) if f.get("cluster") else None,
+                   drain_timeout=float(f.get("drain_timeout", DEFAULT_DRAIN_TIMEOUT)), base=str(f.get("base", "")),
                    anchor=int(f.get("anchor", 0)),
                    sys_path=tuple(str(p) for p in f.get("sys_path", ())), ready_fd=f.get("ready_fd"))

@@ -61,6 +61,7 @@ from ..webapp import PATHS_HEADER
 from . import bridge
 from .appref import AppRef, in_helper_process
 from .config import SupervisorConfig
+from .config import drain_timeout as resolve_drain_timeout
 from .supervisor_client import SupervisorClient, reattach, server_anchor, start_or_attach
 
 log = logging.getLogger("livetag.server.processes")
@@ -73,8 +74,6 @@ WORKER_HEADER = b"x-livetag-worker"
 REATTACH_SECONDS = 5.0
 #: Seconds a worker waits for a live session's socket to be put back (see ``_open_session``).
 SOCKET_RETURN_SECONDS = 8.0
-#: What a page is told when the machine holding its session cannot be reached.
-RELAY_LOST = "The server holding this session cannot be reached. Reload the page."
 
 
 def _cookie_header(headers: list[tuple[bytes, bytes]], name: str, value: str) -> list[tuple[bytes, bytes]]:
@@ -133,7 +132,10 @@ class Runner:
     ``redis_url`` (or ``$LIVETAG_REDIS_URL``), ``cluster_secret`` (or
     ``$LIVETAG_CLUSTER_SECRET``), ``relay`` (``host:port``, or ``$LIVETAG_RELAY``): join
     machines into one cluster (``livetag.server.cluster.config``, ``docs/cluster.md``); a
-    URL without a secret raises ``ValueError``.
+    URL without a secret raises ``ValueError``. ``drain_timeout`` (s, or
+    ``$LIVETAG_DRAIN_TIMEOUT``, default 5): when the server stops, each session process
+    gets that long to finish its event and save its session, then is killed (its
+    session resumes from its last snapshot); the stop waits no longer for a stuck handler.
 
     Raises ``AppNotImportable`` for an app that another process cannot import by name.
     """
@@ -156,7 +158,7 @@ class Runner:
                  store: str | os.PathLike[str] | None = None, persist: bool = True,
                  snapshot_ttl: float | None = None, redis_url: str | None = None,
                  cluster_secret: str | None = None, relay: str | None = None,
-                 heartbeat: float = Limits.heartbeat) -> None:
+                 heartbeat: float = Limits.heartbeat, drain_timeout: float | None = None) -> None:
         #: Your routes, and the page of ``app`` at ``/``.
         self.app = _Routes(self, debug=debug, routes=[Route("/", self._index, methods=["GET", "HEAD"])],
                            lifespan=self._lifespan)
@@ -176,6 +178,8 @@ class Runner:
         if spare_processes < 0:
             raise ValueError(f"expected spare_processes >= 0, got {spare_processes}")
         self.spare_processes = int(spare_processes)
+        #: Seconds a stopping server waits for its session processes (then kills them).
+        self.drain_timeout = resolve_drain_timeout(drain_timeout)
         self.limits = Limits(max_message_bytes, events_per_second, event_burst, max_queued_updates, max_sessions,
                              session_timeout, max_queued_bytes, join_grace, new_sessions_per_second, new_session_burst,
                              max_upload_bytes, max_session_upload_bytes, download_seconds, heartbeat)
@@ -304,7 +308,8 @@ class Runner:
                                 options=(self.debug, self.parano, self.http_only),
                                 new_sessions=(self.limits.new_sessions_per_second, self.limits.new_session_burst),
                                 store=self.store, snapshot_ttl=self.snapshot_ttl,
-                                cluster=None if self.cluster is None else self.cluster.to_dict())
+                                cluster=None if self.cluster is None else self.cluster.to_dict(),
+                                drain_timeout=self.drain_timeout)
 
     async def _attach(self, scope: Scope, stale: SupervisorClient | None = None) -> SupervisorClient:
         if self._instance is not None and self._instance is not stale:
@@ -423,9 +428,10 @@ class Runner:
             state = bridge.RelayState()
             try:
                 opened = await self._open_session(scope, base, sid)
-            except RelayUnavailable as exc:
+            except RelayUnavailable as exc:  # its owner stops or died: claimable in a moment
                 log.warning("page load of a session on another machine: %s", exc)
-                opened = None
+                await self._refuse(scope, receive, send, {"error": "unavailable"})
+                return
             if opened is None:
                 outcome = bridge.Outcome.PROCESS_GONE
             else:
@@ -492,8 +498,12 @@ class Runner:
                 if "pid" in revived:
                     opened = await self._open_session(scope, base, sid)
         except RelayUnavailable as exc:
-            log.warning("%s", exc)
-            await self._gone(scope, receive, send, state, SessionEnded.code, RELAY_LOST)
+            # The owner's relay cannot be reached: it is stopping (it drains: its claims
+            # are released in a moment) or dead (its lease runs out in a moment); either
+            # way the session is claimable soon, here or elsewhere. The page retries,
+            # keeping its unacknowledged events, rather than being told its session ended.
+            log.warning("%s; the page retries", exc)
+            await self._unavailable(scope, receive, send)
             return
         if opened is None:
             outcome = bridge.Outcome.PROCESS_GONE
@@ -508,8 +518,11 @@ class Runner:
             else:
                 outcome = await relay
         if outcome is bridge.Outcome.PROCESS_GONE and remote:
-            log.warning("the relay to the machine holding a session closed before the session ended")
-            await self._gone(scope, receive, send, state, SessionEnded.code, RELAY_LOST)
+            # The owner closed the relayed connection: it drains (SIGTERM), or died. The
+            # page joins again (through the balancer) and re-sends what was not
+            # acknowledged; its session resumes where it is found, from its snapshot.
+            log.info("the relay to the machine holding a session closed: its page joins again")
+            await self._moved(scope, receive, send, state)
         elif outcome is bridge.Outcome.PROCESS_GONE:
             status = await self._status(scope, name)
             if status.get("moved"):  # a cluster's session that goes on (elsewhere, or here revived)

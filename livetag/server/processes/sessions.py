@@ -183,14 +183,14 @@ class SessionTable:
         self.closing.add(record)
         self.signal(record, signal.SIGKILL)
 
-    def terminate(self, record: SessionRecord, reason: EndReason) -> None:
+    def terminate(self, record: SessionRecord, reason: EndReason, grace: float = TERM_GRACE_SECONDS) -> None:
         """Ask the process to close its session cleanly (``on_destroy`` runs): SIGTERM,
-        then SIGKILL after ``TERM_GRACE_SECONDS`` (see ``overdue``)."""
+        then SIGKILL after ``grace`` seconds (see ``kill_overdue``)."""
         if record.state is ProcessState.CLOSING:
             return
         record.reason = reason
         record.state = ProcessState.CLOSING
-        record.term_deadline = time.monotonic() + TERM_GRACE_SECONDS
+        record.term_deadline = time.monotonic() + grace
         record.shared[SharedField.STOP_REASON] = STOP_REASONS.get(reason, StopReason.SHUTDOWN)
         self.closing.add(record)
         if reason in (EndReason.REPLACED, EndReason.DISCARDED) and self.sessions.get(record.name) is record:

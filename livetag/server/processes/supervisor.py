@@ -81,7 +81,7 @@ from .preload import EXPECTED_ENV
 from .priority import SPARE_NICE, priority_restorable, start_fork_server, start_process
 from .process import ProcessConfig, SharedField, StopReason
 from .pubsub import PubSubHub, peer_pid
-from .sessions import TERM_GRACE_SECONDS, EndReason, ProcessState, SessionRecord, SessionTable, normalised_query
+from .sessions import EndReason, ProcessState, SessionRecord, SessionTable, normalised_query
 from .spares import SparePool
 from .watchdog import Watchdog, heartbeat_for
 
@@ -92,6 +92,9 @@ if TYPE_CHECKING:  # the cluster's modules need redis-py (the ``cluster`` extra)
     from ..store import SessionStore
 
 log = logging.getLogger("livetag.server.processes.supervisor")
+
+#: Ends after which a cluster's session does not resume anywhere (its snapshot is deleted).
+FINAL_ENDS = (EndReason.TIMEOUT, EndReason.MEMORY, EndReason.CRASHED, EndReason.EXPIRED)
 
 
 class Supervisor:
@@ -235,8 +238,9 @@ class Supervisor:
             self._loop.create_task(self.shutdown())
 
     async def shutdown(self) -> None:
-        """End every session cleanly (SIGKILL after ``TERM_GRACE_SECONDS``), remove this
-        supervisor's files; the base directory too when nothing else is left in it."""
+        """End every session cleanly (SIGKILL after ``config.drain_timeout`` seconds: a
+        process stuck in a handler does not hold the stop), remove this supervisor's
+        files; the base directory too when nothing else is left in it."""
         if self._stopping:
             while not self._done.is_set():  # type: ignore[union-attr]
                 await asyncio.sleep(0.05)
@@ -254,8 +258,8 @@ class Supervisor:
         self.spares.kill_all()
         table = self.table
         for record in list(table.sessions.values()):
-            table.terminate(record, EndReason.SHUTDOWN)
-        deadline = time.monotonic() + TERM_GRACE_SECONDS + 1
+            table.terminate(record, EndReason.SHUTDOWN, self.config.drain_timeout)
+        deadline = time.monotonic() + self.config.drain_timeout + 1
         while (table.closing or self.spares.spares) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         for record in list(table.closing):
@@ -489,6 +493,18 @@ class Supervisor:
             log.warning("cannot claim a session to restore it: %s", exc)
             return {"error": "unavailable", "msg": "the cluster's store cannot be reached; retry in a moment"}
 
+    async def _release(self, key: str, epoch: int, *, forget: bool) -> None:
+        """Release this machine's claim at ``epoch`` on ``key`` (its process ended); with
+        ``forget``, delete the session's snapshot first, while the claim is still ours."""
+        assert self.ownership is not None
+        held = self.ownership.claims.get(key)
+        if forget and self.store is not None and held is not None and held.epoch == epoch:
+            try:
+                await self.store.delete(key)
+            except StoreUnavailable as exc:  # it expires on its own
+                log.warning("the snapshot of a session that ended was not deleted: %s", exc)
+        await self.ownership.release(key, epoch)
+
     def _moves(self, reason: EndReason) -> bool:
         """In a cluster, whether a session whose process ended for ``reason`` goes on
         (on another machine, or here from its snapshot) rather than ending."""
@@ -708,5 +724,8 @@ class Supervisor:
         if claimed is not None and self.ownership is not None:
             # Its snapshot is what the session is now: claimable at once, here or elsewhere
             # (unless a newer process of this machine claimed it since: that claim stays).
-            self._loop.create_task(self.ownership.release(claimed[1], claimed[2]))
+            # A session that ended for good (killed for its time or memory, crashed,
+            # expired) loses its snapshot first: no machine resumes it (a page relayed from
+            # another machine joins again there, and is told it expired).
+            self._loop.create_task(self._release(claimed[1], claimed[2], forget=record.reason in FINAL_ENDS))
         self.spares.refill()  # none is started while the server is full
