@@ -27,6 +27,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 SECRET = "a-cluster-secret-for-tests-only-0123456789"
+#: What a session process logs when it learns its session is another's now: from its send
+#: gate (``SessionFence``) or from a refused save (``Persistence``), whichever comes first.
+FENCED = r"sends nothing more and ends|its session is owned elsewhere now"
 #: Seconds of a machine's lease in these tests: a dead machine's sessions move after it.
 LEASE = 1.5
 

@@ -14,7 +14,7 @@ import orjson
 import pytest
 import redis
 from haproxy import HAPROXY, HAProxy
-from machines import Machine
+from machines import FENCED, Machine
 from playwright.sync_api import expect
 from redis_server import RedisServer
 from rt_procs import wait_until
@@ -92,7 +92,7 @@ def test_a_frozen_owner_is_left_and_never_writes_again(machines: Machines, conte
             written = client.hgetall(f"livetag:d:{key}")
         finally:
             owner.resume()
-        owner.server.wait_for("sends nothing more and ends")  # woken, it learnt it lost the session
+        owner.server.wait_for(FENCED)  # woken, it learnt it lost the session
         assert client.hgetall(f"livetag:d:{key}") == written  # and wrote nothing
         assert other.request({"op": "owner", "base": "", "sid": sid})["where"] == "here"
         page.click("button.inc")

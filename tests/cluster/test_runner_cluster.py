@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 import redis
-from machines import Machine
+from machines import FENCED, Machine
 from partition import Partition
 from redis_server import RedisServer
 from rt_procs import wait_until
@@ -151,7 +151,7 @@ async def test_a_paused_owner_never_writes_nor_sends_again(machines: Machines, r
             await old.load()
         await new.event(new.id(".inc"))  # b goes on
         assert new.text(".value") == "3"
-        a.server.wait_for("sends nothing more and ends")
+        a.server.wait_for(FENCED)
 
 
 async def test_a_partitioned_owner_never_sends_once_another_machine_could_claim(machines: Machines, r: Any,
@@ -187,7 +187,7 @@ async def test_a_partitioned_owner_never_sends_once_another_machine_could_claim(
                 while True:
                     got.append(await old.recv(10))
             assert not [m for m in got if m.get("t") in ("up", "ack", "joined")], got
-            a.server.wait_for("sends nothing more and ends")
+            a.server.wait_for(FENCED)
             await new.event(new.id(".inc"))
             assert owner(b, old.session_id)["where"] == "here"
     finally:
