@@ -107,7 +107,7 @@ class _Reactive:
     def __iter__(self) -> Iterator[Any]:
         owner = self._owner()
         for item in list(self._read()):
-            yield _wrap(item, owner)
+            yield item if type(item) in _ATOMIC else _wrap(item, owner)  # _wrap's first case, inline
 
     def __getitem__(self, key: Any) -> Any:
         return _wrap(self._read()[_unwrap(key)], self._owner())
