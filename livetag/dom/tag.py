@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, cast
 
 from ..errors import NotInSession, TreeError
+from .building import _stack as _building
 from .building import builders
 from .css import scope_class
 from .events import Handler, as_handler, caller_source, check_handler, misused_handler
 from .files import host_of, make_download
-from .node import Node, Recorder
+from .node import NO_ATTRS, Node, Recorder
 from .reactive import AttrSlot, ChildSlot
 from .render import (
     HANDLER_ATTR,
@@ -153,24 +154,40 @@ class Tag(Node, metaclass=_TagFactory):
 
     def __init__(self, *args: Any, key: Any = None, **kwargs: Any) -> None:
         # Every tag of a page goes through here (8,000 rows x 3 cells: 32,000 times), so
-        # the common cases are written out: _next_id inlined, text children appended.
+        # the common cases are written out: _next_id and builders() inlined, text
+        # children kept in the call's own tuple.
         self._lt_id = "lt%x" % next(_ids)  # noqa: UP031 - see _next_id
-        self._attrs: dict[str, Any] = {}
-        children: list[Any] = []
-        self._children = children
+        self._attrs = NO_ATTRS  # _own_attrs() on the first write
         self._parent: Tag | None = None
         self._tree: Recorder | None = None
         self._handlers: dict[str, Handler] | None = None
         self._key = key
         init_kwargs: dict[str, Any] = {}
         if kwargs:
+            self._children = ()  # text= may set them
             self._take_keywords(kwargs, init_kwargs)
         # htag's construction rule: what init() builds joins this tag (livetag.dom.building).
-        stack = builders()
+        stack = _building.items
         outer = stack[-1] if stack else None
         if self._lt_plain_init and not init_kwargs:
             # The default init builds nothing: add the children, skip the stack. A new tag
             # is in no tree, so text needs no recording.
+            for child in args:
+                if type(child) is not str:
+                    break
+            else:
+                if not kwargs or not self._children:
+                    # Text only (a cell, a label) or nothing: the tuple holds it as it is;
+                    # a list is made on the first change (_own_children). One object less
+                    # to allocate, and one less for the garbage collector to track.
+                    self._children: list[Any] | tuple[Any, ...] = args
+                    args = ()
+            children: list[Any] = []
+            if args:
+                if kwargs:
+                    children = self._own_children()
+                else:
+                    self._children = children
             for child in args:
                 kind = type(child)
                 if kind is str:
@@ -190,6 +207,7 @@ class Tag(Node, metaclass=_TagFactory):
                 else:
                     self._add((child,))
         else:
+            self._children = ()
             stack.append(self)
             try:
                 self.init(*args, **init_kwargs)
@@ -206,7 +224,6 @@ class Tag(Node, metaclass=_TagFactory):
         accepts it. A name of the Tag API goes to ``init()`` only, or is assigned when the
         API allows it (``id``); otherwise ``TypeError``."""
         signature: tuple[frozenset[str], bool] | None = None
-        attrs = self._attrs
         for key, value in kwargs.items():
             if key[0] == "_":
                 if key.startswith("_on") and not callable(value) and not isinstance(value, str):
@@ -219,7 +236,7 @@ class Tag(Node, metaclass=_TagFactory):
                     if name is None:
                         _KEYWORD_ATTRS[key] = attr_name(key)  # it passed the name check
                 else:
-                    attrs[name] = value  # a plain value on a fresh tag: nothing to check or record
+                    self._own_attrs()[name] = value  # a plain value on a fresh tag: nothing to check or record
                 continue
             if signature is None:
                 signature = self._init_signature()
@@ -375,18 +392,18 @@ class Tag(Node, metaclass=_TagFactory):
         if child._parent is not None:
             child._parent._detach_child(child)
         child._parent = self
-        self._children.append(child)
+        self._own_children().append(child)
         tree = self._tree
         if tree is not None:
             tree.appended(self, child)
 
     def _append_text(self, text: str) -> None:
-        self._children.append(text)
+        self._own_children().append(text)
         if self._tree is not None:
             self._tree.appended(self, text)
 
     def _append_slot(self, slot: ChildSlot) -> None:
-        self._children.append(slot)
+        self._own_children().append(slot)
         if self._tree is not None:
             self._tree.appended(self, slot)
 
@@ -430,7 +447,7 @@ class Tag(Node, metaclass=_TagFactory):
         return self
 
     def _detach_child(self, child: Node) -> None:
-        children = self._children
+        children = self._own_children()
         # The child moved is most often one just added (htag's init rule): look at the end
         # first; else let C find it (list.index compares identity first), and check it.
         end = len(children)
@@ -453,7 +470,7 @@ class Tag(Node, metaclass=_TagFactory):
         """Remove every child, then add ``children``. Returns ``self``."""
         tree = self._tree
         old = self._children
-        self._children = []
+        self._children = ()
         for child in old:
             for node in child.nodes if isinstance(child, ChildSlot) else (child,):
                 if isinstance(node, Tag):
@@ -514,7 +531,7 @@ class Tag(Node, metaclass=_TagFactory):
             raise ValueError(f"expected an HTML attribute name (no space, quote, '>', '/', '='), got {name!r}")
         if isinstance(old, AttrSlot):
             old.release()
-        self._attrs[name] = value
+        self._own_attrs()[name] = value
         # Only a change of what renders is a change for the browser ("x" == 1 -> "1" no).
         if self._tree is not None and (
             isinstance(value, AttrSlot) or isinstance(old, AttrSlot)
@@ -554,7 +571,7 @@ class Tag(Node, metaclass=_TagFactory):
         if value is None:
             self._attrs.pop("id", None)
         else:
-            self._attrs["id"] = str(value)
+            self._own_attrs()["id"] = str(value)
         if tree is not None and self.id != old_id:
             tree.renamed(self, old_id)
 

@@ -17,7 +17,7 @@ Besides patches, a collect hands out the statics that components new to this tre
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from ..protocol.patch import Append, PatchOp, Remove, SetAttrs, SetHtml, SetText
@@ -178,7 +178,7 @@ class LiveTree:
         self._record_removal(parent, child)
         self.detach(child)
 
-    def children_replaced(self, parent: Tag, old: list[Any]) -> None:
+    def children_replaced(self, parent: Tag, old: Sequence[Any]) -> None:
         """``parent``'s children ``old`` were all removed at once (its new children follow
         through ``appended``, rendered with the parent's patch)."""
         for child in old:
