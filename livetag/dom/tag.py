@@ -137,6 +137,7 @@ class Tag(Node, metaclass=_TagFactory):
     _lt_hooks: ClassVar[int] = 0
     _lt_scopes: ClassVar[tuple[str, ...]] = ()
     _lt_plain_init: ClassVar[bool] = True  # init is Tag.init (set per subclass)
+    _lt_simple: ClassVar[bool] = True  # _lt_plain_init and no _lt_scopes: one class lookup per tag
     _lt_statics_html: ClassVar[tuple[str, ...]]  # set per class by livetag.dom.statics
 
     __slots__ = ()
@@ -151,6 +152,7 @@ class Tag(Node, metaclass=_TagFactory):
         )
         cls._lt_scopes = tuple(scope_class(k) for k in reversed(cls.__mro__) if k.__dict__.get("styles"))
         cls._lt_plain_init = cls.init is base["init"]
+        cls._lt_simple = cls._lt_plain_init and not cls._lt_scopes
 
     def __init__(self, *args: Any, key: Any = None, **kwargs: Any) -> None:
         # Every tag of a page goes through here (8,000 rows x 3 cells: 32,000 times), so
@@ -162,14 +164,26 @@ class Tag(Node, metaclass=_TagFactory):
         self._tree: Recorder | None = None
         self._handlers: dict[str, Handler] | None = None
         self._key = key
-        init_kwargs: dict[str, Any] = {}
+        init_kwargs: dict[str, Any] | None = None
         if kwargs:
             self._children = ()  # text= may set them
+            init_kwargs = {}
             self._take_keywords(kwargs, init_kwargs)
         # htag's construction rule: what init() builds joins this tag (livetag.dom.building).
         stack = _building.items
         outer = stack[-1] if stack else None
-        if self._lt_plain_init and not init_kwargs:
+        simple = self._lt_simple
+        if init_kwargs or not (simple or self._lt_plain_init):
+            self._children = ()
+            stack.append(self)
+            try:
+                if init_kwargs:
+                    self.init(*args, **init_kwargs)
+                else:
+                    self.init(*args)
+            finally:
+                stack.pop()
+        else:
             # The default init builds nothing: add the children, skip the stack. A new tag
             # is in no tree, so text needs no recording.
             for child in args:
@@ -182,38 +196,28 @@ class Tag(Node, metaclass=_TagFactory):
                     # to allocate, and one less for the garbage collector to track.
                     self._children: list[Any] | tuple[Any, ...] = args
                     args = ()
-            children: list[Any] = []
             if args:
-                if kwargs:
-                    children = self._own_children()
-                else:
-                    self._children = children
-            for child in args:
-                kind = type(child)
-                if kind is str:
-                    children.append(child)
-                elif kind is list:  # Tag.tr([Tag.td(...) for ...])
-                    for item in child:
-                        if type(item) is str:
-                            children.append(item)
-                        elif isinstance(item, Tag) and item._parent is None:  # free: nothing to detach
-                            item._parent = self
-                            children.append(item)
-                        else:
-                            self._add((item,))
-                elif isinstance(child, Tag) and child._parent is None:
-                    child._parent = self
-                    children.append(child)
-                else:
-                    self._add((child,))
-        else:
-            self._children = ()
-            stack.append(self)
-            try:
-                self.init(*args, **init_kwargs)
-            finally:
-                stack.pop()
-        if self._lt_scopes:
+                children: list[Any] = self._own_children() if kwargs else []
+                self._children = children
+                for child in args:
+                    kind = type(child)
+                    if kind is str:
+                        children.append(child)
+                    elif kind is list:  # Tag.tr([Tag.td(...) for ...])
+                        for item in child:
+                            if type(item) is str:
+                                children.append(item)
+                            elif isinstance(item, Tag) and item._parent is None:  # free: nothing to detach
+                                item._parent = self
+                                children.append(item)
+                            else:
+                                self._add((item,))
+                    elif isinstance(child, Tag) and child._parent is None:
+                        child._parent = self
+                        children.append(child)
+                    else:
+                        self._add((child,))
+        if not simple and self._lt_scopes:
             add_classes(self, self._lt_scopes)
         if outer is not None and self._parent is None:
             outer.add(self)
