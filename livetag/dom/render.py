@@ -27,12 +27,13 @@ def render_into(node: Node, out: list[str]) -> None:
         out.append(f"<{name}{render_attrs(node)}>")
     else:  # no attribute, so no id of the user's: the generated one needs no escaping
         out.append(f'<{name} id="{node._lt_id}">')
-    if name in VOID_ELEMENTS:
-        return
-    if name == "textarea" and "value" in node._attrs:
-        out.append(escape_text(str(node._attrs["value"] or "")))
-    elif name in RAW_TEXT_ELEMENTS:
-        _render_children_into(node, out)
+    if name in _SPECIAL:  # one lookup for the common case, which is none of them
+        if name in VOID_ELEMENTS:
+            return
+        if name == "textarea" and "value" in node._attrs:
+            out.append(escape_text(str(node._attrs["value"] or "")))
+        else:
+            _render_children_into(node, out)
     else:
         # render_child, written out for the common children (a page has thousands)
         for child in node._children:
@@ -42,7 +43,16 @@ def render_into(node: Node, out: list[str]) -> None:
                 render_into(child, out)
             else:
                 render_child(child, out)
-    out.append(f"</{name}>")
+    close = _CLOSE.get(name)
+    if close is None:
+        close = _CLOSE[name] = f"</{name}>"
+    out.append(close)
+
+
+#: Elements render_into renders otherwise than as a start tag, children, an end tag.
+_SPECIAL = VOID_ELEMENTS | RAW_TEXT_ELEMENTS | {"textarea"}
+#: End tags by element name, made once (a table has thousands of ``</td>``).
+_CLOSE: dict[str, str] = {}
 
 
 def _render_children_into(node: Node, out: list[str]) -> None:
