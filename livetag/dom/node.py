@@ -39,11 +39,11 @@ class Node:
 
     ``_lt_id`` generated id; ``_attrs`` attributes (values, or reactive slots; the shared
     ``NO_ATTRS`` while there are none); ``_children`` tags, text and reactive slots (a
-    list; a tuple while they are text given to the constructor, or none); ``_parent``;
-    ``_tree`` the recorder of the live tree it is in, or ``None``; ``_handlers`` event
-    name -> handler; ``_key`` the identity in a reactive list (``key=``), or ``None``.
-    Write to ``_attrs`` and ``_children`` through ``_own_attrs()`` and
-    ``_own_children()``.
+    list; a tuple of exact ``str`` while they are the text given to the constructor, or
+    none); ``_parent``; ``_tree`` the recorder of the live tree it is in, or ``None``;
+    ``_handlers`` event name -> handler; ``_key`` the identity in a reactive list
+    (``key=``), or ``None``. Write to ``_attrs`` and ``_children`` through
+    ``_own_attrs()`` and ``_own_children()``.
     """
 
     __slots__ = ("__dict__", "__weakref__", "_attrs", "_children", "_handlers", "_key", "_lt_id", "_parent", "_tree")
@@ -57,6 +57,8 @@ class Node:
     _tree: Recorder | None
     _handlers: dict[str, Any] | None
     _key: Any
+    #: Which lifecycle hooks the class defines (``livetag.dom.tag``'s MOUNT | UNMOUNT | DESTROY).
+    _lt_hooks: ClassVar[int]
 
     @property
     def id(self) -> str:

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from ..protocol.patch import Insert, Morph, Move, PatchOp, Remove
 from .building import builders
 from .html import HTML
-from .node import Node
+from .node import NO_ATTRS, Node
 from .state import State, tracking
 
 Source = State | Callable[[], Any]
@@ -289,17 +289,26 @@ def match_unkeyed(leaving: list[Node], fresh: list[Node]) -> set[str]:
 def _common_ends(old: list[Any], new: list[Any]) -> tuple[int, int]:
     """``(head, tail)``: how many leading and trailing entries of ``new`` may stand for
     those of ``old`` as they are: the same object or text, or a tag ``_alike`` the old
-    one, which then takes its place in ``new``. (Every row of a list lambda goes through
-    here: the checks are written out, not called.)"""
+    one, which then takes its place in ``new``. Every row of a list lambda goes through
+    here, so the usual row (a tag with text children only, no attribute, no handler) is
+    checked inline, as ``_alike`` would check it; others go to ``_alike``."""
     limit = min(len(old), len(new))
     head = 0
     while head < limit:
         a = old[head]
         if new[head] is not a:
+            # new[head] is never bound to a name here: that would count as a reference.
             if type(a) is str:
                 if type(new[head]) is not str or new[head] != a:
                     break
-            elif isinstance(a, Node) and _alike(a, new, head):
+            elif not isinstance(a, Node):
+                break
+            elif (type(new[head]) is type(a) and type(a._children) is tuple and a._children == new[head]._children
+                    and a._key == new[head]._key and a._attrs is NO_ATTRS and new[head]._attrs is NO_ATTRS
+                    and a._handlers is None and new[head]._handlers is None and new[head]._tree is None
+                    and not a._lt_hooks and not a.__dict__ and not new[head].__dict__
+                    and not _getweakrefcount(new[head]) and _getrefcount(new[head]) == _ALONE) \
+                    or _alike(a, new, head):
                 new[head] = a
             else:
                 break
@@ -313,7 +322,14 @@ def _common_ends(old: list[Any], new: list[Any]) -> tuple[int, int]:
             if type(a) is str:
                 if type(new[i]) is not str or new[i] != a:
                     break
-            elif isinstance(a, Node) and _alike(a, new, i):
+            elif not isinstance(a, Node):
+                break
+            elif (type(new[i]) is type(a) and type(a._children) is tuple and a._children == new[i]._children
+                    and a._key == new[i]._key and a._attrs is NO_ATTRS and new[i]._attrs is NO_ATTRS
+                    and a._handlers is None and new[i]._handlers is None and new[i]._tree is None
+                    and not a._lt_hooks and not a.__dict__ and not new[i].__dict__
+                    and not _getweakrefcount(new[i]) and _getrefcount(new[i]) == _ALONE) \
+                    or _alike(a, new, i):
                 new[i] = a
             else:
                 break
@@ -359,6 +375,11 @@ def _alike(old: Any, nodes: list[Any], i: int) -> bool:
         return False
     back = 0  # child tags refer to their parent
     a: Any = None
+    if type(children_a) is tuple and type(children_b) is tuple:
+        # Tuples of children hold exact strs only (Node._children): compared in C.
+        if children_a != children_b:
+            return False
+        children_a = ()
     for j in range(len(children_a)):
         a = children_a[j]
         if type(a) is str:
