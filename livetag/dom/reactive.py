@@ -293,6 +293,9 @@ def _common_ends(old: list[Any], new: list[Any]) -> tuple[int, int]:
     here, so the usual row (a tag with text children only, no attribute, no handler) is
     checked inline, as ``_alike`` would check it; others go to ``_alike``."""
     limit = min(len(old), len(new))
+    # Classes without lifecycle hooks, found once (a hook is a class attribute; reading it
+    # through each row would look in the row's own dict first).
+    hookless = {t for t in set(map(type, old)) if not getattr(t, "_lt_hooks", 1)}
     head = 0
     while head < limit:
         a = old[head]
@@ -303,10 +306,11 @@ def _common_ends(old: list[Any], new: list[Any]) -> tuple[int, int]:
                     break
             elif not isinstance(a, Node):
                 break
-            elif (type(new[head]) is type(a) and type(a._children) is tuple and a._children == new[head]._children
+            elif ((kind := type(a)) is type(new[head]) and kind in hookless and type(a._children) is tuple
+                    and a._children == new[head]._children
                     and a._key == new[head]._key and a._attrs is NO_ATTRS and new[head]._attrs is NO_ATTRS
                     and a._handlers is None and new[head]._handlers is None and new[head]._tree is None
-                    and not a._lt_hooks and not a.__dict__ and not new[head].__dict__
+                    and not a.__dict__ and not new[head].__dict__
                     and not _getweakrefcount(new[head]) and _getrefcount(new[head]) == _ALONE) \
                     or _alike(a, new, head):
                 new[head] = a
@@ -324,10 +328,11 @@ def _common_ends(old: list[Any], new: list[Any]) -> tuple[int, int]:
                     break
             elif not isinstance(a, Node):
                 break
-            elif (type(new[i]) is type(a) and type(a._children) is tuple and a._children == new[i]._children
+            elif ((kind := type(a)) is type(new[i]) and kind in hookless and type(a._children) is tuple
+                    and a._children == new[i]._children
                     and a._key == new[i]._key and a._attrs is NO_ATTRS and new[i]._attrs is NO_ATTRS
                     and a._handlers is None and new[i]._handlers is None and new[i]._tree is None
-                    and not a._lt_hooks and not a.__dict__ and not new[i].__dict__
+                    and not a.__dict__ and not new[i].__dict__
                     and not _getweakrefcount(new[i]) and _getrefcount(new[i]) == _ALONE) \
                     or _alike(a, new, i):
                 new[i] = a
