@@ -88,11 +88,11 @@ class _TagFactory(type):
 
         def __getattribute__(cls, name: str) -> Any:
             if cls is _ROOT:
-                element = _element_classes.get(name)
-                if element is not None:
-                    return element
-                if name in _INSTANCE_API:
-                    raise AttributeError(name)  # Python goes on to __getattr__, which says why
+                try:
+                    return _element_classes[name]  # Tag.li in a list of 1,000 rows: keep it short
+                except KeyError:
+                    if name in _INSTANCE_API:
+                        raise AttributeError(name) from None  # Python goes on to __getattr__, which says why
             return type.__getattribute__(cls, name)
 
     def __getattr__(cls, name: str) -> type[Tag]:
