@@ -10,6 +10,7 @@ bookkeeping. Both live here, in a module that imports nothing of livetag, so tha
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol
@@ -32,18 +33,21 @@ class _NoAttrs(dict):  # type: ignore[type-arg]
 
 #: ``_attrs`` of every tag without attributes.
 NO_ATTRS: dict[str, Any] = _NoAttrs()
+#: The numbers of generated ids: process-wide, so ids are unique in a process and reveal
+#: no address.
+_ids = itertools.count(1)
 
 
 class Node:
     """An element (or fragment) of the tag tree: the fields, not the API.
 
-    ``_lt_id`` generated id; ``_attrs`` attributes (values, or reactive slots; the shared
-    ``NO_ATTRS`` while there are none); ``_children`` tags, text and reactive slots (a
-    list; a tuple of exact ``str`` while they are the text given to the constructor, or
-    none); ``_parent``; ``_tree`` the recorder of the live tree it is in, or ``None``;
-    ``_handlers`` event name -> handler; ``_key`` the identity in a reactive list
-    (``key=``), or ``None``. Write to ``_attrs`` and ``_children`` through
-    ``_own_attrs()`` and ``_own_children()``.
+    ``_lt_id`` generated id (``""`` until ``_generated_id()`` makes it); ``_attrs``
+    attributes (values, or reactive slots; the shared ``NO_ATTRS`` while there are none);
+    ``_children`` tags, text and reactive slots (a list; a tuple of exact ``str`` while
+    they are the text given to the constructor, or none); ``_parent``; ``_tree`` the
+    recorder of the live tree it is in, or ``None``; ``_handlers`` event name -> handler;
+    ``_key`` the identity in a reactive list (``key=``), or ``None``. Write to ``_attrs``
+    and ``_children`` through ``_own_attrs()`` and ``_own_children()``.
     """
 
     __slots__ = ("__dict__", "__weakref__", "_attrs", "_children", "_handlers", "_key", "_lt_id", "_parent", "_tree")
@@ -63,6 +67,19 @@ class Node:
     @property
     def id(self) -> str:
         raise NotImplementedError
+
+    def _generated_id(self) -> str:
+        """The generated id, ``lt`` + a number in hex, made on first use: a tag built and
+        thrown away (a list lambda's row that renders like the live one) never needs one."""
+        lt_id = self._lt_id
+        if not lt_id:
+            new = "lt%x" % next(_ids)  # noqa: UP031 - formatted in C, ids are made for every tag shown
+            # No call between the test and the store (the GIL is not released there): two
+            # threads asking at once both get the id that was stored first.
+            if not self._lt_id:
+                self._lt_id = new
+            lt_id = self._lt_id
+        return lt_id
 
     def _own_attrs(self) -> dict[str, Any]:
         """The attributes as a dict of this tag's own, to write to."""

@@ -26,7 +26,7 @@ def render_into(node: Node, out: list[str]) -> None:
     if node._attrs or node._handlers:
         out.append(f"<{name}{render_attrs(node)}>")
     else:  # no attribute, so no id of the user's: the generated one needs no escaping
-        out.append(f'<{name} id="{node._lt_id}">')
+        out.append(f'<{name} id="{node._lt_id or node._generated_id()}">')
     if name in _SPECIAL:  # one lookup for the common case, which is none of them
         if name in VOID_ELEMENTS:
             return

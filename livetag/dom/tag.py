@@ -12,7 +12,6 @@ import contextlib
 import contextvars
 import functools
 import inspect
-import itertools
 import json
 import re
 import threading
@@ -39,16 +38,9 @@ from .render import (
 from .state import State
 from .topics import check_topic
 
-_ids = itertools.count(1)
 _ROOT: type | None = None  # Tag, once defined (see _TagFactory)
 _INSTANCE_API: frozenset[str] = frozenset()
 _element_classes: dict[str, type[Tag]] = {}
-
-
-def _next_id() -> str:
-    # A process-wide counter in hex (formatted in C: ids are made for every tag): short,
-    # unique per process, reveals no address.
-    return "lt%x" % next(_ids)  # noqa: UP031 - see the comment above
 
 
 #: The request (a Starlette ``Request`` or ``WebSocket``) of the interaction being run.
@@ -156,9 +148,9 @@ class Tag(Node, metaclass=_TagFactory):
 
     def __init__(self, *args: Any, key: Any = None, **kwargs: Any) -> None:
         # Every tag of a page goes through here (8,000 rows x 3 cells: 32,000 times), so
-        # the common cases are written out: _next_id and builders() inlined, text
-        # children kept in the call's own tuple.
-        self._lt_id = "lt%x" % next(_ids)  # noqa: UP031 - see _next_id
+        # the common cases are written out: builders() inlined, text children kept in
+        # the call's own tuple, the generated id made when first needed.
+        self._lt_id = ""
         self._attrs = NO_ATTRS  # _own_attrs() on the first write
         self._parent: Tag | None = None
         self._tree: Recorder | None = None
@@ -284,7 +276,7 @@ class Tag(Node, metaclass=_TagFactory):
         browser too; ``None`` goes back to the generated id. Ids must be unique in a page
         (HTML, 3.2.6): ``TreeError`` when another tag of the live tree has it."""
         # A user id is always stored as a str (_change_id): a falsy one means none.
-        return self._attrs.get("id") or self._lt_id
+        return self._attrs.get("id") or self._lt_id or self._generated_id()
 
     @id.setter
     def id(self, value: Any) -> None:
@@ -569,7 +561,7 @@ class Tag(Node, metaclass=_TagFactory):
         tree = self._tree
         old_id = self.id
         if tree is not None:
-            other = tree.lookup(self._lt_id if value is None else str(value))
+            other = tree.lookup(self._generated_id() if value is None else str(value))
             if other is not None and other is not self:
                 raise TreeError(f"expected an id no other tag of the page has, got {value!r}, the id of {other!r}")
         if value is None:
