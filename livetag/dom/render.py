@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from .html import RAW_TEXT_ELEMENTS, VOID_ELEMENTS, escape_attr, escape_text, render_raw_text, render_text
-from .node import Node
+from .node import Node, _ids
 from .reactive import AttrSlot, ChildSlot
 
 HANDLER_ATTR = "data-lt"  # the attribute the client reads: "click submit.prevent"
@@ -26,7 +26,13 @@ def render_into(node: Node, out: list[str]) -> None:
     if node._attrs or node._handlers:
         out.append(f"<{name}{render_attrs(node)}>")
     else:  # no attribute, so no id of the user's: the generated one needs no escaping
-        out.append(f'<{name} id="{node._lt_id or node._generated_id()}">')
+        lt_id = node._lt_id
+        if not lt_id:  # Node._generated_id, written out: a page renders thousands
+            made = "lt%x" % next(_ids)  # noqa: UP031
+            if not node._lt_id:  # no call since the test: see Node._generated_id
+                node._lt_id = made
+            lt_id = node._lt_id
+        out.append(f'<{name} id="{lt_id}">')
     if name in _SPECIAL:  # one lookup for the common case, which is none of them
         if name in VOID_ELEMENTS:
             return
