@@ -44,7 +44,7 @@ def apply_live_values(tree: LiveTree, sync: dict[str, Any]) -> list[PatchOp]:
                 continue
             if isinstance(value, bool):
                 if tag._attrs.get("checked") != value:
-                    tag._attrs["checked"] = value
+                    tag._own_attrs()["checked"] = value
                     ops.append(SetAttrs(tag.id, {"checked": "" if value else None}))
             elif isinstance(value, list) and tag.tag_name != "select":
                 continue
@@ -56,7 +56,7 @@ def apply_live_values(tree: LiveTree, sync: dict[str, Any]) -> list[PatchOp]:
                 if slot is not None:
                     slot.value, slot.fresh = value, True  # stays reactive: the next state change wins
                 else:
-                    tag._attrs["value"] = value
+                    tag._own_attrs()["value"] = value
                 if isinstance(value, str):  # a multiple select's list has no attribute form
                     ops.append(SetAttrs(tag.id, {"value": value}))
     return ops

@@ -20,12 +20,12 @@ import sys
 import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..protocol.patch import Insert, Morph, Move, PatchOp, Remove
 from .building import builders
 from .html import HTML
-from .node import Node
+from .node import NO_ATTRS, Node
 from .state import State, tracking
 
 Source = State | Callable[[], Any]
@@ -124,16 +124,35 @@ class AttrSlot(Slot):
         return changed
 
 
+class Refreshed(NamedTuple):
+    """What ``ChildSlot.refresh`` did: ``new`` replaced ``old``. Their first ``head`` and
+    last ``tail`` nodes are the same objects, in place (nothing to patch there); the
+    middle, ``old[head:len(old) - tail]`` -> ``new[head:len(new) - tail]``, is what
+    changed. ``old_ids``: the element ids the old middle had (before a new tag took one);
+    ``changed``: ids of new tags that took an old element and render differently;
+    ``elements``: both lists hold elements only (tags with an element name, each
+    addressable by its id)."""
+
+    old: list[Any]
+    new: list[Any]
+    head: int
+    tail: int
+    old_ids: list[str]
+    changed: set[str]
+    elements: bool
+
+
 class ChildSlot(Slot):
     """Children computed by ``source``: text, a tag, or an iterable of them."""
 
-    __slots__ = ("evaluated", "fresh", "nodes")
+    __slots__ = ("elements", "evaluated", "fresh", "nodes")
 
     def __init__(self, owner: Node, source: Source) -> None:
         super().__init__(owner, source)
         self.nodes: list[Any] = []
         self.fresh = False  # nodes were just evaluated: the next render may use them as they are
         self.evaluated = False
+        self.elements = True  # every entry of nodes is an element (_elements)
 
     def current(self) -> list[Any]:
         """The nodes to render: evaluated now, unless they just were, or unless this is a
@@ -153,16 +172,14 @@ class ChildSlot(Slot):
                 return self.nodes if value is FAILED else flatten(value)
         return self.nodes
 
-    def refresh(self) -> tuple[list[Any], list[str], list[Any], set[str]]:
-        """Re-evaluate and re-parent: returns ``(old nodes, the ids the old nodes had,
-        new nodes, ids of new items that took an old item's element and render
-        differently)``. (A new item that takes an old item's element swaps ids with it.)"""
+    def refresh(self) -> Refreshed:
+        """Re-evaluate and re-parent (see ``Refreshed``). A new item that takes an old
+        item's element swaps ids with it."""
         value = self.evaluate()
         self.evaluated = True
         old = self.nodes
-        old_element_ids = [n.id for n in old if isinstance(n, Node)]
         if value is FAILED:
-            return old, old_element_ids, old, set()
+            return Refreshed(old, old, len(old), 0, [], set(), self.elements)
         new = flatten(value)
         del value  # from here on only ``new`` refers to what the source built (see _alike)
         parent = self.owner
@@ -171,50 +188,55 @@ class ChildSlot(Slot):
         # Rows that render as before (most of them, when one item of a list changed) stay
         # the live tags they are, when nothing tells them from the throwaway ones the
         # source just built: only the rest (the middle) is matched and re-parented.
-        head = tail = 0
-        limit = min(len(old), len(new))
-        if tree is not None:
-            while head < limit and _same(old, new, head):
-                head += 1
-            while tail < limit - head and _same(old, new, -1 - tail):
-                tail += 1
+        head, tail = _common_ends(old, new) if tree is not None else (0, 0)
         old_mid = old[head:len(old) - tail] if head or tail else old
         new_mid = new[head:len(new) - tail] if head or tail else new
+        old_ids = [n.id for n in old_mid if isinstance(n, Node)]
+        # The head and tail of ``new`` are old nodes: only the middle can bring non-elements.
+        elements = self.elements and _elements(new_mid)
+        self.elements = elements if self.elements else _elements(new)
         self.nodes = new
+        result = Refreshed(old, new, head, tail, old_ids, changed, elements)
         if not old_mid and not new_mid:
-            return old, old_element_ids, new, changed
+            return result
         keyed_old = {n._key: n for n in old_mid if isinstance(n, Node) and n._key is not None}
-        old_ids = {id(n) for n in old_mid}
+        old_set = {id(n) for n in old_mid}
         if keyed_old:
             for n in new_mid:
-                if isinstance(n, Node) and n._key is not None and id(n) not in old_ids:
+                if isinstance(n, Node) and n._key is not None and id(n) not in old_set:
                     previous = keyed_old.get(n._key)
                     if previous is not None and previous.tag_name == n.tag_name:
                         before = _html(previous)
                         adopt_ids(previous, n)
                         if _html(n) != before:
                             changed.add(n.id)
-        new_ids = {id(n) for n in new_mid}
+        new_set = {id(n) for n in new_mid}
         # New objects only, never a tag that is live elsewhere in the tree (its id is in use).
-        fresh = [n for n in new_mid if isinstance(n, Node) and n._key is None and id(n) not in old_ids
+        fresh = [n for n in new_mid if isinstance(n, Node) and n._key is None and id(n) not in old_set
                  and n._tree is None]
         if fresh:
-            leaving = [n for n in old_mid if isinstance(n, Node) and n._key is None and id(n) not in new_ids]
+            leaving = [n for n in old_mid if isinstance(n, Node) and n._key is None and id(n) not in new_set]
             if leaving:
                 changed.update(match_unkeyed(leaving, fresh))
         for n in old_mid:
-            if isinstance(n, Node) and id(n) not in new_ids:
+            if isinstance(n, Node) and id(n) not in new_set:
                 n._parent = None
                 if tree is not None:
                     tree.detach(n)
         for n in new_mid:
-            if isinstance(n, Node) and id(n) not in old_ids:
+            if isinstance(n, Node) and id(n) not in old_set:
                 if n._parent is not None and n._parent is not parent:
                     n._parent._detach_child(n)
                 n._parent = parent
                 if tree is not None:
                     tree.attach(n)
-        return old, old_element_ids, new, changed
+        return result
+
+
+def _elements(nodes: list[Any]) -> bool:
+    """True when every node is an element: a tag with an element name (not text, not a
+    fragment), which a patch can address by its id."""
+    return all(isinstance(n, Node) and n.tag_name is not None for n in nodes)
 
 
 def match_unkeyed(leaving: list[Node], fresh: list[Node]) -> set[str]:
@@ -264,18 +286,62 @@ def match_unkeyed(leaving: list[Node], fresh: list[Node]) -> set[str]:
     return morphed
 
 
-def _same(old: list[Any], new: list[Any], i: int) -> bool:
-    """True when ``new[i]`` may stand for ``old[i]`` as it is: the same object or text, or
-    a tag ``_alike`` the old one, which then takes its place in ``new``."""
-    a = old[i]
-    if new[i] is a:
-        return True
-    if type(a) is str:
-        return type(new[i]) is str and new[i] == a
-    if isinstance(a, Node) and _alike(a, new, i):
-        new[i] = a
-        return True
-    return False
+def _common_ends(old: list[Any], new: list[Any]) -> tuple[int, int]:
+    """``(head, tail)``: how many leading and trailing entries of ``new`` may stand for
+    those of ``old`` as they are: the same object or text, or a tag ``_alike`` the old
+    one, which then takes its place in ``new``. Every row of a list lambda goes through
+    here, so the usual row (a tag with text children only, no attribute, no handler) is
+    checked inline, as ``_alike`` would check it; others go to ``_alike``."""
+    limit = min(len(old), len(new))
+    # Classes without lifecycle hooks, found once (a hook is a class attribute; reading it
+    # through each row would look in the row's own dict first).
+    hookless = {t for t in set(map(type, old)) if not getattr(t, "_lt_hooks", 1)}
+    head = 0
+    while head < limit:
+        a = old[head]
+        if new[head] is not a:
+            # new[head] is never bound to a name here: that would count as a reference.
+            if type(a) is str:
+                if type(new[head]) is not str or new[head] != a:
+                    break
+            elif not isinstance(a, Node):
+                break
+            elif ((kind := type(a)) is type(new[head]) and kind in hookless and type(a._children) is tuple
+                    and a._children == new[head]._children
+                    and a._key == new[head]._key and a._attrs is NO_ATTRS and new[head]._attrs is NO_ATTRS
+                    and a._handlers is None and new[head]._handlers is None and new[head]._tree is None
+                    and not a.__dict__ and not new[head].__dict__
+                    and not _getweakrefcount(new[head]) and _getrefcount(new[head]) == _ALONE) \
+                    or _alike(a, new, head):
+                new[head] = a
+            else:
+                break
+        head += 1
+    tail = 0
+    i = len(new) - 1
+    j = len(old) - 1
+    while tail < limit - head:
+        a = old[j]
+        if new[i] is not a:
+            if type(a) is str:
+                if type(new[i]) is not str or new[i] != a:
+                    break
+            elif not isinstance(a, Node):
+                break
+            elif ((kind := type(a)) is type(new[i]) and kind in hookless and type(a._children) is tuple
+                    and a._children == new[i]._children
+                    and a._key == new[i]._key and a._attrs is NO_ATTRS and new[i]._attrs is NO_ATTRS
+                    and a._handlers is None and new[i]._handlers is None and new[i]._tree is None
+                    and not a.__dict__ and not new[i].__dict__
+                    and not _getweakrefcount(new[i]) and _getrefcount(new[i]) == _ALONE) \
+                    or _alike(a, new, i):
+                new[i] = a
+            else:
+                break
+        tail += 1
+        i -= 1
+        j -= 1
+    return head, tail
 
 
 def _alike(old: Any, nodes: list[Any], i: int) -> bool:
@@ -288,9 +354,8 @@ def _alike(old: Any, nodes: list[Any], i: int) -> bool:
     expects). References are counted with ``sys.getrefcount``; the count can only err
     upwards, which costs time (the new tag takes the old one's ids), never correctness."""
     new = nodes[i]
-    if type(old) is not type(new) or not isinstance(new, Node) or new._tree is not None:
-        return False
-    if old._key != new._key or old._lt_hooks or old.__dict__ or new.__dict__:
+    # Cheapest first; the type check makes ``new`` a Node (``old`` is one).
+    if type(old) is not type(new) or new._tree is not None or old._key != new._key or old._lt_hooks:
         return False
     children_a, children_b = old._children, new._children
     if len(children_a) != len(children_b):
@@ -311,9 +376,15 @@ def _alike(old: Any, nodes: list[Any], i: int) -> bool:
             other = hb[name]
             if other.func != h.func or other.prevent != h.prevent or other.stop != h.stop:
                 return False
+    if old.__dict__ or new.__dict__:
+        return False
     back = 0  # child tags refer to their parent
-    tags = False
     a: Any = None
+    if type(children_a) is tuple and type(children_b) is tuple:
+        # Tuples of children hold exact strs only (Node._children): compared in C.
+        if children_a != children_b:
+            return False
+        children_a = ()
     for j in range(len(children_a)):
         a = children_a[j]
         if type(a) is str:
@@ -323,33 +394,35 @@ def _alike(old: Any, nodes: list[Any], i: int) -> bool:
             if not isinstance(children_b[j], Node) or children_b[j]._parent is not new:
                 return False
             back += 1
-            tags = True
         elif isinstance(a, Slot) or type(a) is not type(children_b[j]) or a != children_b[j]:
             return False
     del new, a  # this frame's own references would count
-    if weakref.getweakrefcount(nodes[i]) or _refs(nodes, i) - back != _ALONE:
+    # The same expression as _refs (which measured _ALONE), so the same count.
+    if _getweakrefcount(nodes[i]) or _getrefcount(nodes[i]) - back != _ALONE:
         return False
-    if tags:
+    if back:
         for j in range(len(children_a)):
             if isinstance(children_a[j], Node) and not _alike(children_a[j], children_b, j):
                 return False
     return True
 
 
-_getrefcount = getattr(sys, "getrefcount", None)  # CPython's; elsewhere no tag is kept
+_getweakrefcount = weakref.getweakrefcount
+# CPython's; elsewhere no tag is kept (_ALONE below never matches).
+_getrefcount: Callable[[Any], int] = getattr(sys, "getrefcount", lambda obj: 0)
 
 
 def _refs(nodes: list[Any], i: int) -> int:
-    return _getrefcount(nodes[i]) if _getrefcount is not None else 0
+    return _getrefcount(nodes[i])
 
 
 class _Probe:
     __slots__ = ()
 
 
-#: What ``_refs(nodes, i)`` counts for an object that ``nodes`` alone refers to (once):
-#: measured, not assumed, as the call's own references differ between Python versions.
-_ALONE = _refs([_Probe()], 0) if _getrefcount is not None else -(1 << 62)  # never matches
+#: What ``_getrefcount(nodes[i])`` counts for an object that ``nodes`` alone refers to
+#: (once): measured, not assumed, as the call's own references differ between versions.
+_ALONE = _refs([_Probe()], 0) if hasattr(sys, "getrefcount") else -(1 << 62)  # never matches
 
 
 def same_render(a: Any, b: Any) -> bool:
@@ -399,6 +472,14 @@ def _html(tag: Node) -> str:
 
 def flatten(value: Any) -> list[Any]:
     """Normalise a slot's value to a list of tags and strings (``None`` -> nothing)."""
+    if type(value) is list or type(value) is tuple:
+        # A list lambda's usual output, tags and strings only, is taken as it is (a copy:
+        # the list may be the app's). Its types are gathered in C, not one item at a time.
+        for kind in set(map(type, value)):
+            if not issubclass(kind, (Node, str)):
+                break
+        else:
+            return list(value)
     out: list[Any] = []
     stack = [value]
     while stack:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from .html import RAW_TEXT_ELEMENTS, VOID_ELEMENTS, escape_attr, escape_text, render_raw_text, render_text
-from .node import Node
+from .node import Node, _ids
 from .reactive import AttrSlot, ChildSlot
 
 HANDLER_ATTR = "data-lt"  # the attribute the client reads: "click submit.prevent"
@@ -26,13 +26,20 @@ def render_into(node: Node, out: list[str]) -> None:
     if node._attrs or node._handlers:
         out.append(f"<{name}{render_attrs(node)}>")
     else:  # no attribute, so no id of the user's: the generated one needs no escaping
-        out.append(f'<{name} id="{node._lt_id}">')
-    if name in VOID_ELEMENTS:
-        return
-    if name == "textarea" and "value" in node._attrs:
-        out.append(escape_text(str(node._attrs["value"] or "")))
-    elif name in RAW_TEXT_ELEMENTS:
-        _render_children_into(node, out)
+        lt_id = node._lt_id
+        if not lt_id:  # Node._generated_id, written out: a page renders thousands
+            made = "lt%x" % next(_ids)  # noqa: UP031
+            if not node._lt_id:  # no call since the test: see Node._generated_id
+                node._lt_id = made
+            lt_id = node._lt_id
+        out.append(f'<{name} id="{lt_id}">')
+    if name in _SPECIAL:  # one lookup for the common case, which is none of them
+        if name in VOID_ELEMENTS:
+            return
+        if name == "textarea" and "value" in node._attrs:
+            out.append(escape_text(str(node._attrs["value"] or "")))
+        else:
+            _render_children_into(node, out)
     else:
         # render_child, written out for the common children (a page has thousands)
         for child in node._children:
@@ -42,7 +49,16 @@ def render_into(node: Node, out: list[str]) -> None:
                 render_into(child, out)
             else:
                 render_child(child, out)
-    out.append(f"</{name}>")
+    close = _CLOSE.get(name)
+    if close is None:
+        close = _CLOSE[name] = f"</{name}>"
+    out.append(close)
+
+
+#: Elements render_into renders otherwise than as a start tag, children, an end tag.
+_SPECIAL = VOID_ELEMENTS | RAW_TEXT_ELEMENTS | {"textarea"}
+#: End tags by element name, made once (a table has thousands of ``</td>``).
+_CLOSE: dict[str, str] = {}
 
 
 def _render_children_into(node: Node, out: list[str]) -> None:

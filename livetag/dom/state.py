@@ -106,8 +106,10 @@ class _Reactive:
 
     def __iter__(self) -> Iterator[Any]:
         owner = self._owner()
-        for item in list(self._read()):
-            yield _wrap(item, owner)
+        items = list(self._read())  # a copy: the loop may change the value
+        if _ATOMIC.issuperset(map(type, items)):
+            return iter(items)  # nothing to wrap (checked in C): no generator step per item
+        return (_wrap(item, owner) for item in items)
 
     def __getitem__(self, key: Any) -> Any:
         return _wrap(self._read()[_unwrap(key)], self._owner())

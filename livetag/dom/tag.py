@@ -12,7 +12,6 @@ import contextlib
 import contextvars
 import functools
 import inspect
-import itertools
 import json
 import re
 import threading
@@ -20,11 +19,12 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, cast
 
 from ..errors import NotInSession, TreeError
+from .building import _stack as _building
 from .building import builders
 from .css import scope_class
 from .events import Handler, as_handler, caller_source, check_handler, misused_handler
 from .files import host_of, make_download
-from .node import Node, Recorder
+from .node import NO_ATTRS, Node, Recorder
 from .reactive import AttrSlot, ChildSlot
 from .render import (
     HANDLER_ATTR,
@@ -38,16 +38,9 @@ from .render import (
 from .state import State
 from .topics import check_topic
 
-_ids = itertools.count(1)
 _ROOT: type | None = None  # Tag, once defined (see _TagFactory)
 _INSTANCE_API: frozenset[str] = frozenset()
 _element_classes: dict[str, type[Tag]] = {}
-
-
-def _next_id() -> str:
-    # A process-wide counter in hex (formatted in C: ids are made for every tag): short,
-    # unique per process, reveals no address.
-    return "lt%x" % next(_ids)  # noqa: UP031 - see the comment above
 
 
 #: The request (a Starlette ``Request`` or ``WebSocket``) of the interaction being run.
@@ -87,11 +80,11 @@ class _TagFactory(type):
 
         def __getattribute__(cls, name: str) -> Any:
             if cls is _ROOT:
-                element = _element_classes.get(name)
-                if element is not None:
-                    return element
-                if name in _INSTANCE_API:
-                    raise AttributeError(name)  # Python goes on to __getattr__, which says why
+                try:
+                    return _element_classes[name]  # Tag.li in a list of 1,000 rows: keep it short
+                except KeyError:
+                    if name in _INSTANCE_API:
+                        raise AttributeError(name) from None  # Python goes on to __getattr__, which says why
             return type.__getattribute__(cls, name)
 
     def __getattr__(cls, name: str) -> type[Tag]:
@@ -136,6 +129,7 @@ class Tag(Node, metaclass=_TagFactory):
     _lt_hooks: ClassVar[int] = 0
     _lt_scopes: ClassVar[tuple[str, ...]] = ()
     _lt_plain_init: ClassVar[bool] = True  # init is Tag.init (set per subclass)
+    _lt_simple: ClassVar[bool] = True  # _lt_plain_init and no _lt_scopes: one class lookup per tag
     _lt_statics_html: ClassVar[tuple[str, ...]]  # set per class by livetag.dom.statics
 
     __slots__ = ()
@@ -150,52 +144,72 @@ class Tag(Node, metaclass=_TagFactory):
         )
         cls._lt_scopes = tuple(scope_class(k) for k in reversed(cls.__mro__) if k.__dict__.get("styles"))
         cls._lt_plain_init = cls.init is base["init"]
+        cls._lt_simple = cls._lt_plain_init and not cls._lt_scopes
 
     def __init__(self, *args: Any, key: Any = None, **kwargs: Any) -> None:
         # Every tag of a page goes through here (8,000 rows x 3 cells: 32,000 times), so
-        # the common cases are written out: _next_id inlined, text children appended.
-        self._lt_id = "lt%x" % next(_ids)  # noqa: UP031 - see _next_id
-        self._attrs: dict[str, Any] = {}
-        children: list[Any] = []
-        self._children = children
+        # the common cases are written out: builders() inlined, text children kept in
+        # the call's own tuple, the generated id made when first needed.
+        self._lt_id = ""
+        self._attrs = NO_ATTRS  # _own_attrs() on the first write
         self._parent: Tag | None = None
         self._tree: Recorder | None = None
         self._handlers: dict[str, Handler] | None = None
         self._key = key
-        init_kwargs: dict[str, Any] = {}
+        init_kwargs: dict[str, Any] | None = None
         if kwargs:
+            self._children = ()  # text= may set them
+            init_kwargs = {}
             self._take_keywords(kwargs, init_kwargs)
         # htag's construction rule: what init() builds joins this tag (livetag.dom.building).
-        stack = builders()
+        stack = _building.items
         outer = stack[-1] if stack else None
-        if self._lt_plain_init and not init_kwargs:
+        simple = self._lt_simple
+        if init_kwargs or not (simple or self._lt_plain_init):
+            self._children = ()
+            stack.append(self)
+            try:
+                if init_kwargs:
+                    self.init(*args, **init_kwargs)
+                else:
+                    self.init(*args)
+            finally:
+                stack.pop()
+        else:
             # The default init builds nothing: add the children, skip the stack. A new tag
             # is in no tree, so text needs no recording.
             for child in args:
-                kind = type(child)
-                if kind is str:
-                    children.append(child)
-                elif kind is list:  # Tag.tr([Tag.td(...) for ...])
-                    for item in child:
-                        if type(item) is str:
-                            children.append(item)
-                        elif isinstance(item, Tag) and item._parent is None:  # free: nothing to detach
-                            item._parent = self
-                            children.append(item)
-                        else:
-                            self._add((item,))
-                elif isinstance(child, Tag) and child._parent is None:
-                    child._parent = self
-                    children.append(child)
-                else:
-                    self._add((child,))
-        else:
-            stack.append(self)
-            try:
-                self.init(*args, **init_kwargs)
-            finally:
-                stack.pop()
-        if self._lt_scopes:
+                if type(child) is not str:
+                    break
+            else:
+                if not kwargs or not self._children:
+                    # Text only (a cell, a label) or nothing: the tuple holds it as it is;
+                    # a list is made on the first change (_own_children). One object less
+                    # to allocate, and one less for the garbage collector to track.
+                    self._children: list[Any] | tuple[Any, ...] = args
+                    args = ()
+            if args:
+                children: list[Any] = self._own_children() if kwargs else []
+                self._children = children
+                for child in args:
+                    kind = type(child)
+                    if kind is str:
+                        children.append(child)
+                    elif kind is list:  # Tag.tr([Tag.td(...) for ...])
+                        for item in child:
+                            if type(item) is str:
+                                children.append(item)
+                            elif isinstance(item, Tag) and item._parent is None:  # free: nothing to detach
+                                item._parent = self
+                                children.append(item)
+                            else:
+                                self._add((item,))
+                    elif isinstance(child, Tag) and child._parent is None:
+                        child._parent = self
+                        children.append(child)
+                    else:
+                        self._add((child,))
+        if not simple and self._lt_scopes:
             add_classes(self, self._lt_scopes)
         if outer is not None and self._parent is None:
             outer.add(self)
@@ -206,7 +220,6 @@ class Tag(Node, metaclass=_TagFactory):
         accepts it. A name of the Tag API goes to ``init()`` only, or is assigned when the
         API allows it (``id``); otherwise ``TypeError``."""
         signature: tuple[frozenset[str], bool] | None = None
-        attrs = self._attrs
         for key, value in kwargs.items():
             if key[0] == "_":
                 if key.startswith("_on") and not callable(value) and not isinstance(value, str):
@@ -219,7 +232,7 @@ class Tag(Node, metaclass=_TagFactory):
                     if name is None:
                         _KEYWORD_ATTRS[key] = attr_name(key)  # it passed the name check
                 else:
-                    attrs[name] = value  # a plain value on a fresh tag: nothing to check or record
+                    self._own_attrs()[name] = value  # a plain value on a fresh tag: nothing to check or record
                 continue
             if signature is None:
                 signature = self._init_signature()
@@ -263,7 +276,7 @@ class Tag(Node, metaclass=_TagFactory):
         browser too; ``None`` goes back to the generated id. Ids must be unique in a page
         (HTML, 3.2.6): ``TreeError`` when another tag of the live tree has it."""
         # A user id is always stored as a str (_change_id): a falsy one means none.
-        return self._attrs.get("id") or self._lt_id
+        return self._attrs.get("id") or self._lt_id or self._generated_id()
 
     @id.setter
     def id(self, value: Any) -> None:
@@ -375,18 +388,18 @@ class Tag(Node, metaclass=_TagFactory):
         if child._parent is not None:
             child._parent._detach_child(child)
         child._parent = self
-        self._children.append(child)
+        self._own_children().append(child)
         tree = self._tree
         if tree is not None:
             tree.appended(self, child)
 
     def _append_text(self, text: str) -> None:
-        self._children.append(text)
+        self._own_children().append(text)
         if self._tree is not None:
             self._tree.appended(self, text)
 
     def _append_slot(self, slot: ChildSlot) -> None:
-        self._children.append(slot)
+        self._own_children().append(slot)
         if self._tree is not None:
             self._tree.appended(self, slot)
 
@@ -430,7 +443,7 @@ class Tag(Node, metaclass=_TagFactory):
         return self
 
     def _detach_child(self, child: Node) -> None:
-        children = self._children
+        children = self._own_children()
         # The child moved is most often one just added (htag's init rule): look at the end
         # first; else let C find it (list.index compares identity first), and check it.
         end = len(children)
@@ -453,7 +466,7 @@ class Tag(Node, metaclass=_TagFactory):
         """Remove every child, then add ``children``. Returns ``self``."""
         tree = self._tree
         old = self._children
-        self._children = []
+        self._children = ()
         for child in old:
             for node in child.nodes if isinstance(child, ChildSlot) else (child,):
                 if isinstance(node, Tag):
@@ -514,7 +527,7 @@ class Tag(Node, metaclass=_TagFactory):
             raise ValueError(f"expected an HTML attribute name (no space, quote, '>', '/', '='), got {name!r}")
         if isinstance(old, AttrSlot):
             old.release()
-        self._attrs[name] = value
+        self._own_attrs()[name] = value
         # Only a change of what renders is a change for the browser ("x" == 1 -> "1" no).
         if self._tree is not None and (
             isinstance(value, AttrSlot) or isinstance(old, AttrSlot)
@@ -548,13 +561,13 @@ class Tag(Node, metaclass=_TagFactory):
         tree = self._tree
         old_id = self.id
         if tree is not None:
-            other = tree.lookup(self._lt_id if value is None else str(value))
+            other = tree.lookup(self._generated_id() if value is None else str(value))
             if other is not None and other is not self:
                 raise TreeError(f"expected an id no other tag of the page has, got {value!r}, the id of {other!r}")
         if value is None:
             self._attrs.pop("id", None)
         else:
-            self._attrs["id"] = str(value)
+            self._own_attrs()["id"] = str(value)
         if tree is not None and self.id != old_id:
             tree.renamed(self, old_id)
 

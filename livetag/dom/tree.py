@@ -17,7 +17,7 @@ Besides patches, a collect hands out the statics that components new to this tre
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from ..protocol.patch import Append, PatchOp, Remove, SetAttrs, SetHtml, SetText
@@ -178,7 +178,7 @@ class LiveTree:
         self._record_removal(parent, child)
         self.detach(child)
 
-    def children_replaced(self, parent: Tag, old: list[Any]) -> None:
+    def children_replaced(self, parent: Tag, old: Sequence[Any]) -> None:
         """``parent``'s children ``old`` were all removed at once (its new children follow
         through ``appended``, rendered with the parent's patch)."""
         for child in old:
@@ -366,13 +366,17 @@ class LiveTree:
             if parent.tag_name is None:
                 self.reset(parent)  # a fragment has no element to address: its host re-renders
                 continue
-            old, old_ids, new, changed = slot.refresh()
+            done = slot.refresh()
             anchor = _anchor_after(parent, slot)
-            if anchor is _NO_ANCHOR or not _all_elements(old) or not _all_elements(new):
+            if anchor is _NO_ANCHOR or not done.elements:
                 slot.fresh = True  # the parent's re-render uses these nodes, not a second evaluation
                 self.reset(parent)  # text has no id to patch: re-render the parent
                 continue
-            gone, ops = reconcile(parent.id, old_ids, new, anchor, changed)
+            # Only the middle changed: the nodes of the head and tail stay where they are.
+            new, end = done.new, len(done.new) - done.tail
+            if done.tail:
+                anchor = new[end].id
+            gone, ops = reconcile(parent.id, done.old_ids, new[done.head:end], anchor, done.changed)
             removals.extend(gone)
             if ops:
                 self._slot_ops.setdefault(parent, []).extend(ops)
@@ -415,10 +419,6 @@ def _uncovered_depth(tag: Tag, reset: dict[Tag, None], new: dict[Tag, None]) -> 
 
 
 _NO_ANCHOR: Any = object()
-
-
-def _all_elements(nodes: list[Any]) -> bool:
-    return all(isinstance(n, Tag) and n.tag_name is not None for n in nodes)
 
 
 def _anchor_after(parent: Tag, slot: ChildSlot) -> Any:

@@ -102,3 +102,47 @@ def test_false_on_an_absent_attribute_records_nothing() -> None:
     tree = mounted(div)
     div["hidden"] = False
     assert tree.collect() == ([], [])
+
+
+def test_tags_without_attributes_or_with_text_only_children_stay_independent() -> None:
+    # They share one empty attribute mapping and keep their text in the constructor's
+    # tuple until a change: a change to one must never show on another.
+    a, b, c = Tag.td("x"), Tag.td("x"), Tag.td()
+    a["title"] = "t"
+    a.add_class("k")
+    a <= Tag.b("y")
+    c.id = "mine"
+    b.text = "z"
+    assert a.render() == f'<td id="{a.id}" title="t" class="k">x<b id="{a.childs[1].id}">y</b></td>'
+    assert b.render() == f'<td id="{b.id}">z</td>'
+    assert c.render() == '<td id="mine"></td>'
+    assert Tag.td("x").render().endswith(">x</td>") and Tag.td().attrs == {}
+    del c["id"]
+    assert c.render() == f'<td id="{c.id}"></td>' and c.id.startswith("lt")
+
+
+def test_the_shared_empty_attributes_refuse_writes() -> None:
+    from livetag.dom.node import NO_ATTRS
+
+    with pytest.raises(TypeError, match="_own_attrs"):
+        NO_ATTRS["title"] = "x"
+    with pytest.raises(TypeError):
+        NO_ATTRS.update(title="x")
+    with pytest.raises(TypeError):
+        NO_ATTRS.setdefault("title", "x")
+    assert NO_ATTRS == {}
+
+
+def test_typing_into_an_input_built_without_attributes() -> None:
+    from livetag.testing import TestClient
+
+    seen: list[str] = []
+
+    class App(Tag.App):
+        def init(self) -> None:
+            self <= Tag.input(_oninput=lambda e: seen.append(e.value))
+
+    with TestClient(App) as client:
+        client.fill("input", "hello")
+        assert seen == ["hello"] and client.session.app.childs[0]["value"] == "hello"
+        client.assert_synced()

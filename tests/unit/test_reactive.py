@@ -669,3 +669,46 @@ def test_random_list_and_attribute_changes_never_send_an_element_twice() -> None
         assert len(html_ids) == len(set(html_ids)), ops
         assert not {op[1] for op in ops if op[0] == "a"} & set(html_ids), ops
         assert [li.text for li in ul.childs] == [*keys, "tail"]
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_random_edits_of_a_rebuilt_list_keep_the_page_in_sync(keyed: bool) -> None:
+    # Only the middle between the unchanged head and tail is reconciled: whatever the
+    # edit (at either end, in the middle, several at once), the page must follow.
+    rnd = random.Random(11 if keyed else 7)
+
+    class Rows(Tag.App):
+        def init(self) -> None:
+            self.items = State([f"r{i}" for i in range(12)])
+            self.serial = 12
+            if keyed:
+                self <= Tag.ul(lambda: [Tag.li(x, key=x.split()[0]) for x in self.items])
+            else:
+                self <= Tag.ul(lambda: [Tag.li(x) for x in self.items])
+            self <= Tag.p("after")
+            Tag.button("edit", _class="edit", _onclick=self.edit)
+
+        def edit(self, e: Any) -> None:
+            items = list(self.items.get())
+            for _ in range(rnd.randint(1, 3)):
+                choice = rnd.random()
+                where = rnd.choice([0, len(items), rnd.randint(0, len(items))])
+                if choice < 0.3 and items:
+                    items.pop(min(where, len(items) - 1))
+                elif choice < 0.55:
+                    self.serial += 1
+                    items.insert(where, f"r{self.serial}")
+                elif choice < 0.8 and items:
+                    i = min(where, len(items) - 1)
+                    items[i] = f"{items[i].split()[0]} changed {rnd.random():.3f}"
+                elif len(items) > 1:
+                    i, j = rnd.randrange(len(items)), rnd.randrange(len(items))
+                    items[i], items[j] = items[j], items[i]
+            self.items.set(items)
+
+    with TestClient(Rows) as client:
+        for _ in range(150):
+            client.click(".edit")
+            client.assert_synced()
+            ids = [li["id"] for li in client.find_all("li")]
+            assert len(ids) == len(set(ids))

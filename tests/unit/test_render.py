@@ -191,3 +191,33 @@ def test_setting_the_same_user_id_records_nothing() -> None:
     tree = LiveTree(app)
     app.box["id"] = "box"
     assert tree.collect() == ([], [])
+
+
+def test_a_generated_id_is_made_once_on_first_use_and_kept() -> None:
+    a, b = Tag.li("x"), Tag.li("x")
+    html = a.render()  # rendering makes it
+    assert html == f'<li id="{a.id}">x</li>' and a.id == a.id and a.id.startswith("lt")
+    assert b.id != a.id and b.render() == f'<li id="{b.id}">x</li>'
+    b.id = "mine"
+    b.id = None  # back to the generated one, the same as before
+    assert b.render().startswith(f'<li id="{b.id}">') and b.id != "mine"
+
+
+def test_threads_reading_the_id_of_a_new_tag_at_once_see_the_same_id() -> None:
+    import threading
+
+    tags = [Tag.span() for _ in range(3000)]
+    seen: list[list[str]] = [[], []]
+    start = threading.Barrier(2)
+
+    def read(out: list[str]) -> None:
+        start.wait()
+        out.extend(t.id for t in tags)
+
+    threads = [threading.Thread(target=read, args=(out,)) for out in seen]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen[0] == seen[1] == [t.id for t in tags]
+    assert len(set(seen[0])) == len(tags)

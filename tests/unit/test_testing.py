@@ -168,7 +168,7 @@ def test_advance_runs_background_work_and_wait_for_waits() -> None:
 def test_assert_synced_notices_a_page_that_diverged() -> None:
     with TestClient(Form) as client:
         client.assert_synced()
-        client.session.app.childs[-1]._children[:] = ["changed behind livetag's back"]
+        client.session.app.childs[-1]._children = ["changed behind livetag's back"]
         with pytest.raises(AssertionError, match="diverged"):
             client.assert_synced()
 
