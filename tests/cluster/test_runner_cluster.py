@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -192,6 +193,29 @@ async def test_a_partitioned_owner_never_sends_once_another_machine_could_claim(
             assert owner(b, old.session_id)["where"] == "here"
     finally:
         cut.close()
+
+
+async def test_concurrent_revivals_of_a_session_start_one_process(machines: Machines, r: Any) -> None:
+    # After a failover a page's transports (an SSE stream and an event POST, say) reach
+    # the new machine at once: one process, one claim, every request answered with it.
+    a, b = machines("a"), machines("b")
+    async with Tab(a.url + "/") as t:
+        await t.load()
+        await t.join()
+        await t.event(t.id(".inc"))
+        key = store_key("", t.session_id)
+        wait_until(lambda: (snapshot(r, key) or {}).get("acks", {}).get(t.cid) == 1, what="a's snapshot")
+        a.kill()
+        wait_until(lambda: owner(b, t.session_id)["where"] == "nobody", what="a's lease to run out")
+        request = {"op": "revive", "base": "", "sid": t.session_id, "options": [False, False, False],
+                   "app": {"module": "cluster_apps", "qualname": "Clicks", "file": None}}
+        with ThreadPoolExecutor(4) as pool:
+            replies = list(pool.map(lambda _: b.request(request), range(4)))
+        assert len({reply.get("pid") for reply in replies}) == 1 and "pid" in replies[0], replies
+        assert owner(b, t.session_id)["where"] == "here"
+        move(t, b)
+        joined = await t.join()
+        assert joined["ack"] == 1 and t.text(".value") == "1"
 
 
 async def test_the_chat_across_two_machines(machines: Machines) -> None:

@@ -30,3 +30,11 @@ async def test_the_warm_up_page_touches_no_snapshot(tmp_path: Path) -> None:
             rows = db.execute("SELECT COUNT(*) FROM snapshots").fetchone()
         assert last in ([], [(0,)]) and rows == (0,), (last, rows)  # no claim was ever made
     await store.close()
+
+
+async def test_the_warm_up_page_is_served_whatever_the_allowed_hosts() -> None:
+    # A deployment sets LIVETAG_ALLOWED_HOSTS=www.example.com: "localhost" is refused (400),
+    # so the warm-up asks for an IP literal, which allowed_hosts never refuses.
+    from livetag.server.processes.warmup import get_page, warm_up_app
+
+    await get_page(WebApp(warm_up_app(), allowed_hosts=["www.example.com"]), "/")

@@ -57,6 +57,7 @@ import secrets
 import signal
 import socket
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -119,9 +120,9 @@ class Supervisor:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livetag-spawn")
         self._counter = itertools.count()
         self._stopping = False
-        #: Page loads in progress per cookie (``(base, sid)`` -> [lock, users]): two first
-        #: loads of one session find or make one process, even across the awaits in between.
-        self._page_locks: dict[tuple[str, str], tuple[asyncio.Lock, list[int]]] = {}
+        #: Page loads and revivals in progress per session (``(base, sid)`` -> [lock, users]): two
+        #: of them at once find or make one process, even across the awaits in between.
+        self._session_locks: dict[tuple[str, str], tuple[asyncio.Lock, list[int]]] = {}
         self._done: asyncio.Event | None = None
         self._base_priority = os.getpriority(os.PRIO_PROCESS, 0)
         #: The fork server's (so spares') nice value when it can be undone, else None.
@@ -332,15 +333,23 @@ class Supervisor:
         base, sid = str(request.get("base", "")), request.get("sid") or None
         if not isinstance(sid, str):
             return await self._page(request)
-        lock, users = self._page_locks.setdefault((base, sid), (asyncio.Lock(), [0]))
+        async with self._one_at_a_time(base, sid):
+            return await self._page(request)
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, base: str, sid: str) -> AsyncIterator[None]:
+        """Page loads and revivals of one session, one after the other: each looks, then
+        claims and creates, with awaits in between; two at once (a reload and a page's
+        transports rejoining after a failover) would claim twice and start two processes."""
+        lock, users = self._session_locks.setdefault((base, sid), (asyncio.Lock(), [0]))
         users[0] += 1
         try:
             async with lock:
-                return await self._page(request)
+                yield
         finally:
             users[0] -= 1
             if not users[0]:
-                del self._page_locks[(base, sid)]
+                del self._session_locks[(base, sid)]
 
     async def _page(self, request: dict[str, Any]) -> dict[str, Any]:
         table = self.table
@@ -413,6 +422,10 @@ class Supervisor:
         base, sid = str(request.get("base", "")), request.get("sid")
         if not isinstance(sid, str) or not sid:
             return {"error": "unknown", "msg": "expected a session id"}
+        async with self._one_at_a_time(base, sid):
+            return await self._revive(request, base, sid)
+
+    async def _revive(self, request: dict[str, Any], base: str, sid: str) -> dict[str, Any]:
         name = self._name(base, sid)
         pending = self.table.creating.get(name)
         if pending is not None:

@@ -38,7 +38,9 @@ async def get_page(webapp: Any, path: str) -> None:
 
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
              "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
-             "headers": [(b"host", b"localhost"), (b"cookie", b"lt_sid=warm-up")], "client": ("127.0.0.1", 0),
+             # An IP literal: served whatever allowed_hosts says (a name like localhost is not
+             # when LIVETAG_ALLOWED_HOSTS lists the site's own).
+             "headers": [(b"host", b"127.0.0.1"), (b"cookie", b"lt_sid=warm-up")], "client": ("127.0.0.1", 0),
              "server": ("127.0.0.1", 0), "session": {}}
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     reader, writer = await asyncio.open_unix_connection(sock=ours)
@@ -57,3 +59,4 @@ async def get_page(webapp: Any, path: str) -> None:
         await served
     if status != [200]:
         raise RuntimeError(f"expected 200 from GET {path} in the warm-up, got {status}")
+
