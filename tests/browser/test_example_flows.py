@@ -82,6 +82,7 @@ def test_todo_whole_flow(live_server: Serve, example: Example, page: Page, mode:
         expect(items(page)).to_have_count(2)
         expect(entry).to_have_value("")
         add_with_enter(page, "Write <tests> & docs")
+        expect(entry).to_have_value("")  # else the blanks below would be typed after its title
         add_with_enter(page, "   ")
         expect(page.locator(".left")).to_have_text("3 items left")
         expect(items(page)).to_have_count(3)
