@@ -13,6 +13,7 @@ import sys
 import tempfile
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RUNNER_TESTS = HERE.parent / "runner"
@@ -27,6 +28,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 SECRET = "a-cluster-secret-for-tests-only-0123456789"
+#: The key prefix of the cluster in Redis (``ClusterConfig.prefix``'s default).
+PREFIX = "livetag:"
 #: What a session process logs when it learns its session is another's now: from its send
 #: gate (``SessionFence``) or from a refused save (``Persistence``), whichever comes first.
 FENCED = r"sends nothing more and ends|its session is owned elsewhere now"
@@ -138,3 +141,12 @@ class Machine:
             if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.runtime, ignore_errors=True)
+
+
+def saved(client: Any, key: str) -> int:
+    """The counter of ``cluster_apps.Clicks`` in session ``key``'s snapshot in Redis
+    (``client``: a redis-py client; -1: no snapshot)."""
+    import orjson
+
+    raw = client.hget(f"{PREFIX}d:{key}", "d")
+    return -1 if raw is None else int(orjson.loads(raw)["app"]["states"]["s"]["count"])

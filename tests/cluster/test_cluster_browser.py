@@ -7,11 +7,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 import pytest
 import redis
 from haproxy import HAPROXY, HAProxy
-from machines import Machine
+from machines import Machine, saved
 from playwright.sync_api import expect
 from redis_server import RedisServer
 from rt_procs import wait_until
@@ -43,11 +42,7 @@ def test_a_page_resumes_on_another_machine_when_its_machine_dies(machines: Calla
         sid = next(c["value"] for c in context.cookies() if c["name"].startswith("lt_sid"))
         key = store_key("", sid)
 
-        def saved() -> int:
-            raw = client.hget(f"livetag:d:{key}", "d")
-            return -1 if raw is None else int(orjson.loads(raw)["app"]["states"]["s"]["count"])
-
-        wait_until(lambda: saved() == 5, what="the snapshot of 5 clicks")
+        wait_until(lambda: saved(client, key) == 5, what="the snapshot of 5 clicks")
         pid_a = page.locator(".pid").inner_text()
         a.kill()
         for _ in range(3):  # while the page is away: kept, re-sent once it joins again
@@ -56,7 +51,7 @@ def test_a_page_resumes_on_another_machine_when_its_machine_dies(machines: Calla
         expect(page.locator(".value")).to_have_text("8", timeout=30_000)
         page.click("button.inc")
         expect(page.locator(".value")).to_have_text("9")
-        wait_until(lambda: saved() == 9, what="b's snapshot")
+        wait_until(lambda: saved(client, key) == 9, what="b's snapshot")
         assert errors == []
     finally:
         client.close()

@@ -14,11 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import redis
 from haproxy import HAPROXY, HAProxy
-from machines import Machine
+from machines import Machine, saved
 from playwright.sync_api import expect
 from redis_server import RedisServer
 from rt_procs import pid_alive, wait_until
@@ -145,11 +144,6 @@ class Page:
         assert self.page.locator("#lt-error").count() == 0, self.page.locator("#lt-error").inner_text()
         assert self.page.evaluate("window.livetag.connected") and self.errors == []
 
-
-def saved(client: redis.Redis, key: str) -> int:
-    """The count in the session's snapshot in Redis (-1: none)."""
-    raw = client.hget(f"livetag:d:{key}", "d")
-    return -1 if raw is None else int(orjson.loads(raw)["app"]["states"]["s"]["count"])
 
 
 def owner_of(client: redis.Redis, key: str) -> str:

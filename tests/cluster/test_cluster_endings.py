@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 import redis
-from machines import Machine
+from machines import Machine, saved
 from redis_server import RedisServer
 from rt_procs import wait_until
 
@@ -32,10 +32,6 @@ def r(redis_server: RedisServer) -> Any:
     yield client
     client.close()
 
-
-def saved(client: redis.Redis, key: str) -> int:
-    raw = client.hget(f"{PREFIX}d:{key}", "d")
-    return -1 if raw is None else int(orjson.loads(raw)["app"]["states"]["s"]["count"])
 
 
 async def test_a_session_that_ended_for_good_is_not_resumed_through_another_machine(

@@ -10,11 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import redis
 from haproxy import HAPROXY, HAProxy
-from machines import FENCED, Machine
+from machines import FENCED, Machine, saved
 from playwright.sync_api import expect
 from redis_server import RedisServer
 from rt_procs import wait_until
@@ -74,11 +73,7 @@ def test_a_frozen_owner_is_left_and_never_writes_again(machines: Machines, conte
         sid = next(c["value"] for c in context.cookies() if c["name"].startswith("lt_sid"))
         key = store_key("", sid)
 
-        def saved() -> int:
-            raw = client.hget(f"livetag:d:{key}", "d")
-            return -1 if raw is None else int(orjson.loads(raw)["app"]["states"]["s"]["count"])
-
-        wait_until(lambda: saved() == 3, what="the snapshot of 3 clicks")
+        wait_until(lambda: saved(client, key) == 3, what="the snapshot of 3 clicks")
         owner, other = (a, b) if a.request({"op": "owner", "base": "", "sid": sid})["where"] == "here" else (b, a)
         pid = page.locator(".pid").inner_text()
         owner.pause()
@@ -88,7 +83,7 @@ def test_a_frozen_owner_is_left_and_never_writes_again(machines: Machines, conte
             expect(page.locator(".value")).to_have_text("4", timeout=30_000)
             page.click("button.inc")
             expect(page.locator(".value")).to_have_text("5")
-            wait_until(lambda: saved() == 5, what="the new owner's snapshot")
+            wait_until(lambda: saved(client, key) == 5, what="the new owner's snapshot")
             written = client.hgetall(f"livetag:d:{key}")
         finally:
             owner.resume()

@@ -34,6 +34,16 @@ def move(t: Tab, machine: Machine) -> None:
     t.ws = None
 
 
+def take_over(new: Tab, old: Tab, machine: Machine) -> None:
+    """``new`` becomes ``old``'s page (its cookie, the HTML a had served, its client id and
+    sequence numbers), pointed at ``machine``: the page behind a balancer whose owner froze
+    or was cut off, while ``old`` keeps the socket the former owner holds."""
+    new.http.cookies.set(next(c.name for c in old.http.cookies.jar), old.session_id)
+    new._loaded(old.html, None)
+    new.cid, new.seq = old.cid, old.seq
+    move(new, machine)
+
+
 def snapshot(client: redis.Redis, key: str) -> dict[str, Any] | None:
     raw = client.hget(f"{PREFIX}d:{key}", "d")
     return None if raw is None else orjson.loads(raw)
@@ -127,10 +137,7 @@ async def test_a_paused_owner_never_writes_nor_sends_again(machines: Machines, r
         a.pause()
         try:
             # the same session (its cookie), on b once a's lease ran out
-            new.http.cookies.set(next(c.name for c in old.http.cookies.jar), old.session_id)
-            new._loaded(old.html, None)  # the page as a had served it
-            new.cid, new.seq = old.cid, old.seq
-            move(new, b)
+            take_over(new, old, b)
             wait_until(lambda: owner(b, old.session_id)["where"] == "nobody", what="a's lease to run out")
             await new.join()
             await new.event(new.id(".inc"))
@@ -174,10 +181,7 @@ async def test_a_partitioned_owner_never_sends_once_another_machine_could_claim(
             wait_until(lambda: owner(b, old.session_id)["where"] == "nobody", what="a's lease to run out")
             await old.send(old.ev(old.id(".inc")))  # applied on a, but nothing goes out
             assert [m for m in await drain(old, 1.0) if m["t"] in ("up", "ack")] == []
-            new.http.cookies.set(next(c.name for c in old.http.cookies.jar), old.session_id)
-            new._loaded(old.html, None)
-            new.cid, new.seq = old.cid, old.seq
-            move(new, b)
+            take_over(new, old, b)
             await new.join()  # b claims it, from the snapshot of one click
             assert new.text(".value") == "1"
             await new.event(new.id(".inc"))  # b goes on from its snapshot
