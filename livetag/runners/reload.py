@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,9 @@ log = logging.getLogger("livetag.runners.reload")
 STOP_TIMEOUT = 5.0
 #: Milliseconds between two checks of the stop conditions while no file changes.
 TICK_MS = 300
+#: Seconds a failed first server process waits for the watcher to report a save that
+#: came while it imported, before the supervisor exits with its status.
+FIRST_FAILURE_GRACE = 1.5
 
 
 class SupervisorState(enum.Enum):
@@ -143,6 +147,7 @@ class Supervisor:
         try:
             self._start_server(strict=True)
             changes_seen = announced = False
+            failed_at: float | None = None  # when the first (strict) server process failed
             for changes in watchfiles.watch(*self.watch_dirs, watch_filter=watchfiles.PythonFilter(),
                                             stop_event=self.stop_event, rust_timeout=TICK_MS,
                                             yield_on_timeout=True, raise_interrupt=False):
@@ -152,9 +157,19 @@ class Supervisor:
                 if stop_when is not None and stop_when():
                     break
                 status = self.server.exited() if self.server is not None else None
-                if status is not None and self.state is SupervisorState.SERVING:
+                if changes:
+                    changes_seen = True
+                    failed_at = None
+                    self._restart(sorted({path for _, path in changes}))
+                elif status is not None and self.state is SupervisorState.SERVING:
                     if self.server is not None and self.server.spec.strict and not changes_seen:
-                        return status  # a wrong command: fail as a plain run would
+                        # A wrong command fails as a plain run would; but a file saved while
+                        # the first process was still importing made that process fail too,
+                        # and the watcher reports the save a moment later: wait for it.
+                        failed_at = failed_at or time.monotonic()
+                        if time.monotonic() - failed_at < FIRST_FAILURE_GRACE:
+                            continue
+                        return status
                     message = f"the server process exited with status {status}"
                     if self.server is not None and self.server.spec.error is None:
                         log.warning("%s; serving an error page until the next change", message)
@@ -162,9 +177,6 @@ class Supervisor:
                     else:
                         log.warning("%s; waiting for a change", message)
                         self.state = SupervisorState.WAITING
-                if changes:
-                    changes_seen = True
-                    self._restart(sorted({path for _, path in changes}))
             return 0
         finally:
             self.state = SupervisorState.STOPPING

@@ -29,7 +29,8 @@ def runtime() -> Iterator[str]:
 @pytest.fixture
 def serve(runtime: str) -> Iterator[Callable[..., Server]]:
     """``serve("uvicorn" | "gunicorn", env={...}, args=[...])``: a ready server, stopped
-    (by PID) after the test."""
+    (by PID) after the test. Its log's end is printed then: pytest shows it when the test
+    failed (a flaky failure on CI is explained by nothing else)."""
     started: list[Server] = []
 
     def start(kind: str = "uvicorn", **kwargs: object) -> Server:
@@ -40,3 +41,4 @@ def serve(runtime: str) -> Iterator[Callable[..., Server]]:
     yield start
     for server in started:
         server.stop()
+        print(f"--- {server.kind} on port {server.port}, its log's end:\n{server.output[-6000:]}")

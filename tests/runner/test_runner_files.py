@@ -55,8 +55,9 @@ def test_a_5mb_upload_and_downloads_on_each_transport(serve: Serve, context: Any
     upload_5mb(page)
     with page.expect_download() as info:
         page.click(".get-bytes")
-    assert info.value.suggested_filename == "r\u00e9sum\u00e9 1.txt"
-    assert Path(info.value.path()).read_bytes() == b"hello bytes\n"
+    saved = Path(info.value.path()).read_bytes()
+    assert info.value.suggested_filename == "r\u00e9sum\u00e9 1.txt", saved  # else the body says why
+    assert saved == b"hello bytes\n"
     with page.expect_download() as info:
         page.click(".get-file")
     assert Path(info.value.path()).read_bytes() == Path(OFFERED).read_bytes()

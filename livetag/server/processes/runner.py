@@ -631,6 +631,7 @@ class Runner:
             if status.get("state") != "live":
                 return status
             await asyncio.sleep(0.1)
+        log.warning("the process of session %s closed a relayed connection without an answer, yet it lives", name)
         return {"code": "ended", "msg": "The connection to this session was lost. Reload the page."}
 
     def _learning(self, edit: Any) -> Any:
