@@ -139,7 +139,8 @@ class Session:
         self.revision = 0
         self.last_active = time.monotonic()
         self._clients: OrderedDict[str, Client] = OrderedDict()
-        self._held_acks: set[str] = set()  # clients whose ack a closed ``send_gate`` held back
+        # Clients whose ack a closed ``send_gate`` held back (keys only: see ``_tasks``).
+        self._held_acks: dict[str, None] = {}
         self._lock = asyncio.Lock()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
@@ -482,9 +483,11 @@ class Session:
         gate = type(self).send_gate  # through the class: a plain function is not bound
         if gate is not None and not gate():
             if ack_to is not None:  # its acknowledgement goes out with the next flush
-                self._held_acks.add(ack_to.cid)
+                self._held_acks[ack_to.cid] = None
             return  # held back: the changes stay in the tree, the gate flushes again
-        held, self._held_acks = self._held_acks, set()
+        held = self._held_acks
+        if held:
+            self._held_acks = {}
         with self.tree.lock:
             if self.tree.has_changes:
                 ops, js = self.tree.collect()
@@ -508,7 +511,7 @@ class Session:
                     patch = ops_json if client is ack_to else others_json
                     client.sink(encode_update(self.revision, client.last_seq, patch, extras))
         else:
-            for cid in held | ({ack_to.cid} if ack_to is not None else set()):
+            for cid in [*held, ack_to.cid] if ack_to is not None and ack_to.cid not in held else held:
                 acked = self._clients.get(cid)
                 if acked is not None and acked.sink is not None:
                     acked.sink(encode_ack(acked.last_seq))

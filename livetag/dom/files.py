@@ -20,7 +20,6 @@ import asyncio
 import mimetypes
 import os
 import unicodedata
-import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
@@ -173,18 +172,15 @@ class FileHost(Protocol):
         ...
 
 
-_hosts: weakref.WeakKeyDictionary[Any, FileHost] = weakref.WeakKeyDictionary()
-
-
 def attach(tree: Any, host: FileHost) -> None:
     """Serve the files of the live tree ``tree`` (a ``LiveTree``) through ``host``."""
-    _hosts[tree] = host
+    tree.files = host
 
 
 def host_of(tag: Any) -> FileHost | None:
     """The host of the tree ``tag`` is in, or ``None``."""
     tree = getattr(tag, "_tree", None)
-    return None if tree is None else _hosts.get(tree)
+    return None if tree is None else tree.files
 
 
 def upload_id(data: dict[str, Any]) -> str | None:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from ..protocol.patch import Append, PatchOp, Remove, SetAttrs, SetHtml, SetText
+from .files import FileHost
 from .html import HTML, RAW_TEXT_ELEMENTS
 from .reactive import AttrSlot, ChildSlot, Slot, reconcile
 from .render import HANDLER_ATTR, handler_spec, render_attr_value, render_child, render_children_html
@@ -44,6 +45,8 @@ class LiveTree:
         self.index: dict[str, Tag] = {}
         self.lock = threading.RLock()
         self.on_change = on_change
+        #: Where the files of its events and downloads go (``livetag.dom.files.attach``).
+        self.files: FileHost | None = None
         self._attrs: dict[Tag, set[str]] = {}
         self._appended: dict[Tag, list[Any]] = {}
         self._removed: dict[Tag, list[str]] = {}
@@ -57,7 +60,7 @@ class LiveTree:
         self._slot_ops: dict[Tag, list[PatchOp]] = {}
         self.statics_sent: dict[str, None] = {}  # ordered set of statics the client has
         self._new_statics: list[str] = []
-        self._classes_seen: set[type] = set()
+        self._classes_seen: dict[type, None] = {}
         self._mounted: list[Tag] = []
         self._unmounted: list[Tag] = []
         self._pending = False
@@ -80,7 +83,7 @@ class LiveTree:
             self.index[t.id] = t
             cls = type(t)
             if cls not in self._classes_seen:
-                self._classes_seen.add(cls)
+                self._classes_seen[cls] = None
                 for html in class_statics(cls):
                     if html not in self.statics_sent:
                         self.statics_sent[html] = None

@@ -100,20 +100,28 @@ class DownloadStore:
 class SessionFiles:
     """A session's uploads and downloads: the ``FileHost`` a ``WebApp`` attaches to the
     session's tree (``livetag.dom.files.attach``). ``base``: the app's mount path, for
-    the URLs it makes."""
+    the URLs it makes. Its stores are made on first use (most sessions never use
+    them, and every idle one would hold them): ``uploads`` by the ``WebApp`` when an
+    upload comes, ``downloads`` at the first ``offer``."""
 
-    def __init__(self, uploads: UploadStore, downloads: DownloadStore, base: str = "") -> None:
-        self.uploads = uploads
-        self.downloads = downloads
+    __slots__ = ("base", "download_seconds", "downloads", "uploads")
+
+    def __init__(self, download_seconds: float, base: str = "") -> None:
+        self.uploads: UploadStore | None = None
+        self.downloads: DownloadStore | None = None
+        self.download_seconds = download_seconds
         self.base = base
 
     def claim(self, upload_id: str, target_id: str) -> list[UploadedFile]:
-        return self.uploads.claim(upload_id, target_id)
+        return [] if self.uploads is None else self.uploads.claim(upload_id, target_id)
 
     def release(self, upload_id: str) -> None:
-        self.uploads.release(upload_id)
+        if self.uploads is not None:
+            self.uploads.release(upload_id)
 
     def offer(self, download: Download) -> str:
+        if self.downloads is None:
+            self.downloads = DownloadStore(self.download_seconds)
         return f"{self.base}/_lt/download/{self.downloads.add(download)}"
 
 
@@ -137,17 +145,18 @@ def download_response(download: Download) -> Response:
 
 class Downloads:
     """The download endpoint of one app: ``session(conn)`` is the request's session,
-    ``store(session)`` its ``DownloadStore``."""
+    ``store(session)`` its ``DownloadStore`` (``None``: it never offered a download)."""
 
     def __init__(self, *, session: Callable[[HTTPConnection], Session | None],
-                 store: Callable[[Session], DownloadStore]) -> None:
+                 store: Callable[[Session], DownloadStore | None]) -> None:
         self.session = session
         self.store = store
 
     async def endpoint(self, request: Request) -> Response:
         token = request.path_params.get("token", "")
         session = self.session(request)
-        found = self.store(session).take(token) if session is not None and len(token) <= 64 else None
+        store = self.store(session) if session is not None and len(token) <= 64 else None
+        found = store.take(token) if store is not None else None
         if found is None:
             log.info("download refused: no such link in this session")
             return _gone(404, "no such download link in this session: downloads open only in the page "

@@ -24,7 +24,6 @@ import weakref
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
@@ -44,8 +43,9 @@ from ..session import AppSource, Session
 from .assets import CLIENT_FILES, CLIENT_SCRIPT_HASH, client_file_response
 from .compat import get_route_path
 from .cookies import OptionalSessionMiddleware, session_cookie_name
-from .downloads import Downloads, DownloadStore, SessionFiles
+from .downloads import Downloads, SessionFiles
 from .errorpage import app_error_page
+from .handoff import HandoffStarlette, hand_off
 from .hosts import AllowedHosts, HostCheck, default_hosts, hosts_for_bind
 from .http import HttpTransport
 from .limits import AddressBudget, Limits, TokenBucket, client_address
@@ -157,10 +157,9 @@ class WebApp:
         self.snapshot_ttl = session_timeout if snapshot_ttl is None else float(snapshot_ttl)
         if store is not None and persist is not False:
             self.use_store(store)
-        self._files: weakref.WeakKeyDictionary[Session, SessionFiles] = weakref.WeakKeyDictionary()
+        self._upload_stores: weakref.WeakSet[UploadStore] = weakref.WeakSet()  # swept for stale uploads
         self.uploads = Uploads(limits=self.limits, directory=upload_dir, session=self._session_of,
-                               origin_allowed=self.origin_allowed, bucket=self.bucket,
-                               store=lambda session: self.files(session).uploads)
+                               origin_allowed=self.origin_allowed, bucket=self.bucket, store=self._uploads_of)
         self.downloads = Downloads(session=self._session_of, store=lambda session: self.files(session).downloads)
         routes = [
             Route("/", self._page, methods=["GET", "HEAD"]),
@@ -183,7 +182,7 @@ class WebApp:
         middleware.append(Middleware(OptionalSessionMiddleware, secret=session_secret))
         #: The ASGI application: a ``Starlette`` instance, as htag's ``.app`` is (users add
         #: routes to it: ``webapp.app.add_route("/health", health)``).
-        self.app = self.starlette = Starlette(routes=routes, lifespan=self.lifespan, middleware=middleware)
+        self.app = self.starlette = HandoffStarlette(routes=routes, lifespan=self.lifespan, middleware=middleware)
         # The pages of a path router: after every route, the user's added ones included.
         self.app.router.default = self._other_paths
 
@@ -296,8 +295,8 @@ class WebApp:
             await asyncio.sleep(interval)
             try:
                 self.http.sweep()
-                for files in list(self._files.values()):
-                    files.uploads.sweep()
+                for uploads in list(self._upload_stores):
+                    uploads.sweep()
                 expired = self.registry.expire(self.limits.session_timeout)
                 if expired:
                     log.info("%d idle session(s) expired", expired)
@@ -314,12 +313,19 @@ class WebApp:
     def files(self, session: Session) -> SessionFiles:
         """The uploads and downloads of ``session`` (attached to its tree: ``Event.files``
         and ``Tag.download`` reach them)."""
-        files = self._files.get(session)
-        if files is None:
-            files = self._files[session] = SessionFiles(UploadStore(), DownloadStore(self.limits.download_seconds))
-            weakref.finalize(session, files.uploads.close)  # its temporary files go with it
+        files = session.tree.files
+        if not isinstance(files, SessionFiles):
+            files = SessionFiles(self.limits.download_seconds)
             dom_files.attach(session.tree, files)
         return files
+
+    def _uploads_of(self, session: Session) -> UploadStore:
+        files = self.files(session)
+        if files.uploads is None:
+            files.uploads = UploadStore()
+            self._upload_stores.add(files.uploads)
+            weakref.finalize(session, files.uploads.close)  # its temporary files go with it
+        return files.uploads
 
     def _session_of(self, conn: HTTPConnection) -> Session | None:
         return self.registry.get(conn.cookies.get(self.cookie_name(conn)))
@@ -506,7 +512,8 @@ class WebApp:
                                          max_queued_updates=self.limits.max_queued_updates,
                                          max_queued_bytes=self.limits.max_queued_bytes,
                                          bucket=self.bucket(session), codec=self.codec(session))
-        await connection.run()
+        if not hand_off(websocket.scope, connection.run):
+            await connection.run()
 
     # -- running --------------------------------------------------------------------------
     # ``run()`` is not here: serving with reload and a browser is the runners' business, and

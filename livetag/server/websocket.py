@@ -31,6 +31,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from starlette.types import Receive, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..clients import Client
@@ -83,13 +84,18 @@ class WebSocketConnection:
 
     The reader runs in ``run()`` itself and awaits each event to its end (a dropped
     socket is only noticed at the next receive, so an acknowledged event never stops
-    half-way); one writer task drains a bounded outbox.
+    half-way); a writer task, started when there is something to send, drains a
+    bounded outbox.
     """
 
     def __init__(self, websocket: WebSocket, session: Session, *, max_message_bytes: int,
                  max_queued_updates: int, max_queued_bytes: int = 4 << 20, bucket: TokenBucket | None = None,
                  codec: Codec = CLEAR, on_join: Callable[[Session], None] | None = None) -> None:
+        #: The request user code sees (headers, cookies, ``session``); the connection's
+        #: messages go through ``_receive`` and ``_send``.
         self.websocket = websocket
+        self._receive: Receive = websocket.receive
+        self._send: Send = websocket.send
         self.session = session
         self.bucket = bucket
         self.codec = codec
@@ -105,7 +111,6 @@ class WebSocketConnection:
         self._queued_bytes = 0
         #: loop.time() when the send in progress started; 0.0: none in progress.
         self._sending_since = 0.0
-        self._waiter: asyncio.Future[None] | None = None
         #: The close frame (code, reason) the writer sends once in ``CLOSING``.
         self._close_frame: tuple[int, str] = (CloseCode.NORMAL, "ended")
         self._writer: asyncio.Task[None] | None = None
@@ -137,9 +142,8 @@ class WebSocketConnection:
         self._wake_writer()
 
     def _wake_writer(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
 
     def _ended(self, bye: Bye) -> None:
         """The session ended this client (its ``bye`` is queued): close after it."""
@@ -171,9 +175,13 @@ class WebSocketConnection:
             if self._task is not None and not self._task.done():
                 self._task.cancel()
 
-    async def run(self) -> None:
+    async def run(self, receive: Receive | None = None, send: Send | None = None) -> None:
+        """Serve the connection until it ends. ``receive``/``send``: the server's own
+        channels, when the connection was handed off out of the middleware stack
+        (``livetag.server.handoff``); else the websocket's."""
+        if receive is not None and send is not None:
+            self._receive, self._send = receive, send
         self._task = asyncio.current_task()
-        self._writer = writer = asyncio.create_task(self._write())
         try:
             await self._read()
             if self._closer is not None:
@@ -186,31 +194,32 @@ class WebSocketConnection:
             assert self._task is not None
             self._task.uncancel()
         finally:
-            writer.cancel()
+            if self._writer is not None:
+                self._writer.cancel()
             if self.client is not None:
                 self.session.leave(self.client, self.sink)
             if self.state is not ConnectionState.CLOSED and self.state is not ConnectionState.ABANDONED:
                 self._to(ConnectionState.CLOSED)  # the peer went away
 
     async def _write(self) -> None:
-        outbox, send = self._outbox, self.websocket.send
+        """Send what the outbox holds, then the close frame once ``CLOSING``, and end: a
+        writer task lives only while there is something to write (``_wake_writer``
+        starts one), so an idle connection holds none."""
+        outbox, send = self._outbox, self._send
         loop = asyncio.get_running_loop()
         try:
-            while True:
-                while outbox:
-                    self._sending_since = loop.time()
-                    # No local keeps the message: this frame waits for the next one with
-                    # nothing of the last one alive (an idle page held its join reply).
-                    await send({"type": "websocket.send", "text": self._take_next()})
-                    self._sending_since = 0.0
-                if self.state is _CLOSING:
-                    await self._close(*self._close_frame)
-                    return
-                self._waiter = loop.create_future()
-                await self._waiter
-                self._waiter = None
+            while outbox:
+                self._sending_since = loop.time()
+                # No local keeps the message: this frame waits for the next one with
+                # nothing of the last one alive (an idle page held its join reply).
+                await send({"type": "websocket.send", "text": self._take_next()})
+                self._sending_since = 0.0
+            if self.state is _CLOSING:
+                await self._close(*self._close_frame)
         except (WebSocketDisconnect, OSError, RuntimeError):
             pass  # the reader sees the disconnect too
+        finally:
+            self._writer = None
 
     def _take_next(self) -> str:
         message = self._outbox.pop(0)
@@ -218,7 +227,7 @@ class WebSocketConnection:
         return message.decode()
 
     async def _read(self) -> None:
-        receive = self.websocket.receive
+        receive = self._receive
         loop = asyncio.get_running_loop()
         join_deadline = loop.time() + JOIN_TIMEOUT
         while True:
@@ -287,6 +296,6 @@ class WebSocketConnection:
             return
         self._to(ConnectionState.CLOSED)
         try:
-            await self.websocket.close(code, reason)
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
         except (RuntimeError, OSError):
             pass

@@ -188,8 +188,11 @@ def test_event_files_and_downloads_reach_the_host_of_the_tree() -> None:
     tree = LiveTree(app)
     with pytest.raises(NotInSession, match="in a session served by WebApp, Runner or TestClient"):
         app.input.download(b"x")
-    host = SessionFiles(UploadStore(), DownloadStore(60), base="/mount")
+    host = SessionFiles(60, base="/mount")
     attach(tree, host)
+    assert host.claim("nothing", app.input.id) == [] and host.downloads is None  # made on first use
+    host.release("nothing")
+    host.uploads = UploadStore()
     files = read(body(("f", "a.txt", b"abc")))
     upload_id = host.uploads.add(app.input.id, files)
     event = Event(app.input, "change", {"files": upload_id})
@@ -203,6 +206,7 @@ def test_event_files_and_downloads_reach_the_host_of_the_tree() -> None:
     _, js = tree.collect()
     assert len(js) == 1 and js[0].startswith('livetag.download("/mount/_lt/download/')
     token = js[0].split("/")[-1].split('"')[0]
+    assert host.downloads is not None
     found: Any = host.downloads.take(token)
     assert found.source == b"data" and found.filename == "d.txt" and found.media_type == "text/plain"
 
