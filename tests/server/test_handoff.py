@@ -1,0 +1,112 @@
+"""A livetag WebSocket leaves the middleware stack once accepted (``server/handoff.py``),
+against a real uvicorn: middleware sees and may refuse the handshake, its call returns
+once the connection is handed over, and the page goes on on the server's own channels."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
+from websockets.exceptions import InvalidStatus
+
+from livetag import Event, Tag, WebApp
+from livetag.runners.serve import BackgroundServer
+from livetag.server.handoff import SLOT, hand_off
+from livetag.testing.wire import Tab, element_id, texts
+
+Serve = Callable[..., AbstractContextManager[BackgroundServer]]
+
+
+class Counter(Tag.App):
+    def init(self) -> None:
+        self.count = 0
+        self.value = Tag.span("0", _class="value")
+        self <= Tag.button("+", _class="inc", _onclick=self.increment)
+        self <= self.value
+
+    def increment(self, e: Event) -> None:
+        self.count += 1
+        self.value.text = self.count
+
+
+class Recorder:
+    """Middleware that notes what it sees of each WebSocket, and when its call returns."""
+
+    seen: list[str] = []
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        async def noting(message: Any) -> None:
+            Recorder.seen.append(message["type"])
+            await send(message)
+
+        await self.app(scope, receive, noting)
+        Recorder.seen.append("returned")
+
+
+class NoSockets:
+    """Middleware that refuses every WebSocket handshake."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture
+async def tabs() -> AsyncIterator[list[Tab]]:
+    made: list[Tab] = []
+    yield made
+    for t in made:
+        await t.aclose()
+
+
+async def test_middleware_sees_the_handshake_then_the_socket_goes_on_without_it(live_server: Serve,
+                                                                                 tabs: list[Tab]) -> None:
+    webapp = WebApp(Counter)
+    webapp.app.add_middleware(Recorder)
+    Recorder.seen = []
+    with live_server(webapp.app) as server:
+        t = Tab(server.url)
+        tabs.append(t)
+        html = await t.load()
+        await t.join()
+        assert Recorder.seen == ["websocket.accept", "returned"]  # the join reply went out after
+        for n in range(1, 4):
+            assert texts(await t.event(element_id(html, "inc"))) == [str(n)]
+        assert Recorder.seen == ["websocket.accept", "returned"]
+
+
+async def test_middleware_may_refuse_the_handshake(live_server: Serve, tabs: list[Tab]) -> None:
+    webapp = WebApp(Counter)
+    webapp.app.add_middleware(NoSockets)
+    with live_server(webapp.app) as server:
+        t = Tab(server.url)
+        tabs.append(t)
+        await t.load()
+        with pytest.raises(InvalidStatus) as info:
+            await t.join()
+        assert info.value.response.status_code == 403
+
+
+async def test_hand_off_takes_one_runner_per_connection() -> None:
+    async def run(receive: Receive, send: Send) -> None:
+        pass
+
+    assert hand_off({}, run) is False  # not under a HandoffStarlette: run it in place
+    scope: dict[str, Any] = {SLOT: []}
+    assert hand_off(scope, run) is True
+    assert hand_off(scope, run) is False and scope[SLOT] == [run]
