@@ -297,51 +297,37 @@ def _common_ends(old: list[Any], new: list[Any]) -> tuple[int, int]:
     # through each row would look in the row's own dict first).
     hookless = {t for t in set(map(type, old)) if not getattr(t, "_lt_hooks", 1)}
     head = 0
-    while head < limit:
-        a = old[head]
-        if new[head] is not a:
-            # new[head] is never bound to a name here: that would count as a reference.
-            if type(a) is str:
-                if type(new[head]) is not str or new[head] != a:
-                    break
-            elif not isinstance(a, Node):
-                break
-            elif ((kind := type(a)) is type(new[head]) and kind in hookless and type(a._children) is tuple
-                    and a._children == new[head]._children
-                    and a._key == new[head]._key and a._attrs is NO_ATTRS and new[head]._attrs is NO_ATTRS
-                    and a._handlers is None and new[head]._handlers is None and new[head]._tree is None
-                    and not a.__dict__ and not new[head].__dict__
-                    and not _getweakrefcount(new[head]) and _getrefcount(new[head]) == _ALONE) \
-                    or _alike(a, new, head):
-                new[head] = a
-            else:
-                break
+    while head < limit and _stands_for(old[head], new, head, hookless):
         head += 1
     tail = 0
-    i = len(new) - 1
-    j = len(old) - 1
-    while tail < limit - head:
-        a = old[j]
-        if new[i] is not a:
-            if type(a) is str:
-                if type(new[i]) is not str or new[i] != a:
-                    break
-            elif not isinstance(a, Node):
-                break
-            elif ((kind := type(a)) is type(new[i]) and kind in hookless and type(a._children) is tuple
-                    and a._children == new[i]._children
-                    and a._key == new[i]._key and a._attrs is NO_ATTRS and new[i]._attrs is NO_ATTRS
-                    and a._handlers is None and new[i]._handlers is None and new[i]._tree is None
-                    and not a.__dict__ and not new[i].__dict__
-                    and not _getweakrefcount(new[i]) and _getrefcount(new[i]) == _ALONE) \
-                    or _alike(a, new, i):
-                new[i] = a
-            else:
-                break
+    while tail < limit - head and _stands_for(old[-1 - tail], new, len(new) - 1 - tail, hookless):
         tail += 1
-        i -= 1
-        j -= 1
     return head, tail
+
+
+def _stands_for(a: Any, new: list[Any], i: int, hookless: set[type]) -> bool:
+    """Whether ``new[i]`` may be the live ``a`` (which then takes its place in ``new``):
+    see ``_common_ends``."""
+    b = new[i]
+    if b is a:
+        return True
+    if type(a) is str:
+        return type(b) is str and b == a
+    if not isinstance(a, Node):
+        return False
+    if ((kind := type(a)) is type(b) and kind in hookless and type(a._children) is tuple
+            and a._children == b._children and a._key == b._key
+            and a._attrs is NO_ATTRS and b._attrs is NO_ATTRS and a._handlers is None and b._handlers is None
+            and b._tree is None and not a.__dict__ and not b.__dict__
+            # ``new`` alone refers to it (this frame's ``b`` is counted in _ALONE_BOUND).
+            and not _getweakrefcount(b) and _getrefcount(b) == _ALONE_BOUND):
+        new[i] = a
+        return True
+    del b  # this frame's own reference would count in _alike's
+    if _alike(a, new, i):
+        new[i] = a
+        return True
+    return False
 
 
 def _alike(old: Any, nodes: list[Any], i: int) -> bool:
@@ -420,9 +406,16 @@ class _Probe:
     __slots__ = ()
 
 
+def _bound_refs(nodes: list[Any], i: int) -> int:
+    b = nodes[i]
+    return _getrefcount(b)
+
+
 #: What ``_getrefcount(nodes[i])`` counts for an object that ``nodes`` alone refers to
 #: (once): measured, not assumed, as the call's own references differ between versions.
 _ALONE = _refs([_Probe()], 0) if hasattr(sys, "getrefcount") else -(1 << 62)  # never matches
+#: The same with the object also bound to one local name (``_stands_for``'s ``b``).
+_ALONE_BOUND = _bound_refs([_Probe()], 0) if hasattr(sys, "getrefcount") else -(1 << 62)
 
 
 def same_render(a: Any, b: Any) -> bool:

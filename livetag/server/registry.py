@@ -145,7 +145,7 @@ class SessionRegistry:
             sid for sid, s in list(self._sessions.items())  # create() may insert from a handler thread
             if s is not self._shared and not s.connected_clients and now - s.last_active > idle_seconds
         ]
-        stale += [sid for sid, deadline in self._unjoined.items() if deadline < now and sid not in stale]
+        stale += [sid for sid, deadline in list(self._unjoined.items()) if deadline < now and sid not in stale]
         for sid in stale:
             self.discard(sid)
         return len(stale)
