@@ -28,7 +28,6 @@ import inspect
 import logging
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -138,7 +137,8 @@ class Session:
         self.on_flush: Callable[[], None] | None = None
         self.revision = 0
         self.last_active = time.monotonic()
-        self._clients: OrderedDict[str, Client] = OrderedDict()
+        # Oldest joined first (a dict keeps insertion order; an OrderedDict costs more).
+        self._clients: dict[str, Client] = {}
         # Clients whose ack a closed ``send_gate`` held back (keys only: see ``_tasks``).
         self._held_acks: dict[str, None] = {}
         self._lock = asyncio.Lock()
@@ -200,7 +200,7 @@ class Session:
             client = Client(secrets.token_urlsafe(12))
             self._clients[client.cid] = client
         else:
-            self._clients.move_to_end(client.cid)
+            self._clients[client.cid] = self._clients.pop(client.cid)  # now the newest
         sink(self._joined(client, msg.revision).encode())
         client.connect(sink, on_bye)
         root, saved = self.restored_root, self.restored_revision

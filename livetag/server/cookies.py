@@ -9,6 +9,7 @@ import secrets
 from typing import Any
 
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -60,6 +61,17 @@ def session_cookie_name(base: str) -> str:
     """The session cookie of the app mounted at ``base`` (``""``: the root): one name per
     mount point, so that two apps on one host never read each other's sessions."""
     return SESSION_COOKIE if not base else f"{SESSION_COOKIE}_{hashlib.sha256(base.encode()).hexdigest()[:8]}"
+
+
+def cookie_value(scope: Scope, name: str) -> str | None:
+    """The value of cookie ``name`` in the request of ``scope``, parsed as Starlette's
+    ``request.cookies`` does, without keeping the parsed cookies on a request object (an
+    open WebSocket keeps its request for as long as its page lives)."""
+    found = None
+    for key, value in scope.get("headers", ()):
+        if key == b"cookie":  # several Cookie headers (HTTP/2 may split them): the last wins
+            found = cookie_parser(value.decode("latin-1")).get(name, found)
+    return found
 
 
 def set_cookie_header(name: str, value: str, *, path: str, secure: bool) -> tuple[bytes, bytes]:

@@ -42,7 +42,7 @@ from ..pubsub import Broker, LocalBroker
 from ..session import AppSource, Session
 from .assets import CLIENT_FILES, CLIENT_SCRIPT_HASH, client_file_response
 from .compat import get_route_path
-from .cookies import OptionalSessionMiddleware, session_cookie_name
+from .cookies import OptionalSessionMiddleware, cookie_value, session_cookie_name
 from .downloads import Downloads, SessionFiles
 from .errorpage import app_error_page
 from .handoff import HandoffStarlette, hand_off
@@ -497,7 +497,7 @@ class WebApp:
             log.warning("websocket from a foreign origin refused")
             await websocket.close(*close_code_for(OriginNotAllowed()))
             return
-        session_id = websocket.cookies.get(self.cookie_name(websocket))
+        session_id = cookie_value(websocket.scope, self.cookie_name(websocket))
         session = self.registry.get(session_id)
         if session is None and session_id:
             session = await self.resume(websocket, session_id)
