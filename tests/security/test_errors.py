@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -20,7 +21,7 @@ from hostile import Board, Serve
 
 from livetag import Tag, WebApp
 from livetag.runners.logs import TransportLog, redact_uvicorn_logs
-from livetag.testing.wire import element_id
+from livetag.testing.wire import TIMEOUT, element_id
 
 SECRET_TEXT = "password=hunter2"
 CLIENT_LOGGERS = {"httpx", "httpcore", "asyncio"}
@@ -36,10 +37,12 @@ class Failing(Board):
 
 class FailingMount(Board):
     armed: list[bool] = []  # sessions opened once armed fail (the witness opens before)
+    mounted: list[bool] = []  # one entry per on_mount that ran unarmed
 
     def on_mount(self) -> None:
         if self.armed:
             raise KeyError(SECRET_TEXT)
+        self.mounted.append(True)
 
 
 def leaks(message: dict) -> list[str]:
@@ -81,9 +84,16 @@ async def test_without_debug_a_failing_hook_reveals_nothing(live_server: Serve, 
     caplog.set_level(logging.INFO)
     class Hooked(FailingMount):
         armed: list[bool] = []
+        mounted: list[bool] = []
 
     with live_server(WebApp(Hooked).app) as server:
         w = await witness(server.url).start()
+        # The witness's on_mount runs beside its first click (in a worker thread): arm
+        # only once it ran, or a loaded machine arms it first and the witness fails.
+        deadline = time.monotonic() + TIMEOUT
+        while not Hooked.mounted:
+            assert time.monotonic() < deadline, "expected the witness's on_mount to run"
+            await asyncio.sleep(0.01)
         Hooked.armed.append(True)
         t = tab(server.url)
         await t.load()
