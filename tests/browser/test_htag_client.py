@@ -4,6 +4,7 @@ page in debug mode (htag's ``events.md`` and ``runners.md``)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -172,7 +173,10 @@ def test_javascript_errors_stay_in_the_console_without_debug(live_server: Serve,
         page.click("button.later")
         page.click("button.rejected")
         page.wait_for_function("() => !document.body.classList.contains('lt-busy')")
-        page.wait_for_timeout(200)  # the timer's error and the rejection come after the update
-        assert any("boom" in line for line in console), console
-        assert any("late" in e for e in errors) and any("nope" in e for e in errors), errors
+        # The timer's error and the rejection come after the update: wait for them.
+        deadline = time.monotonic() + 10
+        while not (any("boom" in line for line in console) and any("late" in e for e in errors)
+                   and any("nope" in e for e in errors)):
+            assert time.monotonic() < deadline, (console, errors)
+            page.wait_for_timeout(50)
         no_error_overlay(page)

@@ -228,7 +228,10 @@ async def test_no_secret_reaches_any_log_line_during_a_whole_session_life(
         second = tab(server.url)
         await second.load()
         secrets += [second.token, second.session_id] + ([second.key] if parano else [])
-        await asyncio.sleep(1.0)
+        deadline = time.monotonic() + TIMEOUT  # session_timeout is 0.3 s: the sweeper's next pass
+        while not any("idle session(s) expired" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline, "expected the idle sessions to expire"
+            await asyncio.sleep(0.05)
     # The whole life was logged: creation, a traceback, refusals, expiry.
     logged = [r.getMessage() for r in caplog.records]
     for expected in ("created", "raised (error id", "rejected event", "CSRF token refused", "rate limit",
