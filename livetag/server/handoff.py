@@ -13,8 +13,9 @@ loaded, the endpoint accepts); the endpoint then hands the rest of the connectio
 own ``receive`` and ``send``. Phoenix does the same: a LiveView socket is served by the
 endpoint, outside the router's pipelines.
 
-What a middleware of the app sees of a livetag WebSocket is therefore its handshake and
-``websocket.accept``; it returns when the connection is handed over. A connection whose
+What a middleware added to the app (``add_middleware``) sees of a livetag WebSocket is
+therefore its handshake and ``websocket.accept``; it returns when the connection is
+handed over. Middleware around the app sees the whole connection. A connection whose
 scope has no handoff slot (an app that is not a ``HandoffStarlette``) runs in place.
 """
 

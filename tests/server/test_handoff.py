@@ -90,6 +90,17 @@ async def test_middleware_sees_the_handshake_then_the_socket_goes_on_without_it(
         assert Recorder.seen == ["websocket.accept", "returned"]
 
 
+async def test_middleware_around_the_app_sees_the_whole_connection(live_server: Serve, tabs: list[Tab]) -> None:
+    Recorder.seen = []
+    with live_server(Recorder(WebApp(Counter).app)) as server:
+        t = Tab(server.url)
+        tabs.append(t)
+        html = await t.load()
+        await t.join()
+        assert texts(await t.event(element_id(html, "inc"))) == ["1"]
+        assert Recorder.seen == ["websocket.accept", "websocket.send", "websocket.send"]  # joined, then the update
+
+
 async def test_middleware_may_refuse_the_handshake(live_server: Serve, tabs: list[Tab]) -> None:
     webapp = WebApp(Counter)
     webapp.app.add_middleware(NoSockets)

@@ -3,6 +3,7 @@ see ``livetag.runners.apps``).
 
 Web worker side:
 - ``runner``             ``Runner``: the ASGI app of each web worker; relays pages and transports
+- ``answers``            what a worker answers itself when no process can: gone, moved, retry
 - ``supervisor_client``  ``SupervisorClient``: find or start the supervisor, its control RPC
 - ``bridge``             ASGI over IPC (length-prefixed frames) to a session process
 Supervisor (one process per server):

@@ -36,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -45,9 +45,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from ...errors import RelayUnavailable, ServerStopping, SessionEnded, SessionExpired, SupervisorUnavailable
-from ...protocol.closing import CloseCode, close_code_for, http_status_for
-from ...protocol.server_messages import Bye, Error
+from ...errors import RelayUnavailable, ServerStopping, SupervisorUnavailable
+from ...protocol.closing import CloseCode
 from ..assets import CLIENT_FILES, client_file_response
 from ..cluster import relay as cluster_relay
 from ..cluster.config import ClusterConfig, redacted
@@ -58,7 +57,7 @@ from ..limits import Limits, client_address
 from ..persistence import default_store_path
 from ..shutdown import on_stop_signal
 from ..webapp import PATHS_HEADER
-from . import bridge
+from . import answers, bridge
 from .appref import AppRef, in_helper_process
 from .config import SupervisorConfig
 from .config import drain_timeout as resolve_drain_timeout
@@ -90,16 +89,6 @@ def _cookie_header(headers: list[tuple[bytes, bytes]], name: str, value: str) ->
     cookies.append(f"{name}={value}")
     out.append((b"cookie", "; ".join(cookies).encode("latin-1")))
     return out
-
-
-def _stopping_response(message: str) -> Response:
-    """What an HTTP transport of a page gets when its session's process stops under it
-    (the server stops, or the session moved to another machine): ``ServerStopping``'s
-    status with an ``err`` saying ``message``; the page joins again after a second."""
-    refusal = ServerStopping()
-    body = b"[" + Error(refusal.code, message).encode() + b"]"
-    return Response(body, status_code=http_status_for(refusal), media_type="application/json",
-                    headers={"Retry-After": "1", "Cache-Control": "no-store"})
 
 
 class Runner:
@@ -254,7 +243,7 @@ class Runner:
             await self._attach(scope)
         except Exception as exc:
             log.error("no session supervisor: %s", exc)
-            await self._unavailable(scope, receive, send)
+            await answers.unavailable(scope, receive, send)
             return
         assert self._cookies is not None
         await self._cookies(scope, receive, send)
@@ -407,7 +396,7 @@ class Runner:
                 reply = await self._request(scope, message)
             except SupervisorUnavailable as exc:
                 log.error("no session supervisor: %s", exc)
-                await self._unavailable(scope, receive, send)
+                await answers.unavailable(scope, receive, send)
                 return
             if (reply.get("error") == "elsewhere" and reply.get("relay") and self.cluster is not None
                     and isinstance(message.get("sid"), str)):
@@ -493,7 +482,7 @@ class Runner:
                 if revived.get("error") in ("elsewhere", "unavailable"):
                     # In a cluster: a live machine owns it and its relay could not be found,
                     # or Redis cannot say: the page retries, keeping its events.
-                    await self._unavailable(scope, receive, send)
+                    await answers.unavailable(scope, receive, send)
                     return
                 if "pid" in revived:
                     opened = await self._open_session(scope, base, sid)
@@ -503,7 +492,7 @@ class Runner:
             # way the session is claimable soon, here or elsewhere. The page retries,
             # keeping its unacknowledged events, rather than being told its session ended.
             log.warning("%s; the page retries", exc)
-            await self._unavailable(scope, receive, send)
+            await answers.unavailable(scope, receive, send)
             return
         if opened is None:
             outcome = bridge.Outcome.PROCESS_GONE
@@ -555,7 +544,7 @@ class Runner:
             await relaying
         try:
             if not state.started:
-                await self._send_response(_stopping_response(str(ServerStopping())), scope, receive, send)
+                await self._send_response(answers.stopping_response(str(ServerStopping())), scope, receive, send)
             elif not state.closed:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except (OSError, RuntimeError):
@@ -665,74 +654,16 @@ class Runner:
 
     async def _gone(self, scope: Scope, receive: Receive, send: Send, state: bridge.RelayState, code: str,
                     msg: str) -> None:
-        """Tell a transport that its session is gone, in whatever form it still allows."""
-        bye = Bye(code, msg).encode()
-        gone = SessionEnded(msg) if code == SessionEnded.code else SessionExpired(msg)
-        try:
-            if scope["type"] == "websocket":
-                if state.closed:
-                    return
-                if not state.accepted:
-                    if not state.relayed:
-                        await receive()  # websocket.connect (else the relay consumed it)
-                    accept: dict[str, Any] = {"type": "websocket.accept"}
-                    edit = self._on_start()
-                    if edit is not None:
-                        edit(accept)
-                    await send(accept)
-                await send({"type": "websocket.send", "text": bye.decode()})
-                close, _ = close_code_for(gone)
-                reason = msg.encode()[:120].decode(errors="ignore") or code
-                await send({"type": "websocket.close", "code": close, "reason": reason})
-            elif not state.started:
-                response = Response(b"[" + bye + b"]", status_code=http_status_for(gone), media_type="application/json",
-                                    headers={"Cache-Control": "no-store"})
-                await self._send_response(response, scope, receive, send)
-            elif not state.closed:
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except (OSError, RuntimeError):
-            pass  # the browser went away too
+        await answers.gone(scope, receive, send, state, code, msg, self._on_start())
 
     async def _moved(self, scope: Scope, receive: Receive, send: Send, state: bridge.RelayState) -> None:
-        """Tell a transport to join again (in a cluster, its session moved to another
-        machine, or this one stops): a WebSocket closed as "service restart" (1012), an
-        HTTP request answered 503 as when the server stops; the page keeps its
-        unacknowledged events and re-sends them after joining."""
-        try:
-            if scope["type"] == "websocket":
-                if not state.closed:
-                    await send({"type": "websocket.close", "code": 1012 if state.accepted else 1013,
-                                "reason": "moved"})
-            elif not state.started:
-                await self._send_response(_stopping_response("this session moved; join again"), scope, receive, send)
-            elif not state.closed:
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except (OSError, RuntimeError):
-            pass  # the browser went away too
+        await answers.moved(scope, receive, send, state, self._on_start())
 
     async def _send_response(self, response: Response, scope: Scope, receive: Receive, send: Send) -> None:
-        edit = self._on_start()
-        if edit is None:
-            await response(scope, receive, send)
-            return
-
-        async def patched(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                edit(message)
-            await send(message)
-
-        await response(scope, receive, patched)
+        await answers.send_response(response, scope, receive, send, self._on_start())
 
     async def _script(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
         await client_file_response(Request(scope), name)(scope, receive, send)
-
-    async def _unavailable(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1013, "reason": "try again later"})
-            return
-        response = HTMLResponse("<!DOCTYPE html><title>Unavailable</title><p>The server cannot start sessions "
-                                "right now; please retry.</p>", status_code=503, headers={"Retry-After": "5"})
-        await response(scope, receive, send)
 
     # -- running --------------------------------------------------------------------------
 
