@@ -60,7 +60,7 @@ class LiveTree:
         self._slot_ops: dict[Tag, list[PatchOp]] = {}
         self.statics_sent: dict[str, None] = {}  # ordered set of statics the client has
         self._new_statics: list[str] = []
-        self._classes_seen: dict[type, None] = {}
+        self._classes_seen: set[type] = set()
         self._mounted: list[Tag] = []
         self._unmounted: list[Tag] = []
         self._pending = False
@@ -83,7 +83,7 @@ class LiveTree:
             self.index[t.id] = t
             cls = type(t)
             if cls not in self._classes_seen:
-                self._classes_seen[cls] = None
+                self._classes_seen.add(cls)
                 for html in class_statics(cls):
                     if html not in self.statics_sent:
                         self.statics_sent[html] = None

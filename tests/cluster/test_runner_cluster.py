@@ -49,6 +49,12 @@ def snapshot(client: redis.Redis, key: str) -> dict[str, Any] | None:
     return None if raw is None else orjson.loads(raw)
 
 
+def acked(client: redis.Redis, key: str, cid: str | None) -> int | None:
+    """The last event of page ``cid`` that session ``key``'s snapshot in Redis includes
+    (``None``: no snapshot, or none of that page's events)."""
+    return (snapshot(client, key) or {}).get("acks", {}).get(cid)
+
+
 def owner(machine: Machine, sid: str) -> dict[str, Any]:
     return machine.request({"op": "owner", "base": "", "sid": sid})
 
@@ -109,7 +115,7 @@ async def test_a_killed_machine_s_session_resumes_on_another_exactly_once(machin
         # page (the machine dies first): the page re-sends it, and event 5 it queued.
         ev4 = t.ev(target)
         await t.send(ev4)
-        wait_until(lambda: (snapshot(r, key) or {}).get("acks", {}).get(t.cid) == 4, what="event 4 snapshotted")
+        wait_until(lambda: acked(r, key, t.cid) == 4, what="event 4 snapshotted")
 
         a.kill()
         ev5 = t.ev(target)
@@ -123,7 +129,7 @@ async def test_a_killed_machine_s_session_resumes_on_another_exactly_once(machin
         await t.until_ack(5)
         assert t.text(".value") == "5"
         assert owner(b, t.session_id)["where"] == "here"
-        wait_until(lambda: (snapshot(r, key) or {}).get("acks", {}).get(t.cid) == 5, what="b's snapshot")
+        wait_until(lambda: acked(r, key, t.cid) == 5, what="b's snapshot")
 
 
 async def test_a_paused_owner_never_writes_nor_sends_again(machines: Machines, r: Any) -> None:
@@ -133,7 +139,7 @@ async def test_a_paused_owner_never_writes_nor_sends_again(machines: Machines, r
         await old.join()
         await old.event(old.id(".inc"))
         key = store_key("", old.session_id)
-        wait_until(lambda: (snapshot(r, key) or {}).get("acks", {}).get(old.cid) == 1, what="a's snapshot")
+        wait_until(lambda: acked(r, key, old.cid) == 1, what="a's snapshot")
         a.pause()
         try:
             # the same session (its cookie), on b once a's lease ran out
@@ -142,7 +148,7 @@ async def test_a_paused_owner_never_writes_nor_sends_again(machines: Machines, r
             await new.join()
             await new.event(new.id(".inc"))
             assert new.text(".value") == "2"
-            wait_until(lambda: (snapshot(r, key) or {}).get("acks", {}).get(new.cid) == 2, what="b's snapshot")
+            wait_until(lambda: acked(r, key, new.cid) == 2, what="b's snapshot")
             written = r.hgetall(f"{PREFIX}d:{key}")
         finally:
             a.resume()
@@ -174,7 +180,7 @@ async def test_a_partitioned_owner_never_sends_once_another_machine_could_claim(
             await old.join()
             await old.event(old.id(".inc"))
             key = store_key("", old.session_id)
-            wait_until(lambda: (snapshot(r, key) or {}).get("acks", {}).get(old.cid) == 1, what="a's snapshot")
+            wait_until(lambda: acked(r, key, old.cid) == 1, what="a's snapshot")
             cut.cut()
             await old.event(old.id(".inc"))  # within a's lease: it works
             assert old.text(".value") == "2"
@@ -208,7 +214,7 @@ async def test_concurrent_revivals_of_a_session_start_one_process(machines: Mach
         await t.join()
         await t.event(t.id(".inc"))
         key = store_key("", t.session_id)
-        wait_until(lambda: (snapshot(r, key) or {}).get("acks", {}).get(t.cid) == 1, what="a's snapshot")
+        wait_until(lambda: acked(r, key, t.cid) == 1, what="a's snapshot")
         a.kill()
         wait_until(lambda: owner(b, t.session_id)["where"] == "nobody", what="a's lease to run out")
         request = {"op": "revive", "base": "", "sid": t.session_id, "options": [False, False, False],
@@ -255,7 +261,7 @@ async def test_a_session_survives_a_redis_restart(machines: Machines, redis_serv
         await t.join()
         await t.event(t.id(".inc"))
         key = store_key("", t.session_id)
-        wait_until(lambda: (snapshot(r, key) or {}).get("acks", {}).get(t.cid) == 1, what="the snapshot")
+        wait_until(lambda: acked(r, key, t.cid) == 1, what="the snapshot")
         redis_server.stop()
         for n in range(2, 5):  # Redis down: the session works on its owner
             await t.event(t.id(".inc"))
@@ -273,7 +279,7 @@ async def test_a_session_survives_a_redis_restart(machines: Machines, redis_serv
         assert t.text(".value") == "6"
         wait_until(lambda: owner(a, t.session_id)["where"] == "here", what="the claim again")
         await t.event(t.id(".inc"))
-        wait_until(lambda: (snapshot(r, key) or {}).get("acks", {}).get(t.cid) == 7, what="snapshots to resume")
+        wait_until(lambda: acked(r, key, t.cid) == 7, what="snapshots to resume")
         assert t.text(".value") == "7"
 
 
@@ -290,7 +296,7 @@ async def test_a_session_started_while_redis_was_down_is_claimed_and_saved_once_
         redis_server.start()  # a claims it, and its process saves what it has
         key = store_key("", t.session_id)
         wait_until(lambda: owner(a, t.session_id)["where"] == "here", what="a's claim")
-        wait_until(lambda: (snapshot(r, key) or {}).get("acks", {}).get(t.cid) == 3, what="the first snapshot")
+        wait_until(lambda: acked(r, key, t.cid) == 3, what="the first snapshot")
         a.kill()  # so it survives its machine, as any other session
         move(t, b)
         wait_until(lambda: owner(b, t.session_id)["where"] == "nobody", what="a's lease to run out")

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
+from types import ModuleType
 from typing import Any
 
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 from websockets.exceptions import InvalidStatus
 
-from livetag import Event, Tag, WebApp
+from livetag import WebApp
 from livetag.runners.serve import BackgroundServer
 from livetag.server.handoff import SLOT, hand_off
 from livetag.testing.wire import Tab, element_id, texts
@@ -20,16 +21,10 @@ from livetag.testing.wire import Tab, element_id, texts
 Serve = Callable[..., AbstractContextManager[BackgroundServer]]
 
 
-class Counter(Tag.App):
-    def init(self) -> None:
-        self.count = 0
-        self.value = Tag.span("0", _class="value")
-        self <= Tag.button("+", _class="inc", _onclick=self.increment)
-        self <= self.value
-
-    def increment(self, e: Event) -> None:
-        self.count += 1
-        self.value.text = self.count
+@pytest.fixture
+def counter_app(example: Callable[[str], ModuleType]) -> type:
+    """The counter of ``examples/counter.py``."""
+    return example("counter").Counter
 
 
 class Recorder:
@@ -74,9 +69,9 @@ async def tabs() -> AsyncIterator[list[Tab]]:
         await t.aclose()
 
 
-async def test_middleware_sees_the_handshake_then_the_socket_goes_on_without_it(live_server: Serve,
-                                                                                 tabs: list[Tab]) -> None:
-    webapp = WebApp(Counter)
+async def test_middleware_sees_the_handshake_then_the_socket_goes_on_without_it(live_server: Serve, tabs: list[Tab],
+                                                                                 counter_app: type) -> None:
+    webapp = WebApp(counter_app)
     webapp.app.add_middleware(Recorder)
     Recorder.seen = []
     with live_server(webapp.app) as server:
@@ -90,9 +85,10 @@ async def test_middleware_sees_the_handshake_then_the_socket_goes_on_without_it(
         assert Recorder.seen == ["websocket.accept", "returned"]
 
 
-async def test_middleware_around_the_app_sees_the_whole_connection(live_server: Serve, tabs: list[Tab]) -> None:
+async def test_middleware_around_the_app_sees_the_whole_connection(live_server: Serve, tabs: list[Tab],
+                                                                   counter_app: type) -> None:
     Recorder.seen = []
-    with live_server(Recorder(WebApp(Counter).app)) as server:
+    with live_server(Recorder(WebApp(counter_app).app)) as server:
         t = Tab(server.url)
         tabs.append(t)
         html = await t.load()
@@ -101,8 +97,8 @@ async def test_middleware_around_the_app_sees_the_whole_connection(live_server: 
         assert Recorder.seen == ["websocket.accept", "websocket.send", "websocket.send"]  # joined, then the update
 
 
-async def test_middleware_may_refuse_the_handshake(live_server: Serve, tabs: list[Tab]) -> None:
-    webapp = WebApp(Counter)
+async def test_middleware_may_refuse_the_handshake(live_server: Serve, tabs: list[Tab], counter_app: type) -> None:
+    webapp = WebApp(counter_app)
     webapp.app.add_middleware(NoSockets)
     with live_server(webapp.app) as server:
         t = Tab(server.url)

@@ -59,4 +59,3 @@ async def get_page(webapp: Any, path: str) -> None:
         await served
     if status != [200]:
         raise RuntimeError(f"expected 200 from GET {path} in the warm-up, got {status}")
-
