@@ -113,11 +113,12 @@ class Session:
         except RuntimeError:
             self._loop = None
         self._busy = False
-        #: Publish/subscribe (``Tag.subscribe``): through ``broker``; a session made
-        #: without one hears only itself.
-        self.topics = SessionTopics(broker if broker is not None else LocalBroker(), self._messages_came,
-                                    name=self.log_id)
-        self.tree = LiveTree(self.app, on_change=self._changed, topics=self.topics)
+        self.closed = False
+        # Publish/subscribe (``Tag.subscribe``) through ``broker``, made on first use (see
+        # ``topics``): most sessions never subscribe nor publish.
+        self._broker = broker
+        self._topics: SessionTopics | None = None
+        self.tree = LiveTree(self.app, on_change=self._changed, topics=self._topic_host)
         self.csrf_token = secrets.token_urlsafe(32)
         #: sha256 of the CSRF tokens of the pages a restored session was snapshotted with
         #: (see ``livetag.server.persistence``): those open pages join with them.
@@ -152,7 +153,23 @@ class Session:
         #: The cookie session (``request.session``) as a WebSocket handler left it, until
         #: the page fetches it over HTTP (a WebSocket cannot set cookies).
         self.pending_cookie: dict[str, Any] | None = None
-        self.closed = False
+
+    @property
+    def topics(self) -> SessionTopics:
+        """The session's side of publish/subscribe, through the broker it was made with
+        (a session made without one hears only itself); made on first use, and closed
+        at once when the session is."""
+        topics = self._topics
+        if topics is None:
+            topics = SessionTopics(self._broker if self._broker is not None else LocalBroker(),
+                                   self._messages_came, name=self.log_id)
+            if self.closed:
+                topics.close()
+            self._topics = topics
+        return topics
+
+    def _topic_host(self) -> SessionTopics:
+        return self.topics
 
     # -- clients ------------------------------------------------------------------------
 
@@ -192,7 +209,7 @@ class Session:
             raise StalePage("expected the session's CSRF token, got another value", ErrorCode.CSRF)
         self._loop = asyncio.get_running_loop()
         self._request = request
-        if self.topics.pending:  # messages that came before the session knew its loop
+        if self._topics is not None and self._topics.pending:  # messages that came before the session knew its loop
             self._start_delivery()
         self.flush()  # others first, so this client's revision check is against the present
         client = self._clients.get(msg.client_id) if msg.client_id else None
@@ -433,7 +450,7 @@ class Session:
         session's events (the lock), a batch at a time; an update follows each batch."""
         try:
             while not self.closed:
-                batch = self.topics.take(MESSAGE_BATCH)
+                batch = self.topics.take(MESSAGE_BATCH)  # a delivery starts once it has messages
                 if not batch:
                     return
                 async with self._lock:
@@ -459,7 +476,7 @@ class Session:
                         self.flush()
         finally:
             self._delivery = None
-            if self.topics.pending and not self.closed:
+            if self._topics is not None and self._topics.pending and not self.closed:
                 self._start_delivery()
 
     async def settle(self, rounds: int = 100) -> None:
@@ -468,7 +485,7 @@ class Session:
         for _ in range(rounds):
             await asyncio.sleep(0)  # messages from threads arrive through the loop
             if self._delivery is None:
-                if not self.topics.pending or self.closed:
+                if self._topics is None or not self._topics.pending or self.closed:
                     return
                 self._start_delivery()
             if self._delivery is not None:
@@ -610,7 +627,8 @@ class Session:
             self._flush_handle = None
         for task in list(self._tasks):
             task.cancel()
-        self.topics.close()
+        if self._topics is not None:
+            self._topics.close()
         for tag in self.tree.destroyable():
             try:
                 result = tag.on_destroy()

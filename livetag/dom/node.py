@@ -123,8 +123,9 @@ class Recorder(Protocol):
     lock: threading.RLock
     app: Any
     collecting: bool
-    #: The session's side of publish/subscribe (a ``dom.topics.TopicHost``), or ``None``.
-    topics: Any
+    @property
+    def topics(self) -> Any:
+        """The session's side of publish/subscribe (a ``dom.topics.TopicHost``), or ``None``."""
 
     # Nodes are typed Any here: the tree works on ``Tag``, the one ``Node`` subclass,
     # which this module cannot name.

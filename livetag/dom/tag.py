@@ -130,7 +130,8 @@ class Tag(Node, metaclass=_TagFactory):
     _lt_scopes: ClassVar[tuple[str, ...]] = ()
     _lt_plain_init: ClassVar[bool] = True  # init is Tag.init (set per subclass)
     _lt_simple: ClassVar[bool] = True  # _lt_plain_init and no _lt_scopes: one class lookup per tag
-    _lt_statics_html: ClassVar[tuple[str, ...]]  # set per class by livetag.dom.statics
+    #: Set per class by ``livetag.dom.statics.class_statics``; ``None`` until then.
+    _lt_statics_html: ClassVar[tuple[str, ...] | None] = None
 
     __slots__ = ()
 
@@ -145,6 +146,7 @@ class Tag(Node, metaclass=_TagFactory):
         cls._lt_scopes = tuple(scope_class(k) for k in reversed(cls.__mro__) if k.__dict__.get("styles"))
         cls._lt_plain_init = cls.init is base["init"]
         cls._lt_simple = cls._lt_plain_init and not cls._lt_scopes
+        cls._lt_statics_html = None  # its own, not a base's
 
     def __init__(self, *args: Any, key: Any = None, **kwargs: Any) -> None:
         # Every tag of a page goes through here (8,000 rows x 3 cells: 32,000 times), so

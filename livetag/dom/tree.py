@@ -38,29 +38,20 @@ class LiveTree:
     """
 
     def __init__(self, app: Tag, on_change: Callable[[], None] | None = None,
-                 topics: TopicHost | None = None) -> None:
+                 topics: Callable[[], TopicHost] | None = None) -> None:
         self.app = app
-        #: Where the subscriptions of tags joining or leaving this tree go (``Tag.subscribe``).
-        self.topics = topics
+        self._topics = topics
         self.index: dict[str, Tag] = {}
         self.lock = threading.RLock()
         self.on_change = on_change
         #: Where the files of its events and downloads go (``livetag.dom.files.attach``).
         self.files: FileHost | None = None
-        self._attrs: dict[Tag, set[str]] = {}
-        self._appended: dict[Tag, list[Any]] = {}
-        self._removed: dict[Tag, list[str]] = {}
-        # Sets kept as dicts (keys only): an empty dict costs 64 bytes, an empty set 216,
-        # and every idle session holds these.
-        self._reset: dict[Tag, None] = {}
-        self._new: dict[Tag, None] = {}
-        self._old_ids: dict[Tag, str] = {}
-        self._js: list[str] = []
-        self._slots: dict[Slot, None] = {}
-        self._slot_ops: dict[Tag, list[PatchOp]] = {}
+        # What changed since the last collect, made on the first change (an idle session
+        # holds no empty containers for it); the reactive slots to re-evaluate likewise.
+        self._record: _Record | None = None
+        self._slots: dict[Slot, None] | None = None
         self.statics_sent: dict[str, None] = {}  # ordered set of statics the client has
         self._new_statics: list[str] = []
-        self._classes_seen: set[type] = set()
         self._mounted: list[Tag] = []
         self._unmounted: list[Tag] = []
         self._pending = False
@@ -72,7 +63,15 @@ class LiveTree:
         if app._parent is not None:
             raise ValueError(f"expected a root tag without parent, got one inside {app._parent!r}")
         self.attach(app)
-        self._pending = bool(self._js)
+        self._pending = self._record is not None and bool(self._record.js)
+
+    @property
+    def topics(self) -> TopicHost | None:
+        """Where the subscriptions of tags joining or leaving this tree go, and their
+        messages are published (``Tag.subscribe``, ``Tag.publish``): the session's side
+        of publish/subscribe, which ``topics()`` given to the constructor makes on first
+        use; ``None`` for a tree without one."""
+        return self._topics() if self._topics is not None else None
 
     # -- membership ----------------------------------------------------------------------
 
@@ -81,10 +80,11 @@ class LiveTree:
         for t in iter_subtree(tag):
             t._tree = self
             self.index[t.id] = t
-            cls = type(t)
-            if cls not in self._classes_seen:
-                self._classes_seen.add(cls)
-                for html in class_statics(cls):
+            statics = t._lt_statics_html
+            if statics is None:
+                statics = class_statics(type(t))
+            if statics:  # most classes have none
+                for html in statics:
                     if html not in self.statics_sent:
                         self.statics_sent[html] = None
                         self._new_statics.append(html)
@@ -94,10 +94,10 @@ class LiveTree:
             pending = getattr(t, "_lt_pending_js", None)
             if pending:
                 del t._lt_pending_js  # type: ignore[attr-defined]
-                self._js.extend(pending)
+                self._changes().js.extend(pending)
                 self._mark()
             subs = getattr(t, "_lt_subs", None)
-            if subs and self.topics is not None:
+            if subs and self._topics is not None:
                 self._subscribe(t, subs)
 
     def _subscribe(self, tag: Tag, subs: list[tuple[str, Any]]) -> None:
@@ -111,8 +111,8 @@ class LiveTree:
     def detach(self, tag: Tag) -> None:
         for t in iter_subtree(tag):
             t._tree = None
-            if self.topics is not None and getattr(t, "_lt_subs", None):
-                self.topics.remove(t)
+            if self._topics is not None and getattr(t, "_lt_subs", None):
+                self._topics().remove(t)
             if self.index.get(t.id) is t:
                 del self.index[t.id]
             for value in t._attrs.values():
@@ -134,13 +134,19 @@ class LiveTree:
     def renamed(self, tag: Tag, old_id: str) -> None:
         """``tag``'s element id changed from ``old_id``: re-index it, and patch the element
         through its old id."""
-        self._old_ids.setdefault(tag, old_id)
+        self._changes().old_ids.setdefault(tag, old_id)
         if self.index.get(old_id) is tag:
             del self.index[old_id]
         self.index[tag.id] = tag
         self.attr_changed(tag, "id")
 
     # -- recording -----------------------------------------------------------------------
+
+    def _changes(self) -> _Record:
+        record = self._record
+        if record is None:
+            record = self._record = _Record()
+        return record
 
     def _mark(self) -> None:
         if not self._pending:
@@ -153,9 +159,10 @@ class LiveTree:
         return self._pending
 
     def attr_changed(self, tag: Tag, name: str) -> None:
-        names = self._attrs.get(tag)
+        attrs = self._changes().attrs
+        names = attrs.get(tag)
         if names is None:
-            self._attrs[tag] = {name}
+            attrs[tag] = {name}
         else:
             names.add(name)
         self._mark()
@@ -168,12 +175,13 @@ class LiveTree:
         if parent.tag_name is None:
             self._fragment_changed(parent)
             return
-        if parent in self._reset:
+        record = self._changes()
+        if parent in record.reset:
             self._mark()
             return
-        self._appended.setdefault(parent, []).append(child)
+        record.appended.setdefault(parent, []).append(child)
         if isinstance(child, Tag):
-            self._new[child] = None
+            record.new[child] = None
         self._mark()
 
     def removed(self, parent: Tag, child: Tag) -> None:
@@ -198,16 +206,17 @@ class LiveTree:
         if parent.tag_name is None:
             self._fragment_changed(parent)
             return
-        if child in self._new:
-            del self._new[child]
-            pending = self._appended.get(parent)
+        record = self._changes()
+        if child in record.new:
+            del record.new[child]
+            pending = record.appended.get(parent)
             if pending is not None:
                 for i, c in enumerate(pending):
                     if c is child:
                         del pending[i]
                         break
-        elif parent not in self._reset:
-            self._removed.setdefault(parent, []).append(self._old_ids.get(child, child.id))
+        elif parent not in record.reset:
+            record.removed.setdefault(parent, []).append(record.old_ids.get(child, child.id))
         self._mark()
 
     def reset(self, parent: Tag) -> None:
@@ -215,9 +224,10 @@ class LiveTree:
         if parent.tag_name is None:
             self._fragment_changed(parent)
             return
-        self._reset[parent] = None
-        self._appended.pop(parent, None)
-        self._removed.pop(parent, None)
+        record = self._changes()
+        record.reset[parent] = None
+        record.appended.pop(parent, None)
+        record.removed.pop(parent, None)
         self._mark()
 
     def _fragment_changed(self, fragment: Tag) -> None:
@@ -231,12 +241,14 @@ class LiveTree:
 
     def slot_changed(self, slot: Slot) -> None:
         with self.lock:
+            if self._slots is None:
+                self._slots = {}
             self._slots[slot] = None
             self._mark()
 
     def is_stale(self, slot: Slot) -> bool:
         """True when ``slot`` read a state that changed since it was last evaluated."""
-        return slot in self._slots
+        return self._slots is not None and slot in self._slots
 
     def request_update(self, throttle: float | None = None) -> None:
         """Ask the owner for an update even if nothing was recorded; ``throttle``: the
@@ -289,7 +301,7 @@ class LiveTree:
         return [t for t in iter_subtree(self.app) if t._lt_hooks & DESTROY]
 
     def call_js(self, script: str) -> None:
-        self._js.append(script)
+        self._changes().js.append(script)
         self._mark()
 
     def mark_all(self) -> None:
@@ -313,10 +325,10 @@ class LiveTree:
     def _collect(self) -> tuple[list[PatchOp], list[str]]:
         removals: list[PatchOp] = []
         self._evaluate_slots(removals)
-        record = _Record(self)
-        self._attrs, self._appended, self._removed = {}, {}, {}
-        self._reset, self._new, self._old_ids, self._slot_ops, self._js = {}, {}, {}, {}, []
+        record, self._record = self._record, None
         self._pending = False
+        if record is None:
+            return removals, []
         touched = set(record.attrs)
         touched.update(record.appended, record.removed, record.reset, record.slot_ops)
         entries: list[tuple[int, Tag]] = []
@@ -349,7 +361,9 @@ class LiveTree:
         return removals + ops, record.js
 
     def _evaluate_slots(self, removals: list[PatchOp]) -> None:
-        slots, self._slots = self._slots, {}
+        slots, self._slots = self._slots, None
+        if not slots:
+            return
         child_slots: list[tuple[int, ChildSlot]] = []
         for slot in slots:
             owner = cast(Tag, slot.owner)
@@ -364,7 +378,8 @@ class LiveTree:
         child_slots.sort(key=lambda e: e[0])
         for _, slot in child_slots:
             parent = cast(Tag, slot.owner)
-            if parent in self._reset or self._uncovered_depth(parent) < 0:
+            record = self._record
+            if record is not None and (parent in record.reset or record.uncovered_depth(parent) < 0):
                 continue  # the parent is re-rendered whole, which re-evaluates the slot
             if parent.tag_name is None:
                 self.reset(parent)  # a fragment has no element to address: its host re-renders
@@ -382,26 +397,23 @@ class LiveTree:
             gone, ops = reconcile(parent.id, done.old_ids, new[done.head:end], anchor, done.changed)
             removals.extend(gone)
             if ops:
-                self._slot_ops.setdefault(parent, []).extend(ops)
-
-    def _uncovered_depth(self, tag: Tag) -> int:
-        return _uncovered_depth(tag, self._reset, self._new)
+                self._changes().slot_ops.setdefault(parent, []).extend(ops)
 
 
 class _Record:
-    """The changes one collect works on, taken out of the tree at its start."""
+    """What changed in a tree since its last collect, which takes it whole."""
 
     __slots__ = ("appended", "attrs", "js", "new", "old_ids", "removed", "reset", "slot_ops")
 
-    def __init__(self, tree: LiveTree) -> None:
-        self.attrs = tree._attrs
-        self.appended = tree._appended
-        self.removed = tree._removed
-        self.reset = tree._reset
-        self.new = tree._new
-        self.old_ids = tree._old_ids
-        self.slot_ops = tree._slot_ops
-        self.js = tree._js
+    def __init__(self) -> None:
+        self.attrs: dict[Tag, set[str]] = {}
+        self.appended: dict[Tag, list[Any]] = {}
+        self.removed: dict[Tag, list[str]] = {}
+        self.reset: dict[Tag, None] = {}  # sets kept as dicts (keys only): ordered, and smaller empty
+        self.new: dict[Tag, None] = {}
+        self.old_ids: dict[Tag, str] = {}
+        self.slot_ops: dict[Tag, list[PatchOp]] = {}
+        self.js: list[str] = []
 
     def uncovered_depth(self, tag: Tag) -> int:
         return _uncovered_depth(tag, self.reset, self.new)

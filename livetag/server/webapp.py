@@ -512,7 +512,7 @@ class WebApp:
                                          max_queued_updates=self.limits.max_queued_updates,
                                          max_queued_bytes=self.limits.max_queued_bytes,
                                          bucket=self.bucket(session), codec=self.codec(session))
-        if not hand_off(websocket.scope, connection.run):
+        if not hand_off(connection.run):
             await connection.run()
 
     # -- running --------------------------------------------------------------------------

@@ -31,7 +31,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from starlette.types import Receive, Send
+from starlette.types import Message, Receive, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..clients import Client
@@ -183,7 +183,25 @@ class WebSocketConnection:
             self._receive, self._send = receive, send
         self._task = asyncio.current_task()
         try:
-            await self._read()
+            # The reader loop runs here, not in a coroutine of its own: an idle page holds
+            # one suspended frame less, and nothing of its last message.
+            receive = self._receive
+            loop = asyncio.get_running_loop()
+            join_deadline = loop.time() + JOIN_TIMEOUT
+            while True:
+                if self.state is _CONNECTING:
+                    try:
+                        raw = await asyncio.wait_for(receive(), max(0.0, join_deadline - loop.time()))
+                    except TimeoutError:
+                        timeout = ProtocolError(f"expected a join message within {JOIN_TIMEOUT:g} s",
+                                                ErrorCode.NOT_JOINED)
+                        await self._close(close_code_for(timeout)[0], str(timeout))
+                        break
+                else:
+                    raw = await receive()
+                if not await self._take(raw):
+                    break
+                del raw
             if self._closer is not None:
                 await self._closer  # returning first would close the socket without the close frame
         except (WebSocketDisconnect, OSError, RuntimeError):
@@ -226,60 +244,49 @@ class WebSocketConnection:
         self._queued_bytes -= len(message)
         return message.decode()
 
-    async def _read(self) -> None:
-        receive = self._receive
-        loop = asyncio.get_running_loop()
-        join_deadline = loop.time() + JOIN_TIMEOUT
-        while True:
-            if self.state is ConnectionState.CONNECTING:
-                try:
-                    raw = await asyncio.wait_for(receive(), max(0.0, join_deadline - loop.time()))
-                except TimeoutError:
-                    timeout = ProtocolError(f"expected a join message within {JOIN_TIMEOUT:g} s", ErrorCode.NOT_JOINED)
-                    await self._close(close_code_for(timeout)[0], str(timeout))
-                    return
-            else:
-                raw = await receive()
-            if raw["type"] == "websocket.disconnect" or self.state is ConnectionState.CLOSED:
-                return
-            # Every message costs a token, not only events: syncs and garbage cost work too.
-            if self.state is not _CONNECTING and self.bucket is not None and not self.bucket.take():
-                log.warning("session %s: message rate limit hit", self.session.log_id)
-                await self._close(*close_code_for(RateLimited("too many messages")))
-                return
-            text = raw.get("text")
-            try:
-                if text is None:
-                    raise ProtocolError("expected a text frame with a JSON message, got a binary frame")
-                message = decode(self.codec.open(text), self.max_message_bytes)
-                if self.state is ConnectionState.CONNECTING:
-                    if not isinstance(message, Join):
-                        raise ProtocolError(f"expected a join message first, got {type(message).__name__}",
+    async def _take(self, raw: Message) -> bool:
+        """Act on one ASGI message of the connection; ``False``: the connection ends."""
+        if raw["type"] == "websocket.disconnect" or self.state is ConnectionState.CLOSED:
+            return False
+        # Every message costs a token, not only events: syncs and garbage cost work too.
+        if self.state is not _CONNECTING and self.bucket is not None and not self.bucket.take():
+            log.warning("session %s: message rate limit hit", self.session.log_id)
+            await self._close(*close_code_for(RateLimited("too many messages")))
+            return False
+        text = raw.get("text")
+        try:
+            if text is None:
+                raise ProtocolError("expected a text frame with a JSON message, got a binary frame")
+            message = decode(self.codec.open(text), self.max_message_bytes)
+            if self.state is _CONNECTING:
+                if not isinstance(message, Join):
+                    raise ProtocolError(f"expected a join message first, got {type(message).__name__}",
                                         ErrorCode.NOT_JOINED)
-                    self.client = self.session.join(message, self.sink, self.websocket, on_bye=self._ended)
-                    self._to(ConnectionState.JOINED)
-                    if self._on_join is not None:
-                        self._on_join(self.session)
-                elif isinstance(message, EventMessage):
-                    await self._dispatch(message)
-                elif isinstance(message, Resync):
-                    self.session.resync(self.client)  # type: ignore[arg-type]
-                elif isinstance(message, Ping):
-                    self._sink(PONG_BYTES)
-                else:
-                    raise ProtocolError("expected an event or sync message, got a second join",
-                                        ErrorCode.ALREADY_JOINED)
-            except MessageTooLarge as exc:
-                log.warning("session %s: %s", self.session.log_id, exc)
+                self.client = self.session.join(message, self.sink, self.websocket, on_bye=self._ended)
+                self._to(ConnectionState.JOINED)
+                if self._on_join is not None:
+                    self._on_join(self.session)
+            elif isinstance(message, EventMessage):
+                await self._dispatch(message)
+            elif isinstance(message, Resync):
+                self.session.resync(self.client)  # type: ignore[arg-type]
+            elif isinstance(message, Ping):
+                self._sink(PONG_BYTES)
+            else:
+                raise ProtocolError("expected an event or sync message, got a second join",
+                                    ErrorCode.ALREADY_JOINED)
+        except MessageTooLarge as exc:
+            log.warning("session %s: %s", self.session.log_id, exc)
+            await self._close(*close_code_for(exc))
+            return False
+        except ProtocolError as exc:
+            log.warning("session %s: protocol error: %s", self.session.log_id, exc)
+            # Before the join nothing is trusted; a stale page must reload, not retry.
+            if self.state is _CONNECTING or isinstance(exc, StalePage):
                 await self._close(*close_code_for(exc))
-                return
-            except ProtocolError as exc:
-                log.warning("session %s: protocol error: %s", self.session.log_id, exc)
-                # Before the join nothing is trusted; a stale page must reload, not retry.
-                if self.state is _CONNECTING or isinstance(exc, StalePage):
-                    await self._close(*close_code_for(exc))
-                    return
-                self._sink(Error(exc.code, str(exc)).encode())
+                return False
+            self._sink(Error(exc.code, str(exc)).encode())
+        return True
 
     async def _dispatch(self, message: EventMessage) -> None:
         cookie = self.websocket.scope.get("session")

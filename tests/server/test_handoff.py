@@ -10,12 +10,14 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Mount, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 from websockets.exceptions import InvalidStatus
 
 from livetag import WebApp
 from livetag.runners.serve import BackgroundServer
-from livetag.server.handoff import SLOT, hand_off
+from livetag.server.handoff import SLOTS, HandoffStarlette, hand_off
 from livetag.testing.wire import Tab, element_id, texts
 
 Serve = Callable[..., AbstractContextManager[BackgroundServer]]
@@ -110,10 +112,52 @@ async def test_middleware_may_refuse_the_handshake(live_server: Serve, tabs: lis
 
 
 async def test_hand_off_takes_one_runner_per_connection() -> None:
+    ran: list[tuple[Receive, Send]] = []
+    answers: list[bool] = []
+
     async def run(receive: Receive, send: Send) -> None:
+        ran.append((receive, send))
+
+    async def endpoint(websocket: WebSocket) -> None:
+        answers.extend((hand_off(run), hand_off(run)))
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
         pass
 
-    assert hand_off({}, run) is False  # not under a HandoffStarlette: run it in place
-    scope: dict[str, Any] = {SLOT: []}
-    assert hand_off(scope, run) is True
-    assert hand_off(scope, run) is False and scope[SLOT] == [run]
+    assert hand_off(run) is False  # not under a HandoffStarlette: run it in place
+    app = HandoffStarlette(routes=[WebSocketRoute("/ws", endpoint)])
+    await app({"type": "websocket", "path": "/ws", "root_path": "", "headers": [], "query_string": b""},
+              receive, send)
+    assert answers == [True, False]  # one runner per connection
+    assert ran == [(receive, send)]  # run after the stack returned, on the server's own channels
+    assert not SLOTS and hand_off(run) is False  # the slot ends with its stack
+
+
+async def test_a_mounted_handoff_app_hands_off_to_the_outer_one() -> None:
+    ran: list[str] = []
+
+    async def run(receive: Receive, send: Send) -> None:
+        ran.append("run")
+
+    async def endpoint(websocket: WebSocket) -> None:
+        assert hand_off(run) is True
+
+    class Outer(HandoffStarlette):
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            await super().__call__(scope, receive, send)
+            ran.append("outer returned")
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        pass
+
+    inner = HandoffStarlette(routes=[WebSocketRoute("/ws", endpoint)])
+    outer = Outer(routes=[Mount("/app", inner)])
+    await outer({"type": "websocket", "path": "/app/ws", "root_path": "", "headers": [], "query_string": b""},
+                receive, send)
+    assert ran == ["run", "outer returned"] and not SLOTS  # run once, by the outermost stack
