@@ -18,6 +18,7 @@ is exactly the host and port the request was sent to.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
@@ -107,6 +108,10 @@ class AllowedHosts:
         self.any = "*" in self.names
         self._exact = frozenset(n for n in self.names if not n.startswith("*."))
         self._suffixes = tuple(n[1:] for n in self.names if n.startswith("*."))  # ".example.com"
+        # Every request asks about the same few header values: answers are kept (bounded,
+        # so that a flood of made-up hosts only costs the parsing it would cost anyway).
+        self._header_answers = functools.lru_cache(maxsize=256)(self._allows_header)
+        self._origin_answers = functools.lru_cache(maxsize=256)(self._origin_allowed)
 
     def __repr__(self) -> str:
         return f"AllowedHosts({list(self.names)!r})"
@@ -125,6 +130,9 @@ class AllowedHosts:
 
     def allows_header(self, value: str | None) -> bool:
         """A ``Host`` header value (``host[:port]``) that may be served."""
+        return self.any or self._header_answers(value)
+
+    def _allows_header(self, value: str | None) -> bool:
         if self.any:
             return True
         parsed = split_netloc(value or "")
@@ -141,6 +149,9 @@ class AllowedHosts:
         mere equality of ``Origin`` and ``Host`` for a name (both are the attacker's under
         DNS rebinding), unless the hosts are ``"*"``, which turns that defence off.
         ``"null"`` (sandboxed frames, ``file:`` pages) is foreign."""
+        return self._origin_answers(origin, host_header, allowed_origins)
+
+    def _origin_allowed(self, origin: str, host_header: str | None, allowed_origins: frozenset[str]) -> bool:
         normalised = origin.strip().rstrip("/").lower()
         if normalised in allowed_origins:
             return True
