@@ -50,10 +50,19 @@ def _static_html(item: Any) -> str:
 
 
 def title_of(cls: type[Tag]) -> str | None:
-    """The text of a ``Tag.title`` in ``cls.statics`` (or its bases), if any."""
+    """The text of a ``Tag.title`` in ``cls.statics`` (or its bases), if any; found once
+    per class (every page load asks)."""
+    cached: tuple[str | None] | None = cls.__dict__.get("_lt_title")
+    if cached is not None:
+        return cached[0]
+    title = None
     for klass in cls.__mro__:
         own = klass.__dict__.get("statics") if isinstance(klass, type) else None
         for item in own if isinstance(own, (list, tuple)) else ([own] if own else []):
             if isinstance(item, Tag) and item.tag_name == "title":
-                return item.text
-    return None
+                title = item.text
+                break
+        if title is not None:
+            break
+    cls._lt_title = (title,)  # type: ignore[attr-defined]
+    return title
