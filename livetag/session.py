@@ -76,6 +76,11 @@ def static_digest(html: str) -> str:
     return hashlib.sha256(html.encode()).hexdigest()[:16]
 
 
+def _handler_what(msg: EventMessage, target: Tag) -> str:
+    """How a report names the handler of event ``msg`` on ``target``."""
+    return f"handler of {msg.name!r} on <{target.tag_name}>"
+
+
 class Session:
     """One app instance, its clients and its update stream.
 
@@ -353,11 +358,10 @@ class Session:
             return
         event = Event(target, msg.name, msg.data)
         started = time.perf_counter()
-        what = f"handler of {msg.name!r} on <{target.tag_name}>"
         try:
             result = await self.run_callback(handler.func, (event,) if handler.accepts_event else (), request)
         except Exception as exc:
-            self._report_failure([client], what, exc)
+            self._report_failure([client], _handler_what(msg, target), exc)
         else:
             if result is not None and self.debug and getattr(handler.func, "__name__", "") != "<lambda>":
                 # htag ignores it too; a value a def returns is most often a mistake
@@ -365,7 +369,7 @@ class Session:
                 # its expression's value whether meant or not (``lambda: s.set(1)``).
                 log.warning("session %s: the %s returned %s, which is ignored (a handler changes the "
                             "tree; to send updates along the way, make it a generator and yield)",
-                            self.log_id, what, type(result).__name__)
+                            self.log_id, _handler_what(msg, target), type(result).__name__)
         finally:
             event.release_files()  # an upload's temporary files go, whatever the handler did
             if log.isEnabledFor(logging.DEBUG):
@@ -513,9 +517,8 @@ class Session:
             statics = self.tree.take_statics()
             failures = self.tree.take_failures()
         self._last_flush = self._loop.time() if self._loop is not None else 0.0
-        others = [c for c in self._clients.values() if c.sink is not None and c is not ack_to]
-        if synced and not others:
-            synced = None
+        if synced and not any(c.sink is not None and c is not ack_to for c in self._clients.values()):
+            synced = None  # typed in the only page: nobody else to show it to
         if ops or js or statics or synced:
             self.revision += 1
             for html in statics:
@@ -542,7 +545,8 @@ class Session:
 
     def _run_lifecycle(self) -> None:
         """Start pending ``on_unmount``/``on_mount`` hooks (once a client is connected)."""
-        if self._loop is None or not any(c.sink is not None for c in self._clients.values()):
+        if (not self.tree.has_lifecycle or self._loop is None
+                or not any(c.sink is not None for c in self._clients.values())):
             return
         unmounted, mounted = self.tree.take_lifecycle()
         if unmounted or mounted:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..protocol.patch import PatchOp, SetAttrs
 from .reactive import AttrSlot
-from .tag import Tag, iter_ancestors
+from .tag import Tag
 from .tree import LiveTree
 
 #: Elements whose value the user edits.
@@ -21,9 +21,14 @@ FORM_CONTROLS = frozenset({"input", "textarea", "select"})
 
 def is_disabled(tag: Tag) -> bool:
     """True when ``tag`` or an enclosing ``<fieldset>`` is disabled (HTML, 4.10.18.5)."""
-    return tag["disabled"] not in (None, False) or any(
-        a.tag_name == "fieldset" and a["disabled"] not in (None, False) for a in iter_ancestors(tag)
-    )
+    if tag["disabled"] not in (None, False):
+        return True
+    node = tag._parent  # every event asks: no generator
+    while node is not None:
+        if node.tag_name == "fieldset" and node["disabled"] not in (None, False):
+            return True
+        node = node._parent
+    return False
 
 
 def is_read_only(tag: Tag) -> bool:
@@ -37,6 +42,8 @@ def apply_live_values(tree: LiveTree, sync: dict[str, Any]) -> list[PatchOp]:
     type into (unknown, not a form control, disabled, read-only) are ignored: a client
     that sends them is forging. Returns the patch that shows the values elsewhere."""
     ops: list[PatchOp] = []
+    if not sync:
+        return ops
     with tree.lock:
         for tag_id, value in sync.items():
             tag = tree.lookup(tag_id)

@@ -496,6 +496,17 @@ class Tag(Node, metaclass=_TagFactory):
         children = self._children
         if isinstance(text, str) and len(children) == 1 and children[0] == text and type(children[0]) is type(text):
             return
+        if type(text) is str and all(type(c) is str for c in children):
+            # Text in place of text (a counter's value): nothing leaves the tree, so one
+            # record of the change does what clear() and add() would.
+            tree = self._tree
+            if tree is None:
+                self._children = (text,)
+                return
+            with tree.lock:
+                self._children = (text,)
+                tree.children_replaced(self, ())
+            return
         self.clear(value)
 
     # -- attributes -----------------------------------------------------------------

@@ -281,6 +281,11 @@ class LiveTree:
         new, self._new_statics = self._new_statics, []
         return new
 
+    @property
+    def has_lifecycle(self) -> bool:
+        """Hooks are pending (see ``take_lifecycle``)."""
+        return bool(self._mounted or self._unmounted)
+
     def take_lifecycle(self) -> tuple[list[Tag], list[Tag]]:
         """``(unmounted, mounted)`` tags whose hooks must run, in order, since the last call."""
         unmounted, self._unmounted = self._unmounted, []

@@ -294,3 +294,24 @@ def test_a_change_recorded_during_collect_is_not_lost() -> None:
     tree.collect()
     assert tree.has_changes
     assert tree.collect()[0] == [["a", other.id, {"title": "changed during collect"}]]
+
+
+def test_text_over_text_is_one_set_text_and_html_text_is_not_plain(live) -> None:
+    app, tree = live
+    for i in range(3):
+        app.title.text = i  # text in place of text, several times before a collect
+    ops, _ = tree.collect()
+    assert ops == [["t", app.title.id, "2"]] and app.title.childs == ["2"]
+    app.title.text = HTML("<i>x</i>")  # raw HTML is not text: the element's HTML is sent
+    ops, _ = tree.collect()
+    assert ops == [["h", app.title.id, "<i>x</i>"]]
+
+
+def test_text_of_a_fragment_rerenders_its_host(live) -> None:
+    app, tree = live
+    fragment = Tag("a", "b")
+    app.box <= fragment
+    tree.collect()
+    fragment.text = "c"
+    ops, _ = tree.collect()
+    assert [op[:2] for op in ops] == [["h", app.box.id]] and "c" in ops[0][2] and "ab" not in ops[0][2]
