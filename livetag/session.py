@@ -454,7 +454,7 @@ class Session:
         session's events (the lock), a batch at a time; an update follows each batch."""
         try:
             while not self.closed:
-                batch = self.topics.take(MESSAGE_BATCH)  # a delivery starts once it has messages
+                batch = self.topics.take(MESSAGE_BATCH)  # started once messages came: the topics exist
                 if not batch:
                     return
                 async with self._lock:

@@ -199,7 +199,7 @@ class WebSocketConnection:
                         break
                 else:
                     raw = await receive()
-                if not await self._take(raw):
+                if not await self._on_message(raw):
                     break
                 del raw
             if self._closer is not None:
@@ -244,7 +244,7 @@ class WebSocketConnection:
         self._queued_bytes -= len(message)
         return message.decode()
 
-    async def _take(self, raw: Message) -> bool:
+    async def _on_message(self, raw: Message) -> bool:
         """Act on one ASGI message of the connection; ``False``: the connection ends."""
         if raw["type"] == "websocket.disconnect" or self.state is ConnectionState.CLOSED:
             return False
