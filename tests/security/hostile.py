@@ -1,9 +1,12 @@
 """What the hostile-input tests share besides the protocol client (``livetag.testing.wire``):
 the app they attack (``Board``), a session that must come out of every attack intact
-(``Witness``), and checks that user data inside HTML stayed text (``assert_inert``)."""
+(``Witness``), checks that user data inside HTML stayed text (``assert_inert``), and a
+wait for a condition (``eventually``)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from html.parser import HTMLParser
@@ -11,9 +14,18 @@ from typing import Any
 
 from livetag import Tag
 from livetag.runners.serve import BackgroundServer
-from livetag.testing.wire import Tab, element_id, text_of, texts
+from livetag.testing.wire import TIMEOUT, Tab, element_id, text_of, texts
 
 Serve = Callable[..., AbstractContextManager[BackgroundServer]]
+
+
+async def eventually(condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
+    """Let the server run until ``condition()`` holds; fails saying ``expected <what>``
+    after ``timeout`` seconds (a slow CI machine gets there late, not never)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"expected {what}"
+        await asyncio.sleep(0.02)
 
 #: Markup that would run script in every HTML context it could escape into (text, a
 #: double- or single-quoted attribute, <title>, <textarea>), plus pre-escaped text that

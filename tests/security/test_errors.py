@@ -11,17 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 import orjson
 import pytest
-from hostile import Board, Serve
+from hostile import Board, Serve, eventually
 
 from livetag import Tag, WebApp
 from livetag.runners.logs import TransportLog, redact_uvicorn_logs
-from livetag.testing.wire import TIMEOUT, element_id
+from livetag.testing.wire import element_id
 
 SECRET_TEXT = "password=hunter2"
 CLIENT_LOGGERS = {"httpx", "httpcore", "asyncio"}
@@ -90,10 +89,7 @@ async def test_without_debug_a_failing_hook_reveals_nothing(live_server: Serve, 
         w = await witness(server.url).start()
         # The witness's on_mount runs beside its first click (in a worker thread): arm
         # only once it ran, or a loaded machine arms it first and the witness fails.
-        deadline = time.monotonic() + TIMEOUT
-        while not Hooked.mounted:
-            assert time.monotonic() < deadline, "expected the witness's on_mount to run"
-            await asyncio.sleep(0.01)
+        await eventually(lambda: Hooked.mounted, "the witness's on_mount to run")
         Hooked.armed.append(True)
         t = tab(server.url)
         await t.load()
@@ -228,10 +224,9 @@ async def test_no_secret_reaches_any_log_line_during_a_whole_session_life(
         second = tab(server.url)
         await second.load()
         secrets += [second.token, second.session_id] + ([second.key] if parano else [])
-        deadline = time.monotonic() + TIMEOUT  # session_timeout is 0.3 s: the sweeper's next pass
-        while not any("idle session(s) expired" in r.getMessage() for r in caplog.records):
-            assert time.monotonic() < deadline, "expected the idle sessions to expire"
-            await asyncio.sleep(0.05)
+        # session_timeout is 0.3 s: the sweeper's next pass
+        await eventually(lambda: any("idle session(s) expired" in r.getMessage() for r in caplog.records),
+                         "the idle sessions to expire")
     # The whole life was logged: creation, a traceback, refusals, expiry.
     logged = [r.getMessage() for r in caplog.records]
     for expected in ("created", "raised (error id", "rejected event", "CSRF token refused", "rate limit",

@@ -5,11 +5,9 @@ answer: WebSocket ``bye`` + close 4404, HTTP 410 with a ``bye``."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 
 import pytest
-from hostile import Board, Serve
+from hostile import Board, Serve, eventually
 
 from livetag import WebApp
 from livetag.server import http
@@ -27,13 +25,6 @@ def destroy_recorder() -> tuple[type[Board], list[str]]:
             destroyed.append(self.id)
 
     return Mortal, destroyed
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "expected the session to expire"
-        await asyncio.sleep(0.05)
 
 
 async def assert_expired_everywhere(t: Tab) -> None:
@@ -62,7 +53,7 @@ async def test_a_session_never_joined_expires(live_server: Serve, tab, witness) 
         t = tab(server.url)
         await t.load()
         old_cookie = t.session_id
-        await eventually(lambda: len(destroyed) == 1)
+        await eventually(lambda: len(destroyed) == 1, "the session to expire", 5.0)
         await assert_expired_everywhere(t)
         # A page load starts afresh, under a new id.
         await t.load()
@@ -82,7 +73,7 @@ async def test_a_session_whose_http_client_went_away_expires(live_server: Serve,
         html = await t.load()
         await t.join(transport="http")
         await t.event(element_id(html, "inc"))
-        await eventually(lambda: len(destroyed) == 1)
+        await eventually(lambda: len(destroyed) == 1, "the session to expire", 5.0)
         await assert_expired_everywhere(t)
         await w.check()
 
@@ -97,6 +88,6 @@ async def test_a_session_whose_websocket_closed_expires(live_server: Serve, tab,
         await t.join()
         await t.event(element_id(html, "inc"))
         await t.close()
-        await eventually(lambda: len(destroyed) == 1, timeout=10 * TIMEOUT)
+        await eventually(lambda: len(destroyed) == 1, "the session to expire", 10 * TIMEOUT)
         await assert_expired_everywhere(t)
         await w.check()

@@ -10,7 +10,7 @@ import asyncio
 import time
 
 import httpx
-from hostile import Board, Serve
+from hostile import Board, Serve, eventually
 
 from livetag import WebApp
 from livetag.testing.wire import TIMEOUT, Tab, element_id
@@ -85,10 +85,9 @@ async def test_page_loads_that_never_join_are_discarded_after_the_grace(live_ser
         # A page that joins late is told its session expired (the page then reloads).
         late = tab(server.url)
         await late.load()
-        deadline = time.monotonic() + VISITOR_WAIT  # join_grace is 0.5 s: the sweeper's next pass
-        while webapp.registry.get(late.session_id) is not None:
-            assert time.monotonic() < deadline, "expected the unjoined page load to be discarded"
-            await asyncio.sleep(0.05)
+        # join_grace is 0.5 s: the sweeper's next pass
+        await eventually(lambda: webapp.registry.get(late.session_id) is None,
+                         "the unjoined page load to be discarded", VISITOR_WAIT)
         await late.connect()
         message = await late.recv()  # told at once, before any join
         assert message["t"] == "bye" and message["code"] == "expired"
