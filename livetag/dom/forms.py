@@ -12,7 +12,7 @@ from typing import Any
 
 from ..protocol.patch import PatchOp, SetAttrs
 from .reactive import AttrSlot
-from .tag import Tag
+from .tag import Tag, iter_ancestors
 from .tree import LiveTree
 
 #: Elements whose value the user edits.
@@ -21,14 +21,9 @@ FORM_CONTROLS = frozenset({"input", "textarea", "select"})
 
 def is_disabled(tag: Tag) -> bool:
     """True when ``tag`` or an enclosing ``<fieldset>`` is disabled (HTML, 4.10.18.5)."""
-    if tag["disabled"] not in (None, False):
-        return True
-    node = tag._parent  # every event asks: no generator
-    while node is not None:
-        if node.tag_name == "fieldset" and node["disabled"] not in (None, False):
-            return True
-        node = node._parent
-    return False
+    return tag["disabled"] not in (None, False) or any(
+        a.tag_name == "fieldset" and a["disabled"] not in (None, False) for a in iter_ancestors(tag)
+    )
 
 
 def is_read_only(tag: Tag) -> bool:

@@ -133,8 +133,6 @@ class AllowedHosts:
         return self.any or self._header_answers(value)
 
     def _allows_header(self, value: str | None) -> bool:
-        if self.any:
-            return True
         parsed = split_netloc(value or "")
         return parsed is not None and self.allows(parsed[0])
 
