@@ -111,6 +111,21 @@ async def test_middleware_may_refuse_the_handshake(live_server: Serve, tabs: lis
         assert info.value.response.status_code == 403
 
 
+def websocket_scope(path: str) -> Scope:
+    return {"type": "websocket", "path": path, "root_path": "", "headers": [], "query_string": b""}
+
+
+def handshake_channels() -> tuple[Receive, Send]:
+    """A client that asks for a WebSocket and takes whatever it is sent."""
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        pass
+
+    return receive, send
+
+
 async def test_hand_off_takes_one_runner_per_connection() -> None:
     ran: list[tuple[Receive, Send]] = []
     answers: list[bool] = []
@@ -121,16 +136,9 @@ async def test_hand_off_takes_one_runner_per_connection() -> None:
     async def endpoint(websocket: WebSocket) -> None:
         answers.extend((hand_off(run), hand_off(run)))
 
-    async def receive() -> Message:
-        return {"type": "websocket.connect"}
-
-    async def send(message: Message) -> None:
-        pass
-
     assert hand_off(run) is False  # not under a HandoffStarlette: run it in place
-    app = HandoffStarlette(routes=[WebSocketRoute("/ws", endpoint)])
-    await app({"type": "websocket", "path": "/ws", "root_path": "", "headers": [], "query_string": b""},
-              receive, send)
+    receive, send = handshake_channels()
+    await HandoffStarlette(routes=[WebSocketRoute("/ws", endpoint)])(websocket_scope("/ws"), receive, send)
     assert answers == [True, False]  # one runner per connection
     assert ran == [(receive, send)]  # run after the stack returned, on the server's own channels
     assert not SLOTS and hand_off(run) is False  # the slot ends with its stack
@@ -150,14 +158,7 @@ async def test_a_mounted_handoff_app_hands_off_to_the_outer_one() -> None:
             await super().__call__(scope, receive, send)
             ran.append("outer returned")
 
-    async def receive() -> Message:
-        return {"type": "websocket.connect"}
-
-    async def send(message: Message) -> None:
-        pass
-
     inner = HandoffStarlette(routes=[WebSocketRoute("/ws", endpoint)])
     outer = Outer(routes=[Mount("/app", inner)])
-    await outer({"type": "websocket", "path": "/app/ws", "root_path": "", "headers": [], "query_string": b""},
-                receive, send)
+    await outer(websocket_scope("/app/ws"), *handshake_channels())
     assert ran == ["run", "outer returned"] and not SLOTS  # run once, by the outermost stack
