@@ -35,7 +35,7 @@ import dis
 import functools
 import inspect
 from collections.abc import Callable
-from types import CodeType
+from types import CodeType, CoroutineType
 from typing import Any, TypeVar
 
 from .errors import AsyncioOutsideLoop
@@ -176,8 +176,12 @@ async def run_user_code(func: Callable[..., Any], args: tuple[Any, ...], step: C
     event loop" from a worker thread as ``AsyncioOutsideLoop``."""
     on_loop = runs_on_loop(func)
     result = func(*args) if on_loop else await _in_thread(func, func, *args)
-    if inspect.isawaitable(result):
+    if result is None:  # a plain handler: nothing more to look at
+        return None
+    if type(result) is CoroutineType or inspect.isawaitable(result):
         result = await result
+        if result is None:
+            return None
     if inspect.isgenerator(result):
         while (next(result, _DONE) if on_loop else await _in_thread(func, next, result, _DONE)) is not _DONE:
             step()

@@ -15,6 +15,7 @@ whose explicit key matches an old item but renders differently ``["o", id, html]
 
 from __future__ import annotations
 
+import gc
 import re
 import sys
 import weakref
@@ -30,6 +31,9 @@ from .state import State, tracking
 
 Source = State | Callable[[], Any]
 #: What ``Slot.evaluate`` returns when the source raised inside a live tree.
+#: Above this many rows, a refresh holds the garbage collector off while it builds and
+#: compares (see ``Slot.refresh``).
+_GC_PAUSE_ROWS = 64
 FAILED: Any = type("Failed", (), {"__repr__": lambda self: "FAILED", "__slots__": ()})()
 
 
@@ -175,20 +179,29 @@ class ChildSlot(Slot):
     def refresh(self) -> Refreshed:
         """Re-evaluate and re-parent (see ``Refreshed``). A new item that takes an old
         item's element swaps ids with it."""
-        value = self.evaluate()
-        self.evaluated = True
-        old = self.nodes
-        if value is FAILED:
-            return Refreshed(old, old, len(old), 0, [], set(), self.elements)
-        new = flatten(value)
-        del value  # from here on only ``new`` refers to what the source built (see _alike)
         parent = self.owner
         tree = parent._tree
+        old = self.nodes
+        # A list source builds a tag per row, most of which die a moment later in
+        # _common_ends: young-generation collections meanwhile would only walk them.
+        collecting = len(old) > _GC_PAUSE_ROWS and gc.isenabled()
+        if collecting:
+            gc.disable()
+        try:
+            value = self.evaluate()
+            self.evaluated = True
+            if value is FAILED:
+                return Refreshed(old, old, len(old), 0, [], set(), self.elements)
+            new = flatten(value)
+            del value  # from here on only ``new`` refers to what the source built (see _alike)
+            # Rows that render as before (most of them, when one item of a list changed) stay
+            # the live tags they are, when nothing tells them from the throwaway ones the
+            # source just built: only the rest (the middle) is matched and re-parented.
+            head, tail = _common_ends(old, new) if tree is not None else (0, 0)
+        finally:
+            if collecting:
+                gc.enable()
         changed: set[str] = set()
-        # Rows that render as before (most of them, when one item of a list changed) stay
-        # the live tags they are, when nothing tells them from the throwaway ones the
-        # source just built: only the rest (the middle) is matched and re-parented.
-        head, tail = _common_ends(old, new) if tree is not None else (0, 0)
         old_mid = old[head:len(old) - tail] if head or tail else old
         new_mid = new[head:len(new) - tail] if head or tail else new
         old_ids = [n.id for n in old_mid if isinstance(n, Node)]

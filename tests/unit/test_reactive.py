@@ -3,6 +3,7 @@ what ``LiveTree.collect()`` sends after a state changes."""
 
 from __future__ import annotations
 
+import gc
 import random
 import re
 import weakref
@@ -409,6 +410,35 @@ def test_unkeyed_list_one_item_changed_sends_that_item() -> None:
     assert ops == [["o", ul.childs[500].id, item_html]]
     assert len(orjson.dumps(ops)) <= len(item_html) + 64
     assert ul.childs[499].id == kept  # the neighbours keep their elements
+
+
+def test_a_long_list_refreshes_with_the_collector_held_off_and_gives_it_back() -> None:
+    seen: list[bool] = []
+    items = State([f"item {i}" for i in range(100)])
+    fail = State(False)
+
+    def rows() -> list[Tag]:
+        seen.append(gc.isenabled())
+        if fail:
+            raise ValueError("the source failed")
+        return [Tag.li(text) for text in items]
+
+    tree = mount(Tag.App(Tag.ul(rows)))
+    seen.clear()
+    items[5] = "changed"
+    assert len(ops_of(tree)) == 1
+    assert seen == [False] and gc.isenabled()  # the rows were built without collections
+    fail.set(True)
+    ops_of(tree)  # the page keeps the rows; the failure goes to the session's report
+    assert tree.take_failures() and gc.isenabled()
+    fail.set(False)
+    gc.disable()  # the app's own choice stays
+    try:
+        items[6] = "changed"
+        ops_of(tree)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_unkeyed_list_insert_and_remove_send_one_op_each() -> None:
