@@ -58,7 +58,7 @@ from .shutdown import on_stop_signal
 from .store import SessionStore
 from .store.sqlite import SQLiteStore
 from .uploads import Uploads, UploadStore
-from .websocket import WebSocketConnection
+from .websocket import SendWatch, WebSocketConnection
 
 log = logging.getLogger("livetag.server.webapp")
 #: Response header of a page whose app has a path router (the Runner learns from it
@@ -147,6 +147,7 @@ class WebApp:
         self._buckets: weakref.WeakKeyDictionary[Session, TokenBucket] = weakref.WeakKeyDictionary()
         self._codecs: weakref.WeakKeyDictionary[Session, Codec] = weakref.WeakKeyDictionary()
         self._sweeper: asyncio.Task[None] | None = None
+        self._send_watch = SendWatch()
         #: Whether the app has a ``PathRouter`` (``None``: no instance seen yet). With one,
         #: every GET of a path no route of ``.app`` serves is the app's page.
         self.path_routing: bool | None = None
@@ -511,7 +512,8 @@ class WebApp:
                                          max_message_bytes=self.limits.max_message_bytes,
                                          max_queued_updates=self.limits.max_queued_updates,
                                          max_queued_bytes=self.limits.max_queued_bytes,
-                                         bucket=self.bucket(session), codec=self.codec(session))
+                                         bucket=self.bucket(session), codec=self.codec(session),
+                                         watch=self._send_watch)
         if not hand_off(connection.run):
             await connection.run()
 

@@ -10,13 +10,17 @@ Life cycle (``ConnectionState``, transitions checked)::
 (anything else closes it); ``JOINED``: events flow; ``CLOSING``: what is queued goes
 out, then the close frame; ``CLOSED``: the close frame was handed to the socket (or the
 peer went away). Close codes and reasons come from ``livetag.protocol.closing``. Updates
-go through a bounded outbox drained by a writer task, so a session never waits for a
-slow socket. A client that does not read is dropped (close 1008 ``update queue
-overflow: client too slow``) rather than buffered without bound, as soon as what waits
-for it passes ``max_queued_updates`` messages or ``max_queued_bytes`` bytes, or an
-update has waited ``WRITE_TIMEOUT`` seconds behind a send the socket does not take.
-What livetag holds for such a client is thus bounded in bytes: the outbox, one message
-being sent and the ASGI server's write buffer (uvicorn pauses sends above 64 KiB); the
+go through a bounded outbox, so a session never waits for a slow socket. The reader
+sends what a message queued once the message is done (an event's update costs no task
+and no loop turn); what is queued outside a message, or while one waits (a handler's
+``yield``), goes out through a writer task. A client that does not read is dropped
+(close 1008 ``update queue overflow: client too slow``) rather than buffered without
+bound, as soon as what waits for it passes ``max_queued_updates`` messages or
+``max_queued_bytes`` bytes, or a send has not been taken for ``WRITE_TIMEOUT`` seconds
+(``SendWatch`` looks every quarter of it: a reader blocked in a send reads nothing,
+neither the client's next events nor a flood the ASGI server buffers meanwhile). What
+livetag holds for such a client is thus bounded in bytes: the outbox, one message being
+sent and the ASGI server's write buffer (uvicorn pauses sends above 64 KiB); the
 kernel's socket buffers come on top. The close frame goes out once the socket takes it
 again; a client that never reads again is abandoned after ``CLOSE_WAIT`` seconds (the
 ASGI app returns, the server closes the connection). A ``bye`` from the session is
@@ -79,18 +83,58 @@ CONNECTION_LIFECYCLE: Transitions[ConnectionState] = Transitions("a WebSocket co
 _CONNECTING, _JOINED, _CLOSING = ConnectionState.CONNECTING, ConnectionState.JOINED, ConnectionState.CLOSING
 
 
+class SendWatch:
+    """Drops the connections whose send has not been taken for ``WRITE_TIMEOUT`` seconds.
+
+    A connection registers each send (``begin``/``end``: two set operations); one task,
+    alive while sends happen, looks every ``WRITE_TIMEOUT / 4`` seconds. A send the
+    socket takes at once (nearly all of them) is over before the task ever looks.
+    """
+
+    def __init__(self) -> None:
+        self._sending: set[WebSocketConnection] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def begin(self, connection: WebSocketConnection) -> None:
+        self._sending.add(connection)
+        task = self._task
+        loop = asyncio.get_running_loop()
+        if task is None or task.get_loop() is not loop:  # an app served on another loop before
+            self._task = loop.create_task(self._watch())
+
+    def end(self, connection: WebSocketConnection) -> None:
+        self._sending.discard(connection)
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await asyncio.sleep(WRITE_TIMEOUT / 4)
+                if not self._sending:
+                    return  # the next send starts another
+                now = loop.time()
+                for connection in [c for c in self._sending if now - c.sending_since > WRITE_TIMEOUT]:
+                    self._sending.discard(connection)
+                    if connection.state is _JOINED or connection.state is _CONNECTING:
+                        connection.drop_slow()
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
+
+
 class WebSocketConnection:
     """Drives ``session`` from one accepted ``websocket`` until either side ends.
 
     The reader runs in ``run()`` itself and awaits each event to its end (a dropped
     socket is only noticed at the next receive, so an acknowledged event never stops
-    half-way); a writer task, started when there is something to send, drains a
-    bounded outbox.
+    half-way). Between two messages it drains the bounded outbox itself; a writer task
+    drains it when something is queued while no message is being handled.
     """
 
     def __init__(self, websocket: WebSocket, session: Session, *, max_message_bytes: int,
                  max_queued_updates: int, max_queued_bytes: int = 4 << 20, bucket: TokenBucket | None = None,
-                 codec: Codec = CLEAR, on_join: Callable[[Session], None] | None = None) -> None:
+                 codec: Codec = CLEAR, on_join: Callable[[Session], None] | None = None,
+                 watch: SendWatch | None = None) -> None:
         #: The request user code sees (headers, cookies, ``session``); the connection's
         #: messages go through ``_receive`` and ``_send``.
         self.websocket = websocket
@@ -110,10 +154,19 @@ class WebSocketConnection:
         self._byte_limit = max_queued_bytes
         self._queued_bytes = 0
         #: loop.time() when the send in progress started; 0.0: none in progress.
-        self._sending_since = 0.0
+        self.sending_since = 0.0
+        #: Shared by the connections of one app (``WebApp``); a connection alone gets its own.
+        self._watch = watch if watch is not None else SendWatch()
         #: The close frame (code, reason) the writer sends once in ``CLOSING``.
         self._close_frame: tuple[int, str] = (CloseCode.NORMAL, "ended")
-        self._writer: asyncio.Task[None] | None = None
+        #: The task draining the outbox: a writer task, or the reader's (``_write_here``).
+        self._writer: asyncio.Task[Any] | None = None
+        #: Something was queued while a message is handled: the reader sends it after the
+        #: message, or a writer task started on the next loop turn if the message waits.
+        self._write_pending = False
+        self._in_message = False
+        #: ``drop_slow`` cancelled the reader's own send (``_write_here`` takes it back).
+        self._send_dropped = False
         self._task: asyncio.Task[Any] | None = None
         self._closer: asyncio.Task[None] | None = None
         self._on_join = on_join
@@ -133,17 +186,44 @@ class WebSocketConnection:
         sealed = self.codec.seal(message)
         outbox = self._outbox
         if outbox and (len(outbox) >= self._limit or self._queued_bytes + len(sealed) > self._byte_limit
-                       or (self._sending_since
-                           and asyncio.get_running_loop().time() - self._sending_since > WRITE_TIMEOUT)):
-            self._drop_slow()
+                       or (self.sending_since
+                           and asyncio.get_running_loop().time() - self.sending_since > WRITE_TIMEOUT)):
+            self.drop_slow()
             return
         outbox.append(sealed)
         self._queued_bytes += len(sealed)
         self._wake_writer()
 
     def _wake_writer(self) -> None:
-        if self._writer is None:
+        if self._writer is not None or self._write_pending:
+            return
+        if self._in_message:
+            # The reader sends it when the message is done; if the message waits on
+            # something first (a handler's yield, an await), a writer task does.
+            self._write_pending = True
+            asyncio.get_running_loop().call_soon(self._start_writer)
+        else:
             self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    def _start_writer(self) -> None:
+        if self._write_pending and self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write_here(self) -> None:
+        """Send what the last message queued from the reader's own task."""
+        task = self._task
+        assert task is not None
+        self._writer = task
+        try:
+            await self._write()
+        except asyncio.CancelledError:
+            if not self._send_dropped:
+                raise
+            # drop_slow stopped a send the socket did not take; the reader goes on
+            # reading while _close_slow waits to send the close frame.
+            self._send_dropped = False
+            if task.uncancel():
+                raise  # cancelled from elsewhere too
 
     def _ended(self, bye: Bye) -> None:
         """The session ended this client (its ``bye`` is queued): close after it."""
@@ -151,7 +231,7 @@ class WebSocketConnection:
             self._begin_closing(*close_code_for_bye(bye.code))
             self._wake_writer()
 
-    def _drop_slow(self) -> None:
+    def drop_slow(self) -> None:
         """The client is not reading: forget what waits for it, stop writing to it and
         close it with 1008 as soon as its socket takes a frame (see the module docstring)."""
         log.warning("session %s: client not reading (%d updates, %d bytes waiting): dropping it",
@@ -163,7 +243,9 @@ class WebSocketConnection:
             self.session.leave(self.client, self.sink)  # the session stops rendering for it
         writer = self._writer
         if writer is not None and not writer.done():
-            writer.cancel()  # blocked in a send the socket does not take (nothing written yet)
+            # Blocked in a send the socket does not take (nothing written yet).
+            self._send_dropped = writer is self._task
+            writer.cancel()
         self._closer = asyncio.get_running_loop().create_task(self._close_slow())
 
     async def _close_slow(self) -> None:
@@ -199,9 +281,17 @@ class WebSocketConnection:
                         break
                 else:
                     raw = await receive()
-                if not await self._on_message(raw):
+                self._in_message = True
+                try:
+                    going_on = await self._on_message(raw)
+                finally:
+                    self._in_message = False
+                if not going_on:
+                    self._write_pending = False  # closed: nothing more goes out
                     break
                 del raw
+                if self._write_pending and self._writer is None:
+                    await self._write_here()
             if self._closer is not None:
                 await self._closer  # returning first would close the socket without the close frame
         except (WebSocketDisconnect, OSError, RuntimeError):
@@ -212,6 +302,7 @@ class WebSocketConnection:
             assert self._task is not None
             self._task.uncancel()
         finally:
+            self._write_pending = False
             if self._writer is not None:
                 self._writer.cancel()
             if self.client is not None:
@@ -220,23 +311,31 @@ class WebSocketConnection:
                 self._to(ConnectionState.CLOSED)  # the peer went away
 
     async def _write(self) -> None:
-        """Send what the outbox holds, then the close frame once ``CLOSING``, and end: a
-        writer task lives only while there is something to write (``_wake_writer``
-        starts one), so an idle connection holds none."""
+        """Send what the outbox holds, then the close frame once ``CLOSING``, and end. It
+        runs in the reader's task after a message (``_write_here``) or in a writer task
+        that lives only while there is something to write (``_wake_writer``), so an idle
+        connection holds none."""
         outbox, send = self._outbox, self._send
         loop = asyncio.get_running_loop()
+        self._write_pending = False
+        watch = self._watch
         try:
             while outbox:
-                self._sending_since = loop.time()
+                self.sending_since = loop.time()
+                watch.begin(self)
                 # No local keeps the message: this frame waits for the next one with
                 # nothing of the last one alive (an idle page held its join reply).
                 await send({"type": "websocket.send", "text": self._take_next()})
-                self._sending_since = 0.0
+                watch.end(self)
+                self.sending_since = 0.0
             if self.state is _CLOSING:
                 await self._close(*self._close_frame)
         except (WebSocketDisconnect, OSError, RuntimeError):
             pass  # the reader sees the disconnect too
         finally:
+            if self.sending_since:
+                watch.end(self)
+                self.sending_since = 0.0
             self._writer = None
 
     def _take_next(self) -> str:

@@ -1,8 +1,9 @@
 """Backpressure (issue 14): a WebSocket client that does not read is dropped by livetag
 with its documented close (1008 ``update queue overflow: client too slow``) within a
 bound in bytes (``max_queued_bytes``), and within ``WRITE_TIMEOUT`` once the socket stops
-taking data, whatever the number of messages; the close frame reaches the client when
-it reads again. Other sessions never notice."""
+taking data, whatever the number of messages, and whether the update waits in a writer
+task or blocks the reader that sends it; the close frame reaches the client when it
+reads again. Other sessions never notice."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ NO_MESSAGE_BOUND = {"max_queued_updates": 100_000, "events_per_second": 1000, "e
 
 
 class Big(Board):
-    """Every click sends a 100 kB update."""
+    """Every click sends a 100 kB update (its handler runs in a worker thread: a writer
+    task sends the update while the reader goes on reading)."""
 
     def build(self) -> None:
         self.n = 0
@@ -30,6 +32,15 @@ class Big(Board):
         self <= self.blob
 
     def big(self) -> None:
+        self.n += 1
+        self.blob.text = str(self.n % 10) * 100_000
+
+
+class BigOnLoop(Big):
+    """The same with an ``async def`` handler: the reader sends each update itself once
+    the event is done, so a send the socket does not take blocks the reader."""
+
+    async def big(self) -> None:  # type: ignore[override]
         self.n += 1
         self.blob.text = str(self.n % 10) * 100_000
 
@@ -89,6 +100,24 @@ async def test_a_client_that_does_not_read_is_dropped_after_the_write_timeout(li
         for _ in range(3):
             t.seq += 1
             await t.send({"t": "ev", "s": t.seq, "id": big, "n": "click", "d": {}, "sync": {}})
+        await _all_applied(webapp, t)
+        await w.check()
+        assert (await t.closed(timeout=20))[:2] == TOO_SLOW
+        await w.check()
+
+
+async def test_a_reader_blocked_in_its_own_send_is_dropped_after_the_write_timeout(
+        live_server: Serve, tab, witness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(websocket, "WRITE_TIMEOUT", 0.5)
+    webapp = WebApp(BigOnLoop, max_queued_bytes=1 << 30, **NO_MESSAGE_BOUND)  # no bound in bytes nor messages
+    with live_server(webapp.app) as server:
+        w = await witness(server.url).start()
+        t = tab(server.url)
+        big = await _silent(t, server.url)
+        for _ in range(150):  # the socket fills up; the reader stops in a send and reads no more
+            t.seq += 1
+            await t.send({"t": "ev", "s": t.seq, "id": big, "n": "click", "d": {}, "sync": {}})
+        # Nothing else is sent to it: the send watch alone notices.
         await _all_applied(webapp, t)
         await w.check()
         assert (await t.closed(timeout=20))[:2] == TOO_SLOW

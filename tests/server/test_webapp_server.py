@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
 from importlib import resources
@@ -325,6 +326,36 @@ async def test_an_interrupted_connection_does_not_abort_the_running_handler(live
         while text != "done":  # the rest of the handler reaches the rejoined page
             text = (await t.next_update())["p"][0][2]
         assert webapp.registry.get(t.http.cookies["lt_sid"]).app.done
+
+
+async def test_an_update_yielded_by_a_running_handler_goes_out_before_the_handler_ends(
+        live_server: Serve, tab: MakeTab) -> None:
+    release = threading.Event()  # set by the test, read by the server's loop thread
+
+    class Slow(Tag.App):
+        def init(self) -> None:
+            self.out = Tag.span("idle", _class="out")
+            self <= Tag.button("go", _class="go", _onclick=self.go)
+            self <= self.out
+
+        async def go(self) -> AsyncIterator[None]:
+            self.out.text = "working"
+            yield  # the reader is still inside this event: a writer task must send it
+            for _ in range(500):
+                if release.is_set():
+                    break
+                await asyncio.sleep(0.02)
+            self.out.text = "done"
+
+    with live_server(WebApp(Slow).app) as server:
+        t = tab(server.url)
+        html = await t.load()
+        await t.join()
+        await t.send({"t": "ev", "s": 1, "id": element_id(html, "go"), "n": "click", "d": {}, "sync": {}})
+        assert (await asyncio.wait_for(t.next_update(), 5))["p"][0][2] == "working"
+        release.set()
+        done = await asyncio.wait_for(t.next_update(), 5)
+        assert done["p"][0][2] == "done" and done["ack"] == 1
 
 
 # -- mounting and sharing ------------------------------------------------------------------------
