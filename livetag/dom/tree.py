@@ -337,13 +337,15 @@ class LiveTree:
         touched = set(record.attrs)
         touched.update(record.appended, record.removed, record.reset, record.slot_ops)
         entries: list[tuple[int, Tag]] = []
+        reset, new = record.reset, record.new
         for tag in touched:
             if tag._tree is not self:
                 continue
-            depth = record.uncovered_depth(tag)
+            depth = _uncovered_depth(tag, reset, new)
             if depth >= 0:
                 entries.append((depth, tag))
-        entries.sort(key=lambda e: e[0])
+        if len(entries) > 1:  # one change (an event's usual patch) needs no order
+            entries.sort(key=_depth)
         ops: list[PatchOp] = []
         for _, tag in entries:
             names = record.attrs.get(tag)
@@ -422,6 +424,10 @@ class _Record:
 
     def uncovered_depth(self, tag: Tag) -> int:
         return _uncovered_depth(tag, self.reset, self.new)
+
+
+def _depth(entry: tuple[int, Tag]) -> int:
+    return entry[0]
 
 
 def _uncovered_depth(tag: Tag, reset: dict[Tag, None], new: dict[Tag, None]) -> int:

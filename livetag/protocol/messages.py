@@ -137,8 +137,12 @@ def _describe(value: Any) -> str:
 def _field(msg: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
     value = msg.get(name)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ProtocolError(f"expected field {name!r} to be {what}, got {_describe(value)}")
+        raise _wrong_type(name, what, value)
     return value
+
+
+def _wrong_type(name: str, what: str, value: Any) -> ProtocolError:
+    return ProtocolError(f"expected field {name!r} to be {what}, got {_describe(value)}")
 
 
 def decode(raw: bytes | str, limit: int = DEFAULT_MAX_MESSAGE_BYTES) -> ClientMessage:
@@ -190,13 +194,19 @@ def _decode_join(msg: dict[str, Any]) -> Join:
 
 
 def _decode_event(msg: dict[str, Any]) -> EventMessage:
-    seq = _field(msg, "s", int, "a sequence number (int)")
+    # Every event comes through here: the typed fields are checked inline (JSON gives
+    # exact ints and strs; bool is not an int here).
+    seq, target, name = msg.get("s"), msg.get("id"), msg.get("n")
+    if type(seq) is not int:
+        raise _wrong_type("s", "a sequence number (int)", seq)
     if not 1 <= seq <= MAX_SEQ:
         raise ProtocolError(f"expected field 's' in 1..{MAX_SEQ}, got {seq}")
-    target = _field(msg, "id", str, "an element id (str)")
+    if type(target) is not str:
+        raise _wrong_type("id", "an element id (str)", target)
     if not _TAG_ID.fullmatch(target):
         raise ProtocolError(f"expected field 'id' to be 1-128 non-space chars, got {_describe(target)}")
-    name = _field(msg, "n", str, "an event name (str)")
+    if type(name) is not str:
+        raise _wrong_type("n", "an event name (str)", name)
     if not _EVENT_NAME.fullmatch(name):
         raise ProtocolError(f"expected field 'n' to be an event name like 'click', got {_describe(name)}")
     data = msg.get("d", {})
