@@ -306,9 +306,9 @@ def _common_ends(old: list[Any], new: list[Any]) -> tuple[int, int]:
     here, so the usual row (a tag with text children only, no attribute, no handler) is
     checked inline, as ``_alike`` would check it; others go to ``_alike``."""
     limit = min(len(old), len(new))
-    # Classes without lifecycle hooks, found once (a hook is a class attribute; reading it
-    # through each row would look in the row's own dict first).
-    hookless = {t for t in set(map(type, old)) if not getattr(t, "_lt_hooks", 1)}
+    # Whether each class of row is without lifecycle hooks, found once per class (a hook
+    # is a class attribute: reading it through each row would look in its dict first).
+    hookless: dict[type, bool] = {}
     head = 0
     while head < limit and _stands_for(old[head], new, head, hookless):
         head += 1
@@ -318,17 +318,21 @@ def _common_ends(old: list[Any], new: list[Any]) -> tuple[int, int]:
     return head, tail
 
 
-def _stands_for(a: Any, new: list[Any], i: int, hookless: set[type]) -> bool:
+def _stands_for(a: Any, new: list[Any], i: int, hookless: dict[type, bool]) -> bool:
     """Whether ``new[i]`` may be the live ``a`` (which then takes its place in ``new``):
     see ``_common_ends``."""
     b = new[i]
     if b is a:
         return True
-    if type(a) is str:
+    kind = type(a)
+    if kind is str:
         return type(b) is str and b == a
     if not isinstance(a, Node):
         return False
-    if ((kind := type(a)) is type(b) and kind in hookless and type(a._children) is tuple
+    plain = hookless.get(kind)
+    if plain is None:
+        plain = hookless[kind] = not getattr(kind, "_lt_hooks", 1)
+    if (plain and kind is type(b) and type(a._children) is tuple
             and a._children == b._children and a._key == b._key
             and a._attrs is NO_ATTRS and b._attrs is NO_ATTRS and a._handlers is None and b._handlers is None
             and b._tree is None and not a.__dict__ and not b.__dict__
