@@ -30,10 +30,10 @@ from .node import NO_ATTRS, Node
 from .state import State, tracking
 
 Source = State | Callable[[], Any]
-#: What ``Slot.evaluate`` returns when the source raised inside a live tree.
 #: Above this many rows, a refresh holds the garbage collector off while it builds and
-#: compares (see ``Slot.refresh``).
+#: compares (see ``ChildSlot.refresh``).
 _GC_PAUSE_ROWS = 64
+#: What ``Slot.evaluate`` returns when the source raised inside a live tree.
 FAILED: Any = type("Failed", (), {"__repr__": lambda self: "FAILED", "__slots__": ()})()
 
 
