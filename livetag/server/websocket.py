@@ -18,7 +18,7 @@ and no loop turn); what is queued outside a message, or while one waits (a handl
 bound, as soon as what waits for it passes ``max_queued_updates`` messages or
 ``max_queued_bytes`` bytes, or a send has not been taken for ``WRITE_TIMEOUT`` seconds
 (``SendWatch`` looks every quarter of it: a reader blocked in a send reads nothing,
-neither the client's next events nor a flood the ASGI server buffers meanwhile). What
+so the client's next events wait, and uvicorn stops reading its socket). What
 livetag holds for such a client is thus bounded in bytes: the outbox, one message being
 sent and the ASGI server's write buffer (uvicorn pauses sends above 64 KiB); the
 kernel's socket buffers come on top. The close frame goes out once the socket takes it
