@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any, cast
 
 from ..protocol.patch import Append, PatchOp, Remove, SetAttrs, SetHtml, SetText
@@ -345,7 +346,7 @@ class LiveTree:
             if depth >= 0:
                 entries.append((depth, tag))
         if len(entries) > 1:  # one change (an event's usual patch) needs no order
-            entries.sort(key=_depth)
+            entries.sort(key=_FIRST)
         ops: list[PatchOp] = []
         for _, tag in entries:
             names = record.attrs.get(tag)
@@ -382,11 +383,12 @@ class LiveTree:
             elif isinstance(slot, ChildSlot) and slot in owner._children:
                 child_slots.append((sum(1 for _ in iter_ancestors(owner)), slot))
         # Shallow first: a reset found on the way covers the slots below it.
-        child_slots.sort(key=lambda e: e[0])
+        child_slots.sort(key=_FIRST)
         for _, slot in child_slots:
             parent = cast(Tag, slot.owner)
             record = self._record
-            if record is not None and (parent in record.reset or record.uncovered_depth(parent) < 0):
+            if record is not None and (parent in record.reset
+                                       or _uncovered_depth(parent, record.reset, record.new) < 0):
                 continue  # the parent is re-rendered whole, which re-evaluates the slot
             if parent.tag_name is None:
                 self.reset(parent)  # a fragment has no element to address: its host re-renders
@@ -422,12 +424,9 @@ class _Record:
         self.slot_ops: dict[Tag, list[PatchOp]] = {}
         self.js: list[str] = []
 
-    def uncovered_depth(self, tag: Tag) -> int:
-        return _uncovered_depth(tag, self.reset, self.new)
 
-
-def _depth(entry: tuple[int, Tag]) -> int:
-    return entry[0]
+#: Sort key of ``(depth, item)`` pairs: shallow first.
+_FIRST = itemgetter(0)
 
 
 def _uncovered_depth(tag: Tag, reset: dict[Tag, None], new: dict[Tag, None]) -> int:
