@@ -95,10 +95,10 @@ class SendWatch:
         self._sending: set[WebSocketConnection] = set()
         self._task: asyncio.Task[None] | None = None
 
-    def begin(self, connection: WebSocketConnection) -> None:
+    def begin(self, connection: WebSocketConnection, loop: asyncio.AbstractEventLoop) -> None:
+        """``connection`` starts a send on ``loop`` (the running loop)."""
         self._sending.add(connection)
         task = self._task
-        loop = asyncio.get_running_loop()
         if task is None or task.get_loop() is not loop:  # an app served on another loop before
             self._task = loop.create_task(self._watch())
 
@@ -322,7 +322,7 @@ class WebSocketConnection:
         try:
             while outbox:
                 self.sending_since = loop.time()
-                watch.begin(self)
+                watch.begin(self, loop)
                 # No local keeps the message: this frame waits for the next one with
                 # nothing of the last one alive (an idle page held its join reply).
                 await send({"type": "websocket.send", "text": self._take_next()})
