@@ -384,6 +384,20 @@ def measure(quick: bool) -> dict[str, Any]:
                              "pss_max_kib": max(pss), "rss_mean_kib": statistics.mean(rss),
                              "pss_total_mib": sum(pss) / 1024, "private_mean_kib": statistics.mean(private),
                              "threads_max": max(threads)}
+        # Sessions as users have them: the WebSocket joined (served by the session process
+        # itself, direct WebSockets) and one event handled.
+        joined = pages[-20:]
+        for p in joined:
+            p.join()
+            p.click()
+        time.sleep(1.0)
+        joined_pids = sorted({p.pid for p in joined})
+        results["memory"]["joined_sessions"] = len(joined_pids)
+        results["memory"]["joined_pss_mean_kib"] = statistics.mean(pss_kib(pid) for pid in joined_pids)
+        results["memory"]["joined_private_mean_kib"] = statistics.mean(
+            _rollup(pid)["Private_Dirty"] for pid in joined_pids)
+        for p in joined:
+            p.close()
 
         # Another session's events while 10 sessions/s are created. The creator is a
         # process of its own: as a thread of this one, its HTTP parsing would hold the GIL
@@ -508,6 +522,8 @@ def report(r: dict[str, Any]) -> str:
         f"| same, Private_Dirty mean (pages of its own) | {mb(mem['private_mean_kib'])} | | |",
         f"| same, RSS mean (pages shared with the fork server counted whole) | {mem['rss_mean_kib'] / 1024:.1f} MB "
         "| | |",
+        f"| same, WebSocket joined and one event handled ({mem['joined_sessions']} of them): PSS / Private_Dirty "
+        f"mean | {mb(mem['joined_pss_mean_kib'])} / {mb(mem['joined_private_mean_kib'])} | | |",
         f"| floor: a spare waiting for its session, Private_Dirty (PSS at {mem['sessions']}) | "
         f"{mb(floor['spare'])} ({mb(floor['spare'] + shared_share)}) | | |",
         f"| threads per session process (max) | {mem['threads_max']} | | |",
@@ -521,7 +537,9 @@ def report(r: dict[str, Any]) -> str:
         "request to the last byte of the page: the supervisor's round trip, the handoff to the spare "
         "process (or, when none is ready, a fork of the preloaded fork server), the app's `init`, the page "
         "rendered by the session's `WebApp` and relayed by the web worker; one every 100 ms, then 50 back "
-        "to back. Round trips: 200 warm-up events, then interleaved blocks (echo, WebApp, Runner); CPU per "
+        "to back. Round trips: 200 warm-up events, then interleaved blocks (echo, WebApp, Runner); the "
+        "Runner's WebSocket is handed by the web worker to the session process, which serves it itself "
+        "(direct WebSockets: the worker's CPU per event is what it still does, none); CPU per "
         "event from `/proc/<pid>/stat` (10 ms ticks) over those blocks. Memory: "
         "PSS from `/proc/<pid>/smaps_rollup` of each session process with 200 sessions alive and idle (pages "
         "loaded, no WebSocket); the fork server's own memory is shared by all of them and not included; the "

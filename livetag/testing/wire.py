@@ -372,8 +372,14 @@ def _check(response: httpx.Response, expected: int, what: str) -> httpx.Response
     return response
 
 
-def _closed(exc: ConnectionClosed, messages: list[Message]) -> Closed:
+#: The close code of a connection that ended without a close frame (RFC 6455, 7.1.5).
+ABNORMAL_CLOSURE = 1006
+
+
+def _closed(exc: ConnectionClosed, messages: list[Message], abrupt: bool) -> Closed:
     if exc.rcvd is None:
+        if abrupt:
+            return Closed(ABNORMAL_CLOSURE, "", messages)
         raise UnexpectedMessage(f"expected a close frame from the server, got {exc!r}")
     return Closed(exc.rcvd.code, exc.rcvd.reason, messages)
 
@@ -475,16 +481,18 @@ class Tab(_TabState):
             raise UnexpectedMessage("expected an open WebSocket (connect() or join()), there is none")
         await self.ws.send(self._frame(message))
 
-    async def closed(self, timeout: float | None = None) -> Closed:
+    async def closed(self, timeout: float | None = None, *, abrupt: bool = False) -> Closed:
         """Read until the server closes the WebSocket; how it closed. ``TimeoutError``
-        when it stays open."""
+        when it stays open; ``UnexpectedMessage`` when it ends without a close frame,
+        unless ``abrupt`` (then code 1006, as a browser reports it: a session process
+        that died while it served the page's WebSocket itself, ``Runner``)."""
         got: list[Message] = []
         try:
             while True:
                 got.append(await self.recv(timeout))
         except ConnectionClosed as exc:
             self.ws = None
-            return _closed(exc, got)
+            return _closed(exc, got, abrupt)
 
     # -- the protocol -----------------------------------------------------------------------
 
@@ -702,7 +710,7 @@ class SyncTab(_TabState):
             raise UnexpectedMessage("expected an open WebSocket (connect() or join()), there is none")
         self.ws.send(self._frame(message))
 
-    def closed(self, timeout: float | None = None) -> Closed:
+    def closed(self, timeout: float | None = None, *, abrupt: bool = False) -> Closed:
         """See ``Tab.closed``."""
         got: list[Message] = []
         try:
@@ -710,7 +718,7 @@ class SyncTab(_TabState):
                 got.append(self.recv(timeout))
         except ConnectionClosed as exc:
             self.ws = None
-            return _closed(exc, got)
+            return _closed(exc, got, abrupt)
 
     def join(self, *, token: str | None = None, rev: int | None = None, version: int = PROTOCOL_VERSION,
              transport: Transport | None = None) -> Message:

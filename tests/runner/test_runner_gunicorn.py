@@ -65,14 +65,14 @@ def test_one_sessions_events_spread_over_both_workers(serve: Serve) -> None:
 
 
 def test_sigterm_to_a_worker_loses_no_session(serve: Serve) -> None:
-    server = serve("gunicorn")
+    server = serve("gunicorn", env={"LT_DIRECT": "0"})
     tab = SyncTab(server.url)
     tab.load()
     pid = int(tab.text(".pid"))
     a, b = tabs_on_two_workers(server, tab)
     assert texts(a.click(".inc"))[-1] == "1"
     assert texts(b.click(".inc"))[-1] == "2"
-    os.kill(worker(a), signal.SIGTERM)  # a worker goes (deploy, restart): its connections drop
+    os.kill(worker(a), signal.SIGTERM)  # a worker goes (deploy, restart): its relayed connections drop
     a.closed()
     # The page reconnects (to whichever worker) and resumes exactly: nothing lost or doubled.
     a.connect()
@@ -83,6 +83,23 @@ def test_sigterm_to_a_worker_loses_no_session(serve: Serve) -> None:
     tab.load()
     assert int(tab.text(".pid")) == pid and tab.text(".value") == "4"
     server.wait_for("Booting worker", count=3)
+    for t in (a, b, tab):
+        t.aclose()
+
+
+def test_a_direct_websocket_outlives_the_worker_that_handed_it_over(serve: Serve) -> None:
+    server = serve("gunicorn")
+    tab = SyncTab(server.url)
+    tab.load()
+    a, b = tabs_on_two_workers(server, tab)
+    assert texts(a.click(".inc"))[-1] == "1"
+    gone = worker(a)
+    os.kill(gone, signal.SIGTERM)  # a deploy or restart of the worker
+    server.wait_for("Booting worker", count=3)
+    assert not pid_alive(gone)
+    # The session process serves the page's WebSocket itself: nothing dropped or rejoined.
+    assert texts(a.click(".inc"))[-1] == "2"
+    assert texts(b.click(".inc"))[-1] == "3"
     for t in (a, b, tab):
         t.aclose()
 

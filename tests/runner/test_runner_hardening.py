@@ -16,6 +16,7 @@ from collections.abc import Callable
 import httpx
 import orjson
 from rt_procs import Server, pid_alive, wait_until
+from rt_tabs import told_gone
 from websockets.exceptions import ConnectionClosed
 
 from livetag.testing.wire import SyncTab, texts
@@ -96,7 +97,7 @@ def test_a_frozen_session_process_with_an_event_in_flight_is_killed_and_the_page
     os.kill(pid, signal.SIGSTOP)
     try:
         tab.send(tab.ev(tab.id(".inc")))  # in flight: the frozen process will never read it
-        code, reason, messages = tab.closed()
+        code, reason, messages = told_gone(tab)
         assert code == 4410, (code, reason, messages)
         bye = [m for m in messages if m["t"] == "bye"]
         assert bye and bye[-1]["code"] == "ended" and "longer than 1.5 s" in bye[-1]["msg"]

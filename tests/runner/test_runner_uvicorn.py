@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 from rt_procs import Server, pid_alive, supervisor_pids, wait_until
+from rt_tabs import told_gone
 
 from livetag.testing.wire import SyncTab, texts
 
@@ -112,7 +113,7 @@ def test_a_handler_past_timeout_interaction_gets_its_process_killed(serve: Serve
     tab.join()
     assert texts(tab.click(".inc")) == ["1"]
     tab.send(tab.ev(tab.id("." + action)))
-    code, reason, messages = tab.closed()
+    code, reason, messages = told_gone(tab)
     assert code == 4410, (code, reason, messages)
     bye = [m for m in messages if m["t"] == "bye"]
     assert bye and bye[-1]["code"] == "ended" and "longer than 1.5 s" in bye[-1]["msg"]
@@ -148,7 +149,7 @@ def test_a_process_past_max_memory_mb_is_ended(serve: Serve) -> None:
     pid = int(tab.text(".pid"))
     tab.join()
     tab.send(tab.ev(tab.id(".hog")))
-    code, _, messages = tab.closed()
+    code, _, messages = told_gone(tab)
     assert code == 4410 and "memory" in [m for m in messages if m["t"] == "bye"][-1]["msg"]
     wait_until(lambda: not pid_alive(pid), what="the process to be gone")
     tab.load()
@@ -156,8 +157,9 @@ def test_a_process_past_max_memory_mb_is_ended(serve: Serve) -> None:
     tab.aclose()
 
 
-def test_a_killed_session_process_is_noticed_at_once(serve: Serve) -> None:
-    server = serve()
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "relayed"])
+def test_a_killed_session_process_is_noticed_at_once(serve: Serve, direct: bool) -> None:
+    server = serve(env={"LT_DIRECT": "1" if direct else "0"})
     tab = SyncTab(server.url)
     tab.load()
     pid = int(tab.text(".pid"))
@@ -171,7 +173,7 @@ def test_a_killed_session_process_is_noticed_at_once(serve: Serve) -> None:
     time.sleep(0.3)
     os.kill(pid, signal.SIGKILL)
     started = time.monotonic()
-    code, reason, messages = tab.closed()
+    code, reason, messages = told_gone(tab, direct=direct)
     assert code == 4410 and messages and messages[-1]["code"] == "ended", (messages, reason)
     assert time.monotonic() - started < 10  # behavioural: not a timeout-driven discovery
     poller.join(20)

@@ -10,8 +10,10 @@ length is one of the ``_WS_KINDS`` markers and its text (UTF-8) or bytes travel 
 The first frame of a connection is the scope. The session process ends its side with
 ``{"type": "livetag.end"}``; a connection that ends without it means the process died.
 
-Worker side: ``relay(scope, receive, send, path)``. Process side: ``serve(reader,
-writer, app)``. Both stream: SSE, long-polls and WebSockets flow as they come.
+Worker side: ``relay(scope, receive, send, ...)``. Process side: ``Served``, one per
+connection (accepted by ``listener``). Both stream: SSE, long-polls and WebSockets flow
+as they come. (A WebSocket is handed to the session process instead where it can be:
+``direct``.)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import contextlib
 import enum
 import logging
 import struct
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -132,9 +134,20 @@ async def write(writer: asyncio.StreamWriter, frame: bytes) -> None:
         await writer.drain()
 
 
-def encode_scope(scope: dict[str, Any]) -> bytes:
-    """The first frame: the JSON-able part of ``scope``; bytes as latin-1 strings; the
-    cookie session (``scope["session"]``) as a plain dict."""
+def encode_scope(scope: Mapping[str, Any]) -> bytes:
+    """The first frame: ``scope_message(scope)``."""
+    return frame(scope_message(scope))
+
+
+def frame(message: dict[str, Any]) -> bytes:
+    """The frame of a JSON message without raw bytes."""
+    data = orjson.dumps(message)
+    return _HEAD.pack(len(data), 0) + data
+
+
+def scope_message(scope: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON-able part of ``scope``; bytes as latin-1 strings; the cookie session
+    (``scope["session"]``) as a plain dict."""
     out: dict[str, Any] = {k: scope[k] for k in _SCOPE_KEYS if k in scope}
     out["raw_path"] = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
     out["query_string"] = scope.get("query_string", b"").decode("latin-1")
@@ -142,8 +155,7 @@ def encode_scope(scope: dict[str, Any]) -> bytes:
     session = scope.get("session")
     if session is not None:
         out["session"] = dict(session)
-    data = orjson.dumps(out)
-    return _HEAD.pack(len(data), 0) + data
+    return out
 
 
 def decode_scope(message: dict[str, Any]) -> dict[str, Any]:
@@ -253,7 +265,7 @@ class ClientDisconnected(OSError):
 
 
 #: The tasks of the connections being served (a task nobody references may be collected).
-_SERVING: set[asyncio.Task[None]] = set()
+SERVING: set[asyncio.Task[None]] = set()
 
 
 class Served(asyncio.Protocol):
@@ -264,8 +276,9 @@ class Served(asyncio.Protocol):
     a stream reader and a queue). ``on_scope`` sees the scope before the app runs."""
 
     def __init__(self, app: Callable[..., Awaitable[None]],
-                 on_scope: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_scope: Callable[[dict[str, Any]], None] | None = None, initial: bytes = b"") -> None:
         self.app = app
+        self._initial = initial  # what was read before the transport existed (``listener``)
         self.on_scope = on_scope
         self.transport: asyncio.Transport | None = None
         self.scope: dict[str, Any] | None = None
@@ -283,6 +296,9 @@ class Served(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self._initial:
+            initial, self._initial = self._initial, b""
+            self.data_received(initial)
 
     def data_received(self, data: bytes) -> None:
         if self.gone:
@@ -351,8 +367,8 @@ class Served(asyncio.Protocol):
             if scope["type"] == "websocket":
                 self._disconnect = {"type": "websocket.disconnect", "code": 1006}
             task = asyncio.get_running_loop().create_task(self._run(scope))
-            _SERVING.add(task)
-            task.add_done_callback(_SERVING.discard)
+            SERVING.add(task)
+            task.add_done_callback(SERVING.discard)
             return
         if message["type"] in ("http.disconnect", "websocket.disconnect"):
             self.gone = True  # nothing after it is read
@@ -402,13 +418,6 @@ class Served(asyncio.Protocol):
             if transport is not None and not transport.is_closing():
                 transport.write(encode({"type": END}))
                 transport.close()  # after what is buffered is written
-
-
-async def serve(sock: Any, app: Callable[..., Awaitable[None]],
-                on_scope: Callable[[dict[str, Any]], None] | None = None) -> asyncio.AbstractServer:
-    """Serve every connection of the listening unix socket ``sock`` (``Served``)."""
-    loop = asyncio.get_running_loop()
-    return await loop.create_unix_server(lambda: Served(app, on_scope), sock=sock)
 
 
 async def serve_one(sock: Any, app: Callable[..., Awaitable[None]]) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from . import forkserver, process  # noqa: F401 - the import is the point too: WebApp, Starlette, ctypes...
+from . import direct, forkserver, process  # noqa: F401 - the import is the point too: WebApp, Starlette, ctypes...
 from .appref import AppRef
 from .warmup import get_page, warm_up_app
 
@@ -73,6 +73,7 @@ def _preload() -> None:
         import uvloop  # noqa: F401
     except ImportError:  # pragma: no cover
         pass
+    direct.preload()  # uvicorn's WebSocket protocol, for the WebSockets handed over
     for data in orjson.loads(os.environ.get(PRELOAD_ENV, "[]")):
         try:
             AppRef.from_json(data).resolve()

@@ -54,9 +54,9 @@ from ..registry import SessionRegistry
 from ..store import SessionStore
 from ..store.sqlite import SQLiteStore
 from ..webapp import WebApp
-from . import bridge
 from .appref import AppRef
 from .files import control_of
+from .listener import Listener
 from .pubsub import RelayBroker
 
 if TYPE_CHECKING:  # the cluster's modules need redis-py (the ``cluster`` extra): imported when used
@@ -240,7 +240,7 @@ class SessionHost:
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heartbeat: asyncio.TimerHandle | None = None
-        self._servers: list[asyncio.AbstractServer] = []
+        self._servers: list[Listener] = []
         self._fence: SessionFence | None = None
         self._claim_check: asyncio.Task[bool] | None = None
         self._claimed_once = False  # the shared epoch was seen non-zero (see ``_check_claim``)
@@ -303,10 +303,7 @@ class SessionHost:
             log.warning("process %d could not put its socket back (%s)", os.getpid(), exc)
             return
         log.warning("process %d put its socket back (the runtime directory was deleted)", os.getpid())
-        self._loop.create_task(self._serve_also(sock))  # type: ignore[union-attr]
-
-    async def _serve_also(self, sock: socket.socket) -> None:
-        self._servers.append(await bridge.serve(sock, self.webapp.app, self._on_scope))  # type: ignore[union-attr]
+        self._servers.append(Listener(sock, self.webapp.app, self._on_scope))  # type: ignore[union-attr]
 
     def mark_busy(self, busy: bool, activity: bool = True) -> None:
         """``Session.busy_hook``: an interaction starts (``busy``) or ends; one that was not
@@ -345,7 +342,7 @@ class SessionHost:
             starlette.middleware_stack = _Admit(fence, starlette.middleware_stack or starlette.build_middleware_stack())
         Session.busy_hook = self.mark_busy  # this process hosts one session: a class-wide hook
         async with webapp.lifespan():
-            server = await bridge.serve(self.listener, webapp.app, self._on_scope)
+            server = Listener(self.listener, webapp.app, self._on_scope)
             self._loop.add_reader(self.lifeline.fileno(), self._supervisor_gone)
             self._loop.add_signal_handler(signal.SIGTERM, self._stop.set)
             self.shared[SharedField.BUSY_SINCE] = 0.0  # started: what follows is the app's time
@@ -447,11 +444,13 @@ class SessionHost:
         if session is None or session.closed:
             return
         reason = StopReason(int(self.shared[SharedField.STOP_REASON]))
-        if reason is StopReason.FENCED or (reason is StopReason.SHUTDOWN and self.config.redis_url):
-            # In a cluster the session goes on elsewhere (another machine owns it, or will
-            # restore it from the snapshot just saved): its pages are not told it ended,
-            # and its app is not destroyed. Their connections drop with this process; they
-            # join again, through the load balancer, with their unacknowledged events.
+        saved = self.webapp is not None and self.webapp.persistence is not None
+        if reason is StopReason.FENCED or (reason is StopReason.SHUTDOWN and (self.config.redis_url or saved)):
+            # The session goes on: the next server restores it from the snapshot just
+            # saved (in a cluster, another machine owns it or will restore it): its pages
+            # are not told it ended, and its app is not destroyed. Their connections drop
+            # with this process (a WebSocket this process served itself, ``direct``, too);
+            # they join again, through the load balancer, with their unacknowledged events.
             for client in session.connected_clients:
                 session.leave(client)
             registry._sessions.clear()

@@ -57,7 +57,7 @@ from ..limits import Limits, client_address
 from ..persistence import default_store_path
 from ..shutdown import on_stop_signal
 from ..webapp import PATHS_HEADER
-from . import answers, bridge
+from . import answers, bridge, direct
 from .appref import AppRef, in_helper_process
 from .config import SupervisorConfig
 from .config import drain_timeout as resolve_drain_timeout
@@ -125,6 +125,10 @@ class Runner:
     ``$LIVETAG_DRAIN_TIMEOUT``, default 5): when the server stops, each session process
     gets that long to finish its event and save its session, then is killed (its
     session resumes from its last snapshot); the stop waits no longer for a stuck handler.
+    ``direct_websockets`` (default on): a page's WebSocket is handed to its session
+    process, which serves it itself (``direct``: no relay through the worker for events
+    and updates; uvicorn's default WebSocket protocol over plain TCP; otherwise relayed).
+    Your middleware then sees the handshake, not the messages: ``False`` relays them all.
 
     Raises ``AppNotImportable`` for an app that another process cannot import by name.
     """
@@ -147,7 +151,8 @@ class Runner:
                  store: str | os.PathLike[str] | None = None, persist: bool = True,
                  snapshot_ttl: float | None = None, redis_url: str | None = None,
                  cluster_secret: str | None = None, relay: str | None = None,
-                 heartbeat: float = Limits.heartbeat, drain_timeout: float | None = None) -> None:
+                 heartbeat: float = Limits.heartbeat, drain_timeout: float | None = None,
+                 direct_websockets: bool = True) -> None:
         #: Your routes, and the page of ``app`` at ``/``.
         self.app = _Routes(self, debug=debug, routes=[Route("/", self._index, methods=["GET", "HEAD"])],
                            lifespan=self._lifespan)
@@ -173,6 +178,7 @@ class Runner:
                              session_timeout, max_queued_bytes, join_grace, new_sessions_per_second, new_session_burst,
                              max_upload_bytes, max_session_upload_bytes, download_seconds, heartbeat)
         self.upload_dir = upload_dir
+        self.direct_websockets = direct_websockets
         #: The SQLite file session processes snapshot their session to (``None``: off).
         self.store: str | None = str(store if store is not None else default_store_path(app)) if persist else None
         self.snapshot_ttl = float(session_timeout if snapshot_ttl is None else snapshot_ttl)
@@ -501,6 +507,11 @@ class Runner:
             remote = cluster_relay.is_remote(writer)
             # The session's WebApp is mounted at ``base``: its routes are relative to it.
             relayed = dict(scope) if scope.get("root_path", "") == base else {**scope, "root_path": base}
+            if scope["type"] == "websocket" and self.direct_websockets and not remote:
+                protocol = direct.detachable(receive)
+                if protocol is not None and await direct.hand_over(protocol, receive, writer, relayed,
+                                                                    self._accept_headers()):
+                    return
             relay = bridge.relay(relayed, receive, send, reader, writer, state, self._on_start())
             if scope["type"] == "http" and rest in ("sse", "poll") and self._stopping is not None:
                 outcome = await self._until_stop(relay, scope, receive, send, state)
@@ -636,6 +647,10 @@ class Runner:
                 edit(message)
 
         return learn
+
+    def _accept_headers(self) -> list[tuple[bytes, bytes]]:
+        """What ``_on_start`` adds to a WebSocket's handshake response."""
+        return [(WORKER_HEADER, str(os.getpid()).encode())] if self.debug else []
 
     def _on_start(self, extra: list[tuple[bytes, bytes]] | None = None) -> Any:
         if not self.debug and not extra:
