@@ -48,6 +48,18 @@ def test_events_need_no_worker_once_the_websocket_is_handed_over(serve: Serve, d
     tab.aclose()
 
 
+def test_a_stopping_server_closes_a_direct_websocket_as_a_restart_and_keeps_the_session(serve: Serve) -> None:
+    server = serve()  # sessions are persisted by default: the next server restores them
+    tab = SyncTab(server.url)
+    tab.load()
+    tab.join()
+    assert texts(tab.click(".inc")) == ["1"]
+    server.stop()
+    code, _, messages = tab.closed()
+    assert code == 1012 and not [m for m in messages if m["t"] == "bye"]  # join again, not "ended"
+    tab.aclose()
+
+
 def _session_socket(server: Server) -> str:
     paths = glob.glob(os.path.join(server.runtime, "lt-*", "*", "s", "*"))
     assert len(paths) == 1, paths

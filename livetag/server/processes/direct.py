@@ -124,6 +124,8 @@ async def hand_over(protocol: Any, receive: Receive, writer: asyncio.StreamWrite
 
 
 _configs: dict[bytes, Any] = {}
+#: uvicorn's ``ServerState`` of this process's adopted WebSockets (their ``connections``).
+_state: Any = None
 
 
 def _config(settings: dict[str, Any]) -> Any:
@@ -213,15 +215,26 @@ def _scoped(app: Callable[..., Awaitable[None]], scope: dict[str, Any], accept: 
     return run
 
 
+def shutdown() -> None:
+    """Close this process's adopted WebSockets as a stopping uvicorn closes its own:
+    1012 (service restart, RFC 6455 7.4.1 registry), so that their pages join again at
+    once; one already closing is just closed."""
+    if _state is not None:
+        for connection in list(_state.connections):
+            connection.shutdown()
+
+
 async def _serve(sock: socket.socket, config: Any, server_headers: list[tuple[bytes, bytes]], request: bytes,
                  app: Callable[..., Awaitable[None]]) -> None:
-    from uvicorn.server import ServerState
+    global _state
+    if _state is None:
+        from uvicorn.server import ServerState
 
+        _state = ServerState()
     cls = _protocol_class()
     assert cls is not None
-    state = ServerState()
-    state.default_headers = server_headers
-    protocol = cls(config, state, {})
+    protocol = cls(config, _state, {})
+    protocol.default_headers = server_headers  # the worker's (its server and date headers)
     protocol.app = app
     sock.setblocking(False)
     try:

@@ -54,6 +54,7 @@ from ..registry import SessionRegistry
 from ..store import SessionStore
 from ..store.sqlite import SQLiteStore
 from ..webapp import WebApp
+from . import direct
 from .appref import AppRef
 from .files import control_of
 from .listener import Listener
@@ -360,6 +361,7 @@ class SessionHost:
             before = asyncio.all_tasks()
             self._close_session()
             await self._drain(asyncio.all_tasks() - before)  # the on_destroy coroutines
+            direct.shutdown()  # the WebSockets still open: their pages join again (a restored session)
             if relay is not None:
                 relay.close()
             if fence is not None:

@@ -11,9 +11,11 @@ Request path in a web worker (any worker, no sticky sessions):
   query parameters change; the session cookie is issued here), then relay the request to
   that process, which renders the page with a real ``WebApp``.
 - ``<mount>/_lt/...`` (every transport: WebSocket, SSE, long-poll, event POSTs, cookie):
-  relayed straight to the session's process socket (ASGI over IPC, see ``bridge``). A
-  process that is gone is reported as ``{"t": "bye", "code": "ended", "msg": ...}``: on a
-  WebSocket before close code 4410, over HTTP as status 410.
+  relayed straight to the session's process socket (ASGI over IPC, see ``bridge``); a
+  WebSocket is handed over instead where it can be (its TCP socket passed to the
+  session's process, which serves it itself: ``direct``). A process that is gone is
+  reported as ``{"t": "bye", "code": "ended", "msg": ...}``: on a WebSocket before close
+  code 4410, over HTTP as status 410.
 - in a cluster, a session with no socket on this machine that another live machine owns
   (the supervisor asks the directory; ``locate`` replaces that lookup when set): its
   page loads and transports are relayed to that machine's relay (``cluster.relay``); one
