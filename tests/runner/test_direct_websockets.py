@@ -4,11 +4,13 @@ WebSocket to its session process, which then serves it itself."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import glob
 import os
 import signal
 import socket
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +21,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 
-from livetag.server.processes import bridge, direct
+from livetag.server.processes import bridge, direct, listener
 from livetag.testing.wire import SyncTab, texts
 
 Serve = Callable[..., Server]
@@ -175,3 +177,58 @@ def test_the_adopt_frame_carries_the_relayed_scope_and_the_workers_settings() ->
     decoded = bridge.decode_scope({k: v for k, v in message.items() if k != "adopt"})
     assert decoded["client"] == ("1.2.3.4", 5) and decoded["headers"] == [(b"host", b"h")]
     assert dict(decoded["session"]) == {"k": "v"}
+
+
+async def _ok(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+
+async def _get(path: str, where: str) -> list[dict[str, Any]]:
+    reader, writer = await asyncio.open_unix_connection(where)
+    scope = {"type": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "headers": [],
+             "method": "GET", "root_path": "", "scheme": "http"}
+    writer.write(bridge.encode_scope(scope) + bridge.encode({"type": "http.request", "body": b""}))
+    got = []
+    while (message := await bridge.read_frame(reader))["type"] != bridge.END:
+        got.append(message)
+    writer.close()
+    return got
+
+
+class _OutOfDescriptors:
+    """A listening socket whose ``accept`` fails as out of descriptors for its first
+    0.1 s of use."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.accepts, self.since = sock, 0, 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        self.accepts += 1
+        now = time.monotonic()
+        self.since = self.since or now
+        if now - self.since < 0.1:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return self.sock.accept()
+
+
+async def test_the_listener_serves_relayed_connections_and_waits_out_a_failed_accept(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(listener, "ACCEPT_RETRY_SECONDS", 0.2)
+    where = str(tmp_path / "s")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(where)
+    sock.listen()
+    failing = _OutOfDescriptors(sock)
+    served = listener.Listener(failing, _ok)  # type: ignore[arg-type]
+    try:
+        got = await asyncio.wait_for(_get("/a", where), 10)
+        assert [m["type"] for m in got] == ["http.response.start", "http.response.body"]
+        assert got[1]["body"] == b"/a"
+        # The failed accept was retried after a pause, not in a loop while it kept failing.
+        assert failing.accepts <= 3  # the failure, the retry, the retry loop's EAGAIN
+    finally:
+        served.close()

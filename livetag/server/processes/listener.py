@@ -26,6 +26,8 @@ _READ = 1 << 16
 #: An adopt frame is a scope (the handshake's headers) and a few settings: far smaller.
 MAX_ADOPT_FRAME = 1 << 20
 _HEAD = struct.Struct("!II")
+#: Seconds without accepting after ``accept`` failed for want of descriptors or memory.
+ACCEPT_RETRY_SECONDS = 1.0
 
 
 class Listener:
@@ -47,14 +49,24 @@ class Listener:
             self._loop.remove_reader(self.sock.fileno())
             self.sock.close()
 
+    def _resume(self) -> None:
+        if not self._closed:
+            self._loop.add_reader(self.sock.fileno(), self._accept)
+
     def _accept(self) -> None:
         while True:
             try:
                 conn, _ = self.sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # EMFILE and the like: the worker sees a refused connection
-                log.warning("process %d could not accept a connection: %s", os.getpid(), exc)
+            except OSError as exc:
+                # Out of descriptors or memory: the listening socket stays readable, so stop
+                # watching it for a moment (as asyncio's servers do) rather than spin; the
+                # worker's connection waits in the backlog meanwhile.
+                log.warning("process %d could not accept a connection (%s): retrying in %g s", os.getpid(), exc,
+                            ACCEPT_RETRY_SECONDS)
+                self._loop.remove_reader(self.sock.fileno())
+                self._loop.call_later(ACCEPT_RETRY_SECONDS, self._resume)
                 return
             conn.setblocking(False)
             _First(self, conn)
