@@ -62,6 +62,29 @@ def test_a_stopping_server_closes_a_direct_websocket_as_a_restart_and_keeps_the_
     tab.aclose()
 
 
+def test_a_flood_of_websockets_to_one_session_is_served_and_leaves_no_descriptor(serve: Serve) -> None:
+    server = serve()
+    tab = SyncTab(server.url)
+    tab.load()
+    pid = int(tab.text(".pid"))
+    tab.join()
+    assert texts(tab.click(".inc")) == ["1"]
+    before = len(os.listdir(f"/proc/{pid}/fd"))
+    flood = []
+    for _ in range(150):  # the same session's cookie: each one is handed to its process
+        t = SyncTab(server.url, http=tab.http)
+        t.html, t.token, t.page = tab.html, tab.token, tab.page
+        t.connect()
+        flood.append(t)
+    assert len(os.listdir(f"/proc/{pid}/fd")) >= before + 150  # served there, not relayed
+    assert texts(tab.click(".inc")) == ["2"]
+    for t in flood:
+        t.close()
+    wait_until(lambda: len(os.listdir(f"/proc/{pid}/fd")) <= before + 2, what="the process to close them all")
+    assert texts(tab.click(".inc")) == ["3"]
+    tab.aclose()
+
+
 def _session_socket(server: Server) -> str:
     paths = glob.glob(os.path.join(server.runtime, "lt-*", "*", "s", "*"))
     assert len(paths) == 1, paths
