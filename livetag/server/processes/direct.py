@@ -25,6 +25,7 @@ to the handshake response>, "server": <uvicorn's default headers>}``.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import socket
@@ -124,35 +125,55 @@ async def hand_over(protocol: Any, receive: Receive, writer: asyncio.StreamWrite
 
 
 _configs: dict[bytes, Any] = {}
+_base: Any = None
 #: uvicorn's ``ServerState`` of this process's adopted WebSockets (their ``connections``).
 _state: Any = None
 
 
+def _loaded() -> Any:
+    """A loaded uvicorn ``Config`` (loading imports and inspects: done once, in the fork
+    server, see ``preload``)."""
+    global _base
+    if _base is None:
+        from uvicorn.config import Config
+
+        config = Config(app=_unused_app, ws="websockets-sansio", proxy_headers=False, lifespan="off", log_config=None)
+        config.load()
+        _base = config
+    return _base
+
+
 def _config(settings: dict[str, Any]) -> Any:
-    """A loaded uvicorn ``Config`` with the worker's WebSocket settings (one per distinct
-    settings, normally one per process: loading imports and inspects)."""
+    """The loaded config with the worker's WebSocket ``settings`` (one per distinct
+    settings: a copy of ``_loaded()``, whose load a session process does not repeat)."""
     key = orjson.dumps(settings, option=orjson.OPT_SORT_KEYS)
     config = _configs.get(key)
     if config is None:
-        from uvicorn.config import Config
-
-        config = Config(app=_unused_app, ws="websockets-sansio", proxy_headers=False, lifespan="off",
-                        log_config=None, **{name: settings[name] for name in _SETTINGS if name in settings})
-        config.load()
+        config = copy.copy(_loaded())
+        for name in _SETTINGS:
+            if name in settings:
+                setattr(config, name, settings[name])
         _configs[key] = config
     return config
 
 
 def preload() -> None:
-    """Import what adopting a WebSocket needs and load the config of uvicorn's default
-    settings (in the fork server: session processes inherit both)."""
+    """Import what adopting a WebSocket needs and make the configs of uvicorn's default
+    settings and of livetag's own runners (in the fork server: session processes
+    inherit them)."""
     try:
         import uvicorn.server  # noqa: F401
         from uvicorn.config import Config
     except ImportError:  # pragma: no cover
         return
-    defaults = Config(app=_unused_app, log_config=None)
-    _config({name: getattr(defaults, name) for name in _SETTINGS})
+    from ..connections import uvicorn_settings
+    from ..limits import Limits
+
+    defaults = {name: getattr(_loaded(), name) for name in _SETTINGS}
+    _config(defaults)
+    own = Config(app=_unused_app, log_config=None, ws_per_message_deflate=False,
+                 **{k: v for k, v in uvicorn_settings(Limits.max_message_bytes).items() if k in _SETTINGS})
+    _config({name: getattr(own, name) for name in _SETTINGS})
 
 
 async def _unused_app(scope: Scope, receive: Receive, send: Send) -> None:  # pragma: no cover
