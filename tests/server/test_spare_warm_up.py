@@ -38,3 +38,18 @@ async def test_the_warm_up_page_is_served_whatever_the_allowed_hosts() -> None:
     from livetag.server.processes.warmup import get_page, warm_up_app
 
     await get_page(WebApp(warm_up_app(), allowed_hosts=["www.example.com"]), "/")
+
+
+async def test_the_fork_servers_warm_up_clicks_over_a_handed_over_websocket_and_leaves_nothing() -> None:
+    from livetag.server.processes import direct, forkwarm, warmup
+
+    clicked: list[int] = []
+    increment = warmup.warm_up_app().increment
+    warmup.warm_up_app().increment = lambda self, event: (clicked.append(1), increment(self, event))
+    try:
+        await forkwarm.load_pages({}, 2, websockets=2)  # each page joined over an adopted WebSocket
+    finally:
+        warmup.warm_up_app().increment = increment
+    assert len(clicked) == 10  # 5 clicks on each of the 2 pages, each answered
+    assert direct.running() == set()  # every connection closed and its app ended
+    assert not direct._state.connections

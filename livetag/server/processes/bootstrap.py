@@ -19,8 +19,7 @@ import orjson
 
 from ..logs import configure_logging
 from .appref import ROLE_ENV
-from .config import SupervisorConfig
-from .preload import LOG_LEVEL_ENV, PRELOAD_ENV, SYS_PATH_ENV
+from .config import LOG_LEVEL_ENV, PRELOAD_ENV, SYS_PATH_ENV, SupervisorConfig
 from .supervisor import Supervisor
 
 log = logging.getLogger("livetag.server.processes.supervisor")

@@ -17,6 +17,17 @@ from typing import Any
 
 import orjson
 
+# What the supervisor tells its fork server (``preload``, imported there and only there:
+# the import is the preload) through the environment.
+#: The apps to import (JSON list of ``AppRef``).
+PRELOAD_ENV = "LIVETAG_RUNNER_PRELOAD"
+LOG_LEVEL_ENV = "LIVETAG_RUNNER_LOG_LEVEL"
+#: The web worker's ``sys.path`` (JSON), so that the fork server finds the app's module
+#: where the worker did (Python 3.11's fork server does not apply the parent's).
+SYS_PATH_ENV = "LIVETAG_RUNNER_SYS_PATH"
+#: The ``ProcessConfig`` (JSON, no session id) sessions most likely get.
+EXPECTED_ENV = "LIVETAG_RUNNER_EXPECTED"
+
 #: The environment variable ``Runner(drain_timeout=None)`` reads (seconds).
 DRAIN_TIMEOUT_ENV = "LIVETAG_DRAIN_TIMEOUT"
 #: Seconds a stopping server gives its session processes by default (see ``drain_timeout``).

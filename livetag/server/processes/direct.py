@@ -163,17 +163,22 @@ def preload() -> None:
     inherit them)."""
     try:
         import uvicorn.server  # noqa: F401
-        from uvicorn.config import Config
     except ImportError:  # pragma: no cover
         return
+    _config({name: getattr(_loaded(), name) for name in _SETTINGS})
+    _config(own_settings())
+
+
+def own_settings() -> dict[str, Any]:
+    """The WebSocket settings of livetag's own runners (``livetag.server.connections``)."""
+    from uvicorn.config import Config
+
     from ..connections import uvicorn_settings
     from ..limits import Limits
 
-    defaults = {name: getattr(_loaded(), name) for name in _SETTINGS}
-    _config(defaults)
     own = Config(app=_unused_app, log_config=None, ws_per_message_deflate=False,
                  **{k: v for k, v in uvicorn_settings(Limits.max_message_bytes).items() if k in _SETTINGS})
-    _config({name: getattr(own, name) for name in _SETTINGS})
+    return {name: getattr(own, name) for name in _SETTINGS}
 
 
 async def _unused_app(scope: Scope, receive: Receive, send: Send) -> None:  # pragma: no cover
@@ -234,6 +239,11 @@ def _scoped(app: Callable[..., Awaitable[None]], scope: dict[str, Any], accept: 
         await app(scope, receive, send_accept)
 
     return run
+
+
+def running() -> set[asyncio.Task[None]]:
+    """The tasks of the adopted WebSockets' apps still running."""
+    return set(_state.tasks) if _state is not None else set()
 
 
 def shutdown() -> None:

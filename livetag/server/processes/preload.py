@@ -2,7 +2,8 @@
 process code and the apps named in ``$LIVETAG_RUNNER_PRELOAD``, so that each session
 process starts as a fork of an interpreter that has everything loaded. Then a warm-up:
 the ``WebApp`` most sessions will use is built (``$LIVETAG_RUNNER_EXPECTED``) and the
-framework's page path runs a few times with a built-in app (never the user's code), so
+framework's page and WebSocket paths (``forkwarm``) run a few times with a built-in app
+(never the user's code), so
 that session processes inherit it built and its code already specialised by the
 interpreter instead of each writing (so copying) those pages themselves. Last,
 ``gc.freeze()``: the preloaded objects move to a permanent generation that the collector
@@ -26,17 +27,15 @@ import orjson
 
 from . import direct, forkserver, process  # noqa: F401 - the import is the point too: WebApp, Starlette, ctypes...
 from .appref import AppRef
-from .warmup import get_page, warm_up_app
+from .config import EXPECTED_ENV, LOG_LEVEL_ENV, PRELOAD_ENV, SYS_PATH_ENV
+from .forkwarm import load_pages
+from .warmup import get_page
 
-PRELOAD_ENV = "LIVETAG_RUNNER_PRELOAD"
-LOG_LEVEL_ENV = "LIVETAG_RUNNER_LOG_LEVEL"
-#: The web worker's ``sys.path`` (JSON), so that the fork server finds the app's module
-#: where the worker did (Python 3.11's fork server does not apply the parent's).
-SYS_PATH_ENV = "LIVETAG_RUNNER_SYS_PATH"
-#: The ``ProcessConfig`` (JSON, no session id) sessions most likely get.
-EXPECTED_ENV = "LIVETAG_RUNNER_EXPECTED"
 #: Page loads of the warm-up (the interpreter specialises a function after a few calls).
 WARM_UP_PAGES = 10
+#: Of which joined over a WebSocket handed over as a worker hands one (``direct``), and
+#: clicked: the event path too is specialised before the fork.
+WARM_UP_WEBSOCKETS = 10
 #: glibc ``mallopt`` parameter: how many malloc arenas threads may spread over.
 M_ARENA_MAX = -8
 MALLOC_ARENAS = 2
@@ -102,7 +101,7 @@ def _warm_up(expected: process.ProcessConfig | None) -> None:
             webapp = process.prebuild_webapp(expected)
             await get_page(webapp, "/_lt/livetag.js")
             options = page_options(expected)
-        await load_pages(options, WARM_UP_PAGES)
+        await load_pages(options, WARM_UP_PAGES, WARM_UP_WEBSOCKETS)
         for task in asyncio.all_tasks() - {asyncio.current_task()}:
             task.cancel()
 
@@ -125,30 +124,6 @@ def _warm_up(expected: process.ProcessConfig | None) -> None:
 def page_options(config: process.ProcessConfig) -> dict[str, Any]:
     """The ``WebApp`` options of ``config`` that change the page path."""
     return {"debug": config.debug, "parano": config.parano, "http_only": config.http_only}
-
-
-async def load_pages(options: dict[str, Any], count: int) -> None:
-    """Load ``count`` pages of a built-in app (never the user's) as a session process
-    does: a ``WebApp`` of ``options``, a ``BoundRegistry``, the request relayed over a
-    socket pair (``bridge``); then close them. Raises ``RuntimeError`` when a page is
-    not served."""
-    from ..webapp import WebApp
-
-    app = warm_up_app()
-    disabled = logging.root.manager.disable
-    logging.disable(max(disabled, logging.INFO))  # "session created": not a session anyone opened
-    try:
-        warm = WebApp(app, **options)
-        # A host with no listener and no lifeline: the warm-up relays its requests itself.
-        host = process.SessionHost(process.ProcessConfig("", AppRef("", "")), None,  # type: ignore[arg-type]
-                                   [0.0] * len(process.SharedField), None, warm)  # type: ignore[arg-type]
-        async with warm.lifespan():
-            for n in range(count):
-                warm.registry = process.BoundRegistry(app, debug=warm.debug, session_id=f"warm-up-{n}", host=host)
-                await get_page(warm, "/")
-                warm.registry.close_all()
-    finally:
-        logging.disable(disabled)
 
 
 _preload()

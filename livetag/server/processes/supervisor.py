@@ -74,11 +74,10 @@ from ..store.sqlite import SQLiteStore
 from . import bridge, paths
 from .anchor import watch_anchor
 from .appref import AppRef
-from .config import SupervisorConfig
+from .config import EXPECTED_ENV, SupervisorConfig
 from .control import ControlServer
 from .files import InstanceFiles
 from .forkserver import ForkedProcess, ForkServer, SharedDoubles
-from .preload import EXPECTED_ENV
 from .priority import SPARE_NICE, priority_restorable, start_fork_server, start_process
 from .process import ProcessConfig, SharedField, StopReason
 from .pubsub import PubSubHub, peer_pid
