@@ -180,6 +180,36 @@ async def test_only_plain_tcp_connections_of_uvicorns_sansio_protocol_are_detach
     assert direct.detachable(closing.receive) is None
 
 
+async def test_a_hand_over_to_a_gone_process_leaves_the_connection_to_the_worker() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("not run")
+
+    config = Config(app=app, log_config=None)
+    config.load()
+    browser, _browser_peer = socket.socketpair()  # stands for the browser's TCP socket
+
+    class Transport(_Transport):
+        paused: bool | None = None
+
+        def pause_reading(self) -> None:
+            self.paused = True
+
+        def resume_reading(self) -> None:
+            self.paused = False
+
+    protocol = WebSocketsSansIOProtocol(config, ServerState(), {})
+    protocol.transport = Transport({"socket": browser})
+    ours, theirs = socket.socketpair()
+    theirs.close()  # the session process died after the worker connected
+    _, writer = await asyncio.open_unix_connection(sock=ours)
+    scope = {"type": "websocket", "path": "/_lt/ws", "raw_path": b"/_lt/ws", "query_string": b"", "headers": []}
+    assert not await direct.hand_over(protocol, protocol.receive, writer, scope)
+    assert protocol.transport.paused is False  # reading again: the relay reports the gone process
+    writer.close()
+    browser.close()
+    _browser_peer.close()
+
+
 def test_the_adopt_frame_carries_the_relayed_scope_and_the_workers_settings() -> None:
     config = Config(app=None, log_config=None, ws_max_size=1234, ws_ping_interval=7.0)  # type: ignore[arg-type]
 

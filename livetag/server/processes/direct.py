@@ -97,15 +97,13 @@ async def hand_over(protocol: Any, receive: Receive, writer: asyncio.StreamWrite
     # Nothing of the connection is read here from now on: what the browser sends after
     # the handshake is the session process's to read.
     transport.pause_reading()
-    unix = socket.socket(fileno=os.dup(writer.get_extra_info("socket").fileno()))
     try:
-        sent = socket.send_fds(unix, [frame], [transport.get_extra_info("socket").fileno()])
-    except OSError as exc:
+        with socket.socket(fileno=os.dup(writer.get_extra_info("socket").fileno())) as unix:
+            sent = socket.send_fds(unix, [frame], [transport.get_extra_info("socket").fileno()])
+    except OSError as exc:  # the process is gone (or this one is out of descriptors)
         transport.resume_reading()
         log.info("a WebSocket could not be handed to its session process (%s): relayed", exc)
         return False
-    finally:
-        unix.close()
     if sent < len(frame):  # a fresh unix socket takes a few KiB at once; this is the rare rest
         writer.write(frame[sent:])
         try:
