@@ -1,5 +1,6 @@
 """The Runner in Chromium: a counter on each transport, a background ticker, and the
-"ended" message when a session's process dies (shown in the page, no reload loop)."""
+"ended" message when a session's process dies (shown in the page, no reload loop), a page
+whose web worker is stopped (its WebSocket served by the session process itself)."""
 
 from __future__ import annotations
 
@@ -91,3 +92,21 @@ def test_a_killed_process_is_reported_in_the_page(serve: Serve, context: Any) ->
     pid = int(page.locator(".pid").text_content())
     os.kill(pid, signal.SIGKILL)
     expect(page.locator("#lt-error")).to_contain_text("ended unexpectedly", timeout=20_000)
+
+
+def test_a_page_goes_on_while_its_web_worker_is_stopped(serve: Serve, context: Any) -> None:
+    # Direct WebSockets: the page's WebSocket was handed to its session process, so
+    # Chromium and the session process talk with no web worker in between.
+    server = serve()
+    page = open_page(context, server.url, "ws")
+    page.click("button.inc")
+    expect(page.locator(".value")).to_have_text("1")
+    os.kill(server.pid, signal.SIGSTOP)  # the uvicorn process: the only web worker
+    try:
+        page.click("button.inc")
+        expect(page.locator(".value")).to_have_text("2", timeout=5_000)
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    page.click("button.inc")
+    expect(page.locator(".value")).to_have_text("3")
+    assert page.errors == []
