@@ -6,6 +6,7 @@ Web worker side:
 - ``answers``            what a worker answers itself when no process can: gone, moved, retry
 - ``supervisor_client``  ``SupervisorClient``: find or start the supervisor, its control RPC
 - ``bridge``             ASGI over IPC (length-prefixed frames) to a session process
+- ``direct``             a WebSocket handed to its session process (``SCM_RIGHTS``), served there
 Supervisor (one process per server):
 - ``bootstrap``          its entry point; ``anchor``: it ends with the server process
 - ``config``             ``SupervisorConfig``, the typed configuration workers send it
@@ -18,10 +19,11 @@ Supervisor (one process per server):
 - ``files``              its private files (keys, sockets) and their repair; ``paths``: the directory rules
 Session processes:
 - ``process``            a ``WebApp`` bound to one session, serving ASGI over IPC; ``SharedField``
+- ``listener``           its listening socket: relayed connections, and WebSockets handed over
 - ``forkserver``         the supervisor's side of the fork server; ``SharedDoubles``
 - ``zygote``             the fork server: preloaded, forks session and spare processes
-- ``preload``            what the fork server imports and warms up
-- ``warmup``             the built-in app and page load of the warm-ups (fork server, spares)
+- ``preload``            what the fork server imports and warms up (``forkwarm``)
+- ``warmup``             the built-in app, page load and WebSocket session of the warm-ups
 - ``appref``             naming an app so that another process imports it
 """
 
