@@ -5,8 +5,11 @@ fence each other on one key)."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
+
+import pytest
 
 from livetag import Tag, WebApp
 from livetag.server.processes.process import _touch_page_path
@@ -53,3 +56,20 @@ async def test_the_fork_servers_warm_up_clicks_over_a_handed_over_websocket_and_
     assert len(clicked) == 10  # 5 clicks on each of the 2 pages, each answered
     assert direct.running() == set()  # every connection closed and its app ended
     assert not direct._state.connections
+
+
+async def test_the_websocket_warm_up_skips_parano_and_says_at_once_when_refused() -> None:
+    from livetag.server.processes import forkwarm, process, warmup
+    from livetag.server.processes.appref import AppRef
+
+    await forkwarm.load_pages({"parano": True}, 1, websockets=1)  # sealed messages: no WebSocket warm-up
+    webapp = WebApp(warmup.warm_up_app())
+    host = process.SessionHost(process.ProcessConfig("", AppRef("", "")), None,  # type: ignore[arg-type]
+                               [0.0] * len(process.SharedField), None, webapp)  # type: ignore[arg-type]
+    async with webapp.lifespan():
+        webapp.registry = process.BoundRegistry(warmup.warm_up_app(), debug=False, session_id="w", host=host)
+        page = await warmup.get_page(webapp, "/")
+        forged = re.sub(rb'data-lt-token="[^"]+"', b'data-lt-token="forged"', page)
+        with pytest.raises(RuntimeError, match="it closed"):  # the close frame, not a timeout
+            await warmup.websocket_clicks(webapp, forged, "w", 1)
+        webapp.registry.close_all()

@@ -15,7 +15,7 @@ async def load_pages(options: dict[str, Any], count: int, websockets: int = 0) -
     """Load ``count`` pages of a built-in app (never the user's) as a session process
     does: a ``WebApp`` of ``options``, a ``BoundRegistry``, the request relayed over a
     socket pair (``bridge``); join the first ``websockets`` of them and click
-    (``websocket_clicks``); then close them. Raises ``RuntimeError`` when a page is not
+    (``websocket_clicks``; not in parano or HTTP-only mode); then close them. Raises ``RuntimeError`` when a page is not
     served or an event not answered."""
     from ..webapp import WebApp
 
@@ -31,7 +31,7 @@ async def load_pages(options: dict[str, Any], count: int, websockets: int = 0) -
             for n in range(count):
                 warm.registry = process.BoundRegistry(app, debug=warm.debug, session_id=f"warm-up-{n}", host=host)
                 page = await get_page(warm, "/")
-                if n < websockets:
+                if n < websockets and not warm.parano and not warm.http_only:  # sealed, or no WebSocket
                     await websocket_clicks(warm, page, warm.registry.session_id, 5)
                 warm.registry.close_all()
     finally:

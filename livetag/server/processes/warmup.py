@@ -8,6 +8,8 @@ import asyncio
 from typing import Any
 
 _WARM_UP_APP: Any = None
+#: Seconds the WebSocket warm-up waits for an answer (the fork server's start waits for it).
+ANSWER_SECONDS = 5.0
 
 
 def warm_up_app() -> Any:
@@ -67,8 +69,8 @@ async def get_page(webapp: Any, path: str) -> bytes:
 
 
 async def websocket_clicks(webapp: Any, page: bytes, session_id: str, clicks: int) -> None:
-    """Join ``page`` (a page of the warm-up app served by ``webapp``, of session
-    ``session_id``) over a WebSocket
+    """Join ``page`` (a page of the warm-up app served by ``webapp``, plain: not parano
+    nor HTTP-only; of session ``session_id``) over a WebSocket
     handed over as a web worker hands one (``direct``: a loopback TCP connection, its
     handshake answered by uvicorn's protocol), click its button ``clicks`` times, close.
     Raises ``RuntimeError`` when an answer does not come."""
@@ -116,9 +118,12 @@ async def websocket_clicks(webapp: Any, page: bytes, session_id: str, clicks: in
     async def answer(opening: bool = False) -> dict[str, Any]:
         while True:
             for event in client.events_received():
-                if opening or getattr(event, "opcode", None) is Opcode.TEXT:
+                kind = getattr(event, "opcode", None)
+                if kind is Opcode.CLOSE:  # refused: say so now (the server waits for our close)
+                    raise RuntimeError(f"expected the warm-up's WebSocket to stay open, it closed: {event}")
+                if opening or kind is Opcode.TEXT:
                     return {} if opening else orjson.loads(event.data)  # type: ignore[union-attr]
-            data = await asyncio.wait_for(loop.sock_recv(ours, 1 << 16), 10)
+            data = await asyncio.wait_for(loop.sock_recv(ours, 1 << 16), ANSWER_SECONDS)
             if not data:
                 raise RuntimeError("expected an answer in the WebSocket warm-up, the connection ended")
             client.receive_data(data)
@@ -137,7 +142,7 @@ async def websocket_clicks(webapp: Any, page: bytes, session_id: str, clicks: in
             await send({"t": "ev", "s": n, "id": button.group(1).decode(), "n": "click", "d": {}, "sync": {}})
         client.send_close(1000)
         await loop.sock_sendall(ours, b"".join(client.data_to_send()))
-        while await asyncio.wait_for(loop.sock_recv(ours, 1 << 16), 10):
+        while await asyncio.wait_for(loop.sock_recv(ours, 1 << 16), ANSWER_SECONDS):
             pass  # until the server's side closes: its close frame, then the end
     finally:
         ours.close()
