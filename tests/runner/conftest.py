@@ -42,3 +42,6 @@ def serve(runtime: str) -> Iterator[Callable[..., Server]]:
     for server in started:
         server.stop()
         print(f"--- {server.kind} on port {server.port}, its log's end:\n{server.output[-6000:]}")
+    for server in started:
+        # A failed warm-up is only logged (sessions do without), but it is a bug.
+        assert "warm-up failed" not in server.output, server.output[-6000:]
