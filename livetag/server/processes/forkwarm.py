@@ -15,8 +15,8 @@ async def load_pages(options: dict[str, Any], count: int, websockets: int = 0) -
     """Load ``count`` pages of a built-in app (never the user's) as a session process
     does: a ``WebApp`` of ``options``, a ``BoundRegistry``, the request relayed over a
     socket pair (``bridge``); join the first ``websockets`` of them and click
-    (``websocket_clicks``; not in parano or HTTP-only mode); then close them. Raises ``RuntimeError`` when a page is not
-    served or an event not answered."""
+    (``websocket_clicks``; not in parano or HTTP-only mode); then close them. Raises
+    ``RuntimeError`` when a page is not served or an event not answered."""
     from ..webapp import WebApp
 
     app = warm_up_app()

@@ -3,9 +3,9 @@ process code and the apps named in ``$LIVETAG_RUNNER_PRELOAD``, so that each ses
 process starts as a fork of an interpreter that has everything loaded. Then a warm-up:
 the ``WebApp`` most sessions will use is built (``$LIVETAG_RUNNER_EXPECTED``) and the
 framework's page and WebSocket paths (``forkwarm``) run a few times with a built-in app
-(never the user's code), so
-that session processes inherit it built and its code already specialised by the
-interpreter instead of each writing (so copying) those pages themselves. Last,
+(never the user's code), so that session processes inherit it built and its code
+already specialised by the interpreter instead of each writing (so copying) those pages
+themselves. Last,
 ``gc.freeze()``: the preloaded objects move to a permanent generation that the collector
 never writes to, so forked processes keep sharing their memory pages (copy-on-write).
 

@@ -69,11 +69,12 @@ async def get_page(webapp: Any, path: str) -> bytes:
 
 
 async def websocket_clicks(webapp: Any, page: bytes, session_id: str, clicks: int) -> None:
-    """Join ``page`` (a page of the warm-up app served by ``webapp``, plain: not parano
-    nor HTTP-only; of session ``session_id``) over a WebSocket
-    handed over as a web worker hands one (``direct``: a loopback TCP connection, its
-    handshake answered by uvicorn's protocol), click its button ``clicks`` times, close.
-    Raises ``RuntimeError`` when an answer does not come."""
+    """Join ``page`` (a page of the warm-up app served by ``webapp``, neither parano nor
+    HTTP-only; of session ``session_id``) over a WebSocket handed over as a web worker
+    hands one (``direct``: a loopback TCP connection, its handshake answered by
+    uvicorn's protocol), click its button ``clicks`` times, close. Raises
+    ``RuntimeError`` when the connection closes or an answer does not come in
+    ``ANSWER_SECONDS``."""
     import re
     import socket
 
@@ -115,23 +116,24 @@ async def websocket_clicks(webapp: Any, page: bytes, session_id: str, clicks: in
              direct.ADOPT: {"ws": direct.own_settings(), "accept": [], "server": []}}
     direct.adopt(theirs.detach(), scope, webapp.app)
 
-    async def answer(opening: bool = False) -> dict[str, Any]:
+    async def answer(opening: bool = False) -> None:
+        """Until the handshake's response (``opening``) or a message comes."""
         while True:
             for event in client.events_received():
                 kind = getattr(event, "opcode", None)
                 if kind is Opcode.CLOSE:  # refused: say so now (the server waits for our close)
                     raise RuntimeError(f"expected the warm-up's WebSocket to stay open, it closed: {event}")
                 if opening or kind is Opcode.TEXT:
-                    return {} if opening else orjson.loads(event.data)  # type: ignore[union-attr]
+                    return
             data = await asyncio.wait_for(loop.sock_recv(ours, 1 << 16), ANSWER_SECONDS)
             if not data:
                 raise RuntimeError("expected an answer in the WebSocket warm-up, the connection ended")
             client.receive_data(data)
 
-    async def send(message: dict[str, Any]) -> dict[str, Any]:
+    async def send(message: dict[str, Any]) -> None:
         client.send_text(orjson.dumps(message))
         await loop.sock_sendall(ours, b"".join(client.data_to_send()))
-        return await answer()
+        await answer()
 
     try:
         await answer(opening=True)  # the handshake's response
@@ -148,4 +150,4 @@ async def websocket_clicks(webapp: Any, page: bytes, session_id: str, clicks: in
         ours.close()
     running = direct.running()
     if running:
-        await asyncio.wait(running, timeout=10)  # the app sees the disconnect and ends
+        await asyncio.wait(running, timeout=ANSWER_SECONDS)  # the app sees the disconnect and ends
