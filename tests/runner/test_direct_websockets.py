@@ -27,13 +27,19 @@ from livetag.testing.wire import SyncTab, texts
 Serve = Callable[..., Server]
 
 
-@pytest.mark.parametrize("direct_on", [True, False], ids=["direct", "relayed"])
-def test_events_need_no_worker_once_the_websocket_is_handed_over(serve: Serve, direct_on: bool) -> None:
-    server = serve(env={"LT_DIRECT": "1" if direct_on else "0"})
+def _clicked_once(server: Server) -> SyncTab:
+    """A tab on a new session of ``server``, joined over a WebSocket, its counter at 1."""
     tab = SyncTab(server.url)
     tab.load()
     tab.join()
     assert texts(tab.click(".inc")) == ["1"]
+    return tab
+
+
+@pytest.mark.parametrize("direct_on", [True, False], ids=["direct", "relayed"])
+def test_events_need_no_worker_once_the_websocket_is_handed_over(serve: Serve, direct_on: bool) -> None:
+    server = serve(env={"LT_DIRECT": "1" if direct_on else "0"})
+    tab = _clicked_once(server)
     os.kill(server.pid, signal.SIGSTOP)  # the uvicorn worker stops answering anything
     try:
         tab.send(tab.ev(tab.id(".inc")))
@@ -52,10 +58,7 @@ def test_events_need_no_worker_once_the_websocket_is_handed_over(serve: Serve, d
 
 def test_a_stopping_server_closes_a_direct_websocket_as_a_restart_and_keeps_the_session(serve: Serve) -> None:
     server = serve()  # sessions are persisted by default: the next server restores them
-    tab = SyncTab(server.url)
-    tab.load()
-    tab.join()
-    assert texts(tab.click(".inc")) == ["1"]
+    tab = _clicked_once(server)
     server.stop()
     code, _, messages = tab.closed()
     assert code == 1012 and not [m for m in messages if m["t"] == "bye"]  # join again, not "ended"
@@ -64,11 +67,8 @@ def test_a_stopping_server_closes_a_direct_websocket_as_a_restart_and_keeps_the_
 
 def test_a_flood_of_websockets_to_one_session_is_served_and_leaves_no_descriptor(serve: Serve) -> None:
     server = serve()
-    tab = SyncTab(server.url)
-    tab.load()
+    tab = _clicked_once(server)
     pid = int(tab.text(".pid"))
-    tab.join()
-    assert texts(tab.click(".inc")) == ["1"]
     before = len(os.listdir(f"/proc/{pid}/fd"))
     flood = []
     for _ in range(150):  # the same session's cookie: each one is handed to its process
@@ -110,10 +110,7 @@ _SCOPE = {"type": "http", "path": "/", "raw_path": "/", "query_string": "", "hea
 ], ids=["short", "json", "no-adopt", "http", "malformed", "huge"])
 def test_a_socket_passed_with_a_forged_frame_is_closed_and_the_session_goes_on(serve: Serve, frame: bytes) -> None:
     server = serve()
-    tab = SyncTab(server.url)
-    tab.load()
-    tab.join()
-    assert texts(tab.click(".inc")) == ["1"]
+    tab = _clicked_once(server)
     ours, passed = socket.socketpair()
     with socket.socket(socket.AF_UNIX) as conn:
         conn.connect(_session_socket(server))
