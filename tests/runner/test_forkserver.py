@@ -51,6 +51,17 @@ def dead(process: ForkedProcess) -> bool:
     return bool(select.select([process.sentinel], [], [], 0)[0])
 
 
+def test_the_fork_server_forks_with_one_thread(forks: ForkServer) -> None:
+    # fork() copies the calling thread only: a thread the preload or its warm-up started
+    # (an executor, uvloop's resolver pool) would leave its locks to every child.
+    process, control, _ = spare(forks)  # the first fork waits until the preload is done
+    assert forks.pid is not None
+    assert os.listdir(f"/proc/{forks.pid}/task") == [str(forks.pid)]
+    control.close()  # no assignment will come: the spare ends cleanly
+    wait_until(lambda: dead(process), what="the spare's sentinel")
+    process.close()
+
+
 def test_a_fork_shares_its_doubles_and_reports_its_exit_code(forks: ForkServer) -> None:
     process, control, shared = spare(forks)
     assert process.pid > 0 and process.pid != forks.pid and pid_alive(process.pid)

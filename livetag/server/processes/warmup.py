@@ -94,13 +94,14 @@ async def websocket_clicks(webapp: Any, page: bytes, session_id: str, clicks: in
         raise RuntimeError("expected the warm-up page to have a token and a button")
     loop = asyncio.get_running_loop()
     with socket.socket() as listening:
+        # Blocking calls that return at once on the loopback: the loop's sock_connect
+        # would resolve the address in uvloop's thread pool, starting threads that
+        # would then live in the fork server (which must fork with none).
         listening.bind(("127.0.0.1", 0))
         listening.listen(1)
-        listening.setblocking(False)
-        ours = socket.socket()
-        ours.setblocking(False)
-        await loop.sock_connect(ours, listening.getsockname())
-        theirs, _ = await loop.sock_accept(listening)
+        ours = socket.create_connection(listening.getsockname())
+        theirs, _ = listening.accept()
+    ours.setblocking(False)
     client = ClientProtocol(parse_uri("ws://127.0.0.1/_lt/ws"))
     request = client.connect()
     client.send_request(request)
