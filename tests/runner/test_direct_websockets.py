@@ -100,6 +100,22 @@ _SCOPE = {"type": "http", "path": "/", "raw_path": "/", "query_string": "", "hea
           "root_path": "", "scheme": "http", "method": "GET"}
 
 
+def test_a_passed_descriptor_that_is_no_socket_is_closed_and_the_session_goes_on(serve: Serve,
+                                                                                   tmp_path: Any) -> None:
+    server = serve()
+    tab = _clicked_once(server)
+    pid = int(tab.text(".pid"))
+    before = len(os.listdir(f"/proc/{pid}/fd"))
+    scope = {**_SCOPE, "type": "websocket", "adopt": {"ws": {}, "accept": [], "server": []}}
+    with open(tmp_path / "file", "wb") as passed, socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(_session_socket(server))
+        socket.send_fds(conn, [_frame(scope)], [passed.fileno()])
+    wait_until(lambda: "passed a socket" in server.output, what="the refusal in the log")
+    assert len(os.listdir(f"/proc/{pid}/fd")) <= before  # the file's descriptor is not kept
+    assert texts(tab.click(".inc")) == ["2"]
+    tab.aclose()
+
+
 @pytest.mark.parametrize("frame", [
     b"garbage",  # shorter than a frame's head, then the end
     struct.pack("!II", 2, 0) + b"{[",  # not JSON

@@ -197,8 +197,14 @@ def adopt(fd: int, message: dict[str, Any], app: Callable[..., Awaitable[None]],
           on_scope: Callable[[dict[str, Any]], None] | None = None) -> None:
     """Serve the browser's WebSocket ``fd`` (received with ``message``, a decoded adopt
     frame) with ``app``, as the worker would have: answer its handshake, then every
-    message. Raises ``ValueError`` for a frame that is not an adoption (``fd`` closed)."""
-    sock = socket.socket(fileno=fd)
+    message. Raises ``ValueError`` (or ``KeyError``, ``TypeError``) for a frame that is
+    not an adoption, ``OSError`` for a descriptor that is not a socket; ``fd`` is closed
+    then."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        os.close(fd)
+        raise
     try:
         settings = message.pop(ADOPT)
         scope = bridge.decode_scope(message)
