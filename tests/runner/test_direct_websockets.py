@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 import pytest
 from rt_procs import Server, wait_until
 from uvicorn.config import Config
@@ -91,11 +90,6 @@ def _session_socket(server: Server) -> str:
     return paths[0]
 
 
-def _frame(message: dict[str, Any]) -> bytes:
-    data = orjson.dumps(message)
-    return struct.pack("!II", len(data), 0) + data
-
-
 _SCOPE = {"type": "http", "path": "/", "raw_path": "/", "query_string": "", "headers": [],
           "root_path": "", "scheme": "http", "method": "GET"}
 
@@ -109,7 +103,7 @@ def test_a_passed_descriptor_that_is_no_socket_is_closed_and_the_session_goes_on
     scope = {**_SCOPE, "type": "websocket", "adopt": {"ws": {}, "accept": [], "server": []}}
     with open(tmp_path / "file", "wb") as passed, socket.socket(socket.AF_UNIX) as conn:
         conn.connect(_session_socket(server))
-        socket.send_fds(conn, [_frame(scope)], [passed.fileno()])
+        socket.send_fds(conn, [bridge.frame(scope)], [passed.fileno()])
     wait_until(lambda: "passed a socket" in server.output, what="the refusal in the log")
     assert len(os.listdir(f"/proc/{pid}/fd")) <= before  # the file's descriptor is not kept
     assert texts(tab.click(".inc")) == ["2"]
@@ -119,9 +113,9 @@ def test_a_passed_descriptor_that_is_no_socket_is_closed_and_the_session_goes_on
 @pytest.mark.parametrize("frame", [
     b"garbage",  # shorter than a frame's head, then the end
     struct.pack("!II", 2, 0) + b"{[",  # not JSON
-    _frame({**_SCOPE, "type": "websocket"}),  # no adopt key
-    _frame({**_SCOPE, "adopt": {"ws": {}, "accept": [], "server": []}}),  # not a WebSocket
-    _frame({**_SCOPE, "type": "websocket", "adopt": "no"}),  # the adopt key malformed
+    bridge.frame({**_SCOPE, "type": "websocket"}),  # no adopt key
+    bridge.frame({**_SCOPE, "adopt": {"ws": {}, "accept": [], "server": []}}),  # not a WebSocket
+    bridge.frame({**_SCOPE, "type": "websocket", "adopt": "no"}),  # the adopt key malformed
     struct.pack("!II", 1 << 30, 0),  # a frame far too large
 ], ids=["short", "json", "no-adopt", "http", "malformed", "huge"])
 def test_a_socket_passed_with_a_forged_frame_is_closed_and_the_session_goes_on(serve: Serve, frame: bytes) -> None:

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import os
 import socket
-import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,7 +24,6 @@ log = logging.getLogger("livetag.server.processes.listener")
 _READ = 1 << 16
 #: An adopt frame is a scope (the handshake's headers) and a few settings: far smaller.
 MAX_ADOPT_FRAME = 1 << 20
-_HEAD = struct.Struct("!II")
 #: Seconds without accepting after ``accept`` failed for want of descriptors or memory.
 ACCEPT_RETRY_SECONDS = 1.0
 
@@ -100,12 +98,12 @@ class _First:
                 self._drop()  # closed before a byte
             return
         buffer = self.buffer
-        size = _HEAD.unpack_from(buffer)[0] if len(buffer) >= 8 else 0
+        size = bridge._HEAD.unpack_from(buffer)[0] if len(buffer) >= 8 else 0  # until the head is in: 0
         if size > MAX_ADOPT_FRAME:
             log.warning("a connection passed a socket with a frame of %d bytes (at most %d): refused",
                         size, MAX_ADOPT_FRAME)
             self._drop()
-        elif len(buffer) >= 8 and len(buffer) >= 8 + size:
+        elif len(buffer) >= 8 + size:
             self._adopt(bytes(buffer[8:8 + size]))
         elif not data:
             log.warning("a connection passed a socket and ended inside its frame: refused")

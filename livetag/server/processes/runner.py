@@ -512,7 +512,7 @@ class Runner:
             if scope["type"] == "websocket" and self.direct_websockets and not remote:
                 protocol = direct.detachable(receive)
                 if protocol is not None and await direct.hand_over(protocol, receive, writer, relayed,
-                                                                    self._accept_headers()):
+                                                                    self._worker_headers()):
                     return
             relay = bridge.relay(relayed, receive, send, reader, writer, state, self._on_start())
             if scope["type"] == "http" and rest in ("sse", "poll") and self._stopping is not None:
@@ -650,19 +650,19 @@ class Runner:
 
         return learn
 
-    def _accept_headers(self) -> list[tuple[bytes, bytes]]:
-        """What ``_on_start`` adds to a WebSocket's handshake response."""
+    def _worker_headers(self) -> list[tuple[bytes, bytes]]:
+        """What this worker adds to every response and WebSocket handshake it relays or
+        hands over: its pid, in debug."""
         return [(WORKER_HEADER, str(os.getpid()).encode())] if self.debug else []
 
     def _on_start(self, extra: list[tuple[bytes, bytes]] | None = None) -> Any:
-        if not self.debug and not extra:
+        worker = self._worker_headers()
+        if not worker and not extra:
             return None
-        pid = str(os.getpid()).encode()
 
         def edit(message: dict[str, Any]) -> None:
             headers = list(message.get("headers") or [])
-            if self.debug:
-                headers.append((WORKER_HEADER, pid))
+            headers.extend(worker)
             if extra and message["type"] == "http.response.start":
                 headers.extend(extra)
             message["headers"] = headers
