@@ -495,6 +495,13 @@ class Session:
             if self._delivery is not None:
                 await asyncio.wait({self._delivery})
 
+    async def drain_events(self) -> None:
+        """Wait until the event being applied and those already waiting behind it are
+        done (events run one at a time, in arrival order). A server that stops calls it
+        once no more events can arrive, before the session is snapshotted."""
+        async with self._lock:
+            pass
+
     # -- updates ------------------------------------------------------------------------
 
     def flush(self, ack_to: Client | None = None, synced: list[PatchOp] | None = None) -> None:

@@ -357,11 +357,13 @@ class SessionHost:
             server.close()
             for extra in self._servers:
                 extra.close()
+            if self._session_goes_on():
+                await self._settle_events()
             await self._persist_on_stop(webapp)
             before = asyncio.all_tasks()
             self._close_session()
             await self._drain(asyncio.all_tasks() - before)  # the on_destroy coroutines
-            direct.shutdown()  # the WebSockets still open: their pages join again (a restored session)
+            direct.shutdown()  # the WebSockets still open (a session that ended: after its bye)
             if relay is not None:
                 relay.close()
             if fence is not None:
@@ -389,8 +391,7 @@ class SessionHost:
         return fence
 
     def _flush_session(self) -> None:
-        registry = self.registry
-        session = registry._sessions.get(registry.session_id) if registry is not None else None
+        session = self._session()
         if session is not None and not session.closed:
             session.flush()
 
@@ -438,16 +439,44 @@ class SessionHost:
         self.shared[SharedField.STOP_REASON] = StopReason.SHUTDOWN
         self._stop.set()  # type: ignore[union-attr]
 
-    def _close_session(self) -> None:
-        registry = self.registry
-        if registry is None:
-            return
-        session = registry._sessions.get(registry.session_id)
-        if session is None or session.closed:
-            return
+    def _session_goes_on(self) -> bool:
+        """Whether this stop hands the session on (a snapshot restores it elsewhere or
+        later) rather than ending it."""
         reason = StopReason(int(self.shared[SharedField.STOP_REASON]))
         saved = self.webapp is not None and self.webapp.persistence is not None
-        if reason is StopReason.FENCED or (reason is StopReason.SHUTDOWN and (self.config.redis_url or saved)):
+        return reason is StopReason.FENCED or (reason is StopReason.SHUTDOWN and bool(self.config.redis_url or saved))
+
+    async def _settle_events(self) -> None:
+        """Before the snapshot of a session that goes on, no event may be applied after it
+        (its page would see it acknowledged, then lost) nor be half-applied in it. So the
+        WebSockets this process serves itself close first (1012: a stopping uvicorn
+        closes its own before its lifespan saves; relayed connections ended with their
+        web worker, or with the cluster relay, already), then the events already read
+        finish, for at most ``CLOSE_GRACE_SECONDS``: a stuck handler is saved as it
+        stands."""
+        direct.shutdown()
+        session = self._session()
+
+        async def settled() -> None:
+            running = direct.running()
+            if running:
+                await asyncio.wait(running)
+            if session is not None:
+                await session.drain_events()
+
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(settled(), CLOSE_GRACE_SECONDS)
+
+    def _session(self) -> Session | None:
+        registry = self.registry
+        return registry._sessions.get(registry.session_id) if registry is not None else None
+
+    def _close_session(self) -> None:
+        registry, session = self.registry, self._session()
+        if registry is None or session is None or session.closed:
+            return
+        reason = StopReason(int(self.shared[SharedField.STOP_REASON]))
+        if self._session_goes_on():
             # The session goes on: the next server restores it from the snapshot just
             # saved (in a cluster, another machine owns it or will restore it): its pages
             # are not told it ended, and its app is not destroyed. Their connections drop
