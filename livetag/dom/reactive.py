@@ -302,60 +302,65 @@ def match_unkeyed(leaving: list[Node], fresh: list[Node]) -> set[str]:
 def _common_ends(old: list[Any], new: list[Any]) -> tuple[int, int]:
     """``(head, tail)``: how many leading and trailing entries of ``new`` may stand for
     those of ``old`` as they are: the same object or text, or a tag ``_alike`` the old
-    one, which then takes its place in ``new``. Every row of a list lambda goes through
-    here, so the usual row (a tag with text children only, no attribute, no handler) is
-    checked inline, as ``_alike`` would check it; others go to ``_alike``."""
+    one, which then takes its place in ``new``."""
     limit = min(len(old), len(new))
     # Whether each class of row is without lifecycle hooks, found once per class (a hook
     # is a class attribute: reading it through each row would look in its dict first).
     hookless: dict[type, bool] = {}
-    head = 0
-    while head < limit and _stands_for(old[head], new, head, hookless):
-        head += 1
-    tail = 0
-    while tail < limit - head and _stands_for(old[-1 - tail], new, len(new) - 1 - tail, hookless):
-        tail += 1
-    return head, tail
+    head = _standing(old, new, range(limit), hookless)
+    return head, _standing(old, new, range(-1, head - limit - 1, -1), hookless)
 
 
-def _stands_for(a: Any, new: list[Any], i: int, hookless: dict[type, bool]) -> bool:
-    """Whether ``new[i]`` may be the live ``a`` (which then takes its place in ``new``):
-    see ``_common_ends``."""
-    b = new[i]
-    if b is a:
-        return True
-    kind = type(a)
-    if kind is str:
-        return type(b) is str and b == a
-    if not isinstance(a, Node):
-        return False
-    plain = hookless.get(kind)
-    if plain is None:
-        plain = hookless[kind] = not getattr(kind, "_lt_hooks", 1)
-    if (plain and kind is type(b) and type(a._children) is tuple
-            and a._children == b._children and a._key == b._key
-            and a._attrs is NO_ATTRS and b._attrs is NO_ATTRS and a._handlers is None and b._handlers is None
-            and b._tree is None and not a.__dict__ and not b.__dict__
-            # ``new`` alone refers to it (this frame's ``b`` is counted in _ALONE_BOUND).
-            and not _getweakrefcount(b) and _getrefcount(b) == _ALONE_BOUND):
-        new[i] = a
-        return True
-    del b  # this frame's own reference would count in _alike's
-    if _alike(a, new, i):
-        new[i] = a
-        return True
-    return False
+def _standing(old: list[Any], new: list[Any], indexes: range, hookless: dict[type, bool]) -> int:
+    """How many entries of ``new``, at ``indexes`` in turn, stand for those of ``old``
+    (see ``_common_ends``). Every row of a list lambda goes through this loop, so the
+    usual row (a tag with text children only, no attribute, no handler) is checked
+    inline, as ``_alike`` would check it; others go to ``_alike``."""
+    count = 0
+    for i in indexes:
+        a = old[i]
+        b = new[i]
+        if b is not a:
+            kind = type(a)
+            if kind is str:
+                if type(b) is not str or b != a:
+                    break
+            elif not isinstance(a, Node):
+                break
+            else:
+                plain = hookless.get(kind)
+                if plain is None:
+                    plain = hookless[kind] = not getattr(kind, "_lt_hooks", 1)
+                if (plain and kind is type(b) and type(a._children) is tuple
+                        and a._children == b._children and a._key == b._key
+                        and a._attrs is NO_ATTRS and b._attrs is NO_ATTRS and a._handlers is None
+                        and b._handlers is None and b._tree is None and not b.__dict__
+                        # ``new`` alone refers to it (the local ``b`` is counted in _ALONE_BOUND).
+                        and not _getweakrefcount(b) and _getrefcount(b) == _ALONE_BOUND):
+                    new[i] = a
+                else:
+                    del b  # this frame's own reference would count in _alike's
+                    if not _alike(a, new, i):
+                        break
+                    new[i] = a
+        count += 1
+    return count
 
 
 def _alike(old: Any, nodes: list[Any], i: int) -> bool:
     """True when nobody can tell the tag ``nodes[i]`` from ``old`` (a live tag), so that
     ``old`` may stay in the tree in its place: it renders the same (as ``same_render``
     checks), has the same type, key and equal handlers (a new lambda is not equal: it
-    may see other values), neither has lifecycle hooks nor instance attributes, and
+    may see other values), no lifecycle hooks, the new tag no instance attributes, and
     nothing but ``nodes`` refers to it nor to a tag inside it (no dict, closure or weak
     reference of the app's: a tag the app holds must become the live one, as the app
     expects). References are counted with ``sys.getrefcount``; the count can only err
-    upwards, which costs time (the new tag takes the old one's ids), never correctness."""
+    upwards, which costs time (the new tag takes the old one's ids), never correctness.
+
+    The live tag's own instance attributes are not looked at: reading ``__dict__`` makes
+    one (an empty dict per row of a list: 70 KiB for 1,000 rows), and what the source
+    gives a tag, the new one has too. So attributes that code set on a live tag after it
+    was built stay with it."""
     new = nodes[i]
     # Cheapest first; the type check makes ``new`` a Node (``old`` is one).
     if type(old) is not type(new) or new._tree is not None or old._key != new._key or old._lt_hooks:
@@ -379,7 +384,7 @@ def _alike(old: Any, nodes: list[Any], i: int) -> bool:
             other = hb[name]
             if other.func != h.func or other.prevent != h.prevent or other.stop != h.stop:
                 return False
-    if old.__dict__ or new.__dict__:
+    if new.__dict__:
         return False
     back = 0  # child tags refer to their parent
     a: Any = None
@@ -431,7 +436,7 @@ def _bound_refs(nodes: list[Any], i: int) -> int:
 #: What ``_getrefcount(nodes[i])`` counts for an object that ``nodes`` alone refers to
 #: (once): measured, not assumed, as the call's own references differ between versions.
 _ALONE = _refs([_Probe()], 0) if hasattr(sys, "getrefcount") else -(1 << 62)  # never matches
-#: The same with the object also bound to one local name (``_stands_for``'s ``b``).
+#: The same with the object also bound to one local name (``_standing``'s ``b``).
 _ALONE_BOUND = _bound_refs([_Probe()], 0) if hasattr(sys, "getrefcount") else -(1 << 62)
 
 

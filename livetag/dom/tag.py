@@ -70,24 +70,23 @@ def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class _TagFactory(type):
-    """``Tag.<name>`` returns the element class for ``<name>`` (``my_widget`` -> ``my-widget``).
+    """The metaclass of ``Tag``: ``Tag.<name>`` is the element class of ``<name>``
+    (``my_widget`` -> ``<my-widget>``), made on first use (``__getattr__``) and kept as an
+    attribute of this metaclass, so that the next ``Tag.li`` is found by Python's own
+    lookup, without a call (a list of 1,000 rows makes 1,000 of them).
 
     On ``Tag`` itself, a name of the tag API (``Tag.add``, ``Tag.text``...) is not an
-    element: it raises ``AttributeError`` (as htag does), so that a typo never builds a
-    ``<add>`` element nor hands out an unbound method."""
+    element: it raises ``AttributeError``, so that a typo never builds an ``<add>``
+    element nor hands out an unbound method (``_NotOnTag``). Tag's subclasses are made
+    with ``_TagClass``, which reads those names as usual."""
 
-    if not TYPE_CHECKING:  # a type checker sees Tag's declared names, then __getattr__
-
-        def __getattribute__(cls, name: str) -> Any:
-            if cls is _ROOT:
-                try:
-                    return _element_classes[name]  # Tag.li in a list of 1,000 rows: keep it short
-                except KeyError:
-                    if name in _INSTANCE_API:
-                        raise AttributeError(name) from None  # Python goes on to __getattr__, which says why
-            return type.__getattribute__(cls, name)
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any) -> _TagFactory:
+        if mcs is _TagFactory and _ROOT is not None:
+            mcs = _TagClass
+        return super().__new__(mcs, name, bases, namespace, **kwargs)
 
     def __getattr__(cls, name: str) -> type[Tag]:
+        # Python calls it only when its lookup failed: a name not made into a class yet.
         if cls is _ROOT and name in _INSTANCE_API:
             raise AttributeError(
                 f"Tag.{name} is the {name!r} member of tags, not an element factory: "
@@ -97,6 +96,28 @@ class _TagFactory(type):
         if cls is not _ROOT or name.startswith("_"):
             raise AttributeError(f"type object {cls.__name__!r} has no attribute {name!r}")
         return element_class(name)
+
+
+class _TagClass(_TagFactory):
+    """The metaclass of Tag's subclasses: each name of the tag API is ``None`` here, which
+    hides ``_TagFactory``'s ``_NotOnTag`` (a class reads its methods as any class does)."""
+
+
+class _NotOnTag:
+    """``_TagFactory``'s attribute for a name of the tag API: ``Tag.<name>`` raises
+    ``AttributeError``, and ``__getattr__`` says why. A data descriptor, as one on the
+    metaclass comes before the class's own attributes in Python's lookup."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, cls: Any, meta: Any = None) -> Any:
+        raise AttributeError(self.name)
+
+    def __set__(self, cls: Any, value: Any) -> None:
+        raise AttributeError(f"Tag.{self.name} is the tag API: set {self.name!r} on a subclass of Tag")
 
 
 class Tag(Node, metaclass=_TagFactory):
@@ -994,6 +1015,8 @@ def element_class(name: str) -> type[Tag]:
             if cls is None:
                 cls = type(name, (Tag,), {"tag_name": name.replace("_", "-"), "__module__": __name__, "__slots__": ()})
                 _element_classes[name] = cls
+                if name.isidentifier() and name not in _INSTANCE_API and not hasattr(_TagFactory, name):
+                    setattr(_TagFactory, name, cls)  # Tag.<name> from now on (not the API, nor type's own)
     return cls
 
 
@@ -1002,6 +1025,10 @@ _ROOT = Tag
 #: and ``Tag.<name>`` is not an element (see ``_TagFactory``).
 TAG_API = frozenset(name for name in type.__dir__(Tag) if not name.startswith("_"))
 _INSTANCE_API = TAG_API - {"tag_name", "styles", "statics"}
+for _name in _INSTANCE_API:
+    setattr(_TagClass, _name, None)
+    setattr(_TagFactory, _name, _NotOnTag(_name))
+del _name
 _ASSIGNABLE_API = frozenset({"id", "text"})
 
 
