@@ -729,18 +729,27 @@ def test_random_list_and_attribute_changes_never_send_an_element_twice() -> None
         assert [li.text for li in ul.childs] == [*keys, "tail"]
 
 
-@pytest.mark.parametrize("keyed", [False, True])
-def test_random_edits_of_a_rebuilt_list_keep_the_page_in_sync(keyed: bool) -> None:
+def mixed_row(x: str) -> Any:
+    """A row as a list lambda may give it: a tag, text, nothing, a number or a nested list."""
+    kind = int(x.split()[0][1:]) % 5
+    return [Tag.li(x), x, None, len(x), [Tag.li(x), Tag.b(x)]][kind]
+
+
+@pytest.mark.parametrize("kind", ["unkeyed", "keyed", "mixed"])
+def test_random_edits_of_a_rebuilt_list_keep_the_page_in_sync(kind: str) -> None:
     # Only the middle between the unchanged head and tail is reconciled: whatever the
-    # edit (at either end, in the middle, several at once), the page must follow.
-    rnd = random.Random(11 if keyed else 7)
+    # edit (at either end, in the middle, several at once), the page must follow. Mixed
+    # rows (text, None, numbers, nested lists) are what flatten normalises.
+    rnd = random.Random({"unkeyed": 7, "keyed": 11, "mixed": 13}[kind])
 
     class Rows(Tag.App):
         def init(self) -> None:
             self.items = State([f"r{i}" for i in range(12)])
             self.serial = 12
-            if keyed:
+            if kind == "keyed":
                 self <= Tag.ul(lambda: [Tag.li(x, key=x.split()[0]) for x in self.items])
+            elif kind == "mixed":
+                self <= Tag.ul(lambda: [mixed_row(x) for x in self.items])
             else:
                 self <= Tag.ul(lambda: [Tag.li(x) for x in self.items])
             self <= Tag.p("after")
