@@ -179,15 +179,27 @@ class Tag(Node, metaclass=_TagFactory):
         self._tree: Recorder | None = None
         self._handlers: dict[str, Handler] | None = None
         self._key = key
+        # htag's construction rule: what init() builds joins this tag (livetag.dom.building).
+        stack = _building.items
+        simple = self._lt_simple
+        if simple and not kwargs:
+            # The most common tag (a row, a cell, a label: text or nothing): the tuple of
+            # the call holds it as it is; a list is made on the first change (_own_children).
+            # One object less to allocate, and one less for the garbage collector to track.
+            for child in args:
+                if type(child) is not str:
+                    break
+            else:
+                self._children = args
+                if stack and stack[-1] is not None:
+                    stack[-1].add(self)
+                return
+        outer = stack[-1] if stack else None
         init_kwargs: dict[str, Any] | None = None
         if kwargs:
             self._children = ()  # text= may set them
             init_kwargs = {}
             self._take_keywords(kwargs, init_kwargs)
-        # htag's construction rule: what init() builds joins this tag (livetag.dom.building).
-        stack = _building.items
-        outer = stack[-1] if stack else None
-        simple = self._lt_simple
         if init_kwargs or not (simple or self._lt_plain_init):
             self._children = ()
             stack.append(self)
@@ -205,10 +217,7 @@ class Tag(Node, metaclass=_TagFactory):
                 if type(child) is not str:
                     break
             else:
-                if not kwargs or not self._children:
-                    # Text only (a cell, a label) or nothing: the tuple holds it as it is;
-                    # a list is made on the first change (_own_children). One object less
-                    # to allocate, and one less for the garbage collector to track.
+                if not kwargs or not self._children:  # text only (and no text= keyword)
                     self._children: list[Any] | tuple[Any, ...] = args
                     args = ()
             if args:
