@@ -72,6 +72,8 @@ class Event:
 
     def release_files(self) -> None:
         """Remove this event's uploaded files (the session calls it when the handler ends)."""
+        if not self._data and not self._files:  # a click: nothing was uploaded
+            return
         uid = upload_id(self._data)
         if uid is not None and self._host is not None:
             self._host.release(uid)

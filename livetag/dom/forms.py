@@ -21,9 +21,10 @@ FORM_CONTROLS = frozenset({"input", "textarea", "select"})
 
 def is_disabled(tag: Tag) -> bool:
     """True when ``tag`` or an enclosing ``<fieldset>`` is disabled (HTML, 4.10.18.5)."""
-    return tag["disabled"] not in (None, False) or any(
-        a.tag_name == "fieldset" and a["disabled"] not in (None, False) for a in iter_ancestors(tag)
-    )
+    # Every event asks (Session._resolve): most tags have no disabled attribute to read.
+    if "disabled" in tag._attrs and tag["disabled"] not in (None, False):
+        return True
+    return any(a.tag_name == "fieldset" and a["disabled"] not in (None, False) for a in iter_ancestors(tag))
 
 
 def is_read_only(tag: Tag) -> bool:
