@@ -314,33 +314,34 @@ def _common_ends(old: list[Any], new: list[Any]) -> tuple[int, int]:
     those of ``old`` as they are: the same object or text, or a tag ``_alike`` the old
     one, which then takes its place in ``new``."""
     limit = min(len(old), len(new))
-    # Whether each class of row is without lifecycle hooks, found once per class (a hook
-    # is a class attribute: reading it through each row would look in its dict first).
-    hookless: dict[type, bool] = {}
-    head = _standing(old, new, range(limit), hookless)
-    return head, _standing(old, new, range(-1, head - limit - 1, -1), hookless)
+    head = _standing(old, new, range(limit))
+    return head, _standing(old, new, range(-1, head - limit - 1, -1))
 
 
-def _standing(old: list[Any], new: list[Any], indexes: range, hookless: dict[type, bool]) -> int:
+def _standing(old: list[Any], new: list[Any], indexes: range) -> int:
     """How many entries of ``new``, at ``indexes`` in turn, stand for those of ``old``
     (see ``_common_ends``). Every row of a list lambda goes through this loop, so the
     usual row (a tag with text children only, no attribute, no handler) is checked
     inline, as ``_alike`` would check it; others go to ``_alike``."""
     count = 0
+    # Whether the rows' class is a Node without lifecycle hooks, found when the class
+    # changes (the rows of a list share one; a hook is a class attribute, which reading
+    # through each row would look for in its dict first).
+    kind: Any = str
+    plain = False
     for i in indexes:
         a = old[i]
         b = new[i]
         if b is not a:
-            kind = type(a)
+            if type(a) is not kind:
+                kind = type(a)
+                if kind is not str and not issubclass(kind, Node):
+                    break
+                plain = kind is not str and not getattr(kind, "_lt_hooks", 1)
             if kind is str:
                 if type(b) is not str or b != a:
                     break
-            elif not isinstance(a, Node):
-                break
             else:
-                plain = hookless.get(kind)
-                if plain is None:
-                    plain = hookless[kind] = not getattr(kind, "_lt_hooks", 1)
                 if (plain and kind is type(b) and type(a._children) is tuple
                         and a._children == b._children and a._key == b._key
                         and a._attrs is NO_ATTRS and b._attrs is NO_ATTRS and a._handlers is None
