@@ -195,19 +195,16 @@ class ChildSlot(Slot):
             # Rows that render as before (most of them, when one item of a list changed) stay
             # the live tags they are, when nothing tells them from the throwaway ones the
             # source just built: only the rest (the middle) is matched and re-parented.
-            if tree is not None and (type(value) is list or type(value) is tuple):
-                new = list(value)  # a copy: the list may be the app's
-                del value  # from here on only ``new`` refers to what the source built (see _alike)
-                head, tail = _common_ends(old, new)
-                # What stands for an old row is a tag or text as it is: only the middle
-                # may hold what flatten turns into rows (None, numbers, nested lists).
-                end = len(new) - tail
-                if head < end:
-                    new[head:end] = flatten(new[head:end])
-            else:
-                new = flatten(value)
-                del value
-                head, tail = _common_ends(old, new) if tree is not None else (0, 0)
+            # What stands for an old row is a tag or text as it is: a list's rows are
+            # compared first, and only the middle goes through flatten (which turns None,
+            # numbers and nested lists into rows).
+            rows = tree is not None and (type(value) is list or type(value) is tuple)
+            new = list(value) if rows else flatten(value)  # a copy: the list may be the app's
+            del value  # from here on only ``new`` refers to what the source built (see _alike)
+            head, tail = _common_ends(old, new) if tree is not None else (0, 0)
+            end = len(new) - tail
+            if rows and head < end:
+                new[head:end] = flatten(new[head:end])
         finally:
             if collecting:
                 gc.enable()
