@@ -155,12 +155,12 @@ def supervisor_request(runtime: str, message: dict) -> dict:  # type: ignore[typ
         s.connect(str(keys.parent / "ctl"))
         s.sendall(bridge.encode(message))
         data = b""
-        while len(data) < 8 or len(data) < 8 + sum(bridge._HEAD.unpack(data[:8])):
+        while len(data) < 8 or len(data) < 8 + sum(bridge.HEAD.unpack(data[:8])):
             chunk = s.recv(65536)
             if not chunk:
                 raise ConnectionError("the supervisor closed the connection")
             data += chunk
-        size, _ = bridge._HEAD.unpack(data[:8])
+        size, _ = bridge.HEAD.unpack(data[:8])
         return orjson.loads(data[8:8 + size])
 
 

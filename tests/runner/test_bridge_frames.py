@@ -52,8 +52,8 @@ def test_other_messages_and_control_requests_keep_their_fields() -> None:
 
 
 def test_frames_that_are_not_ours_are_refused() -> None:
-    too_big = bridge._HEAD.pack(0xFFFFFFF0, bridge.MAX_FRAME + 1)
-    bad_text = bridge._HEAD.pack(0xFFFFFFF0, 2) + b"\xff\xfe"
+    too_big = bridge.HEAD.pack(0xFFFFFFF0, bridge.MAX_FRAME + 1)
+    bad_text = bridge.HEAD.pack(0xFFFFFFF0, 2) + b"\xff\xfe"
     for data in (too_big, bad_text):
         with pytest.raises(bridge.FrameError):
             asyncio.run(read_all(data))
@@ -121,7 +121,7 @@ def test_a_connection_that_is_not_ours_is_closed_and_the_app_told() -> None:
         seen.append((await receive())["type"])
         seen.append((await receive())["type"])  # the garbage below: a disconnect
 
-    garbage = bridge._HEAD.pack(3, 0) + b"{{{"
+    garbage = bridge.HEAD.pack(3, 0) + b"{{{"
     got, ended = asyncio.run(_served(app, bridge.encode_scope(SCOPE) + frames({"type": "websocket.connect"}), garbage))
     assert seen == ["websocket.connect", "websocket.disconnect"] and got == [] and not ended
     got, ended = asyncio.run(_served(app, b"\x00\x00\x00\x05\x00\x00\x00\x00nope!"))  # no valid scope

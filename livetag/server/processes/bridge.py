@@ -34,7 +34,8 @@ from ..compat import CookieSession
 
 log = logging.getLogger("livetag.server.processes.bridge")
 
-_HEAD = struct.Struct("!II")
+#: A frame's head: the sizes of its JSON part and of its raw part (bytes, big-endian).
+HEAD = struct.Struct("!II")
 #: Frames larger than this are refused (a WebSocket frame or body chunk is far smaller:
 #: the web worker's own limits apply before the relay).
 MAX_FRAME = 64 << 20
@@ -70,10 +71,10 @@ def encode(message: MutableMapping[str, Any]) -> bytes:
         text = message.get("text")
         if text is not None:
             data: bytes = text.encode()
-            return _HEAD.pack(_WS_MARKS[kind, "text"], len(data)) + data
+            return HEAD.pack(_WS_MARKS[kind, "text"], len(data)) + data
         value = message.get("bytes")
         if value is not None:
-            return _HEAD.pack(_WS_MARKS[kind, "bytes"], len(value)) + bytes(value)
+            return HEAD.pack(_WS_MARKS[kind, "bytes"], len(value)) + bytes(value)
     raw = b""
     out = message
     if "body" in message or "bytes" in message or "headers" in message:
@@ -89,7 +90,7 @@ def encode(message: MutableMapping[str, Any]) -> bytes:
         if headers:
             out["headers"] = [[k.decode("latin-1"), v.decode("latin-1")] for k, v in headers]
     data = orjson.dumps(out)
-    return _HEAD.pack(len(data), len(raw)) + data + raw
+    return HEAD.pack(len(data), len(raw)) + data + raw
 
 
 def decode(data: bytes, raw: bytes) -> dict[str, Any]:
@@ -107,7 +108,7 @@ async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any]:
     """The next message. Raises ``asyncio.IncompleteReadError`` at end of stream,
     ``FrameError`` for a frame that is not ours."""
     head = await reader.readexactly(8)
-    size, raw_size = _HEAD.unpack(head)
+    size, raw_size = HEAD.unpack(head)
     ws = _WS_KINDS.get(size)
     if ws is not None:
         if raw_size > MAX_FRAME:
@@ -142,7 +143,7 @@ def encode_scope(scope: Mapping[str, Any]) -> bytes:
 def frame(message: dict[str, Any]) -> bytes:
     """The frame of a JSON message without raw bytes."""
     data = orjson.dumps(message)
-    return _HEAD.pack(len(data), 0) + data
+    return HEAD.pack(len(data), 0) + data
 
 
 def scope_message(scope: Mapping[str, Any]) -> dict[str, Any]:
@@ -306,7 +307,7 @@ class Served(asyncio.Protocol):
         buffer = self._buffer
         buffer += data
         while len(buffer) >= 8 and not self.gone:
-            size, raw_size = _HEAD.unpack_from(buffer)
+            size, raw_size = HEAD.unpack_from(buffer)
             ws = _WS_KINDS.get(size)
             total = raw_size if ws is not None else size + raw_size
             if total > MAX_FRAME:

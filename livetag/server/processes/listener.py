@@ -97,14 +97,14 @@ class _First:
             else:
                 self._drop()  # closed before a byte
             return
-        buffer = self.buffer
-        size = bridge._HEAD.unpack_from(buffer)[0] if len(buffer) >= 8 else 0  # until the head is in: 0
+        buffer, head = self.buffer, bridge.HEAD.size
+        size = bridge.HEAD.unpack_from(buffer)[0] if len(buffer) >= head else 0  # until the head is in: 0
         if size > MAX_ADOPT_FRAME:
             log.warning("a connection passed a socket with a frame of %d bytes (at most %d): refused",
                         size, MAX_ADOPT_FRAME)
             self._drop()
-        elif len(buffer) >= 8 + size:
-            self._adopt(bytes(buffer[8:8 + size]))
+        elif len(buffer) >= head + size:
+            self._adopt(bytes(buffer[head:head + size]))
         elif not data:
             log.warning("a connection passed a socket and ended inside its frame: refused")
             self._drop()

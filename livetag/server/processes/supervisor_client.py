@@ -89,8 +89,8 @@ def _hello(control: Path) -> dict[str, Any] | None:
     try:
         s.connect(str(control))
         s.sendall(bridge.encode({"op": "hello"}))
-        head = _recv_exact(s, 8)
-        size, raw = bridge._HEAD.unpack(head)
+        head = _recv_exact(s, bridge.HEAD.size)
+        size, raw = bridge.HEAD.unpack(head)
         reply: dict[str, Any] = orjson.loads(_recv_exact(s, size + raw)[:size])
         return reply
     except (OSError, ValueError, orjson.JSONDecodeError):
