@@ -24,8 +24,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from livetag.testing.wire import TOKEN_HEADER, Tab, Transport, UnexpectedMessage, no_cookie_client
 
 __all__ = [
-    "BenchError", "EchoHttpSession", "EchoSession", "http_client", "id_of_class", "join_tab", "open_tab", "outer_html",
-    "ws_url",
+    "BenchError", "EchoHttpSession", "EchoSession", "WsTab", "http_client", "id_of_class", "join_tab", "open_tab",
+    "outer_html", "ws_url",
 ]
 
 #: The server answered something the protocol does not allow at that point.
@@ -93,6 +93,45 @@ class EchoSession:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+class WsTab:
+    """A joined livetag tab driven over its WebSocket with the client work per event of
+    ``EchoSession`` and of the peers' clients (``bench.peers.clients``): the event's JSON
+    out, frames in until the one acknowledging it, each parsed once. ``Tab``, the test
+    client, also arms a timeout per message and keeps a page model; a round trip through
+    it also measures that, which the other frameworks' clients do not do.
+    ``BenchError`` on a ``bye`` before the acknowledgement."""
+
+    def __init__(self, tab: Tab) -> None:
+        if tab.ws is None or tab.codec is not None:
+            raise BenchError("expected a tab joined over a WebSocket, in clear")
+        self.tab = tab
+        self.html = tab.html
+        self.ws = tab.ws
+        self.seq = tab.seq
+        self.last_wire = 0
+
+    @classmethod
+    async def open(cls, http: httpx.AsyncClient, base_url: str, *, deflate: bool = True) -> WsTab:
+        return cls(await open_tab(http, base_url, "ws", deflate=deflate))
+
+    async def event(self, target_id: str, name: str = "click") -> str:
+        """Send a click of ``target_id``; the text of the message acknowledging it."""
+        self.seq = seq = self.seq + 1
+        await self.ws.send(orjson.dumps(_event(seq, target_id, name)).decode())
+        while True:
+            text = await self.ws.recv()
+            message = orjson.loads(text)
+            kind = message["t"]
+            if (kind == "up" or kind == "ack") and message["ack"] >= seq:
+                self.last_wire = len(text.encode())  # type: ignore[union-attr]
+                return text  # type: ignore[return-value]
+            if kind == "bye":
+                raise BenchError(f"expected the acknowledgement of event {seq}, got {text[:200]!r}")
+
+    async def close(self) -> None:
+        await self.tab.close()
 
 
 class EchoHttpSession:

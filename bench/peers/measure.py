@@ -52,7 +52,7 @@ from bench.run import (  # noqa: E402  # noqa: E402
     measure_throughput,
 )
 from bench.servers import ServerProcess, cpu_seconds, machine_busy_seconds, memory_kib  # noqa: E402
-from bench.sessions import EchoSession, http_client, id_of_class, open_tab  # noqa: E402
+from bench.sessions import EchoSession, WsTab, http_client, id_of_class  # noqa: E402
 
 DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
 HEADING = "Peers: htag and NiceGUI (issue 11)"
@@ -104,7 +104,7 @@ class PeerTarget:
         if self.framework == "echo":
             return await EchoSession.open(base, deflate=True), "lt5"
         if self.framework == "livetag":
-            session = await open_tab(http, base, "ws", deflate=True)
+            session = await WsTab.open(http, base, deflate=True)
             return session, id_of_class(session.html, self.css_class or "")
         if self.framework == "htag":
             hsession = await HtagSession.open(http, base)
@@ -609,7 +609,10 @@ def render(r: PeerResults) -> str:
         "warm-up). Server CPU is the server process's CPU clock over the measured events. An htag event is "
         "`{\"id\":…,\"event\":\"click\",\"data\":{\"callback_id\":…}}`, done when the update with that "
         "`callback_id` arrives; a NiceGUI event is socket.io `42[\"event\",{id,client_id,listener_id,args}]`, "
-        "done at the next `update`. A session is opened as its browser script opens it: htag `GET /` + WebSocket "
+        "done at the next `update`; a livetag event is `{\"t\":\"ev\",\"s\":…,\"id\":…,\"n\":\"click\",…}`, done at the "
+        "`up` (or `ack`) acknowledging it. Each client does the same per event: one JSON message out, frames in, "
+        "each parsed once, until the answer (livetag: `bench.sessions.WsTab`, not the test client `Tab`, which "
+        "also arms a timeout per message). A session is opened as its browser script opens it: htag `GET /` + WebSocket "
         "`/ws` + its first full update; NiceGUI `GET /` + socket.io connect with the implicit handshake; livetag "
         "`GET /` + WebSocket + `join`. Memory: RSS (`/proc/<pid>/status`) after 20 warm-up sessions, then with "
         f"{s.mem_sessions:,} sessions connected. Script bytes: the raw body of each request with "
