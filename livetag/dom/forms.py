@@ -12,7 +12,7 @@ from typing import Any
 
 from ..protocol.patch import PatchOp, SetAttrs
 from .reactive import AttrSlot
-from .tag import Tag, iter_ancestors
+from .tag import Tag
 from .tree import LiveTree
 
 #: Elements whose value the user edits.
@@ -24,7 +24,12 @@ def is_disabled(tag: Tag) -> bool:
     # Every event asks (Session._resolve): most tags have no disabled attribute to read.
     if "disabled" in tag._attrs and tag["disabled"] not in (None, False):
         return True
-    return any(a.tag_name == "fieldset" and a["disabled"] not in (None, False) for a in iter_ancestors(tag))
+    parent = tag._parent
+    while parent is not None:  # a loop, not any() over iter_ancestors: no generator per event
+        if parent.tag_name == "fieldset" and parent["disabled"] not in (None, False):
+            return True
+        parent = parent._parent
+    return False
 
 
 def is_read_only(tag: Tag) -> bool:

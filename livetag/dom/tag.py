@@ -526,7 +526,8 @@ class Tag(Node, metaclass=_TagFactory):
         children = self._children
         if isinstance(text, str) and len(children) == 1 and children[0] == text and type(children[0]) is type(text):
             return
-        if type(text) is str and all(type(c) is str for c in children):
+        if type(text) is str and (not children or (len(children) == 1 and type(children[0]) is str)
+                                  or all(type(c) is str for c in children)):
             # Text in place of text (a counter's value): nothing leaves the tree, so one
             # record of the change does what clear() and add() would.
             tree = self._tree

@@ -481,7 +481,8 @@ def _children_op(tag: Tag) -> PatchOp:
     children = tag._children
     if tag.tag_name == "textarea" and "value" in tag._attrs:
         return SetText(tag.id, str(tag["value"] or ""))
-    if all(type(c) is str for c in children):  # plain text (tag.text = ...): nothing to render
+    if (len(children) == 1 and type(children[0]) is str) or all(type(c) is str for c in children):
+        # plain text (tag.text = ...): nothing to render
         return SetText(tag.id, "".join(children))
     html = render_children_html(tag)  # refreshes reactive slots, so _nodes() is current
     nodes = list(tag._nodes()) if len(children) < 8 else children

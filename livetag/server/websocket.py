@@ -170,6 +170,8 @@ class WebSocketConnection:
         self._task: asyncio.Task[Any] | None = None
         self._closer: asyncio.Task[None] | None = None
         self._on_join = on_join
+        #: Made on the loop that serves it; kept, as asking asyncio costs a getpid() each time.
+        self._loop = asyncio.get_running_loop()
 
     def _to(self, state: ConnectionState) -> None:
         self.state = CONNECTION_LIFECYCLE.check(self.state, state)
@@ -187,7 +189,7 @@ class WebSocketConnection:
         outbox = self._outbox
         if outbox and (len(outbox) >= self._limit or self._queued_bytes + len(sealed) > self._byte_limit
                        or (self.sending_since
-                           and asyncio.get_running_loop().time() - self.sending_since > WRITE_TIMEOUT)):
+                           and self._loop.time() - self.sending_since > WRITE_TIMEOUT)):
             self.drop_slow()
             return
         outbox.append(sealed)
@@ -201,13 +203,13 @@ class WebSocketConnection:
             # The reader sends it when the message is done; if the message waits on
             # something first (a handler's yield, an await), a writer task does.
             self._write_pending = True
-            asyncio.get_running_loop().call_soon(self._start_writer)
+            self._loop.call_soon(self._start_writer)
         else:
-            self._writer = asyncio.get_running_loop().create_task(self._write())
+            self._writer = self._loop.create_task(self._write())
 
     def _start_writer(self) -> None:
         if self._write_pending and self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write())
+            self._writer = self._loop.create_task(self._write())
 
     async def _write_here(self) -> None:
         """Send what the last message queued from the reader's own task."""
@@ -246,7 +248,7 @@ class WebSocketConnection:
             # Blocked in a send the socket does not take (nothing written yet).
             self._send_dropped = writer is self._task
             writer.cancel()
-        self._closer = asyncio.get_running_loop().create_task(self._close_slow())
+        self._closer = self._loop.create_task(self._close_slow())
 
     async def _close_slow(self) -> None:
         try:
@@ -268,7 +270,7 @@ class WebSocketConnection:
             # The reader loop runs here, not in a coroutine of its own: an idle page holds
             # one suspended frame less, and nothing of its last message.
             receive = self._receive
-            loop = asyncio.get_running_loop()
+            loop = self._loop
             join_deadline = loop.time() + JOIN_TIMEOUT
             while True:
                 if self.state is _CONNECTING:
@@ -315,8 +317,7 @@ class WebSocketConnection:
         runs in the reader's task after a message (``_write_here``) or in a writer task
         that lives only while there is something to write (``_wake_writer``), so an idle
         connection holds none."""
-        outbox, send = self._outbox, self._send
-        loop = asyncio.get_running_loop()
+        outbox, send, loop = self._outbox, self._send, self._loop
         self._write_pending = False
         watch = self._watch
         try:
