@@ -2,11 +2,12 @@
 
 Usage: ``.venv/bin/python bench/runner_stages.py``
 
-A diagnostic beside ``bench/runner.py`` (which measures whole session processes). It
-starts the benchmark's ``Runner`` (``bench.runner:runner_app``) once, reads the
-environment its fork server was given (the app to preload, the ``WebApp`` options it
-prebuilds), stops it, then starts an interpreter preloaded the same way (the fork
-server's ``preload``) and forks children from it. Each child runs the stages a spare and
+A diagnostic beside ``bench/runner.py`` (which measures whole session processes, and
+runs this too). It reads the environment a running ``Runner``'s fork server was given
+(the app to preload, the ``WebApp`` options it prebuilds): ``bench/runner.py`` from the
+Runner it measures; run alone, from the benchmark's ``Runner`` (``bench.runner:runner_app``)
+started for it and stopped. Then it starts an interpreter preloaded the same way (the
+fork server's ``preload``) and forks children from it. Each child runs the stages a spare and
 then a session run, in order, and reports its ``Private_Dirty`` (``/proc/self/smaps_rollup``:
 the pages it wrote, copied from the parent or its own) after each:
 
