@@ -154,14 +154,14 @@ def supervisor_request(runtime: str, message: dict) -> dict:  # type: ignore[typ
         s.settimeout(WAIT)
         s.connect(str(keys.parent / "ctl"))
         s.sendall(bridge.encode(message))
-        data = b""
-        while len(data) < 8 or len(data) < 8 + sum(bridge.HEAD.unpack(data[:8])):
+        data, head = b"", bridge.HEAD.size
+        while len(data) < head or len(data) < head + sum(bridge.HEAD.unpack(data[:head])):
             chunk = s.recv(65536)
             if not chunk:
                 raise ConnectionError("the supervisor closed the connection")
             data += chunk
-        size, _ = bridge.HEAD.unpack(data[:8])
-        return orjson.loads(data[8:8 + size])
+        size, _ = bridge.HEAD.unpack(data[:head])
+        return orjson.loads(data[head:head + size])
 
 
 def spares(runtime: str, ready: bool = True) -> list[int]:

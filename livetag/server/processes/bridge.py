@@ -107,7 +107,7 @@ def decode(data: bytes, raw: bytes) -> dict[str, Any]:
 async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any]:
     """The next message. Raises ``asyncio.IncompleteReadError`` at end of stream,
     ``FrameError`` for a frame that is not ours."""
-    head = await reader.readexactly(8)
+    head = await reader.readexactly(HEAD.size)
     size, raw_size = HEAD.unpack(head)
     ws = _WS_KINDS.get(size)
     if ws is not None:
@@ -304,19 +304,19 @@ class Served(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.gone:
             return  # nothing after a disconnect is read
-        buffer = self._buffer
+        buffer, head = self._buffer, HEAD.size
         buffer += data
-        while len(buffer) >= 8 and not self.gone:
+        while len(buffer) >= head and not self.gone:
             size, raw_size = HEAD.unpack_from(buffer)
             ws = _WS_KINDS.get(size)
             total = raw_size if ws is not None else size + raw_size
             if total > MAX_FRAME:
                 self._refuse(f"expected a frame of at most {MAX_FRAME} bytes, got {total}")
                 return
-            if len(buffer) < 8 + total:
+            if len(buffer) < head + total:
                 return
-            payload = bytes(buffer[8:8 + total])
-            del buffer[:8 + total]
+            payload = bytes(buffer[head:head + total])
+            del buffer[:head + total]
             try:
                 if ws is not None:
                     message = {"type": ws[0], "bytes": payload, "text": None} if ws[1] == "bytes" \
