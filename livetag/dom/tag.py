@@ -15,7 +15,7 @@ import inspect
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, cast
 
 from ..errors import NotInSession, TreeError
@@ -526,8 +526,7 @@ class Tag(Node, metaclass=_TagFactory):
         children = self._children
         if isinstance(text, str) and len(children) == 1 and children[0] == text and type(children[0]) is type(text):
             return
-        if type(text) is str and (not children or (len(children) == 1 and type(children[0]) is str)
-                                  or all(type(c) is str for c in children)):
+        if type(text) is str and only_text(children):
             # Text in place of text (a counter's value): nothing leaves the tree, so one
             # record of the change does what clear() and add() would.
             tree = self._tree
@@ -954,6 +953,14 @@ def handler_of(tag: Tag, event: str) -> Handler | None:
     """The handler ``tag`` binds to ``event``, or ``None``."""
     handlers = tag._handlers
     return handlers.get(event) if handlers else None
+
+
+def only_text(children: Sequence[Any]) -> bool:
+    """True when every one of ``children`` is plain text (``str`` exactly: not ``HTML``,
+    not a tag); an empty sequence too."""
+    if len(children) == 1:  # a counter's value, at every update: no generator for it
+        return type(children[0]) is str
+    return all(type(c) is str for c in children)
 
 
 def iter_ancestors(tag: Tag) -> Iterator[Tag]:

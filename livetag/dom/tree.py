@@ -27,7 +27,7 @@ from .html import HTML, RAW_TEXT_ELEMENTS
 from .reactive import AttrSlot, ChildSlot, Slot, reconcile
 from .render import HANDLER_ATTR, handler_spec, render_attr_value, render_child, render_children_html
 from .statics import class_statics
-from .tag import DESTROY, MOUNT, UNMOUNT, Tag, iter_ancestors, iter_subtree
+from .tag import DESTROY, MOUNT, UNMOUNT, Tag, iter_ancestors, iter_subtree, only_text
 from .topics import TopicHost
 
 
@@ -481,8 +481,7 @@ def _children_op(tag: Tag) -> PatchOp:
     children = tag._children
     if tag.tag_name == "textarea" and "value" in tag._attrs:
         return SetText(tag.id, str(tag["value"] or ""))
-    if (len(children) == 1 and type(children[0]) is str) or all(type(c) is str for c in children):
-        # plain text (tag.text = ...): nothing to render
+    if only_text(children):  # plain text (tag.text = ...): nothing to render
         return SetText(tag.id, "".join(children))
     html = render_children_html(tag)  # refreshes reactive slots, so _nodes() is current
     nodes = list(tag._nodes()) if len(children) < 8 else children
