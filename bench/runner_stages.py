@@ -16,8 +16,10 @@ the pages it wrote, copied from the parent or its own) after each:
 - ``WebApp``: the prebuilt ``WebApp`` taken (``build_webapp``);
 - ``first page``, ``second page``: a built-in app's page loaded through it (what a spare
   does while it waits; the second shows what a page costs once the path was touched);
-- ``SQLite store``: a snapshot saved to a ``SQLiteStore`` of its own (persistence, the
-  ``Runner``'s default), as a session process does after a change.
+- ``store link``: the session claimed and a snapshot saved (persistence, the ``Runner``'s
+  default) through a store link (``processes.store_link``), as a session process does
+  at its start and after a change; the link's other end, a control socket whose
+  ``SQLiteStore`` answers, runs in another process forked for it (stopped at the end).
 
 Numbers in MB, the mean of 3 children. Nothing is asserted; ``bench/runner.py`` puts the
 table in its report.
@@ -34,7 +36,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("fork", "event loop", "WebApp", "first page", "second page", "SQLite store")
+STAGES = ("fork", "event loop", "WebApp", "first page", "second page", "store link")
 CHILDREN = 3
 
 _CHILD = r"""
@@ -50,9 +52,29 @@ def private_dirty_kib():
             return int(line.split()[1])
 
 
-def child(store_path, out):
-    import uvloop
+def store_server(control, ready):
+    from livetag.server.processes import bridge, store_link
+    from livetag.server.processes.control import ControlServer
     from livetag.server.store.sqlite import SQLiteStore
+
+    class Supervisor:  # the store link of a Supervisor, without its check of the peer
+        store = SQLiteStore(control + ".sqlite3")
+
+        async def store_link(self, reader, writer):
+            writer.write(bridge.encode({"ok": True}))
+            await store_link.serve(reader, writer, self.store, "bench")
+
+    async def serve():
+        await ControlServer(Supervisor()).open(control)
+        os.write(ready, b"1")
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+def child(control, out):
+    import uvloop
+    from livetag.server.processes.store_link import SupervisorStore
 
     seen = [private_dirty_kib()]
     loop = uvloop.new_event_loop()
@@ -69,25 +91,43 @@ def child(store_path, out):
     for _ in range(2):
         loop.run_until_complete(process._touch_page_path(webapp))
         seen.append(private_dirty_kib())
-    store = SQLiteStore(store_path, threaded=False)
-    loop.run_until_complete(store.save("k", b"x" * 300, epoch=1, ttl=60.0))
+    store = SupervisorStore(control)
+
+    async def persist():
+        await store.connect()
+        await store.save("k", b"x" * 300, epoch=await store.claim("k"), ttl=60.0)
+
+    loop.run_until_complete(persist())
     seen.append(private_dirty_kib())
     os.write(out, json.dumps(seen).encode())
 
 
-for n in range(int(sys.argv[2])):
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
+control = os.path.join(sys.argv[1], "ctl")
+r, w = os.pipe()
+server = os.fork()
+if server == 0:
+    try:
+        store_server(control, w)
+    finally:
+        os._exit(0)
+os.read(r, 1)
+try:
+    for n in range(int(sys.argv[2])):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                child(control, w)
+            finally:
+                os._exit(0)
+        os.close(w)
+        print(os.read(r, 65536).decode(), flush=True)
         os.close(r)
-        try:
-            child(os.path.join(sys.argv[1], f"store{n}.sqlite3"), w)
-        finally:
-            os._exit(0)
-    os.close(w)
-    print(os.read(r, 65536).decode(), flush=True)
-    os.close(r)
-    os.waitpid(pid, 0)
+        os.waitpid(pid, 0)
+finally:
+    os.kill(server, 15)
+    os.waitpid(server, 0)
 """
 
 
@@ -120,7 +160,7 @@ def measure(fork_server_env: dict[str, str]) -> list[float]:
     """Private_Dirty in MB after each of ``STAGES`` (the mean over ``CHILDREN`` children) in
     children of an interpreter preloaded with ``fork_server_env`` (``fork_server_environment``)."""
     env = {**os.environ, **fork_server_env, "PYTHONPATH": str(ROOT)}
-    with tempfile.TemporaryDirectory() as stores:
+    with tempfile.TemporaryDirectory(prefix="lt", dir="/tmp") as stores:
         out = subprocess.run([sys.executable, "-c", _CHILD, stores, str(CHILDREN)], env=env, cwd=ROOT,
                              capture_output=True, text=True, timeout=300, check=True).stdout
     runs = [json.loads(line) for line in out.splitlines() if line.startswith("[")]

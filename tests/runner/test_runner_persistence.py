@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from playwright.sync_api import expect
-from rt_procs import Server, bind
+from rt_procs import Server, bind, supervisor_request
 from websockets.exceptions import ConnectionClosed
 
 from livetag.testing.wire import Tab
@@ -47,6 +49,43 @@ async def test_a_session_resumes_in_a_new_process_after_a_restart(serve: Serve, 
 
         await t.load("n")  # ?n: a new session, the old one's snapshot is forgotten
         assert t.text(".value") == "0"
+
+
+def open_files(pid: int) -> set[str]:
+    """What the file descriptors of process ``pid`` point to."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            found.add(os.readlink(fd))
+    return found
+
+
+async def test_session_processes_save_through_the_supervisor_which_alone_opens_the_store(
+        serve: Serve, runtime: str, tmp_path: Path) -> None:
+    # A SQLite connection costs a process ~1.2 MB (bench/runner_stages.py): the session
+    # processes reach the store through a link to the supervisor instead.
+    store = tmp_path / "store" / "sessions.sqlite3"
+    server = serve(target="persist_apps:app", env={"LIVETAG_STORE": str(store)})
+    async with Tab(server.url + "/") as t:
+        await t.load()
+        await t.join()
+        await t.event(t.id(".inc"))
+        session_pid = int(t.text(".pid"))
+        supervisor_pid = supervisor_request(runtime, {"op": "hello"})["pid"]
+        listing = supervisor_request(runtime, {"op": "list"})
+        assert [s["pid"] for s in listing["sessions"]] == [session_pid] and listing["store_links"] == 1
+        assert not {f for f in open_files(session_pid) if f.startswith(str(store))}
+        assert str(store) in open_files(supervisor_pid)
+        # The link is the session process's own: another process is refused one.
+        refused = supervisor_request(runtime, {"op": "store"})
+        assert refused == {"error": "refused", "msg": "expected a session process of this supervisor"}
+        # What the session saved is there for the next start (the test above resumes it).
+        await t.event(t.id(".inc"))
+        await t.close()
+    server.stop()
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        [(data,)] = db.execute("SELECT data FROM snapshots WHERE data IS NOT NULL").fetchall()
+    assert orjson.loads(data)["app"]["states"] == {"s": {"count": 2}}  # the last event's, saved at the stop
 
 
 @pytest.mark.parametrize("direct_on", [True, False], ids=["direct", "relayed"])

@@ -23,7 +23,7 @@ class Page(Tag.App):
 
 async def test_the_warm_up_page_touches_no_snapshot(tmp_path: Path) -> None:
     path = tmp_path / "store" / "sessions.sqlite3"
-    store = SQLiteStore(path, threaded=False)
+    store = SQLiteStore(path)
     webapp = WebApp(Page, store=store)
     await _touch_page_path(webapp)
     assert webapp.persistence is not None  # given back after the warm-up

@@ -188,20 +188,3 @@ async def test_processes_sharing_a_file_get_distinct_epochs_and_are_fenced(tmp_p
     finally:
         await s.close()
     assert os.path.exists(path)
-
-
-async def test_inline_io_adds_no_thread(tmp_path: Path) -> None:
-    import threading
-
-    # Threads other tests left may end meanwhile: only a new one is a failure.
-    before = set(threading.enumerate())
-    s = SQLiteStore(tmp_path / "private" / "s.db", threaded=False)
-    epoch = await s.claim("k")
-    await s.save("k", b"x", epoch=epoch, ttl=60)
-    assert (await s.load("k")).data == b"x"  # type: ignore[union-attr]
-    with pytest.raises(Fenced):
-        await s.save("k", b"y", epoch=epoch - 1, ttl=60)
-    assert set(threading.enumerate()) <= before
-    await s.close()
-    with pytest.raises(StoreUnavailable):
-        await s.load("k")

@@ -11,7 +11,8 @@ Supervisor (one process per server):
 - ``bootstrap``          its entry point; ``anchor``: it ends with the server process
 - ``config``             ``SupervisorConfig``, the typed configuration workers send it
 - ``supervisor``         ``Supervisor``: find-or-create a session's process, shut down
-- ``control``            the control socket (``page``, ``status``, ``hello``, ``list``, ``shutdown``)
+- ``control``            the control socket (``page``, ``status``, ``hello``, ``list``, ``shutdown``,
+                         and the ``pubsub`` and ``store`` links of session processes)
 - ``sessions``           the session table, end reasons, tombstones, signals
 - ``spares``             the spare pool (processes started ahead of need)
 - ``watchdog``           timeouts, heartbeats, memory, files check
@@ -20,6 +21,7 @@ Supervisor (one process per server):
 Session processes:
 - ``process``            a ``WebApp`` bound to one session, serving ASGI over IPC; ``SharedField``
 - ``listener``           its listening socket: relayed connections, and WebSockets handed over
+- ``store_link``         its snapshots, through the supervisor's store (both ends of the link)
 - ``forkserver``         the supervisor's side of the fork server; ``SharedDoubles``
 - ``zygote``             the fork server: preloaded, forks session and spare processes
 - ``preload``            what the fork server imports and warms up (``forkwarm``)

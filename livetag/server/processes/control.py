@@ -7,8 +7,10 @@ snapshotted session a transport asks for after a restart; in a cluster, after cl
 here), ``owner`` (in a cluster: who owns a session, see
 ``livetag.server.cluster.ownership``), ``status`` (why a session is gone),
 ``hello`` (who answers: pid, anchor, instance), ``list`` (sessions and spares),
-``shutdown`` (from the server process only) and ``pubsub`` (from a session process: the
-connection becomes its publish/subscribe link, see ``processes.pubsub``). Replies are the handler's dicts, or
+``shutdown`` (from the server process only), ``pubsub`` (from a session process: the
+connection becomes its publish/subscribe link, see ``processes.pubsub``) and ``store``
+(from a session process: the connection becomes its store link, see
+``processes.store_link``). Replies are the handler's dicts, or
 ``{"error": "full"}`` (``sessions.ServerFull``), ``{"error": "failed", "msg": ...}`` (any
 other exception, logged with its traceback) and ``{"error": "unknown", "msg": ...}`` for
 an unknown op. The client side is ``supervisor_client.SupervisorClient.request``.
@@ -46,6 +48,8 @@ class ControlHandler(Protocol):
 
     async def pubsub(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None: ...
 
+    async def store_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None: ...
+
 
 class ControlServer:
     """Serves ``handler`` on a unix socket; ``ino`` is the socket file's inode (to notice
@@ -65,7 +69,7 @@ class ControlServer:
 
     def close(self) -> None:
         """Stop accepting (connections being served go on: ``open`` re-makes the socket
-        under live pubsub links)."""
+        under live pubsub and store links)."""
         if self.server is not None:
             self.server.close()
 
@@ -91,6 +95,9 @@ class ControlServer:
                     return
                 if request.get("op") == "pubsub":  # from now on a session process's pubsub link
                     await self.handler.pubsub(reader, writer)
+                    return
+                if request.get("op") == "store":  # from now on a session process's store link
+                    await self.handler.store_link(reader, writer)
                     return
                 try:
                     reply = await self.answer(request)

@@ -47,18 +47,19 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ...errors import StoreUnavailable
 from ...pubsub import Broker
 from ...session import Session
 from ...threads import HANDLER_THREADS
 from ..registry import SessionRegistry
 from ..store import SessionStore
-from ..store.sqlite import SQLiteStore
 from ..webapp import WebApp
 from . import direct
 from .appref import AppRef
 from .files import control_of
 from .listener import Listener
 from .pubsub import RelayBroker
+from .store_link import SupervisorStore
 
 if TYPE_CHECKING:  # the cluster's modules need redis-py (the ``cluster`` extra): imported when used
     from ..cluster.fence import SessionFence
@@ -333,6 +334,7 @@ class SessionHost:
         relay = RelayBroker(control_of(config.socket_path)) if config.socket_path else None
         if relay is not None:
             webapp.broker = relay
+        await self._link_store(webapp)
         self.registry = BoundRegistry(webapp.registry.source, debug=config.debug, session_id=config.session_id,
                                       host=self, join_grace=webapp.limits.join_grace, broker=webapp.broker)
         webapp.registry = self.registry
@@ -368,6 +370,19 @@ class SessionHost:
                 relay.close()
             if fence is not None:
                 await fence.close()
+
+    async def _link_store(self, webapp: WebApp) -> None:
+        """Open the store link now: a supervisor that shuts down accepts no connection,
+        and this session's last snapshot goes through it then. (A ``WebApp`` built ahead,
+        in the fork server, learns its supervisor here.)"""
+        store = webapp.persistence.store if webapp.persistence is not None else None
+        if not isinstance(store, SupervisorStore) or not self.config.socket_path:
+            return
+        store.control_path = control_of(self.config.socket_path)
+        try:
+            await store.connect()
+        except StoreUnavailable as exc:  # the first call tries again
+            log.warning("process %d: no store link yet (%s)", os.getpid(), exc)
 
     def _fence_for(self, webapp: WebApp) -> SessionFence | None:
         """In a cluster: save under the supervisor's claim, and send nothing once another
@@ -566,8 +581,8 @@ def build_webapp(config: ProcessConfig) -> WebApp:
 
         store = ClaimedStore(RedisStore(config.redis_url, prefix=config.redis_prefix or DEFAULT_PREFIX,
                                         claim_ttl=config.claim_ttl))
-    elif config.store:  # one session on one thread: the store's I/O inline (see ``SQLiteStore``)
-        store = SQLiteStore(config.store, threaded=False)
+    elif config.store:  # through the supervisor, which holds the file (see ``store_link``)
+        store = SupervisorStore(control_of(config.socket_path) if config.socket_path else "")
     return WebApp(config.app.resolve(), debug=config.debug, parano=config.parano, http_only=config.http_only,
                   allowed_origins=config.allowed_origins, allowed_hosts=config.allowed_hosts,
                   store=store, persist=store is not None, snapshot_ttl=config.snapshot_ttl,

@@ -71,7 +71,7 @@ from ..cluster.relay import RelayServer
 from ..limits import AddressBudget
 from ..persistence import key as store_key
 from ..store.sqlite import SQLiteStore
-from . import bridge, paths
+from . import bridge, paths, store_link
 from .anchor import watch_anchor
 from .appref import AppRef
 from .config import EXPECTED_ENV, SupervisorConfig
@@ -95,6 +95,8 @@ log = logging.getLogger("livetag.server.processes.supervisor")
 
 #: Ends after which a cluster's session does not resume anywhere (its snapshot is deleted).
 FINAL_ENDS = (EndReason.TIMEOUT, EndReason.MEMORY, EndReason.CRASHED, EndReason.EXPIRED)
+#: Seconds a link from a process being started waits for the supervisor to record it.
+START_WAIT = 10.0
 
 
 class Supervisor:
@@ -158,11 +160,14 @@ class Supervisor:
                                  files_paused=lambda: self._stopping or self._repairing)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._repairing = False
-        #: Where sessions are snapshotted (``None``: not persisted). The supervisor only
-        #: looks snapshots up (to revive a session after a restart) and deletes them (a
-        #: session replaced or discarded on purpose); session processes write them.
+        #: Where sessions are snapshotted (``None``: not persisted). The supervisor looks
+        #: snapshots up (to revive a session after a restart), deletes them (a session
+        #: replaced or discarded on purpose) and, on one machine, does its session
+        #: processes' reads and writes (``store_link``); in a cluster they write to Redis.
         self.store: SessionStore | None = (self.member.store if self.member is not None
                                            else SQLiteStore(config.store) if config.store else None)
+        #: Session processes linked to ``store`` now (``store_link``).
+        self.store_links = 0
         #: The relay other machines reach this machine's sessions through (``cluster.relay``),
         #: when the cluster configuration names an address; here so that it outlives web workers.
         self.relay = None if self.cluster is None or self.cluster.relay is None else RelayServer(
@@ -292,6 +297,7 @@ class Supervisor:
                 "spares": [{"pid": s.pid, "state": s.state.name, "ready": not s.shared[SharedField.BUSY_SINCE]}
                            for s in self.spares.spares],
                 "pubsub": self.hub.listing(),
+                "store_links": self.store_links,
                 "relay": None if self.relay is None else {"connections": self.relay.connections,
                                                           "refused": self.relay.refused,
                                                           "spliced": self.relay.spliced}}
@@ -306,13 +312,44 @@ class Supervisor:
         """Serve a session process's publish/subscribe link (see ``processes.pubsub``):
         only for a live session process of this supervisor (its pid, ``SO_PEERCRED``)."""
         pid = peer_pid(writer.get_extra_info("socket"))
-        record = next((r for r in self.table.sessions.values() if r.pid == pid and self.table.alive(r)), None)
+        record = await self._live_record(pid)
         if record is None:
             log.warning("pubsub link refused: process %s is not a live session process of this supervisor", pid)
             writer.write(bridge.encode({"error": "refused", "msg": "expected a session process of this supervisor"}))
             return
         writer.write(bridge.encode({"ok": True}))
         await self.hub.serve(reader, writer, record.log_id)
+
+    async def _live_record(self, pid: int) -> SessionRecord | None:
+        """The record of live session process ``pid``; a process connects as soon as it
+        starts, maybe before ``_create`` recorded it: the sessions being created are
+        awaited first."""
+        table = self.table
+        for _ in range(2):
+            record = next((r for r in table.sessions.values() if r.pid == pid and table.alive(r)), None)
+            if record is not None or not table.creating:
+                return record
+            await asyncio.wait(list(table.creating.values()), timeout=START_WAIT)
+        return None
+
+    async def store_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve a session process's store link (see ``processes.store_link``): only for a
+        live session process of this supervisor (``SO_PEERCRED``), on one machine (a
+        cluster's processes write to Redis themselves)."""
+        pid = peer_pid(writer.get_extra_info("socket"))
+        record = await self._live_record(pid)
+        if record is None or self.store is None or self.member is not None:
+            why = ("expected a session process of this supervisor" if record is None
+                   else "expected a Runner that persists sessions on this machine")
+            log.warning("store link refused for process %s: %s", pid, why)
+            writer.write(bridge.encode({"error": "refused", "msg": why}))
+            return
+        writer.write(bridge.encode({"ok": True}))
+        self.store_links += 1
+        try:
+            await store_link.serve(reader, writer, self.store, record.log_id)
+        finally:
+            self.store_links -= 1
 
     def _name(self, base: str, session_id: str) -> str:
         return paths.session_name(self.files.path_key, base, session_id)

@@ -11,9 +11,8 @@ Schema: ``snapshots(key PRIMARY KEY, epoch, data, saved_at, expires_at)`` and on
 is greater than any epoch ever returned, even after an expired row was swept away.
 
 I/O runs in one thread per store (a ``sqlite3`` connection belongs to the thread that
-opened it), never on the event loop; except with ``threaded=False``, for a process that
-hosts a single session on a single thread (a ``Runner`` session process): there a save
-blocks only that session, for one short transaction, and no thread is added.
+opened it), never on the event loop. (A ``Runner``'s session processes do not open the
+file: their supervisor's store does their I/O, see ``processes.store_link``.)
 
 The file is created ``0600`` in a directory made ``0700``; a directory writable by
 others is refused.
@@ -85,12 +84,10 @@ class SQLiteStore:
     """A ``SessionStore`` in the SQLite file ``path`` (made if missing, with its private
     directory; see ``private_file``). Opening is lazy: the first call opens the file and
     raises ``StoreUnavailable`` if it is not a usable database (corrupt, locked, not
-    writable); so does any later call that fails. Safe to share between processes.
-    ``threaded=False``: run the I/O on the caller's thread (module docstring)."""
+    writable); so does any later call that fails. Safe to share between processes."""
 
-    def __init__(self, path: str | os.PathLike[str], *, threaded: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.threaded = threaded
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="livetag-store")
         self._db: sqlite3.Connection | None = None
         self._last_sweep = 0.0
@@ -117,9 +114,6 @@ class SQLiteStore:
     async def close(self) -> None:
         if not self._mark_closed():
             return
-        if not self.threaded:
-            self._close_db()
-            return
         try:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._close_db)
         finally:
@@ -128,9 +122,6 @@ class SQLiteStore:
     def close_now(self) -> None:
         """``close`` for code without an event loop (blocks until pending calls ended)."""
         if not self._mark_closed():
-            return
-        if not self.threaded:
-            self._close_db()
             return
         self._executor.submit(self._close_db).result()
         self._executor.shutdown(wait=True)
@@ -148,8 +139,6 @@ class SQLiteStore:
     async def _run(self, func: Callable[..., T], *args: object) -> T:
         if self._closed:
             raise StoreUnavailable(f"expected an open session store, got {self!r} closed")
-        if not self.threaded:
-            return self._call(func, *args)
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, self._call, func, *args)
@@ -242,6 +231,4 @@ class SQLiteStore:
         """Remove expired rows now (blocking; tests and tools). Returns how many."""
         def run(db: sqlite3.Connection) -> int:
             return int(db.execute("DELETE FROM snapshots WHERE expires_at < ?", (time.time(),)).rowcount)
-        if not self.threaded:
-            return self._call(run)
         return self._executor.submit(self._call, run).result()
