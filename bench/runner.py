@@ -618,10 +618,11 @@ def report(r: dict[str, Any]) -> str:
         "The event loop is a fixed cost of every process (uvloop's loop object alone holds a 256 KiB read "
         "buffer; asyncio's own loop costs more here). The first page is the page path touched once: reference "
         "counts and inline caches of the code and objects it runs through (the second page adds almost "
-        "nothing). The SQLite store is persistence's price in each session process: the connection, the WAL "
-        "set-up and the schema (about 0.4, 0.2 and 0.2 MB) and the first save; closing the connection gives "
-        "none of it back (the freed blocks stay in the process's heap). Saving snapshots through the "
-        "supervisor's store instead would spare it, at the cost of one more hop per save.",
+        "nothing). The store link is persistence's price in each session process: one connection to the "
+        "supervisor, whose own SQLite store does the claims and saves of every session "
+        "(`livetag.server.processes.store_link`). A SQLite connection in each session process, as before "
+        "(the connection, the WAL set-up, the schema and the first save), cost about 1.2 MB, none of it given "
+        "back when closed.",
         "",
     ]
     return "\n".join(lines)

@@ -246,6 +246,7 @@ class SessionHost:
         self._fence: SessionFence | None = None
         self._claim_check: asyncio.Task[bool] | None = None
         self._claimed_once = False  # the shared epoch was seen non-zero (see ``_check_claim``)
+        self._store_link: asyncio.Task[None] | None = None  # held: the loop keeps tasks weakly
 
     def _beat(self) -> None:
         # The supervisor kills a process whose loop stops ticking for timeout_interaction:
@@ -334,7 +335,7 @@ class SessionHost:
         relay = RelayBroker(control_of(config.socket_path)) if config.socket_path else None
         if relay is not None:
             webapp.broker = relay
-        await self._link_store(webapp)
+        self._link_store(webapp)
         self.registry = BoundRegistry(webapp.registry.source, debug=config.debug, session_id=config.session_id,
                                       host=self, join_grace=webapp.limits.join_grace, broker=webapp.broker)
         webapp.registry = self.registry
@@ -371,18 +372,23 @@ class SessionHost:
             if fence is not None:
                 await fence.close()
 
-    async def _link_store(self, webapp: WebApp) -> None:
-        """Open the store link now: a supervisor that shuts down accepts no connection,
-        and this session's last snapshot goes through it then. (A ``WebApp`` built ahead,
-        in the fork server, learns its supervisor here.)"""
+    def _link_store(self, webapp: WebApp) -> None:
+        """Open the store link now, in the background (the first call waits for it): a
+        supervisor that shuts down accepts no connection, and this session's last
+        snapshot goes through it then. (A ``WebApp`` built ahead, in the fork server,
+        learns its supervisor here.)"""
         store = webapp.persistence.store if webapp.persistence is not None else None
         if not isinstance(store, SupervisorStore) or not self.config.socket_path:
             return
         store.control_path = control_of(self.config.socket_path)
-        try:
-            await store.connect()
-        except StoreUnavailable as exc:  # the first call tries again
-            log.warning("process %d: no store link yet (%s)", os.getpid(), exc)
+
+        async def connect() -> None:
+            try:
+                await store.connect()
+            except StoreUnavailable as exc:  # the first call tries again
+                log.warning("process %d: no store link yet (%s)", os.getpid(), exc)
+
+        self._store_link = asyncio.get_running_loop().create_task(connect())
 
     def _fence_for(self, webapp: WebApp) -> SessionFence | None:
         """In a cluster: save under the supervisor's claim, and send nothing once another

@@ -325,12 +325,14 @@ class Supervisor:
         starts, maybe before ``_create`` recorded it: the sessions being created are
         awaited first."""
         table = self.table
-        for _ in range(2):
+        deadline = time.monotonic() + START_WAIT
+        while True:
             record = next((r for r in table.sessions.values() if r.pid == pid and table.alive(r)), None)
-            if record is not None or not table.creating:
+            remaining = deadline - time.monotonic()
+            if record is not None or not table.creating or remaining <= 0:
                 return record
-            await asyncio.wait(list(table.creating.values()), timeout=START_WAIT)
-        return None
+            await asyncio.wait(list(table.creating.values()), timeout=remaining,
+                               return_when=asyncio.FIRST_COMPLETED)
 
     async def store_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve a session process's store link (see ``processes.store_link``): only for a
