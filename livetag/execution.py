@@ -12,16 +12,16 @@ The rule that keeps both (measured in ``docs/guide.md``, "Where your code runs")
 - ``async def`` code, and plain code that *names* asyncio (``asyncio``,
   ``create_task``, ``ensure_future``, ``get_running_loop``, ``get_event_loop``, ...
   anywhere in its body or in functions defined inside it), runs on the event loop;
-- plain code that cannot wait runs on the event loop too (``cannot_wait``: no call, no
-  loop, no import, no ``with``; only reads, writes and arithmetic, such as
-  ``self.count += 1; self.value.text = self.count``): a thread hop would cost more than
-  the code itself;
+- plain code that cannot wait runs on the event loop too (``livetag.waiting``: no loop,
+  no import, no ``with``, no call but of computing builtins and of element classes; such
+  as ``self.count += 1; self.value.text = str(self.count)`` or an ``init`` that only
+  builds tags): a thread hop would cost more than the code itself;
 - any other plain code runs in a worker thread (``livetag.threads``);
 - ``@on_loop`` and ``@in_thread`` override the rule for one function.
 
 What gives way: plain code that names asyncio *and* blocks stalls the loop for as long
 as it blocks (write it ``async def`` and ``await asyncio.to_thread(...)`` the blocking
-part), and so does code without calls that reaches a blocking property setter or
+part), and so does code that cannot wait reaching a blocking property setter or
 operator method of the app's own classes (mark it ``@in_thread``). Plain code running in
 a thread that reaches asyncio through another function gets ``AsyncioOutsideLoop``,
 which names the fix, instead of asyncio's bare "no running event loop". A ``Runner``
@@ -31,19 +31,21 @@ session process runs everything inline on its loop: there the process is the iso
 from __future__ import annotations
 
 import asyncio
-import dis
 import functools
 import inspect
 from collections.abc import Callable
 from types import CodeType, CoroutineType
 from typing import Any, TypeVar
 
+from .dom.tag import Tag
 from .errors import AsyncioOutsideLoop
 from .threads import HANDLER_THREADS
+from .waiting import cannot_wait, function_closure
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_PLACEMENT = "__livetag_placement__"
+_PLACEMENT = "__livetag_placement__"  # a mark (``on_loop``, ``in_thread``)
+_RULED = "__livetag_ruled__"  # the rule's verdict, remembered on the function
 #: Names whose presence in a function's code means "this code talks to the event loop".
 ASYNCIO_NAMES = frozenset({
     "asyncio", "create_task", "ensure_future", "get_running_loop", "get_event_loop",
@@ -83,12 +85,14 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
     while seen < 8:  # wrappers of wrappers: a few levels, never a loop
         seen += 1
         placement = getattr(func, _PLACEMENT, None)
+        if placement is None:
+            placement = getattr(func, _RULED, None)
         if placement is not None:
             return bool(placement)
         if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
             target = getattr(func, "__func__", func)
             if inspect.isfunction(target):
-                setattr(target, _PLACEMENT, True)
+                setattr(target, _RULED, True)
             return True
         if isinstance(func, functools.partial):
             func = func.func
@@ -98,24 +102,34 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
             func = inner
             continue
         target = getattr(func, "__func__", func)
-        code = getattr(target, "__code__", None)
-        if code is None:
-            call = getattr(type(func), "__call__", None)  # noqa: B004 - the method itself, for its code
-            code = getattr(call, "__code__", None)
-        on_loop = code is not None and (names_asyncio(code) or cannot_wait(code))
+        owner = target if hasattr(target, "__code__") else getattr(type(func), "__call__", None)  # noqa: B004
+        code = getattr(owner, "__code__", None)
+        on_loop = code is not None and (names_asyncio(code) or cannot_wait(
+            code, getattr(owner, "__globals__", None), function_closure(owner)))
         if inspect.isfunction(target):  # remembered on the function: the next call reads it back
-            setattr(target, _PLACEMENT, on_loop)
+            setattr(target, _RULED, on_loop)
         return on_loop
     return False
 
 
 def init_runs_on_loop(app: Any) -> bool:
     """True when building ``app`` (a ``Tag`` class or a factory) belongs on the loop: an
-    ``init`` of the class or of its bases, or the factory, runs on the loop by the rule
-    above."""
+    ``init`` of the class or of its bases needs the loop (names asyncio, ``async``,
+    ``@on_loop``), or none of them may wait; a factory, by the rule above."""
     if isinstance(app, type):
-        return any(runs_on_loop(k.__dict__["init"]) for k in app.__mro__ if "init" in k.__dict__)
+        # Tag's own default only adds the children it is given: it cannot wait.
+        inits = [k.__dict__["init"] for k in app.__mro__ if "init" in k.__dict__ and k is not Tag]
+        return any(_needs_loop(init) for init in inits) or all(runs_on_loop(init) for init in inits)
     return callable(app) and runs_on_loop(app)
+
+
+def _needs_loop(func: Any) -> bool:
+    mark = getattr(func, _PLACEMENT, None)
+    if mark is not None:
+        return bool(mark)
+    code = getattr(func, "__code__", None)
+    return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func) or (
+        code is not None and names_asyncio(code))
 
 
 def names_asyncio(code: CodeType) -> bool:
@@ -126,33 +140,6 @@ def names_asyncio(code: CodeType) -> bool:
             isinstance(const, CodeType) and names_asyncio(const) for const in code.co_consts
         )
         _cache[code] = known
-    return known
-
-
-#: Opcodes after which code may wait for something (call anything, loop, import, enter
-#: a context manager, suspend): code without any of them cannot block.
-_MAY_WAIT_PREFIXES = ("CALL", "PRECALL", "IMPORT", "JUMP_BACKWARD", "JUMP_ABSOLUTE", "FOR_ITER", "GET_",
-                      "YIELD", "SEND", "BEFORE_", "SETUP_WITH", "SETUP_ASYNC_WITH", "LOAD_BUILD_CLASS",
-                      "END_ASYNC_FOR", "ASYNC_GEN_WRAP", "CLEANUP_THROW")
-_SUSPENDS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
-_JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
-_waits: dict[CodeType, bool] = {}
-
-
-def cannot_wait(code: CodeType) -> bool:
-    """True when running ``code`` cannot wait for anything: it is no generator or
-    coroutine and its bytecode calls nothing, loops nowhere, imports nothing and enters no
-    context manager; what it does is read and write attributes, items and locals, compare
-    and compute. Such code takes microseconds, so it runs on the loop: a thread hop would
-    cost more. (Attribute and operator hooks of the app's own classes still run: a
-    property that blocks would block the loop; ``@in_thread`` says otherwise.)"""
-    known = _waits.get(code)
-    if known is None:
-        known = not code.co_flags & _SUSPENDS and not any(
-            ins.opname.startswith(_MAY_WAIT_PREFIXES)
-            or (ins.opcode in _JUMPS and isinstance(ins.argval, int) and ins.argval <= ins.offset)  # a loop
-            for ins in dis.get_instructions(code))
-        _waits[code] = known
     return known
 
 

@@ -1037,6 +1037,12 @@ def element_class(name: str) -> type[Tag]:
     return cls
 
 
+def is_element_class(obj: Any) -> bool:
+    """True when ``obj`` is one of the classes ``element_class`` makes (``Tag.div``), not
+    a class of the app's (which may have an ``init`` of its own)."""
+    return isinstance(obj, type) and _element_classes.get(obj.__name__) is obj
+
+
 _ROOT = Tag
 #: Public names of the tag API: keywords with these names are not instance attributes,
 #: and ``Tag.<name>`` is not an element (see ``_TagFactory``).

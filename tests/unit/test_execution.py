@@ -69,18 +69,40 @@ class Bumps:
         with self.value:  # a context manager's __enter__ may wait
             pass
 
-    def calls(self) -> None:
-        self.count = len(self.items)
+    def computes(self) -> None:  # calls of computing builtins and element classes only
+        self.count = len(self.items) + int(str(self.count))
+        self.value.text = str(max(self.count, 0)) if isinstance(self.count, int) else repr(self.count)
+        self.value <= Tag.b(str(self.count), _class="n")
+
+    def calls_a_method(self) -> None:
+        self.value.add(Tag.b("x"))  # a method: not named
+
+    def calls_a_function(self) -> None:
+        self.count = len(str(plain(None)))  # the app's own function, inside safe calls
+
+    def builds_a_component(self) -> None:
+        self.value <= Component()  # a class of the app: its init may block
+
+    def calls_a_builtin_that_waits(self) -> None:
+        print(self.count)  # a write to a pipe may block
 
     def steps(self):  # type: ignore[no-untyped-def]
         self.count = 1
         yield
 
 
+class Component(Tag.div):  # type: ignore[misc, name-defined]
+    def init(self) -> None:
+        time.sleep(0)
+
+
 def test_plain_code_that_cannot_wait_runs_on_the_loop() -> None:
     b = Bumps()
-    assert runs_on_loop(b.bump) and runs_on_loop(lambda: None)
-    assert not any(runs_on_loop(f) for f in (b.spin, b.with_lock, b.calls, b.steps))
+    assert runs_on_loop(b.bump) and runs_on_loop(lambda: None) and runs_on_loop(b.computes)
+    assert runs_on_loop(lambda: Tag.p(str(len("x"))))
+    assert not any(runs_on_loop(f) for f in (b.spin, b.with_lock, b.steps, b.calls_a_method, b.calls_a_function,
+                                             b.builds_a_component, b.calls_a_builtin_that_waits))
+    assert not runs_on_loop(lambda: Tag.App()) and not runs_on_loop(lambda: Tag.add(None))  # not elements
     assert not runs_on_loop(in_thread(Bumps.bump.__get__(b)))  # the mark wins (it marks the function)
     assert not runs_on_loop(b.bump)
 
@@ -103,14 +125,19 @@ def test_marks_override_the_rule_and_follow_bound_methods() -> None:
 def test_an_app_whose_init_names_asyncio_is_built_on_the_loop() -> None:
     class Plain(Tag.App):
         def init(self) -> None:
-            Tag.p("x")
+            self.paragraph = Tag.p("x")
+
+    class Calls(Plain):
+        def init(self) -> None:
+            super().init()
 
     class Loopy(Plain):
         def init(self) -> None:
             self.loop = asyncio.get_running_loop()
             super().init()
 
-    assert not init_runs_on_loop(Plain) and init_runs_on_loop(Loopy)
+    # Building tags cannot wait; a call of anything else may (here: a method).
+    assert init_runs_on_loop(Plain) and not init_runs_on_loop(Calls) and init_runs_on_loop(Loopy)
     with TestClient(Loopy) as client:
         assert client.session.app.loop is not None and client.text("p") == "x"
 
