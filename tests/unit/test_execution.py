@@ -8,10 +8,11 @@ import asyncio
 import functools
 import threading
 import time
+from typing import Any
 
 import pytest
 
-from livetag import State, Tag, in_thread, on_loop, prevent
+from livetag import State, Tag, WebApp, in_thread, on_loop, prevent
 from livetag.errors import AsyncioOutsideLoop
 from livetag.execution import init_runs_on_loop, runs_on_loop
 from livetag.testing import TestClient
@@ -138,8 +139,25 @@ def test_an_app_whose_init_names_asyncio_is_built_on_the_loop() -> None:
 
     # Building tags cannot wait; a call of anything else may (here: a method).
     assert init_runs_on_loop(Plain) and not init_runs_on_loop(Calls) and init_runs_on_loop(Loopy)
+    assert WebApp(Plain).registry.creates_on_loop and not WebApp(Calls).registry.creates_on_loop
     with TestClient(Loopy) as client:
         assert client.session.app.loop is not None and client.text("p") == "x"
+
+
+def test_callees_are_named_through_a_closure_too() -> None:
+    def make(tags: Any, helper: Any) -> tuple[type, type]:
+        class Built(tags.App):
+            def init(self) -> None:
+                self <= tags.h1(str(len("x")))  # Tag is a free variable here, not a global
+
+        class Helped(tags.App):
+            def init(self) -> None:
+                self <= helper()
+
+        return Built, Helped
+
+    built, helped = make(Tag, lambda: Tag.p("x"))
+    assert init_runs_on_loop(built) and not init_runs_on_loop(helped)
 
 
 class Threads(Tag.App):
