@@ -2,13 +2,14 @@
 
 The embedded ``SessionStore`` for one machine: every process serving the app (uvicorn
 workers, gunicorn workers, a Runner's session processes) may open the same file. The
-database runs in WAL mode (readers never wait for the writer); every claim and save is
-one ``BEGIN IMMEDIATE`` transaction, so two processes never interleave a read of the
-epoch with another's write.
+database runs in WAL mode (readers never wait for the writer); a claim is one ``BEGIN
+IMMEDIATE`` transaction and a save one statement, so two processes never interleave a
+read of the epoch with another's write.
 
 Schema: ``snapshots(key PRIMARY KEY, epoch, data, saved_at, expires_at)`` and one
 ``epochs`` counter. Epochs come from that counter, shared by every key, so a new claim
-is greater than any epoch ever returned, even after an expired row was swept away.
+is greater than any epoch ever returned, even after an expired row was swept away. A
+save is one upsert that writes only while the row's epoch is the saver's.
 
 I/O runs in one thread per store (a ``sqlite3`` connection belongs to the thread that
 opened it), never on the event loop. (A ``Runner``'s session processes do not open the
@@ -23,15 +24,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import os
+import queue
 import sqlite3
 import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ...errors import Fenced, StoreUnavailable
 from . import Snapshot
@@ -88,7 +91,7 @@ class SQLiteStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="livetag-store")
+        self._thread = _StoreThread()
         self._db: sqlite3.Connection | None = None
         self._last_sweep = 0.0
         self._closed = False
@@ -114,17 +117,13 @@ class SQLiteStore:
     async def close(self) -> None:
         if not self._mark_closed():
             return
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._close_db)
-        finally:
-            self._executor.shutdown(wait=False)
+        await self._thread.stop_after(self._close_db)
 
     def close_now(self) -> None:
         """``close`` for code without an event loop (blocks until pending calls ended)."""
         if not self._mark_closed():
             return
-        self._executor.submit(self._close_db).result()
-        self._executor.shutdown(wait=True)
+        self._thread.stop_after_now(self._close_db)
 
     def _mark_closed(self) -> bool:
         """Mark the store closed; ``False`` when it already was (closing is idempotent)."""
@@ -137,13 +136,9 @@ class SQLiteStore:
     # -- the store's thread -----------------------------------------------------------------
 
     async def _run(self, func: Callable[..., T], *args: object) -> T:
-        if self._closed:
+        if self._closed or not self._thread.open:
             raise StoreUnavailable(f"expected an open session store, got {self!r} closed")
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, self._call, func, *args)
-        except RuntimeError as exc:  # the executor shut down while the call was queued
-            raise StoreUnavailable(f"expected an open session store, got {exc}") from None
+        return await self._thread.run(self._call, func, *args)
 
     def _call(self, func: Callable[..., T], *args: object) -> T:
         try:
@@ -199,19 +194,21 @@ class SQLiteStore:
 
     def _save(self, db: sqlite3.Connection, key: str, data: bytes, epoch: int, ttl: float) -> None:
         now = time.time()
-        with self._transaction(db):
+        # One statement, so one implicit transaction: the row is written only while its
+        # epoch is ours (no row: the claim's row expired and nobody claimed since).
+        while not db.execute("INSERT INTO snapshots (key, epoch, data, saved_at, expires_at) VALUES (?, ?, ?, ?, ?) "
+                             "ON CONFLICT (key) DO UPDATE SET data = excluded.data, saved_at = excluded.saved_at, "
+                             "expires_at = excluded.expires_at WHERE snapshots.epoch = excluded.epoch",
+                             (key, epoch, data, now, now + ttl)).rowcount:
             row = db.execute("SELECT epoch FROM snapshots WHERE key = ?", (key,)).fetchone()
-            if row is not None and row[0] != epoch:
+            if row is not None:
                 raise Fenced(key, epoch, int(row[0]))
-            # No row: the claim's row expired and nobody claimed since (a claim makes a row).
-            db.execute("INSERT INTO snapshots (key, epoch, data, saved_at, expires_at) VALUES (?, ?, ?, ?, ?) "
-                       "ON CONFLICT (key) DO UPDATE SET data = excluded.data, saved_at = excluded.saved_at, "
-                       "expires_at = excluded.expires_at", (key, epoch, data, now, now + ttl))
-            if now - self._last_sweep > SWEEP_INTERVAL:
-                self._last_sweep = now
-                swept = db.execute("DELETE FROM snapshots WHERE expires_at < ?", (now,)).rowcount
-                if swept:
-                    log.info("%d expired session snapshot(s) removed", swept)
+            # Deleted between the two statements: the next upsert inserts.
+        if now - self._last_sweep > SWEEP_INTERVAL:
+            self._last_sweep = now
+            swept = db.execute("DELETE FROM snapshots WHERE expires_at < ?", (now,)).rowcount
+            if swept:
+                log.info("%d expired session snapshot(s) removed", swept)
 
     def _load(self, db: sqlite3.Connection, key: str) -> Snapshot | None:
         row = db.execute("SELECT data, epoch, saved_at FROM snapshots WHERE key = ? AND expires_at >= ? "
@@ -231,4 +228,93 @@ class SQLiteStore:
         """Remove expired rows now (blocking; tests and tools). Returns how many."""
         def run(db: sqlite3.Connection) -> int:
             return int(db.execute("DELETE FROM snapshots WHERE expires_at < ?", (time.time(),)).rowcount)
-        return self._executor.submit(self._call, run).result()
+        swept: int = self._thread.call_now(self._call, run)
+        return swept
+
+
+class _StoreThread:
+    """The store's one thread (a ``sqlite3`` connection belongs to the thread that opened
+    it), started on the first call: calls run in order, each answered on the caller's
+    loop (``run``) or to a blocked caller (``call_now``). Leaner than a one-worker
+    ``ThreadPoolExecutor``: a call costs about half the CPU (no ``concurrent.futures``
+    layer between the loop and the thread). ``stop_after``/``stop_after_now`` queue a
+    last call: from then on no call is taken (``open`` is false) and the thread ends once
+    the last one ran."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], _Answer] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._started = False
+        self.open = True
+
+    def run(self, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._put(func, args, _on_loop(future))
+        return future
+
+    def call_now(self, func: Callable[..., T], *args: Any) -> T:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._put(func, args, functools.partial(_settle, future))
+        return future.result()
+
+    async def stop_after(self, func: Callable[[], None]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._last(func, _on_loop(future)):
+            await future
+
+    def stop_after_now(self, func: Callable[[], None]) -> None:
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        if self._last(func, functools.partial(_settle, future)):
+            future.result()
+
+    def _last(self, func: Callable[[], None], answer: _Answer) -> bool:
+        """Queue ``func`` as the last call; ``False`` when nothing ever ran (no thread)."""
+        with self._lock:
+            self.open = False
+            if not self._started:
+                return False
+            self._jobs.put((func, (), answer))
+            self._jobs.put(None)
+            return True
+
+    def _put(self, func: Callable[..., Any], args: tuple[Any, ...], answer: _Answer) -> None:
+        with self._lock:
+            if not self.open:
+                raise StoreUnavailable("expected an open session store, got it closed")
+            if not self._started:
+                self._started = True
+                threading.Thread(target=self._work, name="livetag-store", daemon=True).start()
+            self._jobs.put((func, args, answer))
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            func, args, answer = job
+            try:
+                result, exc = func(*args), None
+            except BaseException as error:  # handed to the caller, raised there
+                result, exc = None, error
+            answer(result, exc)
+
+
+_Answer = Callable[[Any, "BaseException | None"], None]
+
+
+def _on_loop(future: asyncio.Future[Any]) -> _Answer:
+    """An answer that settles ``future`` on its loop (from the store's thread)."""
+    loop = future.get_loop()
+
+    def answer(result: Any, exc: BaseException | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle, future, result, exc)
+
+    return answer
+
+
+def _settle(future: asyncio.Future[Any] | concurrent.futures.Future[Any], result: Any,
+            exc: BaseException | None) -> None:
+    if future.done():  # the awaiting task was cancelled
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
