@@ -188,3 +188,32 @@ async def test_processes_sharing_a_file_get_distinct_epochs_and_are_fenced(tmp_p
     finally:
         await s.close()
     assert os.path.exists(path)
+
+
+async def test_one_thread_runs_every_call_and_ends_with_the_store(tmp_path: Path) -> None:
+    import threading
+
+    def store_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "livetag-store"}
+
+    before = store_threads()  # others' may end meanwhile: only new ones count
+    unused = SQLiteStore(tmp_path / "unused" / "s.db")
+    await unused.close()  # never called: no thread was started, none is left
+    s = SQLiteStore(tmp_path / "private" / "s.db")
+    epochs = await asyncio.gather(*[s.claim(f"k{i}") for i in range(20)])  # queued, answered in order
+    assert epochs == sorted(epochs) and len(set(epochs)) == 20
+    assert len(store_threads() - before) == 1
+    assert s.sweep() == 0  # a blocking call, on the same thread (the connection is that thread's)
+    await s.close()
+    with pytest.raises(StoreUnavailable):
+        await s.save("k0", b"x", epoch=epochs[0], ttl=60)
+    for _ in range(100):
+        if not store_threads() - before:
+            break
+        await asyncio.sleep(0.01)
+    assert not store_threads() - before
+    blocking = SQLiteStore(tmp_path / "blocking" / "s.db")
+    assert blocking.sweep() == 0
+    blocking.close_now()  # without a loop: the same end
+    with pytest.raises(StoreUnavailable):
+        blocking.sweep()
