@@ -72,7 +72,7 @@ class Bumps:
 
     def computes(self) -> None:  # calls of computing builtins and element classes only
         self.count = len(self.items) + int(str(self.count))
-        self.value.text = str(max(self.count, 0)) if isinstance(self.count, int) else repr(self.count)
+        self.value.text = str(abs(self.count)) if isinstance(self.count, int) else repr(self.count)
         self.value <= Tag.b(str(self.count), _class="n")
 
     def calls_a_method(self) -> None:
@@ -86,6 +86,9 @@ class Bumps:
 
     def calls_a_builtin_that_waits(self) -> None:
         print(self.count)  # a write to a pipe may block
+
+    def iterates_in_a_builtin(self) -> None:
+        self.count = sum(range(self.count))  # no loop in the bytecode, one in sum
 
     def steps(self):  # type: ignore[no-untyped-def]
         self.count = 1
@@ -102,7 +105,8 @@ def test_plain_code_that_cannot_wait_runs_on_the_loop() -> None:
     assert runs_on_loop(b.bump) and runs_on_loop(lambda: None) and runs_on_loop(b.computes)
     assert runs_on_loop(lambda: Tag.p(str(len("x"))))
     assert not any(runs_on_loop(f) for f in (b.spin, b.with_lock, b.steps, b.calls_a_method, b.calls_a_function,
-                                             b.builds_a_component, b.calls_a_builtin_that_waits))
+                                             b.builds_a_component, b.calls_a_builtin_that_waits,
+                                             b.iterates_in_a_builtin))
     assert not runs_on_loop(lambda: Tag.App()) and not runs_on_loop(lambda: Tag.add(None))  # not elements
     assert not runs_on_loop(in_thread(Bumps.bump.__get__(b)))  # the mark wins (it marks the function)
     assert not runs_on_loop(b.bump)
