@@ -16,6 +16,7 @@ default (threads) is what keeps in-process sessions from blocking each other.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import queue
 import threading
@@ -46,7 +47,7 @@ class HandlerThreads:
         future = loop.create_future()
         context = contextvars.copy_context()
         if self.inline:
-            _resolve(future, *_call(context, func, args))
+            settle(future, *_call(context, func, args))
             return future
         with self._lock:
             if self._idle:
@@ -92,12 +93,15 @@ def _call(context: contextvars.Context, func: Callable[..., Any],
 def _resolve_soon(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], result: Any,
                   exc: BaseException | None) -> None:
     try:
-        loop.call_soon_threadsafe(_resolve, future, result, exc)
+        loop.call_soon_threadsafe(settle, future, result, exc)
     except RuntimeError:  # the loop is closed: nobody waits any more
         pass
 
 
-def _resolve(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+def settle(future: asyncio.Future[Any] | concurrent.futures.Future[Any], result: Any,
+           exc: BaseException | None) -> None:
+    """Give ``future`` (asyncio's or ``concurrent.futures``') its ``result`` or, when
+    not ``None``, ``exc``; a future already done (its waiter was cancelled) is left."""
     if future.done():  # the awaiting task was cancelled
         return
     if exc is not None:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ...errors import Fenced, StoreUnavailable
+from ...threads import settle
 from . import Snapshot
 
 log = logging.getLogger("livetag.server.store")
@@ -254,7 +255,7 @@ class _StoreThread:
 
     def call_now(self, func: Callable[..., T], *args: Any) -> T:
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._put(func, args, functools.partial(_settle, future))
+        self._put(func, args, functools.partial(settle, future))
         return future.result()
 
     async def stop_after(self, func: Callable[[], None]) -> None:
@@ -264,7 +265,7 @@ class _StoreThread:
 
     def stop_after_now(self, func: Callable[[], None]) -> None:
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        if self._last(func, functools.partial(_settle, future)):
+        if self._last(func, functools.partial(settle, future)):
             future.result()
 
     def _last(self, func: Callable[[], None], answer: _Answer) -> bool:
@@ -305,16 +306,6 @@ def _on_loop(future: asyncio.Future[Any]) -> _Answer:
 
     def answer(result: Any, exc: BaseException | None) -> None:
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
-            loop.call_soon_threadsafe(_settle, future, result, exc)
+            loop.call_soon_threadsafe(settle, future, result, exc)
 
     return answer
-
-
-def _settle(future: asyncio.Future[Any] | concurrent.futures.Future[Any], result: Any,
-            exc: BaseException | None) -> None:
-    if future.done():  # the awaiting task was cancelled
-        return
-    if exc is not None:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
