@@ -44,8 +44,9 @@ from .waiting import cannot_wait, function_closure
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_PLACEMENT = "__livetag_placement__"  # a mark (``on_loop``, ``in_thread``)
-_RULED = "__livetag_ruled__"  # the rule's verdict, remembered on the function
+#: Where a function runs, remembered on it: ``True``/``False`` for a mark (``on_loop``,
+#: ``in_thread``), ``1``/``0`` for the rule's verdict (one lookup per call either way).
+_PLACEMENT = "__livetag_placement__"
 #: Names whose presence in a function's code means "this code talks to the event loop".
 ASYNCIO_NAMES = frozenset({
     "asyncio", "create_task", "ensure_future", "get_running_loop", "get_event_loop",
@@ -85,14 +86,12 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
     while seen < 8:  # wrappers of wrappers: a few levels, never a loop
         seen += 1
         placement = getattr(func, _PLACEMENT, None)
-        if placement is None:
-            placement = getattr(func, _RULED, None)
         if placement is not None:
             return bool(placement)
         if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
             target = getattr(func, "__func__", func)
             if inspect.isfunction(target):
-                setattr(target, _RULED, True)
+                setattr(target, _PLACEMENT, 1)
             return True
         if isinstance(func, functools.partial):
             func = func.func
@@ -107,7 +106,7 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
         on_loop = code is not None and (names_asyncio(code) or cannot_wait(
             code, getattr(owner, "__globals__", None), function_closure(owner)))
         if inspect.isfunction(target):  # remembered on the function: the next call reads it back
-            setattr(target, _RULED, on_loop)
+            setattr(target, _PLACEMENT, int(on_loop))
         return on_loop
     return False
 
@@ -125,8 +124,8 @@ def init_runs_on_loop(app: Any) -> bool:
 
 def _needs_loop(func: Any) -> bool:
     mark = getattr(func, _PLACEMENT, None)
-    if mark is not None:
-        return bool(mark)
+    if mark is True or mark is False:  # a mark, not the rule's verdict
+        return mark
     code = getattr(func, "__code__", None)
     return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func) or (
         code is not None and names_asyncio(code))

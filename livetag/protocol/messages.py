@@ -56,7 +56,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -101,8 +101,11 @@ class Join:
     revision: int
 
 
-@dataclass(slots=True, frozen=True)
-class EventMessage:
+class EventMessage(NamedTuple):
+    """One event (built for every event: a named tuple is immutable too, and makes in
+    less than half the time of a frozen dataclass, whose ``__init__`` goes through
+    ``object.__setattr__`` field by field)."""
+
     seq: int
     target_id: str
     name: str
