@@ -128,8 +128,15 @@ class WebSocketConnection:
     The reader runs in ``run()`` itself and awaits each event to its end (a dropped
     socket is only noticed at the next receive, so an acknowledged event never stops
     half-way). Between two messages it drains the bounded outbox itself; a writer task
-    drains it when something is queued while no message is being handled.
+    drains it when something is queued while no message is being handled. A message
+    that queued updates for other connections (another tab of the session, a
+    subscriber) is followed by one loop turn before the next is read, so that a backlog
+    of events applied back to back (handlers that never wait) lets their writers send:
+    they would otherwise fill their bounded outboxes and be dropped as too slow.
     """
+
+    #: Updates queued for a connection outside its own message, ever (see above).
+    queued_elsewhere = 0
 
     def __init__(self, websocket: WebSocket, session: Session, *, max_message_bytes: int,
                  max_queued_updates: int, max_queued_bytes: int = 4 << 20, bucket: TokenBucket | None = None,
@@ -194,6 +201,8 @@ class WebSocketConnection:
             return
         outbox.append(sealed)
         self._queued_bytes += len(sealed)
+        if not self._in_message:
+            WebSocketConnection.queued_elsewhere += 1
         self._wake_writer()
 
     def _wake_writer(self) -> None:
@@ -284,6 +293,7 @@ class WebSocketConnection:
                 else:
                     raw = await receive()
                 self._in_message = True
+                elsewhere = WebSocketConnection.queued_elsewhere
                 try:
                     going_on = await self._on_message(raw)
                 finally:
@@ -294,6 +304,8 @@ class WebSocketConnection:
                 del raw
                 if self._write_pending and self._writer is None:
                     await self._write_here()
+                if WebSocketConnection.queued_elsewhere != elsewhere:
+                    await asyncio.sleep(0)  # their writers' turn (class docstring)
             if self._closer is not None:
                 await self._closer  # returning first would close the socket without the close frame
         except (WebSocketDisconnect, OSError, RuntimeError):
