@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 from playwright.sync_api import expect
-from rt_procs import Server, bind, supervisor_request
+from rt_procs import Server, bind, supervisor_request, wait_until
 from websockets.exceptions import ConnectionClosed
 
 from livetag.testing.wire import Tab
@@ -72,8 +72,12 @@ async def test_session_processes_save_through_the_supervisor_which_alone_opens_t
         await t.event(t.id(".inc"))
         session_pid = int(t.text(".pid"))
         supervisor_pid = supervisor_request(runtime, {"op": "hello"})["pid"]
-        listing = supervisor_request(runtime, {"op": "list"})
-        assert [s["pid"] for s in listing["sessions"]] == [session_pid] and listing["store_links"] == 1
+        def linked() -> dict[str, Any] | None:  # the link opens in the background as the process starts
+            listing = supervisor_request(runtime, {"op": "list"})
+            return listing if listing["store_links"] == 1 else None
+
+        listing = wait_until(linked, what="the session's store link")
+        assert [s["pid"] for s in listing["sessions"]] == [session_pid]
         assert not {f for f in open_files(session_pid) if f.startswith(str(store))}
         assert str(store) in open_files(supervisor_pid)
         # The link is the session process's own: another process is refused one.
