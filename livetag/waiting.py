@@ -108,10 +108,13 @@ def _calls_are_safe(instructions: list[dis.Instruction], namespace: Mapping[str,
     anything else is not named, and not safe."""
     open_calls: list[Any] = []
     naming = False  # the instructions since the last call began only loaded its callee
+    after_null = False  # the instruction before was PUSH_NULL: what follows is the callee
     loaded: Any = _UNNAMED  # what the instruction before loaded, when named
     for ins in instructions:
         op, name = ins.opname, ins.argval
-        if op == "LOAD_GLOBAL":
+        if op == "LOAD_DEREF" and after_null:
+            open_calls[-1] = closure.get(name, _UNNAMED)
+        elif op == "LOAD_GLOBAL":
             value = _global(namespace, name)
             if ins.arg is not None and ins.arg & 1:  # NULL + name: a call's callee
                 open_calls.append(value)
@@ -121,8 +124,6 @@ def _calls_are_safe(instructions: list[dis.Instruction], namespace: Mapping[str,
         elif op == "PUSH_NULL":
             open_calls.append(_UNNAMED)
             naming, loaded = True, _UNNAMED
-        elif op == "LOAD_DEREF" and naming and open_calls[-1] is _UNNAMED:
-            open_calls[-1] = closure.get(name, _UNNAMED)
         elif op == "LOAD_DEREF":
             naming, loaded = False, closure.get(name, _UNNAMED)
         elif op == "LOAD_ATTR" and naming:
@@ -136,6 +137,7 @@ def _calls_are_safe(instructions: list[dis.Instruction], namespace: Mapping[str,
             if op == "PRECALL" and (not open_calls or not _safe(open_calls.pop())):
                 return False
             naming, loaded = False, _UNNAMED
+        after_null = op == "PUSH_NULL"
     return not open_calls
 
 

@@ -163,6 +163,13 @@ def test_callees_are_named_through_a_closure_too() -> None:
     built, helped = make(Tag, lambda: Tag.p("x"))
     assert init_runs_on_loop(built) and not init_runs_on_loop(helped)
 
+    def passes(value: Any) -> Any:
+        def handler() -> None:
+            unknown_helper(value)  # type: ignore[name-defined]  # noqa: F821 - a global no one defined
+        return handler
+
+    assert not runs_on_loop(passes(len))  # a safe value as argument does not name the callee
+
 
 class Threads(Tag.App):
     def init(self) -> None:
