@@ -587,8 +587,8 @@ def build_webapp(config: ProcessConfig) -> WebApp:
 
         store = ClaimedStore(RedisStore(config.redis_url, prefix=config.redis_prefix or DEFAULT_PREFIX,
                                         claim_ttl=config.claim_ttl))
-    elif config.store:  # through the supervisor, which holds the file (see ``store_link``)
-        store = SupervisorStore(control_of(config.socket_path) if config.socket_path else "")
+    elif config.store:  # through the supervisor, which holds the file; linked by ``SessionHost._link_store``
+        store = SupervisorStore()
     return WebApp(config.app.resolve(), debug=config.debug, parano=config.parano, http_only=config.http_only,
                   allowed_origins=config.allowed_origins, allowed_hosts=config.allowed_hosts,
                   store=store, persist=store is not None, snapshot_ttl=config.snapshot_ttl,

@@ -137,7 +137,7 @@ class SQLiteStore:
     # -- the store's thread -----------------------------------------------------------------
 
     async def _run(self, func: Callable[..., T], *args: object) -> T:
-        if self._closed or not self._thread.open:
+        if self._closed:  # set before the thread stops taking calls
             raise StoreUnavailable(f"expected an open session store, got {self!r} closed")
         return await self._thread.run(self._call, func, *args)
 
@@ -239,14 +239,14 @@ class _StoreThread:
     loop (``run``) or to a blocked caller (``call_now``). Leaner than a one-worker
     ``ThreadPoolExecutor``: a call costs about half the CPU (no ``concurrent.futures``
     layer between the loop and the thread). ``stop_after``/``stop_after_now`` queue a
-    last call: from then on no call is taken (``open`` is false) and the thread ends once
-    the last one ran."""
+    last call: from then on no call is taken (``StoreUnavailable``) and the thread ends
+    once the last one ran."""
 
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], _Answer] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._started = False
-        self.open = True
+        self._open = True
 
     def run(self, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -271,7 +271,7 @@ class _StoreThread:
     def _last(self, func: Callable[[], None], answer: _Answer) -> bool:
         """Queue ``func`` as the last call; ``False`` when nothing ever ran (no thread)."""
         with self._lock:
-            self.open = False
+            self._open = False
             if not self._started:
                 return False
             self._jobs.put((func, (), answer))
@@ -280,7 +280,7 @@ class _StoreThread:
 
     def _put(self, func: Callable[..., Any], args: tuple[Any, ...], answer: _Answer) -> None:
         with self._lock:
-            if not self.open:
+            if not self._open:
                 raise StoreUnavailable("expected an open session store, got it closed")
             if not self._started:
                 self._started = True
