@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: bench/ is on the path, not the checkout
     sys.path.insert(0, str(ROOT))
 
-from bench import runner_stages  # noqa: E402
+from bench import runner_ksm, runner_stages  # noqa: E402
 
 DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks-runner.md"
 TARGET_NEW_SESSION_MS = 10.0
@@ -392,9 +392,10 @@ def measure(quick: bool) -> dict[str, Any]:
         # Sessions as users have them: the WebSocket joined (served by the session process
         # itself, direct WebSockets) and one event handled.
         joined = pages[-20:]
+        first_clicks = []
         for p in joined:
             p.join()
-            p.click()
+            first_clicks.append(p.click())
         time.sleep(1.0)
         stages_env = runner_stages.fork_server_environment(pages[0].pid)
         joined_pids = sorted({p.pid for p in joined})
@@ -402,8 +403,11 @@ def measure(quick: bool) -> dict[str, Any]:
         results["memory"]["joined_pss_mean_kib"] = statistics.mean(pss_kib(pid) for pid in joined_pids)
         results["memory"]["joined_private_mean_kib"] = statistics.mean(
             _rollup(pid)["Private_Dirty"] for pid in joined_pids)
+        results["memory"]["first_click_p50"] = ms(first_clicks)
         for p in joined:
             p.close()
+        # Kernel samepage merging of the idle ones (the host's KSM, when it may be set).
+        results["ksm"] = runner_ksm.measure(pages[:-20], _rollup, cpu_seconds, log)
 
         # Another session's events while 10 sessions/s are created. The creator is a
         # process of its own: as a thread of this one, its HTTP parsing would hold the GIL
@@ -484,6 +488,7 @@ def creator() -> None:
 
 def report(r: dict[str, Any]) -> str:
     new, rt, mem, con, floor, cpu = r["new"], r["rt"], r["memory"], r["contention"], r["floor"], r["cpu_us"]
+    ksm = r["ksm"]
     try:
         from importlib.metadata import version
 
@@ -528,6 +533,11 @@ def report(r: dict[str, Any]) -> str:
         f"{mb(mem['pss_mean_kib'])} ({mb(mem['pss_max_kib'])}) | <= {TARGET_PSS_MB:g} MB | "
         f"{ok(mem['pss_mean_kib'] / 1024 <= TARGET_PSS_MB)} |",
         f"| same, Private_Dirty mean (pages of its own) | {mb(mem['private_mean_kib'])} | | |",
+        *([f"| same, the host running KSM (`merge_pages`, default on; {ksm['sessions']} idle sessions): PSS mean (max) "
+           f"| {mb(ksm['pss_mean_kib'])} ({mb(ksm['pss_max_kib'])}) | <= {TARGET_PSS_MB:g} MB "
+           f"| {ok(ksm['pss_mean_kib'] / 1024 <= TARGET_PSS_MB)} |",
+           f"| same, Private_Dirty mean | {mb(ksm['private_mean_kib'])} | | |"] if "skipped" not in ksm else
+          [f"| same, the host running KSM | not measured: {ksm['skipped']} | | |"]),
         f"| same, RSS mean (pages shared with the fork server counted whole) | {mem['rss_mean_kib'] / 1024:.1f} MB "
         "| | |",
         f"| same, WebSocket joined and one event handled ({mem['joined_sessions']} of them): PSS / Private_Dirty "
@@ -624,8 +634,57 @@ def report(r: dict[str, Any]) -> str:
         "(the connection, the WAL set-up, the schema and the first save), cost about 1.2 MB, none of it given "
         "back when closed.",
         "",
+        *ksm_section(ksm, mem),
     ]
     return "\n".join(lines)
+
+
+def ksm_section(ksm: dict[str, Any], mem: dict[str, Any]) -> list[str]:
+    """The report's part on kernel samepage merging (``bench/runner_ksm.py``)."""
+    head = ["### Kernel samepage merging (KSM)", ""]
+    if "skipped" in ksm:
+        return [*head, f"Not measured in this run: {ksm['skipped']}.", ""]
+    mb = lambda kib: f"{kib / 1024:.2f} MB"  # noqa: E731
+    fast, default = ksm["pace"], ksm["default_pace"]
+    first = ms(ksm["first_click_s"])
+    return [
+        *head,
+        "Session processes are marked mergeable (`Runner(merge_pages=True)`, the default: "
+        "`prctl(PR_SET_MEMORY_MERGE)` in the fork server, inherited by every child; "
+        "`livetag.server.processes.ksm`). Where the host runs KSM (`/sys/kernel/mm/ksm/run`, root's setting; "
+        "livetag never turns it on), the kernel's `ksmd` finds the pages that session processes copied alike "
+        "(most of the reference counts and inline caches written in shared pages above are the same from one "
+        "process to the next, or back to the fork server's bytes once the counts returned) and keeps one "
+        "write-protected copy of each. This run turned KSM on for the measurement and put the host's settings "
+        "back after:",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| idle session PSS mean (max), {ksm['sessions']} sessions, once merged | {mb(ksm['pss_mean_kib'])} "
+        f"({mb(ksm['pss_max_kib'])}); without KSM {mb(mem['pss_mean_kib'])} |",
+        f"| same, Private_Dirty mean | {mb(ksm['private_mean_kib'])}; without KSM {mb(mem['private_mean_kib'])} |",
+        f"| time to merge at `pages_to_scan` {fast['pages_to_scan']}, `sleep_millisecs` {fast['sleep_millisecs']} "
+        f"| {ksm['converge_seconds']:.0f} s ({ksm['full_scans']} full scans), `ksmd` CPU "
+        f"{ksm['converge_cpu_seconds']:.1f} s |",
+        f"| pages: `pages_shared` / `pages_sharing` (the kept copies / the mappings of them) "
+        f"| {ksm['pages_shared']:,} / {ksm['pages_sharing']:,} |",
+        f"| `ksmd` CPU once merged, at the kernel's default pace (`pages_to_scan` {default['pages_to_scan']}, "
+        f"`sleep_millisecs` {default['sleep_millisecs']}), over {ksm['steady_seconds']:g} s "
+        f"| {100 * ksm['steady_cpu_share']:.1f} % of a CPU |",
+        f"| first event of a merged session (join, then one click), round trip p50 of {ksm['clicked']} "
+        f"| {first:.2f} ms; unmerged sessions' first event {mem['first_click_p50']:.2f} ms |",
+        f"| those sessions after it: PSS / Private_Dirty mean | {mb(ksm['clicked_pss_mean_kib'])} / "
+        f"{mb(ksm['clicked_private_mean_kib'])}; joined without KSM {mb(mem['joined_pss_mean_kib'])} / "
+        f"{mb(mem['joined_private_mean_kib'])} |",
+        "",
+        "What it costs: `ksmd`'s CPU, set by the host's pace (it scans every mergeable page of every session "
+        "process in turn, so faster merging costs more CPU), and a page fault with a 4 KiB copy when a "
+        "session process writes to a merged page (its first event after a quiet spell pays a few hundred). "
+        "Merged pages are also a timing side channel between processes on the same machine (a write to a "
+        "merged page takes longer): where untrusted local processes run beside the server, leave KSM off or "
+        "pass `merge_pages=False` (`docs/runner.md`).",
+        "",
+    ]
 
 
 def main() -> None:

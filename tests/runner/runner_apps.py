@@ -125,7 +125,8 @@ app = Runner(Counter, debug=True, timeout_interaction=_env("LT_TIMEOUT", 60),
              max_sessions=int(_env("LT_MAX_SESSIONS", 1000)), spare_processes=int(_env("LT_SPARES", 1)),
              join_grace=_env("LT_JOIN_GRACE", 30), new_session_burst=int(_env("LT_SESSION_BURST", 100)),
              new_sessions_per_second=_env("LT_SESSION_RATE", 10),
-             direct_websockets=os.environ.get("LT_DIRECT", "1") == "1")
+             direct_websockets=os.environ.get("LT_DIRECT", "1") == "1",
+             merge_pages=os.environ.get("LT_MERGE", "1") == "1")
 app.add_route("/whoami", whoami)
 app.add_route("/other", other)
 app.add_route("/ticker", ticker)

@@ -19,7 +19,7 @@ import orjson
 
 from ..logs import configure_logging
 from .appref import ROLE_ENV
-from .config import LOG_LEVEL_ENV, PRELOAD_ENV, SYS_PATH_ENV, SupervisorConfig
+from .config import LOG_LEVEL_ENV, MERGE_PAGES_ENV, PRELOAD_ENV, SYS_PATH_ENV, SupervisorConfig
 from .supervisor import Supervisor
 
 log = logging.getLogger("livetag.server.processes.supervisor")
@@ -32,6 +32,7 @@ def main() -> None:
     os.environ[ROLE_ENV] = "supervisor"
     os.environ[PRELOAD_ENV] = orjson.dumps(list(config.preload)).decode()
     os.environ[SYS_PATH_ENV] = orjson.dumps(list(config.sys_path)).decode()  # Python 3.11's fork server ignores it
+    os.environ[MERGE_PAGES_ENV] = "1" if config.merge_pages else "0"
     if config.log_level:
         os.environ[LOG_LEVEL_ENV] = config.log_level
         configure_logging(config.log_level)

@@ -27,6 +27,8 @@ LOG_LEVEL_ENV = "LIVETAG_RUNNER_LOG_LEVEL"
 SYS_PATH_ENV = "LIVETAG_RUNNER_SYS_PATH"
 #: The ``ProcessConfig`` (JSON, no session id) sessions most likely get.
 EXPECTED_ENV = "LIVETAG_RUNNER_EXPECTED"
+#: "1": the fork server marks its memory, so its children's, mergeable (``ksm``).
+MERGE_PAGES_ENV = "LIVETAG_RUNNER_MERGE_PAGES"
 
 #: The environment variable ``Runner(drain_timeout=None)`` reads (seconds).
 DRAIN_TIMEOUT_ENV = "LIVETAG_DRAIN_TIMEOUT"
@@ -73,6 +75,8 @@ class SupervisorConfig:
     ``cluster``: ``ClusterConfig.to_dict()`` of the cluster this server joins, or ``None``.
     ``drain_timeout``: seconds the stopping supervisor gives its session processes to
     finish their event and save their session before it kills them.
+    ``merge_pages``: session processes are marked mergeable by the kernel's samepage
+    merging (``ksm``).
     Set when spawned: ``base`` (the server's private directory), ``anchor`` (the pid
     whose end ends the supervisor), ``sys_path`` (the web worker's), ``ready_fd`` (where
     the supervisor writes its ``{"pid", "instance"}`` line once ready)."""
@@ -94,6 +98,7 @@ class SupervisorConfig:
     snapshot_ttl: float = 3600.0
     cluster: dict[str, Any] | None = None
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
+    merge_pages: bool = True
     base: str = ""
     anchor: int = 0
     sys_path: tuple[str, ...] = ()
@@ -122,6 +127,7 @@ class SupervisorConfig:
                    new_sessions=(float(rate), int(burst)), store=f.get("store") or None,
                    snapshot_ttl=float(f.get("snapshot_ttl") or 3600.0),
                    cluster=dict(f["cluster"]) if f.get("cluster") else None,
-                   drain_timeout=float(f.get("drain_timeout", DEFAULT_DRAIN_TIMEOUT)), base=str(f.get("base", "")),
+                   drain_timeout=float(f.get("drain_timeout", DEFAULT_DRAIN_TIMEOUT)),
+                   merge_pages=bool(f.get("merge_pages", True)), base=str(f.get("base", "")),
                    anchor=int(f.get("anchor", 0)),
                    sys_path=tuple(str(p) for p in f.get("sys_path", ())), ready_fd=f.get("ready_fd"))

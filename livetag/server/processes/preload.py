@@ -7,7 +7,9 @@ framework's page and WebSocket paths (``forkwarm``) run a few times with a built
 already specialised by the interpreter instead of each writing (so copying) those pages
 themselves. Last,
 ``gc.freeze()``: the preloaded objects move to a permanent generation that the collector
-never writes to, so forked processes keep sharing their memory pages (copy-on-write).
+never writes to, so forked processes keep sharing their memory pages (copy-on-write),
+and (``$LIVETAG_RUNNER_MERGE_PAGES``) its memory is marked mergeable, so that where the
+host runs KSM the pages they do copy are merged again (``ksm``).
 
 What a session process still writes to (and so copies) of the fork server's memory is
 mostly reference counts and the interpreter's inline caches of the objects its code
@@ -25,9 +27,9 @@ from typing import Any
 
 import orjson
 
-from . import direct, forkserver, process  # noqa: F401 - the import is the point too: WebApp, Starlette, ctypes...
+from . import direct, forkserver, ksm, process  # noqa: F401 - the import is the point too: WebApp, Starlette, ctypes...
 from .appref import AppRef
-from .config import EXPECTED_ENV, LOG_LEVEL_ENV, PRELOAD_ENV, SYS_PATH_ENV
+from .config import EXPECTED_ENV, LOG_LEVEL_ENV, MERGE_PAGES_ENV, PRELOAD_ENV, SYS_PATH_ENV
 from .forkwarm import load_pages
 from .warmup import get_page
 
@@ -86,6 +88,8 @@ def _preload() -> None:
     # No gc.collect() first: the memory it would free becomes holes that each session
     # process then fills, copying the pages around them (the advice of gc.freeze's docs).
     gc.freeze()
+    if os.environ.get(MERGE_PAGES_ENV) == "1":
+        ksm.mark_fork_server()  # its children inherit the mark
 
 
 def _warm_up(expected: process.ProcessConfig | None) -> None:

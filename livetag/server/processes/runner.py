@@ -131,6 +131,11 @@ class Runner:
     process, which serves it itself (``direct``: no relay through the worker for events
     and updates; uvicorn's default WebSocket protocol over plain TCP; otherwise relayed).
     Your middleware then sees the handshake, not the messages: ``False`` relays them all.
+    ``merge_pages`` (default on): session processes are marked mergeable by Linux's
+    kernel samepage merging (KSM, 6.4+), so that where the host runs KSM the pages they
+    copied alike are kept once (an idle session process: ~1.5 MB instead of ~6.4 MB
+    PSS, ``docs/runner.md``); the host turns KSM on, not livetag. ``False`` where
+    untrusted local processes share the machine (page merging is a timing side channel).
 
     Raises ``AppNotImportable`` for an app that another process cannot import by name.
     """
@@ -154,7 +159,7 @@ class Runner:
                  snapshot_ttl: float | None = None, redis_url: str | None = None,
                  cluster_secret: str | None = None, relay: str | None = None,
                  heartbeat: float = Limits.heartbeat, drain_timeout: float | None = None,
-                 direct_websockets: bool = True) -> None:
+                 direct_websockets: bool = True, merge_pages: bool = True) -> None:
         #: Your routes, and the page of ``app`` at ``/``.
         self.app = _Routes(self, debug=debug, routes=[Route("/", self._index, methods=["GET", "HEAD"])],
                            lifespan=self._lifespan)
@@ -181,6 +186,7 @@ class Runner:
                              max_upload_bytes, max_session_upload_bytes, download_seconds, heartbeat)
         self.upload_dir = upload_dir
         self.direct_websockets = direct_websockets
+        self.merge_pages = merge_pages
         #: The SQLite file session processes snapshot their session to (``None``: off).
         self.store: str | None = str(store if store is not None else default_store_path(app)) if persist else None
         self.snapshot_ttl = float(session_timeout if snapshot_ttl is None else snapshot_ttl)
@@ -306,7 +312,7 @@ class Runner:
                                 new_sessions=(self.limits.new_sessions_per_second, self.limits.new_session_burst),
                                 store=self.store, snapshot_ttl=self.snapshot_ttl,
                                 cluster=None if self.cluster is None else self.cluster.to_dict(),
-                                drain_timeout=self.drain_timeout)
+                                drain_timeout=self.drain_timeout, merge_pages=self.merge_pages)
 
     async def _attach(self, scope: Scope, stale: SupervisorClient | None = None) -> SupervisorClient:
         if self._instance is not None and self._instance is not stale:
