@@ -20,8 +20,10 @@ from typing import Any
 import httpx
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Origin
 
-from livetag.testing.wire import TOKEN_HEADER, Tab, Transport, UnexpectedMessage, no_cookie_client
+from livetag.protocol import PROTOCOL_VERSION
+from livetag.testing.wire import TOKEN_HEADER, Tab, Transport, UnexpectedMessage, no_cookie_client, page_config
 
 __all__ = [
     "BenchError", "EchoHttpSession", "EchoSession", "WsTab", "http_client", "id_of_class", "join_tab", "open_tab",
@@ -96,25 +98,40 @@ class EchoSession:
 
 
 class WsTab:
-    """A joined livetag tab driven over its WebSocket with the client work per event of
-    ``EchoSession`` and of the peers' clients (``bench.peers.clients``): the event's JSON
-    out, frames in until the one acknowledging it, each parsed once. ``Tab``, the test
-    client, also arms a timeout per message and keeps a page model; a round trip through
-    it also measures that, which the other frameworks' clients do not do.
-    ``BenchError`` on a ``bye`` before the acknowledgement."""
+    """A joined livetag tab driven over its WebSocket with the client work of
+    ``EchoSession`` and of the peers' clients (``bench.peers.clients``). Opened as their
+    sessions are: ``GET /`` (the cookie, and the token and revision from ``<html>``), the
+    WebSocket, the ``join``, its reply. Per event: the event's JSON out, frames in until
+    the one acknowledging it, each parsed once. ``Tab``, the test client, also arms a
+    timeout per message and keeps a page model and a message log; a session opened or an
+    event sent through it also measures that, which the other frameworks' clients do not
+    do. ``BenchError`` on an unexpected answer, or a ``bye`` before an acknowledgement."""
 
-    def __init__(self, tab: Tab) -> None:
-        if tab.ws is None or tab.codec is not None:
-            raise BenchError("expected a tab joined over a WebSocket, in clear")
-        self.tab = tab
-        self.html = tab.html
-        self.ws = tab.ws
-        self.seq = tab.seq
+    def __init__(self, html: str, ws: ClientConnection) -> None:
+        self.html = html
+        self.ws = ws
+        self.seq = 0
         self.last_wire = 0
 
     @classmethod
     async def open(cls, http: httpx.AsyncClient, base_url: str, *, deflate: bool = True) -> WsTab:
-        return cls(await open_tab(http, base_url, "ws", deflate=deflate))
+        response = await http.get(base_url + "/")
+        if response.status_code != 200:
+            raise BenchError(f"expected 200 from GET /, got {response.status_code}")
+        html = response.text
+        token, rev, key = page_config(html)
+        if key is not None:
+            raise BenchError("expected a page in clear, got a parano page")
+        cookie = response.headers.get("set-cookie", "").split(";", 1)[0]
+        ws = await connect(ws_url(base_url, "/_lt/ws"), additional_headers={"Cookie": cookie}, origin=Origin(base_url),
+                           compression="deflate" if deflate else None, max_size=None, proxy=None)
+        await ws.send(orjson.dumps({"t": "join", "v": PROTOCOL_VERSION, "token": token, "cid": None,
+                                    "rev": rev}).decode())
+        joined = orjson.loads(await ws.recv())
+        if joined.get("t") != "joined":
+            await ws.close()
+            raise BenchError(f"expected the join's reply, got {str(joined)[:200]}")
+        return cls(html, ws)
 
     async def event(self, target_id: str, name: str = "click") -> str:
         """Send a click of ``target_id``; the text of the message acknowledging it."""
@@ -131,7 +148,7 @@ class WsTab:
                 raise BenchError(f"expected the acknowledgement of event {seq}, got {text[:200]!r}")
 
     async def close(self) -> None:
-        await self.tab.close()
+        await self.ws.close()
 
 
 class EchoHttpSession:

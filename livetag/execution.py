@@ -160,7 +160,9 @@ async def run_user_code(func: Callable[..., Any], args: tuple[Any, ...], step: C
     ``yield`` (the session sends an update). Returns what a plain or ``async`` function
     returned (``None`` for a generator). Exceptions propagate, asyncio's "no running
     event loop" from a worker thread as ``AsyncioOutsideLoop``."""
-    on_loop = runs_on_loop(func)
+    on_loop = getattr(func, _PLACEMENT, None)  # runs_on_loop's first step, without its call
+    if on_loop is None:
+        on_loop = runs_on_loop(func)
     result = func(*args) if on_loop else await _in_thread(func, func, *args)
     if result is None:  # a plain handler: nothing more to look at
         return None

@@ -341,7 +341,8 @@ class Session:
             try:
                 if msg.seq > client.last_seq:
                     client.last_seq = msg.seq  # before running: at most once, even if it fails
-                    synced = apply_live_values(self.tree, msg.sync)
+                    if msg.sync:
+                        synced = apply_live_values(self.tree, msg.sync)
                     await self._apply(client, msg, request)
             finally:
                 self._busy = False
@@ -371,7 +372,8 @@ class Session:
                             "tree; to send updates along the way, make it a generator and yield)",
                             self.log_id, _handler_what(msg, target), type(result).__name__)
         finally:
-            event.release_files()  # an upload's temporary files go, whatever the handler did
+            if msg.data:  # a click carries no data, so no upload
+                event.release_files()  # an upload's temporary files go, whatever the handler did
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("session %s: %s on %s took %.1f ms", self.log_id, msg.name, target.id,
                           (time.perf_counter() - started) * 1000)
@@ -517,12 +519,7 @@ class Session:
         if held:
             self._held_acks = {}
         with self.tree.lock:
-            if self.tree.has_changes:
-                ops, js = self.tree.collect()
-            else:
-                ops, js = [], []
-            statics = self.tree.take_statics()
-            failures = self.tree.take_failures()
+            ops, js, statics, failures, lifecycle = self.tree.take_update()
         self._last_flush = self._loop.time() if self._loop is not None else 0.0
         if synced and not any(c.sink is not None and c is not ack_to for c in self._clients.values()):
             synced = None  # typed in the only page: nobody else to show it to
@@ -532,7 +529,7 @@ class Session:
                 self._statics[html] = self.revision
             ops_json = orjson.dumps(ops)
             others_json = orjson.dumps(synced + ops) if synced else ops_json
-            extras = encode_extras(statics, js)
+            extras = encode_extras(statics, js) if statics or js else b""
             for client in list(self._clients.values()):
                 if client.sink is not None:
                     patch = ops_json if client is ack_to else others_json
@@ -544,7 +541,8 @@ class Session:
                     acked.sink(encode_ack(acked.last_seq))
         for what, exc in failures:
             self._report_failure(self.connected_clients, what, exc, ErrorCode.RENDER_ERROR)
-        self._run_lifecycle()
+        if lifecycle:
+            self._run_lifecycle()
         if self.on_flush is not None:
             self.on_flush()
 

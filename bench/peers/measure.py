@@ -612,9 +612,11 @@ def render(r: PeerResults) -> str:
         "done at the next `update`; a livetag event is `{\"t\":\"ev\",\"s\":…,\"id\":…,\"n\":\"click\",…}`, done at the "
         "`up` (or `ack`) acknowledging it. Each client does the same per event: one JSON message out, frames in, "
         "each parsed once, until the answer (livetag: `bench.sessions.WsTab`, not the test client `Tab`, which "
-        "also arms a timeout per message). A session is opened as its browser script opens it: htag `GET /` + WebSocket "
-        "`/ws` + its first full update; NiceGUI `GET /` + socket.io connect with the implicit handshake; livetag "
-        "`GET /` + WebSocket + `join`. Memory: RSS (`/proc/<pid>/status`) after 20 warm-up sessions, then with "
+        "also arms a timeout per message and keeps a page model). A session is opened as its browser script opens "
+        "it, by a client that does only that: htag `GET /` + WebSocket `/ws` + its first full update; NiceGUI "
+        "`GET /` + socket.io connect with the implicit handshake; livetag `GET /` + WebSocket + `join` and its "
+        "reply (`WsTab.open`: the token and revision read from the page, as htag's client reads its cookie). "
+        "Memory: RSS (`/proc/<pid>/status`) after 20 warm-up sessions, then with "
         f"{s.mem_sessions:,} sessions connected. Script bytes: the raw body of each request with "
         f"`Accept-Encoding: {BROWSER_ENCODINGS}`.")
     add("")

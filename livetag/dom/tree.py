@@ -328,6 +328,26 @@ class LiveTree:
         finally:
             self.collecting = False
 
+    def take_update(self) -> Update:
+        """What an update carries since the last call, taken: ``(ops, js, statics,
+        failures, lifecycle)``, what ``collect``, ``take_statics`` and ``take_failures``
+        return, and whether mount/unmount hooks wait (``take_lifecycle`` takes them).
+        One call where an event's flush would make four. Call it holding ``lock``."""
+        if self._pending:
+            self.collecting = True
+            try:
+                ops, js = self._collect()
+            finally:
+                self.collecting = False
+        else:
+            ops, js = [], []
+        statics, failures = self._new_statics, self.failures
+        if statics:
+            self._new_statics = []
+        if failures:
+            self.failures = []
+        return ops, js, statics, failures, bool(self._mounted or self._unmounted)
+
     def _collect(self) -> tuple[list[PatchOp], list[str]]:
         removals: list[PatchOp] = []
         self._evaluate_slots(removals)
@@ -407,6 +427,10 @@ class LiveTree:
             removals.extend(gone)
             if ops:
                 self._changes().slot_ops.setdefault(parent, []).extend(ops)
+
+
+#: ``LiveTree.take_update``'s result (a plain tuple: it is made for every event).
+Update = tuple[list[PatchOp], list[str], list[str], list[tuple[str, BaseException]], bool]
 
 
 class _Record:

@@ -162,6 +162,8 @@ def decode(raw: bytes | str, limit: int = DEFAULT_MAX_MESSAGE_BYTES) -> ClientMe
         msg = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ProtocolError(f"expected a JSON object, got invalid JSON ({exc})") from None
+    if type(msg) is dict and msg.get("t") == _EVENT:  # nearly every message: one call less
+        return _decode_event(msg)
     return validate(msg)
 
 

@@ -192,7 +192,8 @@ class WebSocketConnection:
         state = self.state
         if state is not _JOINED and state is not _CONNECTING:  # closing: nothing more goes out
             return
-        sealed = self.codec.seal(message)
+        codec = self.codec
+        sealed = message if codec is CLEAR else codec.seal(message)
         outbox = self._outbox
         if outbox and (len(outbox) >= self._limit or self._queued_bytes + len(sealed) > self._byte_limit
                        or (self.sending_since
@@ -336,9 +337,9 @@ class WebSocketConnection:
             while outbox:
                 self.sending_since = loop.time()
                 watch.begin(self, loop)
-                # No local keeps the message: this frame waits for the next one with
-                # nothing of the last one alive (an idle page held its join reply).
-                await send({"type": "websocket.send", "text": self._take_next()})
+                message = outbox.pop(0)
+                self._queued_bytes -= len(message)
+                await send({"type": "websocket.send", "text": message.decode()})
                 watch.end(self)
                 self.sending_since = 0.0
             if self.state is _CLOSING:
@@ -350,11 +351,6 @@ class WebSocketConnection:
                 watch.end(self)
                 self.sending_since = 0.0
             self._writer = None
-
-    def _take_next(self) -> str:
-        message = self._outbox.pop(0)
-        self._queued_bytes -= len(message)
-        return message.decode()
 
     async def _on_message(self, raw: Message) -> bool:
         """Act on one ASGI message of the connection; ``False``: the connection ends."""
@@ -379,7 +375,13 @@ class WebSocketConnection:
                 if self._on_join is not None:
                     self._on_join(self.session)
             elif isinstance(message, EventMessage):
-                await self._dispatch(message)
+                cookie = self.websocket.scope.get("session")
+                before = dict(cookie) if cookie is not None else None
+                await self.session.dispatch(self.client, message, self.websocket)  # type: ignore[arg-type]
+                if cookie is not None and cookie != before:
+                    # A WebSocket cannot set a cookie: the page fetches it over HTTP.
+                    self.session.pending_cookie = dict(cookie)
+                    self._sink(CookieSync().encode())
             elif isinstance(message, Resync):
                 self.session.resync(self.client)  # type: ignore[arg-type]
             elif isinstance(message, Ping):
@@ -399,15 +401,6 @@ class WebSocketConnection:
                 return False
             self._sink(Error(exc.code, str(exc)).encode())
         return True
-
-    async def _dispatch(self, message: EventMessage) -> None:
-        cookie = self.websocket.scope.get("session")
-        before = dict(cookie) if cookie is not None else None
-        await self.session.dispatch(self.client, message, self.websocket)  # type: ignore[arg-type]
-        if cookie is not None and cookie != before:
-            # A WebSocket cannot set a cookie: the page fetches it over HTTP.
-            self.session.pending_cookie = dict(cookie)
-            self._sink(CookieSync().encode())
 
     async def _close(self, code: int, reason: str) -> None:
         """Send the close frame (once: a connection closed or closing elsewhere is left as it is)."""
