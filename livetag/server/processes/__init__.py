@@ -25,6 +25,7 @@ Session processes:
 - ``forkserver``         the supervisor's side of the fork server; ``SharedDoubles``
 - ``zygote``             the fork server: preloaded, forks session and spare processes
 - ``preload``            what the fork server imports and warms up (``forkwarm``)
+- ``ksm``                their memory marked mergeable by the kernel's samepage merging
 - ``warmup``             the built-in app, page load and WebSocket session of the warm-ups
 - ``appref``             naming an app so that another process imports it
 """
