@@ -11,7 +11,8 @@ root. When this process may write it (``KsmHost.available``), ``measure``:
 3. sets the kernel's default pace (``DEFAULT_PACE``) and takes ``ksmd``'s CPU over
    ``STEADY_SECONDS`` with nothing changing (the price of keeping sessions merged);
 4. joins and clicks sessions that were merged: the first event's round trip (it writes
-   to merged pages, each write a copy again) and their memory after it;
+   to merged pages, each write a copy again) and their memory after it, against as many
+   sessions of the same age joined and clicked before KSM was turned on;
 
 then puts every setting back as it found it (KSM stopped again unmerges what it merged:
 ``run`` = 2 before 0). Nothing is asserted.
@@ -91,12 +92,15 @@ def measure(pages: Sequence[IdlePage], rollup: Callable[[int], dict[str, int]], 
     """``pages``: one per idle session process; ``rollup(pid)``: its ``smaps_rollup`` in
     KiB; ``cpu_seconds(pid)``: user + system CPU so far. ``{"skipped": why}`` when the
     host's KSM cannot be set."""
+    clicked = min(10, len(pages) // 2)
+    before, pages = pages[:clicked], pages[clicked:]  # the baseline: joined while nothing is merged
     pids = [page.pid for page in pages]
     host = KsmHost()
     ksmd = ksmd_pid()
     if not host.available or ksmd is None:
         return {"skipped": "the host's KSM settings (/sys/kernel/mm/ksm/) cannot be written by this process"}
     out: dict[str, Any] = {"pace": dict(FAST), "default_pace": dict(DEFAULT_PACE), "sessions": len(pids)}
+    out["unmerged_first_click_s"] = [_first_click(page) for page in before]
     with host:
         for name, value in FAST.items():
             host.write(name, value)
@@ -125,15 +129,15 @@ def measure(pages: Sequence[IdlePage], rollup: Callable[[int], dict[str, int]], 
         time.sleep(STEADY_SECONDS)
         out["steady_cpu_share"] = (cpu_seconds(ksmd) - cpu1) / STEADY_SECONDS
         out["steady_seconds"] = STEADY_SECONDS
-        clicked = min(10, len(pids))
-        first_clicks = []
-        for page in pages[:clicked]:
-            page.join()
-            first_clicks.append(page.click())
-        out["first_click_s"] = first_clicks
+        out["first_click_s"] = [_first_click(page) for page in pages[:clicked]]
         time.sleep(1.0)
         clicked_rows = [rollup(pid) for pid in pids[:clicked]]
         out["clicked_pss_mean_kib"] = statistics.mean(r["Pss"] for r in clicked_rows)
         out["clicked_private_mean_kib"] = statistics.mean(r["Private_Dirty"] for r in clicked_rows)
         out["clicked"] = clicked
     return out
+
+
+def _first_click(page: IdlePage) -> float:
+    page.join()
+    return page.click()
