@@ -42,7 +42,6 @@ from .dom.tag import Tag, current_request, handler_of
 from .dom.tree import LiveTree
 from .errors import ForbiddenEvent, StalePage
 from .execution import run_user_code
-from .locks import FifoLock
 from .protocol import PROTOCOL_VERSION, EventMessage, Join
 from .protocol.patch import Morph, PatchOp
 from .protocol.server_messages import Bye, ByeCode, Error, ErrorCode, Joined, encode_ack, encode_extras, encode_update
@@ -148,7 +147,7 @@ class Session:
         self._clients: dict[str, Client] = {}
         # Clients whose ack a closed ``send_gate`` held back (keys only: see ``_tasks``).
         self._held_acks: dict[str, None] = {}
-        self._lock = FifoLock()  # the events' turns: taken without a coroutine when free
+        self._lock = asyncio.Lock()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
         # Keys only (a dict: 64 bytes empty where a set costs 216, in every idle session).
@@ -330,10 +329,7 @@ class Session:
         handler that raises is reported to this client only, as an ``err`` message; the
         session carries on. The update that follows acknowledges the event.
         """
-        lock = self._lock
-        if not lock.try_acquire():
-            await lock.acquire()
-        try:
+        async with self._lock:
             if self.closed:  # discarded while the event waited: nothing may run any more
                 client.end(Bye(ByeCode.EXPIRED, "the session ended"))
                 return
@@ -353,8 +349,6 @@ class Session:
                 if self.busy_hook is not None:
                     self.busy_hook(False)
                 self.flush(ack_to=client, synced=synced)
-        finally:
-            lock.release()
 
     async def _apply(self, client: Client, msg: EventMessage, request: Any) -> None:
         try:
