@@ -333,14 +333,7 @@ class LiveTree:
         failures, lifecycle)``, what ``collect``, ``take_statics`` and ``take_failures``
         return, and whether mount/unmount hooks wait (``take_lifecycle`` takes them).
         One call where an event's flush would make four. Call it holding ``lock``."""
-        if self._pending:
-            self.collecting = True
-            try:
-                ops, js = self._collect()
-            finally:
-                self.collecting = False
-        else:
-            ops, js = [], []
+        ops, js = self.collect() if self._pending else ([], [])
         statics, failures = self._new_statics, self.failures
         if statics:
             self._new_statics = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from rt_procs import Server
 
 from livetag.server.processes import ksm
 from livetag.testing.wire import SyncTab
+
+Serve = Callable[..., Server]
 
 
 def merge_any(pid: int) -> bool:
@@ -42,7 +45,7 @@ def a_session_pid(server: Server) -> int:
 
 
 @needs_mark
-def test_session_processes_are_marked_mergeable_by_default(serve) -> None:  # type: ignore[no-untyped-def]
+def test_session_processes_are_marked_mergeable_by_default(serve: Serve) -> None:
     server = serve()
     pid = a_session_pid(server)
     assert merge_any(pid)
@@ -50,7 +53,7 @@ def test_session_processes_are_marked_mergeable_by_default(serve) -> None:  # ty
 
 
 @needs_mark
-def test_merge_pages_false_leaves_session_processes_unmarked(serve) -> None:  # type: ignore[no-untyped-def]
+def test_merge_pages_false_leaves_session_processes_unmarked(serve: Serve) -> None:
     server = serve(env={"LT_MERGE": "0"})
     assert not merge_any(a_session_pid(server))
 

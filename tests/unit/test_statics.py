@@ -220,3 +220,30 @@ def test_the_first_page_carries_the_statics_of_the_whole_tree_including_reactive
     head = html.split("</head>")[0]
     for static in class_statics(Widget):
         assert head.count(static) == 1
+
+
+def test_take_update_takes_the_patch_the_new_statics_and_the_failures_once() -> None:
+    class Mounted(Tag.div):
+        def on_mount(self) -> None:
+            pass
+
+    def broken() -> str:
+        raise ValueError("no value")
+
+    app = Page()
+    tree = LiveTree(app)
+    app.render()
+    tree.take_statics()
+    assert tree.take_update() == ([], [], [], [], False)  # nothing changed
+    app.box.add(Widget("a"))
+    app.box <= Tag.span(broken)
+    ops, js, statics, failures, lifecycle = tree.take_update()
+    assert [op[0] for op in ops] == ["+"] and js == []
+    assert statics == list(class_statics(Widget))
+    assert [(what.split(" of ")[0], str(exc)) for what, exc in failures] == [("reactive child", "no value")]
+    assert lifecycle is False
+    assert tree.take_update() == ([], [], [], [], False)  # taken: none of it comes twice
+    app.box <= Mounted()
+    assert tree.take_update()[4] is True  # a hook waits for take_lifecycle
+    tree.take_lifecycle()
+    assert tree.take_update()[4] is False

@@ -133,7 +133,7 @@ class Runner:
     Your middleware then sees the handshake, not the messages: ``False`` relays them all.
     ``merge_pages`` (default on): session processes are marked mergeable by Linux's
     kernel samepage merging (KSM, 6.4+), so that where the host runs KSM the pages they
-    copied alike are kept once (an idle session process: ~1.5 MB instead of ~6.4 MB
+    copied alike are kept once (an idle session process: ~1.5 MB instead of ~6.3 MB
     PSS, ``docs/runner.md``); the host turns KSM on, not livetag. ``False`` where
     untrusted local processes share the machine (page merging is a timing side channel).
 
