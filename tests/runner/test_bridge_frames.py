@@ -126,3 +126,35 @@ def test_a_connection_that_is_not_ours_is_closed_and_the_app_told() -> None:
     assert seen == ["websocket.connect", "websocket.disconnect"] and got == [] and not ended
     got, ended = asyncio.run(_served(app, b"\x00\x00\x00\x05\x00\x00\x00\x00nope!"))  # no valid scope
     assert got == [] and not ended
+
+
+HTTP_SCOPE = {**SCOPE, "type": "http", "scheme": "http", "method": "POST", "path": "/_lt/upload",
+              "raw_path": b"/_lt/upload", "http_version": "1.1"}
+del HTTP_SCOPE["subprotocols"]
+
+
+def test_an_answer_given_before_the_request_body_came_reaches_the_worker_whole() -> None:
+    # A refused upload: the app answers without reading the body, which the web worker
+    # sends after the answer was written. The worker still reads the answer, then END.
+    async def refuse(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 403, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"no", "more_body": False})
+
+    async def worker() -> list[str]:
+        ours, theirs = socket.socketpair()
+        serving = asyncio.ensure_future(bridge.serve_one(theirs, refuse))
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        writer.write(bridge.encode_scope(HTTP_SCOPE))
+        await writer.drain()
+        await asyncio.sleep(0.2)  # the answer is written, the app has returned
+        writer.write(frames({"type": "http.request", "body": b"x" * 4096, "more_body": False}))
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        got = []
+        while not got or got[-1] != bridge.END:
+            got.append((await asyncio.wait_for(bridge.read_frame(reader), 10))["type"])
+        writer.close()
+        await asyncio.wait_for(serving, 10)
+        return got
+
+    assert asyncio.run(worker()) == ["http.response.start", "http.response.body", bridge.END]

@@ -82,7 +82,7 @@ def test_edit_refreshes_open_page_then_syntax_error_then_fix(tmp_path: Path, run
     page.click("button.inc")
     expect(page.locator(".value")).to_have_text("1")
     assert proc.popen.poll() is None
-    assert len(set(worker_pids(proc))) == 4
+    wait_until(lambda: len(set(worker_pids(proc))) == 4, message="four server processes' starts in the log")
 
 
 def test_script_run_reload_keeps_port_0_and_stops_workers_on_sigterm(
@@ -98,8 +98,10 @@ def test_script_run_reload_keeps_port_0_and_stops_workers_on_sigterm(
 
     write_app(app, "script two", extra=main)
     wait_until(lambda: "script two" in _get(url), message="the edited app to be served on the same port")
+    # Its log line can reach us after its first answer (the output is read by a thread).
+    wait_until(lambda: len(worker_pids(proc)) == 2, message="the new server process's start in the log")
     workers = worker_pids(proc)
-    assert len(workers) == 2 and not pid_alive(workers[0])
+    assert not pid_alive(workers[0])
 
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait() == 0, proc.output

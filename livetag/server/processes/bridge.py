@@ -418,7 +418,15 @@ class Served(asyncio.Protocol):
             transport = self.transport
             if transport is not None and not transport.is_closing():
                 transport.write(encode({"type": END}))
-                transport.close()  # after what is buffered is written
+                if transport.can_write_eof():
+                    # Half-close; the web worker closes once it has read END. Closing here
+                    # while frames of the request still arrive (an answer given before the
+                    # body was read: a refused upload) resets the connection, and the
+                    # worker's stream reader then raises before handing over the frames
+                    # it had already received: the answer would be lost.
+                    transport.write_eof()
+                else:
+                    transport.close()  # after what is buffered is written
 
 
 async def serve_one(sock: Any, app: Callable[..., Awaitable[None]]) -> None:
