@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hashlib
 import hmac
 import logging
 import os
 import secrets
 import shutil
+import socket
 import struct
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -23,12 +26,17 @@ import pytest
 from livetag.errors import RelayUnavailable
 from livetag.server.cluster import relay
 from livetag.server.cluster.relay import MAGIC, RelayServer, Status, check_request, open_remote_session
+from livetag.server.processes import bridge
 from livetag.server.processes.paths import session_name
 
 SECRET = "s" * 40
 KEY = b"k" * 32
 BASE, SID = "/app", "abcDEF-123_x"
 WAIT = 20.0
+UPLOAD_SCOPE = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                "scheme": "http", "path": "/_lt/upload", "raw_path": b"/_lt/upload", "query_string": b"",
+                "root_path": "", "headers": [(b"host", b"a")], "client": ["127.0.0.1", 1],
+                "server": ["127.0.0.1", 2]}
 
 
 @pytest.fixture
@@ -375,3 +383,47 @@ async def test_a_flood_of_connections_is_capped(sockets: Path) -> None:
     finally:
         session.close()
         await server.close()
+
+
+async def test_an_answer_given_before_the_request_body_came_crosses_the_relay_whole(sockets: Path) -> None:
+    # A refused upload relayed between machines: the session process answers and ends
+    # before the web worker has sent the body. The relay must not reset the connection
+    # while the worker still writes, or the worker loses the answer it has not read yet.
+    async def refuse(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 403, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"no", "more_body": False})
+
+    loop = asyncio.get_running_loop()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(sockets / session_name(KEY, BASE, SID)))
+    listener.listen()
+    listener.setblocking(False)
+
+    async def session_process() -> None:
+        conn, _ = await loop.sock_accept(listener)
+        await bridge.serve_one(conn, refuse)
+
+    server = RelayServer(("127.0.0.1", 0), SECRET, lambda: sockets, lambda b, s: session_name(KEY, b, s))
+    await server.start()
+    serving = asyncio.ensure_future(session_process())
+    try:
+        reader, writer = await open_remote_session(f"127.0.0.1:{server.port}", SECRET, BASE, SID, warm=False)
+        writer.write(bridge.encode_scope(UPLOAD_SCOPE))
+        await asyncio.sleep(0.2)  # the answer and END are on their way, the session has ended
+        with contextlib.suppress(ConnectionError):  # as the worker's upstream does
+            for _ in range(5):  # the body, in chunks: a write after a reset fails
+                writer.write(bridge.encode({"type": "http.request", "body": b"x" * 65536, "more_body": True}))
+                await writer.drain()
+                await asyncio.sleep(0.05)
+        got = []
+        while not got or got[-1]["type"] != bridge.END:
+            got.append(await asyncio.wait_for(bridge.read_frame(reader), WAIT))
+        writer.close()
+        assert [m["type"] for m in got] == ["http.response.start", "http.response.body", bridge.END]
+        assert got[0]["status"] == 403 and got[1]["body"] == b"no"
+        await asyncio.wait_for(serving, WAIT)
+    finally:
+        serving.cancel()
+        listener.close()
+        await server.close()
+    assert server.spliced == 1

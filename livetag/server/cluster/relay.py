@@ -78,6 +78,8 @@ IDLE_SECONDS = 30.0
 WARM_SPARES = 2
 #: Seconds between taking a warm connection and starting to replace it.
 REFILL_DELAY = 0.02
+#: Seconds a relayed connection stays open after its session's end, for the peer to close it.
+LINGER_SECONDS = 5.0
 #: Bytes read at once while splicing, and the streams' buffer limit.
 CHUNK = 256 << 10
 #: Longest mount path and session id accepted in a request.
@@ -493,10 +495,15 @@ def _peer(writer: asyncio.StreamWriter) -> str:
 
 
 async def splice(outer_reader: asyncio.StreamReader, outer_writer: asyncio.StreamWriter,
-                 inner_reader: asyncio.StreamReader, inner_writer: asyncio.StreamWriter) -> None:
+                 inner_reader: asyncio.StreamReader, inner_writer: asyncio.StreamWriter,
+                 linger: float = LINGER_SECONDS) -> None:
     """Copy bytes both ways until the session's side ends: the peer's end of stream is
     passed on as an end of stream (the session process sees its client go, as over its
-    unix socket); the session's end of stream ends both."""
+    unix socket). The session's end of stream is passed on as a half-close too, and the
+    peer (which closes once it has read the session's ``END``) ends the connection; what
+    it still sends meanwhile is read and dropped, for ``linger`` seconds at most. Closing
+    a TCP socket with unread bytes resets the connection, and the peer could then lose
+    the answer it had not read yet (an upload refused before its body came)."""
 
     async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, half_close: bool) -> None:
         try:
@@ -523,4 +530,13 @@ async def splice(outer_reader: asyncio.StreamReader, outer_writer: asyncio.Strea
         with contextlib.suppress(BaseException):
             await up
         inner_writer.close()
+    try:
+        if not outer_writer.is_closing() and outer_writer.can_write_eof():
+            outer_writer.write_eof()
+            async with asyncio.timeout(linger):
+                while await outer_reader.read(CHUNK):
+                    pass
+    except (TimeoutError, ConnectionError, OSError):
+        pass
+    finally:
         outer_writer.close()
