@@ -73,6 +73,9 @@ class PeerSettings:
     open_rounds: int = 2
     open_concurrency: int = 16
     table_loads: int = 3         # page loads of the table app per framework
+    #: Server processes per counter target for the one-session rows (round trips, CPU):
+    #: each figure is the median of theirs (``Spread``).
+    rt_processes: int = 3
     quick: bool = False
 
 
@@ -80,7 +83,7 @@ QUICK = PeerSettings(
     counter=Settings(warmup_events=50, seq_events=400, seq_rounds=2, sessions=50, conc_warmup=0.3, conc_seconds=1.0,
                      conc_rounds=1),
     lists=Settings(warmup_events=2, seq_events=10, seq_rounds=2), mem_sessions=200, open_sessions=60, open_rounds=1,
-    table_loads=1, quick=True)
+    table_loads=1, rt_processes=1, quick=True)
 
 
 # -- targets ------------------------------------------------------------------------------
@@ -199,10 +202,42 @@ class ScriptBytes:
 
 
 @dataclass
+class Spread:
+    """The one-session round trips of one target, measured on several server processes
+    of it. A process's speed depends on what it drew at start (its hash seed, hence its
+    dicts' layouts; its memory layout), and one process may be slow or fast for its whole
+    life: a single process per framework lets that luck decide a ratio, which is why
+    pyperf runs many. Each figure is the median of the processes' figures."""
+
+    runs: list[Sequential]
+
+    def percentile(self, p: int) -> float:
+        """The median over processes of each one's ``p``-th percentile, in µs."""
+        return statistics.median(run.percentile(p) for run in self.runs)
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        return statistics.median(run.cpu_us_per_event for run in self.runs)
+
+    @property
+    def events(self) -> int:
+        """Timed events per process."""
+        return self.runs[0].events
+
+    @property
+    def wire_bytes(self) -> int:
+        return self.runs[0].wire_bytes
+
+    @property
+    def last_message(self) -> str:
+        return self.runs[0].last_message
+
+
+@dataclass
 class PeerResults:
     settings: PeerSettings
     started: datetime.datetime
-    sequential: dict[str, Sequential] = field(default_factory=dict)
+    sequential: dict[str, Spread] = field(default_factory=dict)
     lists: dict[str, Sequential] = field(default_factory=dict)
     throughput: dict[str, Throughput] = field(default_factory=dict)
     memory: dict[str, Memory] = field(default_factory=dict)
@@ -350,8 +385,16 @@ async def measure_all(s: PeerSettings) -> PeerResults:
                     log(f"sessions opened/s: {s.open_sessions} on {name}, round {round_ + 1}/{s.open_rounds}")
                     await measure_opening(counters[name], http, s, r.opening[name])
             c = s.counter
-            log(f"round trips: {c.seq_events} sequential events per counter, {c.seq_rounds} interleaved blocks")
-            r.sequential = await measure_sequential(list(counters.values()), http, c)  # type: ignore[arg-type]
+            copies = {f"{name}#{k}": start(f"{name}#{k}", t.framework, t.app, t.css_class)
+                      for k in range(2, s.rt_processes + 1) for name, t in counters.items()}
+            try:
+                log(f"round trips: {c.seq_events} sequential events per counter on each of {s.rt_processes} "
+                    f"processes, {c.seq_rounds} interleaved blocks")
+                seq = await measure_sequential([*counters.values(), *copies.values()], http, c)  # type: ignore[list-item]
+            finally:
+                for t in copies.values():
+                    t.server.stop()
+            r.sequential = {name: Spread([q for n, q in seq.items() if n.split("#")[0] == name]) for name in counters}
             log(f"lists: {s.lists.seq_events} sequential events per list, {s.lists.seq_rounds} interleaved blocks")
             r.lists = await measure_sequential(list(lists.values()), http, s.lists)  # type: ignore[arg-type]
             r.throughput = {name: Throughput() for name in counters}
@@ -436,7 +479,8 @@ def render(r: PeerResults) -> str:
         "(`bench/.venvs/`, built on first use); each framework serves the same apps (`bench/peers/apps.py` for "
         "livetag and htag: the same class bodies, only the import differs; `bench/peers/nicegui_apps.py` in "
         "NiceGUI's idiom) under the same uvicorn settings (uvloop, httptools, `websockets` sans-I/O, no "
-        "permessage-deflate), one process each, driven by one client process over each framework's own "
+        f"permessage-deflate), one process each ({s.rt_processes} each for the one-session rows: the median of "
+        "theirs), driven by one client process over each framework's own "
         "protocol, in interleaved blocks. The machine is shared (conditions below): read the ratios, not the "
         "absolute numbers.")
     add("")
@@ -462,7 +506,8 @@ def render(r: PeerResults) -> str:
         add(f"| {label} | " + " | ".join(cells) + " |")
 
     c = s.counter
-    row(f"counter click round trip p50 ({seq['echo'].events:,} events, one session)", p50, _us)
+    per = f"{seq['echo'].events:,} events" + (f" on each of {s.rt_processes} processes" if s.rt_processes > 1 else "")
+    row(f"counter click round trip p50 ({per}, one session)", p50, _us)
     row("counter click round trip p99", p99, _us)
     row("server CPU per event, one session", cpu1, _us)
     row(f"events/s, {c.sessions} sessions (median of {c.conc_rounds} × {c.conc_seconds:g} s; client-bound, see below)",
@@ -570,6 +615,10 @@ def render(r: PeerResults) -> str:
     add("")
     add("Notes computed from this run:")
     add("")
+    if s.rt_processes > 1:
+        add("- One session, each server process (round trip p50 / server CPU per event): " + "; ".join(
+            f"{n}: " + ", ".join(f"{_us(q.percentile(50))} / {_us(q.cpu_us_per_event)}" for q in spread.runs)
+            for n, spread in seq.items()) + ".")
     add(f"- The events/s rows are bounded by the client: during the {c.sessions}-session rounds the client "
         "process used " + ", ".join(f"{LABEL.get(n.split('-')[0], n)}{' async' if n.endswith('async') else ''} "
                                      f"{100 * t.client_share:.0f} %" for n, t in thr.items())
@@ -605,7 +654,8 @@ def render(r: PeerResults) -> str:
     add("")
     add("Method: round trips as in the sections above (one session per target, "
         f"{c.warmup_events} warm-up events, {c.seq_events:,} timed in {c.seq_rounds} blocks interleaved across "
-        f"targets; lists: {s.lists.seq_events} timed in {s.lists.seq_rounds} blocks after {s.lists.warmup_events} "
+        f"targets; the counters on {s.rt_processes} server processes each, all interleaved, each figure the "
+        "median of the processes' figures, as every process draws its own hash seed and memory layout; lists: {s.lists.seq_events} timed in {s.lists.seq_rounds} blocks after {s.lists.warmup_events} "
         "warm-up). Server CPU is the server process's CPU clock over the measured events. An htag event is "
         "`{\"id\":…,\"event\":\"click\",\"data\":{\"callback_id\":…}}`, done when the update with that "
         "`callback_id` arrives; a NiceGUI event is socket.io `42[\"event\",{id,client_id,listener_id,args}]`, "
