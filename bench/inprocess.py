@@ -2,13 +2,15 @@
 socket): what a change to the runtime costs or saves, measured in CPU time, which stays
 meaningful on a shared machine where wall-clock times do not.
 
-Usage: ``.venv/bin/python -m bench.inprocess [counter counter-async list list-keyed
-table memory ...] [--events N]``; every measure when none is named.
+Usage: ``.venv/bin/python -m bench.inprocess [counter counter-async counter-method
+counter-method-thread list list-keyed table memory ...] [--events N]``; every measure
+when none is named.
 
 - ``counter`` / ``counter-async``: ``N`` click events through ``Session.dispatch`` (as a
   WebSocket transport calls it, a sink that keeps nothing); process CPU µs per event
   (all threads: a plain ``def`` handler's worker thread included), and how much of it
-  the worker threads used.
+  the worker threads used. ``counter-method``: a handler that calls a method of the app
+  (on the loop); ``counter-method-thread``: the same marked ``@in_thread`` (a thread hop).
 - ``list`` / ``list-keyed``: the 1,000-row reactive list of ``bench/peers/apps.py``,
   one item changed per event; process CPU ms per event.
 - ``table``: ``Tag.table`` of 8,000 and 2,000 rows x 3 cells built then ``str()``-ed,
@@ -38,12 +40,38 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.peers.apps import make_apps  # noqa: E402
-from livetag import State, Tag  # noqa: E402
+from livetag import State, Tag, in_thread  # noqa: E402
 from livetag.dom.tag import iter_subtree  # noqa: E402
 from livetag.protocol import PROTOCOL_VERSION, EventMessage, Join  # noqa: E402
 from livetag.session import Session  # noqa: E402
 
 APPS = make_apps(Tag, State)
+
+
+class CounterMethod(APPS["counter"]):  # type: ignore[misc, valid-type]
+    """The counter whose handler calls a method of the app (``self.show()``)."""
+
+    def increment(self, e: Any) -> None:
+        self.count += 1
+        self.show()
+
+    def show(self) -> None:
+        self.value.text = self.count
+
+
+class CounterMethodThread(CounterMethod):
+    """The same handler marked ``@in_thread``: where it ran before livetag followed calls
+    of the app's own methods (``livetag.waiting``): the thread hop's cost."""
+
+    @in_thread
+    def increment(self, e: Any) -> None:
+        self.count += 1
+        self.show()
+
+
+APPS["counter-method"] = CounterMethod
+APPS["counter-method-thread"] = CounterMethodThread
+COUNTERS = ("counter", "counter-async", "counter-method", "counter-method-thread")
 #: Events are timed in this many blocks; the least CPU per event is reported.
 BLOCKS = 5
 
@@ -142,11 +170,11 @@ async def memory(sessions: int = 200, top: int = 12) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("measures", nargs="*",
-                        default=["counter", "counter-async", "list", "list-keyed", "table", "memory"])
+                        default=[*COUNTERS, "list", "list-keyed", "table", "memory"])
     parser.add_argument("--events", type=int, default=20000, help="events per counter measure")
     args = parser.parse_args()
     for measure in args.measures:
-        if measure in ("counter", "counter-async"):
+        if measure in COUNTERS:
             r = asyncio.run(events(measure, args.events))
             print(f"{measure}: {r['cpu_us']:.1f} µs CPU per event, least of {BLOCKS} blocks (median "
                   f"{r['median_us']:.1f}; worker threads {r['thread_us']:.1f} µs)")

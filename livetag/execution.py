@@ -13,9 +13,11 @@ The rule that keeps both (measured in ``docs/guide.md``, "Where your code runs")
   ``create_task``, ``ensure_future``, ``get_running_loop``, ``get_event_loop``, ...
   anywhere in its body or in functions defined inside it), runs on the event loop;
 - plain code that cannot wait runs on the event loop too (``livetag.waiting``: no loop,
-  no import, no ``with``, no call but of computing builtins and of element classes; such
-  as ``self.count += 1; self.value.text = str(self.count)`` or an ``init`` that only
-  builds tags): a thread hop would cost more than the code itself;
+  no import, no ``with``, no call but of computing builtins, element classes, the tag
+  methods that edit the tree, and the app's own functions and ``self`` methods that
+  cannot wait either; such as ``self.count += 1; self.value.text = str(self.count)``,
+  ``self.add(Tag.li(text))`` or an ``init`` that only builds tags): a thread hop would
+  cost more than the code itself;
 - any other plain code runs in a worker thread (``livetag.threads``);
 - ``@on_loop`` and ``@in_thread`` override the rule for one function.
 
@@ -40,7 +42,7 @@ from typing import Any, TypeVar
 from .dom.tag import Tag
 from .errors import AsyncioOutsideLoop
 from .threads import HANDLER_THREADS
-from .waiting import cannot_wait, function_closure
+from .waiting import calls_methods_of_self, cannot_wait, function_closure
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,6 +88,8 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
     while seen < 8:  # wrappers of wrappers: a few levels, never a loop
         seen += 1
         placement = getattr(func, _PLACEMENT, None)
+        if type(placement) is dict:  # a verdict per class of the instance (below)
+            placement = placement.get(_instance_class(func))
         if placement is not None:
             return bool(placement)
         if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
@@ -103,12 +107,30 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
         target = getattr(func, "__func__", func)
         owner = target if hasattr(target, "__code__") else getattr(type(func), "__call__", None)  # noqa: B004
         code = getattr(owner, "__code__", None)
+        cls = _instance_class(func)
         on_loop = code is not None and (names_asyncio(code) or cannot_wait(
-            code, getattr(owner, "__globals__", None), function_closure(owner)))
+            code, getattr(owner, "__globals__", None), function_closure(owner), cls))
         if inspect.isfunction(target):  # remembered on the function: the next call reads it back
-            setattr(target, _PLACEMENT, int(on_loop))
+            if cls is not None and code is not None and calls_methods_of_self(code):
+                # What it calls on its instance depends on the instance's class.
+                by_class = target.__dict__.get(_PLACEMENT)
+                if type(by_class) is not dict:
+                    by_class = {}
+                    setattr(target, _PLACEMENT, by_class)
+                by_class[cls] = int(on_loop)
+            else:
+                setattr(target, _PLACEMENT, int(on_loop))
         return on_loop
     return False
+
+
+def _instance_class(func: Any) -> type | None:
+    """The class of the instance ``func`` runs on: a bound method's, a callable object's;
+    ``None`` for a plain function."""
+    instance = getattr(func, "__self__", None)
+    if instance is not None:
+        return type(instance)
+    return None if inspect.isfunction(func) or inspect.isbuiltin(func) else type(func)
 
 
 def init_runs_on_loop(app: Any) -> bool:
@@ -118,8 +140,18 @@ def init_runs_on_loop(app: Any) -> bool:
     if isinstance(app, type):
         # Tag's own default only adds the children it is given: it cannot wait.
         inits = [k.__dict__["init"] for k in app.__mro__ if "init" in k.__dict__ and k is not Tag]
-        return any(_needs_loop(init) for init in inits) or all(runs_on_loop(init) for init in inits)
+        return any(_needs_loop(init) for init in inits) or all(_init_on_loop(init, app) for init in inits)
     return callable(app) and runs_on_loop(app)
+
+
+def _init_on_loop(init: Any, cls: type) -> bool:
+    """``runs_on_loop`` for an ``init`` that will run on an instance of ``cls``: the
+    methods it calls on ``self`` are followed on ``cls``."""
+    mark = getattr(init, _PLACEMENT, None)
+    if mark is True or mark is False or not inspect.isfunction(init):
+        return runs_on_loop(init)
+    code = init.__code__
+    return names_asyncio(code) or cannot_wait(code, init.__globals__, function_closure(init), cls)
 
 
 def _needs_loop(func: Any) -> bool:
@@ -161,7 +193,7 @@ async def run_user_code(func: Callable[..., Any], args: tuple[Any, ...], step: C
     returned (``None`` for a generator). Exceptions propagate, asyncio's "no running
     event loop" from a worker thread as ``AsyncioOutsideLoop``."""
     on_loop = getattr(func, _PLACEMENT, None)  # runs_on_loop's first step, without its call
-    if on_loop is None:
+    if on_loop is None or type(on_loop) is dict:
         on_loop = runs_on_loop(func)
     result = func(*args) if on_loop else await _in_thread(func, func, *args)
     if result is None:  # a plain handler: nothing more to look at

@@ -5,18 +5,25 @@ the event loop: a hop to a worker thread would cost more than the code itself (s
 
 Code cannot wait when it is no generator or coroutine, loops nowhere, imports nothing,
 enters no context manager, and every function it calls is one that returns without
-waiting: a builtin that computes (``SAFE_BUILTINS``: ``len``, ``str``, ``isinstance``...)
-or one of livetag's element classes (``Tag.div(...)``: building a tag). So an ``init``
-that only builds tags (``self <= Tag.h1("Counter")``) and a handler such as
-``self.label.text = str(self.count)`` qualify; a call of anything else (a method, a
-function of the app, a component class of the app with its own ``init``) does not.
+waiting: a builtin that computes (``SAFE_BUILTINS``: ``len``, ``str``, ``isinstance``...),
+one of livetag's element classes (``Tag.div(...)``: building a tag), one of the tag
+methods that edit the tree as ``tag <= child`` does (``SAFE_METHODS``: ``self.add(...)``,
+``self.clear()``...), or a function of the app that cannot wait itself, followed
+``MAX_DEPTH`` calls deep: a global function, or a method called on the instance itself
+(``self.refresh()``, looked up on the instance's class). So an ``init`` that only builds
+tags (``self <= Tag.h1("Counter")``), a handler such as ``self.label.text =
+str(self.count)`` and one that calls ``self.show(self.count)`` where ``show`` only does
+such things qualify; a call of anything else (a method of another object, a component
+class of the app with its own ``init``, ``print``) does not.
 
-Callees are named at analysis time, once per code object, from the function's globals:
-``Tag`` must be livetag's ``Tag`` and ``len`` the builtin (a module that rebinds such a
-name after its functions first ran is not followed). What still runs is what any code
-runs: attribute and operator hooks of the app's own classes, and the dunder methods the
-builtins call (``str(x)`` calls ``x.__str__``); one that blocks would block the loop:
-``@in_thread`` says otherwise.
+Callees are named at analysis time from the function's globals and closure: ``Tag`` must
+be livetag's ``Tag`` and ``len`` the builtin (a module that rebinds such a name after its
+functions first ran is not followed). A verdict is remembered per code object, and per
+class of the instance for code that calls methods on it (a subclass may override one);
+an attribute of an instance that shadows a method of its class is not seen. What still
+runs is what any code runs: attribute and operator hooks of the app's own classes, and
+the dunder methods the builtins call (``str(x)`` calls ``x.__str__``); one that blocks
+would block the loop: ``@in_thread`` says otherwise.
 
 The bytecode read is CPython 3.11's (the version this project runs and tests on); on
 another version, any call makes code go to a thread, as code that calls what it cannot
@@ -28,7 +35,9 @@ from __future__ import annotations
 import builtins
 import dis
 import inspect
+import itertools
 import sys
+import threading
 from collections.abc import Mapping
 from types import CodeType
 from typing import Any
@@ -53,22 +62,69 @@ _SUSPENDS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENER
 _JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
 #: The 3.11 bytecode of calls (``_calls_are_safe``); elsewhere a call is never named.
 _READS_CALLS = sys.version_info[:2] == (3, 11)
+#: livetag's tag methods that return without waiting: they edit the tree under its lock,
+#: as ``tag <= child`` (``Tag.__le__``, which calls ``add``) does.
+SAFE_METHODS: frozenset[Any] = frozenset(vars(tag_module.Tag)[name] for name in (
+    "add", "remove", "clear", "call_js", "add_class", "remove_class", "toggle_class", "has_class",
+))
+#: How many calls deep functions of the app are followed.
+MAX_DEPTH = 3
 _UNNAMED: Any = object()
-_waits: dict[CodeType, bool] = {}
+#: ``self`` in a method's code: the instance whose class the analysis was given.
+_SELF: Any = object()
+_waits: dict[Any, bool] = {}
+#: Per thread: what is being analysed (two threads may analyse the same code at once).
+_local = threading.local()
+_calls_self: dict[CodeType, bool] = {}
 
 
 def cannot_wait(code: CodeType, namespace: Mapping[str, Any] | None = None,
-                closure: Mapping[str, Any] | None = None) -> bool:
+                closure: Mapping[str, Any] | None = None, owner: type | None = None, depth: int = 0) -> bool:
     """True when running ``code`` cannot wait for anything (module docstring);
     ``namespace``: the globals its names are looked up in (the function's
     ``__globals__``; ``None``: no call is named, so any call may wait); ``closure``: the
-    values of its free variables (``function_closure``). Remembered per code object when
-    it has no free variables (another function of the same code may close over others)."""
-    known = _waits.get(code)
+    values of its free variables (``function_closure``); ``owner``: for a method's code,
+    the class of the instance it runs on (its first argument), so that the methods it
+    calls on it are followed; ``depth``: how many calls deep this code is. Remembered per
+    code object (and owner, when ``calls_methods_of_self(code)``) when it has no free
+    variables (another function of the same code may close over others), for the code
+    analysed first (``depth`` 0)."""
+    if owner is not None and not calls_methods_of_self(code):
+        owner = None
+    key = code if owner is None else (code, owner)
+    known = _waits.get(key)
     if known is None:
-        known = not code.co_flags & _SUSPENDS and _straight_and_safe(code, namespace, closure or {})
-        if not code.co_freevars:
-            _waits[code] = known
+        analysing: set[Any] | None = getattr(_local, "analysing", None)
+        if analysing is None:
+            analysing = _local.analysing = set()
+        if key in analysing:
+            return False  # a call back into code being analysed: it may recurse for ever
+        analysing.add(key)
+        try:
+            known = not code.co_flags & _SUSPENDS and _straight_and_safe(code, namespace, closure or {}, owner,
+                                                                         depth)
+        finally:
+            analysing.discard(key)
+        if not code.co_freevars and depth == 0:  # deeper, MAX_DEPTH may have cut it short
+            _waits[key] = known
+    return known
+
+
+def calls_methods_of_self(code: CodeType) -> bool:
+    """True when ``code`` (CPython 3.11) calls a method on its first argument
+    (``self.refresh()``) and never rebinds it: what it calls then depends on the class of
+    the instance it runs on."""
+    known = _calls_self.get(code)
+    if known is None:
+        known = False
+        if _READS_CALLS and code.co_argcount:
+            first = code.co_varnames[0]
+            instructions = list(dis.get_instructions(code))
+            rebinds = any(ins.opname in ("STORE_FAST", "DELETE_FAST") and ins.argval == first for ins in instructions)
+            known = not rebinds and any(
+                ins.opname == "LOAD_FAST" and ins.argval == first and after.opname == "LOAD_METHOD"
+                for ins, after in itertools.pairwise(instructions))
+        _calls_self[code] = known
     return known
 
 
@@ -84,7 +140,8 @@ def function_closure(func: Any) -> dict[str, Any]:
     return values
 
 
-def _straight_and_safe(code: CodeType, namespace: Mapping[str, Any] | None, closure: Mapping[str, Any]) -> bool:
+def _straight_and_safe(code: CodeType, namespace: Mapping[str, Any] | None, closure: Mapping[str, Any],
+                       owner: type | None, depth: int) -> bool:
     instructions = list(dis.get_instructions(code))
     for ins in instructions:
         if ins.opname.startswith(_MAY_WAIT_PREFIXES):
@@ -93,19 +150,22 @@ def _straight_and_safe(code: CodeType, namespace: Mapping[str, Any] | None, clos
             return False  # a loop
     if not any(ins.opname in _CALLS for ins in instructions):
         return True
-    return namespace is not None and _READS_CALLS and _calls_are_safe(instructions, namespace, closure)
+    this = code.co_varnames[0] if owner is not None else None
+    return namespace is not None and _READS_CALLS and _calls_are_safe(instructions, namespace, closure, this, owner,
+                                                                      depth)
 
 
 def _calls_are_safe(instructions: list[dis.Instruction], namespace: Mapping[str, Any],
-                    closure: Mapping[str, Any]) -> bool:
+                    closure: Mapping[str, Any], this: str | None, owner: type | None, depth: int) -> bool:
     """Every call of this (loop-free) 3.11 bytecode targets a ``SAFE_BUILTINS`` member or
     an element class. A call begins with its callee: ``LOAD_GLOBAL (NULL + name)``, or
     ``PUSH_NULL`` and an expression, or ``LOAD_METHOD`` on an object (``Tag.h1`` when
     ``Tag`` is a free variable); its arguments follow, then ``PRECALL``. Calls nest as
     parentheses do (each branch of a conditional expression holds whole calls), so
     ``open_calls`` holds the callees of the calls begun and not yet made. A callee is
-    named when it is a global or free variable, maybe followed by attributes of ``Tag``;
-    anything else is not named, and not safe."""
+    named when it is a global or free variable, maybe followed by attributes of ``Tag``,
+    or a method of ``this`` (the instance of class ``owner``) or of a free variable's
+    value; anything else is not named, and not safe."""
     open_calls: list[Any] = []
     naming = False  # the instructions since the last call began only loaded its callee
     after_null = False  # the instruction before was PUSH_NULL: what follows is the callee
@@ -125,16 +185,19 @@ def _calls_are_safe(instructions: list[dis.Instruction], namespace: Mapping[str,
             open_calls.append(_UNNAMED)
             naming, loaded = True, _UNNAMED
         elif op == "LOAD_DEREF":
-            naming, loaded = False, closure.get(name, _UNNAMED)
+            naming, loaded = False, _Instance(closure[name]) if name in closure else _UNNAMED
+        elif op == "LOAD_FAST" and name == this:
+            naming, loaded = False, _Instance(_SELF)
         elif op == "LOAD_ATTR" and naming:
             open_calls[-1] = _attribute(open_calls[-1], name)
         elif op == "LOAD_ATTR":
-            loaded = _attribute(loaded, name)
+            loaded = _attribute(loaded.value if isinstance(loaded, _Instance) else loaded, name)
         elif op == "LOAD_METHOD":
-            open_calls.append(_attribute(loaded, name))
+            open_calls.append(_method(loaded, name, owner) if isinstance(loaded, _Instance)
+                              else _attribute(loaded, name))
             naming, loaded = False, _UNNAMED
         else:
-            if op == "PRECALL" and (not open_calls or not _safe(open_calls.pop())):
+            if op == "PRECALL" and (not open_calls or not _safe(open_calls.pop(), depth)):
                 return False
             naming, loaded = False, _UNNAMED
         after_null = op == "PUSH_NULL"
@@ -160,12 +223,59 @@ def _attribute(owner: Any, name: Any) -> Any:
     return found
 
 
-def _safe(callee: Any) -> bool:
+class _Instance:
+    """An object a method is called on: ``_SELF`` (the analysed method's instance) or a
+    free variable's value."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _Method:
+    """A function called as a method of an instance of ``owner``."""
+
+    __slots__ = ("func", "owner")
+
+    def __init__(self, func: Any, owner: type) -> None:
+        self.func, self.owner = func, owner
+
+
+def _method(instance: _Instance, name: Any, owner: type | None) -> Any:
+    """What ``<instance>.<name>(...)`` calls: a ``_Method`` when ``name`` is a plain
+    function of the instance's class (and not an attribute of the instance: a free
+    variable's value is looked at as it is)."""
+    value = instance.value
+    if value is _SELF:
+        cls = owner
+    elif value is tag_module.Tag:
+        return _attribute(value, name)
+    else:
+        if not isinstance(name, str) or name in getattr(value, "__dict__", ()):
+            return _UNNAMED
+        cls = type(value)
+    if cls is None or not isinstance(name, str):
+        return _UNNAMED
+    found = inspect.getattr_static(cls, name, _UNNAMED)
+    return _Method(found, cls) if inspect.isfunction(found) else _UNNAMED
+
+
+def _safe(callee: Any, depth: int) -> bool:
     if callee is _UNNAMED:
         return False
+    if isinstance(callee, _Method):
+        return callee.func in SAFE_METHODS or _follows(callee.func, callee.owner, depth)
     try:
         if callee in SAFE_BUILTINS:
             return True
     except TypeError:  # unhashable: not one of them
         return False
-    return tag_module.is_element_class(callee)
+    return tag_module.is_element_class(callee) or (inspect.isfunction(callee) and _follows(callee, None, depth))
+
+
+def _follows(func: Any, owner: type | None, depth: int) -> bool:
+    """A function of the app, called ``depth + 1`` deep, that cannot wait itself."""
+    if depth >= MAX_DEPTH or getattr(func, "__module__", "").startswith("livetag."):
+        return False  # livetag's own functions: only SAFE_METHODS and element classes
+    return cannot_wait(func.__code__, func.__globals__, function_closure(func), owner, depth + 1)

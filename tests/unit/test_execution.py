@@ -161,7 +161,8 @@ def test_callees_are_named_through_a_closure_too() -> None:
         return Built, Helped
 
     built, helped = make(Tag, lambda: Tag.p("x"))
-    assert init_runs_on_loop(built) and not init_runs_on_loop(helped)
+    assert init_runs_on_loop(built) and init_runs_on_loop(helped)  # the helper only builds a tag
+    assert not init_runs_on_loop(make(Tag, lambda: time.sleep(0))[1])
 
     def passes(value: Any) -> Any:
         def handler() -> None:
@@ -228,3 +229,138 @@ def test_asyncio_outside_loop_is_a_runtime_error_with_a_clear_message() -> None:
     error = AsyncioOutsideLoop("App.go")
     assert isinstance(error, RuntimeError)
     assert "App.go" in str(error) and "@livetag.on_loop" in str(error)
+
+
+class Panel(Tag.App):
+    """Handlers that call methods: of livetag's tags, and of the app's own that cannot wait."""
+
+    def init(self) -> None:
+        self.out = Tag.span("0")
+        self.count = 0
+
+    def adds(self) -> None:
+        self.add(Tag.p("x"))
+        self.call_js("void 0")
+        self.toggle_class("on")
+
+    def clears(self, e: object) -> None:
+        self.clear(Tag.b("y"))
+
+    def shows(self) -> None:
+        self.count += 1
+        self.show(self.count)
+
+    def show(self, n: int) -> None:
+        self.out.text = str(n)
+
+    def saves(self) -> None:
+        self.show(1)
+        self.save()
+
+    def save(self) -> None:
+        time.sleep(0)
+
+    def deep(self) -> None:
+        self.deep1()
+
+    def deep1(self) -> None:
+        self.deep2()
+
+    def deep2(self) -> None:
+        self.deep3()
+
+    def deep3(self) -> None:
+        self.show(3)
+
+    def again(self) -> None:
+        self.count -= 1
+        if self.count > 0:
+            self.again()
+
+    def publishes(self) -> None:
+        self.publish("t", 1)  # livetag's, but not one of the methods that only edit the tree
+
+    def rebinds(self) -> None:
+        self = Panel.__new__(Panel)  # what it calls is no longer this instance's
+        self.show(1)
+
+    def on_target(self, e: Any) -> None:
+        e.target.add(Tag.i("z"))  # an object the code cannot name: not followed
+
+
+class LoudPanel(Panel):
+    def show(self, n: int) -> None:
+        print(n)  # a write to a pipe may block
+
+
+def shows_twice(tag: Any) -> None:
+    tag.text = "2"
+
+
+def test_methods_of_the_instance_are_followed() -> None:
+    p = Panel()
+    assert runs_on_loop(p.adds) and runs_on_loop(p.clears) and runs_on_loop(p.shows)
+    assert not runs_on_loop(p.saves) and not runs_on_loop(p.again) and not runs_on_loop(p.publishes)
+    assert not runs_on_loop(p.deep)  # four calls deep: further than MAX_DEPTH
+    assert runs_on_loop(p.deep2)
+    assert not runs_on_loop(p.rebinds) and not runs_on_loop(p.on_target)
+    assert runs_on_loop(lambda: p.show(2)) and runs_on_loop(lambda: p.add("x"))  # p: a free variable
+    assert not runs_on_loop(lambda: p.save())
+    assert runs_on_loop(lambda: shows_twice(p.out))  # a function of the app that cannot wait
+
+
+def test_a_subclass_that_overrides_a_method_gets_its_own_verdict() -> None:
+    loud, quiet = LoudPanel(), Panel()
+    assert not runs_on_loop(loud.shows)  # LoudPanel.show prints
+    assert runs_on_loop(quiet.shows)  # the same function, on a Panel
+    assert not runs_on_loop(loud.shows) and runs_on_loop(Panel().shows)  # each remembered per class
+
+
+class Probe:
+    def __init__(self) -> None:
+        object.__setattr__(self, "threads", [])
+
+    def __setattr__(self, name: str, value: Any) -> None:  # a hook still runs wherever the code runs
+        self.threads.append(threading.current_thread() is threading.main_thread())
+
+
+class Placed(Tag.App):
+    def init(self) -> None:
+        self.probe = Probe()
+        Tag.button("helper", _class="helper", _onclick=self.helper)
+        Tag.button("loud", _class="loud", _onclick=self.loud)
+
+    def helper(self) -> None:
+        self.note()
+
+    def note(self) -> None:
+        self.probe.seen = 1
+
+    def loud(self) -> None:
+        self.note()
+        print("loud")
+
+
+def test_a_handler_that_calls_its_own_method_runs_on_the_loop() -> None:
+    with TestClient(Placed) as client:
+        client.click(".helper")
+        client.click(".loud")
+        assert client.session.app.probe.threads == [True, False]  # the loop's thread, then a worker
+        assert client.errors == []
+
+
+def test_an_init_that_calls_its_own_methods_that_cannot_wait_is_built_on_the_loop() -> None:
+    class Rows(Tag.App):
+        def init(self) -> None:
+            self.head = Tag.h1("rows")
+            self.add_row("a")
+
+        def add_row(self, text: str) -> None:
+            self <= Tag.li(text)
+
+    class SlowRows(Rows):
+        def add_row(self, text: str) -> None:
+            time.sleep(0)
+
+    assert init_runs_on_loop(Rows) and not init_runs_on_loop(SlowRows)
+    assert WebApp(Rows).registry.creates_on_loop and not WebApp(SlowRows).registry.creates_on_loop
