@@ -4,6 +4,8 @@ programming model; its versions are in ``nicegui_apps.py``.
 
 - ``counter``: ``examples/counter.py`` (plain ``def`` handlers).
 - ``counter-async``: the same with ``async def`` handlers.
+- ``counter-method``: the same with plain handlers that call a method of the app
+  (``self.count += 1; self.show()``), as real handlers call things.
 - ``list``: 1,000 ``<li>`` from ``lambda: [Tag.li(x) for x in self.items]`` over a
   ``State`` list; each click of ``button.change`` changes one item.
 - ``list-keyed``: the same with ``key=`` on each ``<li>``.
@@ -50,6 +52,18 @@ def make_apps(Tag: Any, State: Any) -> dict[str, Any]:
             self.count -= 1
             self.value.text = self.count
 
+    class CounterMethod(Counter):
+        def increment(self, e: Any) -> None:
+            self.count += 1
+            self.show()
+
+        def decrement(self, e: Any) -> None:
+            self.count -= 1
+            self.show()
+
+        def show(self) -> None:
+            self.value.text = self.count
+
     class ItemList(Tag.App):  # type: ignore[misc, name-defined]
         def init(self) -> None:
             self.changes = 0
@@ -74,5 +88,5 @@ def make_apps(Tag: Any, State: Any) -> dict[str, Any]:
             self <= Tag.table(Tag.tbody([Tag.tr([Tag.td(f"r{i}c{j}") for j in range(3)])
                                          for i in range(TABLE_ROWS)]))
 
-    return {"counter": Counter, "counter-async": CounterAsync, "list": ItemList, "list-keyed": KeyedList,
-            "table": Table}
+    return {"counter": Counter, "counter-async": CounterAsync, "counter-method": CounterMethod, "list": ItemList,
+            "list-keyed": KeyedList, "table": Table}

@@ -140,6 +140,9 @@ def start(name: str, framework: str, app: str, css_class: str | None, env: dict[
 #: Counter targets: (name, framework, app). Round trips, CPU, throughput, memory, opening.
 COUNTERS = (("echo", "echo", "echo"), ("htag", "htag", "counter"), ("nicegui", "nicegui", "counter"),
             ("livetag", "livetag", "counter"), ("livetag-async", "livetag", "counter-async"))
+#: Counters whose plain handlers call a method of the app: round trips and CPU only
+#: (NiceGUI's handlers are its own code: no such variant).
+METHOD_COUNTERS = (("htag-method", "htag", "counter-method"), ("livetag-method", "livetag", "counter-method"))
 #: The 1,000-item list targets.
 LISTS = (("htag-list", "htag", "list"), ("htag-list-keyed", "htag", "list-keyed"), ("nicegui-list", "nicegui", "list"),
          ("livetag-list", "livetag", "list"), ("livetag-list-keyed", "livetag", "list-keyed"))
@@ -385,16 +388,21 @@ async def measure_all(s: PeerSettings) -> PeerResults:
                     log(f"sessions opened/s: {s.open_sessions} on {name}, round {round_ + 1}/{s.open_rounds}")
                     await measure_opening(counters[name], http, s, r.opening[name])
             c = s.counter
-            copies = {f"{name}#{k}": start(f"{name}#{k}", t.framework, t.app, t.css_class)
-                      for k in range(2, s.rt_processes + 1) for name, t in counters.items()}
+            one_session = {**counters}
+            copies = {name: start(name, fw, app, "inc") for name, fw, app in METHOD_COUNTERS}
+            one_session.update(copies)
+            copies.update({f"{name}#{k}": start(f"{name}#{k}", t.framework, t.app, t.css_class)
+                           for k in range(2, s.rt_processes + 1) for name, t in one_session.items()})
             try:
                 log(f"round trips: {c.seq_events} sequential events per counter on each of {s.rt_processes} "
                     f"processes, {c.seq_rounds} interleaved blocks")
-                seq = await measure_sequential([*counters.values(), *copies.values()], http, c)  # type: ignore[list-item]
+                targets = [*counters.values(), *copies.values()]
+                seq = await measure_sequential(targets, http, c)  # type: ignore[arg-type]
             finally:
                 for t in copies.values():
                     t.server.stop()
-            r.sequential = {name: Spread([q for n, q in seq.items() if n.split("#")[0] == name]) for name in counters}
+            r.sequential = {name: Spread([q for n, q in seq.items() if n.split("#")[0] == name])
+                            for name in one_session}
             log(f"lists: {s.lists.seq_events} sequential events per list, {s.lists.seq_rounds} interleaved blocks")
             r.lists = await measure_sequential(list(lists.values()), http, s.lists)  # type: ignore[arg-type]
             r.throughput = {name: Throughput() for name in counters}
@@ -510,6 +518,11 @@ def render(r: PeerResults) -> str:
     row(f"counter click round trip p50 ({per}, one session)", p50, _us)
     row("counter click round trip p99", p99, _us)
     row("server CPU per event, one session", cpu1, _us)
+    method_names = ("x", "htag-method", "x", "livetag-method", "x")
+    method_note = {"x": "–"}
+    row("counter whose plain handlers call a method of the app (`self.show()`): round trip p50", p50, _us,
+        ("htag-method",), method_names, method_note)
+    row("same, server CPU per event, one session", cpu1, _us, ("htag-method",), method_names, method_note)
     row(f"events/s, {c.sessions} sessions (median of {c.conc_rounds} × {c.conc_seconds:g} s; client-bound, see below)",
         eps, lambda x: f"{x:,.0f}/s")
     row(f"server CPU per event, {c.sessions} sessions", cpu50, _us)
@@ -585,6 +598,12 @@ def render(r: PeerResults) -> str:
            f"{x(p50['livetag'], p50['htag']):.2f}x", p50["livetag"] <= p50["htag"])
     target("`def` handlers: server CPU per event ≤ htag's (one session)", f"{_us(cpu1['livetag'])} vs "
            f"{_us(cpu1['htag'])} = {x(cpu1['livetag'], cpu1['htag']):.2f}x", cpu1["livetag"] <= cpu1["htag"])
+    target("`def` handlers that call a method: round trip p50 ≤ htag's", f"{_us(p50['livetag-method'])} vs "
+           f"{_us(p50['htag-method'])} = {x(p50['livetag-method'], p50['htag-method']):.2f}x",
+           p50["livetag-method"] <= p50["htag-method"])
+    target("`def` handlers that call a method: server CPU per event ≤ htag's", f"{_us(cpu1['livetag-method'])} vs "
+           f"{_us(cpu1['htag-method'])} = {x(cpu1['livetag-method'], cpu1['htag-method']):.2f}x",
+           cpu1["livetag-method"] <= cpu1["htag-method"])
     target("`async def` handlers: round trip p50 ≤ 0.8x htag's", f"{_us(p50['livetag-async'])} = "
            f"{x(p50['livetag-async'], p50['htag']):.2f}x", p50["livetag-async"] <= 0.8 * p50["htag"])
     target("`async def` handlers: server CPU per event ≤ 0.8x htag's", f"{_us(cpu1['livetag-async'])} = "
@@ -630,7 +649,7 @@ def render(r: PeerResults) -> str:
         f"{LABEL[n]} {m.before_kib / 1024:.1f} → {m.after_kib / 1024:.1f} MiB" for n, m in mem.items()) + ".")
     add("- Bytes of one update as it travelled: counter " + ", ".join(
         f"{LABEL.get(n.split('-')[0], n)}{' async' if n.endswith('async') else ''} {q.wire_bytes} B"
-        for n, q in seq.items() if n != "echo") + "; example messages: "
+        for n, q in seq.items() if n != "echo" and not n.endswith("-method")) + "; example messages: "
         + "; ".join(f"{n}: `{q.last_message[:120]}{'…' if len(q.last_message) > 120 else ''}`"
                     for n, q in seq.items() if n in ("htag", "nicegui", "livetag")) + ".")
     add("- The list rows: htag re-renders the whole `<ul>` (its 1,000 `<li>` as HTML) on every change, keys or "
