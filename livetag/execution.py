@@ -11,7 +11,8 @@ The rule that keeps both (measured in ``docs/guide.md``, "Where your code runs")
 
 - ``async def`` code, and plain code that *names* asyncio (``asyncio``,
   ``create_task``, ``ensure_future``, ``get_running_loop``, ``get_event_loop``, ...
-  anywhere in its body or in functions defined inside it), runs on the event loop;
+  anywhere in its body, in functions defined inside it, or in the functions and methods
+  of its own module that it calls: ``reaches_asyncio``), runs on the event loop;
 - plain code that cannot wait runs on the event loop too (``livetag.waiting``: no loop,
   no import, no ``with``, no call but of computing builtins, element classes, the tag
   methods that edit the tree, and the app's own functions and ``self`` methods that
@@ -35,14 +36,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import CodeType, CoroutineType
 from typing import Any, TypeVar
 
 from .dom.tag import Tag
 from .errors import AsyncioOutsideLoop
 from .threads import HANDLER_THREADS
-from .waiting import calls_methods_of_self, cannot_wait, function_closure
+from .waiting import MAX_DEPTH, app_callees, calls_methods_of_self, cannot_wait, function_closure
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,8 +109,9 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
         owner = target if hasattr(target, "__code__") else getattr(type(func), "__call__", None)  # noqa: B004
         code = getattr(owner, "__code__", None)
         cls = _instance_class(func)
-        on_loop = code is not None and (names_asyncio(code) or cannot_wait(
-            code, getattr(owner, "__globals__", None), function_closure(owner), cls))
+        namespace, closure = getattr(owner, "__globals__", None), function_closure(owner)
+        on_loop = code is not None and (reaches_asyncio(code, namespace, closure, cls)
+                                        or cannot_wait(code, namespace, closure, cls))
         if inspect.isfunction(target):  # remembered on the function: the next call reads it back
             if cls is not None and code is not None and calls_methods_of_self(code):
                 # What it calls on its instance depends on the instance's class.
@@ -140,7 +142,7 @@ def init_runs_on_loop(app: Any) -> bool:
     if isinstance(app, type):
         # Tag's own default only adds the children it is given: it cannot wait.
         inits = [k.__dict__["init"] for k in app.__mro__ if "init" in k.__dict__ and k is not Tag]
-        return any(_needs_loop(init) for init in inits) or all(_init_on_loop(init, app) for init in inits)
+        return any(_needs_loop(init, app) for init in inits) or all(_init_on_loop(init, app) for init in inits)
     return callable(app) and runs_on_loop(app)
 
 
@@ -151,16 +153,32 @@ def _init_on_loop(init: Any, cls: type) -> bool:
     if mark is True or mark is False or not inspect.isfunction(init):
         return runs_on_loop(init)
     code = init.__code__
-    return names_asyncio(code) or cannot_wait(code, init.__globals__, function_closure(init), cls)
+    return cannot_wait(code, init.__globals__, function_closure(init), cls)
 
 
-def _needs_loop(func: Any) -> bool:
+def _needs_loop(func: Any, cls: type) -> bool:
     mark = getattr(func, _PLACEMENT, None)
     if mark is True or mark is False:  # a mark, not the rule's verdict
         return mark
     code = getattr(func, "__code__", None)
     return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func) or (
-        code is not None and names_asyncio(code))
+        code is not None and reaches_asyncio(code, getattr(func, "__globals__", None), function_closure(func), cls))
+
+
+def reaches_asyncio(code: CodeType, namespace: Mapping[str, Any] | None, closure: Mapping[str, Any],
+                    owner: type | None = None, depth: int = 0) -> bool:
+    """True when ``code`` names asyncio, or one of the functions of its own module that it
+    calls does (``waiting.app_callees``: ``self.start_timer()``), ``MAX_DEPTH`` calls
+    deep: such code talks to the event loop through its helpers, and runs there. Other
+    modules' functions are not followed: a library's sync facade over asyncio
+    (``asyncio.run`` inside) needs a thread, not the running loop."""
+    if names_asyncio(code):
+        return True
+    if depth >= MAX_DEPTH or namespace is None:
+        return False
+    module = namespace.get("__name__")
+    return any(reaches_asyncio(f.__code__, f.__globals__, function_closure(f), cls, depth + 1)
+               for f, cls in app_callees(code, namespace, closure, owner) if f.__module__ == module)
 
 
 def names_asyncio(code: CodeType) -> bool:

@@ -128,6 +128,39 @@ def calls_methods_of_self(code: CodeType) -> bool:
     return known
 
 
+def app_callees(code: CodeType, namespace: Mapping[str, Any] | None, closure: Mapping[str, Any],
+                owner: type | None = None) -> list[tuple[Any, type | None]]:
+    """The functions of the app that ``code`` (CPython 3.11) may call and that can be
+    named: global and closure functions called by name, methods called on its first
+    argument (looked up on ``owner``, the class of the instance it runs on) or on a free
+    variable's value; livetag's own are left out. Each comes with the class of the
+    instance it would run on (``None`` for a plain function)."""
+    if not _READS_CALLS:
+        return []
+    this = code.co_varnames[0] if owner is not None and calls_methods_of_self(code) else None
+    found: list[tuple[Any, type | None]] = []
+    instructions = list(dis.get_instructions(code))
+    for i, ins in enumerate(instructions):
+        after = instructions[i + 1] if i + 1 < len(instructions) else None
+        callee: Any = _UNNAMED
+        if ins.opname == "LOAD_GLOBAL" and ins.arg is not None and ins.arg & 1 and namespace is not None:
+            callee = _global(namespace, ins.argval)
+        elif ins.opname == "PUSH_NULL" and after is not None and after.opname == "LOAD_DEREF":
+            callee = closure.get(after.argval, _UNNAMED)
+        elif after is not None and after.opname == "LOAD_METHOD" and (
+                (ins.opname == "LOAD_FAST" and ins.argval == this) or (ins.opname == "LOAD_DEREF"
+                                                                        and ins.argval in closure)):
+            target = _Instance(_SELF if ins.opname == "LOAD_FAST" else closure[ins.argval])
+            callee = _method(target, after.argval, owner)
+        if isinstance(callee, _Method):
+            callee, cls = callee.func, callee.owner
+        else:
+            cls = None
+        if inspect.isfunction(callee) and not getattr(callee, "__module__", "").startswith("livetag."):
+            found.append((callee, cls))
+    return found
+
+
 def function_closure(func: Any) -> dict[str, Any]:
     """The values of ``func``'s free variables by name (an empty cell: left out)."""
     code, cells = getattr(func, "__code__", None), getattr(func, "__closure__", None) or ()

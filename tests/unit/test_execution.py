@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+from loop_helpers import touch_the_loop
 
 from livetag import State, Tag, WebApp, in_thread, on_loop, prevent
 from livetag.errors import AsyncioOutsideLoop
@@ -197,12 +198,6 @@ class Threads(Tag.App):
         self.where.set("main" if threading.current_thread() is threading.main_thread() else "worker")
 
 
-def touch_the_loop() -> None:
-    import asyncio as aio
-
-    aio.get_running_loop()
-
-
 def test_handlers_run_where_the_rule_says() -> None:
     with TestClient(Threads) as client:
         client.click(".plain")
@@ -364,3 +359,29 @@ def test_an_init_that_calls_its_own_methods_that_cannot_wait_is_built_on_the_loo
 
     assert init_runs_on_loop(Rows) and not init_runs_on_loop(SlowRows)
     assert WebApp(Rows).registry.creates_on_loop and not WebApp(SlowRows).registry.creates_on_loop
+
+
+class Timer(Tag.App):
+    def init(self) -> None:
+        self.where = State("")
+        Tag.button("start", _class="start", _onclick=self.go)
+        Tag.span(self.where)
+
+    def go(self) -> None:
+        self.start()
+
+    def start(self) -> None:  # names asyncio: its callers talk to the loop through it
+        loop = asyncio.get_running_loop()
+        self.where.set(f"loop:{loop.is_running()}")
+
+
+def starts_the_loop() -> None:
+    asyncio.get_running_loop()
+
+
+def test_code_that_reaches_asyncio_through_its_own_module_runs_on_the_loop() -> None:
+    assert runs_on_loop(Timer().go) and runs_on_loop(lambda: starts_the_loop())
+    assert not runs_on_loop(lambda: touch_the_loop())  # another module's helper: not followed
+    with TestClient(Timer) as client:
+        client.click(".start")
+        assert client.text("span") == "loop:True" and client.errors == []
