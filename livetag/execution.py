@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import weakref
 from collections.abc import Callable, Mapping
 from types import CodeType, CoroutineType
 from typing import Any, TypeVar
@@ -89,8 +90,9 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
     while seen < 8:  # wrappers of wrappers: a few levels, never a loop
         seen += 1
         placement = getattr(func, _PLACEMENT, None)
-        if type(placement) is dict:  # a verdict per class of the instance (below)
-            placement = placement.get(_instance_class(func))
+        if type(placement) is ByClass:  # a verdict per class of the instance (below)
+            cls = _instance_class(func)
+            placement = placement.get(cls) if cls is not None else None
         if placement is not None:
             return bool(placement)
         if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
@@ -116,14 +118,20 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
             if cls is not None and code is not None and calls_methods_of_self(code):
                 # What it calls on its instance depends on the instance's class.
                 by_class = target.__dict__.get(_PLACEMENT)
-                if type(by_class) is not dict:
-                    by_class = {}
+                if type(by_class) is not ByClass:
+                    by_class = ByClass()
                     setattr(target, _PLACEMENT, by_class)
                 by_class[cls] = int(on_loop)
             else:
                 setattr(target, _PLACEMENT, int(on_loop))
         return on_loop
     return False
+
+
+class ByClass(weakref.WeakKeyDictionary[type, int]):
+    """Where a method runs, per class of its instance: what it calls on ``self`` depends
+    on the class (a subclass may override it). Weak, so that a class made at run time
+    goes with its last instance."""
 
 
 def _instance_class(func: Any) -> type | None:
@@ -211,7 +219,7 @@ async def run_user_code(func: Callable[..., Any], args: tuple[Any, ...], step: C
     returned (``None`` for a generator). Exceptions propagate, asyncio's "no running
     event loop" from a worker thread as ``AsyncioOutsideLoop``."""
     on_loop = getattr(func, _PLACEMENT, None)  # runs_on_loop's first step, without its call
-    if on_loop is None or type(on_loop) is dict:
+    if on_loop is None or type(on_loop) is ByClass:
         on_loop = runs_on_loop(func)
     result = func(*args) if on_loop else await _in_thread(func, func, *args)
     if result is None:  # a plain handler: nothing more to look at

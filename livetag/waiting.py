@@ -38,6 +38,7 @@ import inspect
 import itertools
 import sys
 import threading
+import weakref
 from collections.abc import Mapping
 from types import CodeType
 from typing import Any
@@ -72,7 +73,10 @@ MAX_DEPTH = 3
 _UNNAMED: Any = object()
 #: ``self`` in a method's code: the instance whose class the analysis was given.
 _SELF: Any = object()
-_waits: dict[Any, bool] = {}
+_waits: dict[CodeType, bool] = {}
+#: Verdicts of code that calls methods on its instance, per class of the instance
+#: (weakly: a class made at run time, in an ``init`` say, goes with its last instance).
+_waits_for: weakref.WeakKeyDictionary[type, dict[CodeType, bool]] = weakref.WeakKeyDictionary()
 #: Per thread: what is being analysed (two threads may analyse the same code at once).
 _local = threading.local()
 _calls_self: dict[CodeType, bool] = {}
@@ -91,9 +95,10 @@ def cannot_wait(code: CodeType, namespace: Mapping[str, Any] | None = None,
     analysed first (``depth`` 0)."""
     if owner is not None and not calls_methods_of_self(code):
         owner = None
-    key = code if owner is None else (code, owner)
-    known = _waits.get(key)
+    cache = _waits if owner is None else _waits_for.setdefault(owner, {})
+    known = cache.get(code)
     if known is None:
+        key = (code, owner)
         analysing: set[Any] | None = getattr(_local, "analysing", None)
         if analysing is None:
             analysing = _local.analysing = set()
@@ -106,7 +111,7 @@ def cannot_wait(code: CodeType, namespace: Mapping[str, Any] | None = None,
         finally:
             analysing.discard(key)
         if not code.co_freevars and depth == 0:  # deeper, MAX_DEPTH may have cut it short
-            _waits[key] = known
+            cache[code] = known
     return known
 
 

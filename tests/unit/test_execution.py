@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -385,3 +387,20 @@ def test_code_that_reaches_asyncio_through_its_own_module_runs_on_the_loop() -> 
     with TestClient(Timer) as client:
         client.click(".start")
         assert client.text("span") == "loop:True" and client.errors == []
+
+
+def test_verdicts_per_class_do_not_keep_a_class_made_at_run_time_alive() -> None:
+    def make() -> type:
+        class Made(Panel):
+            def show(self, n: int) -> None:
+                self.out.text = f"made {n}"
+
+        return Made
+
+    made = make()
+    assert runs_on_loop(made().shows) and runs_on_loop(Panel().shows)
+    gone = weakref.ref(made)
+    del made
+    gc.collect()
+    assert gone() is None
+    assert runs_on_loop(Panel().shows)
