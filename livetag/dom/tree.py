@@ -348,10 +348,19 @@ class LiveTree:
         self._pending = False
         if record is None:
             return removals, []
+        reset = record.reset
+        if len(reset) == 1 and not (record.attrs or record.appended or record.removed or record.slot_ops
+                                    or record.new):
+            # One tag's children replaced and nothing else (``tag.text = ...``, an
+            # event's usual change): no ancestor can cover it, nothing to order.
+            (tag,) = reset
+            if tag._tree is self:
+                removals.append(_children_op(tag))
+            return removals, record.js
         touched = set(record.attrs)
         touched.update(record.appended, record.removed, record.reset, record.slot_ops)
         entries: list[tuple[int, Tag]] = []
-        reset, new = record.reset, record.new
+        new = record.new
         for tag in touched:
             if tag._tree is not self:
                 continue
