@@ -51,6 +51,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: Where a function runs, remembered on it: ``True``/``False`` for a mark (``on_loop``,
 #: ``in_thread``), ``1``/``0`` for the rule's verdict (one lookup per call either way).
 _PLACEMENT = "__livetag_placement__"
+#: The rule's verdicts per class of the instance, for code whose callees depend on it
+#: (``ByClass``); apart from ``_PLACEMENT``, so that a plain verdict stays one lookup.
+_BY_CLASS = "__livetag_placement_by_class__"
 #: Names whose presence in a function's code means "this code talks to the event loop".
 ASYNCIO_NAMES = frozenset({
     "asyncio", "create_task", "ensure_future", "get_running_loop", "get_event_loop",
@@ -90,9 +93,11 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
     while seen < 8:  # wrappers of wrappers: a few levels, never a loop
         seen += 1
         placement = getattr(func, _PLACEMENT, None)
-        if type(placement) is ByClass:  # a verdict per class of the instance (below)
-            cls = _instance_class(func)
-            placement = placement.get(cls) if cls is not None else None
+        if placement is None:
+            by_class = getattr(func, _BY_CLASS, None)
+            if by_class is not None:
+                cls = _instance_class(func)
+                placement = by_class.get(cls) if cls is not None else None
         if placement is not None:
             return bool(placement)
         if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
@@ -117,10 +122,10 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
         if inspect.isfunction(target):  # remembered on the function: the next call reads it back
             if cls is not None and code is not None and calls_methods_of_self(code):
                 # What it calls on its instance depends on the instance's class.
-                by_class = target.__dict__.get(_PLACEMENT)
-                if type(by_class) is not ByClass:
+                by_class = target.__dict__.get(_BY_CLASS)
+                if by_class is None:
                     by_class = ByClass()
-                    setattr(target, _PLACEMENT, by_class)
+                    setattr(target, _BY_CLASS, by_class)
                 by_class[cls] = int(on_loop)
             else:
                 setattr(target, _PLACEMENT, int(on_loop))
@@ -219,7 +224,7 @@ async def run_user_code(func: Callable[..., Any], args: tuple[Any, ...], step: C
     returned (``None`` for a generator). Exceptions propagate, asyncio's "no running
     event loop" from a worker thread as ``AsyncioOutsideLoop``."""
     on_loop = getattr(func, _PLACEMENT, None)  # runs_on_loop's first step, without its call
-    if on_loop is None or type(on_loop) is ByClass:
+    if on_loop is None:
         on_loop = runs_on_loop(func)
     result = func(*args) if on_loop else await _in_thread(func, func, *args)
     if result is None:  # a plain handler: nothing more to look at
