@@ -161,7 +161,7 @@ def app_callees(code: CodeType, namespace: Mapping[str, Any] | None, closure: Ma
             callee, cls = callee.func, callee.owner
         else:
             cls = None
-        if inspect.isfunction(callee) and not getattr(callee, "__module__", "").startswith("livetag."):
+        if _is_app_function(callee):
             found.append((callee, cls))
     return found
 
@@ -309,11 +309,17 @@ def _safe(callee: Any, depth: int) -> bool:
             return True
     except TypeError:  # unhashable: not one of them
         return False
-    return tag_module.is_element_class(callee) or (inspect.isfunction(callee) and _follows(callee, None, depth))
+    return tag_module.is_element_class(callee) or _follows(callee, None, depth)
+
+
+def _is_app_function(func: Any) -> bool:
+    """A Python function that is not livetag's own (of livetag's, only ``SAFE_METHODS``
+    and element classes count)."""
+    return inspect.isfunction(func) and not getattr(func, "__module__", "").startswith("livetag.")
 
 
 def _follows(func: Any, owner: type | None, depth: int) -> bool:
     """A function of the app, called ``depth + 1`` deep, that cannot wait itself."""
-    if depth >= MAX_DEPTH or getattr(func, "__module__", "").startswith("livetag."):
-        return False  # livetag's own functions: only SAFE_METHODS and element classes
+    if depth >= MAX_DEPTH or not _is_app_function(func):
+        return False
     return cannot_wait(func.__code__, func.__globals__, function_closure(func), owner, depth + 1)

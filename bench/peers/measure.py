@@ -388,18 +388,22 @@ async def measure_all(s: PeerSettings) -> PeerResults:
                     log(f"sessions opened/s: {s.open_sessions} on {name}, round {round_ + 1}/{s.open_rounds}")
                     await measure_opening(counters[name], http, s, r.opening[name])
             c = s.counter
-            one_session = {**counters}
-            copies = {name: start(name, fw, app, "inc") for name, fw, app in METHOD_COUNTERS}
-            one_session.update(copies)
-            copies.update({f"{name}#{k}": start(f"{name}#{k}", t.framework, t.app, t.css_class)
-                           for k in range(2, s.rt_processes + 1) for name, t in one_session.items()})
+            # Servers for the one-session rows only (the method counters, the extra
+            # processes), each stopped afterwards even if a later one fails to start.
+            extra: dict[str, PeerTarget] = {}
             try:
+                for name, fw, app in METHOD_COUNTERS:
+                    extra[name] = start(name, fw, app, "inc")
+                one_session = {**counters, **extra}
+                for k in range(2, s.rt_processes + 1):
+                    for name, t in one_session.items():
+                        extra[f"{name}#{k}"] = start(f"{name}#{k}", t.framework, t.app, t.css_class)
                 log(f"round trips: {c.seq_events} sequential events per counter on each of {s.rt_processes} "
                     f"processes, {c.seq_rounds} interleaved blocks")
-                targets = [*counters.values(), *copies.values()]
+                targets = [*counters.values(), *extra.values()]
                 seq = await measure_sequential(targets, http, c)  # type: ignore[arg-type]
             finally:
-                for t in copies.values():
+                for t in extra.values():
                     t.server.stop()
             r.sequential = {name: Spread([q for n, q in seq.items() if n.split("#")[0] == name])
                             for name in one_session}
