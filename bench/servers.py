@@ -17,6 +17,7 @@ child by its PID.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 import os
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -327,6 +328,43 @@ def cpu_seconds(pid: int) -> float:
         fields = f.read().rsplit(b")", 1)[1].split()
     # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+@contextlib.contextmanager
+def one_cpu(pids: Iterable[int], cpu: int | None = None) -> Iterator[int]:
+    """Run this process and the processes ``pids`` (every thread of each) on one CPU
+    only while the block runs; yields that CPU (default: the highest this process may
+    use). Each thread gets its own affinity back afterwards; a thread started inside
+    the block inherits the one CPU and gets the affinity of its process's first thread.
+
+    Why: on a virtual machine, waking a process on another, idle vCPU costs tens of µs
+    that depend on where the scheduler happened to put each process (it keeps a process
+    where it first ran it), so one-session round trips of identical work drew from two
+    clusters 20 µs apart. On one CPU a round trip is the client's and the server's work
+    back to back, the same for every framework. Linux only (``sched_setaffinity``)."""
+    chosen = max(os.sched_getaffinity(0)) if cpu is None else cpu
+    saved: dict[int, set[int]] = {}
+    firsts: dict[int, set[int]] = {}
+    for pid in (os.getpid(), *pids):
+        for tid in _threads(pid):
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                saved[tid] = os.sched_getaffinity(tid)
+                os.sched_setaffinity(tid, {chosen})
+        firsts[pid] = saved.get(pid, set(range(os.cpu_count() or 1)))
+    try:
+        yield chosen
+    finally:
+        for pid, first in firsts.items():
+            for tid in _threads(pid):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(tid, saved.get(tid, first))
+
+
+def _threads(pid: int) -> list[int]:
+    try:
+        return [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []  # the process ended
 
 
 def machine_busy_seconds() -> float:

@@ -51,7 +51,7 @@ from bench.run import (  # noqa: E402  # noqa: E402
     measure_sequential,
     measure_throughput,
 )
-from bench.servers import ServerProcess, cpu_seconds, machine_busy_seconds, memory_kib  # noqa: E402
+from bench.servers import ServerProcess, cpu_seconds, machine_busy_seconds, memory_kib, one_cpu  # noqa: E402
 from bench.sessions import EchoSession, WsTab, http_client, id_of_class  # noqa: E402
 
 DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
@@ -240,7 +240,10 @@ class Spread:
 class PeerResults:
     settings: PeerSettings
     started: datetime.datetime
+    #: One-session rows, the client and the servers on one CPU (``one_cpu``): the targets'.
     sequential: dict[str, Spread] = field(default_factory=dict)
+    #: The same, each process where the scheduler puts it: a note, not a target.
+    sequential_free: dict[str, Spread] = field(default_factory=dict)
     lists: dict[str, Sequential] = field(default_factory=dict)
     throughput: dict[str, Throughput] = field(default_factory=dict)
     memory: dict[str, Memory] = field(default_factory=dict)
@@ -401,12 +404,16 @@ async def measure_all(s: PeerSettings) -> PeerResults:
                 log(f"round trips: {c.seq_events} sequential events per counter on each of {s.rt_processes} "
                     f"processes, {c.seq_rounds} interleaved blocks")
                 targets = [*counters.values(), *extra.values()]
-                seq = await measure_sequential(targets, http, c)  # type: ignore[arg-type]
+                with one_cpu(t.server.pid for t in targets) as cpu:
+                    log(f"round trips with the client and the servers on CPU {cpu}")
+                    seq = await measure_sequential(targets, http, c)  # type: ignore[arg-type]
+                log("round trips again, each process on the CPUs the scheduler picks")
+                free = await measure_sequential(targets, http, c)  # type: ignore[arg-type]
             finally:
                 for t in extra.values():
                     t.server.stop()
-            r.sequential = {name: Spread([q for n, q in seq.items() if n.split("#")[0] == name])
-                            for name in one_session}
+            r.sequential, r.sequential_free = ({name: Spread([q for n, q in runs.items() if n.split("#")[0] == name])
+                                                for name in one_session} for runs in (seq, free))
             log(f"lists: {s.lists.seq_events} sequential events per list, {s.lists.seq_rounds} interleaved blocks")
             r.lists = await measure_sequential(list(lists.values()), http, s.lists)  # type: ignore[arg-type]
             r.throughput = {name: Throughput() for name in counters}
@@ -521,6 +528,8 @@ def render(r: PeerResults) -> str:
     per = f"{seq['echo'].events:,} events" + (f" on each of {s.rt_processes} processes" if s.rt_processes > 1 else "")
     row(f"counter click round trip p50 ({per}, one session)", p50, _us)
     row("counter click round trip p99", p99, _us)
+    row("same p50 with each process on the CPU the scheduler picks (not a target: see the notes)",
+        {n: q.percentile(50) for n, q in r.sequential_free.items()}, _us)
     row("server CPU per event, one session", cpu1, _us)
     method_names = ("x", "htag-method", "x", "livetag-method", "x")
     method_note = {"x": "–"}
@@ -639,9 +648,10 @@ def render(r: PeerResults) -> str:
     add("Notes computed from this run:")
     add("")
     if s.rt_processes > 1:
-        add("- One session, each server process (round trip p50 / server CPU per event): " + "; ".join(
-            f"{n}: " + ", ".join(f"{_us(q.percentile(50))} / {_us(q.cpu_us_per_event)}" for q in spread.runs)
-            for n, spread in seq.items()) + ".")
+        for title, runs in (("on one CPU", seq), ("on the CPUs the scheduler picks", r.sequential_free)):
+            add(f"- One session {title}, each server process (round trip p50 / server CPU per event): " + "; ".join(
+                f"{n}: " + ", ".join(f"{_us(q.percentile(50))} / {_us(q.cpu_us_per_event)}" for q in spread.runs)
+                for n, spread in runs.items()) + ".")
     add(f"- The events/s rows are bounded by the client: during the {c.sessions}-session rounds the client "
         "process used " + ", ".join(f"{LABEL.get(n.split('-')[0], n)}{' async' if n.endswith('async') else ''} "
                                      f"{100 * t.client_share:.0f} %" for n, t in thr.items())
@@ -678,7 +688,12 @@ def render(r: PeerResults) -> str:
     add("Method: round trips as in the sections above (one session per target, "
         f"{c.warmup_events} warm-up events, {c.seq_events:,} timed in {c.seq_rounds} blocks interleaved across "
         f"targets; the counters on {s.rt_processes} server processes each, all interleaved, each figure the "
-        "median of the processes' figures, as every process draws its own hash seed and memory layout; lists: "
+        "median of the processes' figures, as every process draws its own hash seed and memory layout; the client "
+        "and every counter's server process (all their threads) on one CPU while the one-session rows are "
+        "measured (`bench.servers.one_cpu`), then once more unpinned for the row that says so: on this virtual "
+        "machine, waking a process on the other, idle vCPU costs tens of µs, and the scheduler keeps each process "
+        "where it first put it, so unpinned processes of identical work draw round trips from two clusters about "
+        "20 µs apart; lists: "
         f"{s.lists.seq_events} timed in {s.lists.seq_rounds} blocks after {s.lists.warmup_events} "
         "warm-up). Server CPU is the server process's CPU clock over the measured events. An htag event is "
         "`{\"id\":…,\"event\":\"click\",\"data\":{\"callback_id\":…}}`, done when the update with that "
