@@ -3,14 +3,15 @@ socket): what a change to the runtime costs or saves, measured in CPU time, whic
 meaningful on a shared machine where wall-clock times do not.
 
 Usage: ``.venv/bin/python -m bench.inprocess [counter counter-async counter-method
-counter-method-thread list list-keyed table memory ...] [--events N]``; every measure
-when none is named.
+counter-method-thread counter-held list list-keyed table memory ...] [--events N]``;
+every measure when none is named.
 
 - ``counter`` / ``counter-async``: ``N`` click events through ``Session.dispatch`` (as a
   WebSocket transport calls it, a sink that keeps nothing); process CPU µs per event
   (all threads: a plain ``def`` handler's worker thread included), and how much of it
   the worker threads used. ``counter-method``: a handler that calls a method of the app
-  (on the loop); ``counter-method-thread``: the same marked ``@in_thread`` (a thread hop).
+  (on the loop); ``counter-method-thread``: the same marked ``@in_thread`` (a thread hop);
+  ``counter-held``: a handler that edits a tag the app holds (``self.value.add(...)``).
 - ``list`` / ``list-keyed``: the 1,000-row reactive list of ``bench/peers/apps.py``,
   one item changed per event; process CPU ms per event.
 - ``table``: ``Tag.table`` of 8,000 and 2,000 rows x 3 cells built then ``str()``-ed,
@@ -69,9 +70,21 @@ class CounterMethodThread(CounterMethod):
         self.show()
 
 
+class CounterHeld(APPS["counter"]):  # type: ignore[misc, valid-type]
+    """The counter whose handler edits a tag the app holds with its methods
+    (``self.value.clear(); self.value.add(...)``): on the loop while ``self.value`` is a
+    tag (``livetag.waiting.loop_guards``)."""
+
+    def increment(self, e: Any) -> None:
+        self.count += 1
+        self.value.clear()
+        self.value.add(str(self.count))
+
+
 APPS["counter-method"] = CounterMethod
 APPS["counter-method-thread"] = CounterMethodThread
-COUNTERS = ("counter", "counter-async", "counter-method", "counter-method-thread")
+APPS["counter-held"] = CounterHeld
+COUNTERS = ("counter", "counter-async", "counter-method", "counter-method-thread", "counter-held")
 #: Events are timed in this many blocks; the least CPU per event is reported.
 BLOCKS = 5
 

@@ -16,7 +16,8 @@ The rule that keeps both (measured in ``docs/guide.md``, "Where your code runs")
 - plain code that cannot wait runs on the event loop too (``livetag.waiting``: no loop,
   no import, no ``with``, no call but of computing builtins, element classes, the tag
   methods that edit the tree, and the app's own functions and ``self`` methods that
-  cannot wait either; such as ``self.count += 1; self.value.text = str(self.count)``,
+  cannot wait either, or the same tag methods on a tag the instance holds, checked at
+  each call (``self.content.add(...)``); such as ``self.count += 1; self.value.text = str(self.count)``,
   ``self.add(Tag.li(text))`` or an ``init`` that only builds tags): a thread hop would
   cost more than the code itself;
 - any other plain code runs in a worker thread (``livetag.threads``);
@@ -44,7 +45,16 @@ from typing import Any, TypeVar
 from .dom.tag import Tag
 from .errors import AsyncioOutsideLoop
 from .threads import HANDLER_THREADS
-from .waiting import MAX_DEPTH, app_callees, calls_methods_of_self, cannot_wait, function_closure
+from .waiting import (
+    MAX_DEPTH,
+    Guards,
+    app_callees,
+    calls_methods_of_self,
+    cannot_wait,
+    function_closure,
+    guards_hold,
+    loop_guards,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -98,6 +108,8 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
             if by_class is not None:
                 cls = _instance_class(func)
                 placement = by_class.get(cls) if cls is not None else None
+                if type(placement) is frozenset:  # on the loop while what the instance holds allows
+                    return guards_hold(getattr(func, "__self__", func), placement)
         if placement is not None:
             return bool(placement)
         if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
@@ -117,8 +129,10 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
         code = getattr(owner, "__code__", None)
         cls = _instance_class(func)
         namespace, closure = getattr(owner, "__globals__", None), function_closure(owner)
-        on_loop = code is not None and (reaches_asyncio(code, namespace, closure, cls)
-                                        or cannot_wait(code, namespace, closure, cls))
+        guards: Guards | None = None
+        if code is not None:
+            guards = frozenset() if reaches_asyncio(code, namespace, closure, cls) else loop_guards(
+                code, namespace, closure, cls)
         if inspect.isfunction(target):  # remembered on the function: the next call reads it back
             if cls is not None and code is not None and calls_methods_of_self(code):
                 # What it calls on its instance depends on the instance's class.
@@ -126,17 +140,18 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
                 if by_class is None:
                     by_class = ByClass()
                     setattr(target, _BY_CLASS, by_class)
-                by_class[cls] = int(on_loop)
-            else:
-                setattr(target, _PLACEMENT, int(on_loop))
-        return on_loop
+                by_class[cls] = guards if guards else int(guards is not None)
+            else:  # guards come only from methods on the instance (above)
+                setattr(target, _PLACEMENT, int(guards is not None))
+        return guards is not None and (not guards or guards_hold(getattr(func, "__self__", func), guards))
     return False
 
 
-class ByClass(weakref.WeakKeyDictionary[type, int]):
+class ByClass(weakref.WeakKeyDictionary[type, "int | Guards"]):
     """Where a method runs, per class of its instance: what it calls on ``self`` depends
-    on the class (a subclass may override it). Weak, so that a class made at run time
-    goes with its last instance."""
+    on the class (a subclass may override it); ``1``/``0``, or the ``Guards`` on what the
+    instance holds under which it runs on the loop (``waiting.loop_guards``). Weak, so
+    that a class made at run time goes with its last instance."""
 
 
 def _instance_class(func: Any) -> type | None:

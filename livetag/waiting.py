@@ -1,4 +1,4 @@
-"""``cannot_wait``: plain code that provably cannot wait for anything (no I/O, no lock,
+"""``cannot_wait`` / ``loop_guards``: plain code that provably cannot wait for anything (no I/O, no lock,
 no sleep), read from its bytecode. Such code takes microseconds, so livetag runs it on
 the event loop: a hop to a worker thread would cost more than the code itself (see
 ``livetag.execution``).
@@ -15,6 +15,15 @@ tags (``self <= Tag.h1("Counter")``), a handler such as ``self.label.text =
 str(self.count)`` and one that calls ``self.show(self.count)`` where ``show`` only does
 such things qualify; a call of anything else (a method of another object, a component
 class of the app with its own ``init``, ``print``) does not.
+
+One kind of other object is followed, on a condition: a tag the instance holds, called
+with one of ``SAFE_METHODS`` (``self.content.clear(); self.content.add(...)``). What
+``self.content`` holds is known only when the code runs, so ``loop_guards`` gives such
+code's verdict with the ``(attribute, method)`` pairs it relies on, and ``guards_hold``
+checks them on the instance at each call (a dict lookup and a type's cached method set):
+holding anything else than a tag whose method is livetag's own sends the call to a
+thread. Code that stores an attribute of a guarded name on any object, or reads a
+``__dict__``, could change what the check saw before it runs: not followed.
 
 Callees are named at analysis time from the function's globals and closure: ``Tag`` must
 be livetag's ``Tag`` and ``len`` the builtin (a module that rebinds such a name after its
@@ -35,13 +44,12 @@ from __future__ import annotations
 import builtins
 import dis
 import inspect
-import itertools
 import sys
 import threading
 import weakref
 from collections.abc import Mapping
 from types import CodeType
-from typing import Any
+from typing import Any, NamedTuple
 
 from .dom import tag as tag_module
 
@@ -68,15 +76,34 @@ _READS_CALLS = sys.version_info[:2] == (3, 11)
 SAFE_METHODS: frozenset[Any] = frozenset(vars(tag_module.Tag)[name] for name in (
     "add", "remove", "clear", "call_js", "add_class", "remove_class", "toggle_class", "has_class",
 ))
+SAFE_METHOD_NAMES = frozenset(func.__name__ for func in SAFE_METHODS)
+#: Conditions under which code cannot wait, checked at each call (``guards_hold``):
+#: ``(attribute, method)`` pairs, each meaning "``self.<attribute>`` is a tag whose
+#: ``<method>`` is livetag's own" (``self.content.add(...)``).
+Guards = frozenset[tuple[str, str]]
 #: How many calls deep functions of the app are followed.
 MAX_DEPTH = 3
 _UNNAMED: Any = object()
 #: ``self`` in a method's code: the instance whose class the analysis was given.
 _SELF: Any = object()
-_waits: dict[CodeType, bool] = {}
+
+
+class _Found(NamedTuple):
+    """What the analysis of code that cannot wait found: the guards it needs, and the
+    attribute names it stores on any object (``__dict__``: it reads one), which must not
+    include a guarded one."""
+
+    guards: Guards
+    stores: frozenset[str]
+
+
+_NOTHING = _Found(frozenset(), frozenset())
+_waits: dict[CodeType, _Found | None] = {}
 #: Verdicts of code that calls methods on its instance, per class of the instance
 #: (weakly: a class made at run time, in an ``init`` say, goes with its last instance).
-_waits_for: weakref.WeakKeyDictionary[type, dict[CodeType, bool]] = weakref.WeakKeyDictionary()
+_waits_for: weakref.WeakKeyDictionary[type, dict[CodeType, _Found | None]] = weakref.WeakKeyDictionary()
+#: Per tag class: its methods that are livetag's own ``SAFE_METHODS`` (``guards_hold``).
+_safe_on: weakref.WeakKeyDictionary[type, frozenset[str]] = weakref.WeakKeyDictionary()
 #: Per thread: what is being analysed (two threads may analyse the same code at once).
 _local = threading.local()
 _calls_self: dict[CodeType, bool] = {}
@@ -84,7 +111,53 @@ _calls_self: dict[CodeType, bool] = {}
 
 def cannot_wait(code: CodeType, namespace: Mapping[str, Any] | None = None,
                 closure: Mapping[str, Any] | None = None, owner: type | None = None, depth: int = 0) -> bool:
-    """True when running ``code`` cannot wait for anything (module docstring);
+    """True when running ``code`` cannot wait for anything, whatever the instance it runs
+    on holds (``loop_guards`` gives the conditions under which it cannot); arguments as
+    for ``loop_guards``."""
+    found = _analyse(code, namespace, closure, owner, depth)
+    return found is not None and not found.guards
+
+
+def loop_guards(code: CodeType, namespace: Mapping[str, Any] | None = None,
+                closure: Mapping[str, Any] | None = None, owner: type | None = None) -> Guards | None:
+    """``None`` when running ``code`` may wait (module docstring); else the ``Guards``
+    under which it cannot (empty: always), to check with ``guards_hold`` at each call.
+    A guard comes from ``self.<attribute>.<method>(...)`` with ``<method>`` one of
+    ``SAFE_METHODS`` (``self.content.add(...)``), ``<attribute>`` not one of the
+    class's, in the code or the ``self`` methods it calls; code that stores a guarded
+    attribute name on any object, or reads a ``__dict__``, may wait."""
+    found = _analyse(code, namespace, closure, owner, 0)
+    if found is None:
+        return None
+    if found.guards and ("__dict__" in found.stores
+                         or any(attribute in found.stores for attribute, _ in found.guards)):
+        return None  # a guard checked at the call would not hold through it
+    return found.guards
+
+
+def guards_hold(instance: Any, guards: Guards) -> bool:
+    """True when each ``self.<attribute>`` of ``guards`` is, on ``instance`` now, a value
+    of the instance's own ``__dict__`` whose class has ``<method>`` from livetag
+    (``SAFE_METHODS``) and which does not shadow it."""
+    attributes = getattr(instance, "__dict__", None)
+    if attributes is None:
+        return False
+    for attribute, method in guards:
+        value = attributes.get(attribute)
+        cls = type(value)
+        safe = _safe_on.get(cls)
+        if safe is None:
+            safe = _safe_on[cls] = frozenset(
+                name for name in SAFE_METHOD_NAMES if inspect.getattr_static(cls, name, None) in SAFE_METHODS)
+        if method not in safe or method in getattr(value, "__dict__", ()):
+            return False
+    return True
+
+
+def _analyse(code: CodeType, namespace: Mapping[str, Any] | None, closure: Mapping[str, Any] | None,
+             owner: type | None, depth: int) -> _Found | None:
+    """``_Found`` when running ``code`` cannot wait for anything (module docstring), on
+    the conditions it gives; ``None`` when it may;
     ``namespace``: the globals its names are looked up in (the function's
     ``__globals__``; ``None``: no call is named, so any call may wait); ``closure``: the
     values of its free variables (``function_closure``); ``owner``: for a method's code,
@@ -96,29 +169,29 @@ def cannot_wait(code: CodeType, namespace: Mapping[str, Any] | None = None,
     if owner is not None and not calls_methods_of_self(code):
         owner = None
     cache = _waits if owner is None else _waits_for.setdefault(owner, {})
-    known = cache.get(code)
-    if known is None:
-        key = (code, owner)
-        analysing: set[Any] | None = getattr(_local, "analysing", None)
-        if analysing is None:
-            analysing = _local.analysing = set()
-        if key in analysing:
-            return False  # a call back into code being analysed: it may recurse for ever
-        analysing.add(key)
-        try:
-            known = not code.co_flags & _SUSPENDS and _straight_and_safe(code, namespace, closure or {}, owner,
-                                                                         depth)
-        finally:
-            analysing.discard(key)
-        if not code.co_freevars and depth == 0:  # deeper, MAX_DEPTH may have cut it short
-            cache[code] = known
+    if code in cache:
+        return cache[code]
+    key = (code, owner)
+    analysing: set[Any] | None = getattr(_local, "analysing", None)
+    if analysing is None:
+        analysing = _local.analysing = set()
+    if key in analysing:
+        return None  # a call back into code being analysed: it may recurse for ever
+    analysing.add(key)
+    try:
+        known = None if code.co_flags & _SUSPENDS else _straight_and_safe(code, namespace, closure or {}, owner, depth)
+    finally:
+        analysing.discard(key)
+    if not code.co_freevars and depth == 0:  # deeper, MAX_DEPTH may have cut it short
+        cache[code] = known
     return known
 
 
 def calls_methods_of_self(code: CodeType) -> bool:
     """True when ``code`` (CPython 3.11) calls a method on its first argument
-    (``self.refresh()``) and never rebinds it: what it calls then depends on the class of
-    the instance it runs on."""
+    (``self.refresh()``) or on one of its attributes (``self.content.add(...)``) and
+    never rebinds it: what it calls then depends on the class of the instance it runs on
+    (and, for an attribute, on what the instance holds: ``loop_guards``)."""
     known = _calls_self.get(code)
     if known is None:
         known = False
@@ -127,8 +200,9 @@ def calls_methods_of_self(code: CodeType) -> bool:
             instructions = list(dis.get_instructions(code))
             rebinds = any(ins.opname in ("STORE_FAST", "DELETE_FAST") and ins.argval == first for ins in instructions)
             known = not rebinds and any(
-                ins.opname == "LOAD_FAST" and ins.argval == first and after.opname == "LOAD_METHOD"
-                for ins, after in itertools.pairwise(instructions))
+                ins.opname == "LOAD_FAST" and ins.argval == first and (after.opname == "LOAD_METHOD" or (
+                    after.opname == "LOAD_ATTR" and then is not None and then.opname == "LOAD_METHOD"))
+                for ins, after, then in zip(instructions, instructions[1:], [*instructions[2:], None], strict=False))
         _calls_self[code] = known
     return known
 
@@ -179,22 +253,27 @@ def function_closure(func: Any) -> dict[str, Any]:
 
 
 def _straight_and_safe(code: CodeType, namespace: Mapping[str, Any] | None, closure: Mapping[str, Any],
-                       owner: type | None, depth: int) -> bool:
+                       owner: type | None, depth: int) -> _Found | None:
     instructions = list(dis.get_instructions(code))
+    stores: set[str] = set()
     for ins in instructions:
         if ins.opname.startswith(_MAY_WAIT_PREFIXES):
-            return False
+            return None
         if ins.opcode in _JUMPS and isinstance(ins.argval, int) and ins.argval <= ins.offset:
-            return False  # a loop
+            return None  # a loop
+        if ins.opname == "STORE_ATTR" or ins.opname == "DELETE_ATTR" or ins.argval == "__dict__":
+            stores.add(ins.argval)
     if not any(ins.opname in _CALLS for ins in instructions):
-        return True
+        return _Found(frozenset(), frozenset(stores))
+    if namespace is None or not _READS_CALLS:
+        return None
     this = code.co_varnames[0] if owner is not None else None
-    return namespace is not None and _READS_CALLS and _calls_are_safe(instructions, namespace, closure, this, owner,
-                                                                      depth)
+    return _calls_are_safe(instructions, namespace, closure, this, owner, depth, stores)
 
 
 def _calls_are_safe(instructions: list[dis.Instruction], namespace: Mapping[str, Any],
-                    closure: Mapping[str, Any], this: str | None, owner: type | None, depth: int) -> bool:
+                    closure: Mapping[str, Any], this: str | None, owner: type | None, depth: int,
+                    stores: set[str]) -> _Found | None:
     """Every call of this (loop-free) 3.11 bytecode targets a ``SAFE_BUILTINS`` member or
     an element class. A call begins with its callee: ``LOAD_GLOBAL (NULL + name)``, or
     ``PUSH_NULL`` and an expression, or ``LOAD_METHOD`` on an object (``Tag.h1`` when
@@ -203,8 +282,10 @@ def _calls_are_safe(instructions: list[dis.Instruction], namespace: Mapping[str,
     ``open_calls`` holds the callees of the calls begun and not yet made. A callee is
     named when it is a global or free variable, maybe followed by attributes of ``Tag``,
     or a method of ``this`` (the instance of class ``owner``) or of a free variable's
-    value; anything else is not named, and not safe."""
+    value, or a ``SAFE_METHODS`` name on an attribute of ``this`` (a guard); anything
+    else is not named, and not safe. ``stores``: the code's own, joined by its callees'."""
     open_calls: list[Any] = []
+    guards: set[tuple[str, str]] = set()
     naming = False  # the instructions since the last call began only loaded its callee
     after_null = False  # the instruction before was PUSH_NULL: what follows is the callee
     loaded: Any = _UNNAMED  # what the instruction before loaded, when named
@@ -228,18 +309,29 @@ def _calls_are_safe(instructions: list[dis.Instruction], namespace: Mapping[str,
             naming, loaded = False, _Instance(_SELF)
         elif op == "LOAD_ATTR" and naming:
             open_calls[-1] = _attribute(open_calls[-1], name)
+        elif op == "LOAD_ATTR" and isinstance(loaded, _Instance) and loaded.value is _SELF:
+            # An attribute the instance holds (not a property, method... of its class).
+            held = inspect.getattr_static(owner, name, _UNNAMED) is _UNNAMED and isinstance(name, str)
+            loaded = _Held(name) if held else _UNNAMED
         elif op == "LOAD_ATTR":
             loaded = _attribute(loaded.value if isinstance(loaded, _Instance) else loaded, name)
         elif op == "LOAD_METHOD":
-            open_calls.append(_method(loaded, name, owner) if isinstance(loaded, _Instance)
-                              else _attribute(loaded, name))
+            if isinstance(loaded, _Held):
+                open_calls.append(_Guard(loaded.name, name) if name in SAFE_METHOD_NAMES else _UNNAMED)
+            else:
+                open_calls.append(_method(loaded, name, owner) if isinstance(loaded, _Instance)
+                                  else _attribute(loaded, name))
             naming, loaded = False, _UNNAMED
         else:
-            if op == "PRECALL" and (not open_calls or not _safe(open_calls.pop(), depth)):
-                return False
+            if op == "PRECALL":
+                found = _safe(open_calls.pop(), depth) if open_calls else None
+                if found is None:
+                    return None
+                guards.update(found.guards)
+                stores.update(found.stores)
             naming, loaded = False, _UNNAMED
         after_null = op == "PUSH_NULL"
-    return not open_calls
+    return None if open_calls else _Found(frozenset(guards), frozenset(stores))
 
 
 def _global(namespace: Mapping[str, Any], name: Any) -> Any:
@@ -272,12 +364,31 @@ class _Instance:
 
 
 class _Method:
-    """A function called as a method of an instance of ``owner``."""
+    """A function called as a method of an instance of ``owner``: the analysed method's
+    own instance (``on_self``) or a free variable's value."""
 
-    __slots__ = ("func", "owner")
+    __slots__ = ("func", "on_self", "owner")
 
-    def __init__(self, func: Any, owner: type) -> None:
-        self.func, self.owner = func, owner
+    def __init__(self, func: Any, owner: type, on_self: bool) -> None:
+        self.func, self.owner, self.on_self = func, owner, on_self
+
+
+class _Held:
+    """``self.<name>``: a value the analysed method's instance holds."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _Guard:
+    """``self.<attribute>.<method>(...)``, ``<method>`` a name of ``SAFE_METHODS``."""
+
+    __slots__ = ("attribute", "method")
+
+    def __init__(self, attribute: str, method: str) -> None:
+        self.attribute, self.method = attribute, method
 
 
 def _method(instance: _Instance, name: Any, owner: type | None) -> Any:
@@ -296,20 +407,27 @@ def _method(instance: _Instance, name: Any, owner: type | None) -> Any:
     if cls is None or not isinstance(name, str):
         return _UNNAMED
     found = inspect.getattr_static(cls, name, _UNNAMED)
-    return _Method(found, cls) if inspect.isfunction(found) else _UNNAMED
+    return _Method(found, cls, value is _SELF) if inspect.isfunction(found) else _UNNAMED
 
 
-def _safe(callee: Any, depth: int) -> bool:
+def _safe(callee: Any, depth: int) -> _Found | None:
+    """What calling ``callee`` needs so as not to wait (``None``: it may wait)."""
     if callee is _UNNAMED:
-        return False
+        return None
+    if isinstance(callee, _Guard):
+        return _Found(frozenset({(callee.attribute, callee.method)}), frozenset())
     if isinstance(callee, _Method):
-        return callee.func in SAFE_METHODS or _follows(callee.func, callee.owner, depth)
+        if callee.func in SAFE_METHODS:
+            return _NOTHING
+        found = _follows(callee.func, callee.owner, depth)
+        # Guards of another instance than the analysed one's cannot be checked at the call.
+        return found if found is None or callee.on_self or not found.guards else None
     try:
         if callee in SAFE_BUILTINS:
-            return True
+            return _NOTHING
     except TypeError:  # unhashable: not one of them
-        return False
-    return tag_module.is_element_class(callee) or _follows(callee, None, depth)
+        return None
+    return _NOTHING if tag_module.is_element_class(callee) else _follows(callee, None, depth)
 
 
 def _is_app_function(func: Any) -> bool:
@@ -318,8 +436,8 @@ def _is_app_function(func: Any) -> bool:
     return inspect.isfunction(func) and not getattr(func, "__module__", "").startswith("livetag.")
 
 
-def _follows(func: Any, owner: type | None, depth: int) -> bool:
+def _follows(func: Any, owner: type | None, depth: int) -> _Found | None:
     """A function of the app, called ``depth + 1`` deep, that cannot wait itself."""
     if depth >= MAX_DEPTH or not _is_app_function(func):
-        return False
-    return cannot_wait(func.__code__, func.__globals__, function_closure(func), owner, depth + 1)
+        return None
+    return _analyse(func.__code__, func.__globals__, function_closure(func), owner, depth + 1)

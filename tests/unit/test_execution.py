@@ -346,6 +346,105 @@ def test_a_handler_that_calls_its_own_method_runs_on_the_loop() -> None:
         assert client.errors == []
 
 
+class Board(Tag.div):
+    """Handlers that edit tags the instance holds (``self.content.add(...)``)."""
+
+    def init(self) -> None:
+        self.content = Tag.div()
+
+    def refills(self, e: Any) -> None:
+        self.content.clear()
+        self.content.add(Tag.p("x"))
+
+    def shows(self) -> None:
+        self.fill()
+
+    def fill(self) -> None:
+        self.content <= Tag.p("y")
+        self.content.add_class("full")
+
+    def rebinds(self) -> None:
+        self.content = Tag.div()
+        self.content.add(Tag.p("z"))  # what the guard saw at the call is gone
+
+    def rebinds_in_a_helper(self) -> None:
+        self.content.add(Tag.p("z"))
+        self.reset()
+
+    def reset(self) -> None:
+        self.content = Tag.div()
+
+    def through_dict(self) -> None:
+        self.content.add(Tag.p("z"))
+        self.__dict__.clear()
+
+    def other_method(self) -> None:
+        self.content.publish("t", 1)  # livetag's, but not one that only edits the tree
+
+    def two_deep(self) -> None:
+        self.content.parent.add(Tag.p("z"))  # an attribute of an attribute: not followed
+
+    def uses_class_attribute(self) -> None:
+        self.label.add(Tag.p("z"))
+
+    label = Tag.span()  # the class's: a descriptor of the app's could stand here
+
+
+class Sink:
+    """Not a tag, with an ``add`` that could block."""
+
+    def add(self, *children: Any) -> None:
+        time.sleep(0)
+
+
+class SlowTag(Tag.div):
+    def add(self, *children: Any) -> None:  # type: ignore[override]
+        time.sleep(0)
+
+
+def test_tag_methods_on_what_the_instance_holds_run_on_the_loop_while_it_holds_tags() -> None:
+    board = Board()
+    assert runs_on_loop(board.refills) and runs_on_loop(board.shows)
+    board.content = Sink()  # the same handlers, checked again at each call
+    assert not runs_on_loop(board.refills) and not runs_on_loop(board.shows)
+    board.content = SlowTag()  # a tag whose add is not livetag's
+    assert not runs_on_loop(board.refills)
+    board.content = Tag.div()
+    board.content.add = lambda *children: time.sleep(0)  # shadowed on the instance
+    assert not runs_on_loop(board.refills)
+    board.content = Tag.section()
+    assert runs_on_loop(board.refills) and runs_on_loop(board.shows)
+    del board.content
+    assert not runs_on_loop(board.refills)
+
+
+def test_code_that_could_change_a_guarded_attribute_goes_to_a_thread() -> None:
+    board = Board()
+    assert not runs_on_loop(board.rebinds) and not runs_on_loop(board.rebinds_in_a_helper)
+    assert not runs_on_loop(board.through_dict) and not runs_on_loop(board.other_method)
+    assert not runs_on_loop(board.two_deep) and not runs_on_loop(board.uses_class_attribute)
+
+
+class Holder(Tag.App):
+    def init(self) -> None:
+        self.probe = Probe()
+        self.panel = Tag.div()
+        Tag.button("fill", _class="fill", _onclick=self.fill)
+
+    def fill(self) -> None:
+        self.panel.add(Tag.i("x"))
+        self.probe.seen = 1
+
+
+def test_a_handler_that_edits_a_tag_the_app_holds_runs_on_the_loop_while_it_is_one() -> None:
+    with TestClient(Holder) as client:
+        client.click(".fill")
+        client.session.app.panel = Sink()
+        client.click(".fill")
+        assert client.session.app.probe.threads == [True, False]  # the loop's thread, then a worker
+        assert client.errors == []
+
+
 def test_an_init_that_calls_its_own_methods_that_cannot_wait_is_built_on_the_loop() -> None:
     class Rows(Tag.App):
         def init(self) -> None:
