@@ -3,7 +3,7 @@ socket): what a change to the runtime costs or saves, measured in CPU time, whic
 meaningful on a shared machine where wall-clock times do not.
 
 Usage: ``.venv/bin/python -m bench.inprocess [counter counter-async counter-method
-counter-method-thread counter-held list list-keyed table memory ...] [--events N]``;
+counter-method-thread counter-held counter-target list list-keyed table memory ...] [--events N]``;
 every measure when none is named.
 
 - ``counter`` / ``counter-async``: ``N`` click events through ``Session.dispatch`` (as a
@@ -11,7 +11,8 @@ every measure when none is named.
   (all threads: a plain ``def`` handler's worker thread included), and how much of it
   the worker threads used. ``counter-method``: a handler that calls a method of the app
   (on the loop); ``counter-method-thread``: the same marked ``@in_thread`` (a thread hop);
-  ``counter-held``: a handler that edits a tag the app holds (``self.value.add(...)``).
+  ``counter-held``: a handler that edits a tag the app holds (``self.value.add(...)``);
+  ``counter-target``: one that edits its event's target (``e.target.add(...)``).
 - ``list`` / ``list-keyed``: the 1,000-row reactive list of ``bench/peers/apps.py``,
   one item changed per event; process CPU ms per event.
 - ``table``: ``Tag.table`` of 8,000 and 2,000 rows x 3 cells built then ``str()``-ed,
@@ -81,10 +82,21 @@ class CounterHeld(APPS["counter"]):  # type: ignore[misc, valid-type]
         self.value.add(str(self.count))
 
 
+class CounterTarget(APPS["counter"]):  # type: ignore[misc, valid-type]
+    """The counter whose handler edits its event's target (``e.target.add(...)``, htag's
+    idiom): on the loop while the target is a tag whose ``add`` is livetag's."""
+
+    def increment(self, e: Any) -> None:
+        self.count += 1
+        e.target.add("+")
+        e.target.clear()
+
+
 APPS["counter-method"] = CounterMethod
 APPS["counter-method-thread"] = CounterMethodThread
 APPS["counter-held"] = CounterHeld
-COUNTERS = ("counter", "counter-async", "counter-method", "counter-method-thread", "counter-held")
+APPS["counter-target"] = CounterTarget
+COUNTERS = ("counter", "counter-async", "counter-method", "counter-method-thread", "counter-held", "counter-target")
 #: Events are timed in this many blocks; the least CPU per event is reported.
 BLOCKS = 5
 

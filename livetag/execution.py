@@ -16,8 +16,9 @@ The rule that keeps both (measured in ``docs/guide.md``, "Where your code runs")
 - plain code that cannot wait runs on the event loop too (``livetag.waiting``: no loop,
   no import, no ``with``, no call but of computing builtins, element classes, the tag
   methods that edit the tree, and the app's own functions and ``self`` methods that
-  cannot wait either, or the same tag methods on a tag the instance holds, checked at
-  each call (``self.content.add(...)``); such as ``self.count += 1; self.value.text = str(self.count)``,
+  cannot wait either, or the same tag methods on a tag the instance holds or on the
+  event's target, checked at each call (``self.content.add(...)``, ``e.target.add(...)``);
+  such as ``self.count += 1; self.value.text = str(self.count)``,
   ``self.add(Tag.li(text))`` or an ``init`` that only builds tags): a thread hop would
   cost more than the code itself;
 - any other plain code runs in a worker thread (``livetag.threads``);
@@ -59,7 +60,8 @@ from .waiting import (
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Where a function runs, remembered on it: ``True``/``False`` for a mark (``on_loop``,
-#: ``in_thread``), ``1``/``0`` for the rule's verdict (one lookup per call either way).
+#: ``in_thread``), ``1``/``0`` for the rule's verdict (one lookup per call either way),
+#: or the ``Guards`` to check at each call (``e.target.add(...)``).
 _PLACEMENT = "__livetag_placement__"
 #: The rule's verdicts per class of the instance, for code whose callees depend on it
 #: (``ByClass``); apart from ``_PLACEMENT``, so that a plain verdict stays one lookup.
@@ -94,11 +96,14 @@ def _mark(func: F, loop: bool) -> F:
     return func
 
 
-def runs_on_loop(func: Callable[..., Any]) -> bool:
+def runs_on_loop(func: Callable[..., Any], args: tuple[Any, ...] | None = None) -> bool:
     """True when ``func`` runs on the event loop (see the module docstring): a
     coroutine or async generator function, a function marked ``@on_loop``, plain code
-    that names asyncio, or plain code that cannot wait (``cannot_wait``). Follows bound
-    methods, ``functools.partial``, livetag's ``Handler`` and callable objects."""
+    that names asyncio, or plain code that cannot wait (``waiting.loop_guards``, its
+    guards checked on this call). ``args``: the positional arguments of the call about
+    to be made (``None``: not known; code guarded on an event's target then goes to a
+    thread). Follows bound methods, ``functools.partial``, livetag's ``Handler`` and
+    callable objects."""
     seen = 0
     while seen < 8:  # wrappers of wrappers: a few levels, never a loop
         seen += 1
@@ -108,9 +113,9 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
             if by_class is not None:
                 cls = _instance_class(func)
                 placement = by_class.get(cls) if cls is not None else None
-                if type(placement) is frozenset:  # on the loop while what the instance holds allows
-                    return guards_hold(getattr(func, "__self__", func), placement)
         if placement is not None:
+            if type(placement) is frozenset:  # on the loop while what the call holds allows
+                return guards_hold(_arguments(func, args), placement)
             return bool(placement)
         if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
             target = getattr(func, "__func__", func)
@@ -118,11 +123,11 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
                 setattr(target, _PLACEMENT, 1)
             return True
         if isinstance(func, functools.partial):
-            func = func.func
+            func, args = func.func, None  # its arguments come first: positions unknown
             continue
         inner = getattr(func, "func", None)  # livetag.dom.events.Handler
         if inner is not None and callable(inner) and not inspect.isfunction(func):
-            func = inner
+            func, args = inner, None
             continue
         target = getattr(func, "__func__", func)
         owner = target if hasattr(target, "__code__") else getattr(type(func), "__call__", None)  # noqa: B004
@@ -141,10 +146,21 @@ def runs_on_loop(func: Callable[..., Any]) -> bool:
                     by_class = ByClass()
                     setattr(target, _BY_CLASS, by_class)
                 by_class[cls] = guards if guards else int(guards is not None)
-            else:  # guards come only from methods on the instance (above)
-                setattr(target, _PLACEMENT, int(guards is not None))
-        return guards is not None and (not guards or guards_hold(getattr(func, "__self__", func), guards))
+            else:
+                setattr(target, _PLACEMENT, guards if guards else int(guards is not None))
+        return guards is not None and (not guards or guards_hold(_arguments(func, args), guards))
     return False
+
+
+def _arguments(func: Any, args: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    """The positional arguments ``func``'s code gets for ``args``: a bound method's or a
+    callable object's instance first; only the instance when ``args`` is unknown."""
+    instance = getattr(func, "__self__", None)
+    if instance is None and not inspect.isfunction(func):
+        instance = func  # a callable object: its __call__'s self
+    if instance is None:
+        return args or ()
+    return (instance, *args) if args else (instance,)
 
 
 class ByClass(weakref.WeakKeyDictionary[type, "int | Guards"]):
@@ -239,8 +255,8 @@ async def run_user_code(func: Callable[..., Any], args: tuple[Any, ...], step: C
     returned (``None`` for a generator). Exceptions propagate, asyncio's "no running
     event loop" from a worker thread as ``AsyncioOutsideLoop``."""
     on_loop = getattr(func, _PLACEMENT, None)  # runs_on_loop's first step, without its call
-    if on_loop is None:
-        on_loop = runs_on_loop(func)
+    if on_loop is None or on_loop.__class__ is frozenset:
+        on_loop = runs_on_loop(func, args)
     result = func(*args) if on_loop else await _in_thread(func, func, *args)
     if result is None:  # a plain handler: nothing more to look at
         return None

@@ -16,14 +16,15 @@ str(self.count)`` and one that calls ``self.show(self.count)`` where ``show`` on
 such things qualify; a call of anything else (a method of another object, a component
 class of the app with its own ``init``, ``print``) does not.
 
-One kind of other object is followed, on a condition: a tag the instance holds, called
-with one of ``SAFE_METHODS`` (``self.content.clear(); self.content.add(...)``). What
-``self.content`` holds is known only when the code runs, so ``loop_guards`` gives such
-code's verdict with the ``(attribute, method)`` pairs it relies on, and ``guards_hold``
-checks them on the instance at each call (a dict lookup and a type's cached method set):
-holding anything else than a tag whose method is livetag's own sends the call to a
-thread. Code that stores an attribute of a guarded name on any object, or reads a
-``__dict__``, could change what the check saw before it runs: not followed.
+Two kinds of other objects are followed, on a condition, when called with one of
+``SAFE_METHODS``: a tag the instance holds (``self.content.clear();
+self.content.add(...)``) and, in a handler itself, the target of its event
+(``e.target.add(...)``, htag's idiom). What they are is known only when the code runs,
+so ``loop_guards`` gives such code's verdict with the ``Guard`` s it relies on, and
+``guards_hold`` checks them on the call's arguments each time (a dict lookup and a
+type's cached method set): anything else than a tag whose method is livetag's own sends
+the call to a thread. Code that stores an attribute of a guarded name on any object, or
+reads a ``__dict__``, could change what the check saw before it runs: not followed.
 
 Callees are named at analysis time from the function's globals and closure: ``Tag`` must
 be livetag's ``Tag`` and ``len`` the builtin (a module that rebinds such a name after its
@@ -52,6 +53,7 @@ from types import CodeType
 from typing import Any, NamedTuple
 
 from .dom import tag as tag_module
+from .dom.events import Event
 
 #: Builtins that compute a value from their arguments and return: calling one does not
 #: make code wait. Those that iterate (``sum``, ``sorted``, ``max`` of an iterable,
@@ -77,10 +79,21 @@ SAFE_METHODS: frozenset[Any] = frozenset(vars(tag_module.Tag)[name] for name in 
     "add", "remove", "clear", "call_js", "add_class", "remove_class", "toggle_class", "has_class",
 ))
 SAFE_METHOD_NAMES = frozenset(func.__name__ for func in SAFE_METHODS)
-#: Conditions under which code cannot wait, checked at each call (``guards_hold``):
-#: ``(attribute, method)`` pairs, each meaning "``self.<attribute>`` is a tag whose
-#: ``<method>`` is livetag's own" (``self.content.add(...)``).
-Guards = frozenset[tuple[str, str]]
+
+
+class Guard(NamedTuple):
+    """A condition under which code cannot wait, checked at each call (``guards_hold``):
+    "the code's positional argument ``position`` holds, under ``attribute``, a tag whose
+    ``method`` is livetag's own". ``attribute`` is an attribute the instance holds in its
+    ``__dict__`` (``self.content.add(...)``: position 0 of a method), or ``None``: the
+    argument is a livetag ``Event`` and the tag is its target (``e.target.add(...)``)."""
+
+    position: int
+    attribute: str | None
+    method: str
+
+
+Guards = frozenset[Guard]
 #: How many calls deep functions of the app are followed.
 MAX_DEPTH = 3
 _UNNAMED: Any = object()
@@ -130,26 +143,35 @@ def loop_guards(code: CodeType, namespace: Mapping[str, Any] | None = None,
     if found is None:
         return None
     if found.guards and ("__dict__" in found.stores
-                         or any(attribute in found.stores for attribute, _ in found.guards)):
+                         or any((guard.attribute or "target") in found.stores for guard in found.guards)):
         return None  # a guard checked at the call would not hold through it
     return found.guards
 
 
-def guards_hold(instance: Any, guards: Guards) -> bool:
-    """True when each ``self.<attribute>`` of ``guards`` is, on ``instance`` now, a value
-    of the instance's own ``__dict__`` whose class has ``<method>`` from livetag
+def guards_hold(arguments: tuple[Any, ...], guards: Guards) -> bool:
+    """True when every ``Guard`` holds for the code's positional ``arguments`` now (a
+    method's: its instance first): the tag it names is a value of the holder's own
+    ``__dict__`` (an ``Event``'s target), whose class has the method from livetag
     (``SAFE_METHODS``) and which does not shadow it."""
-    attributes = getattr(instance, "__dict__", None)
-    if attributes is None:
-        return False
-    for attribute, method in guards:
-        value = attributes.get(attribute)
+    for guard in guards:
+        if guard.position >= len(arguments):
+            return False
+        holder = arguments[guard.position]
+        if guard.attribute is None:
+            if type(holder) is not Event:
+                return False
+            value = holder.target
+        else:
+            attributes = getattr(holder, "__dict__", None)
+            if attributes is None:
+                return False
+            value = attributes.get(guard.attribute)
         cls = type(value)
         safe = _safe_on.get(cls)
         if safe is None:
             safe = _safe_on[cls] = frozenset(
                 name for name in SAFE_METHOD_NAMES if inspect.getattr_static(cls, name, None) in SAFE_METHODS)
-        if method not in safe or method in getattr(value, "__dict__", ()):
+        if guard.method not in safe or guard.method in getattr(value, "__dict__", ()):
             return False
     return True
 
@@ -268,12 +290,17 @@ def _straight_and_safe(code: CodeType, namespace: Mapping[str, Any] | None, clos
     if namespace is None or not _READS_CALLS:
         return None
     this = code.co_varnames[0] if owner is not None else None
-    return _calls_are_safe(instructions, namespace, closure, this, owner, depth, stores)
+    # A handler's own arguments, for its event's target; deeper, what a caller passed is
+    # not what a guard checked at the call.
+    params = {} if depth else {name: i for i, name in enumerate(code.co_varnames[:code.co_argcount])
+                               if name != this and not any(ins.opname in ("STORE_FAST", "DELETE_FAST")
+                                                           and ins.argval == name for ins in instructions)}
+    return _calls_are_safe(instructions, namespace, closure, this, owner, depth, stores, params)
 
 
 def _calls_are_safe(instructions: list[dis.Instruction], namespace: Mapping[str, Any],
                     closure: Mapping[str, Any], this: str | None, owner: type | None, depth: int,
-                    stores: set[str]) -> _Found | None:
+                    stores: set[str], params: Mapping[str, int]) -> _Found | None:
     """Every call of this (loop-free) 3.11 bytecode targets a ``SAFE_BUILTINS`` member or
     an element class. A call begins with its callee: ``LOAD_GLOBAL (NULL + name)``, or
     ``PUSH_NULL`` and an expression, or ``LOAD_METHOD`` on an object (``Tag.h1`` when
@@ -282,10 +309,11 @@ def _calls_are_safe(instructions: list[dis.Instruction], namespace: Mapping[str,
     ``open_calls`` holds the callees of the calls begun and not yet made. A callee is
     named when it is a global or free variable, maybe followed by attributes of ``Tag``,
     or a method of ``this`` (the instance of class ``owner``) or of a free variable's
-    value, or a ``SAFE_METHODS`` name on an attribute of ``this`` (a guard); anything
-    else is not named, and not safe. ``stores``: the code's own, joined by its callees'."""
+    value, or a ``SAFE_METHODS`` name on an attribute of ``this`` or on the ``target`` of
+    one of ``params`` (the code's arguments by position: a ``Guard``); anything else is
+    not named, and not safe. ``stores``: the code's own, joined by its callees'."""
     open_calls: list[Any] = []
-    guards: set[tuple[str, str]] = set()
+    guards: set[Guard] = set()
     naming = False  # the instructions since the last call began only loaded its callee
     after_null = False  # the instruction before was PUSH_NULL: what follows is the callee
     loaded: Any = _UNNAMED  # what the instruction before loaded, when named
@@ -307,17 +335,22 @@ def _calls_are_safe(instructions: list[dis.Instruction], namespace: Mapping[str,
             naming, loaded = False, _Instance(closure[name]) if name in closure else _UNNAMED
         elif op == "LOAD_FAST" and name == this:
             naming, loaded = False, _Instance(_SELF)
+        elif op == "LOAD_FAST" and name in params:
+            naming, loaded = False, _Argument(params[name])
         elif op == "LOAD_ATTR" and naming:
             open_calls[-1] = _attribute(open_calls[-1], name)
         elif op == "LOAD_ATTR" and isinstance(loaded, _Instance) and loaded.value is _SELF:
             # An attribute the instance holds (not a property, method... of its class).
             held = inspect.getattr_static(owner, name, _UNNAMED) is _UNNAMED and isinstance(name, str)
-            loaded = _Held(name) if held else _UNNAMED
+            loaded = _Held(0, name) if held else _UNNAMED
+        elif op == "LOAD_ATTR" and isinstance(loaded, _Argument):
+            loaded = _Held(loaded.position, None) if name == "target" else _UNNAMED  # an event's target
         elif op == "LOAD_ATTR":
             loaded = _attribute(loaded.value if isinstance(loaded, _Instance) else loaded, name)
         elif op == "LOAD_METHOD":
             if isinstance(loaded, _Held):
-                open_calls.append(_Guard(loaded.name, name) if name in SAFE_METHOD_NAMES else _UNNAMED)
+                open_calls.append(Guard(loaded.position, loaded.attribute, name) if name in SAFE_METHOD_NAMES
+                                  else _UNNAMED)
             else:
                 open_calls.append(_method(loaded, name, owner) if isinstance(loaded, _Instance)
                                   else _attribute(loaded, name))
@@ -373,22 +406,23 @@ class _Method:
         self.func, self.owner, self.on_self = func, owner, on_self
 
 
+class _Argument:
+    """The analysed handler's positional argument ``position`` (not its instance)."""
+
+    __slots__ = ("position",)
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+
+
 class _Held:
-    """``self.<name>``: a value the analysed method's instance holds."""
+    """What argument ``position`` holds: ``self.<attribute>``, or (``None``) an event's
+    target (``Guard``)."""
 
-    __slots__ = ("name",)
+    __slots__ = ("attribute", "position")
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-class _Guard:
-    """``self.<attribute>.<method>(...)``, ``<method>`` a name of ``SAFE_METHODS``."""
-
-    __slots__ = ("attribute", "method")
-
-    def __init__(self, attribute: str, method: str) -> None:
-        self.attribute, self.method = attribute, method
+    def __init__(self, position: int, attribute: str | None) -> None:
+        self.position, self.attribute = position, attribute
 
 
 def _method(instance: _Instance, name: Any, owner: type | None) -> Any:
@@ -414,20 +448,25 @@ def _safe(callee: Any, depth: int) -> _Found | None:
     """What calling ``callee`` needs so as not to wait (``None``: it may wait)."""
     if callee is _UNNAMED:
         return None
-    if isinstance(callee, _Guard):
-        return _Found(frozenset({(callee.attribute, callee.method)}), frozenset())
+    if isinstance(callee, Guard):
+        return _Found(frozenset({callee}), frozenset())
     if isinstance(callee, _Method):
         if callee.func in SAFE_METHODS:
             return _NOTHING
         found = _follows(callee.func, callee.owner, depth)
-        # Guards of another instance than the analysed one's cannot be checked at the call.
-        return found if found is None or callee.on_self or not found.guards else None
+        # Guards of another instance than the analysed one's, or of a callee's own
+        # arguments (a verdict of it as a handler), cannot be checked at the call.
+        return found if found is None or not found.guards or (
+            callee.on_self and all(guard.attribute is not None for guard in found.guards)) else None
     try:
         if callee in SAFE_BUILTINS:
             return _NOTHING
     except TypeError:  # unhashable: not one of them
         return None
-    return _NOTHING if tag_module.is_element_class(callee) else _follows(callee, None, depth)
+    if tag_module.is_element_class(callee):
+        return _NOTHING
+    found = _follows(callee, None, depth)
+    return None if found is not None and found.guards else found  # its guards: of another call's arguments
 
 
 def _is_app_function(func: Any) -> bool:

@@ -16,6 +16,7 @@ import pytest
 from loop_helpers import touch_the_loop
 
 from livetag import State, Tag, WebApp, in_thread, on_loop, prevent
+from livetag.dom.events import Event
 from livetag.errors import AsyncioOutsideLoop
 from livetag.execution import init_runs_on_loop, runs_on_loop
 from livetag.testing import TestClient
@@ -282,7 +283,7 @@ class Panel(Tag.App):
         self.show(1)
 
     def on_target(self, e: Any) -> None:
-        e.target.add(Tag.i("z"))  # an object the code cannot name: not followed
+        e.target.add(Tag.i("z"))  # without the call's event (runs_on_loop(f) alone): a thread
 
 
 class LoudPanel(Panel):
@@ -442,6 +443,65 @@ def test_a_handler_that_edits_a_tag_the_app_holds_runs_on_the_loop_while_it_is_o
         client.session.app.panel = Sink()
         client.click(".fill")
         assert client.session.app.probe.threads == [True, False]  # the loop's thread, then a worker
+        assert client.errors == []
+
+
+def marks(e: Any) -> None:
+    e.target.add(Tag.span("!"))  # htag's idiom
+
+
+class Marker(Tag.div):
+    def init(self) -> None:
+        self.out = Tag.div()
+
+    def marks(self, e: Any) -> None:
+        e.target.add(Tag.span("!"))
+        self.out.clear()
+
+    def relays(self, e: Any) -> None:
+        self.marks(e)  # a handler called as a helper: its event is not checked
+
+    def retargets(self, e: Any) -> None:
+        e.target = self.out  # what the check saw is gone
+        e.target.add(Tag.span("!"))
+
+    def deep_target(self, e: Any) -> None:
+        e.target.parent.add(Tag.span("!"))
+
+
+class SlowButton(Tag.button):
+    def add(self, *children: Any) -> None:  # type: ignore[override]
+        time.sleep(0)
+
+
+def test_tag_methods_on_an_events_target_run_on_the_loop_when_the_target_is_a_tag() -> None:
+    event = Event(Tag.button("b"), "click")
+    assert runs_on_loop(marks, (event,)) and runs_on_loop(Marker().marks, (event,))
+    assert not runs_on_loop(marks) and not runs_on_loop(marks, (object(),))  # arguments unknown, not an event
+    assert not runs_on_loop(marks, (Event(SlowButton("b"), "click"),))  # an add of the app's
+    assert not runs_on_loop(functools.partial(marks), (event,))  # a wrapper: positions unknown
+    marker = Marker()
+    assert not runs_on_loop(marker.relays, (event,)) and not runs_on_loop(marker.retargets, (event,))
+    assert not runs_on_loop(marker.deep_target, (event,))
+    marker.out = Sink()
+    assert not runs_on_loop(marker.marks, (event,))  # its other guard, on what the instance holds
+
+
+class Clicked(Tag.App):
+    def init(self) -> None:
+        self.probe = Probe()
+        Tag.button("mark", _class="mark", _onclick=self.mark)
+
+    def mark(self, e: Any) -> None:
+        e.target.add(Tag.i("!"))
+        self.probe.seen = 1
+
+
+def test_a_handler_that_edits_its_events_target_runs_on_the_loop() -> None:
+    with TestClient(Clicked) as client:
+        client.click(".mark")
+        assert client.session.app.probe.threads == [True]
+        assert client.text(".mark") == "mark!"
         assert client.errors == []
 
 
