@@ -1,7 +1,7 @@
-"""``cannot_wait`` / ``loop_guards``: plain code that provably cannot wait for anything (no I/O, no lock,
-no sleep), read from its bytecode. Such code takes microseconds, so livetag runs it on
-the event loop: a hop to a worker thread would cost more than the code itself (see
-``livetag.execution``).
+"""``cannot_wait`` / ``loop_guards``: plain code that provably cannot wait for anything
+(no I/O, no lock, no sleep), read from its bytecode. Such code takes microseconds, so
+livetag runs it on the event loop: a hop to a worker thread would cost more than the
+code itself (see ``livetag.execution``).
 
 Code cannot wait when it is no generator or coroutine, loops nowhere, imports nothing,
 enters no context manager, and every function it calls is one that returns without
@@ -20,7 +20,7 @@ Two kinds of other objects are followed, on a condition, when called with one of
 ``SAFE_METHODS``: a tag the instance holds (``self.content.clear();
 self.content.add(...)``) and, in a handler itself, the target of its event
 (``e.target.add(...)``, htag's idiom). What they are is known only when the code runs,
-so ``loop_guards`` gives such code's verdict with the ``Guard`` s it relies on, and
+so ``loop_guards`` gives such code's verdict with the guards (``Guard``) it relies on, and
 ``guards_hold`` checks them on the call's arguments each time (a dict lookup and a
 type's cached method set): anything else than a tag whose method is livetag's own sends
 the call to a thread. Code that stores an attribute of a guarded name on any object, or
@@ -135,10 +135,11 @@ def loop_guards(code: CodeType, namespace: Mapping[str, Any] | None = None,
                 closure: Mapping[str, Any] | None = None, owner: type | None = None) -> Guards | None:
     """``None`` when running ``code`` may wait (module docstring); else the ``Guards``
     under which it cannot (empty: always), to check with ``guards_hold`` at each call.
-    A guard comes from ``self.<attribute>.<method>(...)`` with ``<method>`` one of
-    ``SAFE_METHODS`` (``self.content.add(...)``), ``<attribute>`` not one of the
-    class's, in the code or the ``self`` methods it calls; code that stores a guarded
-    attribute name on any object, or reads a ``__dict__``, may wait."""
+    A guard comes from ``self.<attribute>.<method>(...)`` (``<attribute>`` not one of
+    the class's), in the code or the ``self`` methods it calls, or from
+    ``<argument>.target.<method>(...)`` in the code itself, ``<method>`` one of
+    ``SAFE_METHODS``; code that stores a guarded attribute name on any object, or reads
+    a ``__dict__``, may wait."""
     found = _analyse(code, namespace, closure, owner, 0)
     if found is None:
         return None
