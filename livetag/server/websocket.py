@@ -107,6 +107,9 @@ class SendWatch:
 
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
+        # Asked now: when a loop closes with this task pending, the coroutine is closed
+        # outside any running loop, where asyncio.current_task() raises.
+        me = asyncio.current_task()
         try:
             while True:
                 await asyncio.sleep(WRITE_TIMEOUT / 4)
@@ -118,7 +121,7 @@ class SendWatch:
                     if connection.state is _JOINED or connection.state is _CONNECTING:
                         connection.drop_slow()
         finally:
-            if self._task is asyncio.current_task():
+            if self._task is me:
                 self._task = None
 
 

@@ -102,3 +102,24 @@ async def test_a_client_that_does_not_read_is_dropped_after_the_write_timeout(li
         await w.check()
         assert (await t.closed(timeout=20))[:2] == TOO_SLOW
         await w.check()
+
+
+def test_a_send_watch_left_waiting_when_its_loop_closes_ends_quietly() -> None:
+    # A server thread's loop may close while the watch task waits (a test's in-process
+    # server, a worker shutting down): the coroutine is then closed outside any running
+    # loop, and must let go of its task without asking asyncio which task is current.
+    watch = websocket.SendWatch()
+    loop = asyncio.new_event_loop()
+
+    async def send_once() -> None:
+        watch.begin(object(), asyncio.get_running_loop())  # type: ignore[arg-type]
+        await asyncio.sleep(0)  # the watch task starts and waits
+
+    try:
+        loop.run_until_complete(send_once())
+    finally:
+        loop.close()
+    task = watch._task
+    assert task is not None and not task.done()
+    task.get_coro().close()  # what the collector does to the pending task's coroutine
+    assert watch._task is None
