@@ -163,7 +163,8 @@ def guards_hold(arguments: tuple[Any, ...], guards: Guards) -> bool:
                 return False
             value = holder.target
         else:
-            attributes = getattr(holder, "__dict__", None)
+            # An instance's own attributes, never a class's (whose values may be descriptors).
+            attributes = None if isinstance(holder, type) else getattr(holder, "__dict__", None)
             if attributes is None:
                 return False
             value = attributes.get(guard.attribute)

@@ -390,6 +390,10 @@ class Board(Tag.div):
 
     label = Tag.span()  # the class's: a descriptor of the app's could stand here
 
+    @classmethod
+    def on_class(cls) -> None:
+        cls.label.add(Tag.p("z"))  # a class's attributes: a value there may be a descriptor
+
 
 class Sink:
     """Not a tag, with an ``add`` that could block."""
@@ -424,6 +428,7 @@ def test_code_that_could_change_a_guarded_attribute_goes_to_a_thread() -> None:
     assert not runs_on_loop(board.rebinds) and not runs_on_loop(board.rebinds_in_a_helper)
     assert not runs_on_loop(board.through_dict) and not runs_on_loop(board.other_method)
     assert not runs_on_loop(board.two_deep) and not runs_on_loop(board.uses_class_attribute)
+    assert not runs_on_loop(Board.on_class)
 
 
 class Holder(Tag.App):
