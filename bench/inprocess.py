@@ -3,8 +3,8 @@ socket): what a change to the runtime costs or saves, measured in CPU time, whic
 meaningful on a shared machine where wall-clock times do not.
 
 Usage: ``.venv/bin/python -m bench.inprocess [counter counter-async counter-method
-counter-method-thread counter-held counter-target list list-keyed table memory ...] [--events N]``;
-every measure when none is named.
+counter-method-thread counter-held counter-target counter-lambda list list-keyed table memory
+...] [--events N]``; every measure when none is named.
 
 - ``counter`` / ``counter-async``: ``N`` click events through ``Session.dispatch`` (as a
   WebSocket transport calls it, a sink that keeps nothing); process CPU µs per event
@@ -12,7 +12,8 @@ every measure when none is named.
   the worker threads used. ``counter-method``: a handler that calls a method of the app
   (on the loop); ``counter-method-thread``: the same marked ``@in_thread`` (a thread hop);
   ``counter-held``: a handler that edits a tag the app holds (``self.value.add(...)``);
-  ``counter-target``: one that edits its event's target (``e.target.add(...)``).
+  ``counter-target``: one that edits its event's target (``e.target.add(...)``);
+  ``counter-lambda``: a lambda that sets a ``State`` (``self.count.set(self.count + 1)``).
 - ``list`` / ``list-keyed``: the 1,000-row reactive list of ``bench/peers/apps.py``,
   one item changed per event; process CPU ms per event.
 - ``table``: ``Tag.table`` of 8,000 and 2,000 rows x 3 cells built then ``str()``-ed,
@@ -92,11 +93,23 @@ class CounterTarget(APPS["counter"]):  # type: ignore[misc, valid-type]
         e.target.clear()
 
 
+class CounterLambda(Tag.App):  # type: ignore[misc, name-defined]
+    """The counter as htag's documentation writes it: a ``State`` shown as is, and a
+    lambda handler that sets it (``lambda e: self.count.set(self.count + 1)``)."""
+
+    def init(self) -> None:
+        self.count = State(0)
+        self <= Tag.button("+", _class="inc", _onclick=lambda e: self.count.set(self.count + 1))
+        self <= Tag.span(self.count, _class="value")
+
+
 APPS["counter-method"] = CounterMethod
 APPS["counter-method-thread"] = CounterMethodThread
 APPS["counter-held"] = CounterHeld
 APPS["counter-target"] = CounterTarget
-COUNTERS = ("counter", "counter-async", "counter-method", "counter-method-thread", "counter-held", "counter-target")
+APPS["counter-lambda"] = CounterLambda
+COUNTERS = ("counter", "counter-async", "counter-method", "counter-method-thread", "counter-held", "counter-target",
+            "counter-lambda")
 #: Events are timed in this many blocks; the least CPU per event is reported.
 BLOCKS = 5
 

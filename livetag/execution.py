@@ -16,8 +16,9 @@ The rule that keeps both (measured in ``docs/guide.md``, "Where your code runs")
 - plain code that cannot wait runs on the event loop too (``livetag.waiting``: no loop,
   no import, no ``with``, no call but of computing builtins, element classes, the tag
   methods that edit the tree, and the app's own functions and ``self`` methods that
-  cannot wait either, or the same tag methods on a tag the instance holds or on the
-  event's target, checked at each call (``self.content.add(...)``, ``e.target.add(...)``);
+  cannot wait either, or the same tag methods and a state's ``set``/``get`` on what the
+  instance (or a lambda's free variable) holds or on the event's target, checked at each
+  call (``self.content.add(...)``, ``lambda e: self.count.set(...)``, ``e.target.add(...)``);
   such as ``self.count += 1; self.value.text = str(self.count)``,
   ``self.add(Tag.li(text))`` or an ``init`` that only builds tags): a thread hop would
   cost more than the code itself;
@@ -115,7 +116,7 @@ def runs_on_loop(func: Callable[..., Any], args: tuple[Any, ...] | None = None) 
                 placement = by_class.get(cls) if cls is not None else None
         if placement is not None:
             if type(placement) is frozenset:  # on the loop while what the call holds allows
-                return guards_hold(_arguments(func, args), placement)
+                return guards_hold(_arguments(func, args), placement, getattr(func, "__func__", func))
             return bool(placement)
         if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
             target = getattr(func, "__func__", func)
@@ -148,7 +149,7 @@ def runs_on_loop(func: Callable[..., Any], args: tuple[Any, ...] | None = None) 
                 by_class[cls] = guards if guards else int(guards is not None)
             else:
                 setattr(target, _PLACEMENT, guards if guards else int(guards is not None))
-        return guards is not None and (not guards or guards_hold(_arguments(func, args), guards))
+        return guards is not None and (not guards or guards_hold(_arguments(func, args), guards, target))
     return False
 
 

@@ -16,10 +16,12 @@ str(self.count)`` and one that calls ``self.show(self.count)`` where ``show`` on
 such things qualify; a call of anything else (a method of another object, a component
 class of the app with its own ``init``, ``print``) does not.
 
-Two kinds of other objects are followed, on a condition, when called with one of
-``SAFE_METHODS``: a tag the instance holds (``self.content.clear();
-self.content.add(...)``) and, in a handler itself, the target of its event
-(``e.target.add(...)``, htag's idiom). What they are is known only when the code runs,
+Other objects are followed on a condition, when called with one of ``SAFE_METHODS``
+(which include a state's ``set`` and ``get``): a tag or state the instance holds
+(``self.content.clear(); self.content.add(...)``), or, in the code analysed first, one
+that the value of a free variable holds (``lambda e: self.count.set(self.count + 1)``,
+htag's way) or its event's target (``e.target.add(...)``, htag's idiom). What they are
+is known only when the code runs,
 so ``loop_guards`` gives such code's verdict with the guards (``Guard``) it relies on, and
 ``guards_hold`` checks them on the call's arguments each time (a dict lookup and a
 type's cached method set): anything else than a tag whose method is livetag's own sends
@@ -50,10 +52,11 @@ import threading
 import weakref
 from collections.abc import Mapping
 from types import CodeType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from .dom import tag as tag_module
 from .dom.events import Event
+from .dom.state import State
 
 #: Builtins that compute a value from their arguments and return: calling one does not
 #: make code wait. Those that iterate (``sum``, ``sorted``, ``max`` of an iterable,
@@ -74,21 +77,24 @@ _JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
 #: The 3.11 bytecode of calls (``_calls_are_safe``); elsewhere a call is never named.
 _READS_CALLS = sys.version_info[:2] == (3, 11)
 #: livetag's tag methods that return without waiting: they edit the tree under its lock,
-#: as ``tag <= child`` (``Tag.__le__``, which calls ``add``) does.
-SAFE_METHODS: frozenset[Any] = frozenset(vars(tag_module.Tag)[name] for name in (
+#: as ``tag <= child`` (``Tag.__le__``, which calls ``add``) does; and a state's
+#: ``set``/``get``, which mark what reads it stale (it is read again at the next render).
+SAFE_METHODS: frozenset[Any] = frozenset([*(vars(tag_module.Tag)[name] for name in (
     "add", "remove", "clear", "call_js", "add_class", "remove_class", "toggle_class", "has_class",
-))
+)), State.set, State.get])
 SAFE_METHOD_NAMES = frozenset(func.__name__ for func in SAFE_METHODS)
 
 
 class Guard(NamedTuple):
     """A condition under which code cannot wait, checked at each call (``guards_hold``):
-    "the code's positional argument ``position`` holds, under ``attribute``, a tag whose
-    ``method`` is livetag's own". ``attribute`` is an attribute the instance holds in its
-    ``__dict__`` (``self.content.add(...)``: position 0 of a method), or ``None``: the
-    argument is a livetag ``Event`` and the tag is its target (``e.target.add(...)``)."""
+    "``holder`` holds, under ``attribute``, a tag or state whose ``method`` is livetag's
+    own". ``holder``: the code's positional argument at that position (a method's
+    instance is 0), or the name of one of its free variables (``lambda e:
+    self.count.set(...)``: ``"self"``). ``attribute``: an attribute the holder keeps in
+    its own ``__dict__`` (``self.content.add(...)``), or ``None``: the holder is a livetag
+    ``Event`` and the tag is its target (``e.target.add(...)``)."""
 
-    position: int
+    holder: int | str
     attribute: str | None
     method: str
 
@@ -137,9 +143,9 @@ def loop_guards(code: CodeType, namespace: Mapping[str, Any] | None = None,
     under which it cannot (empty: always), to check with ``guards_hold`` at each call.
     A guard comes from ``self.<attribute>.<method>(...)`` (``<attribute>`` not one of
     the class's), in the code or the ``self`` methods it calls, or from
-    ``<argument>.target.<method>(...)`` in the code itself, ``<method>`` one of
-    ``SAFE_METHODS``; code that stores a guarded attribute name on any object, or reads
-    a ``__dict__``, may wait."""
+    ``<free variable>.<attribute>.<method>(...)`` or ``<argument>.target.<method>(...)``
+    in the code itself, ``<method>`` one of ``SAFE_METHODS``; code that stores a guarded
+    attribute name on any object, or reads a ``__dict__``, may wait."""
     found = _analyse(code, namespace, closure, owner, 0)
     if found is None:
         return None
@@ -149,15 +155,25 @@ def loop_guards(code: CodeType, namespace: Mapping[str, Any] | None = None,
     return found.guards
 
 
-def guards_hold(arguments: tuple[Any, ...], guards: Guards) -> bool:
-    """True when every ``Guard`` holds for the code's positional ``arguments`` now (a
-    method's: its instance first): the tag it names is a value of the holder's own
+def guards_hold(arguments: tuple[Any, ...], guards: Guards, function: Any = None) -> bool:
+    """True when every ``Guard`` holds now for a call of ``function`` (whose free
+    variables hold what a guard names by name) with its code's positional ``arguments``
+    (a method's: its instance first): the object it names is a value of the holder's own
     ``__dict__`` (an ``Event``'s target), whose class has the method from livetag
     (``SAFE_METHODS``) and which does not shadow it."""
+    cells: dict[str, Any] | None = None
     for guard in guards:
-        if guard.position >= len(arguments):
+        where = guard.holder
+        if isinstance(where, str):
+            if cells is None:
+                cells = function_closure(function)
+            holder = cells.get(where, _UNNAMED)
+            if holder is _UNNAMED:
+                return False
+        elif where < len(arguments):
+            holder = arguments[where]
+        else:
             return False
-        holder = arguments[guard.position]
         if guard.attribute is None:
             if type(holder) is not Event:
                 return False
@@ -334,24 +350,27 @@ def _calls_are_safe(instructions: list[dis.Instruction], namespace: Mapping[str,
             open_calls.append(_UNNAMED)
             naming, loaded = True, _UNNAMED
         elif op == "LOAD_DEREF":
-            naming, loaded = False, _Instance(closure[name]) if name in closure else _UNNAMED
+            naming, loaded = False, _Instance(closure[name], name) if name in closure else _UNNAMED
         elif op == "LOAD_FAST" and name == this:
             naming, loaded = False, _Instance(_SELF)
         elif op == "LOAD_FAST" and name in params:
             naming, loaded = False, _Argument(params[name])
         elif op == "LOAD_ATTR" and naming:
             open_calls[-1] = _attribute(open_calls[-1], name)
-        elif op == "LOAD_ATTR" and isinstance(loaded, _Instance) and loaded.value is _SELF:
-            # An attribute the instance holds (not a property, method... of its class).
-            held = inspect.getattr_static(owner, name, _UNNAMED) is _UNNAMED and isinstance(name, str)
-            loaded = _Held(0, name) if held else _UNNAMED
+        elif op == "LOAD_ATTR" and isinstance(loaded, _Instance) and (loaded.value is _SELF or (
+                depth == 0 and loaded.name is not None and not isinstance(loaded.value, type))):
+            # An attribute the instance holds (not a property, method... of its class); a
+            # free variable's only in the code analysed first, whose function is the one called.
+            cls = owner if loaded.value is _SELF else type(loaded.value)
+            held = inspect.getattr_static(cls, name, _UNNAMED) is _UNNAMED and isinstance(name, str)
+            loaded = _Held(0 if loaded.value is _SELF else cast(str, loaded.name), name) if held else _UNNAMED
         elif op == "LOAD_ATTR" and isinstance(loaded, _Argument):
             loaded = _Held(loaded.position, None) if name == "target" else _UNNAMED  # an event's target
         elif op == "LOAD_ATTR":
             loaded = _attribute(loaded.value if isinstance(loaded, _Instance) else loaded, name)
         elif op == "LOAD_METHOD":
             if isinstance(loaded, _Held):
-                open_calls.append(Guard(loaded.position, loaded.attribute, name) if name in SAFE_METHOD_NAMES
+                open_calls.append(Guard(loaded.holder, loaded.attribute, name) if name in SAFE_METHOD_NAMES
                                   else _UNNAMED)
             else:
                 open_calls.append(_method(loaded, name, owner) if isinstance(loaded, _Instance)
@@ -390,12 +409,12 @@ def _attribute(owner: Any, name: Any) -> Any:
 
 class _Instance:
     """An object a method is called on: ``_SELF`` (the analysed method's instance) or a
-    free variable's value."""
+    free variable's value (``name``: the variable's)."""
 
-    __slots__ = ("value",)
+    __slots__ = ("name", "value")
 
-    def __init__(self, value: Any) -> None:
-        self.value = value
+    def __init__(self, value: Any, name: str | None = None) -> None:
+        self.value, self.name = value, name
 
 
 class _Method:
@@ -418,13 +437,13 @@ class _Argument:
 
 
 class _Held:
-    """What argument ``position`` holds: ``self.<attribute>``, or (``None``) an event's
-    target (``Guard``)."""
+    """What ``holder`` (``Guard``) holds: ``<holder>.<attribute>``, or (``None``) an
+    event's target."""
 
-    __slots__ = ("attribute", "position")
+    __slots__ = ("attribute", "holder")
 
-    def __init__(self, position: int, attribute: str | None) -> None:
-        self.position, self.attribute = position, attribute
+    def __init__(self, holder: int | str, attribute: str | None) -> None:
+        self.holder, self.attribute = holder, attribute
 
 
 def _method(instance: _Instance, name: Any, owner: type | None) -> Any:
@@ -457,9 +476,10 @@ def _safe(callee: Any, depth: int) -> _Found | None:
             return _NOTHING
         found = _follows(callee.func, callee.owner, depth)
         # Guards of another instance than the analysed one's, or of a callee's own
-        # arguments (a verdict of it as a handler), cannot be checked at the call.
-        return found if found is None or not found.guards or (
-            callee.on_self and all(guard.attribute is not None for guard in found.guards)) else None
+        # arguments or free variables (a verdict of it as a handler), cannot be checked
+        # at the call.
+        return found if found is None or not found.guards or (callee.on_self and all(
+            guard.holder == 0 and guard.attribute is not None for guard in found.guards)) else None
     try:
         if callee in SAFE_BUILTINS:
             return _NOTHING

@@ -510,6 +510,66 @@ def test_a_handler_that_edits_its_events_target_runs_on_the_loop() -> None:
         assert client.errors == []
 
 
+class Slider(Tag.div):
+    """Lambdas over the instance they are made in, htag's way of writing handlers."""
+
+    def init(self) -> None:
+        self.value = State(0)
+        self.panel = Tag.div()
+        self.up = lambda e: self.value.set(self.value + 1)
+        self.fill = lambda e: self.panel.add(Tag.p("x"))
+        self.reads = lambda e: self.value.get()
+
+    def bump(self) -> None:
+        self.value.set(self.value + 1)
+
+
+class LoudState(State):
+    def set(self, value: Any) -> Any:
+        print(value)
+        return super().set(value)
+
+
+def test_lambdas_that_edit_what_their_instance_holds_run_on_the_loop_while_it_holds_tags_and_states() -> None:
+    slider = Slider()
+    event = Event(Tag.button("b"), "click")
+    assert runs_on_loop(slider.up, (event,)) and runs_on_loop(slider.fill, (event,))
+    assert runs_on_loop(slider.reads, (event,)) and runs_on_loop(slider.bump)
+    slider.value = LoudState(0)  # a set of the app's own: checked again at each call
+    assert not runs_on_loop(slider.up, (event,)) and not runs_on_loop(slider.bump)
+    slider.value, slider.panel = State(1), Sink()
+    assert runs_on_loop(slider.up, (event,)) and not runs_on_loop(slider.fill, (event,))
+
+
+class Adder:
+    """``n + Adder()`` is ``n + 1``, noting the thread it was computed on (an operator
+    hook of the app's runs wherever the code runs)."""
+
+    def __init__(self) -> None:
+        self.threads: list[bool] = []
+
+    def __radd__(self, other: int) -> int:
+        self.threads.append(threading.current_thread() is threading.main_thread())
+        return other + 1
+
+
+class Stepper(Tag.App):
+    def init(self) -> None:
+        self.count = State(0)
+        self.step = Adder()
+        Tag.button("+", _class="plus", _onclick=lambda e: self.count.set(self.count + self.step))
+        Tag.span(self.count, _class="count")
+
+
+def test_a_lambda_that_sets_a_state_of_the_app_runs_on_the_loop() -> None:
+    with TestClient(Stepper) as client:
+        client.click(".plus")
+        client.click(".plus")
+        assert client.text(".count") == "2"
+        assert client.session.app.step.threads == [True, True]
+        assert client.errors == []
+
+
 def test_an_init_that_calls_its_own_methods_that_cannot_wait_is_built_on_the_loop() -> None:
     class Rows(Tag.App):
         def init(self) -> None:
