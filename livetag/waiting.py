@@ -161,13 +161,10 @@ def guards_hold(arguments: tuple[Any, ...], guards: Guards, function: Any = None
     (a method's: its instance first): the object it names is a value of the holder's own
     ``__dict__`` (an ``Event``'s target), whose class has the method from livetag
     (``SAFE_METHODS``) and which does not shadow it."""
-    cells: dict[str, Any] | None = None
     for guard in guards:
         where = guard.holder
         if isinstance(where, str):
-            if cells is None:
-                cells = function_closure(function)
-            holder = cells.get(where, _UNNAMED)
+            holder = _free_variable(function, where)
             if holder is _UNNAMED:
                 return False
         elif where < len(arguments):
@@ -192,6 +189,17 @@ def guards_hold(arguments: tuple[Any, ...], guards: Guards, function: Any = None
         if guard.method not in safe or guard.method in getattr(value, "__dict__", ()):
             return False
     return True
+
+
+def _free_variable(function: Any, name: str) -> Any:
+    """The value of ``function``'s free variable ``name`` (``_UNNAMED``: none, or unbound)."""
+    code, cells = getattr(function, "__code__", None), getattr(function, "__closure__", None)
+    if code is None or not cells or name not in code.co_freevars:
+        return _UNNAMED
+    try:
+        return cells[code.co_freevars.index(name)].cell_contents
+    except ValueError:  # not bound yet
+        return _UNNAMED
 
 
 def _analyse(code: CodeType, namespace: Mapping[str, Any] | None, closure: Mapping[str, Any] | None,
