@@ -259,8 +259,8 @@ async def run_user_code(func: Callable[..., Any], args: tuple[Any, ...], step: C
     if on_loop is None or on_loop.__class__ is frozenset:
         on_loop = runs_on_loop(func, args)
     result = func(*args) if on_loop else await _in_thread(func, func, *args)
-    if result is None:  # a plain handler: nothing more to look at
-        return None
+    if result is None or result.__class__ in _PLAIN_VALUES:  # a plain handler (a lambda's value)
+        return result
     if type(result) is CoroutineType or inspect.isawaitable(result):
         result = await result
         if result is None:
@@ -293,3 +293,6 @@ async def _in_thread(owner: Callable[..., Any], call: Callable[..., Any], *args:
 
 
 _DONE = object()
+#: What a plain handler returns most often besides ``None`` (``lambda e: state.set(v)``
+#: returns ``v``): no awaitable nor generator, so nothing more to look at.
+_PLAIN_VALUES = frozenset({bool, int, float, str, bytes, tuple, list, dict})
