@@ -192,6 +192,14 @@ class ChildSlot(Slot):
             self.evaluated = True
             if value is FAILED:
                 return Refreshed(old, old, len(old), 0, [], set(), self.elements)
+            kind = value.__class__
+            if (kind is str or kind is int or kind is float) and (not old or (len(old) == 1
+                                                                              and old[0].__class__ is str)):
+                # Text for text (a state shown as it is: a counter's value): nothing to
+                # match, re-parent or detach.
+                self.nodes = new = [value if kind is str else str(value)]
+                self.elements = False
+                return Refreshed(old, new, 0, 0, [], set(), False)
             # Rows that render as before (most of them, when one item of a list changed) stay
             # the live tags they are, when nothing tells them from the throwaway ones the
             # source just built: only the rest (the middle) is matched and re-parented.
