@@ -5,6 +5,7 @@ under it), by PID."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -96,7 +97,7 @@ class Machine:
     def pause(self) -> None:
         self.paused = self.pids()
         for pid in self.paused:
-            os.kill(pid, signal.SIGSTOP)
+            _signal(pid, signal.SIGSTOP)
 
     def resume(self) -> None:
         for pid in self.paused:
@@ -107,9 +108,9 @@ class Machine:
     def kill(self) -> None:
         pids = self.pids()
         for pid in pids:  # frozen first: no process of it sees another die and reacts
-            os.kill(pid, signal.SIGSTOP)
+            _signal(pid, signal.SIGSTOP)
         for pid in pids:
-            os.kill(pid, signal.SIGKILL)
+            _signal(pid, signal.SIGKILL)
         self.server.popen.wait(10)
         # The listening socket was bound here (rt_procs.bind): closed, its port refuses
         # connections as a dead machine's does (else they would wait in its backlog).
@@ -150,3 +151,10 @@ def saved(client: Any, key: str) -> int:
 
     raw = client.hget(f"{PREFIX}d:{key}", "d")
     return -1 if raw is None else int(orjson.loads(raw)["app"]["states"]["s"]["count"])
+
+
+def _signal(pid: int, signum: int) -> None:
+    """Send ``signum`` to ``pid``, which may have gone since it was listed (a child
+    reaped by its parent before the parent was stopped)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
