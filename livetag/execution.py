@@ -16,9 +16,10 @@ The rule that keeps both (measured in ``docs/guide.md``, "Where your code runs")
 - plain code that cannot wait runs on the event loop too (``livetag.waiting``: no loop,
   no import, no ``with``, no call but of computing builtins, element classes, the tag
   methods that edit the tree, and the app's own functions and ``self`` methods that
-  cannot wait either, or the same tag methods and a state's ``set``/``get`` on what the
-  instance (or a lambda's free variable) holds or on the event's target, checked at each
-  call (``self.content.add(...)``, ``lambda e: self.count.set(...)``, ``e.target.add(...)``);
+  cannot wait either, or the same tag methods, a state's ``set``/``get`` and a builtin
+  container's calm methods on what the instance (or a lambda's free variable) holds or on
+  the event's target, checked at each call (``self.content.add(...)``, ``lambda e:
+  self.count.set(...)``, ``self.items.append(x)``, ``e.target.add(...)``);
   such as ``self.count += 1; self.value.text = str(self.count)``,
   ``self.add(Tag.li(text))`` or an ``init`` that only builds tags): a thread hop would
   cost more than the code itself;

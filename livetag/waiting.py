@@ -17,16 +17,17 @@ such things qualify; a call of anything else (a method of another object, a comp
 class of the app with its own ``init``, ``print``) does not.
 
 Other objects are followed on a condition, when called with one of ``SAFE_METHODS``
-(which include a state's ``set`` and ``get``): a tag or state the instance holds
-(``self.content.clear(); self.content.add(...)``), or, in the code analysed first, one
-that the value of a free variable holds (``lambda e: self.count.set(self.count + 1)``,
-htag's way) or its event's target (``e.target.add(...)``, htag's idiom). What they are
-is known only when the code runs,
-so ``loop_guards`` gives such code's verdict with the guards (``Guard``) it relies on, and
-``guards_hold`` checks them on the call's arguments each time (a dict lookup and a
-type's cached method set): anything else than a tag whose method is livetag's own sends
-the call to a thread. Code that stores an attribute of a guarded name on any object, or
-reads a ``__dict__``, could change what the check saw before it runs: not followed.
+(which include a state's ``set`` and ``get``) or, on a builtin list, dict or set held as
+it is or in a state, one of ``CONTAINER_METHODS`` (``self.items.append(x)``): a tag,
+state or container the instance holds (``self.content.clear();
+self.content.add(...)``), or, in the code analysed first, one that the value of a free
+variable holds (``lambda e: self.count.set(self.count + 1)``, htag's way) or its event's
+target (``e.target.add(...)``, htag's idiom). What they are is known only when the code
+runs, so ``loop_guards`` gives such code's verdict with the guards (``Guard``) it relies
+on, and ``guards_hold`` checks them on the call's arguments each time (a dict lookup and
+a type's cached method set): anything else sends the call to a thread. Code that stores
+an attribute of a guarded name on any object, or reads a ``__dict__``, could change
+what the check saw before it runs: not followed.
 
 Callees are named at analysis time from the function's globals and closure: ``Tag`` must
 be livetag's ``Tag`` and ``len`` the builtin (a module that rebinds such a name after its
@@ -56,7 +57,7 @@ from typing import Any, NamedTuple, cast
 
 from .dom import tag as tag_module
 from .dom.events import Event
-from .dom.state import State
+from .dom.state import MUTATORS, State
 
 #: Builtins that compute a value from their arguments and return: calling one does not
 #: make code wait. Those that iterate (``sum``, ``sorted``, ``max`` of an iterable,
@@ -83,6 +84,18 @@ SAFE_METHODS: frozenset[Any] = frozenset([*(vars(tag_module.Tag)[name] for name 
     "add", "remove", "clear", "call_js", "add_class", "remove_class", "toggle_class", "has_class",
 )), State.set, State.get])
 SAFE_METHOD_NAMES = frozenset(func.__name__ for func in SAFE_METHODS)
+#: Methods of the builtin containers that return without running the app's code (but the
+#: ``__eq__`` and ``__hash__`` of their items, as ``str(x)`` runs ``__str__``), followed
+#: on a container the instance holds, as it is or in a ``State``: ``self.items.append(x)``.
+#: Not those that iterate an argument (``extend``, ``update``) or compare items (``sort``).
+CONTAINER_METHODS: dict[type, frozenset[str]] = {
+    list: frozenset({"append", "insert", "pop", "remove", "clear", "reverse", "copy", "count", "index"}),
+    dict: frozenset({"get", "pop", "popitem", "setdefault", "clear", "copy", "keys", "values", "items"}),
+    set: frozenset({"add", "discard", "remove", "pop", "clear", "copy"}),
+}
+#: Of those, the ones a ``State`` passes to its container (and then notifies).
+_STATE_PASSES = frozenset().union(*CONTAINER_METHODS.values()) & MUTATORS
+_GUARDED_NAMES = SAFE_METHOD_NAMES | frozenset().union(*CONTAINER_METHODS.values())
 
 
 class Guard(NamedTuple):
@@ -121,8 +134,9 @@ _waits: dict[CodeType, _Found | None] = {}
 #: Verdicts of code that calls methods on its instance, per class of the instance
 #: (weakly: a class made at run time, in an ``init`` say, goes with its last instance).
 _waits_for: weakref.WeakKeyDictionary[type, dict[CodeType, _Found | None]] = weakref.WeakKeyDictionary()
-#: Per tag class: its methods that are livetag's own ``SAFE_METHODS`` (``guards_hold``).
-_safe_on: weakref.WeakKeyDictionary[type, frozenset[str]] = weakref.WeakKeyDictionary()
+#: Per class of a guarded object: its methods that are livetag's own ``SAFE_METHODS``, and
+#: (a ``State``'s) those it passes to its container (``guards_hold``).
+_safe_on: weakref.WeakKeyDictionary[type, tuple[frozenset[str], frozenset[str]]] = weakref.WeakKeyDictionary()
 #: Per thread: what is being analysed (two threads may analyse the same code at once).
 _local = threading.local()
 _calls_self: dict[CodeType, bool] = {}
@@ -144,7 +158,8 @@ def loop_guards(code: CodeType, namespace: Mapping[str, Any] | None = None,
     A guard comes from ``self.<attribute>.<method>(...)`` (``<attribute>`` not one of
     the class's), in the code or the ``self`` methods it calls, or from
     ``<free variable>.<attribute>.<method>(...)`` or ``<argument>.target.<method>(...)``
-    in the code itself, ``<method>`` one of ``SAFE_METHODS``; code that stores a guarded
+    in the code itself, ``<method>`` one of ``SAFE_METHODS`` or ``CONTAINER_METHODS``;
+    code that stores a guarded
     attribute name on any object, or reads a ``__dict__``, may wait."""
     found = _analyse(code, namespace, closure, owner, 0)
     if found is None:
@@ -181,15 +196,31 @@ def guards_hold(arguments: tuple[Any, ...], guards: Guards, function: Any = None
             if attributes is None:
                 return False
             value = attributes.get(guard.attribute)
-        cls = type(value)
-        safe = _safe_on.get(cls)
-        if safe is None:
-            safe = _safe_on[cls] = frozenset(
-                name for name in SAFE_METHOD_NAMES if inspect.getattr_static(cls, name, None) in SAFE_METHODS)
-        if guard.method not in safe or guard.method in getattr(value, "__dict__", ()):
+        if not _calls_nothing_of_the_app(value, guard.method):
             return False
     return True
 
+
+def _calls_nothing_of_the_app(value: Any, method: str) -> bool:
+    """``value.<method>(...)`` is livetag's (``SAFE_METHODS``) or a calm method of a
+    builtin container (``CONTAINER_METHODS``), held as it is or in a ``State``."""
+    cls = type(value)
+    calm = CONTAINER_METHODS.get(cls)
+    if calm is not None:
+        return method in calm
+    known = _safe_on.get(cls)
+    if known is None:
+        own = frozenset(name for name in SAFE_METHOD_NAMES if inspect.getattr_static(cls, name, None) in SAFE_METHODS)
+        passes = issubclass(cls, State) and inspect.getattr_static(cls, "__getattr__") is State.__getattr__
+        passed = frozenset(name for name in _STATE_PASSES if passes and inspect.getattr_static(cls, name, None) is None)
+        known = _safe_on[cls] = (own, passed)
+    own, passed = known
+    if method in getattr(value, "__dict__", ()):
+        return False  # shadowed on the instance
+    if method in own:
+        return True
+    # A State passing it to its container: one of the builtins, and a calm method of it.
+    return method in passed and method in CONTAINER_METHODS.get(type(value._value), ())
 
 def _free_variable(function: Any, name: str) -> Any:
     """The value of ``function``'s free variable ``name`` (``_UNNAMED``: none, or unbound)."""
@@ -378,7 +409,7 @@ def _calls_are_safe(instructions: list[dis.Instruction], namespace: Mapping[str,
             loaded = _attribute(loaded.value if isinstance(loaded, _Instance) else loaded, name)
         elif op == "LOAD_METHOD":
             if isinstance(loaded, _Held):
-                open_calls.append(Guard(loaded.holder, loaded.attribute, name) if name in SAFE_METHOD_NAMES
+                open_calls.append(Guard(loaded.holder, loaded.attribute, name) if name in _GUARDED_NAMES
                                   else _UNNAMED)
             else:
                 open_calls.append(_method(loaded, name, owner) if isinstance(loaded, _Instance)

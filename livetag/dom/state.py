@@ -22,7 +22,8 @@ from typing import Any, Protocol
 
 _IMMUTABLE = (int, float, str, bytes, bool, type(None), tuple, frozenset, complex)
 _ATOMIC = frozenset({str, int, float, bool, type(None), bytes})
-_MUTATORS = frozenset({
+#: Container methods a state passes through to its value, then notifies its readers.
+MUTATORS = frozenset({
     "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update", "setdefault",
     "popitem", "add", "discard", "difference_update", "intersection_update", "symmetric_difference_update",
 })
@@ -227,7 +228,7 @@ def _attribute(reactive: _Reactive, name: str) -> Any:
     target, owner = reactive._target(), reactive._owner()
     owner._track()
     value = getattr(target, name)
-    if name in _MUTATORS and callable(value):
+    if name in MUTATORS and callable(value):
         def mutate(*args: Any, **kwargs: Any) -> Any:
             result = value(*(_unwrap(a) for a in args), **kwargs)
             owner.notify()

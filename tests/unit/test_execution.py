@@ -570,6 +570,65 @@ def test_a_lambda_that_sets_a_state_of_the_app_runs_on_the_loop() -> None:
         assert client.errors == []
 
 
+class Basket(Tag.div):
+    """Handlers that change a container the instance holds, as it is or in a state."""
+
+    def init(self) -> None:
+        self.items = State([])
+        self.seen: list[int] = []
+        self.counts = State({})
+
+    def adds(self) -> None:
+        self.items.append("x")
+        self.seen.append(len(self.seen))
+        self.counts.setdefault("x", 0)
+
+    def extends(self) -> None:
+        self.items.extend(["x"])  # iterates its argument: may run the app's code
+
+    def sorts(self) -> None:
+        self.seen.sort()  # compares items
+
+
+class SlowList(list):  # type: ignore[type-arg]
+    def append(self, item: Any) -> None:
+        time.sleep(0)
+
+
+def test_calm_methods_of_a_container_the_instance_holds_run_on_the_loop() -> None:
+    basket = Basket()
+    assert runs_on_loop(basket.adds)
+    assert not runs_on_loop(basket.extends) and not runs_on_loop(basket.sorts)
+    basket.items = State({})  # a dict has no append: checked again at each call
+    assert not runs_on_loop(basket.adds)
+    basket.items = State(SlowList())
+    assert not runs_on_loop(basket.adds)
+    basket.items, basket.seen = State([]), SlowList()
+    assert not runs_on_loop(basket.adds)
+    basket.seen = []
+    assert runs_on_loop(basket.adds)
+
+
+class Shelf(Tag.App):
+    def init(self) -> None:
+        self.items = State([])
+        self.step = Adder()
+        Tag.button("add", _class="add", _onclick=self.add_one)
+        Tag.ul(lambda: [Tag.li(x) for x in self.items], _class="items")
+
+    def add_one(self) -> None:
+        self.items.append(len(self.items) + self.step)
+
+
+def test_a_handler_that_appends_to_a_state_list_runs_on_the_loop() -> None:
+    with TestClient(Shelf) as client:
+        client.click(".add")
+        client.click(".add")
+        assert client.text(".items") == "12"
+        assert client.session.app.step.threads == [True, True]
+        assert client.errors == []
+
+
 def test_an_init_that_calls_its_own_methods_that_cannot_wait_is_built_on_the_loop() -> None:
     class Rows(Tag.App):
         def init(self) -> None:
