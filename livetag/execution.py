@@ -47,17 +47,9 @@ from typing import Any, TypeVar
 
 from .dom.tag import Tag
 from .errors import AsyncioOutsideLoop
+from .guards import Guards, guards_hold
 from .threads import HANDLER_THREADS
-from .waiting import (
-    MAX_DEPTH,
-    Guards,
-    app_callees,
-    calls_methods_of_self,
-    cannot_wait,
-    function_closure,
-    guards_hold,
-    loop_guards,
-)
+from .waiting import MAX_DEPTH, app_callees, calls_methods_of_self, cannot_wait, function_closure, loop_guards
 
 F = TypeVar("F", bound=Callable[..., Any])
 

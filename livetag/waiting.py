@@ -24,7 +24,7 @@ self.content.add(...)``), or, in the code analysed first, one that the value of 
 variable holds (``lambda e: self.count.set(self.count + 1)``, htag's way) or its event's
 target (``e.target.add(...)``, htag's idiom). What they are is known only when the code
 runs, so ``loop_guards`` gives such code's verdict with the guards (``Guard``) it relies
-on, and ``guards_hold`` checks them on the call's arguments each time (a dict lookup and
+on, and ``livetag.guards`` checks them on the call's arguments each time (a dict lookup and
 a type's cached method set): anything else sends the call to a thread. Code that stores
 an attribute of a guarded name on any object, or reads a ``__dict__``, could change
 what the check saw before it runs: not followed.
@@ -56,8 +56,7 @@ from types import CodeType
 from typing import Any, NamedTuple, cast
 
 from .dom import tag as tag_module
-from .dom.events import Event
-from .dom.state import MUTATORS, State
+from .guards import GUARDED_NAMES, SAFE_METHODS, Guard, Guards
 
 #: Builtins that compute a value from their arguments and return: calling one does not
 #: make code wait. Those that iterate (``sum``, ``sorted``, ``max`` of an iterable,
@@ -77,42 +76,6 @@ _SUSPENDS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENER
 _JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
 #: The 3.11 bytecode of calls (``_calls_are_safe``); elsewhere a call is never named.
 _READS_CALLS = sys.version_info[:2] == (3, 11)
-#: livetag's tag methods that return without waiting: they edit the tree under its lock,
-#: as ``tag <= child`` (``Tag.__le__``, which calls ``add``) does; and a state's
-#: ``set``/``get``, which mark what reads it stale (it is read again at the next render).
-SAFE_METHODS: frozenset[Any] = frozenset([*(vars(tag_module.Tag)[name] for name in (
-    "add", "remove", "clear", "call_js", "add_class", "remove_class", "toggle_class", "has_class",
-)), State.set, State.get])
-SAFE_METHOD_NAMES = frozenset(func.__name__ for func in SAFE_METHODS)
-#: Methods of the builtin containers that return without running the app's code (but the
-#: ``__eq__`` and ``__hash__`` of their items, as ``str(x)`` runs ``__str__``), followed
-#: on a container the instance holds, as it is or in a ``State``: ``self.items.append(x)``.
-#: Not those that iterate an argument (``extend``, ``update``) or compare items (``sort``).
-CONTAINER_METHODS: dict[type, frozenset[str]] = {
-    list: frozenset({"append", "insert", "pop", "remove", "clear", "reverse", "copy", "count", "index"}),
-    dict: frozenset({"get", "pop", "popitem", "setdefault", "clear", "copy", "keys", "values", "items"}),
-    set: frozenset({"add", "discard", "remove", "pop", "clear", "copy"}),
-}
-#: Of those, the ones a ``State`` passes to its container (and then notifies).
-_STATE_PASSES = frozenset().union(*CONTAINER_METHODS.values()) & MUTATORS
-_GUARDED_NAMES = SAFE_METHOD_NAMES | frozenset().union(*CONTAINER_METHODS.values())
-
-
-class Guard(NamedTuple):
-    """A condition under which code cannot wait, checked at each call (``guards_hold``):
-    "``holder`` holds, under ``attribute``, a tag or state whose ``method`` is livetag's
-    own". ``holder``: the code's positional argument at that position (a method's
-    instance is 0), or the name of one of its free variables (``lambda e:
-    self.count.set(...)``: ``"self"``). ``attribute``: an attribute the holder keeps in
-    its own ``__dict__`` (``self.content.add(...)``), or ``None``: the holder is a livetag
-    ``Event`` and the tag is its target (``e.target.add(...)``)."""
-
-    holder: int | str
-    attribute: str | None
-    method: str
-
-
-Guards = frozenset[Guard]
 #: How many calls deep functions of the app are followed.
 MAX_DEPTH = 3
 _UNNAMED: Any = object()
@@ -134,9 +97,6 @@ _waits: dict[CodeType, _Found | None] = {}
 #: Verdicts of code that calls methods on its instance, per class of the instance
 #: (weakly: a class made at run time, in an ``init`` say, goes with its last instance).
 _waits_for: weakref.WeakKeyDictionary[type, dict[CodeType, _Found | None]] = weakref.WeakKeyDictionary()
-#: Per class of a guarded object: its methods that are livetag's own ``SAFE_METHODS``, and
-#: (a ``State``'s) those it passes to its container (``guards_hold``).
-_safe_on: weakref.WeakKeyDictionary[type, tuple[frozenset[str], frozenset[str]]] = weakref.WeakKeyDictionary()
 #: Per thread: what is being analysed (two threads may analyse the same code at once).
 _local = threading.local()
 _calls_self: dict[CodeType, bool] = {}
@@ -154,13 +114,12 @@ def cannot_wait(code: CodeType, namespace: Mapping[str, Any] | None = None,
 def loop_guards(code: CodeType, namespace: Mapping[str, Any] | None = None,
                 closure: Mapping[str, Any] | None = None, owner: type | None = None) -> Guards | None:
     """``None`` when running ``code`` may wait (module docstring); else the ``Guards``
-    under which it cannot (empty: always), to check with ``guards_hold`` at each call.
-    A guard comes from ``self.<attribute>.<method>(...)`` (``<attribute>`` not one of
-    the class's), in the code or the ``self`` methods it calls, or from
-    ``<free variable>.<attribute>.<method>(...)`` or ``<argument>.target.<method>(...)``
-    in the code itself, ``<method>`` one of ``SAFE_METHODS`` or ``CONTAINER_METHODS``;
-    code that stores a guarded
-    attribute name on any object, or reads a ``__dict__``, may wait."""
+    under which it cannot (empty: always), to check with ``guards.guards_hold`` at each
+    call. A guard comes from ``self.<attribute>.<method>(...)`` (``<attribute>`` not one
+    of the class's), in the code or the ``self`` methods it calls, or from ``<free
+    variable>.<attribute>.<method>(...)`` or ``<argument>.target.<method>(...)`` in the
+    code itself, ``<method>`` one of ``guards.GUARDED_NAMES``; code that stores a
+    guarded attribute name on any object, or reads a ``__dict__``, may wait."""
     found = _analyse(code, namespace, closure, owner, 0)
     if found is None:
         return None
@@ -168,69 +127,6 @@ def loop_guards(code: CodeType, namespace: Mapping[str, Any] | None = None,
                          or any((guard.attribute or "target") in found.stores for guard in found.guards)):
         return None  # a guard checked at the call would not hold through it
     return found.guards
-
-
-def guards_hold(arguments: tuple[Any, ...], guards: Guards, function: Any = None) -> bool:
-    """True when every ``Guard`` holds now for a call of ``function`` (whose free
-    variables hold what a guard names by name) with its code's positional ``arguments``
-    (a method's: its instance first): the object it names is a value of the holder's own
-    ``__dict__`` (an ``Event``'s target), whose class has the method from livetag
-    (``SAFE_METHODS``) and which does not shadow it."""
-    for guard in guards:
-        where = guard.holder
-        if isinstance(where, str):
-            holder = _free_variable(function, where)
-            if holder is _UNNAMED:
-                return False
-        elif where < len(arguments):
-            holder = arguments[where]
-        else:
-            return False
-        if guard.attribute is None:
-            if type(holder) is not Event:
-                return False
-            value = holder.target
-        else:
-            # An instance's own attributes, never a class's (whose values may be descriptors).
-            attributes = None if isinstance(holder, type) else getattr(holder, "__dict__", None)
-            if attributes is None:
-                return False
-            value = attributes.get(guard.attribute)
-        if not _calls_nothing_of_the_app(value, guard.method):
-            return False
-    return True
-
-
-def _calls_nothing_of_the_app(value: Any, method: str) -> bool:
-    """``value.<method>(...)`` is livetag's (``SAFE_METHODS``) or a calm method of a
-    builtin container (``CONTAINER_METHODS``), held as it is or in a ``State``."""
-    cls = type(value)
-    calm = CONTAINER_METHODS.get(cls)
-    if calm is not None:
-        return method in calm
-    known = _safe_on.get(cls)
-    if known is None:
-        own = frozenset(name for name in SAFE_METHOD_NAMES if inspect.getattr_static(cls, name, None) in SAFE_METHODS)
-        passes = issubclass(cls, State) and inspect.getattr_static(cls, "__getattr__") is State.__getattr__
-        passed = frozenset(name for name in _STATE_PASSES if passes and inspect.getattr_static(cls, name, None) is None)
-        known = _safe_on[cls] = (own, passed)
-    own, passed = known
-    if method in getattr(value, "__dict__", ()):
-        return False  # shadowed on the instance
-    if method in own:
-        return True
-    # A State passing it to its container: one of the builtins, and a calm method of it.
-    return method in passed and method in CONTAINER_METHODS.get(type(value._value), ())
-
-def _free_variable(function: Any, name: str) -> Any:
-    """The value of ``function``'s free variable ``name`` (``_UNNAMED``: none, or unbound)."""
-    code, cells = getattr(function, "__code__", None), getattr(function, "__closure__", None)
-    if code is None or not cells or name not in code.co_freevars:
-        return _UNNAMED
-    try:
-        return cells[code.co_freevars.index(name)].cell_contents
-    except ValueError:  # not bound yet
-        return _UNNAMED
 
 
 def _analyse(code: CodeType, namespace: Mapping[str, Any] | None, closure: Mapping[str, Any] | None,
@@ -409,7 +305,7 @@ def _calls_are_safe(instructions: list[dis.Instruction], namespace: Mapping[str,
             loaded = _attribute(loaded.value if isinstance(loaded, _Instance) else loaded, name)
         elif op == "LOAD_METHOD":
             if isinstance(loaded, _Held):
-                open_calls.append(Guard(loaded.holder, loaded.attribute, name) if name in _GUARDED_NAMES
+                open_calls.append(Guard(loaded.holder, loaded.attribute, name) if name in GUARDED_NAMES
                                   else _UNNAMED)
             else:
                 open_calls.append(_method(loaded, name, owner) if isinstance(loaded, _Instance)

@@ -9,8 +9,8 @@ the ones below it, never one above):
    ``livetag.tracebacks``: vocabulary every layer may use
 1. ``livetag.dom``: tags, state, rendering; pure Python, no I/O
 2. ``livetag.protocol``: messages and codecs
-3. ``livetag.threads``, ``livetag.execution``, ``livetag.waiting``: where user code runs; ``livetag.pubsub``:
-   the broker interface sessions publish through
+3. ``livetag.threads``, ``livetag.execution``, ``livetag.waiting``, ``livetag.guards``: where user code runs;
+   ``livetag.pubsub``: the broker interface sessions publish through
 4. ``livetag.session``: one app and its event discipline, transport-free; its clients
    (``livetag.clients``) and the tasks its code starts (``livetag.background``)
 5. ``livetag.testing``: the browserless test client
@@ -51,6 +51,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("livetag.threads", 3),
     ("livetag.execution", 3),
     ("livetag.waiting", 3),
+    ("livetag.guards", 3),
     ("livetag.pubsub", 3),
     ("livetag.session", 4),
     ("livetag.clients", 4),
