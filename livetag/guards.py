@@ -45,11 +45,12 @@ GUARDED_NAMES = SAFE_METHOD_NAMES | frozenset().union(*CONTAINER_METHODS.values(
 class Guard(NamedTuple):
     """A condition under which code cannot wait, checked at each call (``guards_hold``):
     "``holder`` holds, under ``attribute``, a tag or state whose ``method`` is livetag's
-    own". ``holder``: the code's positional argument at that position (a method's
-    instance is 0), or the name of one of its free variables (``lambda e:
-    self.count.set(...)``: ``"self"``). ``attribute``: an attribute the holder keeps in
-    its own ``__dict__`` (``self.content.add(...)``), or ``None``: the holder is a livetag
-    ``Event`` and the tag is its target (``e.target.add(...)``)."""
+    own, or a builtin container whose ``method`` is calm". ``holder``: the code's
+    positional argument at that position (a method's instance is 0), or the name of one
+    of its free variables (``lambda e: self.count.set(...)``: ``"self"``).
+    ``attribute``: an attribute the holder keeps in its own ``__dict__``
+    (``self.content.add(...)``), or ``None``: the holder is a livetag ``Event`` and the
+    tag is its target (``e.target.add(...)``)."""
 
     holder: int | str
     attribute: str | None
@@ -67,8 +68,9 @@ def guards_hold(arguments: tuple[Any, ...], guards: Guards, function: Any = None
     """True when every ``Guard`` holds now for a call of ``function`` (whose free
     variables hold what a guard names by name) with its code's positional ``arguments``
     (a method's: its instance first): the object it names is a value of the holder's own
-    ``__dict__`` (an ``Event``'s target), whose class has the method from livetag
-    (``SAFE_METHODS``) and which does not shadow it."""
+    ``__dict__`` (an ``Event``'s target) whose method is livetag's (``SAFE_METHODS``, not
+    shadowed on the object) or a calm one of a builtin container (``CONTAINER_METHODS``),
+    held as it is or in a ``State``."""
     for guard in guards:
         where = guard.holder
         if isinstance(where, str):
@@ -114,6 +116,7 @@ def _calls_nothing_of_the_app(value: Any, method: str) -> bool:
         return True
     # A State passing it to its container: one of the builtins, and a calm method of it.
     return method in passed and method in CONTAINER_METHODS.get(type(value._value), ())
+
 
 def _free_variable(function: Any, name: str) -> Any:
     """The value of ``function``'s free variable ``name`` (``_MISSING``: none, or unbound)."""
