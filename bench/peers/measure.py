@@ -207,9 +207,9 @@ class ScriptBytes:
 @dataclass
 class Spread:
     """The one-session round trips of one target, measured on several server processes
-    of it. A process's speed depends on what it drew at start (its hash seed, hence its
-    dicts' layouts; its memory layout), and one process may be slow or fast for its whole
-    life: a single process per framework lets that luck decide a ratio, which is why
+    of it. One process may be slow or fast for its whole life (where the scheduler put
+    it, on a virtual machine, above all: ``one_cpu``; its hash seed and memory layout),
+    so a single process per framework would let that luck decide a ratio, which is why
     pyperf runs many. Each figure is the median of the processes' figures."""
 
     runs: list[Sequential]
@@ -688,7 +688,7 @@ def render(r: PeerResults) -> str:
     add("Method: round trips as in the sections above (one session per target, "
         f"{c.warmup_events} warm-up events, {c.seq_events:,} timed in {c.seq_rounds} blocks interleaved across "
         f"targets; the counters on {s.rt_processes} server processes each, all interleaved, each figure the "
-        "median of the processes' figures, as every process draws its own hash seed and memory layout; the client "
+        "median of the processes' figures, as one process may be slow or fast for its whole life; the client "
         "and every counter's server process (all their threads) on one CPU while the one-session rows are "
         "measured (`bench.servers.one_cpu`), then once more unpinned for the row that says so: on this virtual "
         "machine, waking a process on the other, idle vCPU costs tens of µs, and the scheduler keeps each process "
