@@ -561,15 +561,6 @@ class Stepper(Tag.App):
         Tag.span(self.count, _class="count")
 
 
-def test_a_lambda_that_sets_a_state_of_the_app_runs_on_the_loop() -> None:
-    with TestClient(Stepper) as client:
-        client.click(".plus")
-        client.click(".plus")
-        assert client.text(".count") == "2"
-        assert client.session.app.step.threads == [True, True]
-        assert client.errors == []
-
-
 class Basket(Tag.div):
     """Handlers that change a container the instance holds, as it is or in a state."""
 
@@ -620,12 +611,16 @@ class Shelf(Tag.App):
         self.items.append(len(self.items) + self.step)
 
 
-def test_a_handler_that_appends_to_a_state_list_runs_on_the_loop() -> None:
-    with TestClient(Shelf) as client:
-        client.click(".add")
-        client.click(".add")
-        assert client.text(".items") == "12"
-        assert client.session.app.step.threads == [True, True]
+@pytest.mark.parametrize(("app", "button", "shown", "text"), [
+    (Stepper, ".plus", ".count", "2"),  # a lambda that sets a state of the app
+    (Shelf, ".add", ".items", "12"),  # a handler that appends to a state list
+])
+def test_handlers_that_change_the_apps_states_run_on_the_loop(app: type, button: str, shown: str, text: str) -> None:
+    with TestClient(app) as client:
+        client.click(button)
+        client.click(button)
+        assert client.text(shown) == text
+        assert client.session.app.step.threads == [True, True]  # the loop's thread both times
         assert client.errors == []
 
 
